@@ -1,0 +1,111 @@
+//! `cascade`: the command-line tool. `cascade demo` runs a local cluster in one process.
+
+use anyhow::Context;
+use cascade_core::config::NodeArgs;
+use cascade_core::routing::{MemoryStore, Role, RoutingStore};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cascade",
+    version,
+    about = "Cascade: clustered WebRTC broadcast"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs a local cluster in this process: one origin and two edges, in-memory routing, the
+    /// relay between them over real gRPC and real WebRTC links on loopback.
+    Demo {
+        /// HTTP port of the origin; the edges take the next two.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to listen on and put in ICE candidates.
+        #[arg(long, default_value = "127.0.0.1")]
+        ip: std::net::IpAddr,
+    },
+}
+
+fn node_args(ip: std::net::IpAddr, port: u16, id: &str) -> NodeArgs {
+    NodeArgs {
+        http_listen: SocketAddr::new(ip, port),
+        grpc_listen: SocketAddr::new(ip, 0),
+        node_id: Some(id.to_owned()),
+        advertise_ip: Some(ip),
+        media_bind: None,
+        udp_ports: "0".into(),
+        http_advertise: None,
+        grpc_advertise: None,
+        capacity: 1000,
+        log_format: "text".into(),
+    }
+}
+
+async fn demo(port: u16, ip: std::net::IpAddr) -> anyhow::Result<()> {
+    let routing: Arc<dyn RoutingStore> = Arc::new(MemoryStore::new());
+    let origin = cascade_origin::start(
+        node_args(ip, port, "origin-1").into_config(Role::Origin, None)?,
+        Some(routing.clone()),
+    )
+    .await
+    .with_context(|| format!("cannot listen on {ip}:{port}"))?;
+    let mut edges = Vec::new();
+    for i in 1..=2u16 {
+        let config = node_args(ip, port + i, &format!("edge-{i}")).into_config(Role::Edge, None)?;
+        edges.push(
+            cascade_edge::start(config, Some(routing.clone()))
+                .await
+                .with_context(|| format!("cannot listen on {ip}:{}", port + i))?,
+        );
+    }
+    let base = |addr: SocketAddr| format!("http://{addr}");
+    println!();
+    println!("Cascade demo cluster is running (Ctrl-C to stop).");
+    println!();
+    println!(
+        "  Publish (origin):  {}/publish.html?room=demo",
+        base(origin.node.http_addr)
+    );
+    for (i, edge) in edges.iter().enumerate() {
+        println!(
+            "  Watch (edge {}):    {}/watch.html?room=demo",
+            i + 1,
+            base(edge.node.http_addr)
+        );
+    }
+    println!();
+    println!(
+        "  WHIP endpoint: {}/whip/{{room}}",
+        base(origin.node.http_addr)
+    );
+    println!(
+        "  WHEP endpoints: {}/whep/{{room}}",
+        edges
+            .iter()
+            .map(|e| base(e.node.http_addr))
+            .collect::<Vec<_>>()
+            .join("/whep/{room}, ")
+    );
+    println!();
+    cascade_core::shutdown_signal().await;
+    for edge in edges {
+        edge.shutdown().await;
+    }
+    origin.shutdown().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    cascade_core::telemetry::init("text");
+    match cli.command {
+        Command::Demo { port, ip } => demo(port, ip).await,
+    }
+}

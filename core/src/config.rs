@@ -1,0 +1,295 @@
+//! Node configuration: one struct, set by flags and `CASCADE_*` environment variables (a flag
+//! `--http-listen` is `CASCADE_HTTP_LISTEN`), with defaults that work on a laptop and a
+//! validation step that names the key at fault.
+
+use crate::pc::MediaSettings;
+use crate::routing::Role;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// Flags shared by the origin and edge binaries. Each is documented by its `--help` line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeArgs {
+    /// Address the HTTP server (WHIP/WHEP, API, pages, health) listens on; port 0 picks one.
+    #[arg(long, env = "CASCADE_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub http_listen: SocketAddr,
+
+    /// Address the gRPC relay service listens on; port 0 picks one.
+    #[arg(long, env = "CASCADE_GRPC_LISTEN", default_value = "127.0.0.1:9090")]
+    pub grpc_listen: SocketAddr,
+
+    /// This node's id in the cluster (default: role and a random suffix).
+    #[arg(long, env = "CASCADE_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// IP address put in ICE candidates (a public or node IP behind NAT or in Kubernetes).
+    #[arg(long, env = "CASCADE_ADVERTISE_IP")]
+    pub advertise_ip: Option<IpAddr>,
+
+    /// IP address media sockets bind to (default: the advertise IP, else 127.0.0.1).
+    #[arg(long, env = "CASCADE_MEDIA_BIND")]
+    pub media_bind: Option<IpAddr>,
+
+    /// UDP port range for media, `LOW-HIGH` (inclusive); `0` lets the OS pick.
+    #[arg(long, env = "CASCADE_UDP_PORTS", default_value = "0")]
+    pub udp_ports: String,
+
+    /// The HTTP base URL other nodes and redirected clients use for this node.
+    #[arg(long, env = "CASCADE_HTTP_ADVERTISE")]
+    pub http_advertise: Option<String>,
+
+    /// The gRPC URL other nodes use to reach this node's relay service.
+    #[arg(long, env = "CASCADE_GRPC_ADVERTISE")]
+    pub grpc_advertise: Option<String>,
+
+    /// Sessions this node accepts at most (viewers on an edge, publishers on an origin).
+    #[arg(long, env = "CASCADE_CAPACITY", default_value_t = 1000)]
+    pub capacity: u32,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "CASCADE_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+/// A node's validated configuration.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub role: Role,
+    pub node_id: String,
+    pub http_listen: SocketAddr,
+    pub grpc_listen: SocketAddr,
+    pub media: MediaSettings,
+    pub http_advertise: Option<String>,
+    pub grpc_advertise: Option<String>,
+    /// gRPC URL to pull rooms from when no shared routing store says where they are.
+    pub upstream: Option<String>,
+    pub capacity: u32,
+}
+
+/// A configuration error, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key} ({env}): {message}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub env: &'static str,
+    pub message: String,
+}
+
+fn err(key: &'static str, env: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key,
+        env,
+        message: message.into(),
+    }
+}
+
+/// Parses `LOW-HIGH` (or `0`, for "let the OS pick").
+pub fn parse_port_range(s: &str) -> Result<Option<(u16, u16)>, String> {
+    let s = s.trim();
+    if s == "0" || s.is_empty() {
+        return Ok(None);
+    }
+    let (low, high) = s
+        .split_once('-')
+        .ok_or_else(|| format!("expected LOW-HIGH (e.g. 40000-40999) or 0, got {s:?}"))?;
+    let low: u16 = low
+        .trim()
+        .parse()
+        .map_err(|_| format!("{low:?} is not a port number"))?;
+    let high: u16 = high
+        .trim()
+        .parse()
+        .map_err(|_| format!("{high:?} is not a port number"))?;
+    if low == 0 || low > high {
+        return Err(format!(
+            "range {low}-{high} is empty or starts at 0 (need 1 <= LOW <= HIGH)"
+        ));
+    }
+    Ok(Some((low, high)))
+}
+
+fn check_url(
+    key: &'static str,
+    env: &'static str,
+    url: &Option<String>,
+) -> Result<(), ConfigError> {
+    if let Some(u) = url
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        return Err(err(
+            key,
+            env,
+            format!("{u:?} must be an http:// or https:// URL"),
+        ));
+    }
+    Ok(())
+}
+
+impl NodeArgs {
+    /// Validates the flags into a [`NodeConfig`] for `role`.
+    pub fn into_config(
+        self,
+        role: Role,
+        upstream: Option<String>,
+    ) -> Result<NodeConfig, ConfigError> {
+        let udp_ports = parse_port_range(&self.udp_ports)
+            .map_err(|m| err("--udp-ports", "CASCADE_UDP_PORTS", m))?;
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(err(
+                "--log-format",
+                "CASCADE_LOG_FORMAT",
+                format!("{:?} is neither text nor json", self.log_format),
+            ));
+        }
+        if self.capacity == 0 {
+            return Err(err("--capacity", "CASCADE_CAPACITY", "must be at least 1"));
+        }
+        check_url(
+            "--http-advertise",
+            "CASCADE_HTTP_ADVERTISE",
+            &self.http_advertise,
+        )?;
+        check_url(
+            "--grpc-advertise",
+            "CASCADE_GRPC_ADVERTISE",
+            &self.grpc_advertise,
+        )?;
+        check_url("--upstream", "CASCADE_UPSTREAM", &upstream)?;
+        if let Some(id) = &self.node_id
+            && (id.is_empty()
+                || id.len() > 64
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        {
+            return Err(err(
+                "--node-id",
+                "CASCADE_NODE_ID",
+                "1 to 64 characters of letters, digits, '-', '_' or '.'",
+            ));
+        }
+        if let Some(ip) = self.advertise_ip
+            && ip.is_unspecified()
+        {
+            return Err(err(
+                "--advertise-ip",
+                "CASCADE_ADVERTISE_IP",
+                "cannot be 0.0.0.0 or ::, peers need an address they can reach",
+            ));
+        }
+        let bind_ip = self
+            .media_bind
+            .or(self.advertise_ip)
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let node_id = self.node_id.unwrap_or_else(|| {
+            format!(
+                "{}-{}",
+                role.as_str(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            )
+        });
+        Ok(NodeConfig {
+            role,
+            node_id,
+            http_listen: self.http_listen,
+            grpc_listen: self.grpc_listen,
+            media: MediaSettings {
+                bind_ip,
+                advertise_ip: self.advertise_ip,
+                udp_ports,
+            },
+            http_advertise: self.http_advertise,
+            grpc_advertise: self.grpc_advertise,
+            upstream,
+            capacity: self.capacity,
+        })
+    }
+}
+
+/// Every `CASCADE_*` variable some Cascade binary reads. Others are typos: refused at start.
+pub const KNOWN_ENV: &[&str] = &[
+    "CASCADE_HTTP_LISTEN",
+    "CASCADE_GRPC_LISTEN",
+    "CASCADE_NODE_ID",
+    "CASCADE_ADVERTISE_IP",
+    "CASCADE_MEDIA_BIND",
+    "CASCADE_UDP_PORTS",
+    "CASCADE_HTTP_ADVERTISE",
+    "CASCADE_GRPC_ADVERTISE",
+    "CASCADE_CAPACITY",
+    "CASCADE_LOG_FORMAT",
+    "CASCADE_UPSTREAM",
+    "CASCADE_REDIS",
+    "CASCADE_URL",
+    "CASCADE_DRAIN_TIMEOUT",
+    "CASCADE_OTLP_ENDPOINT",
+    "CASCADE_MAX_EDGE_FANOUT",
+];
+
+/// Refuses `CASCADE_*` environment variables no binary reads (a typo would otherwise be
+/// silently ignored and the default used).
+pub fn check_environment() -> Result<(), ConfigError> {
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CASCADE_") && !KNOWN_ENV.contains(&key.as_str()) {
+            return Err(err(
+                "environment",
+                "CASCADE_*",
+                format!("unknown variable {key}; known: {}", KNOWN_ENV.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        node: NodeArgs,
+    }
+
+    fn config(args: &[&str]) -> Result<NodeConfig, String> {
+        let mut argv = vec!["test"];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        cli.node
+            .into_config(Role::Edge, None)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_work_on_a_laptop() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.http_listen.port(), 8080);
+        assert_eq!(c.media.bind_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert!(c.media.udp_ports.is_none());
+        assert!(c.node_id.starts_with("edge-"));
+    }
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(parse_port_range("0"), Ok(None));
+        assert_eq!(parse_port_range("40000-40010"), Ok(Some((40000, 40010))));
+        for bad in ["40010-40000", "x-y", "40000", "0-10", "1-70000"] {
+            assert!(parse_port_range(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = config(&["--udp-ports", "9-1"]).unwrap_err();
+        assert!(
+            e.contains("--udp-ports") && e.contains("CASCADE_UDP_PORTS"),
+            "{e}"
+        );
+        let e = config(&["--node-id", "a b"]).unwrap_err();
+        assert!(e.contains("--node-id"), "{e}");
+        let e = config(&["--advertise-ip", "0.0.0.0"]).unwrap_err();
+        assert!(e.contains("--advertise-ip"), "{e}");
+        let e = config(&["--http-listen", "nope"]).unwrap_err();
+        assert!(e.contains("--http-listen"), "{e}");
+    }
+}

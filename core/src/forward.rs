@@ -1,0 +1,528 @@
+//! The media core's forwarding decisions, as plain values: no I/O, no clock, no locks.
+//!
+//! - [`Rewriter`]: maps one source stream onto one outgoing stream (SSRC, payload type,
+//!   sequence numbers, timestamps). Its state is [`RewriterState`], which can be saved and
+//!   restored, so a subscriber can switch sources (failover) and the receiver still sees one
+//!   continuous stream.
+//! - [`keyframe_start`]: whether a packet begins a keyframe (VP8, H.264), so a new subscriber can
+//!   start on a decodable picture.
+//! - [`KeyframeCache`]: the packets since the last keyframe began, so a viewer that joins
+//!   mid-stream is sent a picture at once instead of waiting for the publisher's next keyframe.
+//! - [`KeyframeLimiter`]: rate-limits keyframe requests sent upstream, since every viewer's PLI
+//!   would otherwise reach the publisher.
+//!
+//! Everything here takes `now` (a [`Duration`] since an arbitrary epoch) where time matters, and
+//! is unit-tested with a virtual clock.
+
+use rtc::rtp::Packet;
+use std::time::Duration;
+
+/// The codecs whose keyframes we can recognise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Vp8,
+    H264,
+    Opus,
+    /// A codec we forward without looking inside (VP9, AV1, G.711...).
+    Other,
+}
+
+impl Codec {
+    /// Maps a MIME type (`video/VP8`, case-insensitive) onto a codec.
+    pub fn from_mime(mime: &str) -> Self {
+        let lower = mime.to_ascii_lowercase();
+        match lower.as_str() {
+            "video/vp8" => Codec::Vp8,
+            "video/h264" => Codec::H264,
+            "audio/opus" => Codec::Opus,
+            _ => Codec::Other,
+        }
+    }
+
+    /// Whether a subscriber must wait for a keyframe before it is sent this codec's packets.
+    pub fn needs_keyframe(self) -> bool {
+        matches!(self, Codec::Vp8 | Codec::H264)
+    }
+}
+
+/// Whether `payload` (an RTP payload of `codec`) is the first packet of a keyframe.
+///
+/// Malformed payloads answer `false`; this never panics on outside bytes.
+pub fn keyframe_start(codec: Codec, payload: &[u8]) -> bool {
+    match codec {
+        Codec::Vp8 => vp8_keyframe_start(payload),
+        Codec::H264 => h264_keyframe_start(payload),
+        Codec::Opus | Codec::Other => false,
+    }
+}
+
+/// RFC 7741: the payload descriptor, then the VP8 payload header whose first bit (P) is 0 on a
+/// key frame. Only the packet that starts partition 0 carries that header.
+fn vp8_keyframe_start(payload: &[u8]) -> bool {
+    let Some(&first) = payload.first() else {
+        return false;
+    };
+    let extended = first & 0x80 != 0;
+    let start = first & 0x10 != 0;
+    let partition = first & 0x07;
+    if !start || partition != 0 {
+        return false;
+    }
+    let mut at = 1;
+    if extended {
+        let Some(&ext) = payload.get(at) else {
+            return false;
+        };
+        at += 1;
+        if ext & 0x80 != 0 {
+            // PictureID: 7 or 15 bits.
+            let Some(&pid) = payload.get(at) else {
+                return false;
+            };
+            at += if pid & 0x80 != 0 { 2 } else { 1 };
+        }
+        if ext & 0x40 != 0 {
+            at += 1; // TL0PICIDX
+        }
+        if ext & 0x30 != 0 {
+            at += 1; // TID/Y/KEYIDX
+        }
+    }
+    payload.get(at).is_some_and(|header| header & 0x01 == 0)
+}
+
+/// RFC 6184: a keyframe starts with an SPS (7) or an IDR slice (5), alone, inside a STAP-A (24),
+/// or as the first fragment of an FU-A (28).
+fn h264_keyframe_start(payload: &[u8]) -> bool {
+    const IDR: u8 = 5;
+    const SPS: u8 = 7;
+    let is_key = |nal_type: u8| nal_type == IDR || nal_type == SPS;
+    let Some(&first) = payload.first() else {
+        return false;
+    };
+    match first & 0x1f {
+        24 => {
+            // STAP-A: [header][size:2][nal]...
+            let mut at = 1;
+            while at + 2 < payload.len() {
+                let size = usize::from(u16::from_be_bytes([payload[at], payload[at + 1]]));
+                let Some(&nal) = payload.get(at + 2) else {
+                    return false;
+                };
+                if size == 0 {
+                    return false;
+                }
+                if is_key(nal & 0x1f) {
+                    return true;
+                }
+                at += 2 + size;
+            }
+            false
+        }
+        28 => payload
+            .get(1)
+            .is_some_and(|fu| fu & 0x80 != 0 && is_key(fu & 0x1f)),
+        nal_type => is_key(nal_type),
+    }
+}
+
+/// Where a [`Rewriter`] stands: everything needed to continue the outgoing stream from another
+/// source, or in another process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RewriterState {
+    /// The outgoing stream's SSRC.
+    pub ssrc: u32,
+    /// The outgoing payload type.
+    pub payload_type: u8,
+    /// Added (wrapping) to a source sequence number to get the outgoing one.
+    pub seq_offset: u16,
+    /// Added (wrapping) to a source timestamp to get the outgoing one.
+    pub ts_offset: u32,
+    /// The last source sequence number forwarded, if any.
+    pub last_in_seq: Option<u16>,
+    /// The last outgoing sequence number and timestamp, if any.
+    pub last_out: Option<(u16, u32)>,
+    /// Set by [`Rewriter::switch_source`]: the next packet re-bases the offsets.
+    pub rebase: bool,
+}
+
+/// What the rewriter did with one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Rewritten in place; send it.
+    Forward,
+    /// A duplicate or a packet older than what was already sent; drop it.
+    Stale,
+}
+
+/// Maps one source stream onto one outgoing stream.
+///
+/// Sequence numbers are continuous for the receiver as long as the source's are: a packet lost
+/// upstream stays a gap (so the receiver can NACK it), a duplicate or a late packet that we
+/// already skipped past is dropped. Packets are rewritten in place: no allocation.
+#[derive(Debug, Clone)]
+pub struct Rewriter {
+    state: RewriterState,
+}
+
+/// How far ahead in timestamp units a new source starts after the last packet of the old one:
+/// one video frame at 90 kHz / 30 fps, and close to one 20 ms audio frame at 48 kHz.
+const SWITCH_TS_GAP: u32 = 3000;
+
+impl Rewriter {
+    /// A rewriter that writes `ssrc` and `payload_type` and starts at `initial_seq`.
+    pub fn new(ssrc: u32, payload_type: u8, initial_seq: u16) -> Self {
+        Self {
+            state: RewriterState {
+                ssrc,
+                payload_type,
+                seq_offset: initial_seq,
+                ts_offset: 0,
+                last_in_seq: None,
+                last_out: None,
+                rebase: true,
+            },
+        }
+    }
+
+    /// Continues from a saved state.
+    pub fn restore(state: RewriterState) -> Self {
+        Self { state }
+    }
+
+    /// The state to save.
+    pub fn state(&self) -> RewriterState {
+        self.state
+    }
+
+    /// The next packet comes from a new source (another upstream, a republished stream): its
+    /// sequence numbers and timestamps are unrelated to the old ones, so re-base the offsets to
+    /// continue the outgoing stream where it stopped.
+    pub fn switch_source(&mut self) {
+        self.state.rebase = true;
+        self.state.last_in_seq = None;
+    }
+
+    /// Rewrites `packet` for the outgoing stream.
+    pub fn rewrite(&mut self, packet: &mut Packet) -> Verdict {
+        let header = &mut packet.header;
+        let s = &mut self.state;
+        if s.rebase {
+            s.rebase = false;
+            match s.last_out {
+                Some((seq, ts)) => {
+                    s.seq_offset = seq.wrapping_add(1).wrapping_sub(header.sequence_number);
+                    s.ts_offset = ts
+                        .wrapping_add(SWITCH_TS_GAP)
+                        .wrapping_sub(header.timestamp);
+                }
+                None => {
+                    // `seq_offset` holds the initial sequence number until the first packet.
+                    s.seq_offset = s.seq_offset.wrapping_sub(header.sequence_number);
+                    s.ts_offset = 0;
+                }
+            }
+        } else if let Some(last) = s.last_in_seq {
+            let delta = header.sequence_number.wrapping_sub(last);
+            // Half the sequence space behind (or equal): already sent or skipped.
+            if delta == 0 || delta >= 0x8000 {
+                return Verdict::Stale;
+            }
+        }
+        s.last_in_seq = Some(header.sequence_number);
+        header.sequence_number = header.sequence_number.wrapping_add(s.seq_offset);
+        header.timestamp = header.timestamp.wrapping_add(s.ts_offset);
+        header.ssrc = s.ssrc;
+        header.payload_type = s.payload_type;
+        s.last_out = Some((header.sequence_number, header.timestamp));
+        Verdict::Forward
+    }
+}
+
+/// Removes the header extensions a packet came with: their ids were negotiated with the sender,
+/// not with our receivers, and webrtc-rs drops a packet whose extension ids the receiver did not
+/// negotiate. Keeps the vector's capacity, so a packet reused later does not allocate.
+pub fn strip_extensions(packet: &mut Packet) {
+    packet.header.extension = false;
+    packet.header.extension_profile = 0;
+    packet.header.extensions.clear();
+    packet.header.extensions_padding = 0;
+}
+
+/// The packets of one track since its last keyframe began, for subscribers that join now.
+#[derive(Debug)]
+pub struct KeyframeCache {
+    packets: Vec<Packet>,
+    /// False until a keyframe starts, and after the group of pictures outgrew `capacity`.
+    valid: bool,
+    capacity: usize,
+}
+
+impl KeyframeCache {
+    /// Holds at most `capacity` packets (a long group of pictures invalidates the cache, and a
+    /// joining viewer then asks for a new keyframe instead).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            packets: Vec::with_capacity(capacity),
+            valid: false,
+            capacity,
+        }
+    }
+
+    /// Records a packet the track forwarded.
+    pub fn push(&mut self, packet: &Packet, keyframe_start: bool) {
+        if keyframe_start {
+            let same_frame = self
+                .packets
+                .first()
+                .is_some_and(|p| p.header.timestamp == packet.header.timestamp);
+            if !(self.valid && same_frame) {
+                self.packets.clear();
+                self.valid = true;
+            }
+        }
+        if !self.valid {
+            return;
+        }
+        if self.packets.len() == self.capacity {
+            self.packets.clear();
+            self.valid = false;
+            return;
+        }
+        self.packets.push(packet.clone());
+    }
+
+    /// The packets a joining subscriber should be sent first, oldest first; empty when no
+    /// complete start of a picture is held.
+    pub fn snapshot(&self) -> &[Packet] {
+        if self.valid { &self.packets } else { &[] }
+    }
+
+    /// Whether a joining subscriber can start from this cache.
+    pub fn is_valid(&self) -> bool {
+        self.valid && !self.packets.is_empty()
+    }
+}
+
+/// Lets one keyframe request through per `interval`.
+#[derive(Debug, Clone)]
+pub struct KeyframeLimiter {
+    interval: Duration,
+    last: Option<Duration>,
+}
+
+impl KeyframeLimiter {
+    pub fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            last: None,
+        }
+    }
+
+    /// Whether a request made at `now` should go upstream.
+    pub fn allow(&mut self, now: Duration) -> bool {
+        match self.last {
+            Some(last) if now.saturating_sub(last) < self.interval => false,
+            _ => {
+                self.last = Some(now);
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use rtc::rtp::header::Header;
+
+    fn packet(seq: u16, ts: u32, payload: &'static [u8]) -> Packet {
+        Packet {
+            header: Header {
+                version: 2,
+                payload_type: 96,
+                sequence_number: seq,
+                timestamp: ts,
+                ssrc: 0xdead_beef,
+                ..Default::default()
+            },
+            payload: Bytes::from_static(payload),
+        }
+    }
+
+    #[test]
+    fn rewrites_ssrc_pt_and_starts_at_initial_sequence() {
+        let mut rw = Rewriter::new(42, 100, 1000);
+        let mut p = packet(65000, 123, b"x");
+        assert_eq!(rw.rewrite(&mut p), Verdict::Forward);
+        assert_eq!(
+            (
+                p.header.ssrc,
+                p.header.payload_type,
+                p.header.sequence_number
+            ),
+            (42, 100, 1000)
+        );
+        assert_eq!(p.header.timestamp, 123);
+        let mut p = packet(65001, 3123, b"x");
+        rw.rewrite(&mut p);
+        assert_eq!(p.header.sequence_number, 1001);
+    }
+
+    #[test]
+    fn sequence_wraps_and_gaps_are_kept() {
+        let mut rw = Rewriter::new(1, 96, 65534);
+        let out: Vec<u16> = [10u16, 11, 13, 14]
+            .iter()
+            .map(|&s| {
+                let mut p = packet(s, 0, b"x");
+                rw.rewrite(&mut p);
+                p.header.sequence_number
+            })
+            .collect();
+        assert_eq!(out, vec![65534, 65535, 1, 2], "the gap at 12 stays a gap");
+    }
+
+    #[test]
+    fn duplicates_and_late_packets_are_stale() {
+        let mut rw = Rewriter::new(1, 96, 0);
+        assert_eq!(rw.rewrite(&mut packet(100, 0, b"x")), Verdict::Forward);
+        assert_eq!(rw.rewrite(&mut packet(101, 0, b"x")), Verdict::Forward);
+        assert_eq!(rw.rewrite(&mut packet(101, 0, b"x")), Verdict::Stale);
+        assert_eq!(rw.rewrite(&mut packet(99, 0, b"x")), Verdict::Stale);
+        assert_eq!(rw.rewrite(&mut packet(102, 0, b"x")), Verdict::Forward);
+    }
+
+    #[test]
+    fn switching_source_keeps_the_outgoing_stream_continuous() {
+        let mut rw = Rewriter::new(7, 96, 500);
+        let mut last = (0, 0);
+        for i in 0..10u16 {
+            let mut p = packet(2000 + i, 90_000 + u32::from(i) * 3000, b"x");
+            rw.rewrite(&mut p);
+            last = (p.header.sequence_number, p.header.timestamp);
+        }
+        // Save, restore elsewhere, switch to a source with unrelated numbering.
+        let mut rw = Rewriter::restore(rw.state());
+        rw.switch_source();
+        let mut p = packet(40_000, 7, b"x");
+        assert_eq!(rw.rewrite(&mut p), Verdict::Forward);
+        assert_eq!(p.header.sequence_number, last.0 + 1);
+        assert_eq!(p.header.timestamp, last.1 + SWITCH_TS_GAP);
+        assert_eq!(p.header.ssrc, 7);
+        let mut p = packet(40_001, 3007, b"x");
+        rw.rewrite(&mut p);
+        assert_eq!(p.header.sequence_number, last.0 + 2);
+        assert_eq!(p.header.timestamp, last.1 + SWITCH_TS_GAP + 3000);
+    }
+
+    #[test]
+    fn vp8_keyframes_are_recognised() {
+        // S=1, PID=0, no extension; P bit 0 -> key frame.
+        assert!(keyframe_start(Codec::Vp8, &[0x10, 0x00, 0x9d, 0x01, 0x2a]));
+        // Same, P bit 1 -> inter frame.
+        assert!(!keyframe_start(Codec::Vp8, &[0x10, 0x01]));
+        // Not the start of a partition.
+        assert!(!keyframe_start(Codec::Vp8, &[0x00, 0x00]));
+        // Extended descriptor with 15-bit picture id, then a key frame header.
+        assert!(keyframe_start(Codec::Vp8, &[0x90, 0x80, 0x81, 0x23, 0x00]));
+        // Extended with TL0PICIDX and TID, inter frame.
+        assert!(!keyframe_start(Codec::Vp8, &[0x90, 0x60, 0x01, 0x02, 0x01]));
+    }
+
+    #[test]
+    fn h264_keyframes_are_recognised() {
+        assert!(keyframe_start(Codec::H264, &[0x67, 0x42])); // SPS
+        assert!(keyframe_start(Codec::H264, &[0x65, 0x88])); // IDR
+        assert!(!keyframe_start(Codec::H264, &[0x41, 0x9a])); // non-IDR slice
+        // STAP-A with SPS (size 2) then PPS (size 2).
+        assert!(keyframe_start(
+            Codec::H264,
+            &[0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce]
+        ));
+        // FU-A start of an IDR, and a middle fragment.
+        assert!(keyframe_start(Codec::H264, &[0x7c, 0x85, 0x00]));
+        assert!(!keyframe_start(Codec::H264, &[0x7c, 0x05, 0x00]));
+    }
+
+    #[test]
+    fn garbage_never_panics_and_is_not_a_keyframe() {
+        let mut seed = 0x1234_5678_u32;
+        for len in 0..64 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    seed as u8
+                })
+                .collect();
+            for codec in [Codec::Vp8, Codec::H264, Codec::Opus, Codec::Other] {
+                let _ = keyframe_start(codec, &bytes);
+            }
+        }
+        assert!(!keyframe_start(Codec::Vp8, &[]));
+        assert!(!keyframe_start(Codec::H264, &[0x78, 0x00]));
+        assert!(!keyframe_start(Codec::H264, &[0x78, 0x00, 0x00, 0x65]));
+    }
+
+    #[test]
+    fn cache_holds_the_group_of_pictures_since_the_last_keyframe() {
+        let mut cache = KeyframeCache::new(8);
+        cache.push(&packet(1, 0, b"d"), false);
+        assert!(!cache.is_valid(), "nothing before the first keyframe");
+        cache.push(&packet(2, 100, b"k"), true);
+        cache.push(&packet(3, 100, b"k"), true); // second packet of the same key frame
+        cache.push(&packet(4, 200, b"d"), false);
+        let seqs: Vec<u16> = cache
+            .snapshot()
+            .iter()
+            .map(|p| p.header.sequence_number)
+            .collect();
+        assert_eq!(seqs, vec![2, 3, 4]);
+        cache.push(&packet(5, 300, b"k"), true);
+        assert_eq!(
+            cache.snapshot().len(),
+            1,
+            "a new keyframe restarts the cache"
+        );
+    }
+
+    #[test]
+    fn cache_gives_up_on_a_long_group_of_pictures() {
+        let mut cache = KeyframeCache::new(3);
+        cache.push(&packet(1, 0, b"k"), true);
+        for s in 2..=4 {
+            cache.push(&packet(s, u32::from(s), b"d"), false);
+        }
+        assert!(!cache.is_valid());
+        assert!(cache.snapshot().is_empty());
+        cache.push(&packet(9, 9, b"k"), true);
+        assert!(cache.is_valid());
+    }
+
+    #[test]
+    fn limiter_lets_one_request_through_per_interval() {
+        let mut limiter = KeyframeLimiter::new(Duration::from_millis(500));
+        let ms = Duration::from_millis;
+        assert!(limiter.allow(ms(0)));
+        assert!(!limiter.allow(ms(100)));
+        assert!(!limiter.allow(ms(499)));
+        assert!(limiter.allow(ms(500)));
+        assert!(!limiter.allow(ms(900)));
+        assert!(limiter.allow(ms(2000)));
+    }
+
+    #[test]
+    fn stripping_extensions_clears_them() {
+        let mut p = packet(1, 0, b"x");
+        p.header.extension = true;
+        p.header.extension_profile = 0xBEDE;
+        p.header
+            .set_extension(3, Bytes::from_static(&[1, 2]))
+            .unwrap();
+        strip_extensions(&mut p);
+        assert!(!p.header.extension && p.header.extensions.is_empty());
+    }
+}

@@ -1,0 +1,277 @@
+//! The HTTP face of a node: WHIP (RFC 9725) on origins, WHEP on every node, health, a small
+//! status API, and the demo pages.
+//!
+//! WHIP/WHEP: `POST /whip/{room}` or `/whep/{room}` with an `application/sdp` offer answers
+//! `201 Created`, the SDP answer, and a `Location` for the session; `DELETE` on that location
+//! ends it. Trickle ICE and ICE restarts are not supported (the answer carries every candidate),
+//! so `PATCH` answers `405`. CORS preflight is answered for any origin so other pages and players
+//! can use the endpoints. Errors are JSON: `{"code": ..., "message": ...}`.
+
+use crate::error::{Error, Result};
+use crate::node::{Node, SessionKind};
+use crate::routing::Role;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::sync::Arc;
+use tower_http::cors::{Any, CorsLayer};
+
+/// Largest SDP offer accepted (real offers are a few KiB).
+pub const MAX_SDP_BYTES: usize = 64 * 1024;
+
+const PUBLISH_PAGE: &str = include_str!("../static/publish.html");
+const WATCH_PAGE: &str = include_str!("../static/watch.html");
+
+/// Room names: what fits in a URL path segment and a Redis key without escaping.
+pub fn validate_room(room: &str) -> Result<()> {
+    if room.is_empty()
+        || room.len() > 128
+        || !room
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(Error::BadRequest(
+            "room names are 1 to 128 characters of letters, digits, '-', '_' or '.'".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The node's router.
+pub fn router(node: Arc<Node>) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::DELETE,
+            Method::PATCH,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::IF_MATCH,
+        ])
+        .expose_headers([
+            header::LOCATION,
+            header::ETAG,
+            header::LINK,
+            header::HeaderName::from_static("accept-post"),
+        ]);
+    Router::new()
+        .route("/", get(index))
+        .route("/publish.html", get(|| async { Html(PUBLISH_PAGE) }))
+        .route("/watch.html", get(|| async { Html(WATCH_PAGE) }))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/v1/node", get(node_status))
+        .route("/whip/{room}", post(whip).options(endpoint_options))
+        .route(
+            "/whip/{room}/{session}",
+            axum::routing::delete(end_whip)
+                .patch(patch_session)
+                .options(endpoint_options),
+        )
+        .route("/whep/{room}", post(whep).options(endpoint_options))
+        .route(
+            "/whep/{room}/{session}",
+            axum::routing::delete(end_whep)
+                .patch(patch_session)
+                .options(endpoint_options),
+        )
+        .layer(DefaultBodyLimit::max(MAX_SDP_BYTES))
+        .layer(cors)
+        .with_state(node)
+}
+
+async fn index(State(node): State<Arc<Node>>) -> Html<String> {
+    Html(format!(
+        "<!doctype html><meta charset=utf-8><title>Cascade {role} {id}</title>\
+         <h1>Cascade {role} <code>{id}</code></h1>\
+         <ul><li><a href=\"/publish.html\">Publish</a> (origins)</li>\
+         <li><a href=\"/watch.html\">Watch</a></li>\
+         <li><a href=\"/v1/node\">Node status (JSON)</a></li></ul>",
+        role = node.role().as_str(),
+        id = node.id(),
+    ))
+}
+
+async fn readyz(State(node): State<Arc<Node>>) -> Response {
+    if node.shutdown.is_cancelled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else {
+        "ready\n".into_response()
+    }
+}
+
+async fn node_status(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
+    let rooms: Vec<_> = node
+        .rooms()
+        .iter()
+        .map(|room| {
+            serde_json::json!({
+                "room": room.id,
+                "relayed": room.relayed,
+                "subscribers": room.reservations(),
+                "age_seconds": room.created.elapsed().as_secs(),
+                "tracks": room.tracks().iter().map(|t| serde_json::json!({
+                    "kind": t.kind.as_str(),
+                    "codec": t.codec.mime_type,
+                    "packets_in": t.stats.packets_in.load(std::sync::atomic::Ordering::Relaxed),
+                    "bytes_in": t.stats.bytes_in.load(std::sync::atomic::Ordering::Relaxed),
+                    "queue_drops": t.stats.queue_drops.load(std::sync::atomic::Ordering::Relaxed),
+                    "subscribers": t.subscriber_count(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(serde_json::json!({
+        "node": node.info(),
+        "sessions": node.session_counts(),
+        "rooms": rooms,
+    }))
+}
+
+/// `OPTIONS` on a WHIP/WHEP endpoint that is not a CORS preflight.
+async fn endpoint_options() -> impl IntoResponse {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ALLOW, "POST, DELETE, OPTIONS"),
+            (
+                header::HeaderName::from_static("accept-post"),
+                "application/sdp",
+            ),
+        ],
+    )
+}
+
+async fn patch_session() -> impl IntoResponse {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, "DELETE, OPTIONS")],
+        Json(serde_json::json!({
+            "code": "trickle_not_supported",
+            "message": "trickle ICE and ICE restarts are not supported: the answer carries every candidate",
+        })),
+    )
+}
+
+/// Checks the request is an SDP offer and returns it as text.
+fn sdp_body(headers: &HeaderMap, body: &Bytes) -> Result<String> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/sdp") {
+        return Err(Error::UnsupportedMediaType(format!(
+            "the offer must be sent as application/sdp, not {content_type:?}"
+        )));
+    }
+    String::from_utf8(body.to_vec())
+        .map_err(|_| Error::BadRequest("the SDP offer is not valid UTF-8".into()))
+}
+
+fn created(location: String, answer: String) -> Response {
+    let mut response = (StatusCode::CREATED, answer).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/sdp"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, v);
+    }
+    response
+}
+
+async fn whip(
+    State(node): State<Arc<Node>>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = validate_room(&room) {
+        return e.into_response();
+    }
+    if node.role() != Role::Origin {
+        return Error::NotFound(format!(
+            "this node ({}) is an edge: publish to an origin's /whip/{room}",
+            node.id()
+        ))
+        .into_response();
+    }
+    let offer = match sdp_body(&headers, &body) {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
+    };
+    match node.publish(&room, &offer).await {
+        Ok((session, answer)) => created(format!("/whip/{room}/{session}"), answer),
+        Err(e) => {
+            tracing::info!(room, error = %e, "publish refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn whep(
+    State(node): State<Arc<Node>>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = validate_room(&room) {
+        return e.into_response();
+    }
+    let offer = match sdp_body(&headers, &body) {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
+    };
+    match node.subscribe(&room, &offer, SessionKind::Viewer).await {
+        Ok((handle, answer)) => created(format!("/whep/{room}/{}", handle.id), answer),
+        Err(e) => {
+            tracing::info!(room, error = %e, "viewer refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn end_whip(
+    State(node): State<Arc<Node>>,
+    Path((room, session)): Path<(String, String)>,
+) -> Response {
+    end(&node, &room, &session)
+}
+
+async fn end_whep(
+    State(node): State<Arc<Node>>,
+    Path((room, session)): Path<(String, String)>,
+) -> Response {
+    end(&node, &room, &session)
+}
+
+fn end(node: &Node, room: &str, session: &str) -> Response {
+    match node.end_session(room, session) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names() {
+        validate_room("demo").unwrap();
+        validate_room("a-b_c.1").unwrap();
+        for bad in ["", "a b", "a/b", "ü", &"x".repeat(129)] {
+            assert!(validate_room(bad).is_err(), "{bad}");
+        }
+    }
+}

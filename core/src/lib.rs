@@ -1,0 +1,140 @@
+//! What Cascade's origin and edge nodes share.
+//!
+//! Layout, from the wire inwards:
+//! - [`http`]: WHIP/WHEP endpoints, health, status, pages (axum).
+//! - [`relay`]: the gRPC relay service and client that negotiate server-to-server links.
+//! - [`node`]: a node's rooms, sessions and routing entries; origin and edge are roles of it.
+//! - [`session`]: publisher, subscriber and upstream peer connections and their lifetimes.
+//! - [`room`]: one source per track, fan-out to subscribers.
+//! - [`forward`]: the pure forwarding decisions (rewriting, keyframes, rate limits).
+//! - [`pc`]: building webrtc-rs peer connections; reading SDP offers.
+//! - [`routing`]: the routing store trait and its in-memory implementation.
+//! - [`config`], [`telemetry`], [`error`].
+
+pub mod config;
+pub mod error;
+pub mod forward;
+pub mod http;
+pub mod node;
+pub mod pc;
+pub mod relay;
+pub mod room;
+pub mod routing;
+pub mod session;
+pub mod telemetry;
+
+pub use error::{Error, Result};
+
+use crate::config::NodeConfig;
+use crate::node::Node;
+use crate::routing::RoutingStore;
+use std::sync::Arc;
+
+/// A node whose servers are running.
+#[derive(Debug)]
+pub struct RunningNode {
+    pub node: Arc<Node>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// Stops the node: servers stop accepting, sessions close, routing entries are removed.
+    pub async fn shutdown(self) {
+        self.node.shutdown.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Resolves when the node has stopped.
+    pub async fn wait(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Binds the node's HTTP and gRPC listeners and starts serving.
+pub async fn serve(
+    config: NodeConfig,
+    routing: Arc<dyn RoutingStore>,
+) -> std::io::Result<RunningNode> {
+    let http_listener = tokio::net::TcpListener::bind(config.http_listen).await?;
+    let grpc_listener = tokio::net::TcpListener::bind(config.grpc_listen).await?;
+    let http_addr = http_listener.local_addr()?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    let node = Node::new(config, routing, http_addr, grpc_addr);
+    tracing::info!(
+        node = node.id(),
+        role = node.role().as_str(),
+        http = %http_addr,
+        grpc = %grpc_addr,
+        "listening"
+    );
+
+    let shutdown = node.shutdown.clone();
+    let app = http::router(node.clone());
+    let http = tokio::spawn(async move {
+        let stop = shutdown.clone();
+        if let Err(e) = axum::serve(http_listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+        {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+
+    let shutdown = node.shutdown.clone();
+    let service = relay::RelayServer::new(relay::RelayService::new(node.clone()));
+    let grpc = tokio::spawn(async move {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+        if let Err(e) = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await })
+            .await
+        {
+            tracing::error!(error = %e, "gRPC server failed");
+        }
+    });
+    let heartbeat = tokio::spawn(node.clone().heartbeat_loop());
+    Ok(RunningNode {
+        node,
+        tasks: vec![http, grpc, heartbeat],
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let term = async move {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Runs a started node until SIGINT/SIGTERM, then shuts it down.
+pub async fn run_until_signal(node: RunningNode) {
+    let stop = node.node.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        stop.cancel();
+    });
+    node.wait().await;
+}

@@ -1,0 +1,501 @@
+//! A running Cascade node: its rooms, its sessions, its place in the routing store, and the
+//! servers (HTTP, gRPC) in front of them.
+//!
+//! Origins and edges are the same machine with a different [`Role`]: an origin accepts
+//! publishers (WHIP) and owns their rooms; an edge takes rooms from an upstream node over a
+//! relay link. Both serve viewers (WHEP) and downstream relay links from the rooms they hold.
+
+use crate::config::NodeConfig;
+use crate::error::{Error, Result};
+use crate::pc::{MediaKind, PcFactory};
+use crate::relay;
+use crate::room::{EndReason, Room};
+use crate::routing::{Link, NodeInfo, Role, RoomClaim, RoutingStore};
+use crate::session::{self, SessionHandle, UpstreamPeer};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long a node's routing entries live without a heartbeat.
+pub const LEASE: Duration = Duration::from_secs(10);
+/// How often a node renews its entries.
+pub const HEARTBEAT: Duration = Duration::from_secs(3);
+
+/// What kind of session a handle belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    Publisher,
+    Viewer,
+    Relay,
+}
+
+#[derive(Debug)]
+struct SessionEntry {
+    handle: SessionHandle,
+    kind: SessionKind,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    rooms: HashMap<String, Arc<Room>>,
+    claims: HashMap<String, RoomClaim>,
+    sessions: HashMap<String, SessionEntry>,
+}
+
+/// One node.
+#[derive(Debug)]
+pub struct Node {
+    pub config: NodeConfig,
+    pub factory: PcFactory,
+    pub routing: Arc<dyn RoutingStore>,
+    state: Mutex<State>,
+    /// Addresses the servers actually bound (port 0 resolved).
+    pub http_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+    pub shutdown: CancellationToken,
+}
+
+impl Node {
+    pub fn new(
+        config: NodeConfig,
+        routing: Arc<dyn RoutingStore>,
+        http_addr: SocketAddr,
+        grpc_addr: SocketAddr,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            factory: PcFactory::new(config.media.clone()),
+            config,
+            routing,
+            state: Mutex::new(State::default()),
+            http_addr,
+            grpc_addr,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.config.node_id
+    }
+
+    pub fn role(&self) -> Role {
+        self.config.role
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The URL other nodes and redirected clients use for this node's HTTP API.
+    pub fn http_url(&self) -> String {
+        self.config
+            .http_advertise
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", advertised(self.http_addr, &self.config)))
+    }
+
+    /// The URL other nodes use for this node's relay service.
+    pub fn grpc_url(&self) -> String {
+        self.config
+            .grpc_advertise
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", advertised(self.grpc_addr, &self.config)))
+    }
+
+    /// This node as the routing store shows it.
+    pub fn info(&self) -> NodeInfo {
+        let state = self.state();
+        NodeInfo {
+            id: self.config.node_id.clone(),
+            role: self.config.role,
+            http_url: self.http_url(),
+            grpc_url: self.grpc_url(),
+            capacity: self.config.capacity,
+            load: state.sessions.len() as u32,
+            draining: false,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    /// Rooms this node holds now.
+    pub fn rooms(&self) -> Vec<Arc<Room>> {
+        let mut rooms: Vec<_> = self.state().rooms.values().cloned().collect();
+        rooms.sort_by(|a, b| a.id.cmp(&b.id));
+        rooms
+    }
+
+    pub fn room(&self, id: &str) -> Option<Arc<Room>> {
+        self.state().rooms.get(id).cloned()
+    }
+
+    /// Counts sessions by kind.
+    pub fn session_counts(&self) -> HashMap<&'static str, usize> {
+        let mut counts = HashMap::new();
+        for s in self.state().sessions.values() {
+            let key = match s.kind {
+                SessionKind::Publisher => "publishers",
+                SessionKind::Viewer => "viewers",
+                SessionKind::Relay => "relays",
+            };
+            *counts.entry(key).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// WHIP: starts a publisher session for `room_id`. Returns the session id and SDP answer.
+    pub async fn publish(self: &Arc<Self>, room_id: &str, offer: &str) -> Result<(String, String)> {
+        if self.role() != Role::Origin {
+            return Err(Error::BadRequest(
+                "this node is an edge: publish to an origin".into(),
+            ));
+        }
+        crate::pc::scan_offer(offer)?;
+        let room = {
+            let mut state = self.state();
+            if state.rooms.contains_key(room_id) {
+                return Err(Error::Conflict(format!(
+                    "room {room_id} is already being published"
+                )));
+            }
+            let room = Room::new(room_id, false);
+            state.rooms.insert(room_id.to_owned(), room.clone());
+            room
+        };
+        let claim = match self.routing.claim_room(room_id, self.id(), LEASE).await {
+            Ok(Some(claim)) => claim,
+            Ok(None) => {
+                self.state().rooms.remove(room_id);
+                return Err(Error::Conflict(format!(
+                    "room {room_id} is already being published on another origin"
+                )));
+            }
+            Err(e) => {
+                self.state().rooms.remove(room_id);
+                return Err(Error::Routing(e.to_string()));
+            }
+        };
+        self.state().claims.insert(room_id.to_owned(), claim);
+        let handle = self.new_handle(room_id);
+        match session::publish(
+            &self.factory,
+            room.clone(),
+            offer,
+            handle.cancel.clone(),
+            handle.finished.clone(),
+        )
+        .await
+        {
+            Ok(answer) => {
+                tracing::info!(room = room_id, session = %handle.id, "publisher joined");
+                self.track_session(handle.clone(), SessionKind::Publisher, room);
+                Ok((handle.id, answer))
+            }
+            Err(e) => {
+                room.end(EndReason {
+                    not_found: false,
+                    message: "publish failed".into(),
+                });
+                self.forget_room(&room).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// WHEP, and the upstream end of a relay link: attaches a subscriber to `room_id`, pulling
+    /// the room from upstream first when this node does not hold it.
+    pub async fn subscribe(
+        self: &Arc<Self>,
+        room_id: &str,
+        offer: &str,
+        kind: SessionKind,
+    ) -> Result<(SessionHandle, String)> {
+        crate::pc::scan_offer(offer)?;
+        let room = self.reserve_room(room_id)?;
+        let handle = self.new_handle(room_id);
+        match session::subscribe(
+            &self.factory,
+            room.clone(),
+            offer,
+            handle.cancel.clone(),
+            handle.finished.clone(),
+        )
+        .await
+        {
+            Ok(answer) => {
+                tracing::info!(room = room_id, session = %handle.id, ?kind, "subscriber joined");
+                self.track_session(handle.clone(), kind, room);
+                Ok((handle, answer))
+            }
+            Err(e) => {
+                self.release_room(&room).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends a session (WHIP/WHEP `DELETE`). Errors when no such session is in that room.
+    pub fn end_session(&self, room_id: &str, session_id: &str) -> Result<()> {
+        let state = self.state();
+        match state.sessions.get(session_id) {
+            Some(s) if s.handle.room == room_id => {
+                s.handle.cancel.cancel();
+                Ok(())
+            }
+            _ => Err(Error::NotFound(format!(
+                "no session {session_id} in room {room_id}"
+            ))),
+        }
+    }
+
+    fn new_handle(&self, room_id: &str) -> SessionHandle {
+        SessionHandle {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            room: room_id.to_owned(),
+            cancel: self.shutdown.child_token(),
+            finished: CancellationToken::new(),
+        }
+    }
+
+    /// Keeps a session until it finishes, then lets go of what it held.
+    fn track_session(self: &Arc<Self>, handle: SessionHandle, kind: SessionKind, room: Arc<Room>) {
+        self.state().sessions.insert(
+            handle.id.clone(),
+            SessionEntry {
+                handle: handle.clone(),
+                kind,
+            },
+        );
+        let node = self.clone();
+        tokio::spawn(async move {
+            handle.finished.cancelled().await;
+            node.state().sessions.remove(&handle.id);
+            tracing::info!(room = %handle.room, session = %handle.id, ?kind, "session ended");
+            match kind {
+                SessionKind::Publisher => node.forget_room(&room).await,
+                SessionKind::Viewer | SessionKind::Relay => node.release_room(&room).await,
+            }
+        });
+    }
+
+    /// Takes a reservation on a room this node holds, or starts pulling it from upstream.
+    fn reserve_room(self: &Arc<Self>, room_id: &str) -> Result<Arc<Room>> {
+        let mut state = self.state();
+        if let Some(room) = state.rooms.get(room_id)
+            && !room.is_ended()
+        {
+            room.reserve();
+            return Ok(room.clone());
+        }
+        let room = Room::new(room_id, true);
+        room.reserve();
+        state.rooms.insert(room_id.to_owned(), room.clone());
+        drop(state);
+        let node = self.clone();
+        let pulled = room.clone();
+        tokio::spawn(async move { node.pull(pulled).await });
+        Ok(room)
+    }
+
+    /// Drops a reservation; the last one to leave a relayed room ends it, which tears down its
+    /// relay link.
+    async fn release_room(&self, room: &Arc<Room>) {
+        let last = {
+            let mut state = self.state();
+            let left = room.release();
+            if left == 0 && room.relayed {
+                if state
+                    .rooms
+                    .get(&room.id)
+                    .is_some_and(|r| Arc::ptr_eq(r, room))
+                {
+                    state.rooms.remove(&room.id);
+                }
+                true
+            } else {
+                false
+            }
+        };
+        if last {
+            room.end(EndReason {
+                not_found: false,
+                message: "no subscribers left".into(),
+            });
+        }
+    }
+
+    /// Forgets an origin room: out of the map and out of the routing store.
+    async fn forget_room(&self, room: &Arc<Room>) {
+        let claim = {
+            let mut state = self.state();
+            if state
+                .rooms
+                .get(&room.id)
+                .is_some_and(|r| Arc::ptr_eq(r, room))
+            {
+                state.rooms.remove(&room.id);
+            }
+            state.claims.remove(&room.id)
+        };
+        if let Some(claim) = claim
+            && let Err(e) = self.routing.release_room(&claim).await
+        {
+            tracing::warn!(room = %room.id, error = %e, "could not release room claim");
+        }
+    }
+
+    /// Where to pull `room_id` from: the configured upstream, or the room's owner as the
+    /// routing store knows it.
+    async fn upstream_for(&self, room_id: &str) -> Result<(String, String)> {
+        if let Some(url) = &self.config.upstream {
+            return Ok((url.clone(), "upstream".to_owned()));
+        }
+        let owner = self
+            .routing
+            .room_owner(room_id)
+            .await
+            .map_err(|e| Error::Routing(e.to_string()))?
+            .ok_or_else(|| Error::NotFound(format!("room {room_id} is not being published")))?;
+        if owner == self.id() {
+            return Err(Error::NotFound(format!(
+                "room {room_id} is not being published"
+            )));
+        }
+        let node = self
+            .routing
+            .node(&owner)
+            .await
+            .map_err(|e| Error::Routing(e.to_string()))?
+            .ok_or_else(|| {
+                Error::Unavailable(format!("owner {owner} of room {room_id} is gone"))
+            })?;
+        Ok((node.grpc_url, owner))
+    }
+
+    /// Pulls a room over a relay link and feeds it until the link or the room ends.
+    async fn pull(self: Arc<Self>, room: Arc<Room>) {
+        let result = self.pull_inner(&room).await;
+        let reason = match result {
+            Ok(why) => EndReason {
+                not_found: false,
+                message: why.to_owned(),
+            },
+            Err(Error::NotFound(m)) => EndReason {
+                not_found: true,
+                message: m,
+            },
+            Err(e) => EndReason {
+                not_found: false,
+                message: e.to_string(),
+            },
+        };
+        {
+            let mut state = self.state();
+            if state
+                .rooms
+                .get(&room.id)
+                .is_some_and(|r| Arc::ptr_eq(r, &room))
+            {
+                state.rooms.remove(&room.id);
+            }
+        }
+        room.end(reason);
+        if let Err(e) = self.routing.remove_link(&room.id, self.id()).await {
+            tracing::debug!(error = %e, "could not remove link");
+        }
+    }
+
+    async fn pull_inner(&self, room: &Arc<Room>) -> Result<&'static str> {
+        let (url, upstream_id) = self.upstream_for(&room.id).await?;
+        let mut client = relay::connect(&url).await?;
+        let description = relay::describe(&mut client, &room.id).await?;
+        let kinds: Vec<MediaKind> = description
+            .tracks
+            .iter()
+            .filter_map(|t| MediaKind::parse(&t.kind))
+            .collect();
+        room.expect_tracks(kinds.len());
+        let (peer, offer) = UpstreamPeer::offer(&self.factory, &kinds).await?;
+        let (answer, mut events) =
+            relay::subscribe(&mut client, &room.id, self.id(), offer).await?;
+        tracing::info!(room = %room.id, upstream = %upstream_id, "relay link up");
+        let link = Link {
+            room: room.id.clone(),
+            edge_id: self.id().to_owned(),
+            upstream_id: if upstream_id == "upstream" {
+                description.origin_node_id.clone()
+            } else {
+                upstream_id
+            },
+        };
+        let cancel = self.shutdown.child_token();
+        let stop = cancel.clone();
+        let watch_room = room.clone();
+        // The upstream tells us when the room ends; a broken stream means the link is gone.
+        let watcher = tokio::spawn(async move {
+            let why = relay::wait_end(&mut events).await;
+            watch_room.end(EndReason {
+                not_found: false,
+                message: why,
+            });
+            stop.cancel();
+        });
+        let routing = self.routing.clone();
+        let link_refresh = link.clone();
+        let refresher_stop = cancel.clone();
+        let refresher = tokio::spawn(async move {
+            loop {
+                if let Err(e) = routing.put_link(&link_refresh, LEASE).await {
+                    tracing::debug!(error = %e, "could not record relay link");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(HEARTBEAT) => {}
+                    _ = refresher_stop.cancelled() => break,
+                }
+            }
+        });
+        let why = peer.run(&answer, room.clone(), cancel.clone()).await;
+        cancel.cancel();
+        watcher.abort();
+        let _ = refresher.await;
+        tracing::info!(room = %room.id, "relay link down");
+        why
+    }
+
+    /// Renews this node's routing entries until shutdown, then removes them.
+    pub async fn heartbeat_loop(self: Arc<Self>) {
+        loop {
+            let info = self.info();
+            if let Err(e) = self.routing.heartbeat(&info, LEASE).await {
+                tracing::warn!(error = %e, "heartbeat failed");
+            }
+            let claims: Vec<RoomClaim> = self.state().claims.values().cloned().collect();
+            for claim in claims {
+                if let Err(e) = self.routing.renew_room(&claim, LEASE).await {
+                    tracing::warn!(room = %claim.room, error = %e, "room lease renewal failed");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(HEARTBEAT) => {}
+                _ = self.shutdown.cancelled() => break,
+            }
+        }
+        if let Err(e) = self.routing.remove_node(self.id()).await {
+            tracing::warn!(error = %e, "could not deregister");
+        }
+    }
+}
+
+/// The address to advertise for a bound socket: a wildcard bind is reached through the
+/// advertised media IP (or loopback when none is set).
+fn advertised(addr: SocketAddr, config: &NodeConfig) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        let ip = config
+            .media
+            .advertise_ip
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        SocketAddr::new(ip, addr.port())
+    } else {
+        addr
+    }
+}

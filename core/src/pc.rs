@@ -1,0 +1,314 @@
+//! Building webrtc-rs peer connections the way every Cascade node needs them.
+//!
+//! One [`PcFactory`] per node holds the media settings (bind address, advertised address, UDP
+//! port range) and builds peer connections with the default codecs, the default interceptors
+//! (NACK generator and responder, RTCP reports, TWCC) and [`KeyframeRequestForwarder`], which
+//! hands PLI/FIR to our code so a viewer's keyframe request can travel upstream.
+//!
+//! Also here: [`scan_offer`], a small pure reader of an SDP offer's media sections, used to
+//! refuse an offer with nothing to publish or watch before any WebRTC work is done.
+
+use crate::error::{Error, Result};
+use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::transport::RTCIceCandidateType;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::sansio::Protocol;
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use webrtc::peer_connection::{PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler};
+
+/// Where and how a node's peer connections bind media.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Address the media sockets bind to.
+    pub bind_ip: IpAddr,
+    /// Address written into ICE candidates, when it differs from `bind_ip` (NAT, Kubernetes).
+    pub advertise_ip: Option<IpAddr>,
+    /// Inclusive UDP port range; `None` lets the OS pick.
+    pub udp_ports: Option<(u16, u16)>,
+}
+
+/// Builds peer connections for one node.
+pub struct PcFactory {
+    settings: MediaSettings,
+    next_port: AtomicU32,
+}
+
+impl std::fmt::Debug for PcFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PcFactory")
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+/// A built peer connection, behind the trait webrtc-rs returns it as.
+pub type Pc = Arc<dyn PeerConnection>;
+
+impl PcFactory {
+    pub fn new(settings: MediaSettings) -> Self {
+        Self {
+            settings,
+            next_port: AtomicU32::new(0),
+        }
+    }
+
+    pub fn settings(&self) -> &MediaSettings {
+        &self.settings
+    }
+
+    /// Builds a peer connection whose events go to `handler`.
+    pub async fn build(&self, handler: Arc<dyn PeerConnectionEventHandler>) -> Result<Pc> {
+        match self.settings.udp_ports {
+            None => self.build_on(handler, 0).await,
+            Some((low, high)) => {
+                // Walk the range from a rotating start so consecutive sessions do not all retry
+                // the same taken ports; a port another process holds makes the build fail and
+                // we try the next one.
+                let span = u32::from(high - low) + 1;
+                let start = self.next_port.fetch_add(1, Ordering::Relaxed) % span;
+                let mut last_err = None;
+                for i in 0..span {
+                    let port = low + ((start + i) % span) as u16;
+                    match self.build_on(handler.clone(), port).await {
+                        Ok(pc) => return Ok(pc),
+                        Err(e) => last_err = Some(e),
+                    }
+                }
+                Err(Error::Unavailable(format!(
+                    "no free media port in {low}-{high}: {}",
+                    last_err.map_or_else(|| "range is empty".into(), |e| e.to_string())
+                )))
+            }
+        }
+    }
+
+    async fn build_on(
+        &self,
+        handler: Arc<dyn PeerConnectionEventHandler>,
+        port: u16,
+    ) -> Result<Pc> {
+        let mut media_engine = MediaEngine::default();
+        media_engine.register_default_codecs()?;
+        let registry = register_default_interceptors(Registry::new(), &mut media_engine)?
+            // Last in the chain, so every interceptor has seen the RTCP before it is narrowed.
+            .with(Slot::from(14_000), KeyframeRequestForwarder::default());
+        let mut setting_engine = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+            // A viewer that vanishes (tab closed, process killed) sends no goodbye: notice within
+            // seconds so its resources and the relay link it holds are freed.
+            .with_ice_timeouts(
+                Some(Duration::from_secs(4)),
+                Some(Duration::from_secs(8)),
+                Some(Duration::from_secs(2)),
+            );
+        if let Some(ip) = self.settings.advertise_ip
+            && ip != self.settings.bind_ip
+        {
+            setting_engine =
+                setting_engine.with_nat_1to1_ips(vec![ip.to_string()], RTCIceCandidateType::Host);
+        }
+        if self.settings.bind_ip.is_loopback() {
+            setting_engine = setting_engine.with_include_loopback_candidate(true);
+        }
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(media_engine)
+            .with_interceptor_registry(registry)
+            .with_setting_engine(setting_engine.build())
+            .with_handler(handler)
+            .with_udp_addrs(vec![std::net::SocketAddr::new(self.settings.bind_ip, port)])
+            .build()
+            .await?;
+        Ok(Arc::new(pc))
+    }
+}
+
+/// Hands inbound keyframe requests (PLI, FIR) to the application, which relays them upstream.
+///
+/// webrtc-rs delivers inbound RTCP to the application only when an interceptor marks it
+/// `DeliverToApplication`; everything else (reports, NACK, TWCC) is for the interceptors and is
+/// dropped here once they have seen it.
+#[derive(Default)]
+pub struct KeyframeRequestForwarder {
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &mut msg.message.packet {
+            packets.retain(|p| {
+                let any = p.as_any();
+                any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+            });
+            if packets.is_empty() {
+                return Ok(());
+            }
+            msg.message.add(Attribute::DeliverToApplication);
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for KeyframeRequestForwarder {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// The kind of one media section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Audio => "audio",
+            MediaKind::Video => "video",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "audio" => Some(MediaKind::Audio),
+            "video" => Some(MediaKind::Video),
+            _ => None,
+        }
+    }
+}
+
+/// One audio or video section of an offer, with the direction the offerer asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferedMedia {
+    pub kind: MediaKind,
+    /// The offerer sends media in this section (`sendonly` or `sendrecv`).
+    pub sends: bool,
+    /// The offerer receives media in this section (`recvonly` or `sendrecv`).
+    pub receives: bool,
+}
+
+/// Reads the audio and video sections of an SDP offer. Rejected sections (port 0) and other
+/// media (application, text) are skipped. Errors say what is wrong, for a 400 answer.
+pub fn scan_offer(sdp: &str) -> Result<Vec<OfferedMedia>> {
+    if !sdp.starts_with("v=0") {
+        return Err(Error::BadRequest(
+            "body is not an SDP offer (it must start with \"v=0\")".into(),
+        ));
+    }
+    let mut sections = Vec::new();
+    let mut current: Option<(Option<MediaKind>, bool, &str)> = None;
+    let mut session_dir = "sendrecv";
+    let finish = |cur: Option<(Option<MediaKind>, bool, &str)>, out: &mut Vec<OfferedMedia>| {
+        if let Some((Some(kind), true, dir)) = cur {
+            out.push(OfferedMedia {
+                kind,
+                sends: matches!(dir, "sendonly" | "sendrecv"),
+                receives: matches!(dir, "recvonly" | "sendrecv"),
+            });
+        }
+    };
+    for line in sdp.lines() {
+        let line = line.trim_end();
+        if let Some(m) = line.strip_prefix("m=") {
+            finish(current.take(), &mut sections);
+            let mut fields = m.split(' ');
+            let kind = fields.next().and_then(MediaKind::parse);
+            let port_ok = fields.next().is_some_and(|p| p != "0");
+            if fields.next().is_none() {
+                return Err(Error::BadRequest(format!("malformed media line: {line}")));
+            }
+            current = Some((kind, port_ok, session_dir));
+        } else if let Some(dir @ ("sendrecv" | "sendonly" | "recvonly" | "inactive")) =
+            line.strip_prefix("a=")
+        {
+            match current.as_mut() {
+                Some(c) => c.2 = dir,
+                None => session_dir = dir,
+            }
+        }
+    }
+    finish(current.take(), &mut sections);
+    Ok(sections)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+        m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendonly\r\n\
+        m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendrecv\r\n\
+        m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n\
+        m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\n";
+
+    #[test]
+    fn scans_audio_and_video_sections_with_direction() {
+        let media = scan_offer(OFFER).unwrap();
+        assert_eq!(
+            media,
+            vec![
+                OfferedMedia {
+                    kind: MediaKind::Audio,
+                    sends: true,
+                    receives: false
+                },
+                OfferedMedia {
+                    kind: MediaKind::Video,
+                    sends: true,
+                    receives: true
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn garbage_is_a_bad_request_not_a_panic() {
+        for body in [
+            "",
+            "hello",
+            "{\"sdp\":1}",
+            "v=0\r\nm=\r\n",
+            "v=0\nm=video\n",
+        ] {
+            match scan_offer(body) {
+                Err(Error::BadRequest(_)) => {}
+                other => panic!("{body:?} gave {other:?}"),
+            }
+        }
+        // Well-formed but without media: scanned as empty, the caller decides.
+        assert!(scan_offer("v=0\r\ns=-\r\n").unwrap().is_empty());
+    }
+}

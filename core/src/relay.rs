@@ -1,0 +1,192 @@
+//! The server-to-server relay, negotiated over gRPC (`proto/cascade/relay/v1/relay.proto`).
+//!
+//! The upstream side ([`RelayService`]) answers `DescribeRoom` from the rooms the node holds
+//! (pulling them itself if it is an edge with an upstream of its own) and turns `Subscribe`
+//! into a subscriber session, exactly like a WHEP viewer's, whose lifetime is the call's: the
+//! stream's first event is the SDP answer, a later one says the room ended, and when the caller
+//! drops the call the session is cancelled. The downstream side is [`connect`], [`describe`],
+//! [`subscribe`] and [`wait_end`], used by [`crate::node::Node`] to pull a room.
+
+use crate::error::{Error, Result};
+use crate::node::{Node, SessionKind};
+use crate::room::RoomTrack;
+use cascade_proto::relay::v1::relay_client::RelayClient;
+use cascade_proto::relay::v1::relay_server::Relay;
+use cascade_proto::relay::v1::{
+    Answer, DescribeRoomRequest, RoomDescription, RoomEnded, SubscribeEvent, SubscribeRequest,
+    TrackDescription, subscribe_event,
+};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status, Streaming};
+
+pub use cascade_proto::relay::v1::relay_server::RelayServer;
+
+/// How long a room may take to become ready before `DescribeRoom` answers with what it has.
+const DESCRIBE_READY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The relay service one node offers to its downstream nodes.
+#[derive(Debug, Clone)]
+pub struct RelayService {
+    node: Arc<Node>,
+}
+
+impl RelayService {
+    pub fn new(node: Arc<Node>) -> Self {
+        Self { node }
+    }
+}
+
+fn describe_track(track: &RoomTrack) -> TrackDescription {
+    TrackDescription {
+        kind: track.kind.as_str().to_owned(),
+        mime_type: track.codec.mime_type.clone(),
+        clock_rate: track.codec.clock_rate,
+        channels: u32::from(track.codec.channels),
+        sdp_fmtp_line: track.codec.sdp_fmtp_line.clone(),
+    }
+}
+
+type EventStream = Pin<Box<dyn futures::Stream<Item = Result<SubscribeEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Relay for RelayService {
+    async fn describe_room(
+        &self,
+        request: Request<DescribeRoomRequest>,
+    ) -> Result<Response<RoomDescription>, Status> {
+        let room_id = request.into_inner().room;
+        crate::http::validate_room(&room_id)?;
+        let room = self
+            .node
+            .room(&room_id)
+            .ok_or_else(|| Status::not_found(format!("room {room_id} is not on this node")))?;
+        let tracks = room
+            .ready(DESCRIBE_READY_TIMEOUT)
+            .await
+            .map_err(|r| Status::not_found(r.message))?;
+        Ok(Response::new(RoomDescription {
+            room: room_id,
+            origin_node_id: self.node.id().to_owned(),
+            tracks: tracks.iter().map(|t| describe_track(t)).collect(),
+        }))
+    }
+
+    type SubscribeStream = EventStream;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let req = request.into_inner();
+        crate::http::validate_room(&req.room)?;
+        tracing::info!(room = %req.room, downstream = %req.node_id, "relay subscribe");
+        let (handle, answer) = self
+            .node
+            .subscribe(&req.room, &req.offer_sdp, SessionKind::Relay)
+            .await?;
+        let tracks = self
+            .node
+            .room(&req.room)
+            .map(|r| r.tracks().iter().map(|t| describe_track(t)).collect())
+            .unwrap_or_default();
+        let (tx, rx) = mpsc::channel(4);
+        let _ = tx
+            .send(Ok(SubscribeEvent {
+                event: Some(subscribe_event::Event::Answer(Answer {
+                    sdp: answer,
+                    link_id: handle.id.clone(),
+                    tracks,
+                })),
+            }))
+            .await;
+        let room = self.node.room(&req.room);
+        tokio::spawn(async move {
+            tokio::select! {
+                // The downstream node dropped the call: the link is over.
+                _ = tx.closed() => handle.cancel.cancel(),
+                _ = handle.finished.cancelled() => {
+                    let reason = room
+                        .and_then(|r| r.end_reason())
+                        .map_or_else(|| "relay session ended".to_owned(), |r| r.message);
+                    let _ = tx
+                        .send(Ok(SubscribeEvent {
+                            event: Some(subscribe_event::Event::Ended(RoomEnded { reason })),
+                        }))
+                        .await;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// Connects to an upstream's relay service.
+pub async fn connect(url: &str) -> Result<RelayClient<Channel>> {
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|e| Error::Upstream(format!("bad upstream URL {url}: {e}")))?
+        .connect_timeout(Duration::from_secs(3))
+        .tcp_nodelay(true);
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| Error::Upstream(format!("cannot reach upstream {url}: {e}")))?;
+    Ok(RelayClient::new(channel))
+}
+
+/// What the upstream has of a room.
+pub async fn describe(client: &mut RelayClient<Channel>, room: &str) -> Result<RoomDescription> {
+    Ok(client
+        .describe_room(DescribeRoomRequest {
+            room: room.to_owned(),
+        })
+        .await?
+        .into_inner())
+}
+
+/// Opens a relay link: sends our offer, returns the upstream's answer and the event stream
+/// whose lifetime is the link's.
+pub async fn subscribe(
+    client: &mut RelayClient<Channel>,
+    room: &str,
+    node_id: &str,
+    offer_sdp: String,
+) -> Result<(String, Streaming<SubscribeEvent>)> {
+    let mut events = client
+        .subscribe(SubscribeRequest {
+            room: room.to_owned(),
+            node_id: node_id.to_owned(),
+            offer_sdp,
+        })
+        .await?
+        .into_inner();
+    match events.message().await? {
+        Some(SubscribeEvent {
+            event: Some(subscribe_event::Event::Answer(answer)),
+        }) => Ok((answer.sdp, events)),
+        Some(SubscribeEvent {
+            event: Some(subscribe_event::Event::Ended(e)),
+        }) => Err(Error::NotFound(e.reason)),
+        _ => Err(Error::Upstream(
+            "relay stream closed before the answer".into(),
+        )),
+    }
+}
+
+/// Waits for the upstream to end the link; returns why.
+pub async fn wait_end(events: &mut Streaming<SubscribeEvent>) -> String {
+    loop {
+        match events.message().await {
+            Ok(Some(SubscribeEvent {
+                event: Some(subscribe_event::Event::Ended(e)),
+            })) => return e.reason,
+            Ok(Some(_)) => continue,
+            Ok(None) => return "upstream closed the relay link".into(),
+            Err(status) => return format!("relay link broken: {}", status.message()),
+        }
+    }
+}

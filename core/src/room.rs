@@ -1,0 +1,405 @@
+//! A room: one source per track (a publisher's, or an upstream relay link's), and any number of
+//! subscribers (viewers, and relay links to other nodes).
+//!
+//! The packet path: a track's pump task reads a packet from its source, strips the publisher's
+//! header extensions, notes whether it starts a keyframe, records it in the track's
+//! [`KeyframeCache`], and `try_send`s a clone (a reference-counted payload, no copy) to each
+//! subscriber's bounded queue. A subscriber whose queue is full loses that packet (and is counted)
+//! instead of slowing everyone else down. The track's lock is held by its one pump task and is
+//! contended only by a subscriber joining or leaving, which is what makes "cached keyframe, then
+//! live packets, with nothing missed or repeated" atomic.
+
+use crate::forward::{Codec, KeyframeCache, KeyframeLimiter, keyframe_start, strip_extensions};
+use crate::pc::MediaKind;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp::Packet;
+use rtc::rtp_transceiver::rtp_sender::RTCRtpCodec;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+/// Packets a keyframe cache holds at most (about 4 s of a 2.5 Mbps stream).
+const KEYFRAME_CACHE_PACKETS: usize = 1024;
+/// At most one keyframe request per track per this interval goes upstream.
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+/// A subscriber's queue: room for a cached group of pictures plus live packets.
+pub const SUBSCRIBER_QUEUE: usize = KEYFRAME_CACHE_PACKETS + 1024;
+
+/// One packet on its way to one subscriber.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// Index of the room track it belongs to.
+    pub track: usize,
+    /// Whether it starts a keyframe.
+    pub keyframe: bool,
+    pub packet: Packet,
+}
+
+/// Why a room ended, as a subscriber waiting for it is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndReason {
+    /// The room was never there (upstream said NOT_FOUND).
+    pub not_found: bool,
+    pub message: String,
+}
+
+/// Counters for one track, read by status and metrics.
+#[derive(Debug, Default)]
+pub struct TrackStats {
+    pub packets_in: AtomicU64,
+    pub bytes_in: AtomicU64,
+    /// Packets a subscriber did not get because its queue was full.
+    pub queue_drops: AtomicU64,
+}
+
+struct SubscriberTx {
+    id: u64,
+    tx: mpsc::Sender<Outgoing>,
+}
+
+struct TrackState {
+    cache: KeyframeCache,
+    subscribers: Vec<SubscriberTx>,
+}
+
+/// One track of a room and its source.
+pub struct RoomTrack {
+    pub index: usize,
+    pub kind: MediaKind,
+    /// The codec as negotiated with the source, which subscribers are offered.
+    pub codec: RTCRtpCodec,
+    codec_kind: Codec,
+    source: Arc<dyn TrackRemote>,
+    source_ssrc: u32,
+    state: Mutex<TrackState>,
+    limiter: Mutex<KeyframeLimiter>,
+    epoch: Instant,
+    pub stats: TrackStats,
+}
+
+impl std::fmt::Debug for RoomTrack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomTrack")
+            .field("index", &self.index)
+            .field("kind", &self.kind)
+            .field("codec", &self.codec.mime_type)
+            .finish()
+    }
+}
+
+impl RoomTrack {
+    /// The per-packet path: see the module documentation.
+    fn on_packet(&self, mut packet: Packet) {
+        if packet.header.ssrc != self.source_ssrc {
+            // RTX or another simulcast layer: not forwarded.
+            return;
+        }
+        strip_extensions(&mut packet);
+        self.stats.packets_in.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .bytes_in
+            .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+        let keyframe = keyframe_start(self.codec_kind, &packet.payload);
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if self.codec_kind.needs_keyframe() {
+            state.cache.push(&packet, keyframe);
+        }
+        let mut drops = 0;
+        for sub in &state.subscribers {
+            let out = Outgoing {
+                track: self.index,
+                keyframe,
+                packet: packet.clone(),
+            };
+            if sub.tx.try_send(out).is_err() {
+                drops += 1;
+            }
+        }
+        drop(state);
+        if drops > 0 {
+            self.stats.queue_drops.fetch_add(drops, Ordering::Relaxed);
+        }
+    }
+
+    /// Registers a subscriber and queues the cached keyframe for it, atomically with respect to
+    /// live packets. Returns whether the subscriber still needs a keyframe from upstream.
+    fn attach(&self, id: u64, tx: &mpsc::Sender<Outgoing>) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let cached = state.cache.snapshot();
+        for (i, packet) in cached.iter().enumerate() {
+            let _ = tx.try_send(Outgoing {
+                track: self.index,
+                keyframe: i == 0,
+                packet: packet.clone(),
+            });
+        }
+        let needs_keyframe = self.codec_kind.needs_keyframe() && cached.is_empty();
+        state.subscribers.push(SubscriberTx { id, tx: tx.clone() });
+        needs_keyframe
+    }
+
+    fn detach(&self, id: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.subscribers.retain(|s| s.id != id);
+    }
+
+    /// Asks the source for a keyframe, at most once per interval whoever asks.
+    pub async fn request_keyframe(&self) {
+        let allowed = {
+            let mut limiter = self.limiter.lock().unwrap_or_else(|p| p.into_inner());
+            limiter.allow(self.epoch.elapsed())
+        };
+        if !allowed || !self.codec_kind.needs_keyframe() {
+            return;
+        }
+        tracing::debug!(track = self.index, "requesting keyframe upstream");
+        let pli = PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc: self.source_ssrc,
+        };
+        if let Err(e) = self.source.write_rtcp(vec![Box::new(pli)]).await {
+            tracing::debug!(error = %e, "keyframe request not sent");
+        }
+    }
+
+    /// How many subscribers this track feeds.
+    pub fn subscriber_count(&self) -> usize {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.subscribers.len()
+    }
+}
+
+/// A room on this node.
+pub struct Room {
+    pub id: String,
+    /// True when this node takes the room from an upstream node (edge), false when a publisher
+    /// sends it here (origin).
+    pub relayed: bool,
+    pub created: Instant,
+    tracks: Mutex<Vec<Arc<RoomTrack>>>,
+    expected_tracks: AtomicUsize,
+    /// Number of tracks bound so far; subscribers wait on it.
+    bound: watch::Sender<usize>,
+    ended: CancellationToken,
+    end_reason: Mutex<Option<EndReason>>,
+    next_subscriber: AtomicU64,
+    /// Sessions attached or attaching (viewers and downstream relay links).
+    reservations: AtomicUsize,
+    expected_known: AtomicBool,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Room")
+            .field("id", &self.id)
+            .field("relayed", &self.relayed)
+            .finish()
+    }
+}
+
+impl Room {
+    pub fn new(id: impl Into<String>, relayed: bool) -> Arc<Self> {
+        Arc::new(Self {
+            id: id.into(),
+            relayed,
+            created: Instant::now(),
+            tracks: Mutex::new(Vec::new()),
+            expected_tracks: AtomicUsize::new(0),
+            bound: watch::Sender::new(0),
+            ended: CancellationToken::new(),
+            end_reason: Mutex::new(None),
+            next_subscriber: AtomicU64::new(1),
+            reservations: AtomicUsize::new(0),
+            expected_known: AtomicBool::new(false),
+        })
+    }
+
+    /// How many tracks the source will bring (from its SDP, or the upstream's description).
+    pub fn expect_tracks(&self, n: usize) {
+        self.expected_tracks.store(n, Ordering::Release);
+        self.expected_known.store(true, Ordering::Release);
+        self.bound.send_modify(|_| {});
+    }
+
+    /// Binds a source track to the room and starts pumping its packets.
+    pub async fn add_track(
+        self: &Arc<Self>,
+        remote: Arc<dyn TrackRemote>,
+    ) -> Option<Arc<RoomTrack>> {
+        let ssrc = *remote.ssrcs().await.first()?;
+        let codec = remote.codec(ssrc).await?;
+        let kind = match remote.kind().await {
+            rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Audio => MediaKind::Audio,
+            _ => MediaKind::Video,
+        };
+        let track = {
+            let mut tracks = self.tracks.lock().unwrap_or_else(|p| p.into_inner());
+            let track = Arc::new(RoomTrack {
+                index: tracks.len(),
+                kind,
+                codec_kind: Codec::from_mime(&codec.mime_type),
+                codec,
+                source: remote.clone(),
+                source_ssrc: ssrc,
+                state: Mutex::new(TrackState {
+                    cache: KeyframeCache::new(KEYFRAME_CACHE_PACKETS),
+                    subscribers: Vec::new(),
+                }),
+                limiter: Mutex::new(KeyframeLimiter::new(KEYFRAME_REQUEST_INTERVAL)),
+                epoch: Instant::now(),
+                stats: TrackStats::default(),
+            });
+            tracks.push(track.clone());
+            track
+        };
+        tracing::info!(room = %self.id, track = track.index, kind = kind.as_str(), codec = %track.codec.mime_type, ssrc, "track bound");
+        self.bound.send_modify(|n| *n += 1);
+        let pump_track = track.clone();
+        tokio::spawn(async move {
+            while let Some(event) = remote.poll().await {
+                match event {
+                    TrackRemoteEvent::OnRtpPacket(packet) => pump_track.on_packet(packet),
+                    TrackRemoteEvent::OnEnded | TrackRemoteEvent::OnError => break,
+                    _ => {}
+                }
+            }
+            tracing::debug!(track = pump_track.index, "source track ended");
+        });
+        Some(track)
+    }
+
+    /// The tracks bound so far.
+    pub fn tracks(&self) -> Vec<Arc<RoomTrack>> {
+        self.tracks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Waits until every expected track is bound, the room ends, or `timeout` passes. Returns the
+    /// tracks bound by then.
+    pub async fn ready(&self, timeout: Duration) -> Result<Vec<Arc<RoomTrack>>, EndReason> {
+        let mut rx = self.bound.subscribe();
+        let wait = async {
+            loop {
+                let bound = *rx.borrow_and_update();
+                let expected = self.expected_tracks.load(Ordering::Acquire);
+                if self.expected_known.load(Ordering::Acquire) && bound >= expected {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            _ = wait => {}
+            _ = self.ended.cancelled() => {}
+            _ = tokio::time::sleep(timeout) => {}
+        }
+        if let Some(reason) = self.end_reason() {
+            return Err(reason);
+        }
+        Ok(self.tracks())
+    }
+
+    /// Attaches a subscriber to the given tracks. The cached keyframe of each video track is
+    /// queued first; tracks that have none get a keyframe request upstream.
+    pub async fn subscribe(self: &Arc<Self>, tracks: &[Arc<RoomTrack>]) -> Subscription {
+        let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let mut starving = Vec::new();
+        for track in tracks {
+            if track.attach(id, &tx) {
+                starving.push(track.clone());
+            }
+        }
+        for track in starving {
+            track.request_keyframe().await;
+        }
+        Subscription {
+            room: self.clone(),
+            tracks: tracks.to_vec(),
+            id,
+            rx,
+        }
+    }
+
+    /// Ends the room: every session attached to it closes.
+    pub fn end(&self, reason: EndReason) {
+        {
+            let mut r = self.end_reason.lock().unwrap_or_else(|p| p.into_inner());
+            if r.is_none() {
+                tracing::info!(room = %self.id, reason = %reason.message, "room ended");
+                *r = Some(reason);
+            }
+        }
+        self.ended.cancel();
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended.is_cancelled()
+    }
+
+    pub fn end_reason(&self) -> Option<EndReason> {
+        self.end_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Resolves when the room ends.
+    pub fn ended(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.ended.cancelled()
+    }
+
+    /// A token cancelled when the room ends.
+    pub fn end_token(&self) -> CancellationToken {
+        self.ended.clone()
+    }
+
+    /// Counts a session that is attaching; see [`Room::release`].
+    pub fn reserve(&self) {
+        self.reservations.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Un-counts a session; returns how many remain.
+    pub fn release(&self) -> usize {
+        self.reservations
+            .fetch_sub(1, Ordering::AcqRel)
+            .saturating_sub(1)
+    }
+
+    /// Sessions attached or attaching.
+    pub fn reservations(&self) -> usize {
+        self.reservations.load(Ordering::Acquire)
+    }
+}
+
+/// One subscriber's view of a room: the queue its packets arrive on. Dropping it detaches.
+pub struct Subscription {
+    room: Arc<Room>,
+    tracks: Vec<Arc<RoomTrack>>,
+    id: u64,
+    pub rx: mpsc::Receiver<Outgoing>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("room", &self.room.id)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        for track in &self.tracks {
+            track.detach(self.id);
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! The cluster's routing: which nodes exist (and how to reach them), which node owns which room,
+//! and which edges carry a room from which upstream.
+//!
+//! Behind the [`RoutingStore`] trait: [`MemoryStore`] keeps it in one process (the embedded
+//! default, and the demo's three nodes share one); a Redis store shares it across machines.
+//! Everything a node writes is a lease: it disappears unless renewed, so a node that dies
+//! without a word leaves no routing behind. Room ownership is claimed with a token and released
+//! only by the token's holder.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A node's role in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Origin,
+    Edge,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Origin => "origin",
+            Role::Edge => "edge",
+        }
+    }
+}
+
+/// What a node publishes about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub id: String,
+    pub role: Role,
+    /// Base URL of its HTTP API (WHIP/WHEP, status), as other nodes and clients reach it.
+    pub http_url: String,
+    /// URL of its gRPC relay service.
+    pub grpc_url: String,
+    /// Sessions it accepts at most (viewers on an edge, rooms on an origin).
+    pub capacity: u32,
+    /// Sessions it holds now.
+    pub load: u32,
+    pub draining: bool,
+    pub version: String,
+}
+
+/// Proof of owning a room: only the holder of the token may renew or release it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomClaim {
+    pub room: String,
+    pub node_id: String,
+    pub token: String,
+}
+
+/// An edge carrying a room, and where it pulls it from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub room: String,
+    pub edge_id: String,
+    pub upstream_id: String,
+}
+
+/// Why a routing operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RoutingError {
+    /// The store cannot be reached; a retry later may succeed.
+    #[error("routing store unavailable: {0}")]
+    Unavailable(String),
+    /// The store answered something we cannot read.
+    #[error("routing store data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type RoutingResult<T> = Result<T, RoutingError>;
+
+/// The cluster's shared routing state.
+#[async_trait::async_trait]
+pub trait RoutingStore: Send + Sync + std::fmt::Debug {
+    /// Registers or refreshes a node for `lease`.
+    async fn heartbeat(&self, node: &NodeInfo, lease: Duration) -> RoutingResult<()>;
+    /// Removes a node and everything it wrote.
+    async fn remove_node(&self, node_id: &str) -> RoutingResult<()>;
+    /// Live nodes.
+    async fn nodes(&self) -> RoutingResult<Vec<NodeInfo>>;
+    async fn node(&self, node_id: &str) -> RoutingResult<Option<NodeInfo>>;
+
+    /// Claims `room` for `node_id`; `None` when another node holds it.
+    async fn claim_room(
+        &self,
+        room: &str,
+        node_id: &str,
+        lease: Duration,
+    ) -> RoutingResult<Option<RoomClaim>>;
+    /// Extends a claim; false when it was lost (expired and taken, or released).
+    async fn renew_room(&self, claim: &RoomClaim, lease: Duration) -> RoutingResult<bool>;
+    /// Releases a claim if still held by its token.
+    async fn release_room(&self, claim: &RoomClaim) -> RoutingResult<bool>;
+    /// The node owning `room`, if any.
+    async fn room_owner(&self, room: &str) -> RoutingResult<Option<String>>;
+    /// Every owned room and its owner.
+    async fn rooms(&self) -> RoutingResult<Vec<(String, String)>>;
+
+    /// Records (or refreshes) that an edge carries a room from an upstream.
+    async fn put_link(&self, link: &Link, lease: Duration) -> RoutingResult<()>;
+    async fn remove_link(&self, room: &str, edge_id: &str) -> RoutingResult<()>;
+    /// The edges carrying `room`.
+    async fn links(&self, room: &str) -> RoutingResult<Vec<Link>>;
+}
+
+#[derive(Debug)]
+struct Leased<T> {
+    value: T,
+    expires: Instant,
+}
+
+#[derive(Debug, Default)]
+struct MemoryState {
+    nodes: HashMap<String, Leased<NodeInfo>>,
+    rooms: HashMap<String, Leased<(String, String)>>,
+    links: HashMap<(String, String), Leased<Link>>,
+}
+
+/// The routing store of a single process: a map behind a mutex, leases checked on read.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<MemoryState>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut MemoryState, Instant) -> T) -> T {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        state.nodes.retain(|_, v| v.expires > now);
+        state.rooms.retain(|_, v| v.expires > now);
+        state.links.retain(|_, v| v.expires > now);
+        f(&mut state, now)
+    }
+}
+
+#[async_trait::async_trait]
+impl RoutingStore for MemoryStore {
+    async fn heartbeat(&self, node: &NodeInfo, lease: Duration) -> RoutingResult<()> {
+        self.with(|s, now| {
+            s.nodes.insert(
+                node.id.clone(),
+                Leased {
+                    value: node.clone(),
+                    expires: now + lease,
+                },
+            );
+        });
+        Ok(())
+    }
+
+    async fn remove_node(&self, node_id: &str) -> RoutingResult<()> {
+        self.with(|s, _| {
+            s.nodes.remove(node_id);
+            s.rooms.retain(|_, v| v.value.0 != node_id);
+            s.links
+                .retain(|_, v| v.value.edge_id != node_id && v.value.upstream_id != node_id);
+        });
+        Ok(())
+    }
+
+    async fn nodes(&self) -> RoutingResult<Vec<NodeInfo>> {
+        Ok(self.with(|s, _| {
+            let mut nodes: Vec<_> = s.nodes.values().map(|v| v.value.clone()).collect();
+            nodes.sort_by(|a, b| a.id.cmp(&b.id));
+            nodes
+        }))
+    }
+
+    async fn node(&self, node_id: &str) -> RoutingResult<Option<NodeInfo>> {
+        Ok(self.with(|s, _| s.nodes.get(node_id).map(|v| v.value.clone())))
+    }
+
+    async fn claim_room(
+        &self,
+        room: &str,
+        node_id: &str,
+        lease: Duration,
+    ) -> RoutingResult<Option<RoomClaim>> {
+        Ok(self.with(|s, now| {
+            if s.rooms.contains_key(room) {
+                return None;
+            }
+            let token = uuid::Uuid::new_v4().to_string();
+            s.rooms.insert(
+                room.to_owned(),
+                Leased {
+                    value: (node_id.to_owned(), token.clone()),
+                    expires: now + lease,
+                },
+            );
+            Some(RoomClaim {
+                room: room.to_owned(),
+                node_id: node_id.to_owned(),
+                token,
+            })
+        }))
+    }
+
+    async fn renew_room(&self, claim: &RoomClaim, lease: Duration) -> RoutingResult<bool> {
+        Ok(self.with(|s, now| match s.rooms.get_mut(&claim.room) {
+            Some(v) if v.value.1 == claim.token => {
+                v.expires = now + lease;
+                true
+            }
+            _ => false,
+        }))
+    }
+
+    async fn release_room(&self, claim: &RoomClaim) -> RoutingResult<bool> {
+        Ok(self.with(|s, _| {
+            if s.rooms
+                .get(&claim.room)
+                .is_some_and(|v| v.value.1 == claim.token)
+            {
+                s.rooms.remove(&claim.room);
+                s.links.retain(|(room, _), _| room != &claim.room);
+                true
+            } else {
+                false
+            }
+        }))
+    }
+
+    async fn room_owner(&self, room: &str) -> RoutingResult<Option<String>> {
+        Ok(self.with(|s, _| s.rooms.get(room).map(|v| v.value.0.clone())))
+    }
+
+    async fn rooms(&self) -> RoutingResult<Vec<(String, String)>> {
+        Ok(self.with(|s, _| {
+            let mut rooms: Vec<_> = s
+                .rooms
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.0.clone()))
+                .collect();
+            rooms.sort();
+            rooms
+        }))
+    }
+
+    async fn put_link(&self, link: &Link, lease: Duration) -> RoutingResult<()> {
+        self.with(|s, now| {
+            s.links.insert(
+                (link.room.clone(), link.edge_id.clone()),
+                Leased {
+                    value: link.clone(),
+                    expires: now + lease,
+                },
+            );
+        });
+        Ok(())
+    }
+
+    async fn remove_link(&self, room: &str, edge_id: &str) -> RoutingResult<()> {
+        self.with(|s, _| {
+            s.links.remove(&(room.to_owned(), edge_id.to_owned()));
+        });
+        Ok(())
+    }
+
+    async fn links(&self, room: &str) -> RoutingResult<Vec<Link>> {
+        Ok(self.with(|s, _| {
+            let mut links: Vec<_> = s
+                .links
+                .values()
+                .filter(|v| v.value.room == room)
+                .map(|v| v.value.clone())
+                .collect();
+            links.sort_by(|a, b| a.edge_id.cmp(&b.edge_id));
+            links
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str) -> NodeInfo {
+        NodeInfo {
+            id: id.into(),
+            role: Role::Edge,
+            http_url: "http://127.0.0.1:1".into(),
+            grpc_url: "http://127.0.0.1:2".into(),
+            capacity: 10,
+            load: 0,
+            draining: false,
+            version: "test".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_room_has_one_owner_and_only_the_token_releases_it() {
+        let store = MemoryStore::new();
+        let lease = Duration::from_secs(10);
+        let claim = store.claim_room("r", "a", lease).await.unwrap().unwrap();
+        assert!(store.claim_room("r", "b", lease).await.unwrap().is_none());
+        let forged = RoomClaim {
+            token: "nope".into(),
+            ..claim.clone()
+        };
+        assert!(!store.release_room(&forged).await.unwrap());
+        assert_eq!(store.room_owner("r").await.unwrap().as_deref(), Some("a"));
+        assert!(store.release_room(&claim).await.unwrap());
+        assert!(store.room_owner("r").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn leases_expire() {
+        let store = MemoryStore::new();
+        let short = Duration::from_millis(1);
+        store.heartbeat(&node("e1"), short).await.unwrap();
+        store.claim_room("r", "e1", short).await.unwrap().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(store.nodes().await.unwrap().is_empty());
+        assert!(store.room_owner("r").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn removing_a_node_removes_its_rooms_and_links() {
+        let store = MemoryStore::new();
+        let lease = Duration::from_secs(10);
+        store.heartbeat(&node("o"), lease).await.unwrap();
+        store.claim_room("r", "o", lease).await.unwrap().unwrap();
+        let link = Link {
+            room: "r".into(),
+            edge_id: "e".into(),
+            upstream_id: "o".into(),
+        };
+        store.put_link(&link, lease).await.unwrap();
+        assert_eq!(store.links("r").await.unwrap(), vec![link]);
+        store.remove_node("o").await.unwrap();
+        assert!(store.room_owner("r").await.unwrap().is_none());
+        assert!(store.links("r").await.unwrap().is_empty());
+    }
+}

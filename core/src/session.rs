@@ -1,0 +1,517 @@
+//! WebRTC sessions: a publisher feeding a room, a subscriber (viewer or downstream relay link)
+//! fed by one, and the upstream end of a relay link that feeds an edge's room.
+//!
+//! Each session is a peer connection plus one task that owns its lifetime: it ends when the
+//! peer goes away (ICE failed, DTLS closed), when the room ends, or when it is cancelled
+//! (`DELETE`, the relay stream dropped).
+
+use crate::error::{Error, Result};
+use crate::forward::{Codec, Rewriter, Verdict};
+use crate::pc::{MediaKind, Pc, PcFactory, scan_offer};
+use crate::room::{EndReason, Room, RoomTrack};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{
+    PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
+};
+
+/// How long ICE gathering may take before we answer with what we have.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a new session may take to connect before it is given up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a subscriber waits for a room's tracks to appear.
+const ROOM_READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Packets a subscriber forwards per wake-up at most.
+const BATCH: usize = 64;
+
+/// Receives a peer connection's events and turns them into channels a session task can await.
+struct Events {
+    state: watch::Sender<RTCPeerConnectionState>,
+    gathered: watch::Sender<bool>,
+    tracks: mpsc::UnboundedSender<Arc<dyn TrackRemote>>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Events {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.gathered.send_replace(true);
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        tracing::debug!(%state, "peer connection state");
+        self.state.send_replace(state);
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.tracks.send(track);
+    }
+}
+
+/// A peer connection and the receiving ends of its events.
+struct Peer {
+    pc: Pc,
+    state: watch::Receiver<RTCPeerConnectionState>,
+    gathered: watch::Receiver<bool>,
+    tracks: mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>,
+}
+
+impl Peer {
+    async fn new(factory: &PcFactory) -> Result<Self> {
+        let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
+        let (gathered_tx, gathered) = watch::channel(false);
+        let (tracks_tx, tracks) = mpsc::unbounded_channel();
+        let events = Arc::new(Events {
+            state: state_tx,
+            gathered: gathered_tx,
+            tracks: tracks_tx,
+        });
+        let pc = factory.build(events).await?;
+        Ok(Self {
+            pc,
+            state,
+            gathered,
+            tracks,
+        })
+    }
+
+    /// Waits (bounded) for ICE gathering, then returns the local description's SDP: we answer
+    /// with every candidate in it, since WHIP/WHEP clients need no trickle ICE then.
+    async fn local_sdp(&mut self) -> Result<String> {
+        let _ = tokio::time::timeout(GATHER_TIMEOUT, self.gathered.wait_for(|g| *g)).await;
+        self.pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .ok_or_else(|| Error::Internal("no local description after negotiation".into()))
+    }
+
+    async fn answer(&mut self, offer: &str) -> Result<String> {
+        let offer = RTCSessionDescription::offer(offer.to_owned())
+            .map_err(|e| Error::BadRequest(format!("invalid SDP offer: {e}")))?;
+        self.pc
+            .set_remote_description(offer)
+            .await
+            .map_err(|e| Error::BadRequest(format!("SDP offer refused: {e}")))?;
+        let answer = self.pc.create_answer(None).await?;
+        self.pc.set_local_description(answer).await?;
+        self.local_sdp().await
+    }
+
+    /// Resolves when the connection is up; errors when it fails or takes too long.
+    async fn connected(&mut self) -> Result<()> {
+        let result = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            self.state.wait_for(|s| {
+                matches!(
+                    s,
+                    RTCPeerConnectionState::Connected
+                        | RTCPeerConnectionState::Failed
+                        | RTCPeerConnectionState::Closed
+                )
+            }),
+        )
+        .await;
+        match result {
+            Ok(Ok(s)) if *s == RTCPeerConnectionState::Connected => Ok(()),
+            Ok(_) => Err(Error::Unavailable("peer connection failed".into())),
+            Err(_) => Err(Error::Unavailable("peer connection timed out".into())),
+        }
+    }
+
+    /// Resolves when the connection is gone for good.
+    async fn gone(state: &mut watch::Receiver<RTCPeerConnectionState>) {
+        let _ = state
+            .wait_for(|s| {
+                matches!(
+                    s,
+                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+                )
+            })
+            .await;
+    }
+}
+
+/// What the node keeps of a running session.
+#[derive(Debug, Clone)]
+pub struct SessionHandle {
+    pub id: String,
+    pub room: String,
+    pub cancel: CancellationToken,
+    /// Resolves (cancelled) once the session has fully ended.
+    pub finished: CancellationToken,
+}
+
+/// Starts a publisher session into `room` (a new, empty room this node owns). Returns the SDP
+/// answer. The room ends when the publisher goes away or `cancel` fires.
+pub async fn publish(
+    factory: &PcFactory,
+    room: Arc<Room>,
+    offer: &str,
+    cancel: CancellationToken,
+    finished: CancellationToken,
+) -> Result<String> {
+    let media = scan_offer(offer)?;
+    let sending = media.iter().filter(|m| m.sends).count();
+    if sending == 0 {
+        return Err(Error::BadRequest(
+            "the offer has no audio or video section that sends media (sendonly or sendrecv)"
+                .into(),
+        ));
+    }
+    let mut peer = Peer::new(factory).await?;
+    let answer = match peer.answer(offer).await {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = peer.pc.close().await;
+            return Err(e);
+        }
+    };
+    room.expect_tracks(sending);
+    tokio::spawn(async move {
+        let Peer {
+            pc,
+            mut state,
+            mut tracks,
+            ..
+        } = peer;
+        loop {
+            tokio::select! {
+                Some(track) = tracks.recv() => {
+                    room.add_track(track).await;
+                }
+                _ = Peer::gone(&mut state) => {
+                    room.end(EndReason { not_found: false, message: "publisher disconnected".into() });
+                    break;
+                }
+                _ = cancel.cancelled() => {
+                    room.end(EndReason { not_found: false, message: "publisher left".into() });
+                    break;
+                }
+                _ = room.ended() => break,
+            }
+        }
+        let _ = pc.close().await;
+        finished.cancel();
+    });
+    Ok(answer)
+}
+
+/// One room track as one subscriber receives it.
+struct Leg {
+    track: Arc<RoomTrack>,
+    local: Arc<TrackLocalStaticRTP>,
+    rewriter: Rewriter,
+    needs_keyframe: bool,
+    started: bool,
+}
+
+/// Picks, for each receiving section of an offer in order, the first unused room track of the
+/// same kind.
+fn match_tracks(offered: &[MediaKind], tracks: &[Arc<RoomTrack>]) -> Vec<Arc<RoomTrack>> {
+    let mut used = vec![false; tracks.len()];
+    let mut out = Vec::new();
+    for kind in offered {
+        if let Some(i) = (0..tracks.len()).find(|&i| !used[i] && tracks[i].kind == *kind) {
+            used[i] = true;
+            out.push(tracks[i].clone());
+        }
+    }
+    out
+}
+
+fn same_codec(a: &RTCRtpCodec, b: &RTCRtpCodec) -> bool {
+    a.mime_type.eq_ignore_ascii_case(&b.mime_type) && a.clock_rate == b.clock_rate
+}
+
+/// Starts a subscriber session on `room` (a viewer, or the upstream end of a relay link).
+/// Returns the SDP answer; the session runs until the peer goes, the room ends, or `cancel`.
+/// `on_end` runs once when it is over.
+pub async fn subscribe(
+    factory: &PcFactory,
+    room: Arc<Room>,
+    offer: &str,
+    cancel: CancellationToken,
+    finished: CancellationToken,
+) -> Result<String> {
+    let media = scan_offer(offer)?;
+    let receiving: Vec<MediaKind> = media
+        .iter()
+        .filter(|m| m.receives)
+        .map(|m| m.kind)
+        .collect();
+    if receiving.is_empty() {
+        return Err(Error::BadRequest(
+            "the offer has no audio or video section that receives media (recvonly or sendrecv)"
+                .into(),
+        ));
+    }
+    let tracks = room.ready(ROOM_READY_TIMEOUT).await.map_err(|r| {
+        if r.not_found {
+            Error::NotFound(r.message)
+        } else {
+            Error::Unavailable(format!("room {} ended: {}", room.id, r.message))
+        }
+    })?;
+    let chosen = match_tracks(&receiving, &tracks);
+    if chosen.is_empty() {
+        return Err(if tracks.is_empty() {
+            Error::Unavailable(format!("room {} has no media yet", room.id))
+        } else {
+            Error::BadRequest(format!(
+                "room {} has no track of the kinds this offer receives",
+                room.id
+            ))
+        });
+    }
+
+    let mut peer = Peer::new(factory).await?;
+    let mut legs = Vec::with_capacity(chosen.len());
+    let mut senders = Vec::with_capacity(chosen.len());
+    for track in chosen {
+        let ssrc = rand::random::<u32>();
+        let kind = match track.kind {
+            MediaKind::Audio => RtpCodecKind::Audio,
+            MediaKind::Video => RtpCodecKind::Video,
+        };
+        let local = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+            format!("cascade-{}", room.id),
+            format!("{}-{}", track.kind.as_str(), track.index),
+            format!("{} {}", room.id, track.kind.as_str()),
+            kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec: track.codec.clone(),
+                ..Default::default()
+            }],
+        )));
+        let sender = match peer.pc.add_track(local.clone()).await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = peer.pc.close().await;
+                return Err(e.into());
+            }
+        };
+        senders.push(sender);
+        legs.push(Leg {
+            rewriter: Rewriter::new(ssrc, 0, rand::random::<u16>() & 0x7fff),
+            track,
+            local,
+            needs_keyframe: false,
+            started: false,
+        });
+    }
+    let answer = match peer.answer(offer).await {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = peer.pc.close().await;
+            return Err(e);
+        }
+    };
+    // Payload types are the viewer's: take each leg's from what was negotiated for it.
+    let mut negotiated = Vec::with_capacity(legs.len());
+    for (mut leg, sender) in legs.into_iter().zip(senders) {
+        let pt = sender.get_parameters().await.ok().and_then(|p| {
+            p.rtp_parameters
+                .codecs
+                .iter()
+                .find(|c| same_codec(&c.rtp_codec, &leg.track.codec))
+                .map(|c| c.payload_type)
+        });
+        match pt {
+            Some(pt) => {
+                let mut state = leg.rewriter.state();
+                state.payload_type = pt;
+                leg.rewriter = Rewriter::restore(state);
+                leg.needs_keyframe = Codec::from_mime(&leg.track.codec.mime_type).needs_keyframe();
+                negotiated.push(leg);
+            }
+            None => tracing::info!(
+                room = %room.id,
+                codec = %leg.track.codec.mime_type,
+                "subscriber did not accept the room's codec; track not sent"
+            ),
+        }
+    }
+    if negotiated.is_empty() {
+        let _ = peer.pc.close().await;
+        return Err(Error::BadRequest(format!(
+            "the offer accepts none of the room's codecs ({})",
+            tracks
+                .iter()
+                .map(|t| t.codec.mime_type.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    tokio::spawn(run_subscriber(peer, room, negotiated, cancel, finished));
+    Ok(answer)
+}
+
+async fn run_subscriber(
+    mut peer: Peer,
+    room: Arc<Room>,
+    mut legs: Vec<Leg>,
+    cancel: CancellationToken,
+    finished: CancellationToken,
+) {
+    let connected = tokio::select! {
+        r = peer.connected() => r,
+        _ = cancel.cancelled() => Err(Error::Unavailable("cancelled".into())),
+        _ = room.ended() => Err(Error::Unavailable("room ended".into())),
+    };
+    if let Err(e) = connected {
+        tracing::info!(room = %room.id, error = %e, "subscriber never connected");
+    } else {
+        // Keyframe requests from the subscriber travel upstream, rate-limited per track.
+        let feedback = CancellationToken::new();
+        for leg in &legs {
+            let local = leg.local.clone();
+            let track = leg.track.clone();
+            let stop = feedback.clone();
+            tokio::spawn(async move {
+                loop {
+                    let event = tokio::select! {
+                        e = local.poll() => e,
+                        _ = stop.cancelled() => None,
+                    };
+                    match event {
+                        Some(TrackLocalEvent::OnRtcpPacket(_)) => track.request_keyframe().await,
+                        Some(_) => {}
+                        None => break,
+                    }
+                }
+            });
+        }
+        let tracks: Vec<_> = legs.iter().map(|l| l.track.clone()).collect();
+        let mut subscription = room.subscribe(&tracks).await;
+        // Room track index -> leg, so the per-packet path is an index, not a search.
+        let mut leg_of = vec![usize::MAX; tracks.iter().map(|t| t.index + 1).max().unwrap_or(0)];
+        for (i, leg) in legs.iter().enumerate() {
+            leg_of[leg.track.index] = i;
+        }
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut state = peer.state.clone();
+        'forward: loop {
+            tokio::select! {
+                n = subscription.rx.recv_many(&mut batch, BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    for out in batch.drain(..) {
+                        let Some(leg) = leg_of.get(out.track).and_then(|&i| legs.get_mut(i)) else {
+                            continue;
+                        };
+                        if !leg.started {
+                            // A decoder needs a keyframe first: skip what comes before it.
+                            if leg.needs_keyframe && !out.keyframe {
+                                continue;
+                            }
+                            leg.started = true;
+                        }
+                        let mut packet = out.packet;
+                        if leg.rewriter.rewrite(&mut packet) == Verdict::Forward
+                            && leg.local.write_rtp(packet).await.is_err()
+                        {
+                            break 'forward;
+                        }
+                    }
+                }
+                _ = Peer::gone(&mut state) => break,
+                _ = cancel.cancelled() => break,
+                _ = room.ended() => break,
+            }
+        }
+        feedback.cancel();
+        drop(subscription);
+    }
+    let _ = peer.pc.close().await;
+    finished.cancel();
+}
+
+/// The downstream end of a relay link: an edge's peer connection that receives every track of
+/// a room from its upstream. `describe` is the upstream's list of track kinds, in order.
+pub struct UpstreamPeer {
+    peer: Peer,
+}
+
+impl std::fmt::Debug for UpstreamPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UpstreamPeer")
+    }
+}
+
+impl UpstreamPeer {
+    /// Builds the peer connection and its offer: one receive-only section per track.
+    pub async fn offer(factory: &PcFactory, kinds: &[MediaKind]) -> Result<(Self, String)> {
+        let mut peer = Peer::new(factory).await?;
+        for kind in kinds {
+            let kind = match kind {
+                MediaKind::Audio => RtpCodecKind::Audio,
+                MediaKind::Video => RtpCodecKind::Video,
+            };
+            peer.pc
+                .add_transceiver_from_kind(
+                    kind,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Recvonly,
+                        ..Default::default()
+                    }),
+                )
+                .await?;
+        }
+        let offer = peer.pc.create_offer(None).await?;
+        peer.pc.set_local_description(offer).await?;
+        let sdp = peer.local_sdp().await?;
+        Ok((Self { peer }, sdp))
+    }
+
+    /// Applies the upstream's answer, then feeds `room` until the link fails, the room ends or
+    /// `cancel` fires. Returns why it stopped.
+    pub async fn run(
+        self,
+        answer: &str,
+        room: Arc<Room>,
+        cancel: CancellationToken,
+    ) -> Result<&'static str> {
+        let Peer {
+            pc,
+            mut state,
+            mut tracks,
+            ..
+        } = self.peer;
+        let answer = RTCSessionDescription::answer(answer.to_owned())
+            .map_err(|e| Error::Upstream(format!("invalid SDP answer: {e}")))?;
+        if let Err(e) = pc.set_remote_description(answer).await {
+            let _ = pc.close().await;
+            return Err(Error::Upstream(format!("SDP answer refused: {e}")));
+        }
+        let why = loop {
+            tokio::select! {
+                Some(track) = tracks.recv() => {
+                    room.add_track(track).await;
+                }
+                _ = Peer::gone(&mut state) => break "relay link failed",
+                _ = cancel.cancelled() => break "relay link closed",
+                _ = room.ended() => break "room ended",
+            }
+        };
+        let _ = pc.close().await;
+        Ok(why)
+    }
+}

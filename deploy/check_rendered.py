@@ -1,0 +1,462 @@
+#!/usr/bin/env python3
+"""Checks on one rendering of the Cascade chart that schemas cannot make.
+
+  check_rendered.py RENDERED.yaml --k8s-out K8S.yaml --split-dir DIR
+
+* Writes the resources of built-in Kubernetes kinds to K8S.yaml, for
+  kubernetes-validate (run by validate-chart.sh).
+* Custom resources are not in the Kubernetes schemas. The kinds this chart
+  renders (ServiceMonitor, ScaledObject) are checked here against a
+  structural schema of the fields the chart uses; any other kind without a
+  built-in schema fails, so nothing goes unchecked silently.
+* Writes each resource to DIR/<kind>-<name>.yaml, and the shell scripts of
+  ConfigMaps (keys ending in .sh) to DIR/scripts/ for shellcheck.
+* Asserts what the binaries and Kubernetes rely on: every origin/edge
+  container carries the CASCADE_* variables, each once, resolvable (ConfigMap
+  keys exist, $(VAR) references point at earlier variables); probes on
+  /healthz and /readyz; the preStop drain call on the HTTP port; a grace
+  period longer than preStop delay + drain timeout; autoscaler scale-down
+  window longer than the drain timeout; Services and PDBs select pods that
+  exist and name ports those pods declare; with --known-env, every CASCADE_*
+  variable set is one the binaries read (they refuse unknown ones at start).
+
+Prints one line per failed assertion and exits 1 if there is any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+# Kinds with no schema in kubernetes-validate (custom resources) and the
+# structural schema this chart's renderings must satisfy.
+STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
+METADATA = {
+    "type": "object",
+    "required": ["name", "namespace"],
+    "properties": {"name": {"type": "string", "maxLength": 63}, "namespace": {"type": "string"}, "labels": LABELS},
+}
+DURATION = {"type": "string", "pattern": r"^[0-9]+(ms|s|m|h)$"}
+BEHAVIOR = {"type": "object", "properties": {"scaleUp": {"type": "object"}, "scaleDown": {"type": "object"}},
+            "additionalProperties": False}
+CRD_SCHEMAS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "metadata": METADATA,
+            "spec": {
+                "type": "object",
+                "required": ["selector", "endpoints"],
+                "additionalProperties": False,
+                "properties": {
+                    "jobLabel": {"type": "string"},
+                    "namespaceSelector": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {"any": {"type": "boolean"},
+                                       "matchNames": {"type": "array", "items": {"type": "string"}}},
+                    },
+                    "selector": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {"matchLabels": LABELS, "matchExpressions": {"type": "array"}},
+                    },
+                    "endpoints": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["port"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "port": {"type": "string"},
+                                "path": {"type": "string", "pattern": "^/"},
+                                "scheme": {"enum": ["http", "https"]},
+                                "interval": DURATION,
+                                "scrapeTimeout": DURATION,
+                                "relabelings": {"type": "array"},
+                                "metricRelabelings": {"type": "array"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+    ("keda.sh/v1alpha1", "ScaledObject"): {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "metadata": METADATA,
+            "spec": {
+                "type": "object",
+                "required": ["scaleTargetRef", "triggers"],
+                "additionalProperties": False,
+                "properties": {
+                    "scaleTargetRef": {
+                        "type": "object",
+                        "required": ["name"],
+                        "additionalProperties": False,
+                        "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                                       "name": {"type": "string"}, "envSourceContainerName": {"type": "string"}},
+                    },
+                    "pollingInterval": {"type": "integer", "minimum": 1},
+                    "cooldownPeriod": {"type": "integer", "minimum": 0},
+                    "idleReplicaCount": {"type": "integer", "minimum": 0},
+                    "minReplicaCount": {"type": "integer", "minimum": 0},
+                    "maxReplicaCount": {"type": "integer", "minimum": 1},
+                    "advanced": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "restoreToOriginalReplicaCount": {"type": "boolean"},
+                            "horizontalPodAutoscalerConfig": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {"name": {"type": "string"}, "behavior": BEHAVIOR},
+                            },
+                        },
+                    },
+                    "triggers": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["type", "metadata"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "type": {"type": "string"},
+                                "name": {"type": "string"},
+                                "metricType": {"enum": ["AverageValue", "Value", "Utilization"]},
+                                # KEDA rejects trigger metadata values that are not strings.
+                                "metadata": STR_MAP,
+                                "authenticationRef": {"type": "object", "required": ["name"]},
+                                "useCachedMetrics": {"type": "boolean"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+# Everything the binaries are configured with, per role (see helm/cascade/README.md).
+REQUIRED_ENV = [
+    "CASCADE_HTTP_LISTEN", "CASCADE_GRPC_LISTEN", "CASCADE_NODE_ID", "CASCADE_ADVERTISE_IP",
+    "CASCADE_MEDIA_BIND", "CASCADE_UDP_PORTS", "CASCADE_REDIS", "CASCADE_GRPC_ADVERTISE", "CASCADE_HTTP_ADVERTISE",
+    "CASCADE_CAPACITY", "CASCADE_DRAIN_TIMEOUT", "CASCADE_LOG_FORMAT", "RUST_LOG",
+]
+ROLE_ENV = {"origin": ["CASCADE_MAX_EDGE_FANOUT"], "edge": ["CASCADE_UPSTREAM"]}
+BINARY = {"origin": "cascade-origin", "edge": "cascade-edge"}
+CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding"}
+REF_RE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+class Checker:
+    def __init__(self, docs: list[dict], known_env: set[str] | None):
+        self.docs = docs
+        self.known_env = known_env
+        self.errors: list[str] = []
+        self.drain_timeout = 0
+
+    def fail(self, where: str, msg: str) -> None:
+        self.errors.append(f"{where}: {msg}")
+
+    def find(self, kind: str, name: str | None = None) -> list[dict]:
+        return [d for d in self.docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+
+    def configmap_value(self, name: str, key: str) -> str | None:
+        for cm in self.find("ConfigMap", name):
+            return (cm.get("data") or {}).get(key)
+        return None
+
+    def rendered_secret_keys(self, name: str) -> set[str] | None:
+        for s in self.find("Secret", name):
+            return set((s.get("data") or {}).keys()) | set((s.get("stringData") or {}).keys())
+        return None  # not rendered by the chart: an existing Secret
+
+    # --- per resource ---------------------------------------------------
+
+    def check_metadata(self, d: dict) -> None:
+        where = f"{d['kind']}/{d['metadata'].get('name')}"
+        name = d["metadata"].get("name", "")
+        if len(name) > 63:
+            self.fail(where, "name longer than 63 characters")
+        if d["kind"] not in CLUSTER_SCOPED and not d["metadata"].get("namespace"):
+            self.fail(where, "no metadata.namespace")
+
+    def check_workload(self, d: dict) -> None:
+        where = f"{d['kind']}/{d['metadata']['name']}"
+        tmpl = d["spec"]["template"]
+        pod = tmpl["spec"]
+        role = tmpl["metadata"]["labels"].get("app.kubernetes.io/component")
+        sel = d["spec"]["selector"]["matchLabels"]
+        if any(tmpl["metadata"]["labels"].get(k) != v for k, v in sel.items()):
+            self.fail(where, "selector does not match the pod template labels")
+        if role not in BINARY:
+            return  # the bundled Redis
+        if not pod.get("securityContext", {}).get("runAsNonRoot"):
+            self.fail(where, "pod does not set runAsNonRoot")
+        containers = {c["name"]: c for c in pod["containers"]}
+        c = containers.get(role)
+        if c is None:
+            self.fail(where, f"no container named {role}")
+            return
+        cmd = c.get("command") or []
+        if not cmd or cmd[-1] != BINARY[role]:
+            self.fail(where, f"command {cmd} does not run {BINARY[role]}")
+        wrapped = len(cmd) > 1  # entrypoint.sh sets CASCADE_ADVERTISE_IP (nodeExternalIP)
+        if wrapped and not any(i["name"] == "advertise-ip" for i in pod.get("initContainers", [])):
+            self.fail(where, "wrapped command without the advertise-ip init container")
+
+        env = c.get("env", [])
+        names = [e["name"] for e in env]
+        dups = {n for n in names if names.count(n) > 1}
+        if dups:
+            self.fail(where, f"environment variables set twice: {sorted(dups)}")
+        want = REQUIRED_ENV + ROLE_ENV[role]
+        if wrapped:
+            want = [n for n in want if n != "CASCADE_ADVERTISE_IP"]
+        missing = [n for n in want if n not in names]
+        if missing:
+            self.fail(where, f"missing environment variables {missing}")
+        if role == "edge" and "CASCADE_MAX_EDGE_FANOUT" in names:
+            self.fail(where, "CASCADE_MAX_EDGE_FANOUT is origin configuration")
+        if role == "origin" and "CASCADE_UPSTREAM" in names:
+            self.fail(where, "CASCADE_UPSTREAM is edge configuration")
+        if self.known_env is not None:
+            # The binaries refuse to start on a CASCADE_* variable they do not read.
+            from_secrets = []
+            for ref in c.get("envFrom", []):
+                keys = self.rendered_secret_keys((ref.get("secretRef") or {}).get("name", ""))
+                from_secrets += sorted(keys or [])
+            unknown = sorted({n for n in names + from_secrets
+                              if n.startswith("CASCADE_") and n not in self.known_env})
+            if unknown:
+                self.fail(where, f"sets {unknown}, which the binaries do not read (KNOWN_ENV)")
+
+        resolved: dict[str, str | None] = {}
+        defined: set[str] = set()
+        for e in env:
+            n = e["name"]
+            if "value" in e:
+                val = str(e["value"])
+                for ref in REF_RE.findall(val):
+                    if ref not in defined and not (wrapped and ref == "CASCADE_ADVERTISE_IP"):
+                        self.fail(where, f"{n} refers to $({ref}), which is not defined before it")
+                resolved[n] = val
+            else:
+                src = e.get("valueFrom", {})
+                if "configMapKeyRef" in src:
+                    ref = src["configMapKeyRef"]
+                    v = self.configmap_value(ref["name"], ref["key"])
+                    if v is None:
+                        self.fail(where, f"{n}: ConfigMap {ref['name']} has no key {ref['key']}")
+                    resolved[n] = v
+                elif "secretKeyRef" in src:
+                    ref = src["secretKeyRef"]
+                    keys = self.rendered_secret_keys(ref["name"])
+                    if keys is not None and ref["key"] not in keys:
+                        self.fail(where, f"{n}: Secret {ref['name']} has no key {ref['key']}")
+                    resolved[n] = None
+                elif "fieldRef" in src:
+                    resolved[n] = f"<{src['fieldRef']['fieldPath']}>"
+                else:
+                    self.fail(where, f"{n}: unexpected source {src}")
+            defined.add(n)
+
+        ports = {p.get("name"): p for p in c.get("ports", []) if p.get("name")}
+        http = ports.get("http", {}).get("containerPort")
+        grpc = ports.get("grpc", {}).get("containerPort")
+        if http is None or grpc is None:
+            self.fail(where, "container lacks ports named http and grpc")
+        for var, port in (("CASCADE_HTTP_LISTEN", http), ("CASCADE_GRPC_LISTEN", grpc)):
+            if resolved.get(var) != f"0.0.0.0:{port}":
+                self.fail(where, f"{var}={resolved.get(var)!r} does not listen on the declared port {port}")
+        udp = resolved.get("CASCADE_UDP_PORTS") or ""
+        m = re.fullmatch(r"(\d+)-(\d+)", udp)
+        if not m:
+            self.fail(where, f"CASCADE_UDP_PORTS={udp!r} is not start-end")
+        else:
+            declared = sorted(p["containerPort"] for p in c.get("ports", []) if p.get("protocol") == "UDP")
+            if declared and declared != list(range(int(m.group(1)), int(m.group(2)) + 1)):
+                self.fail(where, f"declared UDP ports differ from CASCADE_UDP_PORTS={udp}")
+            for p in c.get("ports", []):
+                if p.get("protocol") == "UDP" and p.get("hostPort") != p["containerPort"]:
+                    self.fail(where, f"UDP port {p['containerPort']} is not published on the same node port")
+        drain = resolved.get("CASCADE_DRAIN_TIMEOUT")
+        if not (drain or "").isdigit():
+            self.fail(where, f"CASCADE_DRAIN_TIMEOUT={drain!r} is not a number of seconds")
+            drain = "0"
+        self.drain_timeout = int(drain)
+        if resolved.get("CASCADE_LOG_FORMAT") not in ("json", "text"):
+            self.fail(where, f"CASCADE_LOG_FORMAT={resolved.get('CASCADE_LOG_FORMAT')!r}")
+        for var in ("CASCADE_GRPC_ADVERTISE", "CASCADE_HTTP_ADVERTISE") + (("CASCADE_UPSTREAM",) if role == "edge" else ()):
+            if not re.match(r"^https?://", resolved.get(var) or ""):
+                self.fail(where, f"{var}={resolved.get(var)!r} is not an http(s) URL")
+        redis = resolved.get("CASCADE_REDIS")
+        if redis is not None and not re.match(r"^rediss?://", redis):
+            self.fail(where, f"CASCADE_REDIS={redis!r} is not a redis URL")
+
+        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")):
+            get = (c.get(probe) or {}).get("httpGet") or {}
+            if get.get("path") != path or get.get("port") not in ("http", http):
+                self.fail(where, f"{probe} is not GET {path} on the HTTP port")
+
+        pre = " ".join(((c.get("lifecycle") or {}).get("preStop") or {}).get("exec", {}).get("command", []))
+        if f"-X POST http://127.0.0.1:{http}/v1/nodes/self/drain" not in pre:
+            self.fail(where, f"preStop does not POST /v1/nodes/self/drain on port {http}: {pre!r}")
+        sleep = re.search(r"sleep (\d+)", pre)
+        delay = int(sleep.group(1)) if sleep else 0
+        grace = pod.get("terminationGracePeriodSeconds")
+        if not isinstance(grace, int) or grace <= self.drain_timeout + delay:
+            self.fail(where, f"terminationGracePeriodSeconds={grace} is not above drain timeout "
+                             f"{self.drain_timeout} + preStop delay {delay}")
+
+        if pod.get("hostNetwork") and pod.get("dnsPolicy") != "ClusterFirstWithHostNet":
+            self.fail(where, "hostNetwork without dnsPolicy ClusterFirstWithHostNet cannot resolve Services")
+        sc = c.get("securityContext", {})
+        if sc.get("allowPrivilegeEscalation") is not False or not sc.get("readOnlyRootFilesystem"):
+            self.fail(where, "container is not locked down (allowPrivilegeEscalation, readOnlyRootFilesystem)")
+
+    def pods_matching(self, selector: dict) -> list[dict]:
+        out = []
+        for d in self.docs:
+            if d["kind"] in ("Deployment", "StatefulSet"):
+                labels = d["spec"]["template"]["metadata"]["labels"]
+                if selector and all(labels.get(k) == v for k, v in selector.items()):
+                    out.append(d)
+        return out
+
+    def check_service(self, d: dict) -> None:
+        where = f"Service/{d['metadata']['name']}"
+        targets = self.pods_matching(d["spec"].get("selector") or {})
+        if not targets:
+            self.fail(where, "selects no workload of the chart")
+            return
+        for t in targets:
+            names = {p.get("name") for c in t["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+            for p in d["spec"]["ports"]:
+                tp = p.get("targetPort")
+                if isinstance(tp, str) and tp not in names:
+                    self.fail(where, f"targetPort {tp} is not a port of {t['kind']}/{t['metadata']['name']}")
+
+    def check_pdb(self, d: dict) -> None:
+        if not self.pods_matching(d["spec"]["selector"].get("matchLabels") or {}):
+            self.fail(f"PodDisruptionBudget/{d['metadata']['name']}", "selects no workload of the chart")
+
+    def check_scaling(self, d: dict) -> None:
+        where = f"{d['kind']}/{d['metadata']['name']}"
+        if d["kind"] == "HorizontalPodAutoscaler":
+            spec = d["spec"]
+            target = spec["scaleTargetRef"]
+            behavior = spec.get("behavior") or {}
+        else:
+            spec = d["spec"]
+            target = {"kind": "Deployment", **spec["scaleTargetRef"]}
+            behavior = spec.get("advanced", {}).get("horizontalPodAutoscalerConfig", {}).get("behavior") or {}
+        if not self.find(target.get("kind", "Deployment"), target["name"]):
+            self.fail(where, f"scales {target['name']}, which the chart does not render")
+        for dep in self.find("Deployment", target["name"]):
+            if "replicas" in dep["spec"]:
+                self.fail(where, "the scaled Deployment also sets spec.replicas (every upgrade would reset it)")
+        window = (behavior.get("scaleDown") or {}).get("stabilizationWindowSeconds")
+        if not isinstance(window, int) or window <= self.drain_timeout:
+            self.fail(where, f"scale-down stabilizationWindowSeconds={window} is not longer than the drain timeout")
+
+    def run(self) -> list[str]:
+        for d in self.docs:
+            self.check_metadata(d)
+        # workloads first: they set drain_timeout used by the scaling checks
+        for d in self.docs:
+            if d["kind"] in ("Deployment", "StatefulSet"):
+                self.check_workload(d)
+        for d in self.docs:
+            if d["kind"] == "Service":
+                self.check_service(d)
+            elif d["kind"] == "PodDisruptionBudget":
+                self.check_pdb(d)
+            elif d["kind"] in ("HorizontalPodAutoscaler", "ScaledObject"):
+                self.check_scaling(d)
+        roles = {d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
+                 for d in self.docs if d["kind"] in ("Deployment", "StatefulSet")}
+        for role in ("origin", "edge"):
+            if role not in roles:
+                self.fail("chart", f"renders no {role} workload")
+        scalers = [d for d in self.docs if d["kind"] in ("HorizontalPodAutoscaler", "ScaledObject")]
+        if len(scalers) > 1:
+            self.fail("chart", "renders both an HPA and a ScaledObject for the edges")
+        return self.errors
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("rendered", type=Path)
+    ap.add_argument("--k8s-out", type=Path, required=True)
+    ap.add_argument("--split-dir", type=Path, required=True)
+    ap.add_argument("--known-env", type=Path, metavar="RUST_FILE",
+                    help="Rust source holding the binaries' KNOWN_ENV list; every CASCADE_* variable "
+                         "the chart sets must be in it")
+    args = ap.parse_args()
+
+    known_env = None
+    if args.known_env:
+        m = re.search(r"KNOWN_ENV\s*:\s*&\[&str\]\s*=\s*&\[(.*?)\];", args.known_env.read_text(), re.S)
+        if not m:
+            print(f"FAIL no KNOWN_ENV list in {args.known_env}")
+            return 1
+        known_env = set(re.findall(r'"(CASCADE_[A-Z0-9_]+)"', m.group(1)))
+        print(f"CASCADE_* variables checked against KNOWN_ENV of {args.known_env} ({len(known_env)} names)")
+
+    docs = [d for d in yaml.safe_load_all(args.rendered.read_text()) if d]
+    errors: list[str] = []
+    builtin, crds = [], []
+    args.split_dir.mkdir(parents=True, exist_ok=True)
+    for d in docs:
+        name = f"{d['kind'].lower()}-{d['metadata']['name']}.yaml"
+        (args.split_dir / name).write_text(yaml.safe_dump(d, sort_keys=False))
+        group = d["apiVersion"].split("/")[0] if "/" in d["apiVersion"] else ""
+        if "." in group and not group.endswith(".k8s.io"):
+            crds.append(d)  # custom resource: no schema in kubernetes-validate
+        else:
+            builtin.append(d)
+    args.k8s_out.write_text(yaml.safe_dump_all(builtin, sort_keys=False))
+    # Shell scripts shipped in ConfigMaps, for shellcheck.
+    scripts = args.split_dir / "scripts"
+    for d in docs:
+        if d["kind"] == "ConfigMap":
+            for key, text in (d.get("data") or {}).items():
+                if key.endswith(".sh"):
+                    scripts.mkdir(exist_ok=True)
+                    (scripts / key).write_text(text)
+
+    for d in crds:
+        where = f"{d['kind']}/{d['metadata']['name']}"
+        schema = CRD_SCHEMAS.get((d["apiVersion"], d["kind"]))
+        if schema is None:
+            errors.append(f"{where}: custom resource {d['apiVersion']} {d['kind']} has no schema in check_rendered.py")
+            continue
+        for err in jsonschema.Draft7Validator(schema).iter_errors(d):
+            path = ".".join(str(p) for p in err.absolute_path)
+            errors.append(f"{where}: {path}: {err.message}")
+        print(f"custom resource {where} ({d['apiVersion']}): checked against check_rendered.py's structural schema")
+
+    errors += Checker(docs, known_env).run()
+    for e in errors:
+        print(f"FAIL {e}")
+    kinds = sorted({d["kind"] for d in docs})
+    print(f"{len(docs)} resources ({', '.join(kinds)}); {len(builtin)} for kubernetes-validate, "
+          f"{len(crds)} custom; {len(errors)} failed assertion(s)")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

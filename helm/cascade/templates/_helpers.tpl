@@ -1,0 +1,216 @@
+{{/*
+Names, labels and the settings derived from several values. The origin and
+edge pods share one pod template ("cascade.podSpec"), so the environment,
+probes and drain hook are written once.
+*/}}
+
+{{- define "cascade.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "cascade.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Name of a component's resources: <fullname>-<component>, kept short enough for pod names. */}}
+{{- define "cascade.componentName" -}}
+{{- printf "%s-%s" (include "cascade.fullname" .root) .component | trunc 52 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "cascade.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "cascade.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "cascade.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "cascade.labels" -}}
+helm.sh/chart: {{ include "cascade.chart" .root }}
+{{ include "cascade.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: cascade
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end }}
+
+{{/* Labels shared by every resource of the release, without a component. */}}
+{{- define "cascade.commonLabels" -}}
+helm.sh/chart: {{ include "cascade.chart" . }}
+app.kubernetes.io/name: {{ include "cascade.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: cascade
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "cascade.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "cascade.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "cascade.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* "true" when the release deploys its own Redis. */}}
+{{- define "cascade.redis.bundled" -}}
+{{- if and (not .Values.redis.external.url) (not .Values.redis.external.existingSecret) }}true{{- end }}
+{{- end }}
+
+{{- define "cascade.redis.bundledURL" -}}
+{{- printf "redis://%s.%s.svc:6379/%v" (include "cascade.componentName" (dict "root" . "component" "redis")) .Release.Namespace (int .Values.redis.database) }}
+{{- end }}
+
+{{/* Name of the Secret the Redis URL is read from when Redis is external. */}}
+{{- define "cascade.redis.secretName" -}}
+{{- if .Values.redis.external.existingSecret }}
+{{- .Values.redis.external.existingSecret }}
+{{- else }}
+{{- include "cascade.fullname" . }}-redis
+{{- end }}
+{{- end }}
+
+{{- define "cascade.redis.secretKey" -}}
+{{- if .Values.redis.external.existingSecret }}
+{{- .Values.redis.external.existingSecretKey }}
+{{- else -}}
+redis-url
+{{- end }}
+{{- end }}
+
+{{/* The advertise IP source with "auto" resolved. */}}
+{{- define "cascade.advertiseSource" -}}
+{{- $s := .Values.media.advertiseIP.source }}
+{{- if eq $s "auto" }}
+{{- if eq .Values.media.mode "podIP" }}podIP{{ else }}hostIP{{ end }}
+{{- else }}
+{{- $s }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the pod's HTTP port is reachable on its node's address. */}}
+{{- define "cascade.httpOnNode" -}}
+{{- if or (eq .Values.media.mode "hostNetwork") (and (eq .Values.media.mode "hostPort") .Values.media.publishHttpOnNode) }}true{{- end }}
+{{- end }}
+
+{{- define "cascade.udpRange" -}}
+{{- $c := index .root.Values .component }}
+{{- printf "%d-%d" (int $c.udpPorts.start) (int $c.udpPorts.end) }}
+{{- end }}
+
+{{- define "cascade.gracePeriod" -}}
+{{- $c := index .root.Values .component }}
+{{- $d := .root.Values.drain }}
+{{- if $c.terminationGracePeriodSeconds }}
+{{- int $c.terminationGracePeriodSeconds }}
+{{- else }}
+{{- add $d.preStopDelaySeconds $d.timeoutSeconds $d.graceMarginSeconds }}
+{{- end }}
+{{- end }}
+
+{{- define "cascade.httpAdvertise" -}}
+{{- $c := index .root.Values .component }}
+{{- if $c.httpAdvertise }}
+{{- $c.httpAdvertise }}
+{{- else if include "cascade.httpOnNode" .root }}
+{{- printf "http://$(CASCADE_ADVERTISE_IP):%d" (int $c.ports.http) }}
+{{- else }}
+{{- printf "http://$(POD_IP):%d" (int $c.ports.http) }}
+{{- end }}
+{{- end }}
+
+{{- define "cascade.grpcAdvertise" -}}
+{{- $c := index .root.Values .component }}
+{{- if $c.grpcAdvertise }}
+{{- $c.grpcAdvertise }}
+{{- else }}
+{{- printf "http://$(POD_IP):%d" (int $c.ports.grpc) }}
+{{- end }}
+{{- end }}
+
+{{/* gRPC URL edges pull rooms from when routing does not name an owner: the origins' gRPC Service. */}}
+{{- define "cascade.edgeUpstream" -}}
+{{- if .Values.edge.upstream }}
+{{- .Values.edge.upstream }}
+{{- else }}
+{{- printf "http://%s-grpc.%s.svc:%d" (include "cascade.componentName" (dict "root" . "component" "origin")) .Release.Namespace (int .Values.origin.service.grpcPort) }}
+{{- end }}
+{{- end }}
+
+{{/* Checksum of the configuration a component's pods read, so a change rolls them. */}}
+{{- define "cascade.configChecksum" -}}
+{{- $cm := include (print .root.Template.BasePath "/configmap.yaml") .root }}
+{{- $sec := include (print .root.Template.BasePath "/secret.yaml") .root }}
+{{- printf "%s\n%s" $cm $sec | sha256sum }}
+{{- end }}
+
+{{/*
+Checks across values that the schema cannot express. Fails the render with a
+message naming the key to fix.
+*/}}
+{{- define "cascade.validate" -}}
+{{- $v := .Values }}
+{{- $d := $v.drain }}
+{{- $minGrace := add $d.preStopDelaySeconds $d.timeoutSeconds }}
+{{- range $comp := list "origin" "edge" }}
+{{- $c := index $v $comp }}
+{{- if gt (int $c.udpPorts.start) (int $c.udpPorts.end) }}
+{{- fail (printf "%s.udpPorts.start (%v) must not be above %s.udpPorts.end (%v)" $comp $c.udpPorts.start $comp $c.udpPorts.end) }}
+{{- end }}
+{{- if and (ne $v.media.mode "podIP") (gt (sub (int $c.udpPorts.end) (int $c.udpPorts.start)) 999) }}
+{{- fail (printf "%s.udpPorts spans more than 1000 ports; in %s mode every port is declared on the pod, keep the range small" $comp $v.media.mode) }}
+{{- end }}
+{{- if and $c.ingress.enabled (not $c.ingress.hosts) }}
+{{- fail (printf "%s.ingress.enabled needs at least one host in %s.ingress.hosts" $comp $comp) }}
+{{- end }}
+{{- if and $c.terminationGracePeriodSeconds (le (int $c.terminationGracePeriodSeconds) (int $minGrace)) }}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%v) must exceed drain.preStopDelaySeconds + drain.timeoutSeconds (%v)" $comp $c.terminationGracePeriodSeconds $minGrace) }}
+{{- end }}
+{{- end }}
+{{- if ne $v.media.mode "podIP" }}
+{{- $o := $v.origin }}
+{{- $e := $v.edge }}
+{{- if and (le (int $o.udpPorts.start) (int $e.udpPorts.end)) (le (int $e.udpPorts.start) (int $o.udpPorts.end)) }}
+{{- fail (printf "origin.udpPorts (%s) and edge.udpPorts (%s) overlap; in %s mode both use node ports" (include "cascade.udpRange" (dict "root" . "component" "origin")) (include "cascade.udpRange" (dict "root" . "component" "edge")) $v.media.mode) }}
+{{- end }}
+{{- $oports := list (int $o.ports.http) (int $o.ports.grpc) }}
+{{- $eports := list (int $e.ports.http) (int $e.ports.grpc) }}
+{{- range $p := $eports }}
+{{- if has $p $oports }}
+{{- fail (printf "edge.ports and origin.ports share port %d; in %s mode both use node ports" $p $v.media.mode) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (eq $v.media.advertiseIP.source "static") (not $v.media.advertiseIP.static) }}
+{{- fail "media.advertiseIP.source is static but media.advertiseIP.static is empty" }}
+{{- end }}
+{{- $a := $v.edge.autoscaling }}
+{{- if $a.enabled }}
+{{- if gt (int $a.minReplicas) (int $a.maxReplicas) }}
+{{- fail (printf "edge.autoscaling.minReplicas (%v) must not be above maxReplicas (%v)" $a.minReplicas $a.maxReplicas) }}
+{{- end }}
+{{- if le (int $a.behavior.scaleDown.stabilizationWindowSeconds) (int $d.timeoutSeconds) }}
+{{- fail (printf "edge.autoscaling.behavior.scaleDown.stabilizationWindowSeconds (%v) must be longer than drain.timeoutSeconds (%v)" $a.behavior.scaleDown.stabilizationWindowSeconds $d.timeoutSeconds) }}
+{{- end }}
+{{- if and $a.keda.enabled $a.customMetrics.enabled }}
+{{- fail "edge.autoscaling.keda.enabled and edge.autoscaling.customMetrics.enabled are exclusive: KEDA creates its own HPA from the Prometheus query, the other mode needs Prometheus Adapter" }}
+{{- end }}
+{{- if and (not $a.targetCPUUtilizationPercentage) (not $a.customMetrics.enabled) (not $a.keda.enabled) }}
+{{- fail "edge.autoscaling has no metric: set targetCPUUtilizationPercentage or enable customMetrics or keda" }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,338 @@
+//! Test harness: real node processes on loopback, real browsers through chromedriver.
+//!
+//! Nodes are started from the workspace's built binaries (`cargo build --bins` first; the
+//! README's test command does it) on port 0; the harness reads the addresses they bound from
+//! their `listening` log line. Waiting is always a poll with a deadline, never a bare sleep.
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The directory holding the workspace's binaries (`target/debug`), next to the test binary.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// Path of a workspace binary, or a panic telling how to build it.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// A node process. Killed (SIGKILL) when dropped.
+pub struct NodeProc {
+    pub name: String,
+    pub child: Child,
+    pub http: SocketAddr,
+    pub grpc: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl NodeProc {
+    /// Starts `binary` with `args` (listeners on port 0 unless given) and waits for it to listen.
+    pub fn start(binary: &str, name: &str, args: &[&str]) -> Result<Self> {
+        let mut cmd = Command::new(bin(binary));
+        cmd.args([
+            "--http-listen",
+            "127.0.0.1:0",
+            "--grpc-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--node-id", name])
+        .args(args)
+        .env(
+            "RUST_LOG",
+            std::env::var("TEST_NODE_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().with_context(|| format!("spawning {binary}"))?;
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        let prefix = name.to_owned();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains(" listening ") {
+                    let _ = tx.send(line.clone());
+                }
+                if std::env::var_os("TEST_NODE_ECHO").is_some() {
+                    eprintln!("[{prefix}] {line}");
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .map_err(|_| anyhow!("{name} did not start listening within 20 s"))?;
+        let field = |key: &str| -> Result<SocketAddr> {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .ok_or_else(|| anyhow!("no {key} in {line:?}"))?
+                .parse()
+                .with_context(|| format!("parsing {key} in {line:?}"))
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            http: field("http=")?,
+            grpc: field("grpc=")?,
+            child,
+            log,
+        })
+    }
+
+    pub fn origin(name: &str) -> Result<Self> {
+        Self::start("cascade-origin", name, &[])
+    }
+
+    pub fn edge(name: &str, upstream: &NodeProc) -> Result<Self> {
+        let url = upstream.grpc_url();
+        Self::start("cascade-edge", name, &["--upstream", &url])
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// The node's `/v1/node` status.
+    pub async fn status(&self) -> Result<Value> {
+        Ok(reqwest::get(self.url("/v1/node")).await?.json().await?)
+    }
+
+    /// The status entry of `room`, if the node holds it.
+    pub async fn room(&self, room: &str) -> Result<Option<Value>> {
+        let status = self.status().await?;
+        Ok(status["rooms"]
+            .as_array()
+            .and_then(|rooms| rooms.iter().find(|r| r["room"] == room).cloned()))
+    }
+
+    /// Lines the node logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, or fails after `deadline`.
+pub async fn poll<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let start = Instant::now();
+    let mut last_err = None;
+    loop {
+        match check().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if start.elapsed() > deadline {
+            bail!(
+                "timed out after {:?} waiting for {what}{}",
+                deadline,
+                last_err
+                    .map(|e| format!(" (last error: {e:#})"))
+                    .unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A chromedriver process, from which browsers are opened.
+pub struct Chromedriver {
+    child: Child,
+    port: u16,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn find(candidates: &[&str]) -> Option<PathBuf> {
+    candidates.iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+impl Chromedriver {
+    pub async fn start() -> Result<Self> {
+        let driver = find(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]).context(
+            "chromedriver not found: install the Debian packages chromium and chromium-driver",
+        )?;
+        let port = free_port();
+        let child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("spawning chromedriver")?;
+        let me = Self { child, port };
+        poll(
+            "chromedriver to listen",
+            Duration::from_secs(20),
+            || async {
+                Ok(reqwest::get(format!("http://127.0.0.1:{port}/status"))
+                    .await
+                    .ok()
+                    .map(|_| ()))
+            },
+        )
+        .await?;
+        Ok(me)
+    }
+
+    /// Opens a headless Chromium with a fake camera and microphone.
+    pub async fn browser(&self) -> Result<Browser> {
+        let binary = find(&["/usr/lib/chromium/chromium", "/usr/bin/chromium"])
+            .context("chromium not found: install the Debian package chromium")?;
+        let profile = tempdir()?;
+        let caps: serde_json::Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": binary,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                    "--allow-loopback-in-peer-connection",
+                    "--autoplay-policy=no-user-gesture-required",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--disable-quic",
+                    "--disable-features=WebRtcHideLocalIpsWithMdns",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }
+        }))?;
+        // Only plain HTTP to chromedriver on loopback, but the builder wants a TLS provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = fantoccini::ClientBuilder::rustls()?
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .context("opening a Chromium session")?;
+        Ok(Browser { client, profile })
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tempdir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "cascade-test-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// One headless Chromium.
+pub struct Browser {
+    pub client: fantoccini::Client,
+    profile: PathBuf,
+}
+
+impl Browser {
+    pub async fn open(&self, url: &str) -> Result<()> {
+        self.client
+            .goto(url)
+            .await
+            .with_context(|| format!("opening {url}"))?;
+        Ok(())
+    }
+
+    /// Evaluates `expr` in the page and returns its JSON value.
+    pub async fn eval(&self, expr: &str) -> Result<Value> {
+        Ok(self
+            .client
+            .execute(&format!("return {expr};"), vec![])
+            .await?)
+    }
+
+    /// Waits until the page's peer connection is connected (the pages set `window.cascade`).
+    pub async fn wait_connected(&self, deadline: Duration) -> Result<()> {
+        poll(
+            "the page's peer connection to connect",
+            deadline,
+            || async {
+                let v = self.eval("window.cascade").await?;
+                if v["state"] == "error" {
+                    bail!("page error: {}", v["error"]);
+                }
+                Ok((v["state"] == "connected").then_some(()))
+            },
+        )
+        .await
+    }
+
+    /// The watch page's latest stats sample.
+    pub async fn stats(&self) -> Result<Value> {
+        self.eval("window.cascade.stats").await
+    }
+
+    /// Closes the browser without any goodbye to the server (no WHEP DELETE): like a crash.
+    pub async fn kill(self) {
+        let _ = self.client.close().await;
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// Waits until a watch page has decoded video frames and received audio, then until it has
+/// decoded `more` frames beyond that. Returns the stats at the end.
+pub async fn wait_playing(viewer: &Browser, more: u64, deadline: Duration) -> Result<Value> {
+    let first = poll("decoded video and received audio", deadline, || async {
+        let s = viewer.stats().await?;
+        let ok = s["framesDecoded"].as_u64().unwrap_or(0) > 0
+            && s["audioPackets"].as_u64().unwrap_or(0) > 0;
+        Ok(ok.then_some(s))
+    })
+    .await?;
+    let base = first["framesDecoded"].as_u64().unwrap_or(0);
+    let base_audio = first["audioPackets"].as_u64().unwrap_or(0);
+    poll("decoded frames to keep increasing", deadline, || async {
+        let s = viewer.stats().await?;
+        let ok = s["framesDecoded"].as_u64().unwrap_or(0) >= base + more
+            && s["audioPackets"].as_u64().unwrap_or(0) > base_audio;
+        Ok(ok.then_some(s))
+    })
+    .await
+}

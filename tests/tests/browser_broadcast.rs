@@ -1,0 +1,168 @@
+//! End to end, in real browsers: Chromium publishes to an origin by WHIP, Chromium viewers
+//! watch on edges by WHEP, every node a separate process, the media crossing real relay links.
+
+use cascade_tests::{Browser, Chromedriver, NodeProc, poll, wait_playing};
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(45);
+
+async fn publish(
+    driver: &Chromedriver,
+    origin: &NodeProc,
+    room: &str,
+    codec: &str,
+) -> anyhow::Result<Browser> {
+    let publisher = driver.browser().await?;
+    publisher
+        .open(&origin.url(&format!(
+            "/publish.html?room={room}&codec={codec}&autostart=1"
+        )))
+        .await?;
+    publisher.wait_connected(DEADLINE).await?;
+    Ok(publisher)
+}
+
+async fn watch(driver: &Chromedriver, edge: &NodeProc, room: &str) -> anyhow::Result<Browser> {
+    let viewer = driver.browser().await?;
+    viewer
+        .open(&edge.url(&format!("/watch.html?room={room}&autostart=1")))
+        .await?;
+    Ok(viewer)
+}
+
+/// How many downstream subscribers (viewers and relay links) a node counts for a room.
+async fn subscribers(node: &NodeProc, room: &str) -> anyhow::Result<Option<u64>> {
+    Ok(node
+        .room(room)
+        .await?
+        .and_then(|r| r["subscribers"].as_u64()))
+}
+
+#[tokio::test]
+async fn browser_publishes_and_viewers_on_two_edges_decode() -> anyhow::Result<()> {
+    for codec in ["VP8", "H264"] {
+        let origin = NodeProc::origin("origin-1")?;
+        let edge1 = NodeProc::edge("edge-1", &origin)?;
+        let edge2 = NodeProc::edge("edge-2", &origin)?;
+        let driver = Chromedriver::start().await?;
+        let publisher = publish(&driver, &origin, "e2e", codec).await?;
+        let v1 = watch(&driver, &edge1, "e2e").await?;
+        let v2 = watch(&driver, &edge2, "e2e").await?;
+        let s1 = wait_playing(&v1, 60, DEADLINE).await?;
+        let s2 = wait_playing(&v2, 60, DEADLINE).await?;
+        println!("{codec}: viewer on edge-1: {s1}\n{codec}: viewer on edge-2: {s2}");
+
+        // The video really is the publisher's: same resolution on both edges.
+        assert!(s1["frameWidth"].as_u64().unwrap_or(0) > 0);
+        assert_eq!(s1["frameWidth"], s2["frameWidth"]);
+
+        // One relay link per edge at the origin, each edge's own viewer downstream.
+        assert_eq!(subscribers(&origin, "e2e").await?, Some(2));
+        assert_eq!(subscribers(&edge1, "e2e").await?, Some(1));
+        let room = origin.room("e2e").await?.expect("origin holds the room");
+        let codecs: Vec<_> = room["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["codec"].as_str().unwrap_or("").to_ascii_lowercase())
+            .collect();
+        assert!(
+            codecs.contains(&format!("video/{}", codec.to_ascii_lowercase())),
+            "{codecs:?}"
+        );
+        assert!(codecs.contains(&"audio/opus".to_owned()), "{codecs:?}");
+
+        // The publisher leaves with WHIP DELETE: the room ends everywhere.
+        let location = publisher.eval("window.cascade.location").await?;
+        let status = reqwest::Client::new()
+            .delete(location.as_str().unwrap())
+            .send()
+            .await?
+            .status();
+        assert_eq!(status, 200);
+        for node in [&origin, &edge1, &edge2] {
+            poll("the room to end", DEADLINE, || async {
+                Ok(node.room("e2e").await?.is_none().then_some(()))
+            })
+            .await?;
+        }
+        for b in [publisher, v1, v2] {
+            b.kill().await;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn relay_link_is_torn_down_when_an_edge_loses_its_last_viewer() -> anyhow::Result<()> {
+    let origin = NodeProc::origin("origin-1")?;
+    let edge1 = NodeProc::edge("edge-1", &origin)?;
+    let edge2 = NodeProc::edge("edge-2", &origin)?;
+    let driver = Chromedriver::start().await?;
+    let _publisher = publish(&driver, &origin, "teardown", "VP8").await?;
+    let a1 = watch(&driver, &edge1, "teardown").await?;
+    let a2 = watch(&driver, &edge1, "teardown").await?;
+    let b = watch(&driver, &edge2, "teardown").await?;
+    for v in [&a1, &a2, &b] {
+        wait_playing(v, 10, DEADLINE).await?;
+    }
+    // Two viewers on edge-1 share one upstream copy.
+    assert_eq!(subscribers(&edge1, "teardown").await?, Some(2));
+    assert_eq!(subscribers(&origin, "teardown").await?, Some(2));
+
+    // Kill one viewer (no WHEP DELETE): edge-1 still carries the room.
+    a1.kill().await;
+    poll("edge-1 to notice the dead viewer", DEADLINE, || async {
+        Ok((subscribers(&edge1, "teardown").await? == Some(1)).then_some(()))
+    })
+    .await?;
+    assert_eq!(subscribers(&origin, "teardown").await?, Some(2));
+
+    // Kill edge-1's last viewer: its relay link goes, edge-2's stays and keeps playing.
+    let started = Instant::now();
+    a2.kill().await;
+    poll("edge-1's relay link to be torn down", DEADLINE, || async {
+        let gone = edge1.room("teardown").await?.is_none()
+            && subscribers(&origin, "teardown").await? == Some(1);
+        Ok(gone.then_some(()))
+    })
+    .await?;
+    println!(
+        "relay link torn down {:?} after edge-1's last viewer was killed",
+        started.elapsed()
+    );
+    wait_playing(&b, 30, DEADLINE).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn viewer_joining_mid_stream_gets_a_picture_quickly() -> anyhow::Result<()> {
+    let origin = NodeProc::origin("origin-1")?;
+    let edge = NodeProc::edge("edge-1", &origin)?;
+    let driver = Chromedriver::start().await?;
+    let _publisher = publish(&driver, &origin, "late", "VP8").await?;
+    // Someone is already watching, so the edge carries the room when the late viewer comes.
+    let early = watch(&driver, &edge, "late").await?;
+    wait_playing(&early, 10, DEADLINE).await?;
+    // Ten seconds into the stream (counted from the publisher connecting), a viewer joins.
+    poll("ten seconds of stream", Duration::from_secs(20), || async {
+        let age = origin
+            .room("late")
+            .await?
+            .and_then(|r| r["age_seconds"].as_u64())
+            .unwrap_or(0);
+        Ok((age >= 10).then_some(()))
+    })
+    .await?;
+    let late = watch(&driver, &edge, "late").await?;
+    wait_playing(&late, 1, DEADLINE).await?;
+    let first_frame_ms = poll("the page's first-frame time", DEADLINE, || async {
+        Ok(late.eval("window.cascade.firstFrameMs").await?.as_u64())
+    })
+    .await?;
+    // Reported, not asserted: speed is measured in benchmarks, not in tests.
+    println!(
+        "late joiner: first decoded frame {first_frame_ms} ms after starting (page-measured, 1 s sampling)"
+    );
+    Ok(())
+}
