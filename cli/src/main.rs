@@ -23,7 +23,7 @@ enum Command {
     /// Runs a local cluster in this process: one origin and two edges, in-memory routing, the
     /// relay between them over real gRPC and real WebRTC links on loopback.
     Demo {
-        /// HTTP port of the origin; the edges take the next two.
+        /// HTTP port of the origin; the edges take the next two (0: every node picks a free one).
         #[arg(long, default_value_t = 8080)]
         port: u16,
         /// Address to listen on and put in ICE candidates.
@@ -57,11 +57,13 @@ async fn demo(port: u16, ip: std::net::IpAddr) -> anyhow::Result<()> {
     .with_context(|| format!("cannot listen on {ip}:{port}"))?;
     let mut edges = Vec::new();
     for i in 1..=2u16 {
-        let config = node_args(ip, port + i, &format!("edge-{i}")).into_config(Role::Edge, None)?;
+        let edge_port = if port == 0 { 0 } else { port + i };
+        let config =
+            node_args(ip, edge_port, &format!("edge-{i}")).into_config(Role::Edge, None)?;
         edges.push(
             cascade_edge::start(config, Some(routing.clone()))
                 .await
-                .with_context(|| format!("cannot listen on {ip}:{}", port + i))?,
+                .with_context(|| format!("cannot listen on {ip}:{edge_port}"))?,
         );
     }
     let base = |addr: SocketAddr| format!("http://{addr}");

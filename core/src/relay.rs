@@ -64,7 +64,7 @@ impl Relay for RelayService {
         let room = self
             .node
             .room(&room_id)
-            .ok_or_else(|| Status::not_found(format!("room {room_id} is not on this node")))?;
+            .ok_or_else(|| Status::not_found(format!("room {room_id} is not being published")))?;
         let tracks = room
             .ready(DESCRIBE_READY_TIMEOUT)
             .await

@@ -72,6 +72,32 @@ async fn browser_publishes_and_viewers_on_two_edges_decode() -> anyhow::Result<(
         );
         assert!(codecs.contains(&"audio/opus".to_owned()), "{codecs:?}");
 
+        // A second publisher to the live room is refused; bad requests change nothing for the
+        // sessions already running.
+        let client = reqwest::Client::new();
+        let offer = publisher
+            .eval("window.cascade.pc.localDescription.sdp")
+            .await?;
+        let second = client
+            .post(origin.url("/whip/e2e"))
+            .header("content-type", "application/sdp")
+            .body(offer.as_str().unwrap().to_owned())
+            .send()
+            .await?;
+        assert_eq!(second.status(), 409);
+        for (node, path) in [(&origin, "/whip/e2e"), (&edge1, "/whep/e2e")] {
+            let status = client
+                .post(node.url(path))
+                .header("content-type", "application/sdp")
+                .body("v=0\r\nm=video 9 RTP/AVP\r\ngarbage")
+                .send()
+                .await?
+                .status();
+            assert_eq!(status, 400);
+        }
+        wait_playing(&v1, 30, DEADLINE).await?;
+        wait_playing(&v2, 30, DEADLINE).await?;
+
         // The publisher leaves with WHIP DELETE: the room ends everywhere.
         let location = publisher.eval("window.cascade.location").await?;
         let status = reqwest::Client::new()
@@ -164,5 +190,68 @@ async fn viewer_joining_mid_stream_gets_a_picture_quickly() -> anyhow::Result<()
     println!(
         "late joiner: first decoded frame {first_frame_ms} ms after starting (page-measured, 1 s sampling)"
     );
+    Ok(())
+}
+
+/// The README's first command: `cascade demo` serves a publish page and a watch page per edge,
+/// and what is published on the first plays on the others.
+#[tokio::test]
+async fn demo_cluster_publish_and_watch_pages_work() -> anyhow::Result<()> {
+    use std::io::{BufRead, BufReader};
+    let mut demo = std::process::Command::new(cascade_tests::bin("cascade"))
+        .args(["demo", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = demo.stdout.take().unwrap();
+    let demo = Kill(demo);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut publish = None;
+    let mut watch = Vec::new();
+    while publish.is_none() || watch.len() < 2 {
+        let line = rx.recv_timeout(Duration::from_secs(30))?;
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .map(str::to_owned);
+        if line.contains("Publish") {
+            publish = url;
+        } else if line.contains("Watch") {
+            watch.extend(url);
+        }
+    }
+    let driver = Chromedriver::start().await?;
+    let publisher = driver.browser().await?;
+    publisher
+        .open(&format!("{}&autostart=1", publish.unwrap()))
+        .await?;
+    publisher.wait_connected(DEADLINE).await?;
+    for url in &watch {
+        let viewer = driver.browser().await?;
+        viewer.open(&format!("{url}&autostart=1")).await?;
+        let stats = wait_playing(&viewer, 30, DEADLINE).await?;
+        assert!(stats["frameWidth"].as_u64().unwrap_or(0) > 0, "{stats}");
+        // The page shows the stats a user asked for.
+        for id in ["s-res", "s-fps", "s-vbr", "s-loss", "s-rtt"] {
+            let text = viewer
+                .eval(&format!("document.getElementById('{id}').textContent"))
+                .await?;
+            assert_ne!(text, "–", "{id} is not filled in");
+        }
+        viewer.kill().await;
+    }
+    drop(demo);
     Ok(())
 }
