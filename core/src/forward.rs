@@ -138,28 +138,39 @@ pub struct RewriterState {
     pub seq_offset: u16,
     /// Added (wrapping) to a source timestamp to get the outgoing one.
     pub ts_offset: u32,
-    /// The last source sequence number forwarded, if any.
+    /// The highest source sequence number forwarded, if any.
     pub last_in_seq: Option<u16>,
+    /// Which of the `REORDER_WINDOW` source sequence numbers up to `last_in_seq` were forwarded
+    /// (bit `i` of word `i / 64` is `last_in_seq - i`): a retransmission that arrives late is
+    /// forwarded once, a duplicate is not.
+    pub window: [u64; WINDOW_WORDS],
     /// The last outgoing sequence number and timestamp, if any.
     pub last_out: Option<(u16, u32)>,
     /// Set by [`Rewriter::switch_source`]: the next packet re-bases the offsets.
     pub rebase: bool,
 }
 
+/// Words of the reorder window.
+pub const WINDOW_WORDS: usize = 8;
+/// How far behind the newest packet a late packet (a retransmission, a reordering) may be and
+/// still be forwarded: 512 packets, over a second of a 2.5 Mbps stream.
+pub const REORDER_WINDOW: u16 = (WINDOW_WORDS * 64) as u16;
+
 /// What the rewriter did with one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Rewritten in place; send it.
     Forward,
-    /// A duplicate or a packet older than what was already sent; drop it.
+    /// A duplicate, or older than the reorder window; drop it.
     Stale,
 }
 
 /// Maps one source stream onto one outgoing stream.
 ///
 /// Sequence numbers are continuous for the receiver as long as the source's are: a packet lost
-/// upstream stays a gap (so the receiver can NACK it), a duplicate or a late packet that we
-/// already skipped past is dropped. Packets are rewritten in place: no allocation.
+/// upstream stays a gap (so the receiver can NACK it); a late packet (a retransmission that
+/// repairs the gap) is forwarded with the same mapping; a duplicate, or a packet older than the
+/// reorder window, is dropped. Packets are rewritten in place: no allocation.
 #[derive(Debug, Clone)]
 pub struct Rewriter {
     state: RewriterState,
@@ -179,6 +190,7 @@ impl Rewriter {
                 seq_offset: initial_seq,
                 ts_offset: 0,
                 last_in_seq: None,
+                window: [0; WINDOW_WORDS],
                 last_out: None,
                 rebase: true,
             },
@@ -223,19 +235,64 @@ impl Rewriter {
                 }
             }
         } else if let Some(last) = s.last_in_seq {
-            let delta = header.sequence_number.wrapping_sub(last);
-            // Half the sequence space behind (or equal): already sent or skipped.
-            if delta == 0 || delta >= 0x8000 {
+            let ahead = header.sequence_number.wrapping_sub(last);
+            if ahead == 0 {
                 return Verdict::Stale;
             }
+            if ahead < 0x8000 {
+                shift_window(&mut s.window, ahead);
+                s.window[0] |= 1;
+                s.last_in_seq = Some(header.sequence_number);
+            } else {
+                let behind = last.wrapping_sub(header.sequence_number);
+                if behind >= REORDER_WINDOW {
+                    return Verdict::Stale;
+                }
+                let (word, bit) = (usize::from(behind / 64), behind % 64);
+                if s.window[word] & (1 << bit) != 0 {
+                    return Verdict::Stale;
+                }
+                s.window[word] |= 1 << bit;
+                // A late packet: same mapping, and the newest stays the newest.
+                header.sequence_number = header.sequence_number.wrapping_add(s.seq_offset);
+                header.timestamp = header.timestamp.wrapping_add(s.ts_offset);
+                header.ssrc = s.ssrc;
+                header.payload_type = s.payload_type;
+                return Verdict::Forward;
+            }
         }
-        s.last_in_seq = Some(header.sequence_number);
+        if s.last_in_seq.is_none() {
+            s.window = [0; WINDOW_WORDS];
+            s.window[0] = 1;
+            s.last_in_seq = Some(header.sequence_number);
+        }
         header.sequence_number = header.sequence_number.wrapping_add(s.seq_offset);
         header.timestamp = header.timestamp.wrapping_add(s.ts_offset);
         header.ssrc = s.ssrc;
         header.payload_type = s.payload_type;
         s.last_out = Some((header.sequence_number, header.timestamp));
         Verdict::Forward
+    }
+}
+
+/// Moves the reorder window `by` packets forward (the newest packet is bit 0).
+fn shift_window(window: &mut [u64; WINDOW_WORDS], by: u16) {
+    let by = usize::from(by);
+    if by >= WINDOW_WORDS * 64 {
+        *window = [0; WINDOW_WORDS];
+        return;
+    }
+    let (words, bits) = (by / 64, by % 64);
+    for i in (0..WINDOW_WORDS).rev() {
+        let mut v = if i >= words {
+            window[i - words] << bits
+        } else {
+            0
+        };
+        if bits > 0 && i > words {
+            v |= window[i - words - 1] >> (64 - bits);
+        }
+        window[i] = v;
     }
 }
 
@@ -385,13 +442,60 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_and_late_packets_are_stale() {
+    fn duplicates_are_dropped_and_retransmissions_repair_gaps_once() {
+        let mut rw = Rewriter::new(1, 96, 1000);
+        let mut out = |seq: u16| {
+            let mut p = packet(seq, u32::from(seq) * 10, b"x");
+            (rw.rewrite(&mut p), p.header.sequence_number)
+        };
+        assert_eq!(out(100), (Verdict::Forward, 1000));
+        assert_eq!(out(101), (Verdict::Forward, 1001));
+        assert_eq!(out(101).0, Verdict::Stale, "duplicate of the newest");
+        assert_eq!(
+            out(104),
+            (Verdict::Forward, 1004),
+            "102 and 103 lost upstream"
+        );
+        assert_eq!(
+            out(102),
+            (Verdict::Forward, 1002),
+            "retransmission fills the gap"
+        );
+        assert_eq!(
+            out(102).0,
+            Verdict::Stale,
+            "a second retransmission is a duplicate"
+        );
+        assert_eq!(out(100).0, Verdict::Stale, "already forwarded");
+        assert_eq!(out(99).0, Verdict::Forward, "never seen, within the window");
+        assert_eq!(
+            out(105),
+            (Verdict::Forward, 1005),
+            "the newest stays the newest"
+        );
+        assert_eq!(out(103), (Verdict::Forward, 1003));
+    }
+
+    #[test]
+    fn packets_older_than_the_window_are_dropped_and_long_jumps_reset_it() {
         let mut rw = Rewriter::new(1, 96, 0);
-        assert_eq!(rw.rewrite(&mut packet(100, 0, b"x")), Verdict::Forward);
-        assert_eq!(rw.rewrite(&mut packet(101, 0, b"x")), Verdict::Forward);
-        assert_eq!(rw.rewrite(&mut packet(101, 0, b"x")), Verdict::Stale);
-        assert_eq!(rw.rewrite(&mut packet(99, 0, b"x")), Verdict::Stale);
-        assert_eq!(rw.rewrite(&mut packet(102, 0, b"x")), Verdict::Forward);
+        assert_eq!(rw.rewrite(&mut packet(1000, 0, b"x")), Verdict::Forward);
+        assert_eq!(rw.rewrite(&mut packet(2000, 0, b"x")), Verdict::Forward);
+        assert_eq!(rw.rewrite(&mut packet(1001, 0, b"x")), Verdict::Stale);
+        assert_eq!(
+            rw.rewrite(&mut packet(2000 - REORDER_WINDOW + 1, 0, b"x")),
+            Verdict::Forward
+        );
+        // Wrapping around 65535 keeps working.
+        let mut rw = Rewriter::new(1, 96, 0);
+        for seq in [65534u16, 65535, 1, 0, 2] {
+            assert_eq!(
+                rw.rewrite(&mut packet(seq, 0, b"x")),
+                Verdict::Forward,
+                "{seq}"
+            );
+        }
+        assert_eq!(rw.rewrite(&mut packet(0, 0, b"x")), Verdict::Stale);
     }
 
     #[test]

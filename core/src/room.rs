@@ -60,9 +60,76 @@ struct SubscriberTx {
     tx: mpsc::Sender<Outgoing>,
 }
 
-struct TrackState {
+/// One track's fan-out: its keyframe cache and its subscribers' queues. Plain state, no I/O:
+/// the room keeps it behind the track's lock, benchmarks drive it directly.
+pub struct Fanout {
+    track: usize,
+    codec: Codec,
     cache: KeyframeCache,
     subscribers: Vec<SubscriberTx>,
+}
+
+impl std::fmt::Debug for Fanout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fanout")
+            .field("track", &self.track)
+            .field("subscribers", &self.subscribers.len())
+            .finish()
+    }
+}
+
+impl Fanout {
+    pub fn new(track: usize, codec: Codec) -> Self {
+        Self {
+            track,
+            codec,
+            cache: KeyframeCache::new(KEYFRAME_CACHE_PACKETS),
+            subscribers: Vec::new(),
+        }
+    }
+
+    /// Records one source packet and queues it for every subscriber. Returns how many
+    /// subscribers lost it because their queue was full.
+    pub fn deliver(&mut self, packet: &Packet, keyframe: bool) -> u64 {
+        if self.codec.needs_keyframe() {
+            self.cache.push(packet, keyframe);
+        }
+        let mut drops = 0;
+        for sub in &self.subscribers {
+            let out = Outgoing {
+                track: self.track,
+                keyframe,
+                packet: packet.clone(),
+            };
+            if sub.tx.try_send(out).is_err() {
+                drops += 1;
+            }
+        }
+        drops
+    }
+
+    /// Registers a subscriber and queues the cached keyframe for it first. Returns whether the
+    /// subscriber still needs a keyframe from upstream.
+    pub fn attach(&mut self, id: u64, tx: &mpsc::Sender<Outgoing>) -> bool {
+        let cached = self.cache.snapshot();
+        for (i, packet) in cached.iter().enumerate() {
+            let _ = tx.try_send(Outgoing {
+                track: self.track,
+                keyframe: i == 0,
+                packet: packet.clone(),
+            });
+        }
+        self.subscribers.push(SubscriberTx { id, tx: tx.clone() });
+        self.codec.needs_keyframe() && cached.is_empty()
+    }
+
+    pub fn detach(&mut self, id: u64) {
+        self.subscribers.retain(|s| s.id != id);
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        self.subscribers.len()
+    }
 }
 
 /// One track of a room and its source.
@@ -74,7 +141,7 @@ pub struct RoomTrack {
     codec_kind: Codec,
     source: Arc<dyn TrackRemote>,
     source_ssrc: u32,
-    state: Mutex<TrackState>,
+    fanout: Mutex<Fanout>,
     limiter: Mutex<KeyframeLimiter>,
     epoch: Instant,
     pub stats: TrackStats,
@@ -103,22 +170,11 @@ impl RoomTrack {
             .bytes_in
             .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
         let keyframe = keyframe_start(self.codec_kind, &packet.payload);
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if self.codec_kind.needs_keyframe() {
-            state.cache.push(&packet, keyframe);
-        }
-        let mut drops = 0;
-        for sub in &state.subscribers {
-            let out = Outgoing {
-                track: self.index,
-                keyframe,
-                packet: packet.clone(),
-            };
-            if sub.tx.try_send(out).is_err() {
-                drops += 1;
-            }
-        }
-        drop(state);
+        let drops = self
+            .fanout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .deliver(&packet, keyframe);
         if drops > 0 {
             self.stats.queue_drops.fetch_add(drops, Ordering::Relaxed);
         }
@@ -127,23 +183,17 @@ impl RoomTrack {
     /// Registers a subscriber and queues the cached keyframe for it, atomically with respect to
     /// live packets. Returns whether the subscriber still needs a keyframe from upstream.
     fn attach(&self, id: u64, tx: &mpsc::Sender<Outgoing>) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let cached = state.cache.snapshot();
-        for (i, packet) in cached.iter().enumerate() {
-            let _ = tx.try_send(Outgoing {
-                track: self.index,
-                keyframe: i == 0,
-                packet: packet.clone(),
-            });
-        }
-        let needs_keyframe = self.codec_kind.needs_keyframe() && cached.is_empty();
-        state.subscribers.push(SubscriberTx { id, tx: tx.clone() });
-        needs_keyframe
+        self.fanout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .attach(id, tx)
     }
 
     fn detach(&self, id: u64) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.subscribers.retain(|s| s.id != id);
+        self.fanout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .detach(id);
     }
 
     /// Asks the source for a keyframe, at most once per interval whoever asks.
@@ -167,8 +217,10 @@ impl RoomTrack {
 
     /// How many subscribers this track feeds.
     pub fn subscriber_count(&self) -> usize {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.subscribers.len()
+        self.fanout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .subscriber_count()
     }
 }
 
@@ -235,19 +287,17 @@ impl Room {
             rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Audio => MediaKind::Audio,
             _ => MediaKind::Video,
         };
+        let codec_kind = Codec::from_mime(&codec.mime_type);
         let track = {
             let mut tracks = self.tracks.lock().unwrap_or_else(|p| p.into_inner());
             let track = Arc::new(RoomTrack {
                 index: tracks.len(),
                 kind,
-                codec_kind: Codec::from_mime(&codec.mime_type),
+                codec_kind,
                 codec,
                 source: remote.clone(),
                 source_ssrc: ssrc,
-                state: Mutex::new(TrackState {
-                    cache: KeyframeCache::new(KEYFRAME_CACHE_PACKETS),
-                    subscribers: Vec::new(),
-                }),
+                fanout: Mutex::new(Fanout::new(tracks.len(), codec_kind)),
                 limiter: Mutex::new(KeyframeLimiter::new(KEYFRAME_REQUEST_INTERVAL)),
                 epoch: Instant::now(),
                 stats: TrackStats::default(),

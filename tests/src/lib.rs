@@ -45,7 +45,24 @@ pub struct NodeProc {
 impl NodeProc {
     /// Starts `binary` with `args` (listeners on port 0 unless given) and waits for it to listen.
     pub fn start(binary: &str, name: &str, args: &[&str]) -> Result<Self> {
-        let mut cmd = Command::new(bin(binary));
+        Self::start_in(None, binary, name, args)
+    }
+
+    /// Like [`NodeProc::start`], inside a network namespace when one is given.
+    pub fn start_in(
+        netns: Option<&Netns>,
+        binary: &str,
+        name: &str,
+        args: &[&str],
+    ) -> Result<Self> {
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &ns.name]).arg(bin(binary));
+                c
+            }
+            None => Command::new(bin(binary)),
+        };
         cmd.args([
             "--http-listen",
             "127.0.0.1:0",
@@ -140,6 +157,54 @@ impl NodeProc {
 impl Drop for NodeProc {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A network namespace of the test's own (loopback only), deleted when dropped. Needs root and
+/// iproute2; nftables rules inside it can drop packets to test loss.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn create(tag: &str) -> Result<Self> {
+        let name = format!("cascade-{tag}-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        let ns = Self { name };
+        let status = Command::new("ip")
+            .args(["netns", "add", &ns.name])
+            .status()
+            .context("running `ip` (Debian package iproute2)")?;
+        if !status.success() {
+            bail!("`ip netns add {}` failed: loss tests need root", ns.name);
+        }
+        ns.exec(&["ip", "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// Runs a command inside the namespace; returns its stdout, fails on a non-zero exit.
+    pub fn exec(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .with_context(|| format!("running {args:?} in {}", self.name))?;
+        if !out.status.success() {
+            bail!(
+                "{args:?} in {} failed: {}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 

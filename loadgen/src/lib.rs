@@ -1,0 +1,29 @@
+//! Cascade's load generator: a real WebRTC publisher (WHIP) and many real WebRTC viewers (WHEP)
+//! in one process, measuring what an SFU cluster does to the stream.
+//!
+//! Layout:
+//! - [`run`]: the `run` subcommand: flags, the timeline of a run, the progress line.
+//! - [`publisher`]: the WHIP publisher, paced synthetic VP8 and Opus on its own thread.
+//! - [`viewer`]: a WHEP viewer and its per-track counters.
+//! - [`report`]: the JSON report and the human summary, built from plain values.
+//! - [`peer`]: a peer connection from cascade-core's `PcFactory`, its events as channels.
+//! - [`signal`]: WHIP/WHEP over HTTP (POST offer, follow redirects, DELETE).
+//! - Pure cores, unit-tested without sockets: [`marker`] (the 16-byte send-time marker in every
+//!   payload), [`vp8`] (packetiser and descriptor parser), [`media`] (frame sizes, GOP shape),
+//!   [`seq`] (sequence continuity across wraps), [`stats`] (histograms, skew), [`procstat`]
+//!   (`/proc` readers).
+//! - [`logger`]: webrtc-rs's log records, counting received packets it dropped.
+
+pub mod logger;
+pub mod marker;
+pub mod media;
+pub mod peer;
+pub mod procstat;
+pub mod publisher;
+pub mod report;
+pub mod run;
+pub mod seq;
+pub mod signal;
+pub mod stats;
+pub mod viewer;
+pub mod vp8;

@@ -1,0 +1,33 @@
+//! `cascade-loadgen`: see `cascade-loadgen --help` and the library's documentation.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cascade-loadgen",
+    version,
+    about = "Load generator for Cascade: a WebRTC publisher and many WebRTC viewers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// One variant per subcommand, each with its own flags struct and entry point.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Publish to an origin and watch on edges with N viewers; report loss, latency, join time,
+    /// skew and the nodes' CPU and memory.
+    Run(cascade_loadgen::run::RunArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    cascade_loadgen::logger::init();
+    match Cli::parse().command {
+        Command::Run(args) => {
+            cascade_loadgen::run::execute(&args).await?;
+        }
+    }
+    Ok(())
+}

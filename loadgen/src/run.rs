@@ -1,0 +1,457 @@
+//! `cascade-loadgen run`: one publisher, N viewers ramped in at a fixed rate, a progress line
+//! every second, a report at the end.
+//!
+//! Timeline: the publisher connects and starts sending; viewers are started at `--ramp` per
+//! second, round-robin over the edges; at `--duration` (from the publisher's start) the
+//! publisher stops sending, viewers get a second to drain, the nodes' status is read, viewers
+//! stop counting and leave (WHEP DELETE), and the publisher leaves (WHIP DELETE).
+
+use crate::logger;
+use crate::marker::now_ns;
+use crate::media::MediaPlan;
+use crate::procstat::ProcWatch;
+use crate::publisher::{Publisher, PublisherConfig};
+use crate::report::{self, Measurements, NodeStatus, Report, RunConfig, Skew};
+use crate::signal;
+use crate::stats::{Percentiles, ShardedHistogram, SkewTable};
+use crate::viewer::{ViewerContext, ViewerResult, run_viewer};
+use anyhow::{Context, bail};
+use cascade_core::pc::{MediaSettings, PcFactory};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Time between the publisher's last packet and the viewers' stop.
+const DRAIN: Duration = Duration::from_secs(1);
+/// How long viewers get to report and leave after the stop.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Shards of the shared histograms.
+const SHARDS: usize = 32;
+
+/// Flags of `cascade-loadgen run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Base URL of the origin the publisher sends to by WHIP (`{origin}/whip/{room}`).
+    #[arg(long)]
+    pub origin: String,
+    /// Base URL of an edge viewers watch by WHEP (`{edge}/whep/{room}`); repeat for several,
+    /// viewers are spread round-robin.
+    #[arg(long = "edge", required = true)]
+    pub edges: Vec<String>,
+    /// Room name.
+    #[arg(long, default_value = "loadgen")]
+    pub room: String,
+    /// Number of viewers.
+    #[arg(long, default_value_t = 10)]
+    pub viewers: usize,
+    /// Viewers started per second.
+    #[arg(long, default_value_t = 10.0)]
+    pub ramp: f64,
+    /// Seconds from the publisher's start to the end of the measurement (the ramp included).
+    #[arg(long, default_value_t = 30.0)]
+    pub duration: f64,
+    /// Video bitrate (RTP payload), kbit/s.
+    #[arg(long, default_value_t = 2500)]
+    pub video_kbps: u32,
+    /// Video frames per second.
+    #[arg(long, default_value_t = 30)]
+    pub fps: u32,
+    /// Audio bitrate (RTP payload), kbit/s, in 20 ms Opus packets.
+    #[arg(long, default_value_t = 48)]
+    pub audio_kbps: u32,
+    /// Seconds between scheduled keyframes.
+    #[arg(long, default_value_t = 2.0)]
+    pub keyframe_interval: f64,
+    /// Where to write the JSON report.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Processes to sample CPU and memory of (the nodes under test), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub pids: Vec<u32>,
+    /// Address the peer connections bind their media sockets to.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Allow origin and edge URLs that are not loopback addresses.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// No progress line on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    fn validate(&self) -> anyhow::Result<(reqwest::Url, Vec<reqwest::Url>)> {
+        let base = |s: &str| -> anyhow::Result<reqwest::Url> {
+            // A base URL without a trailing slash would lose its last path segment on join.
+            let with_slash = if s.ends_with('/') {
+                s.to_owned()
+            } else {
+                format!("{s}/")
+            };
+            let url = signal::parse_url(&with_slash)?;
+            if !self.allow_remote && !signal::is_loopback(&url) {
+                bail!("{s} is not a loopback address; pass --allow-remote to load a remote node");
+            }
+            Ok(url)
+        };
+        let origin = base(&self.origin)?;
+        let edges = self
+            .edges
+            .iter()
+            .map(|e| base(e))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        cascade_core::http::validate_room(&self.room)
+            .map_err(|e| anyhow::anyhow!("--room: {e}"))?;
+        if !(self.ramp.is_finite() && self.ramp > 0.0) {
+            bail!("--ramp must be a positive number of viewers per second");
+        }
+        if !(self.duration.is_finite() && self.duration > 0.0) {
+            bail!("--duration must be a positive number of seconds");
+        }
+        if !(1..=240).contains(&self.fps) {
+            bail!("--fps must be between 1 and 240");
+        }
+        if !(self.keyframe_interval.is_finite() && self.keyframe_interval > 0.0) {
+            bail!("--keyframe-interval must be a positive number of seconds");
+        }
+        Ok((origin, edges))
+    }
+
+    fn config(&self) -> RunConfig {
+        RunConfig {
+            origin: self.origin.clone(),
+            edges: self.edges.clone(),
+            room: self.room.clone(),
+            viewers: self.viewers,
+            ramp_per_second: self.ramp,
+            duration_s: self.duration,
+            video_kbps: self.video_kbps,
+            fps: self.fps,
+            audio_kbps: self.audio_kbps,
+            keyframe_interval_s: self.keyframe_interval,
+        }
+    }
+}
+
+/// Raises the open-file limit as far as allowed; warns when it is short of what `viewers`
+/// need. Returns the limit in force.
+fn raise_nofile(viewers: usize) -> Option<u64> {
+    // Per viewer: its UDP socket, and an HTTP connection while it signals; plus headroom.
+    let want = viewers as u64 * 3 + 256;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            if limit < want {
+                eprintln!(
+                    "warning: the open-file limit is {limit} but {viewers} viewers need about {want}; \
+                     viewers will fail with \"too many open files\" (raise the hard limit: ulimit -Hn)"
+                );
+            }
+            Some(limit)
+        }
+        Err(e) => {
+            eprintln!("warning: could not read or raise the open-file limit: {e}");
+            None
+        }
+    }
+}
+
+/// Runs the load and returns the report (also printed and written by [`execute`]).
+pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
+    let (origin, edges) = args.validate()?;
+    let nofile_limit = raise_nofile(args.viewers);
+    let ramp_seconds = args.viewers as f64 / args.ramp;
+    if ramp_seconds + 2.0 > args.duration {
+        eprintln!(
+            "warning: starting {} viewers at {}/s takes {ramp_seconds:.1} s of the {} s run; \
+             the last ones will have little or no time to watch",
+            args.viewers, args.ramp, args.duration
+        );
+    }
+    let _ = now_ns(); // start the clock's epoch
+    let plan = MediaPlan::new(
+        args.video_kbps,
+        args.fps,
+        args.audio_kbps,
+        Duration::from_secs_f64(args.keyframe_interval),
+    );
+    let started = Instant::now();
+    let mut publisher = tokio::time::timeout(
+        Duration::from_secs(60),
+        Publisher::start(PublisherConfig {
+            origin: origin.clone(),
+            room: args.room.clone(),
+            plan: plan.clone(),
+            bind_ip: args.bind,
+        }),
+    )
+    .await
+    .context("the publisher did not connect within 60 s")?
+    .context("publishing to the origin")?;
+
+    // Room for every packet index the run can produce, with a wide margin for PLI keyframes.
+    let seconds = args.duration + 10.0;
+    let video_capacity = (plan.video_packets_per_second() * seconds * 2.0) as usize + 4096;
+    let audio_capacity = (plan.audio_packets_per_second() * seconds * 1.5) as usize + 1024;
+    let ctx = Arc::new(ViewerContext {
+        factory: PcFactory::new(MediaSettings {
+            bind_ip: args.bind,
+            advertise_ip: None,
+            udp_ports: None,
+        }),
+        client: signal::client().context("building the HTTP client")?,
+        room: args.room.clone(),
+        publisher: publisher.stats.clone(),
+        counters: Default::default(),
+        latency: ShardedHistogram::new(SHARDS),
+        join: ShardedHistogram::new(SHARDS),
+        skew_video: SkewTable::new(video_capacity),
+        skew_audio: SkewTable::new(audio_capacity),
+        stop: CancellationToken::new(),
+    });
+
+    let mut watches: Vec<ProcWatch> = args.pids.iter().map(|&pid| ProcWatch::new(pid)).collect();
+    watches.push(ProcWatch::new(std::process::id()));
+    for w in &mut watches {
+        w.sample();
+    }
+    let progress_stop = CancellationToken::new();
+    let progress = tokio::spawn(progress_loop(
+        ctx.clone(),
+        watches,
+        progress_stop.clone(),
+        args.quiet,
+        started,
+    ));
+
+    let ramp_stop = CancellationToken::new();
+    let ramp = tokio::spawn(ramp_viewers(
+        ctx.clone(),
+        edges.clone(),
+        args.viewers,
+        args.ramp,
+        ramp_stop.clone(),
+    ));
+
+    let deadline = tokio::time::sleep(Duration::from_secs_f64(args.duration));
+    tokio::select! {
+        _ = deadline => {}
+        _ = tokio::signal::ctrl_c() => eprintln!("interrupted: stopping"),
+        _ = publisher.ended.cancelled() => eprintln!("the publisher's connection failed: stopping"),
+    }
+    ramp_stop.cancel();
+    let handles = ramp.await.unwrap_or_default();
+    let publisher_report = publisher.stop_media().await;
+    tokio::time::sleep(DRAIN).await;
+    let elapsed_s = started.elapsed().as_secs_f64();
+
+    // The nodes' own view of the room, before anyone leaves.
+    let mut status_urls = vec![origin.clone()];
+    for edge in edges {
+        if !status_urls.contains(&edge) {
+            status_urls.push(edge);
+        }
+    }
+    let mut nodes = Vec::new();
+    for url in &status_urls {
+        nodes.push(node_status(&ctx.client, url, &args.room).await);
+    }
+
+    ctx.stop.cancel();
+    let results = collect(handles).await;
+    progress_stop.cancel();
+    let watches = progress.await.unwrap_or_default();
+    // Joining the publisher's thread blocks: off the runtime's workers.
+    let _ = tokio::task::spawn_blocking(move || publisher.finish()).await;
+
+    let mut processes: Vec<_> = watches.iter().map(ProcWatch::report).collect();
+    let loadgen = processes.pop();
+    Ok(report::build(
+        args.config(),
+        &results,
+        Measurements {
+            elapsed_s,
+            publisher: publisher_report,
+            join_ms: Percentiles::of(&ctx.join.merged()),
+            latency_ms: Percentiles::of(&ctx.latency.merged()),
+            skew_ms: Skew {
+                video: Percentiles::of(&ctx.skew_video.spread(2)),
+                audio: Percentiles::of(&ctx.skew_audio.spread(2)),
+            },
+            client_drops: logger::client_drops(),
+            processes,
+            loadgen,
+            nofile_limit,
+            nodes,
+        },
+    ))
+}
+
+/// Runs, prints the summary to stdout and writes the JSON report if asked.
+pub async fn execute(args: &RunArgs) -> anyhow::Result<Report> {
+    let report = run(args).await?;
+    print!("{}", report.human());
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(report)
+}
+
+async fn ramp_viewers(
+    ctx: Arc<ViewerContext>,
+    edges: Vec<reqwest::Url>,
+    viewers: usize,
+    per_second: f64,
+    stop: CancellationToken,
+) -> Vec<JoinHandle<ViewerResult>> {
+    let mut handles = Vec::with_capacity(viewers);
+    let step = Duration::from_secs_f64(1.0 / per_second);
+    let start = tokio::time::Instant::now();
+    for id in 0..viewers {
+        // Scheduled from the start, so a slow spawn does not slow the ramp.
+        let at = start + step.mul_f64(id as f64);
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => {}
+            _ = stop.cancelled() => break,
+        }
+        let edge = edges[id % edges.len()].clone();
+        handles.push(tokio::spawn(run_viewer(ctx.clone(), id, edge)));
+    }
+    handles
+}
+
+async fn collect(handles: Vec<JoinHandle<ViewerResult>>) -> Vec<ViewerResult> {
+    let mut results = Vec::with_capacity(handles.len());
+    let deadline = tokio::time::Instant::now() + LEAVE_TIMEOUT;
+    for (id, mut handle) in handles.into_iter().enumerate() {
+        match tokio::time::timeout_at(deadline, &mut handle).await {
+            Ok(Ok(r)) => results.push(r),
+            outcome => {
+                handle.abort();
+                let why = match outcome {
+                    Ok(Err(e)) => format!("viewer task failed: {e}"),
+                    _ => "viewer did not finish leaving in time".to_owned(),
+                };
+                results.push(ViewerResult {
+                    id,
+                    edge: String::new(),
+                    connected: false,
+                    error: Some(why.clone()),
+                    error_detail: Some(why),
+                    disconnected: false,
+                    join_us: None,
+                    redirects: 0,
+                    index_at_connect: (0, 0),
+                    video: None,
+                    audio: None,
+                });
+            }
+        }
+    }
+    results
+}
+
+async fn node_status(client: &reqwest::Client, base: &reqwest::Url, room: &str) -> NodeStatus {
+    let url = base
+        .join("v1/node")
+        .map_or_else(|_| base.to_string(), |u| u.to_string());
+    let fetched = async {
+        let value: serde_json::Value = client
+            .get(&url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok::<_, reqwest::Error>(value)
+    }
+    .await;
+    match fetched {
+        Ok(v) => NodeStatus {
+            url: base.to_string(),
+            node: Some(v["node"].clone()),
+            room: v["rooms"]
+                .as_array()
+                .and_then(|rooms| rooms.iter().find(|r| r["room"] == room).cloned()),
+            error: None,
+        },
+        Err(e) => NodeStatus {
+            url: base.to_string(),
+            node: None,
+            room: None,
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+/// Prints a progress line every second and samples the processes; returns the samples.
+async fn progress_loop(
+    ctx: Arc<ViewerContext>,
+    mut watches: Vec<ProcWatch>,
+    stop: CancellationToken,
+    quiet: bool,
+    started: Instant,
+) -> Vec<ProcWatch> {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    let mut last_packets = 0u64;
+    let mut last_at = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => break,
+        }
+        for w in &mut watches {
+            w.sample();
+        }
+        if quiet {
+            continue;
+        }
+        let c = &ctx.counters;
+        let packets = c.packets.load(Ordering::Relaxed);
+        let now = Instant::now();
+        let rate = (packets - last_packets) as f64 / now.duration_since(last_at).as_secs_f64();
+        last_packets = packets;
+        last_at = now;
+        let latency = match Percentiles::of(&ctx.latency.merged()) {
+            Some(p) => format!("latency p50 {:.2} ms p99 {:.2} ms", p.p50_ms, p.p99_ms),
+            None => "latency -".into(),
+        };
+        let procs: Vec<String> = watches
+            .iter()
+            .map(|w| {
+                format!(
+                    "{} {}% {} MiB",
+                    w.name,
+                    w.latest_cpu.map_or("-".into(), |c| format!("{c:.0}")),
+                    w.latest_rss_kib
+                        .map_or("-".into(), |k| (k / 1024).to_string())
+                )
+            })
+            .collect();
+        eprintln!(
+            "[{:>4.0}s] viewers {}/{} connected, {} failed, {} disconnected | rx {:.0} pkt/s | {} | {}{}",
+            started.elapsed().as_secs_f64(),
+            c.connected.load(Ordering::Relaxed),
+            c.started.load(Ordering::Relaxed),
+            c.failed.load(Ordering::Relaxed),
+            c.disconnected.load(Ordering::Relaxed),
+            rate,
+            latency,
+            procs.join(", "),
+            match logger::client_drops() {
+                0 => String::new(),
+                n => format!(" | loadgen dropped {n}"),
+            }
+        );
+    }
+    for w in &mut watches {
+        w.sample();
+    }
+    watches
+}

@@ -1,0 +1,373 @@
+//! A viewer: one real WebRTC peer that watches a room by WHEP and counts what it receives.
+//!
+//! Light by design, so thousands fit in one process: no decoding, a few counters and a
+//! [`SeqTracker`] per track, latency samples batched into shared sharded histograms, one atomic
+//! add per packet for the progress line.
+//!
+//! "Live" packets: a joining viewer is first sent the SFU's cached keyframe and what followed
+//! it, packets the publisher sent before the viewer existed. Their "latency" would measure the
+//! join, not the path, so latency and skew count only packets sent after this viewer's first
+//! packet arrived; join time measures the join.
+
+use crate::marker::{self, PayloadFormat, now_ns};
+use crate::peer::{Peer, PeerError, gone};
+use crate::publisher::PublisherStats;
+use crate::seq::{Arrival, SeqTracker};
+use crate::signal::{self, SignalError};
+use crate::stats::{ShardedHistogram, SkewTable};
+use cascade_core::forward::{Codec, keyframe_start};
+use cascade_core::pc::PcFactory;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Latency samples a track reader keeps before adding them to the shared histogram.
+const LATENCY_BATCH: usize = 32;
+
+/// Counters over all viewers, read by the progress line.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub started: AtomicU64,
+    pub connected: AtomicU64,
+    pub failed: AtomicU64,
+    /// Connected, then lost the connection before the end.
+    pub disconnected: AtomicU64,
+    pub packets: AtomicU64,
+}
+
+/// What every viewer shares.
+pub struct ViewerContext {
+    pub factory: PcFactory,
+    pub client: reqwest::Client,
+    pub room: String,
+    pub publisher: Arc<PublisherStats>,
+    pub counters: Counters,
+    /// Publisher-to-viewer latency of live packets, microseconds.
+    pub latency: ShardedHistogram,
+    /// WHEP POST to first keyframe packet, microseconds.
+    pub join: ShardedHistogram,
+    pub skew_video: SkewTable,
+    pub skew_audio: SkewTable,
+    /// The end of the measurement: viewers stop counting, then leave.
+    pub stop: CancellationToken,
+}
+
+impl std::fmt::Debug for ViewerContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewerContext")
+            .field("room", &self.room)
+            .field("counters", &self.counters)
+            .finish()
+    }
+}
+
+/// What one viewer saw on one track.
+#[derive(Debug, Clone, Default)]
+pub struct TrackResult {
+    /// Packets that arrived, duplicates included.
+    pub packets: u64,
+    pub seq: SeqTracker,
+    /// Lowest publisher index received.
+    pub min_index: Option<u32>,
+    /// Packets whose marker could not be read.
+    pub no_marker: u64,
+    /// Packets counted for latency (sent after this viewer's first arrival).
+    pub live: u64,
+}
+
+/// What one viewer saw.
+#[derive(Debug, Clone)]
+pub struct ViewerResult {
+    pub id: usize,
+    pub edge: String,
+    pub connected: bool,
+    /// Why it failed, as a short kind for counting.
+    pub error: Option<String>,
+    /// The full error.
+    pub error_detail: Option<String>,
+    pub disconnected: bool,
+    pub join_us: Option<u64>,
+    pub redirects: usize,
+    /// The publisher's next packet indexes when this viewer connected: where its streams
+    /// should start at the latest.
+    pub index_at_connect: (u32, u32),
+    pub video: Option<TrackResult>,
+    pub audio: Option<TrackResult>,
+}
+
+/// Per-viewer state its track readers share.
+struct Shared {
+    id: usize,
+    post_start_ns: u64,
+    /// Arrival time of the first packet on any track; 0 until then.
+    first_arrival_ns: AtomicU64,
+    /// Join time in microseconds + 1; 0 until the first keyframe.
+    join_us: AtomicU64,
+}
+
+#[derive(Debug)]
+enum SetupError {
+    Peer(PeerError),
+    Signal(SignalError),
+    Stopped,
+}
+
+impl SetupError {
+    fn kind(&self) -> String {
+        match self {
+            SetupError::Peer(e) => e.kind(),
+            SetupError::Signal(e) => format!("WHEP: {}", e.kind()),
+            SetupError::Stopped => "not connected before the end of the run".into(),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            SetupError::Peer(e) => e.to_string(),
+            SetupError::Signal(e) => e.to_string(),
+            SetupError::Stopped => self.kind(),
+        }
+    }
+}
+
+/// Runs viewer `id` against `edge` (base URL) until `ctx.stop`, then leaves (WHEP DELETE,
+/// close) and returns what it saw.
+pub async fn run_viewer(ctx: Arc<ViewerContext>, id: usize, edge: reqwest::Url) -> ViewerResult {
+    ctx.counters.started.fetch_add(1, Ordering::Relaxed);
+    let mut result = ViewerResult {
+        id,
+        edge: edge.to_string(),
+        connected: false,
+        error: None,
+        error_detail: None,
+        disconnected: false,
+        join_us: None,
+        redirects: 0,
+        index_at_connect: (0, 0),
+        video: None,
+        audio: None,
+    };
+    let mut location = None;
+    let peer = tokio::select! {
+        p = Peer::new(&ctx.factory) => p.map_err(SetupError::Peer),
+        _ = ctx.stop.cancelled() => Err(SetupError::Stopped),
+    };
+    let outcome = match peer {
+        Ok(mut peer) => {
+            let negotiated = tokio::select! {
+                r = negotiate(&ctx, &mut peer, &edge, &mut location, &mut result) => r,
+                _ = ctx.stop.cancelled() => Err(SetupError::Stopped),
+            };
+            match negotiated {
+                Ok(post_start_ns) => {
+                    result.connected = true;
+                    ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
+                    result.index_at_connect = (
+                        ctx.publisher.video_next.load(Ordering::Relaxed),
+                        ctx.publisher.audio_next.load(Ordering::Relaxed),
+                    );
+                    watch(&ctx, &mut peer, post_start_ns, &mut result).await;
+                    Ok(peer)
+                }
+                Err(e) => Err((e, Some(peer))),
+            }
+        }
+        Err(e) => Err((e, None)),
+    };
+    let peer = match outcome {
+        Ok(peer) => Some(peer),
+        Err((e, peer)) => {
+            ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
+            result.error = Some(e.kind());
+            result.error_detail = Some(e.detail());
+            peer
+        }
+    };
+    if let Some(location) = location {
+        let _ = signal::delete(&ctx.client, &location).await;
+    }
+    if let Some(peer) = peer {
+        let _ = peer.pc.close().await;
+    }
+    result
+}
+
+/// Offers, POSTs to the edge's WHEP endpoint, applies the answer and waits for the connection.
+/// Returns when the POST started; `location` is set as soon as the edge accepted.
+async fn negotiate(
+    ctx: &ViewerContext,
+    peer: &mut Peer,
+    edge: &reqwest::Url,
+    location: &mut Option<reqwest::Url>,
+    result: &mut ViewerResult,
+) -> Result<u64, SetupError> {
+    for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+        peer.pc
+            .add_transceiver_from_kind(
+                kind,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Recvonly,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|e| SetupError::Peer(PeerError::webrtc("add_transceiver")(e)))?;
+    }
+    let offer = peer.offer(GATHER_TIMEOUT).await.map_err(SetupError::Peer)?;
+    let url = edge.join(&format!("whep/{}", ctx.room)).map_err(|e| {
+        SetupError::Signal(SignalError::Url {
+            url: edge.to_string(),
+            reason: e.to_string(),
+        })
+    })?;
+    let post_start_ns = now_ns();
+    let accepted = signal::post_offer(&ctx.client, url, &offer)
+        .await
+        .map_err(SetupError::Signal)?;
+    result.redirects = accepted.redirects;
+    *location = Some(accepted.location);
+    peer.apply_answer(accepted.answer)
+        .await
+        .map_err(SetupError::Peer)?;
+    peer.connected(CONNECT_TIMEOUT)
+        .await
+        .map_err(SetupError::Peer)?;
+    Ok(post_start_ns)
+}
+
+/// Receives until `ctx.stop`: a reader task per track, the connection watched for failure.
+async fn watch(
+    ctx: &Arc<ViewerContext>,
+    peer: &mut Peer,
+    post_start_ns: u64,
+    result: &mut ViewerResult,
+) {
+    let shared = Arc::new(Shared {
+        id: result.id,
+        post_start_ns,
+        first_arrival_ns: AtomicU64::new(0),
+        join_us: AtomicU64::new(0),
+    });
+    let mut readers = Vec::new();
+    let mut state = peer.state.clone();
+    let mut watching_state = true;
+    loop {
+        tokio::select! {
+            Some(track) = peer.tracks.recv() => {
+                readers.push(tokio::spawn(read_track(ctx.clone(), shared.clone(), track)));
+            }
+            _ = gone(&mut state), if watching_state => {
+                watching_state = false;
+                result.disconnected = true;
+                ctx.counters.disconnected.fetch_add(1, Ordering::Relaxed);
+            }
+            _ = ctx.stop.cancelled() => break,
+        }
+    }
+    for reader in readers {
+        if let Ok((kind, track)) = reader.await {
+            match kind {
+                RtpCodecKind::Video => result.video = Some(track),
+                _ => result.audio = Some(track),
+            }
+        }
+    }
+    let join = shared.join_us.load(Ordering::Relaxed);
+    result.join_us = join.checked_sub(1);
+}
+
+async fn read_track(
+    ctx: Arc<ViewerContext>,
+    shared: Arc<Shared>,
+    track: Arc<dyn TrackRemote>,
+) -> (RtpCodecKind, TrackResult) {
+    let kind = track.kind().await;
+    let mime = match track.ssrcs().await.first() {
+        Some(&ssrc) => track
+            .codec(ssrc)
+            .await
+            .map(|c| c.mime_type)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let format = if mime.eq_ignore_ascii_case(MIME_TYPE_VP8) {
+        Some(PayloadFormat::Vp8)
+    } else if mime.eq_ignore_ascii_case(MIME_TYPE_OPUS) {
+        Some(PayloadFormat::Opus)
+    } else {
+        None
+    };
+    let codec = Codec::from_mime(&mime);
+    let is_video = kind == RtpCodecKind::Video;
+    let skew = if is_video {
+        &ctx.skew_video
+    } else {
+        &ctx.skew_audio
+    };
+    let mut out = TrackResult::default();
+    let mut latencies = Vec::with_capacity(LATENCY_BATCH);
+    loop {
+        let event = tokio::select! {
+            biased;
+            _ = ctx.stop.cancelled() => break,
+            e = track.poll() => e,
+        };
+        let packet = match event {
+            Some(TrackRemoteEvent::OnRtpPacket(p)) => p,
+            Some(TrackRemoteEvent::OnEnded) | None => break,
+            Some(_) => continue,
+        };
+        let now = now_ns();
+        ctx.counters.packets.fetch_add(1, Ordering::Relaxed);
+        out.packets += 1;
+        if out.seq.push(packet.header.sequence_number) == Arrival::Duplicate {
+            continue;
+        }
+        let live_from = match shared.first_arrival_ns.compare_exchange(
+            0,
+            now,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => now,
+            Err(earlier) => earlier,
+        };
+        if is_video
+            && shared.join_us.load(Ordering::Relaxed) == 0
+            && keyframe_start(codec, &packet.payload)
+        {
+            let join_us = now.saturating_sub(shared.post_start_ns) / 1000;
+            if shared
+                .join_us
+                .compare_exchange(0, join_us + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                ctx.join.record(shared.id, join_us);
+            }
+        }
+        match format.and_then(|f| marker::find(f, &packet.payload)) {
+            Some(m) => {
+                out.min_index = Some(out.min_index.map_or(m.index, |i| i.min(m.index)));
+                if m.sent_ns >= live_from {
+                    out.live += 1;
+                    latencies.push(now.saturating_sub(m.sent_ns) / 1000);
+                    skew.record(m.index, now);
+                    if latencies.len() == LATENCY_BATCH {
+                        ctx.latency.record_all(shared.id, &latencies);
+                        latencies.clear();
+                    }
+                }
+            }
+            None => out.no_marker += 1,
+        }
+    }
+    ctx.latency.record_all(shared.id, &latencies);
+    (kind, out)
+}
