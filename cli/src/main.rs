@@ -44,6 +44,10 @@ fn node_args(ip: std::net::IpAddr, port: u16, id: &str) -> NodeArgs {
         grpc_advertise: None,
         capacity: 1000,
         log_format: "text".into(),
+        redis: None,
+        redis_prefix: cascade_core::routing::redis::schema::DEFAULT_PREFIX.into(),
+        drain_timeout: 30,
+        lease_secs: 10,
     }
 }
 

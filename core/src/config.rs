@@ -5,6 +5,7 @@
 use crate::pc::MediaSettings;
 use crate::routing::Role;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 /// Flags shared by the origin and edge binaries. Each is documented by its `--help` line.
 #[derive(Debug, Clone, clap::Args)]
@@ -48,6 +49,25 @@ pub struct NodeArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "CASCADE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+
+    /// Redis URL of the cluster's shared routing store (`redis://host:6379/0`). Without it the
+    /// node keeps its routing in memory and sees no other node.
+    #[arg(long, env = "CASCADE_REDIS")]
+    pub redis: Option<String>,
+
+    /// Prefix of every Redis key this node writes, so several clusters can share one Redis.
+    #[arg(long, env = "CASCADE_REDIS_PREFIX", default_value = crate::routing::redis::schema::DEFAULT_PREFIX)]
+    pub redis_prefix: String,
+
+    /// Seconds a draining node (SIGTERM, `POST /v1/nodes/self/drain`) keeps serving its sessions
+    /// before it exits anyway.
+    #[arg(long, env = "CASCADE_DRAIN_TIMEOUT", default_value_t = 30)]
+    pub drain_timeout: u64,
+
+    /// Seconds the node's routing entries outlive its last heartbeat (heartbeats run every
+    /// third of it). Shorter notices dead nodes sooner and costs more Redis operations.
+    #[arg(long, env = "CASCADE_LEASE_SECS", default_value_t = 10)]
+    pub lease_secs: u64,
 }
 
 /// A node's validated configuration.
@@ -62,7 +82,24 @@ pub struct NodeConfig {
     pub grpc_advertise: Option<String>,
     /// gRPC URL to pull rooms from when no shared routing store says where they are.
     pub upstream: Option<String>,
+    /// Sessions accepted at most: viewers on an edge, rooms on an origin.
     pub capacity: u32,
+    /// Redis URL of the shared routing store; `None` keeps routing in memory.
+    pub redis: Option<String>,
+    /// Prefix of the Redis keys.
+    pub redis_prefix: String,
+    /// How long a drain waits for sessions to leave before the node exits anyway.
+    pub drain_timeout: Duration,
+    /// How long routing entries live without a heartbeat.
+    pub lease: Duration,
+}
+
+impl NodeConfig {
+    /// How often the node renews its routing entries: three renewals per lease, so one lost
+    /// heartbeat never lets an entry expire.
+    pub fn heartbeat(&self) -> Duration {
+        self.lease / 3
+    }
 }
 
 /// A configuration error, naming the key.
@@ -125,6 +162,21 @@ fn check_url(
 }
 
 impl NodeArgs {
+    /// What a stand-alone edge needs: an `--upstream`, or a `--redis` that says which origin
+    /// owns each room. (An edge in one process with its origin, like the demo's, shares an
+    /// in-memory store instead and needs neither.)
+    pub fn check_edge_source(&self, upstream: &Option<String>) -> Result<(), ConfigError> {
+        if upstream.is_none() && self.redis.is_none() {
+            return Err(err(
+                "--upstream or --redis",
+                "CASCADE_UPSTREAM or CASCADE_REDIS",
+                "an edge needs an upstream to pull rooms from (e.g. http://127.0.0.1:9090) \
+                 or a Redis that says which origin owns each room",
+            ));
+        }
+        Ok(())
+    }
+
     /// Validates the flags into a [`NodeConfig`] for `role`.
     pub fn into_config(
         self,
@@ -154,6 +206,36 @@ impl NodeArgs {
             &self.grpc_advertise,
         )?;
         check_url("--upstream", "CASCADE_UPSTREAM", &upstream)?;
+        if let Some(url) = &self.redis
+            && ::redis::Client::open(url.as_str()).is_err()
+        {
+            return Err(err(
+                "--redis",
+                "CASCADE_REDIS",
+                "expected a Redis URL such as redis://127.0.0.1:6379/0",
+            ));
+        }
+        if self.redis_prefix.is_empty() {
+            return Err(err(
+                "--redis-prefix",
+                "CASCADE_REDIS_PREFIX",
+                "must not be empty",
+            ));
+        }
+        if self.drain_timeout > 24 * 3600 {
+            return Err(err(
+                "--drain-timeout",
+                "CASCADE_DRAIN_TIMEOUT",
+                "at most 86400 seconds",
+            ));
+        }
+        if !(1..=3600).contains(&self.lease_secs) {
+            return Err(err(
+                "--lease-secs",
+                "CASCADE_LEASE_SECS",
+                "between 1 and 3600 seconds",
+            ));
+        }
         if let Some(id) = &self.node_id
             && (id.is_empty()
                 || id.len() > 64
@@ -201,6 +283,10 @@ impl NodeArgs {
             grpc_advertise: self.grpc_advertise,
             upstream,
             capacity: self.capacity,
+            redis: self.redis,
+            redis_prefix: self.redis_prefix,
+            drain_timeout: Duration::from_secs(self.drain_timeout),
+            lease: Duration::from_secs(self.lease_secs),
         })
     }
 }
@@ -219,6 +305,8 @@ pub const KNOWN_ENV: &[&str] = &[
     "CASCADE_LOG_FORMAT",
     "CASCADE_UPSTREAM",
     "CASCADE_REDIS",
+    "CASCADE_REDIS_PREFIX",
+    "CASCADE_LEASE_SECS",
     "CASCADE_URL",
     "CASCADE_DRAIN_TIMEOUT",
     "CASCADE_OTLP_ENDPOINT",
@@ -256,7 +344,7 @@ mod tests {
         argv.extend_from_slice(args);
         let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
         cli.node
-            .into_config(Role::Edge, None)
+            .into_config(Role::Edge, Some("http://127.0.0.1:9090".into()))
             .map_err(|e| e.to_string())
     }
 
@@ -291,5 +379,30 @@ mod tests {
         assert!(e.contains("--advertise-ip"), "{e}");
         let e = config(&["--http-listen", "nope"]).unwrap_err();
         assert!(e.contains("--http-listen"), "{e}");
+        let e = config(&["--redis", "not a url"]).unwrap_err();
+        assert!(e.contains("--redis") && e.contains("CASCADE_REDIS"), "{e}");
+        let e = config(&["--lease-secs", "0"]).unwrap_err();
+        assert!(e.contains("--lease-secs"), "{e}");
+    }
+
+    #[test]
+    fn an_edge_needs_an_upstream_or_redis() {
+        let cli = Cli::try_parse_from(["test"]).unwrap();
+        let e = cli.node.check_edge_source(&None).unwrap_err().to_string();
+        assert!(
+            e.contains("--upstream") && e.contains("--redis") && e.contains("CASCADE_REDIS"),
+            "{e}"
+        );
+        let cli = Cli::try_parse_from(["test", "--redis", "redis://127.0.0.1:1"]).unwrap();
+        cli.node.check_edge_source(&None).unwrap();
+        let c = cli.node.into_config(Role::Edge, None).unwrap();
+        assert_eq!(c.redis.as_deref(), Some("redis://127.0.0.1:1"));
+        assert_eq!(c.redis_prefix, "cascade:");
+        assert_eq!(c.drain_timeout, Duration::from_secs(30));
+        assert_eq!(c.heartbeat(), Duration::from_secs(10) / 3);
+        let cli = Cli::try_parse_from(["test"]).unwrap();
+        cli.node
+            .check_edge_source(&Some("http://127.0.0.1:9090".into()))
+            .unwrap();
     }
 }

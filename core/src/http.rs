@@ -9,9 +9,10 @@
 
 use crate::error::{Error, Result};
 use crate::node::{Node, SessionKind};
+use crate::placement::Placement;
 use crate::routing::Role;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -69,6 +70,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/v1/node", get(node_status))
+        .route("/v1/nodes/{id}/drain", post(drain))
         .route("/whip/{room}", post(whip).options(endpoint_options))
         .route(
             "/whip/{room}/{session}",
@@ -101,7 +103,7 @@ async fn index(State(node): State<Arc<Node>>) -> Html<String> {
 }
 
 async fn readyz(State(node): State<Arc<Node>>) -> Response {
-    if node.shutdown.is_cancelled() {
+    if node.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
     } else {
         "ready\n".into_response()
@@ -134,6 +136,75 @@ async fn node_status(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
         "sessions": node.session_counts(),
         "rooms": rooms,
     }))
+}
+
+/// `POST /v1/nodes/{id}/drain`: starts draining this node (`id` is its id or `self`).
+/// Idempotent: `202 Accepted` each time, with the node's state. Only from loopback (the
+/// Kubernetes preStop hook, an operator on the machine): the HTTP port also faces viewers.
+async fn drain(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    request: axum::extract::Request,
+) -> Response {
+    // Absent when the router is served without connection info (in-process tests).
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>();
+    if let Some(ConnectInfo(addr)) = peer
+        && !addr.ip().is_loopback()
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({
+                "code": "forbidden",
+                "message": "drain is only accepted from loopback",
+            })),
+        )
+            .into_response();
+    }
+    if id != "self" && id != node.id() {
+        return Error::NotFound(format!("this node is {}, not {id}", node.id())).into_response();
+    }
+    let started = node.drain();
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({
+            "node": node.id(),
+            "draining": true,
+            "already_draining": !started,
+            "drain_timeout_seconds": node.config.drain_timeout.as_secs(),
+        })),
+    )
+        .into_response()
+}
+
+/// `307 Temporary Redirect` to the same endpoint on another node (WHIP and WHEP clients follow
+/// it with the same offer).
+fn redirect(to: &crate::routing::NodeInfo, path: &str) -> Response {
+    let location = format!("{}{path}", to.http_url.trim_end_matches('/'));
+    let mut response = (
+        StatusCode::TEMPORARY_REDIRECT,
+        Json(serde_json::json!({
+            "code": "redirect",
+            "message": format!("served by node {}", to.id),
+            "location": location,
+        })),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+/// The answer for a session this node will not take and nobody else can.
+fn refused(draining: bool) -> Response {
+    Error::Unavailable(if draining {
+        "this node is draining and no other node has room".into()
+    } else {
+        "this node is at capacity and no other node has room".into()
+    })
+    .into_response()
 }
 
 /// `OPTIONS` on a WHIP/WHEP endpoint that is not a CORS preflight.
@@ -210,6 +281,15 @@ async fn whip(
         Ok(o) => o,
         Err(e) => return e.into_response(),
     };
+    match node.place_publisher().await {
+        Ok(Placement::Here) => {}
+        Ok(Placement::Redirect(to)) => {
+            tracing::info!(room, to = %to.id, "publisher redirected");
+            return redirect(&to, &format!("/whip/{room}"));
+        }
+        Ok(Placement::Refuse { draining }) => return refused(draining),
+        Err(e) => return e.into_response(),
+    }
     match node.publish(&room, &offer).await {
         Ok((session, answer)) => created(format!("/whip/{room}/{session}"), answer),
         Err(e) => {
@@ -232,6 +312,18 @@ async fn whep(
         Ok(o) => o,
         Err(e) => return e.into_response(),
     };
+    match node.place_viewer(&room).await {
+        Ok(Placement::Here) => {}
+        Ok(Placement::Redirect(to)) => {
+            tracing::info!(room, to = %to.id, "viewer redirected");
+            return redirect(&to, &format!("/whep/{room}"));
+        }
+        Ok(Placement::Refuse { draining }) => return refused(draining),
+        Err(e) => {
+            tracing::info!(room, error = %e, "viewer refused");
+            return e.into_response();
+        }
+    }
     match node.subscribe(&room, &offer, SessionKind::Viewer).await {
         Ok((handle, answer)) => created(format!("/whep/{room}/{}", handle.id), answer),
         Err(e) => {
@@ -265,6 +357,102 @@ fn end(node: &Node, room: &str, session: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_node(capacity: u32) -> Arc<Node> {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            node: crate::config::NodeArgs,
+        }
+        let cli = Cli::try_parse_from(["test", "--capacity", &capacity.to_string()]).unwrap();
+        let config = cli
+            .node
+            .into_config(Role::Edge, Some("http://127.0.0.1:1".into()))
+            .unwrap();
+        let addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+        Node::new(
+            config,
+            Arc::new(crate::routing::MemoryStore::new()),
+            addr,
+            addr,
+        )
+    }
+
+    async fn call(
+        node: &Arc<Node>,
+        method: Method,
+        uri: &str,
+        peer: &str,
+        body: &str,
+    ) -> StatusCode {
+        use tower::ServiceExt;
+        let mut request = axum::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/sdp")
+            .body(axum::body::Body::from(body.to_owned()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo::<std::net::SocketAddr>(peer.parse().unwrap()));
+        router(node.clone())
+            .oneshot(request)
+            .await
+            .unwrap()
+            .status()
+    }
+
+    const RECVONLY: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+        m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\n\
+        a=rtpmap:96 VP8/90000\r\n";
+
+    #[tokio::test]
+    async fn drain_is_loopback_only_idempotent_and_stops_new_viewers() {
+        let node = test_node(10);
+        let local = "127.0.0.1:5000";
+        assert_eq!(
+            call(&node, Method::GET, "/readyz", local, "").await,
+            StatusCode::OK
+        );
+        let drain = "/v1/nodes/self/drain";
+        assert_eq!(
+            call(&node, Method::POST, drain, "192.0.2.7:5000", "").await,
+            StatusCode::FORBIDDEN
+        );
+        assert!(!node.is_draining());
+        assert_eq!(
+            call(
+                &node,
+                Method::POST,
+                "/v1/nodes/someone-else/drain",
+                local,
+                ""
+            )
+            .await,
+            StatusCode::NOT_FOUND
+        );
+        for _ in 0..2 {
+            assert_eq!(
+                call(&node, Method::POST, drain, local, "").await,
+                StatusCode::ACCEPTED
+            );
+        }
+        assert!(node.is_draining());
+        assert_eq!(
+            call(&node, Method::GET, "/readyz", local, "").await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        // No other node in this store: refused, not served.
+        assert_eq!(
+            call(&node, Method::POST, "/whep/r", local, RECVONLY).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        // No sessions: the drain ends in a shutdown.
+        tokio::time::timeout(std::time::Duration::from_secs(5), node.shutdown.cancelled())
+            .await
+            .unwrap();
+    }
 
     #[test]
     fn room_names() {

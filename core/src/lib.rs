@@ -8,7 +8,8 @@
 //! - [`room`]: one source per track, fan-out to subscribers.
 //! - [`forward`]: the pure forwarding decisions (rewriting, keyframes, rate limits).
 //! - [`pc`]: building webrtc-rs peer connections; reading SDP offers.
-//! - [`routing`]: the routing store trait and its in-memory implementation.
+//! - [`placement`]: where a new session goes (here, or a 307 to another node).
+//! - [`routing`]: the routing store trait, its in-memory and Redis implementations.
 //! - [`config`], [`telemetry`], [`error`].
 
 pub mod config;
@@ -17,6 +18,7 @@ pub mod forward;
 pub mod http;
 pub mod node;
 pub mod pc;
+pub mod placement;
 pub mod relay;
 pub mod room;
 pub mod routing;
@@ -27,7 +29,7 @@ pub use error::{Error, Result};
 
 use crate::config::NodeConfig;
 use crate::node::Node;
-use crate::routing::RoutingStore;
+use crate::routing::{MemoryStore, RedisStore, RoutingStore};
 use std::sync::Arc;
 
 /// A node whose servers are running.
@@ -54,6 +56,25 @@ impl RunningNode {
     }
 }
 
+/// The routing store `config` asks for: Redis with `--redis` (connecting lazily, so the node
+/// starts while Redis is down and joins that need it fail fast until it is back), else one in
+/// memory that only this process sees. Fails only on a Redis URL that cannot be parsed.
+///
+/// # Panics
+///
+/// Outside a Tokio runtime.
+pub fn routing_store(config: &NodeConfig) -> std::io::Result<Arc<dyn RoutingStore>> {
+    match &config.redis {
+        Some(url) => {
+            let store = RedisStore::lazy(url, &config.redis_prefix)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            tracing::info!(prefix = %config.redis_prefix, "routing through Redis");
+            Ok(Arc::new(store))
+        }
+        None => Ok(Arc::new(MemoryStore::new())),
+    }
+}
+
 /// Binds the node's HTTP and gRPC listeners and starts serving.
 pub async fn serve(
     config: NodeConfig,
@@ -76,6 +97,7 @@ pub async fn serve(
     let app = http::router(node.clone());
     let http = tokio::spawn(async move {
         let stop = shutdown.clone();
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         if let Err(e) = axum::serve(http_listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
@@ -128,13 +150,18 @@ pub async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-/// Runs a started node until SIGINT/SIGTERM, then shuts it down.
+/// Runs a started node until it stops. The first SIGINT/SIGTERM drains it
+/// ([`Node::drain`]: no new sessions, exit when the current ones leave or at the drain
+/// deadline); a second one stops it at once.
 pub async fn run_until_signal(node: RunningNode) {
-    let stop = node.node.shutdown.clone();
+    let handle = node.node.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
-        tracing::info!("shutting down");
-        stop.cancel();
+        tracing::info!("signal: draining (signal again to stop at once)");
+        handle.drain();
+        shutdown_signal().await;
+        tracing::info!("second signal: shutting down");
+        handle.shutdown.cancel();
     });
     node.wait().await;
 }

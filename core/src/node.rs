@@ -8,20 +8,24 @@
 use crate::config::NodeConfig;
 use crate::error::{Error, Result};
 use crate::pc::{MediaKind, PcFactory};
+use crate::placement::{self, Placement};
 use crate::relay;
 use crate::room::{EndReason, Room};
 use crate::routing::{Link, NodeInfo, Role, RoomClaim, RoutingStore};
 use crate::session::{self, SessionHandle, UpstreamPeer};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// How long a node's routing entries live without a heartbeat.
+/// How long a node's routing entries live without a heartbeat, by default (`--lease-secs`).
 pub const LEASE: Duration = Duration::from_secs(10);
-/// How often a node renews its entries.
+/// How often a node renews its entries, by default (a third of the lease).
 pub const HEARTBEAT: Duration = Duration::from_secs(3);
+/// How often a draining node checks whether its last session has left.
+const DRAIN_POLL: Duration = Duration::from_millis(250);
 
 /// What kind of session a handle belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +58,11 @@ pub struct Node {
     /// Addresses the servers actually bound (port 0 resolved).
     pub http_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
+    /// Cancelled when the node should stop: servers stop, sessions close, routing entries go.
     pub shutdown: CancellationToken,
+    /// Cancelled when the node starts draining: no new sessions, current ones continue.
+    pub draining: CancellationToken,
+    drain_started: AtomicBool,
 }
 
 impl Node {
@@ -72,6 +80,8 @@ impl Node {
             http_addr,
             grpc_addr,
             shutdown: CancellationToken::new(),
+            draining: CancellationToken::new(),
+            drain_started: AtomicBool::new(false),
         })
     }
 
@@ -103,19 +113,119 @@ impl Node {
             .unwrap_or_else(|| format!("http://{}", advertised(self.grpc_addr, &self.config)))
     }
 
-    /// This node as the routing store shows it.
+    /// This node as the routing store shows it. Its load is what its capacity limits: viewers
+    /// on an edge, rooms it owns on an origin.
     pub fn info(&self) -> NodeInfo {
         let state = self.state();
+        let load = match self.config.role {
+            Role::Edge => state
+                .sessions
+                .values()
+                .filter(|s| s.kind == SessionKind::Viewer)
+                .count(),
+            Role::Origin => state.rooms.values().filter(|r| !r.relayed).count(),
+        };
         NodeInfo {
             id: self.config.node_id.clone(),
             role: self.config.role,
             http_url: self.http_url(),
             grpc_url: self.grpc_url(),
             capacity: self.config.capacity,
-            load: state.sessions.len() as u32,
-            draining: false,
+            load: u32::try_from(load).unwrap_or(u32::MAX),
+            draining: self.is_draining(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_cancelled() || self.shutdown.is_cancelled()
+    }
+
+    /// Where a new viewer of `room_id` should go (see [`placement`]). Asks the routing store
+    /// only when the answer may not be "here": an edge that does not hold the room, or a node
+    /// that is draining or full. When the store cannot answer, a node that could serve the
+    /// viewer anyway does; one that would need the store to find the room fails with
+    /// [`Error::Routing`] (503).
+    pub async fn place_viewer(&self, room_id: &str) -> Result<Placement> {
+        let me = self.info();
+        let carries = self.room(room_id).is_some_and(|r| !r.is_ended());
+        let open = placement::has_room(&me);
+        if open && (self.role() == Role::Origin || carries) {
+            return Ok(Placement::Here);
+        }
+        let lookup = async {
+            let nodes = self.routing.nodes().await?;
+            let links = self.routing.links(room_id).await?;
+            Ok::<_, crate::routing::RoutingError>((nodes, links))
+        };
+        match lookup.await {
+            Ok((nodes, links)) => Ok(placement::place_viewer(&me, carries, &nodes, &links)),
+            Err(e) if open && self.config.upstream.is_some() => {
+                tracing::debug!(room = room_id, error = %e, "placement lookup failed; serving here");
+                Ok(Placement::Here)
+            }
+            Err(e) => Err(Error::Routing(e.to_string())),
+        }
+    }
+
+    /// Where a new publisher of a room should go (see [`placement`]).
+    pub async fn place_publisher(&self) -> Result<Placement> {
+        let me = self.info();
+        if placement::has_room(&me) {
+            return Ok(Placement::Here);
+        }
+        let nodes = self
+            .routing
+            .nodes()
+            .await
+            .map_err(|e| Error::Routing(e.to_string()))?;
+        Ok(placement::place_publisher(&me, &nodes))
+    }
+
+    /// Starts draining (idempotent): the node takes no new sessions, tells the routing store,
+    /// keeps its sessions until they leave or `drain_timeout` passes, then shuts down (which
+    /// removes its routing entries). Returns false when it was already draining.
+    pub fn drain(self: &Arc<Self>) -> bool {
+        if self.drain_started.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        self.draining.cancel();
+        let node = self.clone();
+        tokio::spawn(async move {
+            let timeout = node.config.drain_timeout;
+            tracing::info!(
+                sessions = node.state().sessions.len(),
+                timeout_secs = timeout.as_secs(),
+                "draining"
+            );
+            // Leave placement now rather than at the next heartbeat.
+            if let Err(e) = node
+                .routing
+                .heartbeat(&node.info(), node.config.lease)
+                .await
+            {
+                tracing::warn!(error = %e, "could not announce draining");
+            }
+            let deadline = tokio::time::sleep(timeout);
+            tokio::pin!(deadline);
+            loop {
+                let left = node.state().sessions.len();
+                if left == 0 {
+                    tracing::info!("drained: no sessions left");
+                    break;
+                }
+                tokio::select! {
+                    _ = &mut deadline => {
+                        tracing::info!(sessions = left, "drain deadline passed; closing sessions");
+                        break;
+                    }
+                    _ = tokio::time::sleep(DRAIN_POLL) => {}
+                    _ = node.shutdown.cancelled() => return,
+                }
+            }
+            node.shutdown.cancel();
+        });
+        true
     }
 
     /// Rooms this node holds now.
@@ -162,7 +272,11 @@ impl Node {
             state.rooms.insert(room_id.to_owned(), room.clone());
             room
         };
-        let claim = match self.routing.claim_room(room_id, self.id(), LEASE).await {
+        let claim = match self
+            .routing
+            .claim_room(room_id, self.id(), self.config.lease)
+            .await
+        {
             Ok(Some(claim)) => claim,
             Ok(None) => {
                 self.state().rooms.remove(room_id);
@@ -441,15 +555,18 @@ impl Node {
             stop.cancel();
         });
         let routing = self.routing.clone();
+        let (lease, period) = (self.config.lease, self.config.heartbeat());
         let link_refresh = link.clone();
         let refresher_stop = cancel.clone();
         let refresher = tokio::spawn(async move {
             loop {
-                if let Err(e) = routing.put_link(&link_refresh, LEASE).await {
+                // Failures only log: the link runs without the store, and the next
+                // refresh after an outage writes it again.
+                if let Err(e) = routing.put_link(&link_refresh, lease).await {
                     tracing::debug!(error = %e, "could not record relay link");
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep(HEARTBEAT) => {}
+                    _ = tokio::time::sleep(period) => {}
                     _ = refresher_stop.cancelled() => break,
                 }
             }
@@ -463,25 +580,93 @@ impl Node {
     }
 
     /// Renews this node's routing entries until shutdown, then removes them.
+    ///
+    /// A failing store only logs: nothing here ends a session, so running sessions do not
+    /// depend on the store. Every round writes the node's whole state again (its registration
+    /// and its room claims; each relay link's task re-writes its link), so after an outage, or
+    /// a Redis restarted empty, the store matches the node again within one period. A claim
+    /// lost meanwhile (it expired) is claimed again with a new token, unless another origin
+    /// took the room.
     pub async fn heartbeat_loop(self: Arc<Self>) {
+        let (lease, period) = (self.config.lease, self.config.heartbeat());
+        let mut healthy = true;
         loop {
             let info = self.info();
-            if let Err(e) = self.routing.heartbeat(&info, LEASE).await {
-                tracing::warn!(error = %e, "heartbeat failed");
-            }
-            let claims: Vec<RoomClaim> = self.state().claims.values().cloned().collect();
-            for claim in claims {
-                if let Err(e) = self.routing.renew_room(&claim, LEASE).await {
-                    tracing::warn!(room = %claim.room, error = %e, "room lease renewal failed");
+            match self.routing.heartbeat(&info, lease).await {
+                Ok(()) if !healthy => {
+                    tracing::info!("routing store reachable again; node re-registered");
+                    healthy = true;
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    if healthy {
+                        tracing::warn!(error = %e, "heartbeat failed; sessions continue");
+                    } else {
+                        tracing::debug!(error = %e, "heartbeat failed");
+                    }
+                    healthy = false;
                 }
             }
+            if healthy {
+                self.renew_claims(lease).await;
+            }
             tokio::select! {
-                _ = tokio::time::sleep(HEARTBEAT) => {}
+                _ = tokio::time::sleep(period) => {}
                 _ = self.shutdown.cancelled() => break,
             }
         }
         if let Err(e) = self.routing.remove_node(self.id()).await {
             tracing::warn!(error = %e, "could not deregister");
+        }
+    }
+
+    /// Renews every room claim; claims a lost one again.
+    async fn renew_claims(&self, lease: Duration) {
+        let claims: Vec<RoomClaim> = self.state().claims.values().cloned().collect();
+        for claim in claims {
+            match self.routing.renew_room(&claim, lease).await {
+                Ok(true) => {}
+                Ok(false) => self.reclaim(&claim, lease).await,
+                Err(e) => {
+                    tracing::warn!(room = %claim.room, error = %e, "room lease renewal failed");
+                }
+            }
+        }
+    }
+
+    async fn reclaim(&self, lost: &RoomClaim, lease: Duration) {
+        match self.routing.claim_room(&lost.room, self.id(), lease).await {
+            Ok(Some(claim)) => {
+                // Only if the room was not released meanwhile.
+                let stale = {
+                    let mut state = self.state();
+                    if state
+                        .claims
+                        .get(&lost.room)
+                        .is_some_and(|c| c.token == lost.token)
+                    {
+                        state.claims.insert(lost.room.clone(), claim);
+                        None
+                    } else {
+                        Some(claim)
+                    }
+                };
+                match stale {
+                    None => {
+                        tracing::info!(room = %lost.room, "room claim had expired; claimed again");
+                    }
+                    Some(claim) => {
+                        let _ = self.routing.release_room(&claim).await;
+                    }
+                }
+            }
+            Ok(None) => {
+                tracing::error!(
+                    room = %lost.room,
+                    "room claim lost to another origin; keeping the local publisher"
+                );
+            }
+            Err(e) => tracing::warn!(room = %lost.room, error = %e, "could not claim room again"),
         }
     }
 }

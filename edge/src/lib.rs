@@ -5,7 +5,7 @@
 
 use cascade_core::RunningNode;
 use cascade_core::config::{ConfigError, NodeArgs, NodeConfig};
-use cascade_core::routing::{MemoryStore, Role, RoutingStore};
+use cascade_core::routing::{Role, RoutingStore};
 use std::sync::Arc;
 
 /// The edge's flags (`cascade-edge --help`).
@@ -19,32 +19,29 @@ pub struct EdgeArgs {
     #[command(flatten)]
     pub node: NodeArgs,
 
-    /// gRPC URL of the node to pull rooms from (an origin or a parent edge), when no shared
-    /// routing store says where rooms are. Example: http://127.0.0.1:9090
+    /// gRPC URL of the node to pull rooms from (an origin or a parent edge). Optional with
+    /// `--redis`, where each room's origin is looked up. Example: http://127.0.0.1:9090
     #[arg(long, env = "CASCADE_UPSTREAM")]
     pub upstream: Option<String>,
 }
 
 impl EdgeArgs {
+    /// Validates the flags; an edge needs `--upstream`, `--redis`, or both.
     pub fn into_config(self) -> Result<NodeConfig, ConfigError> {
-        if self.upstream.is_none() {
-            return Err(ConfigError {
-                key: "--upstream",
-                env: "CASCADE_UPSTREAM",
-                message:
-                    "an edge needs an upstream to pull rooms from (e.g. http://127.0.0.1:9090)"
-                        .into(),
-            });
-        }
+        self.node.check_edge_source(&self.upstream)?;
         self.node.into_config(Role::Edge, self.upstream)
     }
 }
 
-/// Starts an edge with the given routing store (in-memory when none is shared).
+/// Starts an edge with the given routing store (when none is given: Redis with `--redis`,
+/// else in memory).
 pub async fn start(
     config: NodeConfig,
     routing: Option<Arc<dyn RoutingStore>>,
 ) -> std::io::Result<RunningNode> {
-    let routing = routing.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+    let routing = match routing {
+        Some(r) => r,
+        None => cascade_core::routing_store(&config)?,
+    };
     cascade_core::serve(config, routing).await
 }

@@ -5,7 +5,7 @@
 
 use cascade_core::RunningNode;
 use cascade_core::config::{ConfigError, NodeArgs, NodeConfig};
-use cascade_core::routing::{MemoryStore, Role, RoutingStore};
+use cascade_core::routing::{Role, RoutingStore};
 use std::sync::Arc;
 
 /// The origin's flags (`cascade-origin --help`).
@@ -26,11 +26,15 @@ impl OriginArgs {
     }
 }
 
-/// Starts an origin with the given routing store (in-memory when none is shared).
+/// Starts an origin with the given routing store (when none is given: Redis with `--redis`,
+/// else in memory).
 pub async fn start(
     config: NodeConfig,
     routing: Option<Arc<dyn RoutingStore>>,
 ) -> std::io::Result<RunningNode> {
-    let routing = routing.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+    let routing = match routing {
+        Some(r) => r,
+        None => cascade_core::routing_store(&config)?,
+    };
     cascade_core::serve(config, routing).await
 }

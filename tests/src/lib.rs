@@ -152,6 +152,109 @@ impl NodeProc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// The exit status if the process has exited by itself, without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+/// A `redis-server` of the test's own on a free loopback port, without persistence. Killed when
+/// dropped; [`RedisProc::stop`] and [`RedisProc::restart`] simulate an outage (it comes back
+/// empty, on the same port).
+pub struct RedisProc {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl RedisProc {
+    /// Starts one and waits until it answers `PING`.
+    pub fn start() -> Result<Self> {
+        let mut me = Self {
+            port: free_port(),
+            child: None,
+        };
+        me.restart()?;
+        Ok(me)
+    }
+
+    /// `redis://127.0.0.1:{port}`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// A client connection for reading what the nodes wrote.
+    pub async fn connection(&self) -> Result<redis::aio::MultiplexedConnection> {
+        let client = redis::Client::open(self.url())?;
+        Ok(client.get_multiplexed_async_connection().await?)
+    }
+
+    /// Kills the server (SIGKILL): an outage, not a shutdown.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server (again) on the same port and waits until it answers `PING`.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        let child = Command::new("redis-server")
+            .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+            .args(["--port", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                anyhow!(
+                    "cannot run redis-server ({e}): install the Debian package redis-server \
+                     (scripts/test.sh does)"
+                )
+            })?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.ping_once() {
+                return Ok(());
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!(
+                    "redis-server on port {} exited at start: {status}",
+                    self.port
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "redis-server on port {} did not answer PING within 10 s",
+                    self.port
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn ping_once(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut buf = [0u8; 16];
+        s.write_all(b"PING\r\n").is_ok()
+            && s.read(&mut buf)
+                .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+    }
+}
+
+impl Drop for RedisProc {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl Drop for NodeProc {
