@@ -1,4 +1,7 @@
-//! `cascade`: the command-line tool. `cascade demo` runs a local cluster in one process.
+//! `cascade`: the command-line tool. `cascade demo` runs a local cluster in one process;
+//! `status`, `rooms`, `room`, `drain` operate a running cluster through any node's API.
+
+mod ops;
 
 use anyhow::Context;
 use cascade_core::config::NodeArgs;
@@ -16,6 +19,17 @@ use std::sync::Arc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// HTTP URL of any node of the cluster.
+    #[arg(
+        long,
+        global = true,
+        env = "CASCADE_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
+    /// Print the API's JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -29,6 +43,21 @@ enum Command {
         /// Address to listen on and put in ICE candidates.
         #[arg(long, default_value = "127.0.0.1")]
         ip: std::net::IpAddr,
+    },
+    /// Every node (role, state, load) and each room's relay tree.
+    Status,
+    /// Every published room and its relay tree.
+    Rooms,
+    /// One room: origin, tracks, relay tree, viewers per node.
+    Room {
+        /// The room's name.
+        room: String,
+    },
+    /// Drains a node: no new sessions, exit when its sessions leave (run on the node's machine:
+    /// nodes accept drain only from loopback).
+    Drain {
+        /// The node's id.
+        node: String,
     },
 }
 
@@ -48,6 +77,8 @@ fn node_args(ip: std::net::IpAddr, port: u16, id: &str) -> NodeArgs {
         redis_prefix: cascade_core::routing::redis::schema::DEFAULT_PREFIX.into(),
         drain_timeout: 30,
         lease_secs: 10,
+        max_edge_fanout: 16,
+        max_relay_depth: 4,
     }
 }
 
@@ -110,8 +141,15 @@ async fn demo(port: u16, ip: std::net::IpAddr) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    cascade_core::telemetry::init("text");
+    let api = || ops::Api::new(&cli.url);
     match cli.command {
-        Command::Demo { port, ip } => demo(port, ip).await,
+        Command::Demo { port, ip } => {
+            cascade_core::telemetry::init("text");
+            demo(port, ip).await
+        }
+        Command::Status => ops::status(&api()?, cli.json).await,
+        Command::Rooms => ops::rooms(&api()?, cli.json).await,
+        Command::Room { ref room } => ops::room(&api()?, room, cli.json).await,
+        Command::Drain { ref node } => ops::drain(&api()?, node, cli.json).await,
     }
 }

@@ -68,6 +68,15 @@ pub struct NodeArgs {
     /// third of it). Shorter notices dead nodes sooner and costs more Redis operations.
     #[arg(long, env = "CASCADE_LEASE_SECS", default_value_t = 10)]
     pub lease_secs: u64,
+
+    /// Relay links one node feeds directly per room (0: unlimited); further edges pull the room
+    /// from an edge that carries it, forming a relay tree.
+    #[arg(long, env = "CASCADE_MAX_EDGE_FANOUT", default_value_t = 16)]
+    pub max_edge_fanout: usize,
+
+    /// Hops below the origin an edge may be to feed other edges (the relay tree's depth).
+    #[arg(long, env = "CASCADE_MAX_RELAY_DEPTH", default_value_t = 4)]
+    pub max_relay_depth: usize,
 }
 
 /// A node's validated configuration.
@@ -92,6 +101,10 @@ pub struct NodeConfig {
     pub drain_timeout: Duration,
     /// How long routing entries live without a heartbeat.
     pub lease: Duration,
+    /// Relay links one node feeds directly per room (0: unlimited).
+    pub max_fanout: usize,
+    /// Hops below the origin an edge may be to feed other edges.
+    pub max_depth: usize,
 }
 
 impl NodeConfig {
@@ -287,6 +300,8 @@ impl NodeArgs {
             redis_prefix: self.redis_prefix,
             drain_timeout: Duration::from_secs(self.drain_timeout),
             lease: Duration::from_secs(self.lease_secs),
+            max_fanout: self.max_edge_fanout,
+            max_depth: self.max_relay_depth.max(1),
         })
     }
 }
@@ -311,6 +326,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "CASCADE_DRAIN_TIMEOUT",
     "CASCADE_OTLP_ENDPOINT",
     "CASCADE_MAX_EDGE_FANOUT",
+    "CASCADE_MAX_RELAY_DEPTH",
 ];
 
 /// Refuses `CASCADE_*` environment variables no binary reads (a typo would otherwise be

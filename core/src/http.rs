@@ -25,6 +25,9 @@ pub const MAX_SDP_BYTES: usize = 64 * 1024;
 
 const PUBLISH_PAGE: &str = include_str!("../static/publish.html");
 const WATCH_PAGE: &str = include_str!("../static/watch.html");
+const DASHBOARD_PAGE: &str = include_str!("../static/cluster.html");
+/// The OpenAPI 3.1 document of the status API (`GET /openapi.json`).
+pub const OPENAPI: &str = include_str!("../static/openapi.json");
 
 /// Room names: what fits in a URL path segment and a Redis key without escaping.
 pub fn validate_room(room: &str) -> Result<()> {
@@ -69,7 +72,17 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/watch.html", get(|| async { Html(WATCH_PAGE) }))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/dashboard", get(|| async { Html(DASHBOARD_PAGE) }))
+        .route(
+            "/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+        .route("/metrics", get(metrics))
         .route("/v1/node", get(node_status))
+        .route("/v1/cluster", get(cluster_status))
+        .route("/v1/rooms", get(rooms_status))
+        .route("/v1/rooms/{room}", get(room_status))
+        .route("/v1/nodes/{id}", get(node_detail))
         .route("/v1/nodes/{id}/drain", post(drain))
         .route("/whip/{room}", post(whip).options(endpoint_options))
         .route(
@@ -96,7 +109,10 @@ async fn index(State(node): State<Arc<Node>>) -> Html<String> {
          <h1>Cascade {role} <code>{id}</code></h1>\
          <ul><li><a href=\"/publish.html\">Publish</a> (origins)</li>\
          <li><a href=\"/watch.html\">Watch</a></li>\
-         <li><a href=\"/v1/node\">Node status (JSON)</a></li></ul>",
+         <li><a href=\"/dashboard\">Cluster dashboard</a></li>\
+         <li><a href=\"/v1/cluster\">Cluster status (JSON)</a>, \
+         <a href=\"/v1/rooms\">rooms</a>, <a href=\"/v1/node\">this node</a>, \
+         <a href=\"/openapi.json\">OpenAPI</a>, <a href=\"/metrics\">metrics</a></li></ul>",
         role = node.role().as_str(),
         id = node.id(),
     ))
@@ -110,32 +126,42 @@ async fn readyz(State(node): State<Arc<Node>>) -> Response {
     }
 }
 
-async fn node_status(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
-    let rooms: Vec<_> = node
-        .rooms()
-        .iter()
-        .map(|room| {
-            serde_json::json!({
-                "room": room.id,
-                "relayed": room.relayed,
-                "subscribers": room.reservations(),
-                "age_seconds": room.created.elapsed().as_secs(),
-                "tracks": room.tracks().iter().map(|t| serde_json::json!({
-                    "kind": t.kind.as_str(),
-                    "codec": t.codec.mime_type,
-                    "packets_in": t.stats.packets_in.load(std::sync::atomic::Ordering::Relaxed),
-                    "bytes_in": t.stats.bytes_in.load(std::sync::atomic::Ordering::Relaxed),
-                    "queue_drops": t.stats.queue_drops.load(std::sync::atomic::Ordering::Relaxed),
-                    "subscribers": t.subscriber_count(),
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    Json(serde_json::json!({
-        "node": node.info(),
-        "sessions": node.session_counts(),
-        "rooms": rooms,
-    }))
+async fn node_status(State(node): State<Arc<Node>>) -> Json<crate::status::NodeReport> {
+    Json(crate::status::node_report(&node))
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        node.metrics.render(&node),
+    )
+}
+
+fn json<T: serde::Serialize>(r: Result<T>) -> Response {
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn cluster_status(State(node): State<Arc<Node>>) -> Response {
+    json(crate::status::cluster(&node).await)
+}
+
+async fn rooms_status(State(node): State<Arc<Node>>) -> Response {
+    json(crate::status::rooms(&node).await)
+}
+
+async fn room_status(State(node): State<Arc<Node>>, Path(room): Path<String>) -> Response {
+    json(crate::status::room(&node, &room).await)
+}
+
+async fn node_detail(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Response {
+    json(crate::status::node_detail(&node, &id).await)
 }
 
 /// `POST /v1/nodes/{id}/drain`: starts draining this node (`id` is its id or `self`).

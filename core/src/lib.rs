@@ -8,6 +8,7 @@
 //! - [`room`]: one source per track, fan-out to subscribers.
 //! - [`forward`]: the pure forwarding decisions (rewriting, keyframes, rate limits).
 //! - [`pc`]: building webrtc-rs peer connections; reading SDP offers.
+//! - [`status`]: the cluster status API's data (nodes, rooms, relay trees); [`metrics`]: Prometheus.
 //! - [`placement`]: where a new session goes (here, or a 307 to another node).
 //! - [`routing`]: the routing store trait, its in-memory and Redis implementations.
 //! - [`config`], [`telemetry`], [`error`].
@@ -16,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod forward;
 pub mod http;
+pub mod metrics;
 pub mod node;
 pub mod pc;
 pub mod placement;
@@ -23,6 +25,7 @@ pub mod relay;
 pub mod room;
 pub mod routing;
 pub mod session;
+pub mod status;
 pub mod telemetry;
 
 pub use error::{Error, Result};

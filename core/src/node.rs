@@ -63,6 +63,8 @@ pub struct Node {
     /// Cancelled when the node starts draining: no new sessions, current ones continue.
     pub draining: CancellationToken,
     drain_started: AtomicBool,
+    /// This node's Prometheus registry (`/metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Node {
@@ -72,10 +74,13 @@ impl Node {
         http_addr: SocketAddr,
         grpc_addr: SocketAddr,
     ) -> Arc<Self> {
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let routing = crate::metrics::MeteredStore::wrap(routing, metrics.clone());
         Arc::new(Self {
             factory: PcFactory::new(config.media.clone()),
             config,
             routing,
+            metrics,
             state: Mutex::new(State::default()),
             http_addr,
             grpc_addr,
@@ -253,6 +258,17 @@ impl Node {
         counts
     }
 
+    /// Viewer sessions per room.
+    pub fn viewers_by_room(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for s in self.state().sessions.values() {
+            if s.kind == SessionKind::Viewer {
+                *counts.entry(s.handle.room.clone()).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
     /// WHIP: starts a publisher session for `room_id`. Returns the session id and SDP answer.
     pub async fn publish(self: &Arc<Self>, room_id: &str, offer: &str) -> Result<(String, String)> {
         if self.role() != Role::Origin {
@@ -268,7 +284,7 @@ impl Node {
                     "room {room_id} is already being published"
                 )));
             }
-            let room = Room::new(room_id, false);
+            let room = Room::with_traffic(room_id, false, self.metrics.traffic.clone());
             state.rooms.insert(room_id.to_owned(), room.clone());
             room
         };
@@ -401,7 +417,7 @@ impl Node {
             room.reserve();
             return Ok(room.clone());
         }
-        let room = Room::new(room_id, true);
+        let room = Room::with_traffic(room_id, true, self.metrics.traffic.clone());
         room.reserve();
         state.rooms.insert(room_id.to_owned(), room.clone());
         drop(state);
@@ -475,15 +491,25 @@ impl Node {
                 "room {room_id} is not being published"
             )));
         }
-        let node = self
-            .routing
-            .node(&owner)
-            .await
-            .map_err(|e| Error::Routing(e.to_string()))?
+        // A bounded relay tree: the origin feeds at most `max_fanout` edges per room, further
+        // edges pull from an edge that carries it.
+        let (links, nodes) = tokio::try_join!(self.routing.links(room_id), self.routing.nodes())
+            .map_err(|e| Error::Routing(e.to_string()))?;
+        let upstream = crate::placement::choose_upstream(
+            self.id(),
+            &owner,
+            &links,
+            &nodes,
+            self.config.max_fanout,
+            self.config.max_depth,
+        );
+        let node = nodes
+            .into_iter()
+            .find(|n| n.id == upstream)
             .ok_or_else(|| {
-                Error::Unavailable(format!("owner {owner} of room {room_id} is gone"))
+                Error::Unavailable(format!("upstream {upstream} of room {room_id} is gone"))
             })?;
-        Ok((node.grpc_url, owner))
+        Ok((node.grpc_url, upstream))
     }
 
     /// Pulls a room over a relay link and feeds it until the link or the room ends.

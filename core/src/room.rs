@@ -53,6 +53,8 @@ pub struct TrackStats {
     pub bytes_in: AtomicU64,
     /// Packets a subscriber did not get because its queue was full.
     pub queue_drops: AtomicU64,
+    /// The recent ingress bitrate, computed when status is read.
+    pub rate: crate::status::RateMeter,
 }
 
 struct SubscriberTx {
@@ -145,6 +147,7 @@ pub struct RoomTrack {
     limiter: Mutex<KeyframeLimiter>,
     epoch: Instant,
     pub stats: TrackStats,
+    traffic: crate::metrics::Traffic,
 }
 
 impl std::fmt::Debug for RoomTrack {
@@ -169,6 +172,8 @@ impl RoomTrack {
         self.stats
             .bytes_in
             .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+        self.traffic.packets_in.inc();
+        self.traffic.bytes_in.inc_by(packet.payload.len() as u64);
         let keyframe = keyframe_start(self.codec_kind, &packet.payload);
         let drops = self
             .fanout
@@ -177,6 +182,7 @@ impl RoomTrack {
             .deliver(&packet, keyframe);
         if drops > 0 {
             self.stats.queue_drops.fetch_add(drops, Ordering::Relaxed);
+            self.traffic.queue_drops.inc_by(drops);
         }
     }
 
@@ -210,8 +216,11 @@ impl RoomTrack {
             sender_ssrc: 0,
             media_ssrc: self.source_ssrc,
         };
-        if let Err(e) = self.source.write_rtcp(vec![Box::new(pli)]).await {
-            tracing::debug!(error = %e, "keyframe request not sent");
+        match self.source.write_rtcp(vec![Box::new(pli)]).await {
+            Ok(_) => {
+                self.traffic.keyframe_requests.inc();
+            }
+            Err(e) => tracing::debug!(error = %e, "keyframe request not sent"),
         }
     }
 
@@ -231,6 +240,8 @@ pub struct Room {
     /// sends it here (origin).
     pub relayed: bool,
     pub created: Instant,
+    /// The node's traffic counters (see [`crate::metrics`]).
+    pub traffic: crate::metrics::Traffic,
     tracks: Mutex<Vec<Arc<RoomTrack>>>,
     expected_tracks: AtomicUsize,
     /// Number of tracks bound so far; subscribers wait on it.
@@ -253,11 +264,22 @@ impl std::fmt::Debug for Room {
 }
 
 impl Room {
+    /// A room counting its traffic on its own (tests, benchmarks).
     pub fn new(id: impl Into<String>, relayed: bool) -> Arc<Self> {
+        Self::with_traffic(id, relayed, crate::metrics::Traffic::default())
+    }
+
+    /// A room counting its traffic in a node's counters.
+    pub fn with_traffic(
+        id: impl Into<String>,
+        relayed: bool,
+        traffic: crate::metrics::Traffic,
+    ) -> Arc<Self> {
         Arc::new(Self {
             id: id.into(),
             relayed,
             created: Instant::now(),
+            traffic,
             tracks: Mutex::new(Vec::new()),
             expected_tracks: AtomicUsize::new(0),
             bound: watch::Sender::new(0),
@@ -301,6 +323,7 @@ impl Room {
                 limiter: Mutex::new(KeyframeLimiter::new(KEYFRAME_REQUEST_INTERVAL)),
                 epoch: Instant::now(),
                 stats: TrackStats::default(),
+                traffic: self.traffic.clone(),
             });
             tracks.push(track.clone());
             track

@@ -246,6 +246,7 @@ pub async fn subscribe(
     cancel: CancellationToken,
     finished: CancellationToken,
 ) -> Result<String> {
+    let offered_at = std::time::Instant::now();
     let media = scan_offer(offer)?;
     let receiving: Vec<MediaKind> = media
         .iter()
@@ -359,7 +360,9 @@ pub async fn subscribe(
                 .join(", ")
         )));
     }
-    tokio::spawn(run_subscriber(peer, room, negotiated, cancel, finished));
+    tokio::spawn(run_subscriber(
+        peer, room, negotiated, cancel, finished, offered_at,
+    ));
     Ok(answer)
 }
 
@@ -369,6 +372,7 @@ async fn run_subscriber(
     mut legs: Vec<Leg>,
     cancel: CancellationToken,
     finished: CancellationToken,
+    offered_at: std::time::Instant,
 ) {
     let connected = tokio::select! {
         r = peer.connected() => r,
@@ -407,12 +411,16 @@ async fn run_subscriber(
         }
         let mut batch = Vec::with_capacity(BATCH);
         let mut state = peer.state.clone();
+        let traffic = room.traffic.clone();
+        let mut first_sent = false;
         'forward: loop {
             tokio::select! {
                 n = subscription.rx.recv_many(&mut batch, BATCH) => {
                     if n == 0 {
                         break;
                     }
+                    // Counted once per batch: the counters are shared by the whole node.
+                    let (mut sent, mut sent_bytes) = (0u64, 0u64);
                     for out in batch.drain(..) {
                         let Some(leg) = leg_of.get(out.track).and_then(|&i| legs.get_mut(i)) else {
                             continue;
@@ -425,10 +433,21 @@ async fn run_subscriber(
                             leg.started = true;
                         }
                         let mut packet = out.packet;
-                        if leg.rewriter.rewrite(&mut packet) == Verdict::Forward
-                            && leg.local.write_rtp(packet).await.is_err()
-                        {
-                            break 'forward;
+                        if leg.rewriter.rewrite(&mut packet) == Verdict::Forward {
+                            let bytes = packet.payload.len() as u64;
+                            if leg.local.write_rtp(packet).await.is_err() {
+                                break 'forward;
+                            }
+                            sent += 1;
+                            sent_bytes += bytes;
+                        }
+                    }
+                    if sent > 0 {
+                        traffic.packets_out.inc_by(sent);
+                        traffic.bytes_out.inc_by(sent_bytes);
+                        if !first_sent {
+                            first_sent = true;
+                            traffic.join.observe(offered_at.elapsed().as_secs_f64());
                         }
                     }
                 }

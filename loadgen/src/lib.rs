@@ -14,6 +14,7 @@
 //!   (`/proc` readers).
 //! - [`logger`]: webrtc-rs's log records, counting received packets it dropped.
 
+pub mod limit;
 pub mod logger;
 pub mod marker;
 pub mod media;

@@ -19,6 +19,9 @@ enum Command {
     /// Publish to an origin and watch on edges with N viewers; report loss, latency, join time,
     /// skew and the nodes' CPU and memory.
     Run(cascade_loadgen::run::RunArgs),
+    /// Measure this machine's ceiling: datagrams per second one core sends on loopback
+    /// (sendto, UDP GSO) and what SRTP protection costs per packet.
+    Limit(cascade_loadgen::limit::LimitArgs),
 }
 
 #[tokio::main]
@@ -27,6 +30,9 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => {
             cascade_loadgen::run::execute(&args).await?;
+        }
+        Command::Limit(args) => {
+            cascade_loadgen::limit::execute(&args)?;
         }
     }
     Ok(())

@@ -1,12 +1,19 @@
 //! CPU and memory of processes (the nodes under test, and the load generator itself), read from
-//! `/proc/PID/stat` and `/proc/PID/status` once a second.
+//! `/proc/PID/stat` and `/proc/PID/status` once a second; and where UDP datagrams were dropped
+//! because a socket's receive buffer was full, per process (`/proc/net/udp`, whose `drops`
+//! column counts per socket, matched to a process by the socket inodes in `/proc/PID/fd`) and
+//! machine-wide (`/proc/net/snmp`). That tells a server that did not send from a receiver that
+//! could not keep up.
 
 use serde::Serialize;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 /// Clock ticks per second in `/proc/PID/stat`: Linux reports CPU times in `USER_HZ`, which is
 /// 100 on every architecture it exports to user space.
 const TICKS_PER_SECOND: f64 = 100.0;
+/// Shortest interval a CPU sample is taken over.
+const MIN_INTERVAL_S: f64 = 0.5;
 
 /// User plus system CPU time, in clock ticks, from the text of `/proc/PID/stat`. The command
 /// name (field 2) may hold spaces and parentheses, so fields are counted after its last `)`.
@@ -28,6 +35,87 @@ pub fn parse_rss_kib(status: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// One socket's line of `/proc/net/udp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpSocketLine {
+    pub inode: u64,
+    /// Bytes waiting in the receive queue.
+    pub rx_queue: u64,
+    /// Datagrams dropped (receive buffer full) since the socket was created.
+    pub drops: u64,
+}
+
+/// Reads `/proc/net/udp` (or `udp6`); lines that do not parse are skipped.
+pub fn parse_net_udp(text: &str) -> Vec<UdpSocketLine> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let rx_queue = f.get(4)?.split(':').nth(1)?;
+            Some(UdpSocketLine {
+                inode: f.get(9)?.parse().ok()?,
+                rx_queue: u64::from_str_radix(rx_queue, 16).ok()?,
+                drops: f.get(12)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Machine-wide UDP counters from `/proc/net/snmp`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UdpCounters {
+    pub in_datagrams: u64,
+    pub out_datagrams: u64,
+    /// Datagrams dropped because a receive buffer was full.
+    pub rcvbuf_errors: u64,
+    pub sndbuf_errors: u64,
+}
+
+/// Reads the `Udp:` lines of `/proc/net/snmp` (a header line of names, then one of values).
+pub fn parse_snmp_udp(text: &str) -> Option<UdpCounters> {
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
+    let names: Vec<&str> = udp.next()?.split_whitespace().skip(1).collect();
+    let values: Vec<&str> = udp.next()?.split_whitespace().skip(1).collect();
+    let get = |name: &str| -> Option<u64> {
+        let i = names.iter().position(|n| *n == name)?;
+        values.get(i)?.parse().ok()
+    };
+    Some(UdpCounters {
+        in_datagrams: get("InDatagrams")?,
+        out_datagrams: get("OutDatagrams")?,
+        rcvbuf_errors: get("RcvbufErrors")?,
+        sndbuf_errors: get("SndbufErrors").unwrap_or(0),
+    })
+}
+
+/// The machine's UDP counters now.
+pub fn udp_counters() -> Option<UdpCounters> {
+    parse_snmp_udp(&std::fs::read_to_string("/proc/net/snmp").ok()?)
+}
+
+/// Every UDP socket on the machine (IPv4 and IPv6), by inode.
+pub fn udp_sockets() -> HashMap<u64, UdpSocketLine> {
+    ["/proc/net/udp", "/proc/net/udp6"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|text| parse_net_udp(&text))
+        .map(|l| (l.inode, l))
+        .collect()
+}
+
+/// Inodes of the sockets process `pid` holds open.
+pub fn socket_inodes(pid: u32) -> HashSet<u64> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return HashSet::new();
+    };
+    dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|target| {
+            let t = target.to_str()?;
+            t.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+        })
+        .collect()
+}
+
 /// One process followed over the run.
 #[derive(Debug)]
 pub struct ProcWatch {
@@ -40,6 +128,9 @@ pub struct ProcWatch {
     pub latest_cpu: Option<f64>,
     pub latest_rss_kib: Option<u64>,
     gone: bool,
+    /// Highest drop count seen per UDP socket inode (a socket's count survives until it closes).
+    udp_drops: HashMap<u64, u64>,
+    udp_sockets_max: usize,
 }
 
 impl ProcWatch {
@@ -56,7 +147,32 @@ impl ProcWatch {
             latest_cpu: None,
             latest_rss_kib: None,
             gone: false,
+            udp_drops: HashMap::new(),
+            udp_sockets_max: 0,
         }
+    }
+
+    /// Notes the receive-buffer drops of this process's UDP sockets, from a [`udp_sockets`]
+    /// snapshot.
+    pub fn sample_udp(&mut self, sockets: &HashMap<u64, UdpSocketLine>) {
+        if self.gone {
+            return;
+        }
+        let mine = socket_inodes(self.pid);
+        let mut count = 0;
+        for inode in mine {
+            if let Some(line) = sockets.get(&inode) {
+                count += 1;
+                let seen = self.udp_drops.entry(inode).or_insert(0);
+                *seen = (*seen).max(line.drops);
+            }
+        }
+        self.udp_sockets_max = self.udp_sockets_max.max(count);
+    }
+
+    /// UDP datagrams dropped on this process's sockets so far.
+    pub fn udp_drops(&self) -> u64 {
+        self.udp_drops.values().sum()
     }
 
     /// Takes one sample. A process that went away stops being sampled.
@@ -74,7 +190,11 @@ impl ProcWatch {
         if let Some(ticks) = parse_cpu_ticks(&stat) {
             if let Some((last_ticks, last_at)) = self.last {
                 let wall = now.duration_since(last_at).as_secs_f64();
-                if wall > 0.0 {
+                // Ticks are 10 ms: over a short interval one tick reads as a large percentage.
+                if wall < MIN_INTERVAL_S {
+                    return;
+                }
+                {
                     let cpu =
                         ticks.saturating_sub(last_ticks) as f64 / TICKS_PER_SECOND / wall * 100.0;
                     self.cpu_samples.push(cpu);
@@ -105,6 +225,8 @@ impl ProcWatch {
             cpu_max_pct: max(&self.cpu_samples),
             rss_avg_mib: avg(&rss_mib),
             rss_max_mib: max(&rss_mib),
+            udp_sockets_max: self.udp_sockets_max,
+            udp_rcvbuf_drops: self.udp_drops(),
             exited: self.gone,
         }
     }
@@ -120,6 +242,11 @@ pub struct ProcReport {
     pub cpu_max_pct: Option<f64>,
     pub rss_avg_mib: Option<f64>,
     pub rss_max_mib: Option<f64>,
+    /// Most UDP sockets it held at once.
+    pub udp_sockets_max: usize,
+    /// Datagrams dropped on its UDP sockets because their receive buffer was full: it did not
+    /// read fast enough.
+    pub udp_rcvbuf_drops: u64,
     /// The process was gone before the end of the run.
     pub exited: bool,
 }
@@ -163,6 +290,58 @@ mod tests {
     }
 
     #[test]
+    fn reads_udp_socket_drops_and_machine_counters() {
+        let table = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
+            60: 0100007F:BA3A 00000000:0000 07 00000000:00000340 00:00000000 00000000     0        0 43607 2 00000000232df56a 17\n\
+            72: 0100007F:BA46 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 49526 2 00000000d8593a76 0\n\
+            garbage line\n";
+        assert_eq!(
+            parse_net_udp(table),
+            vec![
+                UdpSocketLine {
+                    inode: 43607,
+                    rx_queue: 0x340,
+                    drops: 17
+                },
+                UdpSocketLine {
+                    inode: 49526,
+                    rx_queue: 0,
+                    drops: 0
+                },
+            ]
+        );
+        let snmp = "Ip: Forwarding\nIp: 1\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\nUdp: 10 2 3 20 3 0\nUdpLite: InDatagrams\nUdpLite: 0\n";
+        assert_eq!(
+            parse_snmp_udp(snmp),
+            Some(UdpCounters {
+                in_datagrams: 10,
+                out_datagrams: 20,
+                rcvbuf_errors: 3,
+                sndbuf_errors: 0
+            })
+        );
+        for bad in ["", "Udp:", "Udp: A B\nUdp: x y", "Udp: InDatagrams\n"] {
+            assert_eq!(parse_snmp_udp(bad), None, "{bad:?}");
+            assert!(parse_net_udp(bad).is_empty());
+        }
+    }
+
+    #[test]
+    fn finds_this_process_sockets() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut me = ProcWatch::new(std::process::id());
+        let all = udp_sockets();
+        assert!(
+            socket_inodes(std::process::id())
+                .iter()
+                .any(|i| all.contains_key(i))
+        );
+        me.sample_udp(&all);
+        assert!(me.report().udp_sockets_max >= 1);
+        drop(socket);
+    }
+
+    #[test]
     fn samples_this_process() {
         let mut me = ProcWatch::new(std::process::id());
         me.sample();
@@ -172,7 +351,8 @@ mod tests {
             x = x.wrapping_mul(31).wrapping_add(i);
         }
         std::hint::black_box(x);
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        me.sample(); // too soon: not a sample
+        std::thread::sleep(std::time::Duration::from_millis(600));
         me.sample();
         let r = me.report();
         assert_eq!(r.samples, 1);

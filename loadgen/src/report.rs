@@ -1,7 +1,7 @@
 //! The run's report: built from what the publisher sent and what each viewer received, written
 //! as JSON and summarised for people. Building it is a plain function of those values.
 
-use crate::procstat::ProcReport;
+use crate::procstat::{ProcReport, UdpCounters};
 use crate::publisher::PublisherReport;
 use crate::stats::Percentiles;
 use crate::viewer::{TrackResult, ViewerResult};
@@ -45,6 +45,10 @@ pub struct Report {
     pub nofile_limit: Option<u64>,
     /// `GET /v1/node` of each node at the end of the measurement (the room's entry).
     pub nodes: Vec<NodeStatus>,
+    /// Each node's ingest lag over the run (see [`NodeLag`]).
+    pub node_lag: Vec<NodeLag>,
+    /// The machine's UDP counters over the run (every process on it, not only ours).
+    pub machine_udp: Option<UdpCounters>,
     pub per_viewer: Vec<ViewerLine>,
 }
 
@@ -131,6 +135,18 @@ pub struct ViewerLine {
     pub redirects: usize,
     pub video: TrackLine,
     pub audio: TrackLine,
+}
+
+/// How far a node's ingest of the room's video trailed the publisher, read once a second: the
+/// publisher's video packets sent minus the node's `packets_in`. Packets lost on the way in
+/// count as lag too, so a constant small value is loss, a growing one is delay.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NodeLag {
+    pub url: String,
+    pub max_video_ingest_lag: i64,
+    pub last_video_ingest_lag: i64,
+    /// `(seconds since start, lag in packets, video subscriber-queue drops so far)`.
+    pub samples: Vec<(f64, i64, u64)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -220,6 +236,8 @@ pub struct Measurements {
     pub loadgen: Option<ProcReport>,
     pub nofile_limit: Option<u64>,
     pub nodes: Vec<NodeStatus>,
+    pub node_lag: Vec<NodeLag>,
+    pub machine_udp: Option<UdpCounters>,
 }
 
 pub fn build(config: RunConfig, results: &[ViewerResult], m: Measurements) -> Report {
@@ -283,6 +301,8 @@ pub fn build(config: RunConfig, results: &[ViewerResult], m: Measurements) -> Re
         loadgen: m.loadgen,
         nofile_limit: m.nofile_limit,
         nodes: m.nodes,
+        node_lag: m.node_lag,
+        machine_udp: m.machine_udp,
         per_viewer,
     }
 }
@@ -323,13 +343,15 @@ fn track_text(name: &str, t: &TrackSummary) -> String {
 fn proc_text(p: &ProcReport) -> String {
     let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
     format!(
-        "{} (pid {}): cpu avg {}% max {}%, rss avg {} MiB max {} MiB{}",
+        "{} (pid {}): cpu avg {}% max {}%, rss avg {} MiB max {} MiB, {} UDP sockets, {} datagrams dropped on them (receive buffer full){}",
         p.name,
         p.pid,
         f(p.cpu_avg_pct),
         f(p.cpu_max_pct),
         f(p.rss_avg_mib),
         f(p.rss_max_mib),
+        p.udp_sockets_max,
+        p.udp_rcvbuf_drops,
         if p.exited { " (exited)" } else { "" }
     )
 }
@@ -390,6 +412,20 @@ impl Report {
         }
         if let Some(p) = &self.loadgen {
             let _ = writeln!(s, "loadgen: {}", proc_text(p));
+        }
+        if let Some(u) = &self.machine_udp {
+            let _ = writeln!(
+                s,
+                "machine UDP during the run: {} datagrams in, {} out, {} dropped for a full receive buffer",
+                u.in_datagrams, u.out_datagrams, u.rcvbuf_errors
+            );
+        }
+        for l in &self.node_lag {
+            let _ = writeln!(
+                s,
+                "node {}: video ingest lag behind the publisher max {} packets, at the end {}",
+                l.url, l.max_video_ingest_lag, l.last_video_ingest_lag
+            );
         }
         for n in &self.nodes {
             if let Some(room) = &n.room

@@ -3,15 +3,16 @@
 //!
 //! Timeline: the publisher connects and starts sending; viewers are started at `--ramp` per
 //! second, round-robin over the edges; at `--duration` (from the publisher's start) the
-//! publisher stops sending, viewers get a second to drain, the nodes' status is read, viewers
-//! stop counting and leave (WHEP DELETE), and the publisher leaves (WHIP DELETE).
+//! publisher stops sending, viewers drain (until nothing arrives for half a second), the nodes'
+//! status is read, viewers stop counting and leave (WHEP DELETE), and the publisher leaves
+//! (WHIP DELETE).
 
 use crate::logger;
 use crate::marker::now_ns;
 use crate::media::MediaPlan;
-use crate::procstat::ProcWatch;
+use crate::procstat::{self, ProcWatch, UdpCounters};
 use crate::publisher::{Publisher, PublisherConfig};
-use crate::report::{self, Measurements, NodeStatus, Report, RunConfig, Skew};
+use crate::report::{self, Measurements, NodeLag, NodeStatus, Report, RunConfig, Skew};
 use crate::signal;
 use crate::stats::{Percentiles, ShardedHistogram, SkewTable};
 use crate::viewer::{ViewerContext, ViewerResult, run_viewer};
@@ -19,14 +20,17 @@ use anyhow::{Context, bail};
 use cascade_core::pc::{MediaSettings, PcFactory};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Time between the publisher's last packet and the viewers' stop.
-const DRAIN: Duration = Duration::from_secs(1);
+/// After the publisher's last packet, viewers keep counting until nothing has arrived for this
+/// long (what is still queued somewhere on the way is delivered, not counted lost)...
+const DRAIN_QUIET: Duration = Duration::from_millis(500);
+/// ...or this long has passed.
+const DRAIN_MAX: Duration = Duration::from_secs(15);
 /// How long viewers get to report and leave after the stop.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Shards of the shared histograms.
@@ -172,6 +176,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         );
     }
     let _ = now_ns(); // start the clock's epoch
+    let udp_before = procstat::udp_counters();
     let plan = MediaPlan::new(
         args.video_kbps,
         args.fps,
@@ -218,10 +223,34 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     for w in &mut watches {
         w.sample();
     }
+    let watches = Arc::new(Mutex::new(watches));
+    let mut status_urls = vec![origin.clone()];
+    for edge in &edges {
+        if !status_urls.contains(edge) {
+            status_urls.push(edge.clone());
+        }
+    }
+    let lags = Arc::new(Mutex::new(
+        status_urls
+            .iter()
+            .map(|u| NodeLag {
+                url: u.to_string(),
+                ..Default::default()
+            })
+            .collect::<Vec<_>>(),
+    ));
     let progress_stop = CancellationToken::new();
+    let lag_task = tokio::spawn(watch_node_lag(
+        ctx.clone(),
+        status_urls.clone(),
+        lags.clone(),
+        progress_stop.clone(),
+        started,
+    ));
     let progress = tokio::spawn(progress_loop(
         ctx.clone(),
-        watches,
+        watches.clone(),
+        lags.clone(),
         progress_stop.clone(),
         args.quiet,
         started,
@@ -245,25 +274,26 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     ramp_stop.cancel();
     let handles = ramp.await.unwrap_or_default();
     let publisher_report = publisher.stop_media().await;
-    tokio::time::sleep(DRAIN).await;
+    drain(&ctx).await;
     let elapsed_s = started.elapsed().as_secs_f64();
 
     // The nodes' own view of the room, before anyone leaves.
-    let mut status_urls = vec![origin.clone()];
-    for edge in edges {
-        if !status_urls.contains(&edge) {
-            status_urls.push(edge);
-        }
-    }
     let mut nodes = Vec::new();
     for url in &status_urls {
         nodes.push(node_status(&ctx.client, url, &args.room).await);
     }
 
+    // Receive-buffer drops per process, while every viewer's socket is still open.
+    sample_udp(&watches);
+    let udp_after = procstat::udp_counters();
+
     ctx.stop.cancel();
     let results = collect(handles).await;
     progress_stop.cancel();
-    let watches = progress.await.unwrap_or_default();
+    let _ = progress.await;
+    let _ = lag_task.await;
+    let node_lag = std::mem::take(&mut *lags.lock().unwrap_or_else(|p| p.into_inner()));
+    let watches = std::mem::take(&mut *watches.lock().unwrap_or_else(|p| p.into_inner()));
     // Joining the publisher's thread blocks: off the runtime's workers.
     let _ = tokio::task::spawn_blocking(move || publisher.finish()).await;
 
@@ -286,6 +316,16 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
             loadgen,
             nofile_limit,
             nodes,
+            node_lag,
+            machine_udp: match (udp_before, udp_after) {
+                (Some(a), Some(b)) => Some(UdpCounters {
+                    in_datagrams: b.in_datagrams.saturating_sub(a.in_datagrams),
+                    out_datagrams: b.out_datagrams.saturating_sub(a.out_datagrams),
+                    rcvbuf_errors: b.rcvbuf_errors.saturating_sub(a.rcvbuf_errors),
+                    sndbuf_errors: b.sndbuf_errors.saturating_sub(a.sndbuf_errors),
+                }),
+                _ => None,
+            },
         },
     ))
 }
@@ -299,6 +339,23 @@ pub async fn execute(args: &RunArgs) -> anyhow::Result<Report> {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(report)
+}
+
+/// Waits until no packet has reached any viewer for [`DRAIN_QUIET`], at most [`DRAIN_MAX`].
+async fn drain(ctx: &ViewerContext) {
+    let start = Instant::now();
+    let mut last = ctx.counters.packets.load(Ordering::Relaxed);
+    let mut last_change = Instant::now();
+    while start.elapsed() < DRAIN_MAX {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = ctx.counters.packets.load(Ordering::Relaxed);
+        if now != last {
+            last = now;
+            last_change = Instant::now();
+        } else if last_change.elapsed() >= DRAIN_QUIET {
+            return;
+        }
+    }
 }
 
 async fn ramp_viewers(
@@ -389,14 +446,70 @@ async fn node_status(client: &reqwest::Client, base: &reqwest::Url, room: &str) 
     }
 }
 
-/// Prints a progress line every second and samples the processes; returns the samples.
+fn sample_udp(watches: &Mutex<Vec<ProcWatch>>) {
+    let sockets = procstat::udp_sockets();
+    for w in watches.lock().unwrap_or_else(|p| p.into_inner()).iter_mut() {
+        w.sample_udp(&sockets);
+    }
+}
+
+/// Reads each node's room counters every second: how far its ingest (`packets_in` of the
+/// room's video track) trails what the publisher sent, and its subscriber-queue drops. A growing
+/// lag puts a delay before the node's fan-out; a small lag with a large viewer latency puts it
+/// after (subscriber queues, peer connection drivers, sockets, or the load generator).
+async fn watch_node_lag(
+    ctx: Arc<ViewerContext>,
+    urls: Vec<reqwest::Url>,
+    lags: Arc<Mutex<Vec<NodeLag>>>,
+    stop: CancellationToken,
+    started: Instant,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => break,
+        }
+        for (i, url) in urls.iter().enumerate() {
+            let status = tokio::select! {
+                s = node_status(&ctx.client, url, &ctx.room) => s,
+                _ = stop.cancelled() => return,
+            };
+            let sent = ctx.publisher.video_next.load(Ordering::Relaxed);
+            let video = status.room.as_ref().and_then(|room| {
+                room["tracks"]
+                    .as_array()?
+                    .iter()
+                    .find(|t| t["kind"] == "video")
+                    .cloned()
+            });
+            let Some(video) = video else { continue };
+            let packets_in = video["packets_in"].as_u64().unwrap_or(0);
+            let drops = video["queue_drops"].as_u64().unwrap_or(0);
+            let lag = i64::from(sent) - packets_in as i64;
+            let mut lags = lags.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = &mut lags[i];
+            entry.max_video_ingest_lag = entry.max_video_ingest_lag.max(lag);
+            entry.last_video_ingest_lag = lag;
+            entry.samples.push((
+                (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+                lag,
+                drops,
+            ));
+        }
+    }
+}
+
+/// Prints a progress line every second and samples the processes.
 async fn progress_loop(
     ctx: Arc<ViewerContext>,
-    mut watches: Vec<ProcWatch>,
+    watches: Arc<Mutex<Vec<ProcWatch>>>,
+    lags: Arc<Mutex<Vec<NodeLag>>>,
     stop: CancellationToken,
     quiet: bool,
     started: Instant,
-) -> Vec<ProcWatch> {
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
     let mut last_packets = 0u64;
@@ -406,12 +519,50 @@ async fn progress_loop(
             _ = tick.tick() => {}
             _ = stop.cancelled() => break,
         }
-        for w in &mut watches {
-            w.sample();
-        }
+        // Reading /proc is blocking file I/O (a few hundred KiB with many sockets): off the
+        // runtime's workers, which carry the viewers.
+        let sampled = watches.clone();
+        let procs: Vec<String> = tokio::task::spawn_blocking(move || {
+            let sockets = procstat::udp_sockets();
+            let mut watches = sampled.lock().unwrap_or_else(|p| p.into_inner());
+            for w in watches.iter_mut() {
+                w.sample();
+                w.sample_udp(&sockets);
+            }
+            watches
+                .iter()
+                .map(|w| {
+                    format!(
+                        "{} {}% {} MiB{}",
+                        w.name,
+                        w.latest_cpu.map_or("-".into(), |c| format!("{c:.0}")),
+                        w.latest_rss_kib
+                            .map_or("-".into(), |k| (k / 1024).to_string()),
+                        match w.udp_drops() {
+                            0 => String::new(),
+                            n => format!(" udp-drops {n}"),
+                        }
+                    )
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
         if quiet {
             continue;
         }
+        let lag_text: Vec<String> = lags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(|l| {
+                let (_, lag, drops) = l.samples.last()?;
+                Some(format!(
+                    "{}: in-lag {lag} drops {drops}",
+                    l.url.trim_end_matches('/')
+                ))
+            })
+            .collect();
         let c = &ctx.counters;
         let packets = c.packets.load(Ordering::Relaxed);
         let now = Instant::now();
@@ -422,20 +573,8 @@ async fn progress_loop(
             Some(p) => format!("latency p50 {:.2} ms p99 {:.2} ms", p.p50_ms, p.p99_ms),
             None => "latency -".into(),
         };
-        let procs: Vec<String> = watches
-            .iter()
-            .map(|w| {
-                format!(
-                    "{} {}% {} MiB",
-                    w.name,
-                    w.latest_cpu.map_or("-".into(), |c| format!("{c:.0}")),
-                    w.latest_rss_kib
-                        .map_or("-".into(), |k| (k / 1024).to_string())
-                )
-            })
-            .collect();
         eprintln!(
-            "[{:>4.0}s] viewers {}/{} connected, {} failed, {} disconnected | rx {:.0} pkt/s | {} | {}{}",
+            "[{:>4.0}s] viewers {}/{} connected, {} failed, {} disconnected | rx {:.0} pkt/s | {} | {} | {}{}",
             started.elapsed().as_secs_f64(),
             c.connected.load(Ordering::Relaxed),
             c.started.load(Ordering::Relaxed),
@@ -444,14 +583,14 @@ async fn progress_loop(
             rate,
             latency,
             procs.join(", "),
+            lag_text.join(", "),
             match logger::client_drops() {
                 0 => String::new(),
                 n => format!(" | loadgen dropped {n}"),
             }
         );
     }
-    for w in &mut watches {
+    for w in watches.lock().unwrap_or_else(|p| p.into_inner()).iter_mut() {
         w.sample();
     }
-    watches
 }

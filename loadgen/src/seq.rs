@@ -1,12 +1,14 @@
 //! Sequence continuity of one received RTP stream: losses, reorders and duplicates, with the
-//! 16-bit sequence number extended across wraps (RFC 3550 A.1 style, plus a 128-packet window
-//! so a late packet is told from a duplicate).
+//! 16-bit sequence number extended across wraps (RFC 3550 A.1 style, plus a 1024-packet window
+//! so a late packet is told from a duplicate: as far back as webrtc-rs's NACK responder keeps
+//! packets to retransmit).
 
 /// Extended sequence numbers start this far up, so one from before the first packet seen never
 /// goes below zero.
 const EXT_BASE: u64 = 1 << 32;
 /// Packets behind the highest one whose arrival is remembered.
-const WINDOW: u64 = 128;
+const WINDOW: u64 = 1024;
+const WORDS: usize = (WINDOW / 64) as usize;
 
 /// What one packet was, relative to those before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +32,8 @@ pub struct SeqTracker {
     first: u64,
     /// Extended number of the highest packet seen; 0 before the first packet.
     highest: u64,
-    /// Bit `k` set: packet `highest - k` was received.
-    window: u128,
+    /// Bit `k` (word `k / 64`, bit `k % 64`) set: packet `highest - k` was received.
+    window: [u64; WORDS],
     /// Distinct packets received.
     received: u64,
     duplicates: u64,
@@ -53,7 +55,8 @@ impl SeqTracker {
             let ext = EXT_BASE + u64::from(seq);
             self.first = ext;
             self.highest = ext;
-            self.window = 1;
+            self.window = [0; WORDS];
+            self.window[0] = 1;
             self.received = 1;
             return Arrival::First;
         }
@@ -61,7 +64,8 @@ impl SeqTracker {
         let delta = i64::from(seq.wrapping_sub(self.highest as u16) as i16);
         if delta > 0 {
             let d = delta as u64;
-            self.window = if d >= WINDOW { 0 } else { self.window << d } | 1;
+            shift(&mut self.window, d);
+            self.window[0] |= 1;
             self.highest += d;
             self.received += 1;
             if d == 1 {
@@ -78,12 +82,12 @@ impl SeqTracker {
             let back = delta.unsigned_abs();
             let ext = self.highest - back;
             if back < WINDOW {
-                let bit = 1u128 << back;
-                if self.window & bit != 0 {
+                let (word, bit) = ((back / 64) as usize, back % 64);
+                if self.window[word] & (1 << bit) != 0 {
                     self.duplicates += 1;
                     return Arrival::Duplicate;
                 }
-                self.window |= bit;
+                self.window[word] |= 1 << bit;
             }
             // Beyond the window we cannot tell; a duplicate that late is far less likely than a
             // late packet, so it is counted as one.
@@ -129,6 +133,24 @@ impl SeqTracker {
     /// Packets skipped by jumps ahead, before any late arrival filled them.
     pub fn gap_packets(&self) -> u64 {
         self.gap_packets
+    }
+}
+
+/// Moves the window `by` packets forward (bit 0 is the newest).
+fn shift(window: &mut [u64; WORDS], by: u64) {
+    if by >= WINDOW {
+        *window = [0; WORDS];
+        return;
+    }
+    let (words, bits) = ((by / 64) as usize, by % 64);
+    for i in (0..WORDS).rev() {
+        let src = i.checked_sub(words);
+        let hi = src.map_or(0, |s| window[s] << bits);
+        let lo = match src.and_then(|s| s.checked_sub(1)) {
+            Some(s) if bits > 0 => window[s] >> (64 - bits),
+            _ => 0,
+        };
+        window[i] = hi | lo;
     }
 }
 
@@ -202,13 +224,36 @@ mod tests {
     fn big_jumps_clear_the_window() {
         let mut t = SeqTracker::new();
         t.push(0);
-        assert_eq!(t.push(1000), Arrival::Gap(999));
-        assert_eq!(t.lost(), 999);
+        assert_eq!(t.push(3000), Arrival::Gap(2999));
+        assert_eq!(t.lost(), 2999);
         // 500 is outside the window: counted late, not duplicate.
         assert_eq!(t.push(500), Arrival::Late);
-        assert_eq!(t.lost(), 998);
-        t.push(1001);
-        assert_eq!(t.expected(), 1002);
+        assert_eq!(t.lost(), 2998);
+        t.push(3001);
+        assert_eq!(t.expected(), 3002);
+    }
+
+    #[test]
+    fn duplicates_are_recognised_across_the_whole_window() {
+        for back in [1u16, 63, 64, 65, 127, 128, 500, 1000, 1023] {
+            let mut t = SeqTracker::new();
+            for s in 0..=2000u16 {
+                t.push(s);
+            }
+            assert_eq!(t.push(2000 - back), Arrival::Duplicate, "{back} behind");
+            // After more advances by odd amounts the old bit is still where it should be.
+            t.push(2003);
+            t.push(2010);
+            let again = 2000 - back;
+            let expect = if 2010 - again < 1024 {
+                Arrival::Duplicate
+            } else {
+                Arrival::Late
+            };
+            assert_eq!(t.push(again), expect, "{back} behind, after shifting");
+            assert_eq!(t.push(2001), Arrival::Late);
+            assert_eq!(t.push(2001), Arrival::Duplicate);
+        }
     }
 
     #[test]

@@ -1,0 +1,308 @@
+//! Prometheus metrics of one node, served at `/metrics` in the text exposition format.
+//!
+//! One [`Registry`] per node (the demo runs three nodes in one process), every name prefixed
+//! `cascade_`, counters ending in `_total`, sizes in bytes and durations in seconds:
+//!
+//! | metric | type | what |
+//! |---|---|---|
+//! | `cascade_viewers` | gauge | WHEP viewer sessions on this node (the Helm chart's autoscaling input) |
+//! | `cascade_publishers` | gauge | WHIP publisher sessions |
+//! | `cascade_rooms` | gauge | rooms held (published here or relayed) |
+//! | `cascade_relay_links{direction}` | gauge | `upstream`: rooms pulled over a relay link; `downstream`: relay links served to other nodes |
+//! | `cascade_received_packets_total`, `cascade_received_bytes_total` | counter | RTP from sources (publishers, upstream links); bytes are payload bytes |
+//! | `cascade_sent_packets_total`, `cascade_sent_bytes_total` | counter | RTP written to subscribers (viewers, downstream links) |
+//! | `cascade_queue_dropped_packets_total` | counter | packets a subscriber lost because its queue was full |
+//! | `cascade_keyframe_requests_total` | counter | PLIs sent to a track's source (after rate limiting) |
+//! | `cascade_join_duration_seconds` | histogram | offer received → first media packet sent to that subscriber |
+//! | `cascade_routing_errors_total{op}` | counter | failed routing store (Redis) operations |
+//! | `cascade_routing_duration_seconds{op}` | histogram | routing store operation latency |
+//!
+//! The traffic counters are shared by every room of the node ([`Traffic`] is a set of handles
+//! on the same atomics): the packet path adds to them with relaxed atomic adds, once per packet
+//! in (next to the track's own counters) and once per batch out.
+
+use crate::node::Node;
+use crate::routing::{Link, NodeInfo, RoomClaim, RoutingResult, RoutingStore};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type OpLabels = [(&'static str, &'static str); 1];
+
+/// Traffic counters of a node, handed to each of its rooms. Cloning shares the counters.
+#[derive(Debug, Clone)]
+pub struct Traffic {
+    pub packets_in: Counter,
+    pub bytes_in: Counter,
+    pub packets_out: Counter,
+    pub bytes_out: Counter,
+    pub queue_drops: Counter,
+    pub keyframe_requests: Counter,
+    /// Offer received → first media packet sent, per subscriber.
+    pub join: Histogram,
+}
+
+impl Default for Traffic {
+    fn default() -> Self {
+        Self {
+            packets_in: Counter::default(),
+            bytes_in: Counter::default(),
+            packets_out: Counter::default(),
+            bytes_out: Counter::default(),
+            queue_drops: Counter::default(),
+            keyframe_requests: Counter::default(),
+            // 10 ms .. ~20 s.
+            join: Histogram::new(exponential_buckets(0.01, 2.0, 12)),
+        }
+    }
+}
+
+/// A node's registry and the metrics in it.
+pub struct Metrics {
+    registry: Registry,
+    pub traffic: Traffic,
+    viewers: Gauge,
+    publishers: Gauge,
+    rooms: Gauge,
+    relay_links: Family<OpLabels, Gauge>,
+    routing_errors: Family<OpLabels, Counter>,
+    routing_duration: Family<OpLabels, Histogram>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("cascade");
+        let traffic = Traffic::default();
+        let viewers = Gauge::default();
+        let publishers = Gauge::default();
+        let rooms = Gauge::default();
+        let relay_links = Family::<OpLabels, Gauge>::default();
+        let routing_errors = Family::<OpLabels, Counter>::default();
+        let routing_duration =
+            Family::<OpLabels, Histogram>::new_with_constructor(routing_histogram as fn() -> _);
+        registry.register(
+            "viewers",
+            "WHEP viewer sessions on this node",
+            viewers.clone(),
+        );
+        registry.register("publishers", "WHIP publisher sessions", publishers.clone());
+        registry.register("rooms", "Rooms held by this node", rooms.clone());
+        registry.register(
+            "relay_links",
+            "Relay links: upstream (rooms pulled) and downstream (links served)",
+            relay_links.clone(),
+        );
+        registry.register(
+            "received_packets",
+            "RTP packets received from sources",
+            traffic.packets_in.clone(),
+        );
+        registry.register(
+            "received_bytes",
+            "RTP payload bytes received from sources",
+            traffic.bytes_in.clone(),
+        );
+        registry.register(
+            "sent_packets",
+            "RTP packets sent to subscribers",
+            traffic.packets_out.clone(),
+        );
+        registry.register(
+            "sent_bytes",
+            "RTP payload bytes sent to subscribers",
+            traffic.bytes_out.clone(),
+        );
+        registry.register(
+            "queue_dropped_packets",
+            "Packets lost by a subscriber whose queue was full",
+            traffic.queue_drops.clone(),
+        );
+        registry.register(
+            "keyframe_requests",
+            "Keyframe requests (PLI) sent to track sources",
+            traffic.keyframe_requests.clone(),
+        );
+        registry.register_with_unit(
+            "join_duration",
+            "Offer received to first media packet sent, per subscriber",
+            Unit::Seconds,
+            traffic.join.clone(),
+        );
+        registry.register(
+            "routing_errors",
+            "Failed routing store (Redis) operations",
+            routing_errors.clone(),
+        );
+        registry.register_with_unit(
+            "routing_duration",
+            "Routing store (Redis) operation latency",
+            Unit::Seconds,
+            routing_duration.clone(),
+        );
+        Self {
+            registry,
+            traffic,
+            viewers,
+            publishers,
+            rooms,
+            relay_links,
+            routing_errors,
+            routing_duration,
+        }
+    }
+
+    /// The text exposition of every metric, gauges read from `node` now.
+    pub fn render(&self, node: &Node) -> String {
+        let sessions = node.session_counts();
+        let count = |k: &str| i64::try_from(*sessions.get(k).unwrap_or(&0)).unwrap_or(i64::MAX);
+        self.viewers.set(count("viewers"));
+        self.publishers.set(count("publishers"));
+        let rooms = node.rooms();
+        self.rooms
+            .set(i64::try_from(rooms.len()).unwrap_or(i64::MAX));
+        let upstream = rooms.iter().filter(|r| r.relayed && !r.is_ended()).count();
+        self.relay_links
+            .get_or_create(&[("direction", "upstream")])
+            .set(i64::try_from(upstream).unwrap_or(i64::MAX));
+        self.relay_links
+            .get_or_create(&[("direction", "downstream")])
+            .set(count("relays"));
+        let mut out = String::new();
+        if let Err(e) = encode(&mut out, &self.registry) {
+            tracing::warn!(error = %e, "metrics encoding failed");
+        }
+        out
+    }
+
+    fn routing_op(&self, op: &'static str, took: Duration, ok: bool) {
+        self.routing_duration
+            .get_or_create(&[("op", op)])
+            .observe(took.as_secs_f64());
+        if !ok {
+            self.routing_errors.get_or_create(&[("op", op)]).inc();
+        }
+    }
+}
+
+fn routing_histogram() -> Histogram {
+    // 0.1 ms .. ~1.6 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 15))
+}
+
+/// A routing store that times and counts every operation of the store it wraps.
+#[derive(Debug)]
+pub struct MeteredStore {
+    inner: Arc<dyn RoutingStore>,
+    metrics: Arc<Metrics>,
+}
+
+impl MeteredStore {
+    pub fn wrap(inner: Arc<dyn RoutingStore>, metrics: Arc<Metrics>) -> Arc<dyn RoutingStore> {
+        Arc::new(Self { inner, metrics })
+    }
+
+    async fn timed<T>(
+        &self,
+        op: &'static str,
+        f: impl Future<Output = RoutingResult<T>>,
+    ) -> RoutingResult<T> {
+        let start = Instant::now();
+        let result = f.await;
+        self.metrics.routing_op(op, start.elapsed(), result.is_ok());
+        result
+    }
+}
+
+#[async_trait::async_trait]
+impl RoutingStore for MeteredStore {
+    async fn heartbeat(&self, node: &NodeInfo, lease: Duration) -> RoutingResult<()> {
+        self.timed("heartbeat", self.inner.heartbeat(node, lease))
+            .await
+    }
+    async fn remove_node(&self, node_id: &str) -> RoutingResult<()> {
+        self.timed("remove_node", self.inner.remove_node(node_id))
+            .await
+    }
+    async fn nodes(&self) -> RoutingResult<Vec<NodeInfo>> {
+        self.timed("nodes", self.inner.nodes()).await
+    }
+    async fn node(&self, node_id: &str) -> RoutingResult<Option<NodeInfo>> {
+        self.timed("node", self.inner.node(node_id)).await
+    }
+    async fn claim_room(
+        &self,
+        room: &str,
+        node_id: &str,
+        lease: Duration,
+    ) -> RoutingResult<Option<RoomClaim>> {
+        self.timed("claim_room", self.inner.claim_room(room, node_id, lease))
+            .await
+    }
+    async fn renew_room(&self, claim: &RoomClaim, lease: Duration) -> RoutingResult<bool> {
+        self.timed("renew_room", self.inner.renew_room(claim, lease))
+            .await
+    }
+    async fn release_room(&self, claim: &RoomClaim) -> RoutingResult<bool> {
+        self.timed("release_room", self.inner.release_room(claim))
+            .await
+    }
+    async fn room_owner(&self, room: &str) -> RoutingResult<Option<String>> {
+        self.timed("room_owner", self.inner.room_owner(room)).await
+    }
+    async fn rooms(&self) -> RoutingResult<Vec<(String, String)>> {
+        self.timed("rooms", self.inner.rooms()).await
+    }
+    async fn put_link(&self, link: &Link, lease: Duration) -> RoutingResult<()> {
+        self.timed("put_link", self.inner.put_link(link, lease))
+            .await
+    }
+    async fn remove_link(&self, room: &str, edge_id: &str) -> RoutingResult<()> {
+        self.timed("remove_link", self.inner.remove_link(room, edge_id))
+            .await
+    }
+    async fn links(&self, room: &str) -> RoutingResult<Vec<Link>> {
+        self.timed("links", self.inner.links(room)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        let m = Metrics::new();
+        m.traffic.packets_in.inc();
+        m.traffic.join.observe(0.2);
+        m.routing_op("nodes", Duration::from_millis(1), false);
+        let mut out = String::new();
+        encode(&mut out, &m.registry).unwrap();
+        for name in [
+            "cascade_viewers ",
+            "cascade_received_packets_total 1",
+            "cascade_sent_bytes_total 0",
+            "cascade_join_duration_seconds_count 1",
+            "cascade_routing_errors_total{op=\"nodes\"} 1",
+            "cascade_routing_duration_seconds_count{op=\"nodes\"} 1",
+        ] {
+            assert!(out.contains(name), "{name} missing in\n{out}");
+        }
+    }
+}

@@ -1,0 +1,556 @@
+//! The cluster status API's data: what every node can tell about the whole cluster.
+//!
+//! The cluster's shape (nodes, room owners, relay links) comes from the routing store, which
+//! every node reads. What only a node knows (its sessions, its rooms' tracks, bitrates and
+//! viewers) it reports at `GET /v1/node` ([`NodeReport`]); a node answering for the cluster asks
+//! the other nodes for theirs over HTTP, concurrently, with a short timeout. A node that does not
+//! answer is shown as `reachable: false` with what the routing store holds about it.
+//!
+//! The types here are the API's JSON (`core/static/openapi.json` documents them) and are also
+//! read back by the `cascade` CLI.
+
+use crate::error::{Error, Result};
+use crate::node::Node;
+use crate::routing::{Link, NodeInfo, Role};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long a node waits for another node's `/v1/node`.
+pub const PEER_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Shortest interval a bitrate is computed over.
+const RATE_MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A byte counter's recent rate, computed between two status reads at least a second apart
+/// (readers within that second get the previous value). No work on the packet path.
+#[derive(Debug, Default)]
+pub struct RateMeter {
+    last: Mutex<Option<(Instant, u64, Option<u64>)>>,
+}
+
+impl RateMeter {
+    /// Bits per second of `bytes_now` (a running byte count) since the previous sample.
+    pub fn bitrate(&self, bytes_now: u64) -> Option<u64> {
+        let now = Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        match *last {
+            Some((at, _, bps)) if now.duration_since(at) < RATE_MIN_INTERVAL => bps,
+            Some((at, bytes, _)) => {
+                let secs = now.duration_since(at).as_secs_f64();
+                let bps = (bytes_now.saturating_sub(bytes) as f64 * 8.0 / secs) as u64;
+                *last = Some((now, bytes_now, Some(bps)));
+                Some(bps)
+            }
+            None => {
+                *last = Some((now, bytes_now, None));
+                None
+            }
+        }
+    }
+}
+
+/// `GET /v1/node`: one node's own state.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeReport {
+    pub node: NodeInfo,
+    pub sessions: SessionCounts,
+    pub rooms: Vec<NodeRoom>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SessionCounts {
+    pub publishers: usize,
+    pub viewers: usize,
+    /// Relay links this node feeds (downstream).
+    pub relays: usize,
+}
+
+/// A room as one node holds it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeRoom {
+    pub room: String,
+    /// Pulled from an upstream node (false: published here).
+    pub relayed: bool,
+    /// Sessions attached or attaching: viewers and downstream relay links.
+    pub subscribers: usize,
+    pub viewers: usize,
+    pub age_seconds: u64,
+    pub tracks: Vec<TrackReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrackReport {
+    /// `audio` or `video`.
+    pub kind: String,
+    /// MIME type, e.g. `video/VP8`.
+    pub codec: String,
+    pub packets_in: u64,
+    pub bytes_in: u64,
+    pub queue_drops: u64,
+    pub subscribers: usize,
+    /// RTP payload bits per second received, over the last interval between status reads;
+    /// null on the first read.
+    pub bitrate_bps: Option<u64>,
+}
+
+/// This node's report.
+pub fn node_report(node: &Node) -> NodeReport {
+    use std::sync::atomic::Ordering::Relaxed;
+    let counts = node.session_counts();
+    let viewers = node.viewers_by_room();
+    let rooms = node
+        .rooms()
+        .iter()
+        .map(|room| NodeRoom {
+            room: room.id.clone(),
+            relayed: room.relayed,
+            subscribers: room.reservations(),
+            viewers: viewers.get(&room.id).copied().unwrap_or(0),
+            age_seconds: room.created.elapsed().as_secs(),
+            tracks: room
+                .tracks()
+                .iter()
+                .map(|t| {
+                    let bytes_in = t.stats.bytes_in.load(Relaxed);
+                    TrackReport {
+                        kind: t.kind.as_str().to_owned(),
+                        codec: t.codec.mime_type.clone(),
+                        packets_in: t.stats.packets_in.load(Relaxed),
+                        bytes_in,
+                        queue_drops: t.stats.queue_drops.load(Relaxed),
+                        subscribers: t.subscriber_count(),
+                        bitrate_bps: t.stats.rate.bitrate(bytes_in),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    NodeReport {
+        node: node.info(),
+        sessions: SessionCounts {
+            publishers: counts.get("publishers").copied().unwrap_or(0),
+            viewers: counts.get("viewers").copied().unwrap_or(0),
+            relays: counts.get("relays").copied().unwrap_or(0),
+        },
+        rooms,
+    }
+}
+
+/// Whether a node takes new sessions.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeState {
+    Ready,
+    Draining,
+}
+
+/// One node in `GET /v1/cluster` and `GET /v1/nodes/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeSummary {
+    pub id: String,
+    pub role: Role,
+    pub http_url: String,
+    pub grpc_url: String,
+    pub version: String,
+    pub state: NodeState,
+    pub capacity: u32,
+    /// What capacity limits: viewers on an edge, rooms owned on an origin (as registered at the
+    /// node's last heartbeat).
+    pub load: u32,
+    /// Whether the node answered this request (the fields below are null when not).
+    pub reachable: bool,
+    pub viewers: Option<usize>,
+    pub publishers: Option<usize>,
+    /// Relay links the node feeds.
+    pub relays: Option<usize>,
+    /// Rooms the node holds (published or relayed).
+    pub rooms: Option<usize>,
+    /// RTP payload bits per second received over all its rooms.
+    pub ingress_bps: Option<u64>,
+}
+
+impl NodeSummary {
+    fn new(info: &NodeInfo, report: Option<&NodeReport>) -> Self {
+        // A node's own report is fresher than its last registration.
+        let info = report.map_or(info, |r| &r.node);
+        Self {
+            id: info.id.clone(),
+            role: info.role,
+            http_url: info.http_url.clone(),
+            grpc_url: info.grpc_url.clone(),
+            version: info.version.clone(),
+            state: if info.draining {
+                NodeState::Draining
+            } else {
+                NodeState::Ready
+            },
+            capacity: info.capacity,
+            load: info.load,
+            reachable: report.is_some(),
+            viewers: report.map(|r| r.sessions.viewers),
+            publishers: report.map(|r| r.sessions.publishers),
+            relays: report.map(|r| r.sessions.relays),
+            rooms: report.map(|r| r.rooms.len()),
+            ingress_bps: report.map(|r| {
+                r.rooms
+                    .iter()
+                    .flat_map(|room| &room.tracks)
+                    .filter_map(|t| t.bitrate_bps)
+                    .sum()
+            }),
+        }
+    }
+}
+
+/// `GET /v1/cluster`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClusterReport {
+    /// The node that answered.
+    pub answered_by: String,
+    pub nodes: Vec<NodeSummary>,
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Totals {
+    pub nodes: usize,
+    pub origins: usize,
+    pub edges: usize,
+    /// Rooms being published (owned by an origin).
+    pub rooms: usize,
+    /// Viewers on every node (an unreachable edge counts its registered load).
+    pub viewers: usize,
+}
+
+/// `GET /v1/nodes/{id}`: a node's summary and its rooms (null when it did not answer).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeDetail {
+    #[serde(flatten)]
+    pub summary: NodeSummary,
+    pub room_details: Option<Vec<NodeRoom>>,
+}
+
+/// One room across the cluster (`GET /v1/rooms/{room}`, and each of `GET /v1/rooms`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RoomReport {
+    pub room: String,
+    /// The origin node publishing it.
+    pub origin: String,
+    /// Seconds since the origin started the room (null when the origin did not answer).
+    pub age_seconds: Option<u64>,
+    /// The publisher's tracks, as the origin holds them.
+    pub tracks: Vec<RoomTrackInfo>,
+    /// The relay tree: each edge carrying the room and the node it pulls from.
+    pub links: Vec<LinkReport>,
+    /// Viewers per node holding the room (origin and edges).
+    pub viewers: Vec<NodeViewers>,
+    pub viewers_total: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RoomTrackInfo {
+    pub kind: String,
+    pub codec: String,
+    pub bitrate_bps: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LinkReport {
+    pub edge: String,
+    pub upstream: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeViewers {
+    pub node: String,
+    /// Null when the node did not answer.
+    pub viewers: Option<usize>,
+}
+
+/// `GET /v1/rooms`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RoomsReport {
+    pub rooms: Vec<RoomReport>,
+}
+
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(PEER_TIMEOUT)
+            .connect_timeout(PEER_TIMEOUT)
+            .build()
+            .unwrap_or_default()
+    })
+}
+
+async fn fetch_report(info: &NodeInfo) -> Option<NodeReport> {
+    let url = format!("{}/v1/node", info.http_url.trim_end_matches('/'));
+    let response = client().get(&url).send().await.ok()?;
+    match response.error_for_status() {
+        Ok(r) => r.json().await.ok(),
+        Err(e) => {
+            tracing::debug!(node = %info.id, error = %e, "node status unavailable");
+            None
+        }
+    }
+}
+
+/// The reports of `infos`, from this node directly and from the others over HTTP.
+async fn reports(node: &Node, infos: &[NodeInfo]) -> HashMap<String, NodeReport> {
+    let fetches = infos.iter().map(|info| async move {
+        let report = if info.id == node.id() {
+            Some(node_report(node))
+        } else {
+            fetch_report(info).await
+        };
+        report.map(|r| (info.id.clone(), r))
+    });
+    futures::future::join_all(fetches)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+fn routing<T>(r: crate::routing::RoutingResult<T>) -> Result<T> {
+    r.map_err(|e| Error::Routing(e.to_string()))
+}
+
+/// Live nodes, with this node added when the store does not list it (yet).
+async fn live_nodes(node: &Node) -> Result<Vec<NodeInfo>> {
+    let mut nodes = routing(node.routing.nodes().await)?;
+    if !nodes.iter().any(|n| n.id == node.id()) {
+        nodes.push(node.info());
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    Ok(nodes)
+}
+
+/// `GET /v1/cluster`.
+pub async fn cluster(node: &Node) -> Result<ClusterReport> {
+    let (nodes, rooms) = tokio::try_join!(live_nodes(node), async {
+        routing(node.routing.rooms().await)
+    })?;
+    let reports = reports(node, &nodes).await;
+    let summaries: Vec<NodeSummary> = nodes
+        .iter()
+        .map(|n| NodeSummary::new(n, reports.get(&n.id)))
+        .collect();
+    let totals = Totals {
+        nodes: summaries.len(),
+        origins: summaries.iter().filter(|n| n.role == Role::Origin).count(),
+        edges: summaries.iter().filter(|n| n.role == Role::Edge).count(),
+        rooms: rooms.len(),
+        viewers: summaries
+            .iter()
+            .map(|n| match (n.viewers, n.role) {
+                (Some(v), _) => v,
+                (None, Role::Edge) => n.load as usize,
+                (None, Role::Origin) => 0,
+            })
+            .sum(),
+    };
+    Ok(ClusterReport {
+        answered_by: node.id().to_owned(),
+        nodes: summaries,
+        totals,
+    })
+}
+
+/// `GET /v1/nodes/{id}` (`self` is this node).
+pub async fn node_detail(node: &Node, id: &str) -> Result<NodeDetail> {
+    let info = if id == "self" || id == node.id() {
+        node.info()
+    } else {
+        routing(node.routing.node(id).await)?
+            .ok_or_else(|| Error::NotFound(format!("no live node {id} in the cluster")))?
+    };
+    let report = reports(node, std::slice::from_ref(&info))
+        .await
+        .remove(&info.id);
+    Ok(NodeDetail {
+        summary: NodeSummary::new(&info, report.as_ref()),
+        room_details: report.map(|r| r.rooms),
+    })
+}
+
+fn room_report(
+    room: &str,
+    origin: &str,
+    links: &[Link],
+    reports: &HashMap<String, NodeReport>,
+) -> RoomReport {
+    let held = |node: &str| {
+        reports
+            .get(node)
+            .map(|r| r.rooms.iter().find(|x| x.room == room))
+    };
+    let origin_room = held(origin).flatten();
+    let mut holders: Vec<&str> = std::iter::once(origin)
+        .chain(links.iter().map(|l| l.edge_id.as_str()))
+        .collect();
+    holders.dedup();
+    let viewers: Vec<NodeViewers> = holders
+        .iter()
+        .map(|n| NodeViewers {
+            node: (*n).to_owned(),
+            viewers: held(n).map(|r| r.map_or(0, |r| r.viewers)),
+        })
+        .collect();
+    RoomReport {
+        room: room.to_owned(),
+        origin: origin.to_owned(),
+        age_seconds: origin_room.map(|r| r.age_seconds),
+        tracks: origin_room
+            .map(|r| {
+                r.tracks
+                    .iter()
+                    .map(|t| RoomTrackInfo {
+                        kind: t.kind.clone(),
+                        codec: t.codec.clone(),
+                        bitrate_bps: t.bitrate_bps,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        links: links
+            .iter()
+            .map(|l| LinkReport {
+                edge: l.edge_id.clone(),
+                upstream: l.upstream_id.clone(),
+            })
+            .collect(),
+        viewers_total: viewers.iter().filter_map(|v| v.viewers).sum(),
+        viewers,
+    }
+}
+
+/// Nodes holding any of `rooms` (origins and link edges), as the store lists them.
+fn involved(
+    nodes: &[NodeInfo],
+    rooms: &[(String, String)],
+    links: &BTreeMap<String, Vec<Link>>,
+) -> Vec<NodeInfo> {
+    nodes
+        .iter()
+        .filter(|n| {
+            rooms.iter().any(|(_, owner)| owner == &n.id)
+                || links.values().flatten().any(|l| l.edge_id == n.id)
+        })
+        .cloned()
+        .collect()
+}
+
+/// `GET /v1/rooms`.
+pub async fn rooms(node: &Node) -> Result<RoomsReport> {
+    let (nodes, rooms) = tokio::try_join!(live_nodes(node), async {
+        routing(node.routing.rooms().await)
+    })?;
+    let lookups = rooms.iter().map(|(room, _)| async move {
+        routing(node.routing.links(room).await).map(|l| (room.clone(), l))
+    });
+    let links: BTreeMap<String, Vec<Link>> = futures::future::try_join_all(lookups)
+        .await?
+        .into_iter()
+        .collect();
+    let reports = reports(node, &involved(&nodes, &rooms, &links)).await;
+    Ok(RoomsReport {
+        rooms: rooms
+            .iter()
+            .map(|(room, owner)| {
+                room_report(room, owner, links.get(room).map_or(&[], |l| l), &reports)
+            })
+            .collect(),
+    })
+}
+
+/// `GET /v1/rooms/{room}`.
+pub async fn room(node: &Node, room: &str) -> Result<RoomReport> {
+    crate::http::validate_room(room)?;
+    let owner = routing(node.routing.room_owner(room).await)?
+        .ok_or_else(|| Error::NotFound(format!("room {room} is not being published")))?;
+    let (nodes, links) = tokio::try_join!(live_nodes(node), async {
+        routing(node.routing.links(room).await)
+    })?;
+    let rooms = [(room.to_owned(), owner.clone())];
+    let by_room = BTreeMap::from([(room.to_owned(), links.clone())]);
+    let reports = reports(node, &involved(&nodes, &rooms, &by_room)).await;
+    Ok(room_report(room, &owner, &links, &reports))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_room_report_shows_the_tree_and_viewers_per_node() {
+        let info = |id: &str, role| NodeInfo {
+            id: id.into(),
+            role,
+            http_url: String::new(),
+            grpc_url: String::new(),
+            capacity: 10,
+            load: 0,
+            draining: false,
+            version: "t".into(),
+        };
+        let report = |id: &str, role, viewers| NodeReport {
+            node: info(id, role),
+            sessions: SessionCounts::default(),
+            rooms: vec![NodeRoom {
+                room: "r".into(),
+                relayed: role == Role::Edge,
+                subscribers: viewers,
+                viewers,
+                age_seconds: 5,
+                tracks: vec![],
+            }],
+        };
+        let reports = HashMap::from([
+            ("o".to_owned(), report("o", Role::Origin, 0)),
+            ("e1".to_owned(), report("e1", Role::Edge, 2)),
+        ]);
+        let links = [
+            Link {
+                room: "r".into(),
+                edge_id: "e1".into(),
+                upstream_id: "o".into(),
+            },
+            Link {
+                room: "r".into(),
+                edge_id: "e2".into(),
+                upstream_id: "e1".into(),
+            },
+        ];
+        let r = room_report("r", "o", &links, &reports);
+        assert_eq!(r.age_seconds, Some(5));
+        assert_eq!(r.viewers_total, 2);
+        assert_eq!(
+            r.viewers,
+            vec![
+                NodeViewers {
+                    node: "o".into(),
+                    viewers: Some(0)
+                },
+                NodeViewers {
+                    node: "e1".into(),
+                    viewers: Some(2)
+                },
+                NodeViewers {
+                    node: "e2".into(),
+                    viewers: None
+                },
+            ]
+        );
+        assert_eq!(r.links[1].upstream, "e1");
+    }
+
+    #[test]
+    fn bitrate_needs_two_reads_a_second_apart() {
+        let m = RateMeter::default();
+        assert_eq!(m.bitrate(0), None);
+        assert_eq!(m.bitrate(1000), None);
+    }
+}

@@ -1,0 +1,184 @@
+//! `cascade-loadgen limit`: the machine's own ceiling for forwarding media, measured in the same
+//! run as the load, so that what the edge achieves can be given as a ratio of it.
+//!
+//! Measured on one thread (one core):
+//! - how many 1200-byte datagrams per second `sendto` pushes through loopback, one per call;
+//! - the same with UDP GSO (quinn-udp: one `sendmsg` carries up to 64 segments);
+//! - what SRTP protection costs per 1200-byte packet, for AES-CM-HMAC-SHA1-80 and AEAD-AES-128-GCM
+//!   (webrtc-rs's own `rtc-srtp`, as the edge uses it).
+//!
+//! The ceiling in packets per second per core is `1 / (send cost + SRTP cost)`, with the cheaper
+//! send path and the profile browsers negotiate first (AEAD-AES-128-GCM in Chromium).
+
+use serde::Serialize;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// Flags of `cascade-loadgen limit`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitArgs {
+    /// Seconds each measurement runs.
+    #[arg(long, default_value_t = 2.0)]
+    pub seconds: f64,
+    /// Datagram size in bytes.
+    #[arg(long, default_value_t = 1200)]
+    pub size: usize,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<std::path::PathBuf>,
+}
+
+/// What `limit` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct LimitReport {
+    pub datagram_bytes: usize,
+    pub sendto_pps: f64,
+    pub gso_pps: f64,
+    pub gso_segments: usize,
+    pub srtp_aes_cm_sha1_80_ns: f64,
+    pub srtp_aead_aes128_gcm_ns: f64,
+    /// Packets per second one core can send and protect (best send path, GCM).
+    pub ceiling_pps_per_core: f64,
+    /// The same with AES-CM-HMAC-SHA1-80.
+    pub ceiling_pps_per_core_sha1: f64,
+}
+
+fn sockets() -> std::io::Result<(UdpSocket, UdpSocket, SocketAddr)> {
+    let rx = UdpSocket::bind("127.0.0.1:0")?;
+    let tx = UdpSocket::bind("127.0.0.1:0")?;
+    let to = rx.local_addr()?;
+    Ok((tx, rx, to))
+}
+
+/// Datagrams per second through `sendto`, one per call.
+pub fn sendto_rate(size: usize, run: Duration) -> std::io::Result<f64> {
+    let (tx, _rx, to) = sockets()?;
+    let buf = vec![0x80u8; size];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while start.elapsed() < run {
+        for _ in 0..256 {
+            // A full receive queue drops on the receiving side; sendto's cost is what we measure.
+            let _ = tx.send_to(&buf, to);
+            sent += 1;
+        }
+    }
+    Ok(sent as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Datagrams per second with UDP GSO (one `sendmsg` per batch of segments), and the batch size.
+pub fn gso_rate(size: usize, run: Duration) -> std::io::Result<(f64, usize)> {
+    let (tx, _rx, to) = sockets()?;
+    let state = quinn_udp::UdpSocketState::new((&tx).into())?;
+    // One GSO send carries at most 64 KiB of payload.
+    let segments = state
+        .max_gso_segments()
+        .clamp(1, 64)
+        .min(65_000 / size.max(1))
+        .max(1);
+    let buf = vec![0x80u8; size * segments];
+    let transmit = quinn_udp::Transmit {
+        destination: to,
+        ecn: None,
+        contents: &buf,
+        segment_size: (segments > 1).then_some(size),
+        src_ip: None,
+    };
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while start.elapsed() < run {
+        for _ in 0..64 {
+            // Only what the kernel took counts (a full buffer is WouldBlock, not a send).
+            if state.try_send((&tx).into(), &transmit).is_ok() {
+                sent += segments as u64;
+            }
+        }
+    }
+    Ok((sent as f64 / start.elapsed().as_secs_f64(), segments))
+}
+
+/// Nanoseconds to protect one RTP packet of `size` bytes with `profile`.
+pub fn srtp_cost(
+    profile: rtc::srtp::protection_profile::ProtectionProfile,
+    size: usize,
+    run: Duration,
+) -> anyhow::Result<f64> {
+    let crypto = rtc::crypto::providers::RingCrypto;
+    let key = vec![7u8; profile.key_len()];
+    let salt = vec![9u8; profile.salt_len()];
+    let mut ctx = rtc::srtp::context::Context::new(&key, &salt, profile, None, None, &crypto)?;
+    let mut raw = vec![0u8; size];
+    raw[0] = 0x80;
+    raw[1] = 96;
+    let start = Instant::now();
+    let mut n = 0u64;
+    let mut seq = 0u16;
+    while start.elapsed() < run {
+        for _ in 0..256 {
+            seq = seq.wrapping_add(1);
+            raw[2..4].copy_from_slice(&seq.to_be_bytes());
+            std::hint::black_box(ctx.encrypt_rtp(&raw)?);
+            n += 1;
+        }
+    }
+    Ok(start.elapsed().as_nanos() as f64 / n as f64)
+}
+
+/// Runs every measurement.
+pub fn measure(args: &LimitArgs) -> anyhow::Result<LimitReport> {
+    use rtc::srtp::protection_profile::ProtectionProfile;
+    let run = Duration::from_secs_f64(args.seconds.max(0.1));
+    let sendto_pps = sendto_rate(args.size, run)?;
+    let (gso_pps, gso_segments) = gso_rate(args.size, run)?;
+    let sha1 = srtp_cost(ProtectionProfile::Aes128CmHmacSha1_80, args.size, run)?;
+    let gcm = srtp_cost(ProtectionProfile::AeadAes128Gcm, args.size, run)?;
+    let send_ns = 1e9 / sendto_pps.max(gso_pps);
+    Ok(LimitReport {
+        datagram_bytes: args.size,
+        sendto_pps,
+        gso_pps,
+        gso_segments,
+        srtp_aes_cm_sha1_80_ns: sha1,
+        srtp_aead_aes128_gcm_ns: gcm,
+        ceiling_pps_per_core: 1e9 / (send_ns + gcm),
+        ceiling_pps_per_core_sha1: 1e9 / (send_ns + sha1),
+    })
+}
+
+/// `cascade-loadgen limit`.
+pub fn execute(args: &LimitArgs) -> anyhow::Result<LimitReport> {
+    let report = measure(args)?;
+    println!(
+        "one core, {} B datagrams on loopback:\n  sendto          {:>12.0} pkt/s\n  UDP GSO x{:<2}     {:>12.0} pkt/s\n  SRTP AES-CM-SHA1-80 {:>8.0} ns/pkt\n  SRTP AEAD-AES-128-GCM {:>6.0} ns/pkt\n  ceiling (send + GCM)  {:>8.0} pkt/s/core\n  ceiling (send + SHA1) {:>8.0} pkt/s/core",
+        report.datagram_bytes,
+        report.sendto_pps,
+        report.gso_segments,
+        report.gso_pps,
+        report.srtp_aes_cm_sha1_80_ns,
+        report.srtp_aead_aes128_gcm_ns,
+        report.ceiling_pps_per_core,
+        report.ceiling_pps_per_core_sha1,
+    );
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_measurement_yields_a_positive_figure() {
+        let report = measure(&LimitArgs {
+            seconds: 0.05,
+            size: 1200,
+            json: None,
+        })
+        .unwrap();
+        assert!(report.sendto_pps > 0.0 && report.gso_pps > 0.0);
+        assert!(report.srtp_aes_cm_sha1_80_ns > 0.0 && report.srtp_aead_aes128_gcm_ns > 0.0);
+        assert!(report.ceiling_pps_per_core > 0.0);
+    }
+}

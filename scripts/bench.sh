@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The benchmarks of record (BENCHMARKS.md): release build, the machine's own limit, then a real
+# origin, an edge and an edge-of-edge on loopback under cascade-loadgen, at several audience sizes.
+# Output: JSON per run in $BENCH_OUT (default target/bench) and a summary table on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${BENCH_OUT:-target/bench}
+viewers=${BENCH_VIEWERS:-"10 100 300"}
+duration=${BENCH_DURATION:-20}
+mkdir -p "$out"
+cargo build --release --locked --bins
+bin=target/release
+
+"$bin/cascade-loadgen" limit --json "$out/limit.json"
+
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+"$bin/cascade-origin" --http-listen 127.0.0.1:28080 --grpc-listen 127.0.0.1:29090 --node-id origin-1 2>"$out/origin.log" &
+pids+=($!); origin=$!
+"$bin/cascade-edge" --http-listen 127.0.0.1:28081 --grpc-listen 127.0.0.1:29091 --node-id edge-1 \
+  --upstream http://127.0.0.1:29090 2>"$out/edge1.log" &
+pids+=($!); edge=$!
+"$bin/cascade-edge" --http-listen 127.0.0.1:28082 --grpc-listen 127.0.0.1:29092 --node-id edge-2 \
+  --upstream http://127.0.0.1:29091 2>"$out/edge2.log" &
+pids+=($!); edge2=$!
+for port in 28080 28081 28082; do
+  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+done
+for pid in "${pids[@]}"; do
+  kill -0 "$pid" 2>/dev/null || { echo "a node did not start (port in use?): see $out/*.log" >&2; exit 1; }
+done
+
+run() { # name, edge url, viewers, pids
+  "$bin/cascade-loadgen" run --quiet --origin http://127.0.0.1:28080 --edge "$2" --room "$1" \
+    --viewers "$3" --ramp 100 --duration "$duration" --pids "$4" --json "$out/$1.json" >"$out/$1.txt"
+}
+# Latency per hop: the same 10 viewers straight on the origin, one hop down, two hops down.
+run hop0 http://127.0.0.1:28080 10 "$origin"
+run hop1 http://127.0.0.1:28081 10 "$origin,$edge"
+run hop2 http://127.0.0.1:28082 10 "$origin,$edge,$edge2"
+# Scaling on one edge.
+for n in $viewers; do run "edge-$n" http://127.0.0.1:28081 "$n" "$origin,$edge"; done
+
+python3 scripts/bench_report.py "$out" $viewers

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Summarises scripts/bench.sh's JSON into the tables of BENCHMARKS.md (and a plot when
+matplotlib is installed)."""
+import json, os, sys
+
+out = sys.argv[1]
+sizes = sys.argv[2:]
+load = lambda name: json.load(open(os.path.join(out, name + ".json")))
+limit = load("limit")
+print(f"limit: sendto {limit['sendto_pps']:.0f} pkt/s, GSO x{limit['gso_segments']} {limit['gso_pps']:.0f} pkt/s, "
+      f"SRTP SHA1-80 {limit['srtp_aes_cm_sha1_80_ns']:.0f} ns, GCM {limit['srtp_aead_aes128_gcm_ns']:.0f} ns, "
+      f"ceiling {limit['ceiling_pps_per_core']:.0f} pkt/s/core")
+
+def proc(r, name):
+    for p in r.get("processes", []):
+        if p.get("name") == name or name in str(p.get("cmdline", "")):
+            return p
+    return {}
+
+def lat(r, k):
+    l = r.get("latency_ms") or {}
+    return l.get(k, float("nan"))
+
+print("\n| hops | viewers | latency p50 ms | latency p99 ms |")
+print("|---|---|---|---|")
+hops = {}
+for h in ("hop0", "hop1", "hop2"):
+    r = load(h)
+    hops[h] = r
+    print(f"| {h[-1]} | {r['viewers']['connected']} | {lat(r,'p50_ms'):.2f} | {lat(r,'p99_ms'):.2f} |")
+for a, b in (("hop0", "hop1"), ("hop1", "hop2")):
+    print(f"added by {b}: p50 {lat(hops[b],'p50_ms')-lat(hops[a],'p50_ms'):+.2f} ms, p99 {lat(hops[b],'p99_ms')-lat(hops[a],'p99_ms'):+.2f} ms")
+
+print("\n| viewers | connected | loss % | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | edge CPU % | edge RSS MiB | pkt/s out | pkt/s per edge core | ratio to ceiling |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+rows = []
+for n in sizes:
+    r = load(f"edge-{n}")
+    e = proc(r, "cascade-edge")
+    cpu = e.get("cpu_avg_pct") or float("nan")
+    rss = (e.get("rss_max_kb") or e.get("rss_max_bytes", 0) / 1024 or 0) / 1024
+    pkts = r["packets"]["video"]["received"] + r["packets"]["audio"]["received"]
+    pps = pkts / max(r["elapsed_s"], 1e-9)
+    per_core = pps / (cpu / 100) if cpu == cpu and cpu > 0 else float("nan")
+    j = r.get("join_ms") or {}
+    loss = r["packets"]["video"]["loss_pct"]
+    rows.append((int(n), cpu, pps))
+    print(f"| {n} | {r['viewers']['connected']} | {loss:.3f} | {j.get('p50_ms', float('nan')):.0f} | {j.get('p99_ms', float('nan')):.0f} | "
+          f"{lat(r,'p50_ms'):.2f} | {lat(r,'p99_ms'):.2f} | {cpu:.0f} | {rss:.0f} | {pps:.0f} | {per_core:.0f} | {per_core/limit['ceiling_pps_per_core']:.2f} |")
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    xs = [r[0] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(xs, [r[1] for r in rows], marker="o", label="edge CPU %")
+    ax.set_xscale("log"); ax.set_xlabel("viewers on one edge"); ax.set_ylabel("CPU % (100 = one core)")
+    ax.grid(True, alpha=0.3); ax.legend()
+    fig.tight_layout(); fig.savefig(os.path.join(out, "scaling.png"), dpi=110)
+    print(f"\nplot: {os.path.join(out, 'scaling.png')}")
+except ImportError:
+    print("\n(no matplotlib: no plot)")

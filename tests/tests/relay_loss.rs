@@ -1,0 +1,109 @@
+//! Loss on the relay link is repaired: in a network namespace of the test's own, nftables drops
+//! 3 % of the packets the origin sends (its media ports), and viewers on the edge still receive
+//! every packet, because the edge NACKs what the link lost and the origin retransmits it.
+
+use cascade_tests::{Netns, NodeProc, bin};
+use serde_json::Value;
+
+#[tokio::test]
+async fn packets_lost_on_the_relay_link_are_recovered_by_nack() -> anyhow::Result<()> {
+    let ns = Netns::create("loss")?;
+    let origin = NodeProc::start_in(
+        Some(&ns),
+        "cascade-origin",
+        "origin-1",
+        &["--udp-ports", "42000-42199"],
+    )?;
+    let upstream = origin.grpc_url();
+    let edge = NodeProc::start_in(
+        Some(&ns),
+        "cascade-edge",
+        "edge-1",
+        &["--upstream", &upstream],
+    )?;
+
+    ns.exec(&["nft", "add", "table", "inet", "cascade_loss"])?;
+    ns.exec(&[
+        "nft",
+        "add",
+        "chain",
+        "inet",
+        "cascade_loss",
+        "out",
+        "{ type filter hook output priority 0 ; }",
+    ])?;
+    ns.exec(&[
+        "nft",
+        "add",
+        "rule",
+        "inet",
+        "cascade_loss",
+        "out",
+        "udp",
+        "sport",
+        "42000-42199",
+        "numgen",
+        "random",
+        "mod",
+        "100",
+        "<",
+        "3",
+        "counter",
+        "drop",
+    ])?;
+
+    let report_path =
+        std::env::temp_dir().join(format!("cascade-loss-{}.json", std::process::id()));
+    let status = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns.name])
+        .arg(bin("cascade-loadgen"))
+        .args([
+            "run",
+            "--quiet",
+            "--room",
+            "loss",
+            "--viewers",
+            "3",
+            "--duration",
+            "12",
+        ])
+        .args(["--origin", &origin.url(""), "--edge", &edge.url("")])
+        .arg("--json")
+        .arg(&report_path)
+        .status()?;
+    assert!(status.success(), "loadgen failed");
+    let report: Value = serde_json::from_slice(&std::fs::read(&report_path)?)?;
+    let _ = std::fs::remove_file(&report_path);
+
+    let ruleset = ns.exec(&["nft", "list", "table", "inet", "cascade_loss"])?;
+    let dropped: u64 = ruleset
+        .split("counter packets ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("drop counter in the ruleset");
+
+    let video = &report["packets"]["video"];
+    let audio = &report["packets"]["audio"];
+    println!(
+        "link drops: {dropped}; video expected {} lost {} ({}%); audio expected {} lost {} ({}%)",
+        video["expected"],
+        video["lost"],
+        video["loss_pct"],
+        audio["expected"],
+        audio["lost"],
+        audio["loss_pct"]
+    );
+    assert_eq!(report["viewers"]["connected"], 3, "{}", report["viewers"]);
+    let expected = video["expected"].as_u64().unwrap_or(0);
+    assert!(expected > 2000, "too little video to measure: {expected}");
+    // 3 % of the link's packets were dropped: dozens per viewer stream.
+    assert!(dropped > 50, "the loss rule dropped only {dropped} packets");
+    // What reaches viewers is (almost) whole: at least 10x less loss than the link had.
+    let loss_pct = video["loss_pct"].as_f64().unwrap_or(100.0);
+    assert!(
+        loss_pct < 0.3,
+        "viewers lost {loss_pct}% of video despite NACK"
+    );
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! A relay tree: with a fan-out of 1, the origin feeds one edge, that edge feeds the second, the
+//! second feeds the third, as Redis records; and viewers on every level receive the stream whole.
+
+use anyhow::Result;
+use cascade_tests::{NodeProc, RedisProc, bin, poll};
+use redis::AsyncCommands;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[tokio::test]
+async fn with_fanout_one_edges_pull_from_edges_and_every_viewer_plays() -> Result<()> {
+    let redis = RedisProc::start()?;
+    let url = redis.url();
+    let common = [
+        "--redis",
+        url.as_str(),
+        "--lease-secs",
+        "3",
+        "--max-edge-fanout",
+        "1",
+    ];
+    let origin = NodeProc::start("cascade-origin", "origin-1", &common)?;
+    let edges: Vec<NodeProc> = (1..=3)
+        .map(|i| {
+            // Capacity 1: each edge keeps its one viewer instead of redirecting it to the edge
+            // already carrying the room, so every edge pulls the room.
+            let mut args = common.to_vec();
+            args.extend(["--capacity", "1"]);
+            NodeProc::start("cascade-edge", &format!("edge-{i}"), &args)
+        })
+        .collect::<Result<_>>()?;
+
+    let json = std::env::temp_dir().join(format!("cascade-tree-{}.json", std::process::id()));
+    // One viewer every two seconds, round-robin over edge-1, edge-2, edge-3: they join in order.
+    let mut loadgen = std::process::Command::new(bin("cascade-loadgen"));
+    loadgen
+        .args([
+            "run",
+            "--quiet",
+            "--room",
+            "tree",
+            "--viewers",
+            "3",
+            "--ramp",
+            "0.5",
+        ])
+        .args([
+            "--duration",
+            "16",
+            "--video-kbps",
+            "800",
+            "--origin",
+            &origin.url(""),
+        ]);
+    for e in &edges {
+        loadgen.args(["--edge", &e.url("")]);
+    }
+    let mut child = loadgen.arg("--json").arg(&json).spawn()?;
+
+    let con = redis.connection().await?;
+    let upstreams = poll(
+        "three relay links in Redis",
+        Duration::from_secs(30),
+        || {
+            let mut con = con.clone();
+            async move {
+                let links: HashMap<String, String> = con.hgetall("cascade:room:tree:links").await?;
+                let map: HashMap<String, String> = links
+                    .into_iter()
+                    .map(|(edge, v)| (edge, v.split('\n').nth(1).unwrap_or("").to_owned()))
+                    .collect();
+                Ok((map.len() == 3).then_some(map))
+            }
+        },
+    )
+    .await?;
+    println!("relay tree: {upstreams:?}");
+    assert_eq!(upstreams["edge-1"], "origin-1");
+    assert_eq!(
+        upstreams["edge-2"], "edge-1",
+        "origin full: the second edge pulls from the first"
+    );
+    assert_eq!(
+        upstreams["edge-3"], "edge-2",
+        "the third edge pulls from an edge, not the origin"
+    );
+
+    let status = child.wait()?;
+    assert!(status.success(), "loadgen failed");
+    let report: Value = serde_json::from_slice(&std::fs::read(&json)?)?;
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(report["viewers"]["connected"], 3, "{}", report["viewers"]);
+    assert_eq!(
+        report["viewers"]["received_video"], 3,
+        "{}",
+        report["viewers"]
+    );
+    let video = &report["packets"]["video"];
+    assert!(video["received"].as_u64().unwrap_or(0) > 500, "{video}");
+    assert_eq!(video["lost"], 0, "{video}");
+    println!(
+        "latency publisher→viewer over up to three hops: {}",
+        report["latency_ms"]
+    );
+    Ok(())
+}

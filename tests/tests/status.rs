@@ -1,0 +1,524 @@
+//! The cluster status API, the `cascade` CLI, the OpenAPI document and `/metrics`, against a
+//! real cluster: a `redis-server`, an origin and two edges as processes, and `cascade-loadgen`
+//! publishing and watching with real WebRTC.
+//!
+//! Edges run with `--capacity 1` and viewers join two seconds apart, so the second viewer is not
+//! sent to the first edge (full) and each edge pulls the room over its own relay link.
+
+use anyhow::{Context, Result, bail};
+use cascade_tests::{NodeProc, RedisProc, poll};
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(40);
+
+struct Cluster {
+    _redis: RedisProc,
+    origin: NodeProc,
+    a: NodeProc,
+    b: NodeProc,
+}
+
+fn start_cluster() -> Result<Cluster> {
+    let redis = RedisProc::start()?;
+    let url = redis.url();
+    let common = ["--redis", &url, "--lease-secs", "3"];
+    let origin = NodeProc::start("cascade-origin", "origin-1", &common)?;
+    let edge = |name| {
+        let mut args = common.to_vec();
+        args.extend(["--capacity", "1"]);
+        NodeProc::start("cascade-edge", name, &args)
+    };
+    let a = edge("edge-a")?;
+    let b = edge("edge-b")?;
+    Ok(Cluster {
+        _redis: redis,
+        origin,
+        a,
+        b,
+    })
+}
+
+/// `cascade-loadgen`: a publisher on the origin and one viewer on each edge, two seconds apart.
+struct LoadGen(Child);
+
+impl LoadGen {
+    fn start(c: &Cluster, room: &str, seconds: u32) -> Result<Self> {
+        let child = Command::new(cascade_tests::bin("cascade-loadgen"))
+            .arg("run")
+            .args(["--origin", &c.origin.url("")])
+            .args(["--edge", &c.a.url(""), "--edge", &c.b.url("")])
+            .args(["--room", room, "--viewers", "2", "--ramp", "0.5"])
+            .args(["--duration", &seconds.to_string()])
+            .args(["--video-kbps", "300", "--fps", "15", "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("spawning cascade-loadgen")?;
+        Ok(Self(child))
+    }
+}
+
+impl Drop for LoadGen {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn get(url: &str) -> Result<(u16, Value)> {
+    let r = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = r.status().as_u16();
+    let body = r.text().await?;
+    let value = serde_json::from_str(&body).with_context(|| format!("{url}: {body:?}"))?;
+    Ok((status, value))
+}
+
+async fn get_ok(url: &str) -> Result<Value> {
+    let (status, value) = get(url).await?;
+    if status != 200 {
+        bail!("{url}: {status} {value}");
+    }
+    Ok(value)
+}
+
+/// Waits until room1 is carried by both edges, one viewer each, as `node` reports it.
+async fn wait_tree(node: &NodeProc, room: &str) -> Result<Value> {
+    poll("a relay link and a viewer per edge", DEADLINE, || async {
+        let r = get_ok(&node.url(&format!("/v1/rooms/{room}"))).await?;
+        let links = r["links"].as_array().map_or(0, Vec::len);
+        let watched = r["viewers"]
+            .as_array()
+            .map_or(0, |v| v.iter().filter(|v| v["viewers"] == 1).count());
+        Ok((links == 2 && watched == 2 && r["viewers_total"] == 2).then_some(r))
+    })
+    .await
+}
+
+/// The JSON without what changes from one read to the next (rates, ages).
+fn stable(mut v: Value) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for key in ["bitrate_bps", "ingress_bps", "age_seconds"] {
+                    map.remove(key);
+                }
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut v);
+    v
+}
+
+fn cascade(url: &str, args: &[&str]) -> Result<std::process::Output> {
+    Command::new(cascade_tests::bin("cascade"))
+        .args(["--url", url])
+        .args(args)
+        .env_remove("CASCADE_URL")
+        .output()
+        .context("running cascade")
+}
+
+fn cascade_json(url: &str, args: &[&str]) -> Result<Value> {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = cascade(url, &all)?;
+    if !out.status.success() {
+        bail!(
+            "cascade {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+#[tokio::test]
+async fn the_api_reports_the_relay_tree_then_a_killed_edge_then_viewers_leaving() -> Result<()> {
+    let mut c = start_cluster()?;
+    let media = LoadGen::start(&c, "room1", 25)?;
+
+    // Any node answers for the whole cluster: ask the edge that is killed later, and the origin.
+    let room = wait_tree(&c.b, "room1").await?;
+    assert_eq!(room["origin"], "origin-1");
+    let mut links: Vec<(String, String)> = room["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["edge"].as_str().unwrap().to_owned(),
+                l["upstream"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    links.sort();
+    assert_eq!(
+        links,
+        [
+            ("edge-a".to_owned(), "origin-1".to_owned()),
+            ("edge-b".to_owned(), "origin-1".to_owned())
+        ]
+    );
+    let kinds: Vec<&str> = room["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"video"), "{room}");
+    assert!(room["age_seconds"].as_u64().is_some(), "{room}");
+
+    let cluster = get_ok(&c.origin.url("/v1/cluster")).await?;
+    assert_eq!(cluster["answered_by"], "origin-1");
+    assert_eq!(
+        cluster["totals"],
+        serde_json::json!({"nodes": 3, "origins": 1, "edges": 2, "rooms": 1, "viewers": 2}),
+        "{cluster}"
+    );
+    for node in cluster["nodes"].as_array().unwrap() {
+        assert_eq!(node["state"], "ready", "{node}");
+        assert_eq!(node["reachable"], true, "{node}");
+        let expected = if node["role"] == "edge" { 1 } else { 0 };
+        assert_eq!(node["viewers"], expected, "{node}");
+    }
+    let rooms = get_ok(&c.a.url("/v1/rooms")).await?;
+    assert_eq!(rooms["rooms"].as_array().map(Vec::len), Some(1), "{rooms}");
+    let detail = get_ok(&c.origin.url("/v1/nodes/edge-a")).await?;
+    assert_eq!(detail["id"], "edge-a");
+    assert_eq!(detail["http_url"], format!("http://{}", c.a.http));
+    assert_eq!(detail["room_details"][0]["room"], "room1", "{detail}");
+    assert_eq!(detail["room_details"][0]["relayed"], true, "{detail}");
+
+    for (url, code) in [
+        (c.a.url("/v1/rooms/nope"), 404),
+        (c.a.url("/v1/nodes/nope"), 404),
+        (c.a.url("/v1/rooms/bad%20name"), 400),
+    ] {
+        let (status, body) = get(&url).await?;
+        assert_eq!(status, code, "{url}: {body}");
+        assert!(
+            body["code"].is_string() && body["message"].is_string(),
+            "{body}"
+        );
+    }
+
+    // A killed edge leaves the cluster, its link and its viewer within its lease.
+    c.b.kill();
+    poll("edge-b to leave the cluster", DEADLINE, || async {
+        let cluster = get_ok(&c.origin.url("/v1/cluster")).await?;
+        let room = get_ok(&c.origin.url("/v1/rooms/room1")).await?;
+        let links = room["links"].as_array().map_or(0, Vec::len);
+        Ok((cluster["totals"]["nodes"] == 2
+            && cluster["totals"]["viewers"] == 1
+            && links == 1
+            && room["links"][0]["edge"] == "edge-a"
+            && room["viewers_total"] == 1)
+            .then_some(()))
+    })
+    .await?;
+
+    // The broadcast ends: the viewers leave, the room and its links go.
+    drop(media);
+    poll(
+        "the room to end and the viewers to leave",
+        Duration::from_secs(60),
+        || async {
+            let cluster = get_ok(&c.a.url("/v1/cluster")).await?;
+            let rooms = get_ok(&c.a.url("/v1/rooms")).await?;
+            Ok((cluster["totals"]["viewers"] == 0
+                && cluster["totals"]["rooms"] == 0
+                && rooms["rooms"].as_array().is_some_and(Vec::is_empty))
+            .then_some(()))
+        },
+    )
+    .await?;
+    let (status, _) = get(&c.a.url("/v1/rooms/room1")).await?;
+    assert_eq!(status, 404);
+    Ok(())
+}
+
+/// A validator for the schema `reference` (`#/components/schemas/X`) of the OpenAPI document.
+fn validator(doc: &Value, reference: &Value) -> Result<jsonschema::Validator> {
+    let schema = serde_json::json!({
+        "$ref": reference["$ref"],
+        "components": doc["components"],
+    });
+    jsonschema::draft202012::new(&schema).map_err(|e| anyhow::anyhow!("schema {reference}: {e}"))
+}
+
+fn check(doc: &Value, path: &str, method: &str, status: u16, body: &Value) -> Result<()> {
+    let schema = &doc["paths"][path][method]["responses"][status.to_string()]["content"]["application/json"]
+        ["schema"];
+    if schema.is_null() {
+        bail!("{method} {path} answered {status}, which the document does not describe: {body}");
+    }
+    let v = validator(doc, schema)?;
+    let errors: Vec<String> = v.iter_errors(body).map(|e| e.to_string()).collect();
+    if !errors.is_empty() {
+        bail!("{method} {path} {status} does not match the document: {errors:#?}\n{body:#}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn cli_json_matches_the_api_and_every_answer_matches_the_openapi_document() -> Result<()> {
+    let c = start_cluster()?;
+    let _media = LoadGen::start(&c, "room1", 60)?;
+    wait_tree(&c.origin, "room1").await?;
+
+    // OpenAPI: every documented GET, its 200 and its error answers.
+    let doc = get_ok(&c.a.url("/openapi.json")).await?;
+    assert!(
+        doc["openapi"].as_str().unwrap_or("").starts_with("3."),
+        "{doc}"
+    );
+    let documented: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    let calls = [
+        ("/v1/cluster", "/v1/cluster", 200),
+        ("/v1/rooms", "/v1/rooms", 200),
+        ("/v1/rooms/{room}", "/v1/rooms/room1", 200),
+        ("/v1/rooms/{room}", "/v1/rooms/nope", 404),
+        ("/v1/rooms/{room}", "/v1/rooms/bad%20name", 400),
+        ("/v1/nodes/{id}", "/v1/nodes/origin-1", 200),
+        ("/v1/nodes/{id}", "/v1/nodes/edge-b", 200),
+        ("/v1/nodes/{id}", "/v1/nodes/self", 200),
+        ("/v1/nodes/{id}", "/v1/nodes/nope", 404),
+        ("/v1/node", "/v1/node", 200),
+    ];
+    for path in &documented {
+        assert!(
+            calls.iter().any(|(p, _, _)| p == path) || path.ends_with("/drain"),
+            "{path} is documented but not checked"
+        );
+    }
+    for (path, uri, expected) in calls {
+        for node in [&c.origin, &c.a] {
+            let (status, body) = get(&node.url(uri)).await?;
+            assert_eq!(status, expected, "{uri}: {body}");
+            check(&doc, path, "get", status, &body)?;
+        }
+    }
+    // Drain: a foreign id is 404 (draining for real is the last step below).
+    let client = reqwest::Client::new();
+    let r = client
+        .post(c.b.url("/v1/nodes/edge-a/drain"))
+        .send()
+        .await?;
+    let status = r.status().as_u16();
+    check(
+        &doc,
+        "/v1/nodes/{id}/drain",
+        "post",
+        status,
+        &r.json().await?,
+    )?;
+    assert_eq!(status, 404);
+
+    // The CLI's --json is the API's JSON, from any node.
+    let url = c.a.url("");
+    let api = stable(get_ok(&c.origin.url("/v1/rooms")).await?);
+    assert_eq!(stable(cascade_json(&url, &["rooms"])?), api);
+    let api = stable(get_ok(&c.origin.url("/v1/rooms/room1")).await?);
+    assert_eq!(stable(cascade_json(&url, &["room", "room1"])?), api);
+    let status = stable(cascade_json(&url, &["status"])?);
+    let mut cluster = stable(get_ok(&c.a.url("/v1/cluster")).await?);
+    assert_eq!(status["cluster"], cluster);
+    assert_eq!(
+        status["rooms"],
+        stable(get_ok(&c.a.url("/v1/rooms")).await?)
+    );
+    // CASCADE_URL works as --url.
+    let out = Command::new(cascade_tests::bin("cascade"))
+        .args(["status", "--json"])
+        .env("CASCADE_URL", c.b.url(""))
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let via_env: Value = serde_json::from_slice(&out.stdout)?;
+    cluster["answered_by"] = "edge-b".into();
+    assert_eq!(stable(via_env["cluster"].clone()), cluster);
+
+    // The text output: a table of nodes and the relay tree.
+    let out = cascade(&url, &["status"])?;
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout)?;
+    for expected in [
+        "origin-1",
+        "edge-a",
+        "edge-b",
+        "ready",
+        "room room1",
+        "[origin]",
+        "── edge-",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing in\n{text}");
+    }
+    // Errors: an unreachable node and an unknown room, named, with a failing exit code.
+    let out = cascade("http://127.0.0.1:9", &["status"])?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("http://127.0.0.1:9"), "{err}");
+    let out = cascade(&url, &["room", "nope"])?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not_found"));
+
+    // `cascade drain` finds the node through any node and drains it.
+    let drained = cascade_json(&url, &["drain", "edge-b"])?;
+    assert_eq!(drained["node"], "edge-b", "{drained}");
+    check(&doc, "/v1/nodes/{id}/drain", "post", 202, &drained)?;
+    poll("edge-b to show draining", DEADLINE, || async {
+        let n = get_ok(&c.origin.url("/v1/nodes/edge-b")).await?;
+        Ok((n["state"] == "draining").then_some(()))
+    })
+    .await?;
+    Ok(())
+}
+
+/// The value of an unlabelled sample `name` in a Prometheus text exposition.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_show_packets_rising_and_the_join_histogram_filled_during_a_broadcast() -> Result<()>
+{
+    let c = start_cluster()?;
+    let _media = LoadGen::start(&c, "room1", 60)?;
+    wait_tree(&c.origin, "room1").await?;
+    let scrape = |node: &NodeProc| {
+        let url = node.url("/metrics");
+        async move { Ok::<_, anyhow::Error>(reqwest::get(url).await?.text().await?) }
+    };
+    let first_edge = scrape(&c.a).await?;
+    let first_origin = scrape(&c.origin).await?;
+    for name in [
+        "cascade_viewers",
+        "cascade_publishers",
+        "cascade_rooms",
+        "cascade_received_packets_total",
+        "cascade_received_bytes_total",
+        "cascade_sent_packets_total",
+        "cascade_sent_bytes_total",
+        "cascade_queue_dropped_packets_total",
+        "cascade_keyframe_requests_total",
+        "cascade_join_duration_seconds_count",
+    ] {
+        assert!(
+            sample(&first_edge, name).is_some(),
+            "{name} missing:\n{first_edge}"
+        );
+    }
+    assert_eq!(sample(&first_edge, "cascade_viewers"), Some(1.0));
+    assert_eq!(sample(&first_origin, "cascade_publishers"), Some(1.0));
+    assert!(
+        first_origin.contains("cascade_relay_links{direction=\"downstream\"} 2"),
+        "{first_origin}"
+    );
+    assert!(
+        first_edge.contains("cascade_relay_links{direction=\"upstream\"} 1"),
+        "{first_edge}"
+    );
+    // The viewer got media: its join was observed.
+    poll("the edge's join histogram", DEADLINE, || async {
+        let m = scrape(&c.a).await?;
+        Ok((sample(&m, "cascade_join_duration_seconds_count").unwrap_or(0.0) >= 1.0).then_some(()))
+    })
+    .await?;
+    assert!(
+        sample(
+            &scrape(&c.origin).await?,
+            "cascade_join_duration_seconds_count"
+        )
+        .unwrap_or(0.0)
+            >= 2.0,
+        "the origin's two relay links joined"
+    );
+    assert!(first_edge.contains("cascade_routing_duration_seconds_count{op=\"heartbeat\"}"));
+    for (node, first) in [(&c.a, &first_edge), (&c.origin, &first_origin)] {
+        poll(
+            &format!("{}'s packet counters to rise", node.name),
+            DEADLINE,
+            || async {
+                let now = scrape(node).await?;
+                let rose =
+                    |name| sample(&now, name).unwrap_or(0.0) > sample(first, name).unwrap_or(0.0);
+                Ok((rose("cascade_received_packets_total")
+                    && rose("cascade_received_bytes_total")
+                    && rose("cascade_sent_packets_total")
+                    && rose("cascade_sent_bytes_total"))
+                .then_some(()))
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_dashboard_draws_the_origin_the_edges_and_their_viewers() -> Result<()> {
+    let c = start_cluster()?;
+    let _media = LoadGen::start(&c, "room1", 60)?;
+    wait_tree(&c.origin, "room1").await?;
+    let index = reqwest::get(c.a.url("/")).await?.text().await?;
+    assert!(index.contains("href=\"/dashboard\""), "{index}");
+
+    let driver = cascade_tests::Chromedriver::start().await?;
+    let browser = driver.browser().await?;
+    browser.open(&c.a.url("/dashboard")).await?;
+    // What the page drew, read from the DOM: each node box of room1's tree and its text.
+    let drawn = poll("the dashboard to draw room1's tree", DEADLINE, || async {
+        let v = browser
+            .eval(
+                "Array.from(document.querySelectorAll('section[data-room=\"room1\"] .node'))\
+                 .map(n => [n.dataset.node, n.textContent, n.closest('ul').closest('li') ? \
+                 n.closest('ul').closest('li').querySelector('.node').dataset.node : null])",
+            )
+            .await?;
+        Ok((v.as_array().map_or(0, Vec::len) == 3).then_some(v))
+    })
+    .await;
+    let drawn = match drawn {
+        Ok(d) => d,
+        Err(e) => {
+            let page = browser
+                .eval("[window.cascadeDashboard, document.body.innerText]")
+                .await?;
+            bail!("{e:#}: {page:#}");
+        }
+    };
+    let drawn: Vec<(String, String, Option<String>)> = serde_json::from_value(drawn)?;
+    let find = |id: &str| drawn.iter().find(|(n, _, _)| n == id).cloned();
+    let (_, origin_text, _) = find("origin-1").context("origin drawn")?;
+    assert!(
+        origin_text.contains("0 viewers") && origin_text.contains("origin"),
+        "{origin_text}"
+    );
+    for edge in ["edge-a", "edge-b"] {
+        let (_, text, parent) = find(edge).with_context(|| format!("{edge} drawn: {drawn:?}"))?;
+        assert!(text.contains("1 viewer"), "{text}");
+        assert_eq!(
+            parent.as_deref(),
+            Some("origin-1"),
+            "{edge} hangs under the origin"
+        );
+    }
+    let rows = browser
+        .eval("document.querySelectorAll('#nodes tr').length")
+        .await?;
+    assert_eq!(rows, 3);
+    browser.kill().await;
+    Ok(())
+}
