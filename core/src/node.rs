@@ -409,6 +409,20 @@ impl Node {
     }
 
     /// Takes a reservation on a room this node holds, or starts pulling it from upstream.
+    /// Holds a room for `linger` (pulling it when this node does not carry it), so that a
+    /// downstream node's `DescribeRoom` is answered and its `Subscribe`, which follows, finds
+    /// the room still here: what lets a static `--upstream` chain of edges form a tree.
+    pub fn hold_room(self: &Arc<Self>, room_id: &str, linger: Duration) -> Result<Arc<Room>> {
+        let room = self.reserve_room(room_id)?;
+        let node = self.clone();
+        let held = room.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(linger).await;
+            node.release_room(&held).await;
+        });
+        Ok(room)
+    }
+
     fn reserve_room(self: &Arc<Self>, room_id: &str) -> Result<Arc<Room>> {
         let mut state = self.state();
         if let Some(room) = state.rooms.get(room_id)

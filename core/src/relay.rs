@@ -28,6 +28,8 @@ pub use cascade_proto::relay::v1::relay_server::RelayServer;
 
 /// How long a room may take to become ready before `DescribeRoom` answers with what it has.
 const DESCRIBE_READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a `DescribeRoom` keeps the room on this node for the `Subscribe` that follows.
+const DESCRIBE_HOLD: Duration = Duration::from_secs(10);
 
 /// The relay service one node offers to its downstream nodes.
 #[derive(Debug, Clone)]
@@ -61,10 +63,12 @@ impl Relay for RelayService {
     ) -> Result<Response<RoomDescription>, Status> {
         let room_id = request.into_inner().room;
         crate::http::validate_room(&room_id)?;
-        let room = self
-            .node
-            .room(&room_id)
-            .ok_or_else(|| Status::not_found(format!("room {room_id} is not being published")))?;
+        // A node that does not hold the room pulls it from its own upstream, and keeps it long
+        // enough for the caller's Subscribe.
+        let room = match self.node.room(&room_id) {
+            Some(room) => room,
+            None => self.node.hold_room(&room_id, DESCRIBE_HOLD)?,
+        };
         let tracks = room
             .ready(DESCRIBE_READY_TIMEOUT)
             .await

@@ -3,10 +3,13 @@
 //! viewer connects, receives video and audio with continuous sequence numbers, and reports
 //! latency. No assertion on speed: the machine may be busy.
 //!
-//! One allowance, measured rather than guessed: on a starved machine the load generator itself
-//! may not read its sockets in time, and the kernel then drops datagrams on *its* sockets (the
-//! report counts them per process from `/proc/net/udp`). Such losses are the client's; the
-//! server is held to zero beyond them, and to exactly zero when the client dropped nothing.
+//! One allowance, measured rather than guessed: on a starved machine (CI shares its cores) a
+//! process may not read its sockets in time, and the kernel then drops datagrams for it; the
+//! report counts them per process from `/proc/net/udp`. Losses those drops explain are the
+//! machine's: one on the load generator's sockets costs one viewer one packet, one on the
+//! origin's or the edge's sockets up to one packet per viewer. The servers' own forwarding is
+//! held to zero loss beyond that (and no subscriber-queue drops at all), and everything to
+//! exactly zero when no process dropped anything.
 
 use cascade_tests::{NodeProc, bin};
 use serde_json::Value;
@@ -72,8 +75,20 @@ fn loadgen_viewers_on_an_edge_lose_nothing() -> anyhow::Result<()> {
     assert!(u(&report, "/publisher/keyframes") >= 2, "{summary}");
 
     let own_drops = u(&report, "/loadgen/udp_rcvbuf_drops") + u(&report, "/packets/client_drops");
-    if own_drops > 0 {
-        println!("the load generator dropped {own_drops} datagrams itself (machine too busy)");
+    let server_drops =
+        u(&report, "/processes/0/udp_rcvbuf_drops") + u(&report, "/processes/1/udp_rcvbuf_drops");
+    let explained = own_drops + VIEWERS * server_drops;
+    if explained > 0 {
+        println!(
+            "the kernel dropped datagrams (machine too busy): {own_drops} for the load generator, \
+             {server_drops} for the nodes"
+        );
+    }
+    // Drops in the servers' own forwarding are never excused.
+    for node in report["nodes"].as_array().expect("nodes") {
+        for track in node["room"]["tracks"].as_array().expect("room tracks") {
+            assert_eq!(track["queue_drops"], 0, "{node}");
+        }
     }
     let mut lost = 0;
     for kind in ["video", "audio"] {
@@ -81,7 +96,7 @@ fn loadgen_viewers_on_an_edge_lose_nothing() -> anyhow::Result<()> {
         assert!(t["expected"].as_u64().unwrap_or(0) > 0, "{kind}: {t}");
         lost += t["lost"].as_u64().unwrap_or(u64::MAX);
         assert_eq!(t["no_marker"], 0, "{kind}: {t}");
-        if own_drops == 0 {
+        if explained == 0 {
             assert_eq!(t["expected"], t["received"], "{kind}: {t}");
             for zero in [
                 "lost",
@@ -96,15 +111,16 @@ fn loadgen_viewers_on_an_edge_lose_nothing() -> anyhow::Result<()> {
         }
     }
     assert!(
-        lost <= own_drops,
-        "{lost} packets lost, more than the {own_drops} the load generator dropped itself: {summary}"
+        lost <= explained,
+        "{lost} packets lost, more than the kernel's receive-buffer drops explain \
+         ({own_drops} on the load generator, {server_drops} on the nodes): {summary}"
     );
     for v in report["per_viewer"].as_array().expect("per_viewer") {
         assert_eq!(v["connected"], true, "{v}");
         assert!(v["join_ms"].as_f64().is_some(), "no keyframe: {v}");
         for kind in ["video", "audio"] {
             assert!(v[kind]["received"].as_u64().unwrap_or(0) > 0, "{v}");
-            if own_drops == 0 {
+            if explained == 0 {
                 assert_eq!(v[kind]["lost"], 0, "{v}");
             }
         }

@@ -105,3 +105,62 @@ async fn with_fanout_one_edges_pull_from_edges_and_every_viewer_plays() -> Resul
     );
     Ok(())
 }
+
+/// Without a routing store: edge-2's `--upstream` is edge-1, whose `--upstream` is the origin.
+/// A viewer on edge-2 makes edge-1 pull the room and feed it on; the viewer plays it whole.
+#[tokio::test]
+async fn a_static_chain_of_edges_relays_a_room_two_hops_down() -> Result<()> {
+    let origin = NodeProc::origin("origin-1")?;
+    let edge1 = NodeProc::edge("edge-1", &origin)?;
+    let edge2 = NodeProc::edge("edge-2", &edge1)?;
+    let json = std::env::temp_dir().join(format!("cascade-chain-{}.json", std::process::id()));
+    let mut child = std::process::Command::new(bin("cascade-loadgen"))
+        .args([
+            "run",
+            "--quiet",
+            "--room",
+            "chain",
+            "--viewers",
+            "2",
+            "--duration",
+            "10",
+        ])
+        .args([
+            "--video-kbps",
+            "800",
+            "--origin",
+            &origin.url(""),
+            "--edge",
+            &edge2.url(""),
+        ])
+        .arg("--json")
+        .arg(&json)
+        .spawn()?;
+    // Mid-run, the middle edge carries the room for exactly one subscriber: edge-2's link.
+    let carried = poll(
+        "edge-1 to relay the room",
+        Duration::from_secs(20),
+        || async {
+            Ok(edge1
+                .room("chain")
+                .await?
+                .and_then(|r| r["subscribers"].as_u64())
+                .filter(|&n| n >= 1))
+        },
+    )
+    .await?;
+    assert_eq!(carried, 1);
+    assert!(child.wait()?.success(), "loadgen failed");
+    let report: Value = serde_json::from_slice(&std::fs::read(&json)?)?;
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(
+        report["viewers"]["received_video"], 2,
+        "{}",
+        report["viewers"]
+    );
+    let video = &report["packets"]["video"];
+    assert!(video["received"].as_u64().unwrap_or(0) > 300, "{video}");
+    assert_eq!(video["lost"], 0, "{video}");
+    println!("two relay hops: latency {}", report["latency_ms"]);
+    Ok(())
+}
