@@ -89,7 +89,7 @@ async fn browser_publishes_and_viewers_on_two_edges_decode() -> anyhow::Result<(
             let status = client
                 .post(node.url(path))
                 .header("content-type", "application/sdp")
-                .body("v=0\r\nm=video 9 RTP/AVP\r\ngarbage")
+                .body("v=0\r\nm=video\r\ngarbage")
                 .send()
                 .await?
                 .status();
