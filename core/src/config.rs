@@ -77,6 +77,12 @@ pub struct NodeArgs {
     /// Hops below the origin an edge may be to feed other edges (the relay tree's depth).
     #[arg(long, env = "CASCADE_MAX_RELAY_DEPTH", default_value_t = 4)]
     pub max_relay_depth: usize,
+
+    /// Seconds a room outlives the loss of its source while viewers stay connected: an origin
+    /// waits this long for a vanished publisher to come back, an edge this long to re-attach to
+    /// another upstream. Then the room ends.
+    #[arg(long, env = "CASCADE_FAILOVER_TIMEOUT", default_value_t = 20)]
+    pub failover_timeout: u64,
 }
 
 /// A node's validated configuration.
@@ -105,6 +111,8 @@ pub struct NodeConfig {
     pub max_fanout: usize,
     /// Hops below the origin an edge may be to feed other edges.
     pub max_depth: usize,
+    /// How long a room waits for a new source when its source is lost.
+    pub failover_timeout: Duration,
 }
 
 impl NodeConfig {
@@ -242,6 +250,13 @@ impl NodeArgs {
                 "at most 86400 seconds",
             ));
         }
+        if self.failover_timeout > 3600 {
+            return Err(err(
+                "--failover-timeout",
+                "CASCADE_FAILOVER_TIMEOUT",
+                "at most 3600 seconds",
+            ));
+        }
         if !(1..=3600).contains(&self.lease_secs) {
             return Err(err(
                 "--lease-secs",
@@ -302,6 +317,7 @@ impl NodeArgs {
             lease: Duration::from_secs(self.lease_secs),
             max_fanout: self.max_edge_fanout,
             max_depth: self.max_relay_depth.max(1),
+            failover_timeout: Duration::from_secs(self.failover_timeout),
         })
     }
 }
@@ -327,6 +343,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "CASCADE_OTLP_ENDPOINT",
     "CASCADE_MAX_EDGE_FANOUT",
     "CASCADE_MAX_RELAY_DEPTH",
+    "CASCADE_FAILOVER_TIMEOUT",
 ];
 
 /// Refuses `CASCADE_*` environment variables no binary reads (a typo would otherwise be

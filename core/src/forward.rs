@@ -148,6 +148,8 @@ pub struct RewriterState {
     pub last_out: Option<(u16, u32)>,
     /// Set by [`Rewriter::switch_source`]: the next packet re-bases the offsets.
     pub rebase: bool,
+    /// How far after the old source's last timestamp the re-based stream continues.
+    pub switch_gap: u32,
 }
 
 /// Words of the reorder window.
@@ -193,6 +195,7 @@ impl Rewriter {
                 window: [0; WINDOW_WORDS],
                 last_out: None,
                 rebase: true,
+                switch_gap: SWITCH_TS_GAP,
             },
         }
     }
@@ -210,23 +213,28 @@ impl Rewriter {
     /// The next packet comes from a new source (another upstream, a republished stream): its
     /// sequence numbers and timestamps are unrelated to the old ones, so re-base the offsets to
     /// continue the outgoing stream where it stopped.
-    pub fn switch_source(&mut self) {
+    /// `elapsed` is how far (in timestamp units) the new source's first packet should come
+    /// after the old source's last; at least one frame's worth is used.
+    pub fn switch_source(&mut self, elapsed: u32) {
         self.state.rebase = true;
         self.state.last_in_seq = None;
+        self.state.switch_gap = elapsed.max(SWITCH_TS_GAP);
     }
 
     /// Rewrites `packet` for the outgoing stream.
     pub fn rewrite(&mut self, packet: &mut Packet) -> Verdict {
         let header = &mut packet.header;
         let s = &mut self.state;
+        // After a switch, the new source's packets from before its first one would map onto
+        // numbers the receiver already has: they count as seen.
+        let mut before_first_seen = false;
         if s.rebase {
             s.rebase = false;
+            before_first_seen = s.last_out.is_some();
             match s.last_out {
                 Some((seq, ts)) => {
                     s.seq_offset = seq.wrapping_add(1).wrapping_sub(header.sequence_number);
-                    s.ts_offset = ts
-                        .wrapping_add(SWITCH_TS_GAP)
-                        .wrapping_sub(header.timestamp);
+                    s.ts_offset = ts.wrapping_add(s.switch_gap).wrapping_sub(header.timestamp);
                 }
                 None => {
                     // `seq_offset` holds the initial sequence number until the first packet.
@@ -262,8 +270,12 @@ impl Rewriter {
             }
         }
         if s.last_in_seq.is_none() {
-            s.window = [0; WINDOW_WORDS];
-            s.window[0] = 1;
+            s.window = if before_first_seen {
+                [u64::MAX; WINDOW_WORDS]
+            } else {
+                [0; WINDOW_WORDS]
+            };
+            s.window[0] |= 1;
             s.last_in_seq = Some(header.sequence_number);
         }
         header.sequence_number = header.sequence_number.wrapping_add(s.seq_offset);
@@ -355,6 +367,12 @@ impl KeyframeCache {
         if self.valid { &self.packets } else { &[] }
     }
 
+    /// Forgets everything: the source changed, its old keyframe is no start for the new one.
+    pub fn clear(&mut self) {
+        self.packets.clear();
+        self.valid = false;
+    }
+
     /// Whether a joining subscriber can start from this cache.
     pub fn is_valid(&self) -> bool {
         self.valid && !self.packets.is_empty()
@@ -374,6 +392,11 @@ impl KeyframeLimiter {
             interval,
             last: None,
         }
+    }
+
+    /// Forgets the last request: the next one goes (a new source has not been asked yet).
+    pub fn reset(&mut self) {
+        self.last = None;
     }
 
     /// Whether a request made at `now` should go upstream.
@@ -509,7 +532,7 @@ mod tests {
         }
         // Save, restore elsewhere, switch to a source with unrelated numbering.
         let mut rw = Rewriter::restore(rw.state());
-        rw.switch_source();
+        rw.switch_source(0);
         let mut p = packet(40_000, 7, b"x");
         assert_eq!(rw.rewrite(&mut p), Verdict::Forward);
         assert_eq!(p.header.sequence_number, last.0 + 1);
@@ -519,6 +542,19 @@ mod tests {
         rw.rewrite(&mut p);
         assert_eq!(p.header.sequence_number, last.0 + 2);
         assert_eq!(p.header.timestamp, last.1 + SWITCH_TS_GAP + 3000);
+        // A second switch after two seconds of silence: timestamps advance by those seconds,
+        // and the new source's old packets (its retransmissions) are not stale.
+        rw.switch_source(180_000);
+        let mut p = packet(5, 1, b"x");
+        assert_eq!(rw.rewrite(&mut p), Verdict::Forward);
+        assert_eq!(p.header.sequence_number, last.0 + 3);
+        assert_eq!(p.header.timestamp, last.1 + SWITCH_TS_GAP + 3000 + 180_000);
+        let mut p = packet(6, 2, b"x");
+        assert_eq!(rw.rewrite(&mut p), Verdict::Forward);
+        assert_eq!(p.header.sequence_number, last.0 + 4);
+        // Older than the new source's first packet: it would reuse a number already sent.
+        let mut p = packet(4, 0, b"x");
+        assert_eq!(rw.rewrite(&mut p), Verdict::Stale);
     }
 
     #[test]

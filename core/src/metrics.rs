@@ -255,6 +255,19 @@ impl RoutingStore for MeteredStore {
         self.timed("claim_room", self.inner.claim_room(room, node_id, lease))
             .await
     }
+    async fn take_over_room(
+        &self,
+        room: &str,
+        dead_node: &str,
+        node_id: &str,
+        lease: Duration,
+    ) -> RoutingResult<Option<RoomClaim>> {
+        self.timed(
+            "take_over_room",
+            self.inner.take_over_room(room, dead_node, node_id, lease),
+        )
+        .await
+    }
     async fn renew_room(&self, claim: &RoomClaim, lease: Duration) -> RoutingResult<bool> {
         self.timed("renew_room", self.inner.renew_room(claim, lease))
             .await

@@ -12,13 +12,14 @@ use crate::placement::{self, Placement};
 use crate::relay;
 use crate::room::{EndReason, Room};
 use crate::routing::{Link, NodeInfo, Role, RoomClaim, RoutingStore};
-use crate::session::{self, SessionHandle, UpstreamPeer};
+use crate::session::{self, SessionHandle, UpstreamEnd, UpstreamPeer};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// How long a node's routing entries live without a heartbeat, by default (`--lease-secs`).
 pub const LEASE: Duration = Duration::from_secs(10);
@@ -277,35 +278,41 @@ impl Node {
             ));
         }
         crate::pc::scan_offer(offer)?;
-        let room = {
+        // A room whose publisher vanished is resumed by the next one: its viewers stay.
+        let (room, resumed) = {
             let mut state = self.state();
-            if state.rooms.contains_key(room_id) {
-                return Err(Error::Conflict(format!(
-                    "room {room_id} is already being published"
-                )));
-            }
-            let room = Room::with_traffic(room_id, false, self.metrics.traffic.clone());
-            state.rooms.insert(room_id.to_owned(), room.clone());
-            room
-        };
-        let claim = match self
-            .routing
-            .claim_room(room_id, self.id(), self.config.lease)
-            .await
-        {
-            Ok(Some(claim)) => claim,
-            Ok(None) => {
-                self.state().rooms.remove(room_id);
-                return Err(Error::Conflict(format!(
-                    "room {room_id} is already being published on another origin"
-                )));
-            }
-            Err(e) => {
-                self.state().rooms.remove(room_id);
-                return Err(Error::Routing(e.to_string()));
+            match state.rooms.get(room_id) {
+                Some(room) if !room.relayed && !room.is_ended() && room.resume() => {
+                    (room.clone(), true)
+                }
+                Some(_) => {
+                    return Err(Error::Conflict(format!(
+                        "room {room_id} is already being published"
+                    )));
+                }
+                None => {
+                    let room = Room::with_traffic(room_id, false, self.metrics.traffic.clone());
+                    state.rooms.insert(room_id.to_owned(), room.clone());
+                    (room, false)
+                }
             }
         };
-        self.state().claims.insert(room_id.to_owned(), claim);
+        if !resumed {
+            let claim = match self.claim(room_id).await {
+                Ok(Some(claim)) => claim,
+                Ok(None) => {
+                    self.state().rooms.remove(room_id);
+                    return Err(Error::Conflict(format!(
+                        "room {room_id} is already being published on another origin"
+                    )));
+                }
+                Err(e) => {
+                    self.state().rooms.remove(room_id);
+                    return Err(Error::Routing(e.to_string()));
+                }
+            };
+            self.state().claims.insert(room_id.to_owned(), claim);
+        }
         let handle = self.new_handle(room_id);
         match session::publish(
             &self.factory,
@@ -317,9 +324,14 @@ impl Node {
         .await
         {
             Ok(answer) => {
-                tracing::info!(room = room_id, session = %handle.id, "publisher joined");
+                tracing::info!(room = room_id, session = %handle.id, resumed, "publisher joined");
                 self.track_session(handle.clone(), SessionKind::Publisher, room);
                 Ok((handle.id, answer))
+            }
+            Err(e) if resumed => {
+                room.replace_sources();
+                self.clone().await_publisher(room);
+                Err(e)
             }
             Err(e) => {
                 room.end(EndReason {
@@ -330,6 +342,59 @@ impl Node {
                 Err(e)
             }
         }
+    }
+
+    /// Claims a room for this origin. A room still claimed by an origin that does not answer
+    /// (it died; its claim has not expired yet) is taken over, so its publisher can come back
+    /// here at once. `None` when a live origin holds it.
+    async fn claim(&self, room_id: &str) -> crate::routing::RoutingResult<Option<RoomClaim>> {
+        let lease = self.config.lease;
+        if let Some(claim) = self.routing.claim_room(room_id, self.id(), lease).await? {
+            return Ok(Some(claim));
+        }
+        let Some(owner) = self.routing.room_owner(room_id).await? else {
+            return self.routing.claim_room(room_id, self.id(), lease).await;
+        };
+        let alive = match self.routing.node(&owner).await? {
+            _ if owner == self.id() => false,
+            Some(node) => reachable(&node.grpc_url).await,
+            None => false,
+        };
+        if alive {
+            return Ok(None);
+        }
+        let claim = self
+            .routing
+            .take_over_room(room_id, &owner, self.id(), lease)
+            .await?;
+        if claim.is_some() {
+            tracing::info!(room = room_id, from = %owner, "took over the room of an origin that does not answer");
+        }
+        Ok(claim)
+    }
+
+    /// Waits `--failover-timeout` for the publisher of an orphaned room to come back (to this
+    /// origin: [`Node::publish`] resumes the room); ends the room if it does not.
+    fn await_publisher(self: Arc<Self>, room: Arc<Room>) {
+        let outage = room.outages();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.failover_timeout) => {
+                    if room.orphaned_since(outage) {
+                        room.end(EndReason {
+                            not_found: false,
+                            message: "the publisher did not come back".into(),
+                        });
+                        self.forget_room(&room).await;
+                    }
+                }
+                _ = room.ended() => {
+                    if room.is_orphaned() {
+                        self.forget_room(&room).await;
+                    }
+                }
+            }
+        });
     }
 
     /// WHEP, and the upstream end of a relay link: attaches a subscriber to `room_id`, pulling
@@ -402,6 +467,9 @@ impl Node {
             node.state().sessions.remove(&handle.id);
             tracing::info!(room = %handle.room, session = %handle.id, ?kind, "session ended");
             match kind {
+                SessionKind::Publisher if room.is_orphaned() && !room.is_ended() => {
+                    node.clone().await_publisher(room);
+                }
                 SessionKind::Publisher => node.forget_room(&room).await,
                 SessionKind::Viewer | SessionKind::Relay => node.release_room(&room).await,
             }
@@ -489,8 +557,9 @@ impl Node {
     }
 
     /// Where to pull `room_id` from: the configured upstream, or the room's owner as the
-    /// routing store knows it.
-    async fn upstream_for(&self, room_id: &str) -> Result<(String, String)> {
+    /// routing store knows it. Edges in `avoid` (their link to us just broke) are not chosen;
+    /// the owner always may be, since nothing else has the room when it comes back.
+    async fn upstream_for(&self, room_id: &str, avoid: &[String]) -> Result<(String, String)> {
         if let Some(url) = &self.config.upstream {
             return Ok((url.clone(), "upstream".to_owned()));
         }
@@ -507,8 +576,11 @@ impl Node {
         }
         // A bounded relay tree: the origin feeds at most `max_fanout` edges per room, further
         // edges pull from an edge that carries it.
-        let (links, nodes) = tokio::try_join!(self.routing.links(room_id), self.routing.nodes())
-            .map_err(|e| Error::Routing(e.to_string()))?;
+        let (mut links, mut nodes) =
+            tokio::try_join!(self.routing.links(room_id), self.routing.nodes())
+                .map_err(|e| Error::Routing(e.to_string()))?;
+        links.retain(|l| !avoid.contains(&l.edge_id));
+        nodes.retain(|n| n.id == owner || !avoid.contains(&n.id));
         let upstream = crate::placement::choose_upstream(
             self.id(),
             &owner,
@@ -526,22 +598,68 @@ impl Node {
         Ok((node.grpc_url, upstream))
     }
 
-    /// Pulls a room over a relay link and feeds it until the link or the room ends.
+    /// Pulls a room over relay links and feeds it until the room ends. A link that breaks after
+    /// it was up (its upstream died, its peer connection failed) is replaced by one from another
+    /// source of the room while the room's subscribers stay attached: their streams continue
+    /// (see [`Room::replace_sources`]). The room ends when no source is found within
+    /// `--failover-timeout`, or when the first link cannot be set up at all.
     async fn pull(self: Arc<Self>, room: Arc<Room>) {
-        let result = self.pull_inner(&room).await;
-        let reason = match result {
-            Ok(why) => EndReason {
-                not_found: false,
-                message: why.to_owned(),
-            },
-            Err(Error::NotFound(m)) => EndReason {
-                not_found: true,
-                message: m,
-            },
-            Err(e) => EndReason {
-                not_found: false,
-                message: e.to_string(),
-            },
+        let mut failover = Failover::default();
+        let mut backoff = FAILOVER_RETRY_MIN;
+        let reason = loop {
+            let mut tried = None;
+            let span = failover.span.clone().unwrap_or_else(tracing::Span::none);
+            let result = self
+                .pull_once(&room, &mut failover, &mut tried)
+                .instrument(span)
+                .await;
+            match result {
+                Ok(Pulled::Over(why)) => {
+                    break EndReason {
+                        not_found: false,
+                        message: why,
+                    };
+                }
+                Ok(Pulled::Lost { upstream, why }) => {
+                    tracing::warn!(room = %room.id, %upstream, %why, "relay link lost; failing over");
+                    room.replace_sources();
+                    failover.begin(&room.id, self.id(), &upstream);
+                    failover.failed.push(upstream);
+                    backoff = FAILOVER_RETRY_MIN;
+                }
+                Err(e) if failover.started.is_none() => break end_reason(e),
+                Err(e) => {
+                    let _enter = failover.span.as_ref().map(|s| s.enter());
+                    tracing::info!(room = %room.id, upstream = ?tried, error = %e, "no new upstream yet");
+                    if let Some(upstream) = tried {
+                        failover.failed.push(upstream);
+                    }
+                }
+            }
+            if room.is_ended() || self.shutdown.is_cancelled() {
+                break room.end_reason().unwrap_or(EndReason {
+                    not_found: false,
+                    message: "node shutting down".into(),
+                });
+            }
+            if failover
+                .started
+                .is_some_and(|t| t.elapsed() >= self.config.failover_timeout)
+            {
+                break EndReason {
+                    not_found: false,
+                    message: format!(
+                        "upstream lost and no other source within {} s",
+                        self.config.failover_timeout.as_secs()
+                    ),
+                };
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = room.ended() => {}
+                _ = self.shutdown.cancelled() => {}
+            }
+            backoff = (backoff * 2).min(FAILOVER_RETRY_MAX);
         };
         {
             let mut state = self.state();
@@ -559,8 +677,16 @@ impl Node {
         }
     }
 
-    async fn pull_inner(&self, room: &Arc<Room>) -> Result<&'static str> {
-        let (url, upstream_id) = self.upstream_for(&room.id).await?;
+    /// Sets up one relay link and feeds the room from it until it ends. `tried` is set to the
+    /// upstream asked, for the caller to avoid it next time.
+    async fn pull_once(
+        &self,
+        room: &Arc<Room>,
+        failover: &mut Failover,
+        tried: &mut Option<String>,
+    ) -> Result<Pulled> {
+        let (url, upstream_id) = self.upstream_for(&room.id, &failover.failed).await?;
+        *tried = Some(upstream_id.clone());
         let mut client = relay::connect(&url).await?;
         let description = relay::describe(&mut client, &room.id).await?;
         let kinds: Vec<MediaKind> = description
@@ -568,31 +694,48 @@ impl Node {
             .iter()
             .filter_map(|t| MediaKind::parse(&t.kind))
             .collect();
-        room.expect_tracks(kinds.len());
+        if failover.started.is_none() {
+            room.expect_tracks(kinds.len());
+        }
         let (peer, offer) = UpstreamPeer::offer(&self.factory, &kinds).await?;
         let (answer, mut events) =
             relay::subscribe(&mut client, &room.id, self.id(), offer).await?;
-        tracing::info!(room = %room.id, upstream = %upstream_id, "relay link up");
+        let upstream_id = if upstream_id == "upstream" {
+            description.origin_node_id.clone()
+        } else {
+            upstream_id
+        };
+        match failover.started.take() {
+            Some(since) => {
+                tracing::info!(
+                    room = %room.id, upstream = %upstream_id,
+                    after_ms = since.elapsed().as_millis() as u64,
+                    "relay link up again: failed over"
+                );
+                failover.failed.clear();
+                failover.span = None;
+            }
+            None => tracing::info!(room = %room.id, upstream = %upstream_id, "relay link up"),
+        }
         let link = Link {
             room: room.id.clone(),
             edge_id: self.id().to_owned(),
-            upstream_id: if upstream_id == "upstream" {
-                description.origin_node_id.clone()
-            } else {
-                upstream_id
-            },
+            upstream_id: upstream_id.clone(),
         };
         let cancel = self.shutdown.child_token();
         let stop = cancel.clone();
         let watch_room = room.clone();
         // The upstream tells us when the room ends; a broken stream means the link is gone.
         let watcher = tokio::spawn(async move {
-            let why = relay::wait_end(&mut events).await;
-            watch_room.end(EndReason {
-                not_found: false,
-                message: why,
-            });
+            let end = relay::wait_end(&mut events).await;
+            if let relay::LinkEnd::RoomEnded(why) = &end {
+                watch_room.end(EndReason {
+                    not_found: false,
+                    message: why.clone(),
+                });
+            }
             stop.cancel();
+            end
         });
         let routing = self.routing.clone();
         let (lease, period) = (self.config.lease, self.config.heartbeat());
@@ -611,12 +754,38 @@ impl Node {
                 }
             }
         });
-        let why = peer.run(&answer, room.clone(), cancel.clone()).await;
+        let end = peer.run(&answer, room.clone(), cancel.clone()).await;
         cancel.cancel();
-        watcher.abort();
         let _ = refresher.await;
-        tracing::info!(room = %room.id, "relay link down");
-        why
+        let call = if watcher.is_finished() {
+            watcher.await.ok()
+        } else {
+            watcher.abort();
+            None
+        };
+        tracing::info!(room = %room.id, upstream = %upstream_id, ?end, ?call, "relay link down");
+        let over = |why: &str| {
+            Pulled::Over(
+                room.end_reason()
+                    .map_or_else(|| why.to_owned(), |r| r.message),
+            )
+        };
+        Ok(match end? {
+            UpstreamEnd::RoomEnded => over("room ended"),
+            _ if room.is_ended() => over("room ended"),
+            _ if self.shutdown.is_cancelled() => over("node shutting down"),
+            UpstreamEnd::Failed => Pulled::Lost {
+                upstream: upstream_id,
+                why: "relay peer connection failed".into(),
+            },
+            UpstreamEnd::Cancelled => Pulled::Lost {
+                upstream: upstream_id,
+                why: match call {
+                    Some(relay::LinkEnd::Broken(why) | relay::LinkEnd::RoomEnded(why)) => why,
+                    None => "relay call ended".into(),
+                },
+            },
+        })
     }
 
     /// Renews this node's routing entries until shutdown, then removes them.
@@ -710,6 +879,76 @@ impl Node {
         }
     }
 }
+
+/// Waits between attempts to find a new upstream: doubling from the first to the last.
+const FAILOVER_RETRY_MIN: Duration = Duration::from_millis(100);
+const FAILOVER_RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// How one relay link of a room ended.
+#[derive(Debug)]
+enum Pulled {
+    /// The room is over: its upstream said so, it ended here, or the node is going away.
+    Over(String),
+    /// The link broke; the room goes on without a source until another link is up.
+    Lost { upstream: String, why: String },
+}
+
+/// A room's search for a new upstream after its link broke.
+#[derive(Debug, Default)]
+struct Failover {
+    /// When the link broke; `None` while a link is up (or before the first).
+    started: Option<Instant>,
+    /// Upstreams whose links broke since then.
+    failed: Vec<String>,
+    /// The `failover` span the attempts run in.
+    span: Option<tracing::Span>,
+}
+
+impl Failover {
+    fn begin(&mut self, room: &str, node: &str, lost: &str) {
+        if self.started.is_none() {
+            self.started = Some(Instant::now());
+            self.span = Some(tracing::info_span!("failover", room, node, lost));
+        }
+    }
+}
+
+fn end_reason(e: Error) -> EndReason {
+    match e {
+        Error::NotFound(m) => EndReason {
+            not_found: true,
+            message: m,
+        },
+        e => EndReason {
+            not_found: false,
+            message: e.to_string(),
+        },
+    }
+}
+
+/// Whether a node's gRPC server accepts connections: a dead node's port refuses them (or, on
+/// another machine, does not answer).
+async fn reachable(grpc_url: &str) -> bool {
+    let Ok(uri) = grpc_url.parse::<tonic::codegen::http::Uri>() else {
+        return false;
+    };
+    let Some(host) = uri.host() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    matches!(
+        tokio::time::timeout(
+            REACHABLE_TIMEOUT,
+            tokio::net::TcpStream::connect((host, port))
+        )
+        .await,
+        Ok(Ok(_))
+    )
+}
+
+/// How long a liveness probe of another node waits for its connection.
+const REACHABLE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The address to advertise for a bound socket: a wildcard bind is reached through the
 /// advertised media IP (or loopback when none is set).

@@ -109,19 +109,23 @@ impl Relay for RelayService {
             }))
             .await;
         let room = self.node.room(&req.room);
+        let shutdown = self.node.shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {
                 // The downstream node dropped the call: the link is over.
                 _ = tx.closed() => handle.cancel.cancel(),
                 _ = handle.finished.cancelled() => {
-                    let reason = room
-                        .and_then(|r| r.end_reason())
-                        .map_or_else(|| "relay session ended".to_owned(), |r| r.message);
-                    let _ = tx
-                        .send(Ok(SubscribeEvent {
-                            event: Some(subscribe_event::Event::Ended(RoomEnded { reason })),
-                        }))
-                        .await;
+                    // "The room ended" only when it did; a link that ends for another reason
+                    // (this node going away, the peer connection failing) is a broken call,
+                    // and the downstream node fails over to another source.
+                    let ended = room.and_then(|r| r.end_reason()).filter(|_| !shutdown.is_cancelled());
+                    let event = match ended {
+                        Some(r) => Ok(SubscribeEvent {
+                            event: Some(subscribe_event::Event::Ended(RoomEnded { reason: r.message })),
+                        }),
+                        None => Err(Status::unavailable("relay session ended")),
+                    };
+                    let _ = tx.send(event).await;
                 }
             }
         });
@@ -181,16 +185,27 @@ pub async fn subscribe(
     }
 }
 
-/// Waits for the upstream to end the link; returns why.
-pub async fn wait_end(events: &mut Streaming<SubscribeEvent>) -> String {
+/// How a relay link's call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEnd {
+    /// The upstream said the room ended (the publisher left): the room is over everywhere.
+    RoomEnded(String),
+    /// The call broke or was closed without a word: the upstream may be gone, the room not.
+    Broken(String),
+}
+
+/// Waits for the upstream to end the link; returns how.
+pub async fn wait_end(events: &mut Streaming<SubscribeEvent>) -> LinkEnd {
     loop {
         match events.message().await {
             Ok(Some(SubscribeEvent {
                 event: Some(subscribe_event::Event::Ended(e)),
-            })) => return e.reason,
+            })) => return LinkEnd::RoomEnded(e.reason),
             Ok(Some(_)) => continue,
-            Ok(None) => return "upstream closed the relay link".into(),
-            Err(status) => return format!("relay link broken: {}", status.message()),
+            Ok(None) => return LinkEnd::Broken("upstream closed the relay link".into()),
+            Err(status) => {
+                return LinkEnd::Broken(format!("relay link broken: {}", status.message()));
+            }
         }
     }
 }

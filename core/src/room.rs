@@ -8,6 +8,11 @@
 //! instead of slowing everyone else down. The track's lock is held by its one pump task and is
 //! contended only by a subscriber joining or leaving, which is what makes "cached keyframe, then
 //! live packets, with nothing missed or repeated" atomic.
+//!
+//! A track's source can be replaced under live subscribers (failover: an edge re-attached to
+//! another upstream, a publisher that came back). Each source gets a new number; packets carry
+//! it, and a subscriber seeing it change re-bases its rewriter and waits for a keyframe, so
+//! what it sends stays one continuous stream (same SSRC, sequence numbers and timestamps).
 
 use crate::forward::{Codec, KeyframeCache, KeyframeLimiter, keyframe_start, strip_extensions};
 use crate::pc::MediaKind;
@@ -35,6 +40,8 @@ pub struct Outgoing {
     pub track: usize,
     /// Whether it starts a keyframe.
     pub keyframe: bool,
+    /// Which source of the track it came from (see [`Fanout::switch_source`]).
+    pub source: u32,
     pub packet: Packet,
 }
 
@@ -67,6 +74,8 @@ struct SubscriberTx {
 pub struct Fanout {
     track: usize,
     codec: Codec,
+    /// The current source's number.
+    source: u32,
     cache: KeyframeCache,
     subscribers: Vec<SubscriberTx>,
 }
@@ -85,6 +94,7 @@ impl Fanout {
         Self {
             track,
             codec,
+            source: 0,
             cache: KeyframeCache::new(KEYFRAME_CACHE_PACKETS),
             subscribers: Vec::new(),
         }
@@ -101,6 +111,7 @@ impl Fanout {
             let out = Outgoing {
                 track: self.track,
                 keyframe,
+                source: self.source,
                 packet: packet.clone(),
             };
             if sub.tx.try_send(out).is_err() {
@@ -118,6 +129,7 @@ impl Fanout {
             let _ = tx.try_send(Outgoing {
                 track: self.track,
                 keyframe: i == 0,
+                source: self.source,
                 packet: packet.clone(),
             });
         }
@@ -127,6 +139,19 @@ impl Fanout {
 
     pub fn detach(&mut self, id: u64) {
         self.subscribers.retain(|s| s.id != id);
+    }
+
+    /// A new source feeds the track from now on; returns its number. The cached keyframe is
+    /// the old source's, so it goes.
+    pub fn switch_source(&mut self) -> u32 {
+        self.source = self.source.wrapping_add(1);
+        self.cache.clear();
+        self.source
+    }
+
+    /// The current source's number.
+    pub fn source(&self) -> u32 {
+        self.source
     }
 
     pub fn subscriber_count(&self) -> usize {
@@ -141,8 +166,8 @@ pub struct RoomTrack {
     /// The codec as negotiated with the source, which subscribers are offered.
     pub codec: RTCRtpCodec,
     codec_kind: Codec,
-    source: Arc<dyn TrackRemote>,
-    source_ssrc: u32,
+    /// The current source, for keyframe requests; its packets are pumped by its own task.
+    source: Mutex<Source>,
     fanout: Mutex<Fanout>,
     limiter: Mutex<KeyframeLimiter>,
     epoch: Instant,
@@ -160,10 +185,18 @@ impl std::fmt::Debug for RoomTrack {
     }
 }
 
+/// A track's source: a remote track and the SSRC forwarded from it.
+#[derive(Clone)]
+struct Source {
+    remote: Arc<dyn TrackRemote>,
+    ssrc: u32,
+}
+
 impl RoomTrack {
-    /// The per-packet path: see the module documentation.
-    fn on_packet(&self, mut packet: Packet) {
-        if packet.header.ssrc != self.source_ssrc {
+    /// The per-packet path: see the module documentation. `source` is the number of the
+    /// source the packet came from; a replaced source's late packets are dropped.
+    fn on_packet(&self, mut packet: Packet, ssrc: u32, source: u32) {
+        if packet.header.ssrc != ssrc {
             // RTX or another simulcast layer: not forwarded.
             return;
         }
@@ -175,11 +208,13 @@ impl RoomTrack {
         self.traffic.packets_in.inc();
         self.traffic.bytes_in.inc_by(packet.payload.len() as u64);
         let keyframe = keyframe_start(self.codec_kind, &packet.payload);
-        let drops = self
-            .fanout
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .deliver(&packet, keyframe);
+        let drops = {
+            let mut fanout = self.fanout.lock().unwrap_or_else(|p| p.into_inner());
+            if fanout.source() != source {
+                return;
+            }
+            fanout.deliver(&packet, keyframe)
+        };
         if drops > 0 {
             self.stats.queue_drops.fetch_add(drops, Ordering::Relaxed);
             self.traffic.queue_drops.inc_by(drops);
@@ -211,17 +246,56 @@ impl RoomTrack {
         if !allowed || !self.codec_kind.needs_keyframe() {
             return;
         }
+        let source = self
+            .source
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         tracing::debug!(track = self.index, "requesting keyframe upstream");
         let pli = PictureLossIndication {
             sender_ssrc: 0,
-            media_ssrc: self.source_ssrc,
+            media_ssrc: source.ssrc,
         };
-        match self.source.write_rtcp(vec![Box::new(pli)]).await {
+        match source.remote.write_rtcp(vec![Box::new(pli)]).await {
             Ok(_) => {
                 self.traffic.keyframe_requests.inc();
             }
             Err(e) => tracing::debug!(error = %e, "keyframe request not sent"),
         }
+    }
+
+    /// Makes `remote` the track's source: its packets are forwarded from now on, the old
+    /// source's no longer. Subscribers see the new source number and continue their streams.
+    fn switch_source(self: &Arc<Self>, remote: Arc<dyn TrackRemote>, ssrc: u32) {
+        let number = self
+            .fanout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .switch_source();
+        *self.source.lock().unwrap_or_else(|p| p.into_inner()) = Source {
+            remote: remote.clone(),
+            ssrc,
+        };
+        self.limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reset();
+        self.pump(remote, ssrc, number);
+    }
+
+    /// Feeds the track from one source until that source ends.
+    fn pump(self: &Arc<Self>, remote: Arc<dyn TrackRemote>, ssrc: u32, number: u32) {
+        let track = self.clone();
+        tokio::spawn(async move {
+            while let Some(event) = remote.poll().await {
+                match event {
+                    TrackRemoteEvent::OnRtpPacket(packet) => track.on_packet(packet, ssrc, number),
+                    TrackRemoteEvent::OnEnded | TrackRemoteEvent::OnError => break,
+                    _ => {}
+                }
+            }
+            tracing::debug!(track = track.index, source = number, "source track ended");
+        });
     }
 
     /// How many subscribers this track feeds.
@@ -243,6 +317,12 @@ pub struct Room {
     /// The node's traffic counters (see [`crate::metrics`]).
     pub traffic: crate::metrics::Traffic,
     tracks: Mutex<Vec<Arc<RoomTrack>>>,
+    /// Tracks waiting for a new source (see [`Room::replace_sources`]). Locked after `tracks`.
+    waiting: Mutex<Vec<Arc<RoomTrack>>>,
+    /// Set while tracks wait for new sources.
+    orphaned: AtomicBool,
+    /// Source outages so far.
+    outages: AtomicU64,
     expected_tracks: AtomicUsize,
     /// Number of tracks bound so far; subscribers wait on it.
     bound: watch::Sender<usize>,
@@ -281,6 +361,9 @@ impl Room {
             created: Instant::now(),
             traffic,
             tracks: Mutex::new(Vec::new()),
+            waiting: Mutex::new(Vec::new()),
+            orphaned: AtomicBool::new(false),
+            outages: AtomicU64::new(0),
             expected_tracks: AtomicUsize::new(0),
             bound: watch::Sender::new(0),
             ended: CancellationToken::new(),
@@ -298,7 +381,11 @@ impl Room {
         self.bound.send_modify(|_| {});
     }
 
-    /// Binds a source track to the room and starts pumping its packets.
+    /// Binds a source track to the room and starts pumping its packets. After
+    /// [`Room::replace_sources`], a track of the same kind and codec that waits for a new source
+    /// takes this one instead, and its subscribers carry on; otherwise it is a new track.
+    /// `None` when the remote track has no SSRC or codec yet, or a replacement brings another
+    /// codec than the one subscribers negotiated.
     pub async fn add_track(
         self: &Arc<Self>,
         remote: Arc<dyn TrackRemote>,
@@ -310,38 +397,92 @@ impl Room {
             _ => MediaKind::Video,
         };
         let codec_kind = Codec::from_mime(&codec.mime_type);
-        let track = {
+        let replaced = {
             let mut tracks = self.tracks.lock().unwrap_or_else(|p| p.into_inner());
-            let track = Arc::new(RoomTrack {
-                index: tracks.len(),
-                kind,
-                codec_kind,
-                codec,
-                source: remote.clone(),
-                source_ssrc: ssrc,
-                fanout: Mutex::new(Fanout::new(tracks.len(), codec_kind)),
-                limiter: Mutex::new(KeyframeLimiter::new(KEYFRAME_REQUEST_INTERVAL)),
-                epoch: Instant::now(),
-                stats: TrackStats::default(),
-                traffic: self.traffic.clone(),
-            });
-            tracks.push(track.clone());
-            track
-        };
-        tracing::info!(room = %self.id, track = track.index, kind = kind.as_str(), codec = %track.codec.mime_type, ssrc, "track bound");
-        self.bound.send_modify(|n| *n += 1);
-        let pump_track = track.clone();
-        tokio::spawn(async move {
-            while let Some(event) = remote.poll().await {
-                match event {
-                    TrackRemoteEvent::OnRtpPacket(packet) => pump_track.on_packet(packet),
-                    TrackRemoteEvent::OnEnded | TrackRemoteEvent::OnError => break,
-                    _ => {}
+            let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(pos) = waiting.iter().position(|t| t.kind == kind) {
+                let track = waiting.remove(pos);
+                if !same_codec(&track.codec, &codec) {
+                    tracing::error!(
+                        room = %self.id, track = track.index, was = %track.codec.mime_type,
+                        now = %codec.mime_type, "a new source brings another codec; not bound"
+                    );
+                    return None;
                 }
+                Some(track)
+            } else {
+                let track = Arc::new(RoomTrack {
+                    index: tracks.len(),
+                    kind,
+                    codec_kind,
+                    codec: codec.clone(),
+                    source: Mutex::new(Source {
+                        remote: remote.clone(),
+                        ssrc,
+                    }),
+                    fanout: Mutex::new(Fanout::new(tracks.len(), codec_kind)),
+                    limiter: Mutex::new(KeyframeLimiter::new(KEYFRAME_REQUEST_INTERVAL)),
+                    epoch: Instant::now(),
+                    stats: TrackStats::default(),
+                    traffic: self.traffic.clone(),
+                });
+                tracks.push(track.clone());
+                drop(waiting);
+                drop(tracks);
+                tracing::info!(room = %self.id, track = track.index, kind = kind.as_str(), codec = %track.codec.mime_type, ssrc, "track bound");
+                self.bound.send_modify(|n| *n += 1);
+                track.pump(remote, ssrc, 0);
+                return Some(track);
             }
-            tracing::debug!(track = pump_track.index, "source track ended");
-        });
+        };
+        let track = replaced?;
+        track.switch_source(remote, ssrc);
+        tracing::info!(room = %self.id, track = track.index, kind = kind.as_str(), ssrc, "track source replaced");
+        if self
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+        {
+            self.orphaned.store(false, Ordering::Release);
+        }
+        // Subscribers wait for a keyframe of the new source: ask for one now.
+        track.request_keyframe().await;
         Some(track)
+    }
+
+    /// The room's sources are gone (an upstream link broke, a publisher vanished) and new ones
+    /// will be bound by [`Room::add_track`]: until then every track waits for one, and its
+    /// subscribers stay attached. Returns the number of this outage, for [`Room::orphaned_since`].
+    pub fn replace_sources(&self) -> u64 {
+        let tracks = self.tracks();
+        *self.waiting.lock().unwrap_or_else(|p| p.into_inner()) = tracks;
+        self.orphaned.store(true, Ordering::Release);
+        self.outages.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// True while the tracks wait for new sources since outage `outage` (no newer outage and
+    /// no new source since).
+    pub fn orphaned_since(&self, outage: u64) -> bool {
+        self.orphaned.load(Ordering::Acquire) && self.outages.load(Ordering::Acquire) == outage
+    }
+
+    /// A new source is coming for an orphaned room (a publisher came back): true for the one
+    /// caller that gets to bind it, false when the room is not orphaned.
+    pub fn resume(&self) -> bool {
+        self.orphaned
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Source outages so far (the number [`Room::replace_sources`] returned last).
+    pub fn outages(&self) -> u64 {
+        self.outages.load(Ordering::Acquire)
+    }
+
+    /// True while the tracks wait for new sources.
+    pub fn is_orphaned(&self) -> bool {
+        self.orphaned.load(Ordering::Acquire)
     }
 
     /// The tracks bound so far.
@@ -450,6 +591,10 @@ impl Room {
     pub fn reservations(&self) -> usize {
         self.reservations.load(Ordering::Acquire)
     }
+}
+
+pub(crate) fn same_codec(a: &RTCRtpCodec, b: &RTCRtpCodec) -> bool {
+    a.mime_type.eq_ignore_ascii_case(&b.mime_type) && a.clock_rate == b.clock_rate
 }
 
 /// One subscriber's view of a room: the queue its packets arrive on. Dropping it detaches.

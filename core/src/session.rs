@@ -8,11 +8,11 @@
 use crate::error::{Error, Result};
 use crate::forward::{Codec, Rewriter, Verdict};
 use crate::pc::{MediaKind, Pc, PcFactory, scan_offer};
-use crate::room::{EndReason, Room, RoomTrack};
+use crate::room::{EndReason, Room, RoomTrack, same_codec};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::sync::Arc;
@@ -193,7 +193,10 @@ pub async fn publish(
                     room.add_track(track).await;
                 }
                 _ = Peer::gone(&mut state) => {
-                    room.end(EndReason { not_found: false, message: "publisher disconnected".into() });
+                    // Not the end: the publisher may come back (see `Node::publish`); the
+                    // room's subscribers wait for it.
+                    tracing::info!(room = %room.id, "publisher disconnected; waiting for it to come back");
+                    room.replace_sources();
                     break;
                 }
                 _ = cancel.cancelled() => {
@@ -216,6 +219,29 @@ struct Leg {
     rewriter: Rewriter,
     needs_keyframe: bool,
     started: bool,
+    /// The room track's source the last packet came from.
+    source: Option<u32>,
+    /// When the last packet was sent, to keep timestamps in step with the clock across a
+    /// change of source.
+    last_sent: Option<std::time::Instant>,
+}
+
+impl Leg {
+    /// The room track's source changed: continue the outgoing stream where it stopped, its
+    /// timestamps advanced by the time that passed, from the new source's next keyframe.
+    fn switch_source(&mut self, now: std::time::Instant) {
+        let idle = self.last_sent.map_or(Duration::ZERO, |t| now - t);
+        let ticks = idle.as_secs_f64() * f64::from(self.track.codec.clock_rate);
+        // Capped well below half the timestamp space, so it always reads as "later".
+        self.rewriter
+            .switch_source(ticks.min(f64::from(1u32 << 30)) as u32);
+        self.started = false;
+        tracing::debug!(
+            track = self.track.index,
+            idle_ms = idle.as_millis() as u64,
+            "subscriber follows a new source"
+        );
+    }
 }
 
 /// Picks, for each receiving section of an offer in order, the first unused room track of the
@@ -230,10 +256,6 @@ fn match_tracks(offered: &[MediaKind], tracks: &[Arc<RoomTrack>]) -> Vec<Arc<Roo
         }
     }
     out
-}
-
-fn same_codec(a: &RTCRtpCodec, b: &RTCRtpCodec) -> bool {
-    a.mime_type.eq_ignore_ascii_case(&b.mime_type) && a.clock_rate == b.clock_rate
 }
 
 /// Starts a subscriber session on `room` (a viewer, or the upstream end of a relay link).
@@ -315,6 +337,8 @@ pub async fn subscribe(
             local,
             needs_keyframe: false,
             started: false,
+            source: None,
+            last_sent: None,
         });
     }
     let answer = match peer.answer(offer).await {
@@ -421,10 +445,17 @@ async fn run_subscriber(
                     }
                     // Counted once per batch: the counters are shared by the whole node.
                     let (mut sent, mut sent_bytes) = (0u64, 0u64);
+                    let now = std::time::Instant::now();
                     for out in batch.drain(..) {
                         let Some(leg) = leg_of.get(out.track).and_then(|&i| legs.get_mut(i)) else {
                             continue;
                         };
+                        if leg.source != Some(out.source) {
+                            if leg.source.is_some() {
+                                leg.switch_source(now);
+                            }
+                            leg.source = Some(out.source);
+                        }
                         if !leg.started {
                             // A decoder needs a keyframe first: skip what comes before it.
                             if leg.needs_keyframe && !out.keyframe {
@@ -438,6 +469,7 @@ async fn run_subscriber(
                             if leg.local.write_rtp(packet).await.is_err() {
                                 break 'forward;
                             }
+                            leg.last_sent = Some(now);
                             sent += 1;
                             sent_bytes += bytes;
                         }
@@ -461,6 +493,17 @@ async fn run_subscriber(
     }
     let _ = peer.pc.close().await;
     finished.cancel();
+}
+
+/// Why the downstream end of a relay link stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamEnd {
+    /// The peer connection failed (ICE or DTLS): the upstream may be gone.
+    Failed,
+    /// Closed from this side ([`UpstreamPeer::run`]'s `cancel`).
+    Cancelled,
+    /// The room ended.
+    RoomEnded,
 }
 
 /// The downstream end of a relay link: an edge's peer connection that receives every track of
@@ -507,7 +550,7 @@ impl UpstreamPeer {
         answer: &str,
         room: Arc<Room>,
         cancel: CancellationToken,
-    ) -> Result<&'static str> {
+    ) -> Result<UpstreamEnd> {
         let Peer {
             pc,
             mut state,
@@ -525,9 +568,9 @@ impl UpstreamPeer {
                 Some(track) = tracks.recv() => {
                     room.add_track(track).await;
                 }
-                _ = Peer::gone(&mut state) => break "relay link failed",
-                _ = cancel.cancelled() => break "relay link closed",
-                _ = room.ended() => break "room ended",
+                _ = Peer::gone(&mut state) => break UpstreamEnd::Failed,
+                _ = cancel.cancelled() => break UpstreamEnd::Cancelled,
+                _ = room.ended() => break UpstreamEnd::RoomEnded,
             }
         };
         let _ = pc.close().await;

@@ -345,6 +345,44 @@ async fn behaviour(store: &dyn RoutingStore, name: &str) {
     );
     assert_eq!(store.room_owner("r1").await.unwrap().as_deref(), Some("b"));
 
+    // Taking over a room from an owner found dead: only from that owner; the dead owner's
+    // claim is void after it, and removing the dead node later leaves the room alone.
+    let dead = store.claim_room("rt", "gone", LONG).await.unwrap().unwrap();
+    assert!(
+        store
+            .take_over_room("rt", "someone-else", "c", LONG)
+            .await
+            .unwrap()
+            .is_none(),
+        "{}",
+        ctx("take over only from the dead owner")
+    );
+    let taken = store
+        .take_over_room("rt", "gone", "c", LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.room_owner("rt").await.unwrap().as_deref(), Some("c"));
+    assert!(
+        !store.renew_room(&dead, LONG).await.unwrap(),
+        "{}",
+        ctx("the dead owner's claim is void")
+    );
+    store.remove_node("gone").await.unwrap();
+    assert_eq!(
+        store.room_owner("rt").await.unwrap().as_deref(),
+        Some("c"),
+        "{}",
+        ctx("removing the dead node keeps the room taken from it")
+    );
+    assert!(store.release_room(&taken).await.unwrap());
+    let free = store
+        .take_over_room("rt", "gone", "c", LONG)
+        .await
+        .unwrap()
+        .expect("a free room can be taken");
+    assert!(store.release_room(&free).await.unwrap());
+
     // Links: put, refresh, replace, list, remove.
     store.put_link(&link("r2", "e2", "a"), LONG).await.unwrap();
     store.put_link(&link("r2", "e1", "a"), LONG).await.unwrap();

@@ -40,6 +40,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone)]
 pub struct PublisherConfig {
     pub origin: reqwest::Url,
+    /// Origins to publish to again, in turn (the first origin included after them), when the
+    /// connection fails: the same room, continuing the broadcast. Empty: no republishing.
+    pub failover: Vec<reqwest::Url>,
     pub room: String,
     pub plan: MediaPlan,
     pub bind_ip: IpAddr,
@@ -58,6 +61,10 @@ pub struct PublisherStats {
     pub write_errors: AtomicU64,
     /// Video frames whose timer tick came more than one frame interval late.
     pub late_frames: AtomicU64,
+    /// Times the publisher published again after its connection failed.
+    pub republishes: AtomicU32,
+    /// The video index of the first packet sent after the last republish, plus one (0: none).
+    pub republished_at: AtomicU32,
 }
 
 /// What the publisher did, for the report.
@@ -74,7 +81,11 @@ pub struct PublisherReport {
     pub late_frames: u64,
     pub video_payload_type: u8,
     pub audio_payload_type: u8,
-    /// Set when the publisher's connection failed during the run.
+    /// Times it published again (to the next origin) after its connection failed.
+    pub republishes: u32,
+    /// The first video index sent after the last republish.
+    pub republished_at_video_index: Option<u32>,
+    /// Set when the publisher's connection failed during the run (and was not re-made).
     pub error: Option<String>,
 }
 
@@ -225,6 +236,7 @@ struct Session {
 
 async fn connect(
     config: &PublisherConfig,
+    origin: &reqwest::Url,
     client: &reqwest::Client,
 ) -> Result<Session, PublishError> {
     let factory = PcFactory::new(MediaSettings {
@@ -278,11 +290,10 @@ async fn connect(
         );
     }
     let offer = peer.offer(GATHER_TIMEOUT).await?;
-    let url = config
-        .origin
+    let url = origin
         .join(&format!("whip/{}", config.room))
         .map_err(|e| SignalError::Url {
-            url: config.origin.to_string(),
+            url: origin.to_string(),
             reason: e.to_string(),
         })?;
     let accepted = signal::post_offer(client, url, &offer).await?;
@@ -336,7 +347,7 @@ async fn run(
             return;
         }
     };
-    let session = match connect(&config, &client).await {
+    let mut session = match connect(&config, &config.origin, &client).await {
         Ok(s) => s,
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -347,45 +358,67 @@ async fn run(
 
     // Keyframe requests from the origin: the next frame is a keyframe.
     let keyframe_wanted = Arc::new(AtomicBool::new(false));
-    let feedback = {
-        let (video, wanted, stats, stop) = (
-            session.video.clone(),
-            keyframe_wanted.clone(),
-            stats.clone(),
-            teardown.clone(),
-        );
-        tokio::spawn(async move {
-            loop {
-                let event = tokio::select! {
-                    e = video.poll() => e,
-                    _ = stop.cancelled() => None,
-                };
-                match event {
-                    Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
-                        let asks = packets.iter().any(|p| {
-                            let any = p.as_any();
-                            any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
-                        });
-                        if asks {
-                            stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
-                            wanted.store(true, Ordering::Relaxed);
-                        }
+    // Where to publish again when the connection fails: the failover origins, then the first.
+    let mut next_origins = config
+        .failover
+        .iter()
+        .chain(std::iter::once(&config.origin))
+        .cycle()
+        .take(if config.failover.is_empty() {
+            0
+        } else {
+            usize::MAX
+        });
+    let error = loop {
+        let feedback_stop = teardown.child_token();
+        let feedback = spawn_feedback(&session, &keyframe_wanted, &stats, &feedback_stop);
+        let mut state = session.peer.state.clone();
+        let failed = tokio::select! {
+            _ = send_media(&session, &config.plan, &stats, &keyframe_wanted, &stop_media) => false,
+            _ = gone(&mut state) => true,
+        };
+        feedback_stop.cancel();
+        let _ = feedback.await;
+        if !failed {
+            break None;
+        }
+        // The origin is gone or unreachable: no DELETE (a live origin would end the room).
+        let _ = session.peer.pc.close().await;
+        let mut again = None;
+        while !stop_media.is_cancelled() {
+            let Some(origin) = next_origins.next() else {
+                break;
+            };
+            match connect(&config, origin, &client).await {
+                Ok(s) => {
+                    again = Some(s);
+                    break;
+                }
+                Err(e) => {
+                    eprintln!("republishing to {origin} failed ({e}); trying the next origin");
+                    tokio::select! {
+                        _ = tokio::time::sleep(REPUBLISH_RETRY) => {}
+                        _ = stop_media.cancelled() => {}
                     }
-                    Some(_) => {}
-                    None => break,
                 }
             }
-        })
-    };
-
-    let mut state = session.peer.state.clone();
-    let error = tokio::select! {
-        _ = send_media(&session, &config.plan, &stats, &keyframe_wanted, &stop_media) => None,
-        _ = gone(&mut state) => Some("the publisher's peer connection failed".to_owned()),
+        }
+        match again {
+            Some(s) => {
+                session = s;
+                stats.republishes.fetch_add(1, Ordering::Relaxed);
+                let next = stats.video_next.load(Ordering::Relaxed);
+                stats.republished_at.store(next + 1, Ordering::Relaxed);
+                // The new session's viewers start from a keyframe.
+                keyframe_wanted.store(true, Ordering::Relaxed);
+            }
+            None => break Some("the publisher's peer connection failed".to_owned()),
+        }
     };
     if error.is_some() {
         ended.cancel();
     }
+    let republished_at = stats.republished_at.load(Ordering::Relaxed);
     let _ = report.send(PublisherReport {
         video_packets: stats.video_next.load(Ordering::Relaxed),
         audio_packets: stats.audio_next.load(Ordering::Relaxed),
@@ -397,12 +430,53 @@ async fn run(
         late_frames: stats.late_frames.load(Ordering::Relaxed),
         video_payload_type: session.video_pt,
         audio_payload_type: session.audio_pt,
+        republishes: stats.republishes.load(Ordering::Relaxed),
+        republished_at_video_index: republished_at.checked_sub(1),
         error,
     });
     teardown.cancelled().await;
     let _ = signal::delete(&client, &session.location).await;
     let _ = session.peer.pc.close().await;
-    let _ = feedback.await;
+}
+
+/// How long the publisher waits before trying the next origin.
+const REPUBLISH_RETRY: Duration = Duration::from_millis(250);
+
+/// Keyframe requests (PLI/FIR) from the origin: the next frame is a keyframe.
+fn spawn_feedback(
+    session: &Session,
+    wanted: &Arc<AtomicBool>,
+    stats: &Arc<PublisherStats>,
+    stop: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let (video, wanted, stats, stop) = (
+        session.video.clone(),
+        wanted.clone(),
+        stats.clone(),
+        stop.clone(),
+    );
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                e = video.poll() => e,
+                _ = stop.cancelled() => None,
+            };
+            match event {
+                Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
+                    let asks = packets.iter().any(|p| {
+                        let any = p.as_any();
+                        any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+                    });
+                    if asks {
+                        stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+                        wanted.store(true, Ordering::Relaxed);
+                    }
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+    })
 }
 
 /// Sends until `stop`: a frame every frame interval, an Opus packet every 20 ms. A frame's

@@ -121,6 +121,10 @@ pub struct TrackLine {
     pub reordered: u64,
     pub duplicates: u64,
     pub first_index: Option<u32>,
+    /// The highest publisher index received.
+    pub last_index: Option<u32>,
+    /// Packets received that start a keyframe.
+    pub keyframes: u64,
     pub no_marker: u64,
 }
 
@@ -180,6 +184,8 @@ pub fn track_line(track: Option<&TrackResult>, sent: u32, at_connect: u32) -> Tr
         reordered: t.seq.reordered(),
         duplicates: t.seq.duplicates(),
         first_index: t.min_index,
+        last_index: t.max_index,
+        keyframes: t.keyframes,
         no_marker: t.no_marker,
     }
 }
@@ -466,6 +472,7 @@ mod tests {
             min_index: Some(min_index),
             no_marker: 0,
             live: packets,
+            ..Default::default()
         }
     }
 

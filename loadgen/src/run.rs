@@ -42,6 +42,10 @@ pub struct RunArgs {
     /// Base URL of the origin the publisher sends to by WHIP (`{origin}/whip/{room}`).
     #[arg(long)]
     pub origin: String,
+    /// Another origin the publisher publishes to (the same room, the broadcast continuing) when
+    /// its connection fails; repeat for several, tried in turn.
+    #[arg(long = "failover-origin")]
+    pub failover_origins: Vec<String>,
     /// Base URL of an edge viewers watch by WHEP (`{edge}/whep/{room}`); repeat for several,
     /// viewers are spread round-robin.
     #[arg(long = "edge", required = true)]
@@ -88,7 +92,7 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    fn validate(&self) -> anyhow::Result<(reqwest::Url, Vec<reqwest::Url>)> {
+    fn validate(&self) -> anyhow::Result<(reqwest::Url, Vec<reqwest::Url>, Vec<reqwest::Url>)> {
         let base = |s: &str| -> anyhow::Result<reqwest::Url> {
             // A base URL without a trailing slash would lose its last path segment on join.
             let with_slash = if s.ends_with('/') {
@@ -122,7 +126,12 @@ impl RunArgs {
         if !(self.keyframe_interval.is_finite() && self.keyframe_interval > 0.0) {
             bail!("--keyframe-interval must be a positive number of seconds");
         }
-        Ok((origin, edges))
+        let failover = self
+            .failover_origins
+            .iter()
+            .map(|o| base(o))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok((origin, edges, failover))
     }
 
     fn config(&self) -> RunConfig {
@@ -165,7 +174,7 @@ fn raise_nofile(viewers: usize) -> Option<u64> {
 
 /// Runs the load and returns the report (also printed and written by [`execute`]).
 pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
-    let (origin, edges) = args.validate()?;
+    let (origin, edges, failover) = args.validate()?;
     let nofile_limit = raise_nofile(args.viewers);
     let ramp_seconds = args.viewers as f64 / args.ramp;
     if ramp_seconds + 2.0 > args.duration {
@@ -188,6 +197,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         Duration::from_secs(60),
         Publisher::start(PublisherConfig {
             origin: origin.clone(),
+            failover,
             room: args.room.clone(),
             plan: plan.clone(),
             bind_ip: args.bind,

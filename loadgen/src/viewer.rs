@@ -76,6 +76,10 @@ pub struct TrackResult {
     pub seq: SeqTracker,
     /// Lowest publisher index received.
     pub min_index: Option<u32>,
+    /// Highest publisher index received.
+    pub max_index: Option<u32>,
+    /// Packets that start a keyframe.
+    pub keyframes: u64,
     /// Packets whose marker could not be read.
     pub no_marker: u64,
     /// Packets counted for latency (sent after this viewer's first arrival).
@@ -339,10 +343,11 @@ async fn read_track(
             Ok(_) => now,
             Err(earlier) => earlier,
         };
-        if is_video
-            && shared.join_us.load(Ordering::Relaxed) == 0
-            && keyframe_start(codec, &packet.payload)
-        {
+        let keyframe = is_video && keyframe_start(codec, &packet.payload);
+        if keyframe {
+            out.keyframes += 1;
+        }
+        if keyframe && shared.join_us.load(Ordering::Relaxed) == 0 {
             let join_us = now.saturating_sub(shared.post_start_ns) / 1000;
             if shared
                 .join_us
@@ -355,6 +360,7 @@ async fn read_track(
         match format.and_then(|f| marker::find(f, &packet.payload)) {
             Some(m) => {
                 out.min_index = Some(out.min_index.map_or(m.index, |i| i.min(m.index)));
+                out.max_index = Some(out.max_index.map_or(m.index, |i| i.max(m.index)));
                 if m.sent_ns >= live_from {
                     out.live += 1;
                     latencies.push(now.saturating_sub(m.sent_ns) / 1000);

@@ -52,9 +52,15 @@ async fn browser_publishes_and_viewers_on_two_edges_decode() -> anyhow::Result<(
         let s2 = wait_playing(&v2, 60, DEADLINE).await?;
         println!("{codec}: viewer on edge-1: {s1}\n{codec}: viewer on edge-2: {s2}");
 
-        // The video really is the publisher's: same resolution on both edges.
-        assert!(s1["frameWidth"].as_u64().unwrap_or(0) > 0);
-        assert_eq!(s1["frameWidth"], s2["frameWidth"]);
+        // The video really is the publisher's: the same picture shape on both edges (Chrome
+        // scales its resolution down when the machine is busy, so sizes may differ in time).
+        let shape = |s: &serde_json::Value| {
+            let (w, h) = (s["frameWidth"].as_u64(), s["frameHeight"].as_u64());
+            let (w, h) = (w.unwrap_or(0), h.unwrap_or(0));
+            assert!(w > 0 && h > 0, "{s}");
+            (w * 100 / h) as i64
+        };
+        assert!((shape(&s1) - shape(&s2)).abs() <= 2, "{s1} / {s2}");
 
         // One relay link per edge at the origin, each edge's own viewer downstream.
         assert_eq!(subscribers(&origin, "e2e").await?, Some(2));

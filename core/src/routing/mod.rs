@@ -96,6 +96,15 @@ pub trait RoutingStore: Send + Sync + std::fmt::Debug {
         node_id: &str,
         lease: Duration,
     ) -> RoutingResult<Option<RoomClaim>>;
+    /// Claims `room` for `node_id` if it is free or still claimed by `dead_node` (an owner
+    /// found dead before its claim expired); `None` when anyone else holds it.
+    async fn take_over_room(
+        &self,
+        room: &str,
+        dead_node: &str,
+        node_id: &str,
+        lease: Duration,
+    ) -> RoutingResult<Option<RoomClaim>>;
     /// Extends a claim; false when it was lost (expired and taken, or released).
     async fn renew_room(&self, claim: &RoomClaim, lease: Duration) -> RoutingResult<bool>;
     /// Releases a claim if still held by its token.
@@ -123,6 +132,25 @@ struct MemoryState {
     nodes: HashMap<String, Leased<NodeInfo>>,
     rooms: HashMap<String, Leased<(String, String)>>,
     links: HashMap<(String, String), Leased<Link>>,
+}
+
+impl MemoryState {
+    /// Makes `node_id` the owner of `room` with a new token, whoever held it.
+    fn claim(&mut self, room: &str, node_id: &str, expires: Instant) -> RoomClaim {
+        let token = uuid::Uuid::new_v4().to_string();
+        self.rooms.insert(
+            room.to_owned(),
+            Leased {
+                value: (node_id.to_owned(), token.clone()),
+                expires,
+            },
+        );
+        RoomClaim {
+            room: room.to_owned(),
+            node_id: node_id.to_owned(),
+            token,
+        }
+    }
 }
 
 /// The routing store of a single process: a map behind a mutex, leases checked on read.
@@ -190,22 +218,20 @@ impl RoutingStore for MemoryStore {
         lease: Duration,
     ) -> RoutingResult<Option<RoomClaim>> {
         Ok(self.with(|s, now| {
-            if s.rooms.contains_key(room) {
-                return None;
-            }
-            let token = uuid::Uuid::new_v4().to_string();
-            s.rooms.insert(
-                room.to_owned(),
-                Leased {
-                    value: (node_id.to_owned(), token.clone()),
-                    expires: now + lease,
-                },
-            );
-            Some(RoomClaim {
-                room: room.to_owned(),
-                node_id: node_id.to_owned(),
-                token,
-            })
+            (!s.rooms.contains_key(room)).then(|| s.claim(room, node_id, now + lease))
+        }))
+    }
+
+    async fn take_over_room(
+        &self,
+        room: &str,
+        dead_node: &str,
+        node_id: &str,
+        lease: Duration,
+    ) -> RoutingResult<Option<RoomClaim>> {
+        Ok(self.with(|s, now| {
+            let held = s.rooms.get(room).is_some_and(|o| o.value.0 != dead_node);
+            (!held).then(|| s.claim(room, node_id, now + lease))
         }))
     }
 

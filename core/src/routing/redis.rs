@@ -19,11 +19,13 @@
 //! | `node:{id}:rooms` | SET of room ids the node claimed (index for `remove_node`) | ≥ longest claim lease | `claim_room`, `renew_room`, `release_room`, `remove_node` |
 //! | `node:{id}:links` | SET of room ids where the node is a link's edge or upstream (index for `remove_node`) | ≥ longest link lease | `put_link`, `remove_node` |
 //! | `rooms` | ZSET room id → claim expiry (ms) | ≥ longest claim lease; members pruned by `claim_room` | `claim_room`, `renew_room`, `release_room`, `remove_node` |
-//! | `room:{id}:owner` | STRING `"{node}\n{token}"` | the claim's lease (`SET NX PX`, compare-and-`PEXPIRE`) | `claim_room`, `renew_room`, `release_room` (compare-and-delete), `remove_node` |
+//! | `room:{id}:owner` | STRING `"{node}\n{token}"` | the claim's lease (`SET NX PX`, compare-and-`PEXPIRE`) | `claim_room`, `take_over_room` (compare-owner-and-set, when the owner is dead), `renew_room`, `release_room` (compare-and-delete), `remove_node` |
 //! | `room:{id}:links` | HASH edge id → `"{expiry ms}\n{upstream id}"` | ≥ longest link lease; each field carries its own expiry | `put_link`, `remove_link`, `release_room`, `remove_node` |
 //!
 //! The writer is always the node the entry is about (its heartbeat, its claims, its links),
-//! except `remove_node`, which a node calls on itself when it leaves. The indices
+//! except `take_over_room`: an origin that found a room's owner dead (its gRPC port refuses)
+//! replaces that owner's claim before it expires, so the room's publisher can come back at once.
+//! The indices
 //! (`node:{id}:rooms`, `node:{id}:links`, the two ZSETs) may hold stale members; readers check
 //! the entry itself, so a stale member costs nothing but a few bytes until its TTL.
 //!
@@ -259,6 +261,22 @@ extend(KEYS[3], lease)
 return 1
 "#;
 
+/// KEYS: room owner, rooms, node rooms, dead node's rooms. ARGV: room, owner value, lease ms,
+/// dead node id. Claims the room if it is free or its owner value names the dead node.
+const TAKE_OVER_ROOM: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, 1, #ARGV[4] + 1) ~= ARGV[4] .. '\n' then return 0 end
+local lease = tonumber(ARGV[3])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', lease)
+local now = now_ms()
+redis.call('ZADD', KEYS[2], ms(now + lease), ARGV[1])
+extend(KEYS[2], lease)
+redis.call('SREM', KEYS[4], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[1])
+extend(KEYS[3], lease)
+return 1
+"#;
+
 /// KEYS: room owner, rooms, node rooms. ARGV: room, owner value, lease ms. Compare-and-extend:
 /// returns 1 if the claim was still held by this value.
 const RENEW_ROOM: &str = r#"
@@ -329,6 +347,7 @@ struct Scripts {
     nodes: Script,
     remove_node: Script,
     claim_room: Script,
+    take_over_room: Script,
     renew_room: Script,
     release_room: Script,
     rooms: Script,
@@ -344,6 +363,7 @@ impl Scripts {
             nodes: s(NODES),
             remove_node: s(REMOVE_NODE),
             claim_room: s(CLAIM_ROOM),
+            take_over_room: s(TAKE_OVER_ROOM),
             renew_room: s(RENEW_ROOM),
             release_room: s(RELEASE_ROOM),
             rooms: s(ROOMS),
@@ -382,6 +402,43 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
+    /// Claims `room` with a new token: when it is free (`claim_room`), or also when
+    /// `dead_node` holds it (`take_over_room`).
+    async fn claim(
+        &self,
+        op: &'static str,
+        room: &str,
+        node_id: &str,
+        lease: Duration,
+        dead_node: Option<&str>,
+    ) -> RoutingResult<Option<RoomClaim>> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let k = &self.keys;
+        let value = owner_value(node_id, &token);
+        let lease_ms = lease_ms(lease);
+        let mut keys = vec![
+            k.of(schema::ROOM_OWNER, room),
+            k.fixed(schema::ROOMS),
+            k.of(schema::NODE_ROOMS, node_id),
+        ];
+        let mut args = vec![room, value.as_str(), lease_ms.as_str()];
+        let script = match dead_node {
+            None => &self.scripts.claim_room,
+            Some(dead) => {
+                keys.push(k.of(schema::NODE_ROOMS, dead));
+                args.push(dead);
+                &self.scripts.take_over_room
+            }
+        };
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let claimed: i64 = self.script(op, script, &keys, &args).await?;
+        Ok((claimed == 1).then(|| RoomClaim {
+            room: room.to_owned(),
+            node_id: node_id.to_owned(),
+            token,
+        }))
+    }
+
     /// Connects to the Redis at `url` (`redis://[:password@]host:port[/db]`) and checks that it
     /// answers, within [`RedisOptions::op_timeout`]: an unreachable Redis is an
     /// [`RoutingError::Unavailable`] after about a second, not a hang.
@@ -660,25 +717,18 @@ impl RoutingStore for RedisStore {
         node_id: &str,
         lease: Duration,
     ) -> RoutingResult<Option<RoomClaim>> {
-        let token = uuid::Uuid::new_v4().to_string();
-        let k = &self.keys;
-        let claimed: i64 = self
-            .script(
-                "claim_room",
-                &self.scripts.claim_room,
-                &[
-                    &k.of(schema::ROOM_OWNER, room),
-                    &k.fixed(schema::ROOMS),
-                    &k.of(schema::NODE_ROOMS, node_id),
-                ],
-                &[room, &owner_value(node_id, &token), &lease_ms(lease)],
-            )
-            .await?;
-        Ok((claimed == 1).then(|| RoomClaim {
-            room: room.to_owned(),
-            node_id: node_id.to_owned(),
-            token,
-        }))
+        self.claim("claim_room", room, node_id, lease, None).await
+    }
+
+    async fn take_over_room(
+        &self,
+        room: &str,
+        dead_node: &str,
+        node_id: &str,
+        lease: Duration,
+    ) -> RoutingResult<Option<RoomClaim>> {
+        self.claim("take_over_room", room, node_id, lease, Some(dead_node))
+            .await
     }
 
     async fn renew_room(&self, claim: &RoomClaim, lease: Duration) -> RoutingResult<bool> {
