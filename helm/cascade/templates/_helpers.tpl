@@ -75,6 +75,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "redis://%s.%s.svc:6379/%v" (include "cascade.componentName" (dict "root" . "component" "redis")) .Release.Namespace (int .Values.redis.database) }}
 {{- end }}
 
+{{/* Prefix of the nodes' Redis keys: redis.keyPrefix, else "<fullname>:". */}}
+{{- define "cascade.redis.prefix" -}}
+{{- default (printf "%s:" (include "cascade.fullname" .)) .Values.redis.keyPrefix }}
+{{- end }}
+
 {{/* Name of the Secret the Redis URL is read from when Redis is external. */}}
 {{- define "cascade.redis.secretName" -}}
 {{- if .Values.redis.external.existingSecret }}
