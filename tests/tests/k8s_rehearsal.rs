@@ -20,7 +20,9 @@
 //! (`/readyz` 503, `draining` in `/v1/cluster`, new viewers refused or redirected), and the edge
 //! exits 0 after they leave, within the grace period, leaving nothing in Redis; a new edge
 //! started from the same pod template becomes ready, joins the placement, and the draining edge
-//! redirects new viewers to it, who receive the stream from it without loss.
+//! redirects new viewers to it, who receive the stream from it without loss. A second run with
+//! a short drain holds viewers past it: the edge serves them until the drain deadline, then exits
+//! 0 before the grace period would end in SIGKILL.
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use cascade_tests::{RedisProc, bin, poll};
@@ -39,6 +41,12 @@ const HELM_SETS: &[&str] = &[
     "drain.timeoutSeconds=40",
     "drain.preStopDelaySeconds=2",
     "drain.graceMarginSeconds=5",
+];
+/// A drain that ends before the viewers leave.
+const SHORT_DRAIN_SETS: &[&str] = &[
+    "drain.timeoutSeconds=6",
+    "drain.preStopDelaySeconds=1",
+    "drain.graceMarginSeconds=4",
 ];
 /// What the kubelet gives `status.podIP` and `status.hostIP` here.
 const POD_IP: &str = "127.0.0.1";
@@ -79,14 +87,14 @@ struct Chart {
 
 impl Chart {
     /// Renders the chart through `deploy/render-chart.sh` (which fetches Helm on first use).
-    fn render() -> Result<Self> {
+    fn render(sets: &[&str]) -> Result<Self> {
         let root = workspace_root();
         let out = std::env::temp_dir().join(format!("cascade-rehearsal-{}", std::process::id()));
         let mut cmd = Command::new(root.join("deploy/render-chart.sh"));
         cmd.arg(&out)
             .arg("-f")
             .arg(root.join("helm/cascade/ci/default-values.yaml"));
-        for set in HELM_SETS {
+        for set in sets {
             cmd.args(["--set", set]);
         }
         let status = cmd.status().context("running deploy/render-chart.sh")?;
@@ -561,6 +569,13 @@ impl<'a> Kubelet<'a> {
         Ok(pod)
     }
 
+    /// Starts a pod and waits until its readiness and liveness probes pass.
+    async fn start_ready(&mut self, t: &PodTemplate, ordinal: usize) -> Result<Pod> {
+        let pod = self.start(t, ordinal).await?;
+        self.wait_ready(&pod).await?;
+        Ok(pod)
+    }
+
     /// One probe: `Some(status)` when the pod answered.
     async fn probe_status(&self, port: u16, path: &str) -> Result<Option<u16>> {
         let r = self
@@ -835,7 +850,7 @@ async fn redis_entries(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chart_lifecycle_on_real_processes() -> Result<()> {
     let t0 = Instant::now();
-    let chart = Chart::render()?;
+    let chart = Chart::render(HELM_SETS)?;
     let origin_t = chart.pod_template("origin")?;
     let edge_t = chart.pod_template("edge")?;
     let redis = RedisProc::start()?;
@@ -848,10 +863,8 @@ async fn chart_lifecycle_on_real_processes() -> Result<()> {
     );
 
     // 1. Pods become ready.
-    let origin = kubelet.start(&origin_t, 0).await?;
-    kubelet.wait_ready(&origin).await?;
-    let mut edge = kubelet.start(&edge_t, 0).await?;
-    kubelet.wait_ready(&edge).await?;
+    let origin = kubelet.start_ready(&origin_t, 0).await?;
+    let mut edge = kubelet.start_ready(&edge_t, 0).await?;
     let edge_id = edge.env("CASCADE_NODE_ID")?.to_owned();
     let prefix = edge.env("CASCADE_REDIS_PREFIX")?.to_owned();
     kubelet
@@ -915,8 +928,7 @@ async fn chart_lifecycle_on_real_processes() -> Result<()> {
     );
 
     // 4. A new edge from the same pod template joins the placement.
-    let new_edge = kubelet.start(&edge_t, 1).await?;
-    kubelet.wait_ready(&new_edge).await?;
+    let new_edge = kubelet.start_ready(&edge_t, 1).await?;
     let new_id = new_edge.env("CASCADE_NODE_ID")?.to_owned();
     kubelet
         .wait_cluster_state(&origin, &new_id, Some("ready"))
@@ -1010,4 +1022,120 @@ async fn chart_lifecycle_on_real_processes() -> Result<()> {
     );
     println!("rehearsal done in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// `cascade_sent_packets_total` of a node: RTP written to its subscribers.
+async fn sent_packets(pod: &Pod) -> Result<u64> {
+    let text = reqwest::get(pod.url("/metrics")).await?.text().await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("cascade_sent_packets_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .ok_or_else(|| anyhow!("no cascade_sent_packets_total in /metrics"))
+}
+
+/// Viewers that do not leave: the edge serves them until the drain deadline, then exits 0
+/// before the kubelet's SIGKILL would come, and removes itself from Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_deadline_comes_before_the_grace_period() -> Result<()> {
+    let chart = Chart::render(SHORT_DRAIN_SETS)?;
+    let origin_t = chart.pod_template("origin")?;
+    let edge_t = chart.pod_template("edge")?;
+    let redis = RedisProc::start()?;
+    let mut kubelet = Kubelet::new(&chart, &redis)?;
+    let origin = kubelet.start_ready(&origin_t, 0).await?;
+    let mut edge = kubelet.start_ready(&edge_t, 0).await?;
+    let edge_id = edge.env("CASCADE_NODE_ID")?.to_owned();
+    let prefix = edge.env("CASCADE_REDIS_PREFIX")?.to_owned();
+    let drain = Duration::from_secs(edge.env("CASCADE_DRAIN_TIMEOUT")?.parse()?);
+
+    // Viewers that would watch for longer than the drain lasts.
+    let _watching = Loadgen::start(&origin, &[&edge], ROOM, VIEWERS, 60)?;
+    poll("the viewers to attach on the edge", STEP, || async {
+        let v: Value = reqwest::get(edge.url("/v1/node")).await?.json().await?;
+        Ok((v["rooms"][0]["viewers"] == VIEWERS).then_some(()))
+    })
+    .await?;
+
+    let terminating = Instant::now();
+    edge.run_pre_stop()?;
+    edge.sigterm()?;
+    // Until it exits (or the kubelet would SIGKILL it): when did it last send media?
+    let mut last_sent = (0, terminating);
+    let status = loop {
+        if let Some(status) = edge.exited() {
+            break status;
+        }
+        ensure!(
+            terminating.elapsed() < edge.grace,
+            "the edge outlived its grace period {:?}:\n{}",
+            edge.grace,
+            edge.log_tail()
+        );
+        if let Ok(n) = sent_packets(&edge).await
+            && n > last_sent.0
+        {
+            last_sent = (n, Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let took = terminating.elapsed();
+    println!(
+        "{edge_id} exited {status} {:.1} s into termination (drain {drain:?}, grace {:?}); \
+         media sent until {:.1} s",
+        took.as_secs_f64(),
+        edge.grace,
+        last_sent.1.duration_since(terminating).as_secs_f64()
+    );
+    ensure!(
+        status.success(),
+        "the edge exited with {status}:\n{}",
+        edge.log_tail()
+    );
+    ensure!(
+        took >= drain,
+        "the edge exited after {took:?}, before its drain deadline {drain:?}"
+    );
+    ensure!(
+        took < edge.grace,
+        "the edge outlived its grace period: {took:?}"
+    );
+    ensure!(
+        last_sent.1.duration_since(terminating) + Duration::from_millis(1500) >= drain,
+        "the edge stopped sending media {:?} into a {drain:?} drain",
+        last_sent.1.duration_since(terminating)
+    );
+    let left = redis_entries(&redis, &prefix, &edge_id, ROOM).await?;
+    ensure!(
+        left.is_empty(),
+        "the edge left Redis entries behind: {left:?}"
+    );
+    kubelet.wait_cluster_state(&origin, &edge_id, None).await?;
+    Ok(())
+}
+
+#[test]
+fn env_references_expand_like_kubernetes() {
+    let defined = BTreeMap::from([("POD_IP".to_owned(), "10.1.2.3".to_owned())]);
+    assert_eq!(
+        expand("http://$(POD_IP):8081", &defined),
+        "http://10.1.2.3:8081"
+    );
+    assert_eq!(
+        expand("$(NOPE)/$$(POD_IP)/$", &defined),
+        "$(NOPE)/$(POD_IP)/$"
+    );
+    assert_eq!(expand("$(POD_IP", &defined), "$(POD_IP");
+}
+
+#[test]
+fn addresses_are_replaced_whole() {
+    assert_eq!(
+        replace_addr(
+            "http://127.0.0.1:8081/x 127.0.0.1:80810",
+            "127.0.0.1:8081",
+            "127.0.0.1:5"
+        ),
+        "http://127.0.0.1:5/x 127.0.0.1:80810"
+    );
 }
