@@ -157,7 +157,7 @@ REQUIRED_ENV = [
     "CASCADE_CAPACITY", "CASCADE_DRAIN_TIMEOUT", "CASCADE_LOG_FORMAT", "RUST_LOG", "CASCADE_REDIS_PREFIX",
     "CASCADE_LEASE_SECS", "CASCADE_MAX_EDGE_FANOUT", "CASCADE_MAX_RELAY_DEPTH",
 ]
-ROLE_ENV = {"origin": [], "edge": ["CASCADE_UPSTREAM"]}
+ROLE_ENV: dict[str, list[str]] = {"origin": [], "edge": []}
 # Settings every node of one cluster must share: the Redis it meets the others in and the key
 # prefix there, the lease, and the relay-tree limits edges apply when they pick an upstream.
 CLUSTER_ENV = ["CASCADE_REDIS", "CASCADE_REDIS_PREFIX", "CASCADE_LEASE_SECS", "CASCADE_MAX_EDGE_FANOUT",
@@ -316,7 +316,7 @@ class Checker:
         self.cluster_env[where] = {var: resolved.get(var) for var in CLUSTER_ENV}
         if resolved.get("CASCADE_LOG_FORMAT") not in ("json", "text"):
             self.fail(where, f"CASCADE_LOG_FORMAT={resolved.get('CASCADE_LOG_FORMAT')!r}")
-        for var in ("CASCADE_GRPC_ADVERTISE", "CASCADE_HTTP_ADVERTISE") + (("CASCADE_UPSTREAM",) if role == "edge" else ()):
+        for var in ("CASCADE_GRPC_ADVERTISE", "CASCADE_HTTP_ADVERTISE") + (("CASCADE_UPSTREAM",) if "CASCADE_UPSTREAM" in names else ()):
             if not re.match(r"^https?://", resolved.get(var) or ""):
                 self.fail(where, f"{var}={resolved.get(var)!r} is not an http(s) URL")
         redis = resolved.get("CASCADE_REDIS")

@@ -147,15 +147,6 @@ redis-url
 {{- end }}
 {{- end }}
 
-{{/* gRPC URL edges pull rooms from when routing does not name an owner: the origins' gRPC Service. */}}
-{{- define "cascade.edgeUpstream" -}}
-{{- if .Values.edge.upstream }}
-{{- .Values.edge.upstream }}
-{{- else }}
-{{- printf "http://%s-grpc.%s.svc:%d" (include "cascade.componentName" (dict "root" . "component" "origin")) .Release.Namespace (int .Values.origin.service.grpcPort) }}
-{{- end }}
-{{- end }}
-
 {{/* Checksum of the configuration a component's pods read, so a change rolls them. */}}
 {{- define "cascade.configChecksum" -}}
 {{- $cm := include (print .root.Template.BasePath "/configmap.yaml") .root }}

@@ -222,7 +222,7 @@ spec:
         {{- if $v.otlp.endpoint }}
         {{- $keys = append $keys "CASCADE_OTLP_ENDPOINT" }}
         {{- end }}
-        {{- if eq $comp "edge" }}
+        {{- if and (eq $comp "edge") $v.edge.upstream }}
         {{- $keys = append $keys "CASCADE_UPSTREAM" }}
         {{- end }}
         {{- range $key := $keys }}
