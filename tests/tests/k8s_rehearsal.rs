@@ -874,8 +874,9 @@ async fn chart_lifecycle_on_real_processes() -> Result<()> {
         t0.elapsed().as_secs_f64()
     );
 
-    // 2. Viewers watch a room on the edge, through everything that follows.
-    let watching = Loadgen::start(&origin, &[&edge], ROOM, VIEWERS, 22)?;
+    // 2. Viewers watch a room on the edge, through everything that follows (long enough for
+    //    steps 3 and 4 on a busy machine: the late viewers need the draining edge up).
+    let watching = Loadgen::start(&origin, &[&edge], ROOM, VIEWERS, 30)?;
     poll("the viewers to receive media on the edge", STEP, || async {
         let v: Value = reqwest::get(edge.url("/v1/node")).await?.json().await?;
         let room = v["rooms"]
