@@ -72,6 +72,7 @@ CONSTRAINTS: dict[str, dict] = {
     "*.capacity": {"minimum": 1},
     "relay.maxEdgeFanout": {"minimum": 0, "maximum": 1000},
     "relay.maxDepth": {"minimum": 1, "maximum": 64},
+    "relay.failoverTimeoutSeconds": {"minimum": 0, "maximum": 3600},
     "redis.keyPrefix": {"pattern": r"^$|^[!-~]{1,64}$"},
     "redis.leaseSeconds": {"minimum": 1, "maximum": 3600},
     "*.ports.http": PORT,

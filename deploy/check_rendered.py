@@ -155,7 +155,7 @@ REQUIRED_ENV = [
     "CASCADE_HTTP_LISTEN", "CASCADE_GRPC_LISTEN", "CASCADE_NODE_ID", "CASCADE_ADVERTISE_IP",
     "CASCADE_MEDIA_BIND", "CASCADE_UDP_PORTS", "CASCADE_REDIS", "CASCADE_GRPC_ADVERTISE", "CASCADE_HTTP_ADVERTISE",
     "CASCADE_CAPACITY", "CASCADE_DRAIN_TIMEOUT", "CASCADE_LOG_FORMAT", "RUST_LOG", "CASCADE_REDIS_PREFIX",
-    "CASCADE_LEASE_SECS", "CASCADE_MAX_EDGE_FANOUT", "CASCADE_MAX_RELAY_DEPTH",
+    "CASCADE_LEASE_SECS", "CASCADE_MAX_EDGE_FANOUT", "CASCADE_MAX_RELAY_DEPTH", "CASCADE_FAILOVER_TIMEOUT",
 ]
 ROLE_ENV: dict[str, list[str]] = {"origin": [], "edge": []}
 # Settings every node of one cluster must share: the Redis it meets the others in and the key
@@ -164,7 +164,8 @@ CLUSTER_ENV = ["CASCADE_REDIS", "CASCADE_REDIS_PREFIX", "CASCADE_LEASE_SECS", "C
                "CASCADE_MAX_RELAY_DEPTH"]
 # Numeric settings and the range the binaries accept.
 NUMERIC_ENV = {"CASCADE_LEASE_SECS": (1, 3600), "CASCADE_MAX_EDGE_FANOUT": (0, 1 << 32),
-               "CASCADE_MAX_RELAY_DEPTH": (0, 1 << 32), "CASCADE_CAPACITY": (1, 1 << 32)}
+               "CASCADE_MAX_RELAY_DEPTH": (0, 1 << 32), "CASCADE_CAPACITY": (1, 1 << 32),
+               "CASCADE_FAILOVER_TIMEOUT": (0, 3600)}
 BINARY = {"origin": "cascade-origin", "edge": "cascade-edge"}
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding"}
 REF_RE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")

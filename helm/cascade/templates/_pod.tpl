@@ -218,7 +218,7 @@ spec:
               name: {{ include "cascade.redis.secretName" $root }}
               key: {{ include "cascade.redis.secretKey" $root }}
             {{- end }}
-        {{- $keys := list "CASCADE_CAPACITY" "CASCADE_DRAIN_TIMEOUT" "CASCADE_LOG_FORMAT" "RUST_LOG" "CASCADE_REDIS_PREFIX" "CASCADE_LEASE_SECS" "CASCADE_MAX_EDGE_FANOUT" "CASCADE_MAX_RELAY_DEPTH" }}
+        {{- $keys := list "CASCADE_CAPACITY" "CASCADE_DRAIN_TIMEOUT" "CASCADE_LOG_FORMAT" "RUST_LOG" "CASCADE_REDIS_PREFIX" "CASCADE_LEASE_SECS" "CASCADE_MAX_EDGE_FANOUT" "CASCADE_MAX_RELAY_DEPTH" "CASCADE_FAILOVER_TIMEOUT" }}
         {{- if $v.otlp.endpoint }}
         {{- $keys = append $keys "CASCADE_OTLP_ENDPOINT" }}
         {{- end }}
