@@ -31,7 +31,7 @@ const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a new session may take to connect before it is given up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a subscriber waits for a room's tracks to appear.
-const ROOM_READY_TIMEOUT: Duration = Duration::from_secs(5);
+const ROOM_READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Packets a subscriber forwards per wake-up at most.
 const BATCH: usize = 64;
 

@@ -261,3 +261,49 @@ async fn demo_cluster_publish_and_watch_pages_work() -> anyhow::Result<()> {
     drop(demo);
     Ok(())
 }
+
+/// A publisher whose connection dies (its browser gone without a WHIP `DELETE`) publishes again
+/// to the same origin: the origin resumes the room, and a viewer on an edge keeps decoding on
+/// the peer connection it has (no new WHEP session, no renegotiation).
+#[tokio::test]
+async fn a_publisher_that_comes_back_resumes_the_room_for_its_viewers() -> anyhow::Result<()> {
+    let origin = NodeProc::origin("origin-1")?;
+    let edge = NodeProc::edge("edge-1", &origin)?;
+    let driver = Chromedriver::start().await?;
+    let first = publish(&driver, &origin, "back", "VP8").await?;
+    let viewer = watch(&driver, &edge, "back").await?;
+    wait_playing(&viewer, 30, DEADLINE).await?;
+    let session = viewer.eval("window.cascade.location").await?;
+
+    first.kill().await;
+    poll("the origin to wait for its publisher", DEADLINE, || async {
+        Ok(origin
+            .log()
+            .iter()
+            .any(|l| l.contains("waiting for it to come back"))
+            .then_some(()))
+    })
+    .await?;
+    let _second = publish(&driver, &origin, "back", "VP8").await?;
+    assert!(
+        origin
+            .log()
+            .iter()
+            .any(|l| l.contains("publisher joined") && l.contains("resumed=true")),
+        "the second publisher resumed the room"
+    );
+    let frames_before = viewer.stats().await?["framesDecoded"].as_u64().unwrap_or(0);
+    let stats = wait_playing(&viewer, 30, DEADLINE).await?;
+    assert!(
+        stats["framesDecoded"].as_u64().unwrap_or(0) >= frames_before + 30,
+        "{stats}"
+    );
+    assert_eq!(
+        viewer.eval("window.cascade.location").await?,
+        session,
+        "the same WHEP session"
+    );
+    assert_eq!(subscribers(&edge, "back").await?, Some(1));
+    println!("after the publisher came back: {stats}");
+    Ok(())
+}
