@@ -103,10 +103,11 @@ async fn packets_lost_on_the_relay_link_are_recovered_by_nack() -> anyhow::Resul
     let video = &report["packets"]["video"];
     let audio = &report["packets"]["audio"];
     println!(
-        "link drops: {dropped}; video expected {} lost {} ({}%); audio expected {} lost {} ({}%)",
+        "link drops: {dropped}; video expected {} lost {} ({}%) duplicates {}; audio expected {} lost {} ({}%)",
         video["expected"],
         video["lost"],
         video["loss_pct"],
+        video["duplicates"],
         audio["expected"],
         audio["lost"],
         audio["loss_pct"]
