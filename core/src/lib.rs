@@ -11,7 +11,7 @@
 //! - [`status`]: the cluster status API's data (nodes, rooms, relay trees); [`metrics`]: Prometheus.
 //! - [`placement`]: where a new session goes (here, or a 307 to another node).
 //! - [`routing`]: the routing store trait, its in-memory and Redis implementations.
-//! - [`config`], [`telemetry`], [`error`].
+//! - [`config`], [`telemetry`], [`error`], [`procstat`] (CPU and memory from `/proc`).
 
 pub mod config;
 pub mod error;
@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod node;
 pub mod pc;
 pub mod placement;
+pub mod procstat;
 pub mod relay;
 pub mod room;
 pub mod routing;

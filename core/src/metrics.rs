@@ -1,7 +1,8 @@
 //! Prometheus metrics of one node, served at `/metrics` in the text exposition format.
 //!
 //! One [`Registry`] per node (the demo runs three nodes in one process), every name prefixed
-//! `cascade_`, counters ending in `_total`, sizes in bytes and durations in seconds:
+//! `cascade_` (except the standard `process_*` ones), counters ending in `_total`, sizes in bytes
+//! and durations in seconds:
 //!
 //! | metric | type | what |
 //! |---|---|---|
@@ -12,27 +13,53 @@
 //! | `cascade_received_packets_total`, `cascade_received_bytes_total` | counter | RTP from sources (publishers, upstream links); bytes are payload bytes |
 //! | `cascade_sent_packets_total`, `cascade_sent_bytes_total` | counter | RTP written to subscribers (viewers, downstream links) |
 //! | `cascade_queue_dropped_packets_total` | counter | packets a subscriber lost because its queue was full |
-//! | `cascade_keyframe_requests_total` | counter | PLIs sent to a track's source (after rate limiting) |
+//! | `cascade_keyframe_requests_total` | counter | keyframe requests our forwarding sent to a track's source (after rate limiting) |
+//! | `cascade_nacks_sent_total`, `cascade_nacks_received_total` | counter | RTCP NACK messages sent to sources / received from subscribers |
+//! | `cascade_retransmitted_packets_total`, `cascade_retransmitted_bytes_total` | counter | RTP resent in answer to a NACK (bytes are payload bytes) |
+//! | `cascade_plis_sent_total`, `cascade_plis_received_total` | counter | RTCP PLI and FIR messages sent to sources / received from subscribers |
+//! | `cascade_lost_packets_total{direction}` | counter | `ingress`: packets from sources that never arrived (our receiver reports); `egress`: packets subscribers report lost (their receiver reports) |
 //! | `cascade_join_duration_seconds` | histogram | offer received → first media packet sent to that subscriber |
 //! | `cascade_routing_errors_total{op}` | counter | failed routing store (Redis) operations |
 //! | `cascade_routing_duration_seconds{op}` | histogram | routing store operation latency |
+//! | `process_cpu_seconds_total`, `process_resident_memory_bytes` | counter, gauge | this process, read from `/proc/self` at scrape time |
 //!
 //! The traffic counters are shared by every room of the node ([`Traffic`] is a set of handles
 //! on the same atomics): the packet path adds to them with relaxed atomic adds, once per packet
-//! in (next to the track's own counters) and once per batch out.
+//! in (next to the track's own counters) and once per batch out. The RTCP counters
+//! ([`Feedback`]) are counted by an interceptor in every peer connection
+//! ([`crate::pc::FeedbackCounter`]), at RTCP rate plus one attribute check per packet sent.
 
 use crate::node::Node;
 use crate::routing::{Link, NodeInfo, RoomClaim, RoutingResult, RoutingStore};
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type OpLabels = [(&'static str, &'static str); 1];
+
+/// Every routing store operation [`MeteredStore`] times, so each error counter exists from the
+/// start (a rate over a series that appears only with the first error shows nothing).
+const ROUTING_OPS: [&str; 12] = [
+    "heartbeat",
+    "remove_node",
+    "nodes",
+    "node",
+    "claim_room",
+    "renew_room",
+    "release_room",
+    "room_owner",
+    "rooms",
+    "put_link",
+    "remove_link",
+    "links",
+];
 
 /// Traffic counters of a node, handed to each of its rooms. Cloning shares the counters.
 #[derive(Debug, Clone)]
@@ -62,10 +89,29 @@ impl Default for Traffic {
     }
 }
 
+/// RTCP feedback and loss counters of a node, handed to each of its peer connections' interceptor
+/// chains ([`crate::pc::FeedbackCounter`]). Cloning shares the counters.
+#[derive(Debug, Clone, Default)]
+pub struct Feedback {
+    pub nacks_sent: Counter,
+    pub nacks_received: Counter,
+    /// Packets resent in answer to a NACK, and their payload bytes.
+    pub retransmitted_packets: Counter,
+    pub retransmitted_bytes: Counter,
+    /// PLI and FIR messages.
+    pub plis_sent: Counter,
+    pub plis_received: Counter,
+    /// Packets lost on their way to this node, from the receiver reports it sends.
+    pub lost_ingress: Counter,
+    /// Packets lost on their way to this node's subscribers, from the reports they send.
+    pub lost_egress: Counter,
+}
+
 /// A node's registry and the metrics in it.
 pub struct Metrics {
     registry: Registry,
     pub traffic: Traffic,
+    pub feedback: Feedback,
     viewers: Gauge,
     publishers: Gauge,
     rooms: Gauge,
@@ -88,13 +134,19 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("cascade");
+        let mut root = Registry::default();
+        root.register_collector(Box::new(ProcessCollector));
+        let registry = root.sub_registry_with_prefix("cascade");
         let traffic = Traffic::default();
+        let feedback = Feedback::default();
         let viewers = Gauge::default();
         let publishers = Gauge::default();
         let rooms = Gauge::default();
         let relay_links = Family::<OpLabels, Gauge>::default();
         let routing_errors = Family::<OpLabels, Counter>::default();
+        for op in ROUTING_OPS {
+            let _ = routing_errors.get_or_create(&[("op", op)]);
+        }
         let routing_duration =
             Family::<OpLabels, Histogram>::new_with_constructor(routing_histogram as fn() -> _);
         registry.register(
@@ -139,6 +191,55 @@ impl Metrics {
             "Keyframe requests (PLI) sent to track sources",
             traffic.keyframe_requests.clone(),
         );
+        for (name, help, counter) in [
+            (
+                "nacks_sent",
+                "RTCP NACK messages sent to sources",
+                &feedback.nacks_sent,
+            ),
+            (
+                "nacks_received",
+                "RTCP NACK messages received from subscribers",
+                &feedback.nacks_received,
+            ),
+            (
+                "retransmitted_packets",
+                "RTP packets resent in answer to a NACK",
+                &feedback.retransmitted_packets,
+            ),
+            (
+                "retransmitted_bytes",
+                "RTP payload bytes resent in answer to a NACK",
+                &feedback.retransmitted_bytes,
+            ),
+            (
+                "plis_sent",
+                "RTCP PLI and FIR messages sent to sources",
+                &feedback.plis_sent,
+            ),
+            (
+                "plis_received",
+                "RTCP PLI and FIR messages received from subscribers",
+                &feedback.plis_received,
+            ),
+        ] {
+            registry.register(name, help, counter.clone());
+        }
+        let lost = Family::<OpLabels, Counter>::default();
+        // Families hand out one counter per label set; these two are fixed, so take them once
+        // and share the handles with the interceptors.
+        let lost_ingress = lost.get_or_create(&[("direction", "ingress")]).clone();
+        let lost_egress = lost.get_or_create(&[("direction", "egress")]).clone();
+        let feedback = Feedback {
+            lost_ingress,
+            lost_egress,
+            ..feedback
+        };
+        registry.register(
+            "lost_packets",
+            "RTP packets lost: ingress (from sources, our receiver reports), egress (to subscribers, their reports)",
+            lost,
+        );
         registry.register_with_unit(
             "join_duration",
             "Offer received to first media packet sent, per subscriber",
@@ -157,8 +258,9 @@ impl Metrics {
             routing_duration.clone(),
         );
         Self {
-            registry,
+            registry: root,
             traffic,
+            feedback,
             viewers,
             publishers,
             rooms,
@@ -198,6 +300,44 @@ impl Metrics {
         if !ok {
             self.routing_errors.get_or_create(&[("op", op)]).inc();
         }
+    }
+}
+
+/// `process_cpu_seconds_total` and `process_resident_memory_bytes` of this process, read from
+/// `/proc/self` when scraped (absent where there is no `/proc`).
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let cpu = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| crate::procstat::parse_cpu_ticks(&s));
+        if let Some(ticks) = cpu {
+            let counter = ConstCounter::new(ticks as f64 / crate::procstat::TICKS_PER_SECOND);
+            let metric = encoder.encode_descriptor(
+                "process_cpu",
+                "User and system CPU time of this process",
+                Some(&Unit::Seconds),
+                counter.metric_type(),
+            )?;
+            counter.encode(metric)?;
+        }
+        let rss = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| crate::procstat::parse_rss_kib(&s));
+        if let Some(kib) = rss {
+            let gauge =
+                ConstGauge::new(i64::try_from(kib.saturating_mul(1024)).unwrap_or(i64::MAX));
+            let metric = encoder.encode_descriptor(
+                "process_resident_memory",
+                "Resident memory of this process",
+                Some(&Unit::Bytes),
+                gauge.metric_type(),
+            )?;
+            gauge.encode(metric)?;
+        }
+        Ok(())
     }
 }
 
@@ -313,7 +453,14 @@ mod tests {
             "cascade_sent_bytes_total 0",
             "cascade_join_duration_seconds_count 1",
             "cascade_routing_errors_total{op=\"nodes\"} 1",
+            "cascade_routing_errors_total{op=\"links\"} 0",
             "cascade_routing_duration_seconds_count{op=\"nodes\"} 1",
+            "cascade_nacks_sent_total 0",
+            "cascade_retransmitted_bytes_total 0",
+            "cascade_lost_packets_total{direction=\"ingress\"} 0",
+            "cascade_lost_packets_total{direction=\"egress\"} 0",
+            "process_cpu_seconds_total ",
+            "process_resident_memory_bytes ",
         ] {
             assert!(out.contains(name), "{name} missing in\n{out}");
         }

@@ -78,7 +78,7 @@ impl Node {
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let routing = crate::metrics::MeteredStore::wrap(routing, metrics.clone());
         Arc::new(Self {
-            factory: PcFactory::new(config.media.clone()),
+            factory: PcFactory::new(config.media.clone()).with_feedback(metrics.feedback.clone()),
             config,
             routing,
             metrics,

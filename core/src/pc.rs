@@ -2,8 +2,9 @@
 //!
 //! One [`PcFactory`] per node holds the media settings (bind address, advertised address, UDP
 //! port range) and builds peer connections with the default codecs, the default interceptors
-//! (NACK generator and responder, RTCP reports, TWCC) and [`KeyframeRequestForwarder`], which
-//! hands PLI/FIR to our code so a viewer's keyframe request can travel upstream.
+//! (NACK generator and responder, RTCP reports, TWCC), [`KeyframeRequestForwarder`], which
+//! hands PLI/FIR to our code so a viewer's keyframe request can travel upstream, and
+//! [`FeedbackCounter`], which counts NACKs, PLIs, retransmissions and reported loss for metrics.
 //!
 //! Also here: [`scan_offer`], a small pure reader of an SDP offer's media sections, used to
 //! refuse an offer with nothing to publish or watch before any WebRTC work is done.
@@ -17,6 +18,10 @@ use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::transport::RTCIceCandidateType;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::reception_report::ReceptionReport;
+use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -40,6 +45,7 @@ pub struct MediaSettings {
 pub struct PcFactory {
     settings: MediaSettings,
     next_port: AtomicU32,
+    feedback: crate::metrics::Feedback,
 }
 
 impl std::fmt::Debug for PcFactory {
@@ -58,7 +64,14 @@ impl PcFactory {
         Self {
             settings,
             next_port: AtomicU32::new(0),
+            feedback: crate::metrics::Feedback::default(),
         }
+    }
+
+    /// Counts the RTCP feedback of every peer connection built from now on in `feedback`.
+    pub fn with_feedback(mut self, feedback: crate::metrics::Feedback) -> Self {
+        self.feedback = feedback;
+        self
     }
 
     pub fn settings(&self) -> &MediaSettings {
@@ -100,7 +113,13 @@ impl PcFactory {
         media_engine.register_default_codecs()?;
         let registry = register_default_interceptors(Registry::new(), &mut media_engine)?
             // Last in the chain, so every interceptor has seen the RTCP before it is narrowed.
-            .with(Slot::from(14_000), KeyframeRequestForwarder::default());
+            .with(Slot::from(14_000), KeyframeRequestForwarder::default())
+            // Below the NACK responder (4_000) on the way out, so retransmissions pass it; on the
+            // way in it sees the RTCP before anything consumes it.
+            .with(
+                Slot::from(3_500),
+                FeedbackCounter::new(self.feedback.clone()),
+            );
         let mut setting_engine = SettingEngineBuilder::new()
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
             // A viewer that vanishes (tab closed, process killed) sends no goodbye: notice within
@@ -184,6 +203,144 @@ impl Interceptor for KeyframeRequestForwarder {
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// Counts, for metrics, the RTCP feedback crossing one peer connection: NACKs and PLI/FIR in
+/// both directions, retransmissions leaving (the NACK responder tags them), and loss from the
+/// reception reports of our own streams (cumulative per SSRC; only increases are counted).
+///
+/// Media packets cost it one attribute check on the way out and nothing on the way in; the
+/// counters are the node's shared relaxed atomics.
+pub struct FeedbackCounter {
+    counters: crate::metrics::Feedback,
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+    /// Streams we receive (SSRC, highest cumulative loss we reported for it).
+    remote: Vec<(u32, u32)>,
+    /// Streams we send (SSRC, highest cumulative loss the peer reported for it).
+    local: Vec<(u32, u32)>,
+}
+
+impl FeedbackCounter {
+    pub fn new(counters: crate::metrics::Feedback) -> Self {
+        Self {
+            counters,
+            read: VecDeque::new(),
+            write: VecDeque::new(),
+            remote: Vec::new(),
+            local: Vec::new(),
+        }
+    }
+
+    /// Adds what `reports` says was lost since the last report, for the streams in `streams`.
+    fn count_loss(
+        reports: &[ReceptionReport],
+        streams: &mut [(u32, u32)],
+        counter: &prometheus_client::metrics::counter::Counter,
+    ) {
+        for report in reports {
+            // A 24-bit signed field: "negative" (more duplicates than losses) counts as none.
+            if report.total_lost >= 0x80_0000 {
+                continue;
+            }
+            if let Some((_, seen)) = streams.iter_mut().find(|(ssrc, _)| *ssrc == report.ssrc)
+                && report.total_lost > *seen
+            {
+                counter.inc_by(u64::from(report.total_lost - *seen));
+                *seen = report.total_lost;
+            }
+        }
+    }
+
+    /// Counts one compound RTCP packet. `sent`: leaving this node.
+    fn count_rtcp(&mut self, packets: &[Box<dyn rtc::rtcp::Packet>], sent: bool) {
+        let c = &self.counters;
+        for p in packets {
+            let any = p.as_any();
+            if any.is::<TransportLayerNack>() {
+                if sent {
+                    &c.nacks_sent
+                } else {
+                    &c.nacks_received
+                }
+                .inc();
+            } else if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
+                if sent { &c.plis_sent } else { &c.plis_received }.inc();
+            } else {
+                let reports = if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                    &rr.reports
+                } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                    &sr.reports
+                } else {
+                    continue;
+                };
+                // Reports we send are about streams we receive, and the other way round.
+                if sent {
+                    Self::count_loss(reports, &mut self.remote, &c.lost_ingress);
+                } else {
+                    Self::count_loss(reports, &mut self.local, &c.lost_egress);
+                }
+            }
+        }
+    }
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackCounter {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            self.count_rtcp(packets, false);
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
+        match &msg.message.packet {
+            Packet::Rtp(rtp) if msg.message.has(&Attribute::Retransmission) => {
+                self.counters.retransmitted_packets.inc();
+                self.counters
+                    .retransmitted_bytes
+                    .inc_by(rtp.payload.len() as u64);
+            }
+            Packet::Rtcp(packets) => self.count_rtcp(packets, true),
+            _ => {}
+        }
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for FeedbackCounter {
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        if !self.local.iter().any(|(ssrc, _)| *ssrc == info.ssrc) {
+            self.local.push((info.ssrc, 0));
+        }
+    }
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        self.local.retain(|(ssrc, _)| *ssrc != info.ssrc);
+    }
+    fn bind_remote_stream(&mut self, info: &StreamInfo) {
+        if !self.remote.iter().any(|(ssrc, _)| *ssrc == info.ssrc) {
+            self.remote.push((info.ssrc, 0));
+        }
+    }
+    fn unbind_remote_stream(&mut self, info: &StreamInfo) {
+        self.remote.retain(|(ssrc, _)| *ssrc != info.ssrc);
+    }
 }
 
 /// The kind of one media section.
@@ -273,6 +430,97 @@ mod tests {
         m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendrecv\r\n\
         m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n\
         m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\n";
+
+    fn tagged(packet: Packet, retransmission: bool) -> TaggedPacket {
+        let mut message = rtc::interceptor::AttributedPacket::new(packet);
+        if retransmission {
+            message.add(Attribute::Retransmission);
+        }
+        TaggedPacket {
+            now: Instant::now(),
+            transport: Default::default(),
+            message,
+        }
+    }
+
+    fn rr(ssrc: u32, total_lost: u32) -> Box<dyn rtc::rtcp::Packet> {
+        Box::new(ReceiverReport {
+            ssrc: 7,
+            reports: vec![ReceptionReport {
+                ssrc,
+                total_lost,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn feedback_counter_counts_rtcp_both_ways_and_retransmissions() {
+        let feedback = crate::metrics::Feedback::default();
+        let mut counter = FeedbackCounter::new(feedback.clone());
+        let stream = |ssrc| StreamInfo {
+            ssrc,
+            ..Default::default()
+        };
+        counter.bind_local_stream(&stream(1));
+        counter.bind_remote_stream(&stream(2));
+        let nack = || -> Box<dyn rtc::rtcp::Packet> {
+            Box::new(TransportLayerNack {
+                media_ssrc: 1,
+                ..Default::default()
+            })
+        };
+        let pli = || -> Box<dyn rtc::rtcp::Packet> {
+            Box::new(PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc: 1,
+            })
+        };
+        // In: a subscriber's feedback on our stream 1; its cumulative loss goes 5, 3 (late
+        // retransmissions), 8; reports on streams we do not send and "negative" loss are ignored.
+        for rtcp in [
+            vec![nack(), pli(), rr(1, 5)],
+            vec![rr(1, 3), rr(99, 1000)],
+            vec![rr(1, 8), nack(), rr(1, 0xFF_FFFF)],
+        ] {
+            counter
+                .handle_read(tagged(Packet::Rtcp(rtcp), false))
+                .unwrap();
+            assert!(counter.poll_read().is_some(), "passed on");
+        }
+        // Out: our NACK and PLI to a source, our report of stream 2's loss, a retransmission and
+        // a first transmission.
+        let rtp = |payload: &'static [u8]| {
+            Packet::Rtp(rtc::rtp::Packet {
+                payload: bytes::Bytes::from_static(payload),
+                ..Default::default()
+            })
+        };
+        for msg in [
+            tagged(Packet::Rtcp(vec![nack(), pli(), rr(2, 4)]), false),
+            tagged(rtp(b"abc"), true),
+            tagged(rtp(b"defgh"), false),
+        ] {
+            counter.handle_write(msg).unwrap();
+            assert!(counter.poll_write().is_some(), "passed on");
+        }
+        let got = |c: &prometheus_client::metrics::counter::Counter| c.get();
+        assert_eq!(got(&feedback.nacks_received), 2);
+        assert_eq!(got(&feedback.plis_received), 1);
+        assert_eq!(got(&feedback.lost_egress), 8);
+        assert_eq!(got(&feedback.nacks_sent), 1);
+        assert_eq!(got(&feedback.plis_sent), 1);
+        assert_eq!(got(&feedback.lost_ingress), 4);
+        assert_eq!(got(&feedback.retransmitted_packets), 1);
+        assert_eq!(got(&feedback.retransmitted_bytes), 3);
+        // A stream that ends is forgotten.
+        counter.unbind_local_stream(&stream(1));
+        counter
+            .handle_read(tagged(Packet::Rtcp(vec![rr(1, 50)]), false))
+            .unwrap();
+        assert_eq!(got(&feedback.lost_egress), 8);
+    }
 
     #[test]
     fn scans_audio_and_video_sections_with_direction() {

@@ -78,6 +78,13 @@ impl NodeProc {
         )
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+        // A node refuses unknown `CASCADE_*` variables, and the test's own (such as
+        // `CASCADE_SCREENSHOT_DIR`) are not the node's configuration.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("CASCADE_") {
+                cmd.env_remove(key);
+            }
+        }
         let mut child = cmd.spawn().with_context(|| format!("spawning {binary}"))?;
         let stderr = child.stderr.take().expect("piped stderr");
         let log = Arc::new(Mutex::new(Vec::new()));

@@ -1,6 +1,7 @@
 //! Loss on the relay link is repaired: in a network namespace of the test's own, nftables drops
 //! 3 % of the packets the origin sends (its media ports), and viewers on the edge still receive
-//! every packet, because the edge NACKs what the link lost and the origin retransmits it.
+//! every packet, because the edge NACKs what the link lost and the origin retransmits it. The
+//! nodes' `/metrics` count it: NACKs sent by the edge, received and answered by the origin.
 
 use cascade_tests::{Netns, NodeProc, bin};
 use serde_json::Value;
@@ -83,13 +84,30 @@ async fn packets_lost_on_the_relay_link_are_recovered_by_nack() -> anyhow::Resul
         .and_then(|n| n.parse().ok())
         .expect("drop counter in the ruleset");
 
+    // The nodes listen inside the namespace: scrape them from there.
+    let counter = |node: &NodeProc, name: &str| -> anyhow::Result<f64> {
+        let text = ns.exec(&["curl", "-sS", "--max-time", "10", &node.url("/metrics")])?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("{name} missing in {}'s metrics:\n{text}", node.name))
+    };
+    let nacks_sent = counter(&edge, "cascade_nacks_sent_total")?;
+    let nacks_received = counter(&origin, "cascade_nacks_received_total")?;
+    let retransmitted = counter(&origin, "cascade_retransmitted_packets_total")?;
+    let lost = counter(&edge, "cascade_lost_packets_total{direction=\"ingress\"}")?;
+    println!(
+        "metrics: edge sent {nacks_sent} NACKs, origin received {nacks_received} and retransmitted \
+         {retransmitted} packets; edge reported {lost} packets lost on ingress"
+    );
+
     let video = &report["packets"]["video"];
     let audio = &report["packets"]["audio"];
     println!(
-        "link drops: {dropped}; video expected {} lost {} ({}%); audio expected {} lost {} ({}%)",
+        "link drops: {dropped}; video expected {} lost {} ({}%) duplicates {}; audio expected {} lost {} ({}%)",
         video["expected"],
         video["lost"],
         video["loss_pct"],
+        video["duplicates"],
         audio["expected"],
         audio["lost"],
         audio["loss_pct"]
@@ -104,6 +122,13 @@ async fn packets_lost_on_the_relay_link_are_recovered_by_nack() -> anyhow::Resul
     assert!(
         loss_pct < 0.3,
         "viewers lost {loss_pct}% of video despite NACK"
+    );
+    assert!(nacks_sent > 0.0, "the edge counted no NACK sent");
+    assert!(nacks_received > 0.0, "the origin counted no NACK received");
+    // Each NACK names one or more packets; most are answered from the send buffer.
+    assert!(
+        retransmitted >= nacks_received / 2.0,
+        "{retransmitted} retransmissions for {nacks_received} NACKs"
     );
     Ok(())
 }
