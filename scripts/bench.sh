@@ -39,6 +39,8 @@ run() { # name, edge url, viewers, pids
 run hop0 http://127.0.0.1:28080 10 "$origin"
 run hop1 http://127.0.0.1:28081 10 "$origin,$edge"
 run hop2 http://127.0.0.1:28082 10 "$origin,$edge,$edge2"
+# The edge's join timing so far (connection up -> first media packet sent), from its /metrics.
+curl -fsS http://127.0.0.1:28081/metrics >"$out/edge1-metrics.txt"
 # Scaling on one edge.
 for n in $viewers; do run "edge-$n" http://127.0.0.1:28081 "$n" "$origin,$edge"; done
 

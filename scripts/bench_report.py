@@ -31,6 +31,31 @@ for h in ("hop0", "hop1", "hop2"):
 for a, b in (("hop0", "hop1"), ("hop1", "hop2")):
     print(f"added by {b}: p50 {lat(hops[b],'p50_ms')-lat(hops[a],'p50_ms'):+.2f} ms, p99 {lat(hops[b],'p99_ms')-lat(hops[a],'p99_ms'):+.2f} ms")
 
+def bucket_quantile(path, name, q):
+    """Upper bound (s) of the histogram bucket holding quantile q, from a /metrics scrape."""
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        return None, 0
+    buckets = []
+    for line in lines:
+        if line.startswith(name + "_bucket{"):
+            le = line.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+    if not buckets or buckets[-1][1] == 0:
+        return None, 0
+    total = buckets[-1][1]
+    for le, count in buckets:
+        if count >= q * total:
+            return le, int(total)
+    return None, int(total)
+
+path = os.path.join(out, "edge1-metrics.txt")
+for q in (0.5, 0.99):
+    le, n = bucket_quantile(path, "cascade_join_connected_to_media_seconds", q)
+    if le is not None:
+        print(f"edge: peer connection up -> first media packet, p{int(q*100)} <= {le*1000:.0f} ms (n={n})")
+
 print("\n| viewers | connected | loss % | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | edge CPU % | edge RSS MiB | pkt/s out | pkt/s per edge core | ratio to ceiling |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 rows = []

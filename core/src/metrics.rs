@@ -19,6 +19,7 @@
 //! | `cascade_plis_sent_total`, `cascade_plis_received_total` | counter | RTCP PLI and FIR messages sent to sources / received from subscribers |
 //! | `cascade_lost_packets_total{direction}` | counter | `ingress`: packets from sources that never arrived (our receiver reports); `egress`: packets subscribers report lost (their receiver reports) |
 //! | `cascade_join_duration_seconds` | histogram | offer received → first media packet sent to that subscriber |
+//! | `cascade_join_connected_to_media_seconds` | histogram | peer connection up (DTLS done) → first media packet sent to that subscriber (a cached keyframe makes it short) |
 //! | `cascade_routing_errors_total{op}` | counter | failed routing store (Redis) operations |
 //! | `cascade_routing_duration_seconds{op}` | histogram | routing store operation latency |
 //! | `process_cpu_seconds_total`, `process_resident_memory_bytes` | counter, gauge | this process, read from `/proc/self` at scrape time |
@@ -72,6 +73,8 @@ pub struct Traffic {
     pub keyframe_requests: Counter,
     /// Offer received → first media packet sent, per subscriber.
     pub join: Histogram,
+    /// Peer connection up → first media packet sent, per subscriber.
+    pub connected_to_media: Histogram,
 }
 
 impl Default for Traffic {
@@ -85,6 +88,8 @@ impl Default for Traffic {
             keyframe_requests: Counter::default(),
             // 10 ms .. ~20 s.
             join: Histogram::new(exponential_buckets(0.01, 2.0, 12)),
+            // 1 ms .. ~4 s.
+            connected_to_media: Histogram::new(exponential_buckets(0.001, 2.0, 13)),
         }
     }
 }
@@ -245,6 +250,12 @@ impl Metrics {
             "Offer received to first media packet sent, per subscriber",
             Unit::Seconds,
             traffic.join.clone(),
+        );
+        registry.register_with_unit(
+            "join_connected_to_media",
+            "Peer connection up (DTLS done) to first media packet sent, per subscriber",
+            Unit::Seconds,
+            traffic.connected_to_media.clone(),
         );
         registry.register(
             "routing_errors",

@@ -426,6 +426,7 @@ async fn run_subscriber(
                 }
             });
         }
+        let connected_at = std::time::Instant::now();
         let tracks: Vec<_> = legs.iter().map(|l| l.track.clone()).collect();
         let mut subscription = room.subscribe(&tracks).await;
         // Room track index -> leg, so the per-packet path is an index, not a search.
@@ -480,6 +481,9 @@ async fn run_subscriber(
                         if !first_sent {
                             first_sent = true;
                             traffic.join.observe(offered_at.elapsed().as_secs_f64());
+                            traffic
+                                .connected_to_media
+                                .observe(connected_at.elapsed().as_secs_f64());
                         }
                     }
                 }

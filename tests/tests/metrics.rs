@@ -302,6 +302,11 @@ async fn metrics_rise_during_a_broadcast_and_the_dashboard_queries_only_exposed_
     })
     .await?;
     let first_origin = scrape(&origin).await?;
+    // Each of those joins also timed from its connection being up to its first media packet.
+    assert_eq!(
+        first_edge.value("cascade_join_connected_to_media_seconds_count"),
+        first_edge.value("cascade_join_duration_seconds_count"),
+    );
     assert_eq!(
         first_edge.value("cascade_viewers"),
         Some(f64::from(VIEWERS))
