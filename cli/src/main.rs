@@ -79,6 +79,7 @@ fn node_args(ip: std::net::IpAddr, port: u16, id: &str) -> NodeArgs {
         lease_secs: 10,
         max_edge_fanout: 16,
         max_relay_depth: 4,
+        otlp_endpoint: None,
     }
 }
 

@@ -77,6 +77,11 @@ pub struct NodeArgs {
     /// Hops below the origin an edge may be to feed other edges (the relay tree's depth).
     #[arg(long, env = "CASCADE_MAX_RELAY_DEPTH", default_value_t = 4)]
     pub max_relay_depth: usize,
+
+    /// OTLP/gRPC endpoint to export traces to (`http://collector:4317`). Without it,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is used when set; with neither, no traces are exported.
+    #[arg(long, env = "CASCADE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// A node's validated configuration.
@@ -105,6 +110,10 @@ pub struct NodeConfig {
     pub max_fanout: usize,
     /// Hops below the origin an edge may be to feed other edges.
     pub max_depth: usize,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// OTLP/gRPC endpoint for traces (`--otlp-endpoint`); see [`crate::telemetry`].
+    pub otlp_endpoint: Option<String>,
 }
 
 impl NodeConfig {
@@ -219,6 +228,11 @@ impl NodeArgs {
             &self.grpc_advertise,
         )?;
         check_url("--upstream", "CASCADE_UPSTREAM", &upstream)?;
+        check_url(
+            "--otlp-endpoint",
+            "CASCADE_OTLP_ENDPOINT",
+            &self.otlp_endpoint,
+        )?;
         if let Some(url) = &self.redis
             && ::redis::Client::open(url.as_str()).is_err()
         {
@@ -302,6 +316,8 @@ impl NodeArgs {
             lease: Duration::from_secs(self.lease_secs),
             max_fanout: self.max_edge_fanout,
             max_depth: self.max_relay_depth.max(1),
+            log_format: self.log_format,
+            otlp_endpoint: self.otlp_endpoint,
         })
     }
 }
@@ -397,6 +413,8 @@ mod tests {
         assert!(e.contains("--http-listen"), "{e}");
         let e = config(&["--redis", "not a url"]).unwrap_err();
         assert!(e.contains("--redis") && e.contains("CASCADE_REDIS"), "{e}");
+        let e = config(&["--otlp-endpoint", "collector:4317"]).unwrap_err();
+        assert!(e.contains("CASCADE_OTLP_ENDPOINT"), "{e}");
         let e = config(&["--lease-secs", "0"]).unwrap_err();
         assert!(e.contains("--lease-secs"), "{e}");
     }
