@@ -179,3 +179,66 @@ impl Status for StatusService {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn drain_needs_a_loopback_caller_and_this_nodes_id() {
+        let node = crate::http::tests::test_node(10);
+        let service = StatusService::new(node.clone());
+        let drain = |id: &str, from: Option<&str>| {
+            let mut request = Request::new(pb::DrainNodeRequest { id: id.into() });
+            if let Some(addr) = from {
+                let addr: std::net::SocketAddr = addr.parse().unwrap();
+                request
+                    .extensions_mut()
+                    .insert(tonic::transport::server::TcpConnectInfo {
+                        local_addr: None,
+                        remote_addr: Some(addr),
+                    });
+            }
+            let service = service.clone();
+            async move { service.drain_node(request).await }
+        };
+        for from in [None, Some("192.0.2.7:5000")] {
+            let e = drain("self", from).await.unwrap_err();
+            assert_eq!(e.code(), tonic::Code::PermissionDenied, "{from:?}");
+        }
+        assert!(!node.is_draining());
+        let e = drain("someone-else", Some("127.0.0.1:5000"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound);
+        let r = drain("self", Some("127.0.0.1:5000"))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.draining && !r.already_draining);
+        assert!(node.is_draining());
+    }
+
+    #[tokio::test]
+    async fn unknown_rooms_and_nodes_are_not_found_and_bad_names_invalid() {
+        let service = StatusService::new(crate::http::tests::test_node(10));
+        let room = |name: &str| Request::new(pb::GetRoomRequest { room: name.into() });
+        let code = |r: Result<Response<pb::Room>, tonic::Status>| r.unwrap_err().code();
+        assert_eq!(
+            code(service.get_room(room("nope")).await),
+            tonic::Code::NotFound
+        );
+        assert_eq!(
+            code(service.get_room(room("bad name")).await),
+            tonic::Code::InvalidArgument
+        );
+        let node = Request::new(pb::GetNodeRequest { id: "nope".into() });
+        assert_eq!(
+            service.get_node(node).await.unwrap_err().code(),
+            tonic::Code::NotFound
+        );
+        let me = Request::new(pb::GetNodeRequest { id: "self".into() });
+        let detail = service.get_node(me).await.unwrap().into_inner();
+        assert!(detail.summary.unwrap().reachable);
+    }
+}

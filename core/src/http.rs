@@ -373,10 +373,10 @@ fn end(node: &Node, room: &str, session: &str) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn test_node(capacity: u32) -> Arc<Node> {
+    pub(crate) fn test_node(capacity: u32) -> Arc<Node> {
         use clap::Parser;
         #[derive(Parser)]
         struct Cli {

@@ -184,6 +184,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn webrtc_rs_log_records_reach_tracing() {
+        init("text");
+        // Before the bridge, `log` has no logger and every record is disabled.
+        let record = log::Metadata::builder()
+            .level(log::Level::Error)
+            .target("webrtc::peer_connection")
+            .build();
+        assert!(log::logger().enabled(&record));
+    }
+
+    #[test]
     fn logged_endpoints_carry_no_credentials_or_paths() {
         assert_eq!(
             loggable("http://user:secret@collector:4317/v1/traces?token=x"),
