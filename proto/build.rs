@@ -1,4 +1,4 @@
-//! Compiles `cascade/relay/v1/relay.proto` with a vendored `protoc`, so a fresh machine builds
+//! Compiles `cascade/relay/v1/relay.proto` and `cascade/status/v1/status.proto` with a vendored `protoc`, so a fresh machine builds
 //! without installing one.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -7,7 +7,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.protoc_executable(protoc);
     tonic_prost_build::configure().compile_with_config(
         config,
-        &["cascade/relay/v1/relay.proto"],
+        &[
+            "cascade/relay/v1/relay.proto",
+            "cascade/status/v1/status.proto",
+        ],
         &["."],
     )?;
     println!("cargo:rerun-if-changed=cascade");

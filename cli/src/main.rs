@@ -80,6 +80,7 @@ fn node_args(ip: std::net::IpAddr, port: u16, id: &str) -> NodeArgs {
         max_edge_fanout: 16,
         max_relay_depth: 4,
         failover_timeout: 20,
+        otlp_endpoint: None,
     }
 }
 

@@ -83,6 +83,10 @@ pub struct NodeArgs {
     /// another upstream. Then the room ends.
     #[arg(long, env = "CASCADE_FAILOVER_TIMEOUT", default_value_t = 20)]
     pub failover_timeout: u64,
+    /// OTLP/gRPC endpoint to export traces to (`http://collector:4317`). Without it,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is used when set; with neither, no traces are exported.
+    #[arg(long, env = "CASCADE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// A node's validated configuration.
@@ -113,6 +117,10 @@ pub struct NodeConfig {
     pub max_depth: usize,
     /// How long a room waits for a new source when its source is lost.
     pub failover_timeout: Duration,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// OTLP/gRPC endpoint for traces (`--otlp-endpoint`); see [`crate::telemetry`].
+    pub otlp_endpoint: Option<String>,
 }
 
 impl NodeConfig {
@@ -227,6 +235,11 @@ impl NodeArgs {
             &self.grpc_advertise,
         )?;
         check_url("--upstream", "CASCADE_UPSTREAM", &upstream)?;
+        check_url(
+            "--otlp-endpoint",
+            "CASCADE_OTLP_ENDPOINT",
+            &self.otlp_endpoint,
+        )?;
         if let Some(url) = &self.redis
             && ::redis::Client::open(url.as_str()).is_err()
         {
@@ -318,6 +331,8 @@ impl NodeArgs {
             max_fanout: self.max_edge_fanout,
             max_depth: self.max_relay_depth.max(1),
             failover_timeout: Duration::from_secs(self.failover_timeout),
+            log_format: self.log_format,
+            otlp_endpoint: self.otlp_endpoint,
         })
     }
 }
@@ -414,6 +429,8 @@ mod tests {
         assert!(e.contains("--http-listen"), "{e}");
         let e = config(&["--redis", "not a url"]).unwrap_err();
         assert!(e.contains("--redis") && e.contains("CASCADE_REDIS"), "{e}");
+        let e = config(&["--otlp-endpoint", "collector:4317"]).unwrap_err();
+        assert!(e.contains("CASCADE_OTLP_ENDPOINT"), "{e}");
         let e = config(&["--lease-secs", "0"]).unwrap_err();
         assert!(e.contains("--lease-secs"), "{e}");
     }

@@ -16,6 +16,9 @@ pub enum Error {
     /// No such room or session.
     #[error("{0}")]
     NotFound(String),
+    /// The caller may not do this from where it is (drain from another machine).
+    #[error("{0}")]
+    Forbidden(String),
     /// The room is already published.
     #[error("{0}")]
     Conflict(String),
@@ -45,6 +48,7 @@ impl Error {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Unavailable(_) | Error::Routing(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Upstream(_) => StatusCode::BAD_GATEWAY,
@@ -60,6 +64,7 @@ impl Error {
             Error::BadRequest(_) => "bad_request",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::NotFound(_) => "not_found",
+            Error::Forbidden(_) => "forbidden",
             Error::Conflict(_) => "conflict",
             Error::Unavailable(_) => "unavailable",
             Error::Upstream(_) => "upstream_failed",
@@ -101,6 +106,7 @@ impl From<Error> for tonic::Status {
                 tonic::Status::invalid_argument(msg)
             }
             Error::NotFound(_) => tonic::Status::not_found(msg),
+            Error::Forbidden(_) => tonic::Status::permission_denied(msg),
             Error::Conflict(_) => tonic::Status::already_exists(msg),
             Error::Unavailable(_) | Error::Routing(_) | Error::Upstream(_) => {
                 tonic::Status::unavailable(msg)

@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::sync::Arc;
 use tower_http::cors::{Any, CorsLayer};
+use tracing::Instrument;
 
 /// Largest SDP offer accepted (real offers are a few KiB).
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
@@ -175,33 +176,12 @@ async fn drain(
     // Absent when the router is served without connection info (in-process tests).
     let peer = request
         .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>();
-    if let Some(ConnectInfo(addr)) = peer
-        && !addr.ip().is_loopback()
-    {
-        return (
-            StatusCode::FORBIDDEN,
-            Json(serde_json::json!({
-                "code": "forbidden",
-                "message": "drain is only accepted from loopback",
-            })),
-        )
-            .into_response();
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    match crate::status::drain(&node, &id, crate::status::Caller::from(peer)) {
+        Ok(report) => (StatusCode::ACCEPTED, Json(report)).into_response(),
+        Err(e) => e.into_response(),
     }
-    if id != "self" && id != node.id() {
-        return Error::NotFound(format!("this node is {}, not {id}", node.id())).into_response();
-    }
-    let started = node.drain();
-    (
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({
-            "node": node.id(),
-            "draining": true,
-            "already_draining": !started,
-            "drain_timeout_seconds": node.config.drain_timeout.as_secs(),
-        })),
-    )
-        .into_response()
 }
 
 /// `307 Temporary Redirect` to the same endpoint on another node (WHIP and WHEP clients follow
@@ -316,8 +296,12 @@ async fn whip(
         Ok(Placement::Refuse { draining }) => return refused(draining),
         Err(e) => return e.into_response(),
     }
-    match node.publish(&room, &offer).await {
-        Ok((session, answer)) => created(format!("/whip/{room}/{session}"), answer),
+    let span = crate::telemetry::publish_span(&room, node.id());
+    match node.publish(&room, &offer).instrument(span.clone()).await {
+        Ok((session, answer)) => {
+            crate::telemetry::record_session(&span, &session);
+            created(format!("/whip/{room}/{session}"), answer)
+        }
         Err(e) => {
             tracing::info!(room, error = %e, "publish refused");
             e.into_response()
@@ -350,8 +334,16 @@ async fn whep(
             return e.into_response();
         }
     }
-    match node.subscribe(&room, &offer, SessionKind::Viewer).await {
-        Ok((handle, answer)) => created(format!("/whep/{room}/{}", handle.id), answer),
+    let span = crate::telemetry::join_span(&room, node.id());
+    match node
+        .subscribe(&room, &offer, SessionKind::Viewer)
+        .instrument(span.clone())
+        .await
+    {
+        Ok((handle, answer)) => {
+            crate::telemetry::record_session(&span, &handle.id);
+            created(format!("/whep/{room}/{}", handle.id), answer)
+        }
         Err(e) => {
             tracing::info!(room, error = %e, "viewer refused");
             e.into_response()
@@ -381,10 +373,10 @@ fn end(node: &Node, room: &str, session: &str) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn test_node(capacity: u32) -> Arc<Node> {
+    pub(crate) fn test_node(capacity: u32) -> Arc<Node> {
         use clap::Parser;
         #[derive(Parser)]
         struct Cli {

@@ -2,7 +2,8 @@
 //!
 //! Layout, from the wire inwards:
 //! - [`http`]: WHIP/WHEP endpoints, health, status, pages (axum).
-//! - [`relay`]: the gRPC relay service and client that negotiate server-to-server links.
+//! - [`relay`]: the gRPC relay service and client that negotiate server-to-server links;
+//!   [`grpc_status`]: the status API over gRPC, beside it.
 //! - [`node`]: a node's rooms, sessions and routing entries; origin and edge are roles of it.
 //! - [`session`]: publisher, subscriber and upstream peer connections and their lifetimes.
 //! - [`room`]: one source per track, fan-out to subscribers.
@@ -11,11 +12,15 @@
 //! - [`status`]: the cluster status API's data (nodes, rooms, relay trees); [`metrics`]: Prometheus.
 //! - [`placement`]: where a new session goes (here, or a 307 to another node).
 //! - [`routing`]: the routing store trait, its in-memory and Redis implementations.
-//! - [`config`], [`telemetry`], [`error`], [`procstat`] (CPU and memory from `/proc`).
+//! - [`config`], [`procstat`] (CPU and memory from `/proc`), [`cpu`] (this process's CPU
+//!   percentage), [`telemetry`] (logs, spans, OTLP export), [`trace_ctx`] (trace context over
+//!   gRPC), [`error`].
 
 pub mod config;
+pub mod cpu;
 pub mod error;
 pub mod forward;
+pub mod grpc_status;
 pub mod http;
 pub mod metrics;
 pub mod node;
@@ -28,6 +33,7 @@ pub mod routing;
 pub mod session;
 pub mod status;
 pub mod telemetry;
+pub mod trace_ctx;
 
 pub use error::{Error, Result};
 
@@ -112,11 +118,13 @@ pub async fn serve(
 
     let shutdown = node.shutdown.clone();
     let service = relay::RelayServer::new(relay::RelayService::new(node.clone()));
+    let status = grpc_status::StatusServer::new(grpc_status::StatusService::new(node.clone()));
     let grpc = tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
         if let Err(e) = tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .add_service(service)
+            .add_service(status)
             .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await })
             .await
         {

@@ -140,6 +140,8 @@ impl Node {
             load: u32::try_from(load).unwrap_or(u32::MAX),
             draining: self.is_draining(),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            heartbeat_unix_ms: None,
+            cpu_percent: crate::cpu::process_cpu_percent(),
         }
     }
 
@@ -505,7 +507,10 @@ impl Node {
         drop(state);
         let node = self.clone();
         let pulled = room.clone();
-        tokio::spawn(async move { node.pull(pulled).await });
+        // Part of the trace of the join that asked for the room, without holding its span open.
+        tokio::spawn(crate::trace_ctx::detach(
+            async move { node.pull(pulled).await },
+        ));
         Ok(room)
     }
 

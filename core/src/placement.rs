@@ -205,6 +205,8 @@ mod tests {
             load,
             draining: false,
             version: "test".into(),
+            heartbeat_unix_ms: None,
+            cpu_percent: None,
         }
     }
 

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
 
 pub use cascade_proto::relay::v1::relay_server::RelayServer;
 
@@ -61,7 +62,37 @@ impl Relay for RelayService {
         &self,
         request: Request<DescribeRoomRequest>,
     ) -> Result<Response<RoomDescription>, Status> {
+        let span = crate::trace_ctx::server_span(
+            tracing::info_span!("relay.describe_room", otel.kind = "server", room = tracing::field::Empty, node = %self.node.id()),
+            request.metadata(),
+        );
         let room_id = request.into_inner().room;
+        span.record("room", room_id.as_str());
+        self.describe_room_inner(room_id).instrument(span).await
+    }
+
+    type SubscribeStream = EventStream;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let span = crate::trace_ctx::server_span(
+            tracing::info_span!("relay.subscribe", otel.kind = "server", room = tracing::field::Empty, node = %self.node.id(), downstream = tracing::field::Empty),
+            request.metadata(),
+        );
+        let req = request.into_inner();
+        span.record("room", req.room.as_str());
+        span.record("downstream", req.node_id.as_str());
+        self.subscribe_inner(req).instrument(span).await
+    }
+}
+
+impl RelayService {
+    async fn describe_room_inner(
+        &self,
+        room_id: String,
+    ) -> Result<Response<RoomDescription>, Status> {
         crate::http::validate_room(&room_id)?;
         // A node that does not hold the room pulls it from its own upstream, and keeps it long
         // enough for the caller's Subscribe.
@@ -80,13 +111,10 @@ impl Relay for RelayService {
         }))
     }
 
-    type SubscribeStream = EventStream;
-
-    async fn subscribe(
+    async fn subscribe_inner(
         &self,
-        request: Request<SubscribeRequest>,
-    ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let req = request.into_inner();
+        req: SubscribeRequest,
+    ) -> Result<Response<EventStream>, Status> {
         crate::http::validate_room(&req.room)?;
         tracing::info!(room = %req.room, downstream = %req.node_id, "relay subscribe");
         let (handle, answer) = self
@@ -148,10 +176,14 @@ pub async fn connect(url: &str) -> Result<RelayClient<Channel>> {
 
 /// What the upstream has of a room.
 pub async fn describe(client: &mut RelayClient<Channel>, room: &str) -> Result<RoomDescription> {
+    let span = tracing::info_span!("relay.describe_room", otel.kind = "client", room);
+    let mut request = Request::new(DescribeRoomRequest {
+        room: room.to_owned(),
+    });
+    crate::trace_ctx::inject(&span, request.metadata_mut());
     Ok(client
-        .describe_room(DescribeRoomRequest {
-            room: room.to_owned(),
-        })
+        .describe_room(request)
+        .instrument(span)
         .await?
         .into_inner())
 }
@@ -164,15 +196,24 @@ pub async fn subscribe(
     node_id: &str,
     offer_sdp: String,
 ) -> Result<(String, Streaming<SubscribeEvent>)> {
+    let span = tracing::info_span!(
+        "relay.subscribe",
+        otel.kind = "client",
+        room,
+        node = node_id
+    );
+    let mut request = Request::new(SubscribeRequest {
+        room: room.to_owned(),
+        node_id: node_id.to_owned(),
+        offer_sdp,
+    });
+    crate::trace_ctx::inject(&span, request.metadata_mut());
     let mut events = client
-        .subscribe(SubscribeRequest {
-            room: room.to_owned(),
-            node_id: node_id.to_owned(),
-            offer_sdp,
-        })
+        .subscribe(request)
+        .instrument(span.clone())
         .await?
         .into_inner();
-    match events.message().await? {
+    match events.message().instrument(span).await? {
         Some(SubscribeEvent {
             event: Some(subscribe_event::Event::Answer(answer)),
         }) => Ok((answer.sdp, events)),

@@ -14,7 +14,7 @@ use crate::node::Node;
 use crate::routing::{Link, NodeInfo, Role};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long a node waits for another node's `/v1/node`.
@@ -168,13 +168,26 @@ pub struct NodeSummary {
     pub rooms: Option<usize>,
     /// RTP payload bits per second received over all its rooms.
     pub ingress_bps: Option<u64>,
+    /// The node process's CPU (100 = one core busy) over its last sampling interval (about a
+    /// second or more); from its report, else from its last registration.
+    pub cpu_percent: Option<f64>,
+    /// When the node's routing entry was last refreshed (ms since the Unix epoch, by the
+    /// node's clock); null when the routing store does not list it (yet).
+    pub last_heartbeat_unix_ms: Option<u64>,
+    /// Milliseconds since that heartbeat, by the answering node's clock (0 when the clocks
+    /// disagree the other way).
+    pub heartbeat_age_ms: Option<u64>,
 }
 
 impl NodeSummary {
-    fn new(info: &NodeInfo, report: Option<&NodeReport>) -> Self {
+    fn new(registered: &NodeInfo, report: Option<&NodeReport>) -> Self {
         // A node's own report is fresher than its last registration.
-        let info = report.map_or(info, |r| &r.node);
+        let info = report.map_or(registered, |r| &r.node);
+        let heartbeat = registered.heartbeat_unix_ms;
         Self {
+            cpu_percent: info.cpu_percent.or(registered.cpu_percent),
+            last_heartbeat_unix_ms: heartbeat,
+            heartbeat_age_ms: heartbeat.map(|at| crate::routing::unix_ms().saturating_sub(at)),
             id: info.id.clone(),
             role: info.role,
             http_url: info.http_url.clone(),
@@ -359,10 +372,63 @@ pub async fn cluster(node: &Node) -> Result<ClusterReport> {
     })
 }
 
+/// Where a drain request comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// A peer at this address.
+    Peer(std::net::IpAddr),
+    /// In-process (no connection: tests, the demo).
+    Local,
+}
+
+impl From<Option<std::net::IpAddr>> for Caller {
+    fn from(peer: Option<std::net::IpAddr>) -> Self {
+        peer.map_or(Caller::Local, Caller::Peer)
+    }
+}
+
+/// `POST /v1/nodes/{id}/drain` (and gRPC `DrainNode`): the answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DrainReport {
+    pub node: String,
+    pub draining: bool,
+    pub already_draining: bool,
+    pub drain_timeout_seconds: u64,
+}
+
+/// Starts draining this node (`id` is its id or `self`). Idempotent. Only from loopback (the
+/// Kubernetes preStop hook, an operator on the machine): the HTTP port also faces viewers.
+pub fn drain(node: &Arc<Node>, id: &str, caller: Caller) -> Result<DrainReport> {
+    if let Caller::Peer(ip) = caller
+        && !ip.is_loopback()
+    {
+        return Err(Error::Forbidden(
+            "drain is only accepted from loopback".into(),
+        ));
+    }
+    if id != "self" && id != node.id() {
+        return Err(Error::NotFound(format!(
+            "this node is {}, not {id}",
+            node.id()
+        )));
+    }
+    let started = node.drain();
+    Ok(DrainReport {
+        node: node.id().to_owned(),
+        draining: true,
+        already_draining: !started,
+        drain_timeout_seconds: node.config.drain_timeout.as_secs(),
+    })
+}
+
 /// `GET /v1/nodes/{id}` (`self` is this node).
 pub async fn node_detail(node: &Node, id: &str) -> Result<NodeDetail> {
     let info = if id == "self" || id == node.id() {
-        node.info()
+        // The registered entry carries the heartbeat time.
+        routing(node.routing.node(node.id()).await)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| node.info())
     } else {
         routing(node.routing.node(id).await)?
             .ok_or_else(|| Error::NotFound(format!("no live node {id} in the cluster")))?
@@ -495,6 +561,8 @@ mod tests {
             load: 0,
             draining: false,
             version: "t".into(),
+            heartbeat_unix_ms: None,
+            cpu_percent: None,
         };
         let report = |id: &str, role, viewers| NodeReport {
             node: info(id, role),

@@ -192,6 +192,8 @@ fn node(id: &str, role: Role) -> NodeInfo {
         load: 0,
         draining: false,
         version: "test".into(),
+        heartbeat_unix_ms: None,
+        cpu_percent: None,
     }
 }
 
@@ -260,9 +262,19 @@ async fn behaviour(store: &dyn RoutingStore, name: &str) {
         "{}",
         ctx("sorted")
     );
+    let stored = store.node("a").await.unwrap().unwrap();
+    let stamp = stored.heartbeat_unix_ms.expect("heartbeat time stamped");
+    assert!(
+        stamp.abs_diff(cascade_core::routing::unix_ms()) < 60_000,
+        "{}",
+        ctx("stamp")
+    );
     assert_eq!(
-        store.node("a").await.unwrap(),
-        Some(a.clone()),
+        NodeInfo {
+            heartbeat_unix_ms: None,
+            ..stored
+        },
+        a,
         "{}",
         ctx("node")
     );

@@ -1,7 +1,9 @@
-//! Generated protobuf and tonic code for the relay between Cascade nodes.
+//! Generated protobuf and tonic code for the relay between Cascade nodes and the cluster
+//! status service.
 //!
-//! The schema lives in `cascade/relay/v1/relay.proto`; `build.rs` compiles it with a vendored
-//! `protoc`. See that file for the meaning of each message.
+//! The schemas live in `cascade/relay/v1/relay.proto` and `cascade/status/v1/status.proto`;
+//! `build.rs` compiles them with a vendored `protoc`. See those files for the meaning of each
+//! message.
 
 #![allow(missing_docs, clippy::all, clippy::pedantic)]
 
@@ -9,5 +11,12 @@
 pub mod relay {
     pub mod v1 {
         tonic::include_proto!("cascade.relay.v1");
+    }
+}
+
+/// `cascade.status.v1`: the cluster status API (the HTTP JSON API's data) over gRPC.
+pub mod status {
+    pub mod v1 {
+        tonic::include_proto!("cascade.status.v1");
     }
 }

@@ -56,6 +56,26 @@ impl NodeProc {
         name: &str,
         args: &[&str],
     ) -> Result<Self> {
+        Self::start_full(netns, binary, name, args, &[])
+    }
+
+    /// Like [`NodeProc::start`], with extra environment variables.
+    pub fn start_with_env(
+        binary: &str,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        Self::start_full(None, binary, name, args, env)
+    }
+
+    fn start_full(
+        netns: Option<&Netns>,
+        binary: &str,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let mut cmd = match netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
@@ -76,6 +96,7 @@ impl NodeProc {
             "RUST_LOG",
             std::env::var("TEST_NODE_LOG").unwrap_or_else(|_| "info".into()),
         )
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
         // A node refuses unknown `CASCADE_*` variables, and the test's own (such as

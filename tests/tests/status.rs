@@ -106,7 +106,14 @@ fn stable(mut v: Value) -> Value {
     fn strip(v: &mut Value) {
         match v {
             Value::Object(map) => {
-                for key in ["bitrate_bps", "ingress_bps", "age_seconds"] {
+                for key in [
+                    "bitrate_bps",
+                    "ingress_bps",
+                    "age_seconds",
+                    "cpu_percent",
+                    "last_heartbeat_unix_ms",
+                    "heartbeat_age_ms",
+                ] {
                     map.remove(key);
                 }
                 map.values_mut().for_each(strip);
@@ -185,6 +192,12 @@ async fn the_api_reports_the_relay_tree_then_a_killed_edge_then_viewers_leaving(
         "{cluster}"
     );
     for node in cluster["nodes"].as_array().unwrap() {
+        // Heartbeats every second (lease 3 s): the entry was refreshed within the lease.
+        let age = node["heartbeat_age_ms"].as_u64().context("heartbeat age")?;
+        assert!(age < 3000, "{node}");
+        assert!(node["last_heartbeat_unix_ms"].as_u64().is_some(), "{node}");
+        // Sampled by each heartbeat, so known by now.
+        assert!(node["cpu_percent"].as_f64().is_some(), "{node}");
         assert_eq!(node["state"], "ready", "{node}");
         assert_eq!(node["reachable"], true, "{node}");
         let expected = if node["role"] == "edge" { 1 } else { 0 };
@@ -456,5 +469,180 @@ async fn the_dashboard_draws_the_origin_the_edges_and_their_viewers() -> Result<
         println!("screenshot: {}", path.display());
     }
     browser.kill().await;
+    Ok(())
+}
+
+mod grpc {
+    //! The gRPC status service's answers as the HTTP API's JSON, to compare them.
+
+    use cascade_proto::status::v1 as pb;
+    use serde_json::{Value, json};
+
+    pub fn node_summary(n: &pb::NodeSummary) -> Value {
+        json!({
+            "id": n.id, "role": n.role, "http_url": n.http_url, "grpc_url": n.grpc_url,
+            "version": n.version, "state": n.state, "capacity": n.capacity, "load": n.load,
+            "reachable": n.reachable, "viewers": n.viewers, "publishers": n.publishers,
+            "relays": n.relays, "rooms": n.rooms, "ingress_bps": n.ingress_bps,
+            "cpu_percent": n.cpu_percent, "last_heartbeat_unix_ms": n.last_heartbeat_unix_ms,
+            "heartbeat_age_ms": n.heartbeat_age_ms,
+        })
+    }
+
+    pub fn cluster(c: &pb::Cluster) -> Value {
+        let t = c.totals.unwrap_or_default();
+        json!({
+            "answered_by": c.answered_by,
+            "nodes": c.nodes.iter().map(node_summary).collect::<Vec<_>>(),
+            "totals": {"nodes": t.nodes, "origins": t.origins, "edges": t.edges,
+                       "rooms": t.rooms, "viewers": t.viewers},
+        })
+    }
+
+    pub fn room(r: &pb::Room) -> Value {
+        json!({
+            "room": r.room, "origin": r.origin, "age_seconds": r.age_seconds,
+            "tracks": r.tracks.iter().map(|t| json!({
+                "kind": t.kind, "codec": t.codec, "bitrate_bps": t.bitrate_bps,
+            })).collect::<Vec<_>>(),
+            "links": r.links.iter().map(|l| json!({"edge": l.edge, "upstream": l.upstream}))
+                .collect::<Vec<_>>(),
+            "viewers": r.viewers.iter().map(|v| json!({"node": v.node, "viewers": v.viewers}))
+                .collect::<Vec<_>>(),
+            "viewers_total": r.viewers_total,
+        })
+    }
+
+    pub fn node_detail(d: &pb::NodeDetail) -> Value {
+        let mut v = node_summary(&d.summary.clone().unwrap_or_default());
+        v["room_details"] = match &d.room_details {
+            None => Value::Null,
+            Some(rooms) => rooms
+                .rooms
+                .iter()
+                .map(|r| {
+                    json!({
+                        "room": r.room, "relayed": r.relayed, "subscribers": r.subscribers,
+                        "viewers": r.viewers, "age_seconds": r.age_seconds,
+                        "tracks": r.tracks.iter().map(|t| json!({
+                            "kind": t.kind, "codec": t.codec, "packets_in": t.packets_in,
+                            "bytes_in": t.bytes_in, "queue_drops": t.queue_drops,
+                            "subscribers": t.subscribers, "bitrate_bps": t.bitrate_bps,
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect(),
+        };
+        v
+    }
+}
+
+/// The gRPC code of a call that must fail.
+fn code<T>(r: Result<tonic::Response<T>, tonic::Status>) -> tonic::Code {
+    r.map(drop).unwrap_err().code()
+}
+
+/// Per-track packet counters move between two reads; the rest must match.
+fn without_counters(mut v: Value) -> Value {
+    if let Some(rooms) = v["room_details"].as_array_mut() {
+        for room in rooms {
+            for t in room["tracks"].as_array_mut().into_iter().flatten() {
+                t["packets_in"] = Value::Null;
+                t["bytes_in"] = Value::Null;
+            }
+        }
+    }
+    v
+}
+
+#[tokio::test]
+async fn grpc_status_answers_match_the_http_api_after_joins() -> Result<()> {
+    use cascade_proto::status::v1 as pb;
+    use cascade_proto::status::v1::status_client::StatusClient;
+    let c = start_cluster()?;
+    let _media = LoadGen::start(&c, "room1", 60)?;
+    wait_tree(&c.origin, "room1").await?;
+
+    for node in [&c.origin, &c.a] {
+        let mut grpc = StatusClient::connect(node.grpc_url()).await?;
+        // Heartbeat ages, CPU and bitrates move between reads: compared without them.
+        let answer = grpc
+            .get_cluster(pb::GetClusterRequest {})
+            .await?
+            .into_inner();
+        let http = get_ok(&node.url("/v1/cluster")).await?;
+        assert_eq!(
+            stable(grpc::cluster(&answer)),
+            stable(http),
+            "{}",
+            node.name
+        );
+        for n in &answer.nodes {
+            assert!(
+                n.cpu_percent.is_some() && n.heartbeat_age_ms.is_some(),
+                "{n:?}"
+            );
+        }
+
+        let answer = grpc.list_rooms(pb::ListRoomsRequest {}).await?.into_inner();
+        let http = get_ok(&node.url("/v1/rooms")).await?;
+        let rooms: Vec<Value> = answer.rooms.iter().map(grpc::room).collect();
+        assert_eq!(stable(serde_json::json!({ "rooms": rooms })), stable(http));
+
+        let answer = grpc
+            .get_room(pb::GetRoomRequest {
+                room: "room1".into(),
+            })
+            .await?
+            .into_inner();
+        let http = get_ok(&node.url("/v1/rooms/room1")).await?;
+        assert_eq!(stable(grpc::room(&answer)), stable(http));
+        assert_eq!(answer.links.len(), 2);
+
+        for id in ["origin-1", "edge-a", "edge-b", "self"] {
+            let answer = grpc
+                .get_node(pb::GetNodeRequest { id: id.into() })
+                .await?
+                .into_inner();
+            let http = get_ok(&node.url(&format!("/v1/nodes/{id}"))).await?;
+            assert_eq!(
+                without_counters(stable(grpc::node_detail(&answer))),
+                without_counters(stable(http)),
+                "{id}"
+            );
+        }
+
+        // Errors map to gRPC codes.
+        let missing = pb::GetRoomRequest {
+            room: "nope".into(),
+        };
+        assert_eq!(code(grpc.get_room(missing).await), tonic::Code::NotFound);
+        let bad = pb::GetRoomRequest {
+            room: "bad name".into(),
+        };
+        assert_eq!(code(grpc.get_room(bad).await), tonic::Code::InvalidArgument);
+        let missing = pb::GetNodeRequest { id: "nope".into() };
+        assert_eq!(code(grpc.get_node(missing).await), tonic::Code::NotFound);
+        let foreign = pb::DrainNodeRequest {
+            id: "someone-else".into(),
+        };
+        assert_eq!(code(grpc.drain_node(foreign).await), tonic::Code::NotFound);
+    }
+
+    // DrainNode from loopback drains the node answering, idempotently.
+    let mut grpc = StatusClient::connect(c.b.grpc_url()).await?;
+    for already in [false, true] {
+        let r = grpc
+            .drain_node(pb::DrainNodeRequest { id: "self".into() })
+            .await?
+            .into_inner();
+        assert_eq!((r.node.as_str(), r.draining), ("edge-b", true));
+        assert_eq!(r.already_draining, already);
+    }
+    poll("edge-b to show draining", DEADLINE, || async {
+        let n = get_ok(&c.origin.url("/v1/nodes/edge-b")).await?;
+        Ok((n["state"] == "draining").then_some(()))
+    })
+    .await?;
     Ok(())
 }

@@ -47,6 +47,31 @@ pub struct NodeInfo {
     pub load: u32,
     pub draining: bool,
     pub version: String,
+    /// When this entry was last written (the node's last heartbeat), in ms since the Unix
+    /// epoch by the writing node's clock. Stamped by the store; absent from the entry a node
+    /// makes of itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_unix_ms: Option<u64>,
+    /// The node's process CPU (100 = one core busy) over its last sampling interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
+}
+
+/// Milliseconds since the Unix epoch by this machine's clock (0 before 1970).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl NodeInfo {
+    /// This entry as a heartbeat writes it: stamped with the time of writing.
+    pub fn stamped(&self) -> Self {
+        Self {
+            heartbeat_unix_ms: Some(unix_ms()),
+            ..self.clone()
+        }
+    }
 }
 
 /// Proof of owning a room: only the holder of the token may renew or release it.
@@ -181,7 +206,7 @@ impl RoutingStore for MemoryStore {
             s.nodes.insert(
                 node.id.clone(),
                 Leased {
-                    value: node.clone(),
+                    value: node.stamped(),
                     expires: now + lease,
                 },
             );
@@ -324,6 +349,8 @@ mod tests {
             load: 0,
             draining: false,
             version: "test".into(),
+            heartbeat_unix_ms: None,
+            cpu_percent: None,
         }
     }
 
@@ -348,6 +375,8 @@ mod tests {
         let store = MemoryStore::new();
         let short = Duration::from_millis(1);
         store.heartbeat(&node("e1"), short).await.unwrap();
+        let stamped = store.node("e1").await.unwrap().unwrap();
+        assert!(stamped.heartbeat_unix_ms.unwrap() + 60_000 > unix_ms());
         store.claim_room("r", "e1", short).await.unwrap().unwrap();
         std::thread::sleep(Duration::from_millis(5));
         assert!(store.nodes().await.unwrap().is_empty());

@@ -15,7 +15,7 @@
 //! | key | type | TTL | written by |
 //! |---|---|---|---|
 //! | `nodes` | ZSET node id → lease expiry (ms) | ≥ longest node lease; members pruned by `heartbeat` | `heartbeat`, `remove_node` |
-//! | `node:{id}:info` | STRING, [`NodeInfo`] as JSON | the node's lease (`SET PX`) | `heartbeat`, `remove_node` |
+//! | `node:{id}:info` | STRING, [`NodeInfo`] as JSON, stamped with the write time | the node's lease (`SET PX`) | `heartbeat`, `remove_node` |
 //! | `node:{id}:rooms` | SET of room ids the node claimed (index for `remove_node`) | ≥ longest claim lease | `claim_room`, `renew_room`, `release_room`, `remove_node` |
 //! | `node:{id}:links` | SET of room ids where the node is a link's edge or upstream (index for `remove_node`) | ≥ longest link lease | `put_link`, `remove_node` |
 //! | `rooms` | ZSET room id → claim expiry (ms) | ≥ longest claim lease; members pruned by `claim_room` | `claim_room`, `renew_room`, `release_room`, `remove_node` |
@@ -97,7 +97,8 @@ pub mod schema {
     /// TTL ≥ the longest node lease. Written by `heartbeat` (`ZADD`, and `ZREMRANGEBYSCORE` to
     /// prune expired members) and `remove_node` (`ZREM`). Listing reads members scored after now.
     pub const NODES: &str = "nodes";
-    /// STRING: the node's [`NodeInfo`](crate::routing::NodeInfo) as JSON. TTL = the node's lease
+    /// STRING: the node's [`NodeInfo`](crate::routing::NodeInfo) as JSON, its
+    /// `heartbeat_unix_ms` stamped by the writer's clock at the write. TTL = the node's lease
     /// (`SET PX`). Written by the node's `heartbeat`; deleted by `remove_node`.
     pub const NODE_INFO: &str = "node:{id}:info";
     /// SET: room ids this node claimed, so `remove_node` finds them without a scan. TTL ≥ the
@@ -652,7 +653,7 @@ fn pairs(flat: Vec<String>) -> RoutingResult<Vec<(String, String)>> {
 #[async_trait::async_trait]
 impl RoutingStore for RedisStore {
     async fn heartbeat(&self, node: &NodeInfo, lease: Duration) -> RoutingResult<()> {
-        let json = serde_json::to_string(node)
+        let json = serde_json::to_string(&node.stamped())
             .map_err(|e| RoutingError::Corrupt(format!("node info: {e}")))?;
         let k = &self.keys;
         self.script::<i64>(

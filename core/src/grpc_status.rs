@@ -1,0 +1,244 @@
+//! The cluster status API over gRPC (`cascade.status.v1.Status`, in
+//! `proto/cascade/status/v1/status.proto`), served beside the relay service on every node's
+//! gRPC port. The answers are built by [`crate::status`], exactly as for the HTTP JSON API;
+//! this module only converts them to protobuf and errors to gRPC codes
+//! ([`crate::Error`]'s `From` for `tonic::Status`: NOT_FOUND, INVALID_ARGUMENT, UNAVAILABLE,
+//! PERMISSION_DENIED). `DrainNode` is guarded like the HTTP drain: loopback callers only.
+
+use crate::node::Node;
+use crate::status;
+use cascade_proto::status::v1 as pb;
+use cascade_proto::status::v1::status_server::Status;
+use std::sync::Arc;
+use tonic::{Request, Response};
+
+pub use cascade_proto::status::v1::status_server::StatusServer;
+
+/// The status service one node offers.
+#[derive(Debug, Clone)]
+pub struct StatusService {
+    node: Arc<Node>,
+}
+
+impl StatusService {
+    pub fn new(node: Arc<Node>) -> Self {
+        Self { node }
+    }
+}
+
+type Answer<T> = Result<Response<T>, tonic::Status>;
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+fn node_summary(n: &status::NodeSummary) -> pb::NodeSummary {
+    pb::NodeSummary {
+        id: n.id.clone(),
+        role: n.role.as_str().to_owned(),
+        http_url: n.http_url.clone(),
+        grpc_url: n.grpc_url.clone(),
+        version: n.version.clone(),
+        state: match n.state {
+            status::NodeState::Ready => "ready",
+            status::NodeState::Draining => "draining",
+        }
+        .to_owned(),
+        capacity: n.capacity,
+        load: n.load,
+        reachable: n.reachable,
+        viewers: n.viewers.map(count),
+        publishers: n.publishers.map(count),
+        relays: n.relays.map(count),
+        rooms: n.rooms.map(count),
+        ingress_bps: n.ingress_bps,
+        cpu_percent: n.cpu_percent,
+        last_heartbeat_unix_ms: n.last_heartbeat_unix_ms,
+        heartbeat_age_ms: n.heartbeat_age_ms,
+    }
+}
+
+fn cluster(c: &status::ClusterReport) -> pb::Cluster {
+    pb::Cluster {
+        answered_by: c.answered_by.clone(),
+        nodes: c.nodes.iter().map(node_summary).collect(),
+        totals: Some(pb::Totals {
+            nodes: count(c.totals.nodes),
+            origins: count(c.totals.origins),
+            edges: count(c.totals.edges),
+            rooms: count(c.totals.rooms),
+            viewers: count(c.totals.viewers),
+        }),
+    }
+}
+
+fn node_room(r: &status::NodeRoom) -> pb::NodeRoom {
+    pb::NodeRoom {
+        room: r.room.clone(),
+        relayed: r.relayed,
+        subscribers: count(r.subscribers),
+        viewers: count(r.viewers),
+        age_seconds: r.age_seconds,
+        tracks: r
+            .tracks
+            .iter()
+            .map(|t| pb::TrackReport {
+                kind: t.kind.clone(),
+                codec: t.codec.clone(),
+                packets_in: t.packets_in,
+                bytes_in: t.bytes_in,
+                queue_drops: t.queue_drops,
+                subscribers: count(t.subscribers),
+                bitrate_bps: t.bitrate_bps,
+            })
+            .collect(),
+    }
+}
+
+fn node_detail(d: &status::NodeDetail) -> pb::NodeDetail {
+    pb::NodeDetail {
+        summary: Some(node_summary(&d.summary)),
+        room_details: d.room_details.as_ref().map(|rooms| pb::NodeRooms {
+            rooms: rooms.iter().map(node_room).collect(),
+        }),
+    }
+}
+
+fn room(r: &status::RoomReport) -> pb::Room {
+    pb::Room {
+        room: r.room.clone(),
+        origin: r.origin.clone(),
+        age_seconds: r.age_seconds,
+        tracks: r
+            .tracks
+            .iter()
+            .map(|t| pb::RoomTrack {
+                kind: t.kind.clone(),
+                codec: t.codec.clone(),
+                bitrate_bps: t.bitrate_bps,
+            })
+            .collect(),
+        links: r
+            .links
+            .iter()
+            .map(|l| pb::Link {
+                edge: l.edge.clone(),
+                upstream: l.upstream.clone(),
+            })
+            .collect(),
+        viewers: r
+            .viewers
+            .iter()
+            .map(|v| pb::NodeViewers {
+                node: v.node.clone(),
+                viewers: v.viewers.map(count),
+            })
+            .collect(),
+        viewers_total: count(r.viewers_total),
+    }
+}
+
+#[tonic::async_trait]
+impl Status for StatusService {
+    async fn get_cluster(&self, _: Request<pb::GetClusterRequest>) -> Answer<pb::Cluster> {
+        Ok(Response::new(cluster(&status::cluster(&self.node).await?)))
+    }
+
+    async fn list_rooms(&self, _: Request<pb::ListRoomsRequest>) -> Answer<pb::Rooms> {
+        let report = status::rooms(&self.node).await?;
+        Ok(Response::new(pb::Rooms {
+            rooms: report.rooms.iter().map(room).collect(),
+        }))
+    }
+
+    async fn get_room(&self, request: Request<pb::GetRoomRequest>) -> Answer<pb::Room> {
+        let report = status::room(&self.node, &request.into_inner().room).await?;
+        Ok(Response::new(room(&report)))
+    }
+
+    async fn get_node(&self, request: Request<pb::GetNodeRequest>) -> Answer<pb::NodeDetail> {
+        let detail = status::node_detail(&self.node, &request.into_inner().id).await?;
+        Ok(Response::new(node_detail(&detail)))
+    }
+
+    async fn drain_node(
+        &self,
+        request: Request<pb::DrainNodeRequest>,
+    ) -> Answer<pb::DrainNodeResponse> {
+        // No address (not served over TCP) is not loopback: refused.
+        let caller = match request.remote_addr() {
+            Some(addr) => status::Caller::Peer(addr.ip()),
+            None => status::Caller::Peer(std::net::Ipv4Addr::UNSPECIFIED.into()),
+        };
+        let report = status::drain(&self.node, &request.into_inner().id, caller)?;
+        Ok(Response::new(pb::DrainNodeResponse {
+            node: report.node,
+            draining: report.draining,
+            already_draining: report.already_draining,
+            drain_timeout_seconds: report.drain_timeout_seconds,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn drain_needs_a_loopback_caller_and_this_nodes_id() {
+        let node = crate::http::tests::test_node(10);
+        let service = StatusService::new(node.clone());
+        let drain = |id: &str, from: Option<&str>| {
+            let mut request = Request::new(pb::DrainNodeRequest { id: id.into() });
+            if let Some(addr) = from {
+                let addr: std::net::SocketAddr = addr.parse().unwrap();
+                request
+                    .extensions_mut()
+                    .insert(tonic::transport::server::TcpConnectInfo {
+                        local_addr: None,
+                        remote_addr: Some(addr),
+                    });
+            }
+            let service = service.clone();
+            async move { service.drain_node(request).await }
+        };
+        for from in [None, Some("192.0.2.7:5000")] {
+            let e = drain("self", from).await.unwrap_err();
+            assert_eq!(e.code(), tonic::Code::PermissionDenied, "{from:?}");
+        }
+        assert!(!node.is_draining());
+        let e = drain("someone-else", Some("127.0.0.1:5000"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound);
+        let r = drain("self", Some("127.0.0.1:5000"))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.draining && !r.already_draining);
+        assert!(node.is_draining());
+    }
+
+    #[tokio::test]
+    async fn unknown_rooms_and_nodes_are_not_found_and_bad_names_invalid() {
+        let service = StatusService::new(crate::http::tests::test_node(10));
+        let room = |name: &str| Request::new(pb::GetRoomRequest { room: name.into() });
+        let code = |r: Result<Response<pb::Room>, tonic::Status>| r.unwrap_err().code();
+        assert_eq!(
+            code(service.get_room(room("nope")).await),
+            tonic::Code::NotFound
+        );
+        assert_eq!(
+            code(service.get_room(room("bad name")).await),
+            tonic::Code::InvalidArgument
+        );
+        let node = Request::new(pb::GetNodeRequest { id: "nope".into() });
+        assert_eq!(
+            service.get_node(node).await.unwrap_err().code(),
+            tonic::Code::NotFound
+        );
+        let me = Request::new(pb::GetNodeRequest { id: "self".into() });
+        let detail = service.get_node(me).await.unwrap().into_inner();
+        assert!(detail.summary.unwrap().reachable);
+    }
+}
