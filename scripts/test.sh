@@ -24,8 +24,11 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo build --workspace --bins --locked
-# Unit tests and in-process integration tests, in parallel.
-cargo test --workspace --locked --exclude cascade-tests
-# Process and browser tests: each starts several nodes and browsers, so one at a time.
-cargo test -p cascade-tests --locked -- --test-threads=1
+# Every build below selects the whole workspace with its test targets, so Cargo resolves one
+# set of dependency features and compiles each dependency once (selecting fewer packages would
+# resolve other features and build them again).
+cargo build --workspace --bins --tests --locked
+# Unit tests, in parallel.
+cargo test --workspace --locked --lib --bins
+# Integration tests (process and browser tests start several nodes and browsers): one at a time.
+cargo test --workspace --locked --test '*' -- --test-threads=1

@@ -155,12 +155,21 @@ pub fn room_tree(room: &RoomReport) -> String {
             tracks.join(", ")
         }
     );
+    let link_rate: BTreeMap<&str, Option<u64>> = room
+        .links
+        .iter()
+        .map(|l| (l.edge.as_str(), l.bitrate_bps))
+        .collect();
     let label = |node: &str| {
         let v = viewers.get(node).copied().flatten();
-        match v {
-            Some(1) => format!("{node} (1 viewer)"),
-            Some(n) => format!("{node} ({n} viewers)"),
-            None => format!("{node} (unreachable)"),
+        let who = match v {
+            Some(1) => format!("{node} (1 viewer"),
+            Some(n) => format!("{node} ({n} viewers"),
+            None => format!("{node} (unreachable"),
+        };
+        match link_rate.get(node) {
+            Some(rate) => format!("{who}, link {})", kbps(*rate)),
+            None => format!("{who})"),
         }
     };
     let _ = writeln!(out, "{} [origin]", label(&room.origin));
@@ -298,6 +307,7 @@ mod tests {
         let l = |e: &str, u: &str| LinkReport {
             edge: e.into(),
             upstream: u.into(),
+            bitrate_bps: Some(1_000),
         };
         let room = RoomReport {
             room: "r".into(),
@@ -313,9 +323,9 @@ mod tests {
             tree,
             "room r: 6 viewers, up 3 s, tracks: none\n\
              o (0 viewers) [origin]\n\
-             ├── a (1 viewer)\n\
-             │   └── c (3 viewers)\n\
-             └── b (2 viewers)\n"
+             ├── a (1 viewer, link 1 kb/s)\n\
+             │   └── c (3 viewers, link 1 kb/s)\n\
+             └── b (2 viewers, link 1 kb/s)\n"
         );
     }
 }

@@ -124,6 +124,7 @@ fn room(r: &status::RoomReport) -> pb::Room {
             .map(|l| pb::Link {
                 edge: l.edge.clone(),
                 upstream: l.upstream.clone(),
+                bitrate_bps: l.bitrate_bps,
             })
             .collect(),
         viewers: r

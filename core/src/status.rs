@@ -272,6 +272,9 @@ pub struct RoomTrackInfo {
 pub struct LinkReport {
     pub edge: String,
     pub upstream: String,
+    /// What flows over the link: the edge's ingress bitrate for the room (null when the edge
+    /// did not answer or has no rate yet).
+    pub bitrate_bps: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -486,6 +489,12 @@ fn room_report(
             .map(|l| LinkReport {
                 edge: l.edge_id.clone(),
                 upstream: l.upstream_id.clone(),
+                bitrate_bps: held(&l.edge_id).flatten().and_then(|r| {
+                    r.tracks
+                        .iter()
+                        .filter_map(|t| t.bitrate_bps)
+                        .fold(None, |sum, b| Some(sum.unwrap_or(0) + b))
+                }),
             })
             .collect(),
         viewers_total: viewers.iter().filter_map(|v| v.viewers).sum(),
