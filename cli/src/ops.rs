@@ -80,7 +80,8 @@ fn kbps(bps: Option<u64>) -> String {
 pub fn nodes_table(cluster: &ClusterReport) -> String {
     let mut rows = vec![
         [
-            "NODE", "ROLE", "STATE", "LOAD", "VIEWERS", "ROOMS", "INGRESS", "VERSION", "HTTP",
+            "NODE", "ROLE", "STATE", "LOAD", "VIEWERS", "ROOMS", "INGRESS", "EGRESS", "VERSION",
+            "HTTP",
         ]
         .map(str::to_owned),
     ];
@@ -97,6 +98,7 @@ pub fn nodes_table(cluster: &ClusterReport) -> String {
             or_dash(n.viewers),
             or_dash(n.rooms),
             kbps(n.ingress_bps),
+            kbps(n.egress_bps),
             n.version.clone(),
             n.http_url.clone(),
         ]);

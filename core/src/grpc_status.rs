@@ -52,6 +52,7 @@ fn node_summary(n: &status::NodeSummary) -> pb::NodeSummary {
         relays: n.relays.map(count),
         rooms: n.rooms.map(count),
         ingress_bps: n.ingress_bps,
+        egress_bps: n.egress_bps,
         cpu_percent: n.cpu_percent,
         last_heartbeat_unix_ms: n.last_heartbeat_unix_ms,
         heartbeat_age_ms: n.heartbeat_age_ms,

@@ -66,6 +66,8 @@ pub struct Node {
     drain_started: AtomicBool,
     /// This node's Prometheus registry (`/metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The recent rate of what the node sends, for status reads.
+    pub egress: crate::status::RateMeter,
 }
 
 impl Node {
@@ -87,6 +89,7 @@ impl Node {
             grpc_addr,
             shutdown: CancellationToken::new(),
             draining: CancellationToken::new(),
+            egress: Default::default(),
             drain_started: AtomicBool::new(false),
         })
     }

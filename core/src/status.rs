@@ -56,6 +56,10 @@ pub struct NodeReport {
     pub node: NodeInfo,
     pub sessions: SessionCounts,
     pub rooms: Vec<NodeRoom>,
+    /// RTP payload bits per second sent to all its subscribers (viewers and relay links),
+    /// since the previous read (at least a second); null on the first read.
+    #[serde(default)]
+    pub egress_bps: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -134,6 +138,7 @@ pub fn node_report(node: &Node) -> NodeReport {
             relays: counts.get("relays").copied().unwrap_or(0),
         },
         rooms,
+        egress_bps: node.egress.bitrate(node.metrics.traffic.bytes_out.get()),
     }
 }
 
@@ -168,6 +173,8 @@ pub struct NodeSummary {
     pub rooms: Option<usize>,
     /// RTP payload bits per second received over all its rooms.
     pub ingress_bps: Option<u64>,
+    /// RTP payload bits per second sent to its subscribers (viewers and relay links).
+    pub egress_bps: Option<u64>,
     /// The node process's CPU (100 = one core busy) over its last sampling interval (about a
     /// second or more); from its report, else from its last registration.
     pub cpu_percent: Option<f64>,
@@ -212,6 +219,7 @@ impl NodeSummary {
                     .filter_map(|t| t.bitrate_bps)
                     .sum()
             }),
+            egress_bps: report.and_then(|r| r.egress_bps),
         }
     }
 }
@@ -584,6 +592,7 @@ mod tests {
                 age_seconds: 5,
                 tracks: vec![],
             }],
+            egress_bps: None,
         };
         let reports = HashMap::from([
             ("o".to_owned(), report("o", Role::Origin, 0)),

@@ -109,6 +109,7 @@ fn stable(mut v: Value) -> Value {
                 for key in [
                     "bitrate_bps",
                     "ingress_bps",
+                    "egress_bps",
                     "age_seconds",
                     "cpu_percent",
                     "last_heartbeat_unix_ms",
@@ -203,6 +204,18 @@ async fn the_api_reports_the_relay_tree_then_a_killed_edge_then_viewers_leaving(
         let expected = if node["role"] == "edge" { 1 } else { 0 };
         assert_eq!(node["viewers"], expected, "{node}");
     }
+    // Rates need two reads a second apart: every node both receives and sends the stream.
+    poll("every node's ingress and egress bitrate", DEADLINE, || async {
+        let cluster = get_ok(&c.origin.url("/v1/cluster")).await?;
+        let flowing = cluster["nodes"].as_array().is_some_and(|nodes| {
+            nodes.iter().all(|n| {
+                n["ingress_bps"].as_u64().unwrap_or(0) > 0
+                    && n["egress_bps"].as_u64().unwrap_or(0) > 0
+            })
+        });
+        Ok(flowing.then_some(()))
+    })
+    .await?;
     let rooms = get_ok(&c.a.url("/v1/rooms")).await?;
     assert_eq!(rooms["rooms"].as_array().map(Vec::len), Some(1), "{rooms}");
     let detail = get_ok(&c.origin.url("/v1/nodes/edge-a")).await?;
@@ -493,6 +506,7 @@ mod grpc {
             "version": n.version, "state": n.state, "capacity": n.capacity, "load": n.load,
             "reachable": n.reachable, "viewers": n.viewers, "publishers": n.publishers,
             "relays": n.relays, "rooms": n.rooms, "ingress_bps": n.ingress_bps,
+            "egress_bps": n.egress_bps,
             "cpu_percent": n.cpu_percent, "last_heartbeat_unix_ms": n.last_heartbeat_unix_ms,
             "heartbeat_age_ms": n.heartbeat_age_ms,
         })
