@@ -205,16 +205,20 @@ async fn the_api_reports_the_relay_tree_then_a_killed_edge_then_viewers_leaving(
         assert_eq!(node["viewers"], expected, "{node}");
     }
     // Rates need two reads a second apart: every node both receives and sends the stream.
-    poll("every node's ingress and egress bitrate", DEADLINE, || async {
-        let cluster = get_ok(&c.origin.url("/v1/cluster")).await?;
-        let flowing = cluster["nodes"].as_array().is_some_and(|nodes| {
-            nodes.iter().all(|n| {
-                n["ingress_bps"].as_u64().unwrap_or(0) > 0
-                    && n["egress_bps"].as_u64().unwrap_or(0) > 0
-            })
-        });
-        Ok(flowing.then_some(()))
-    })
+    poll(
+        "every node's ingress and egress bitrate",
+        DEADLINE,
+        || async {
+            let cluster = get_ok(&c.origin.url("/v1/cluster")).await?;
+            let flowing = cluster["nodes"].as_array().is_some_and(|nodes| {
+                nodes.iter().all(|n| {
+                    n["ingress_bps"].as_u64().unwrap_or(0) > 0
+                        && n["egress_bps"].as_u64().unwrap_or(0) > 0
+                })
+            });
+            Ok(flowing.then_some(()))
+        },
+    )
     .await?;
     let rooms = get_ok(&c.a.url("/v1/rooms")).await?;
     assert_eq!(rooms["rooms"].as_array().map(Vec::len), Some(1), "{rooms}");
