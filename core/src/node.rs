@@ -720,8 +720,10 @@ impl Node {
                     after_ms = since.elapsed().as_millis() as u64,
                     "relay link up again: failed over"
                 );
+                if let Some(span) = failover.span.take() {
+                    span.record("to", upstream_id.as_str());
+                }
                 failover.failed.clear();
-                failover.span = None;
             }
             None => tracing::info!(room = %room.id, upstream = %upstream_id, "relay link up"),
         }
@@ -916,7 +918,7 @@ impl Failover {
     fn begin(&mut self, room: &str, node: &str, lost: &str) {
         if self.started.is_none() {
             self.started = Some(Instant::now());
-            self.span = Some(tracing::info_span!("failover", room, node, lost));
+            self.span = Some(crate::telemetry::failover_span(room, node, lost));
         }
     }
 }
