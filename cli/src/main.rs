@@ -69,6 +69,8 @@ fn node_args(ip: std::net::IpAddr, port: u16, id: &str) -> NodeArgs {
         advertise_ip: Some(ip),
         media_bind: None,
         udp_ports: "0".into(),
+        udp_mux: true,
+        udp_mux_port: 0,
         http_advertise: None,
         grpc_advertise: None,
         capacity: 1000,

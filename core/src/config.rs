@@ -34,6 +34,15 @@ pub struct NodeArgs {
     #[arg(long, env = "CASCADE_UDP_PORTS", default_value = "0")]
     pub udp_ports: String,
 
+    /// Serve every WHEP viewer on one UDP socket driven by one task (the UDP mux), instead of a
+    /// socket and task per viewer. `false` gives each viewer its own peer connection.
+    #[arg(long, env = "CASCADE_UDP_MUX", default_value_t = true, action = clap::ArgAction::Set)]
+    pub udp_mux: bool,
+
+    /// UDP port of the mux socket (the one port viewers' media uses); 0 lets the OS pick.
+    #[arg(long, env = "CASCADE_UDP_MUX_PORT", default_value_t = 0)]
+    pub udp_mux_port: u16,
+
     /// The HTTP base URL other nodes and redirected clients use for this node.
     #[arg(long, env = "CASCADE_HTTP_ADVERTISE")]
     pub http_advertise: Option<String>,
@@ -319,6 +328,7 @@ impl NodeArgs {
                 bind_ip,
                 advertise_ip: self.advertise_ip,
                 udp_ports,
+                mux: self.udp_mux.then_some(self.udp_mux_port),
             },
             http_advertise: self.http_advertise,
             grpc_advertise: self.grpc_advertise,

@@ -379,6 +379,77 @@ impl KeyframeCache {
     }
 }
 
+/// One track as one subscriber receives it: where its stream starts (a decoder needs a keyframe
+/// first), which of the track's sources it follows, and the rewrite onto the subscriber's SSRC,
+/// payload type and numbering. Plain state; the caller says what time it is.
+#[derive(Debug, Clone)]
+pub struct Leg {
+    rewriter: Rewriter,
+    needs_keyframe: bool,
+    started: bool,
+    /// The room track's source the last packet came from.
+    source: Option<u32>,
+    /// When the last packet went out, to keep timestamps in step with the clock across a change
+    /// of source.
+    last_sent: Option<std::time::Instant>,
+    clock_rate: u32,
+}
+
+impl Leg {
+    pub fn new(rewriter: Rewriter, codec: Codec, clock_rate: u32) -> Self {
+        Self {
+            rewriter,
+            needs_keyframe: codec.needs_keyframe(),
+            started: false,
+            source: None,
+            last_sent: None,
+            clock_rate,
+        }
+    }
+
+    /// Sets the outgoing payload type (known once negotiation is done).
+    pub fn set_payload_type(&mut self, payload_type: u8) {
+        let mut state = self.rewriter.state();
+        state.payload_type = payload_type;
+        self.rewriter = Rewriter::restore(state);
+    }
+
+    /// Decides whether `packet`, from the track's source number `source`, goes to this
+    /// subscriber at `now`, and if so rewrites it in place. A change of source re-bases the
+    /// rewriter (the idle time advances the timestamps) and waits for the new source's keyframe.
+    pub fn forward(
+        &mut self,
+        packet: &mut Packet,
+        source: u32,
+        keyframe: bool,
+        now: std::time::Instant,
+    ) -> bool {
+        if self.source != Some(source) {
+            if self.source.is_some() {
+                let idle = self.last_sent.map_or(Duration::ZERO, |t| now - t);
+                let ticks = idle.as_secs_f64() * f64::from(self.clock_rate);
+                // Capped well below half the timestamp space, so it always reads as "later".
+                self.rewriter
+                    .switch_source(ticks.min(f64::from(1u32 << 30)) as u32);
+                self.started = false;
+            }
+            self.source = Some(source);
+        }
+        if !self.started {
+            if self.needs_keyframe && !keyframe {
+                return false;
+            }
+            self.started = true;
+        }
+        if self.rewriter.rewrite(packet) == Verdict::Forward {
+            self.last_sent = Some(now);
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// Lets one keyframe request through per `interval`.
 #[derive(Debug, Clone)]
 pub struct KeyframeLimiter {

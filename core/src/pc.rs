@@ -39,6 +39,9 @@ pub struct MediaSettings {
     pub advertise_ip: Option<IpAddr>,
     /// Inclusive UDP port range; `None` lets the OS pick.
     pub udp_ports: Option<(u16, u16)>,
+    /// The UDP mux's port (0: any) when WHEP viewers share one socket; `None` gives each viewer
+    /// a peer connection of its own.
+    pub mux: Option<u16>,
 }
 
 /// Builds peer connections for one node.
@@ -104,11 +107,9 @@ impl PcFactory {
         }
     }
 
-    async fn build_on(
-        &self,
-        handler: Arc<dyn PeerConnectionEventHandler>,
-        port: u16,
-    ) -> Result<Pc> {
+    /// The codecs, interceptors and ICE/DTLS settings every peer connection of this node gets,
+    /// on its own socket or on the UDP mux.
+    pub(crate) fn engines(&self) -> Result<(MediaEngine, Registry, SettingEngineBuilder)> {
         let mut media_engine = MediaEngine::default();
         media_engine.register_default_codecs()?;
         let registry = register_default_interceptors(Registry::new(), &mut media_engine)?
@@ -138,6 +139,15 @@ impl PcFactory {
         if self.settings.bind_ip.is_loopback() {
             setting_engine = setting_engine.with_include_loopback_candidate(true);
         }
+        Ok((media_engine, registry, setting_engine))
+    }
+
+    async fn build_on(
+        &self,
+        handler: Arc<dyn PeerConnectionEventHandler>,
+        port: u16,
+    ) -> Result<Pc> {
+        let (media_engine, registry, setting_engine) = self.engines()?;
         let pc = PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(media_engine)

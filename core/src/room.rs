@@ -36,6 +36,8 @@ pub const SUBSCRIBER_QUEUE: usize = KEYFRAME_CACHE_PACKETS + 1024;
 /// One packet on its way to one subscriber.
 #[derive(Debug)]
 pub struct Outgoing {
+    /// The subscription it was queued for (see [`RoomTrack::feed`]).
+    pub subscriber: u64,
     /// Index of the room track it belongs to.
     pub track: usize,
     /// Whether it starts a keyframe.
@@ -109,6 +111,7 @@ impl Fanout {
         let mut drops = 0;
         for sub in &self.subscribers {
             let out = Outgoing {
+                subscriber: sub.id,
                 track: self.track,
                 keyframe,
                 source: self.source,
@@ -127,6 +130,7 @@ impl Fanout {
         let cached = self.cache.snapshot();
         for (i, packet) in cached.iter().enumerate() {
             let _ = tx.try_send(Outgoing {
+                subscriber: id,
                 track: self.track,
                 keyframe: i == 0,
                 source: self.source,
@@ -298,6 +302,21 @@ impl RoomTrack {
         });
     }
 
+    /// Feeds this track's packets into `tx`, a queue shared by many subscriptions (the UDP
+    /// mux's): the cached keyframe first, then live packets, each tagged with the returned
+    /// feed's id. Also returns whether no keyframe was cached (ask upstream for one).
+    pub fn feed(self: &Arc<Self>, tx: &mpsc::Sender<Outgoing>) -> (TrackFeed, bool) {
+        let id = next_subscriber_id();
+        let starving = self.attach(id, tx);
+        (
+            TrackFeed {
+                track: self.clone(),
+                id,
+            },
+            starving,
+        )
+    }
+
     /// How many subscribers this track feeds.
     pub fn subscriber_count(&self) -> usize {
         self.fanout
@@ -328,7 +347,6 @@ pub struct Room {
     bound: watch::Sender<usize>,
     ended: CancellationToken,
     end_reason: Mutex<Option<EndReason>>,
-    next_subscriber: AtomicU64,
     /// Sessions attached or attaching (viewers and downstream relay links).
     reservations: AtomicUsize,
     expected_known: AtomicBool,
@@ -368,7 +386,6 @@ impl Room {
             bound: watch::Sender::new(0),
             ended: CancellationToken::new(),
             end_reason: Mutex::new(None),
-            next_subscriber: AtomicU64::new(1),
             reservations: AtomicUsize::new(0),
             expected_known: AtomicBool::new(false),
         })
@@ -523,7 +540,7 @@ impl Room {
     /// Attaches a subscriber to the given tracks. The cached keyframe of each video track is
     /// queued first; tracks that have none get a keyframe request upstream.
     pub async fn subscribe(self: &Arc<Self>, tracks: &[Arc<RoomTrack>]) -> Subscription {
-        let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        let id = next_subscriber_id();
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
         let mut starving = Vec::new();
         for track in tracks {
@@ -595,6 +612,31 @@ impl Room {
 
 pub(crate) fn same_codec(a: &RTCRtpCodec, b: &RTCRtpCodec) -> bool {
     a.mime_type.eq_ignore_ascii_case(&b.mime_type) && a.clock_rate == b.clock_rate
+}
+
+/// Subscriber ids are unique in the process, so one queue can carry several rooms' packets.
+fn next_subscriber_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A track feeding a shared queue (see [`RoomTrack::feed`]). Dropping it detaches.
+#[derive(Debug)]
+pub struct TrackFeed {
+    track: Arc<RoomTrack>,
+    pub id: u64,
+}
+
+impl TrackFeed {
+    pub fn track(&self) -> &Arc<RoomTrack> {
+        &self.track
+    }
+}
+
+impl Drop for TrackFeed {
+    fn drop(&mut self) {
+        self.track.detach(self.id);
+    }
 }
 
 /// One subscriber's view of a room: the queue its packets arrive on. Dropping it detaches.

@@ -6,7 +6,7 @@
 //! (`DELETE`, the relay stream dropped).
 
 use crate::error::{Error, Result};
-use crate::forward::{Codec, Rewriter, Verdict};
+use crate::forward::{Codec, Rewriter};
 use crate::pc::{MediaKind, Pc, PcFactory, scan_offer};
 use crate::room::{EndReason, Room, RoomTrack, same_codec};
 use rtc::media_stream::MediaStreamTrack;
@@ -216,32 +216,7 @@ pub async fn publish(
 struct Leg {
     track: Arc<RoomTrack>,
     local: Arc<TrackLocalStaticRTP>,
-    rewriter: Rewriter,
-    needs_keyframe: bool,
-    started: bool,
-    /// The room track's source the last packet came from.
-    source: Option<u32>,
-    /// When the last packet was sent, to keep timestamps in step with the clock across a
-    /// change of source.
-    last_sent: Option<std::time::Instant>,
-}
-
-impl Leg {
-    /// The room track's source changed: continue the outgoing stream where it stopped, its
-    /// timestamps advanced by the time that passed, from the new source's next keyframe.
-    fn switch_source(&mut self, now: std::time::Instant) {
-        let idle = self.last_sent.map_or(Duration::ZERO, |t| now - t);
-        let ticks = idle.as_secs_f64() * f64::from(self.track.codec.clock_rate);
-        // Capped well below half the timestamp space, so it always reads as "later".
-        self.rewriter
-            .switch_source(ticks.min(f64::from(1u32 << 30)) as u32);
-        self.started = false;
-        tracing::debug!(
-            track = self.track.index,
-            idle_ms = idle.as_millis() as u64,
-            "subscriber follows a new source"
-        );
-    }
+    forward: crate::forward::Leg,
 }
 
 /// Picks, for each receiving section of an offer in order, the first unused room track of the
@@ -258,17 +233,9 @@ fn match_tracks(offered: &[MediaKind], tracks: &[Arc<RoomTrack>]) -> Vec<Arc<Roo
     out
 }
 
-/// Starts a subscriber session on `room` (a viewer, or the upstream end of a relay link).
-/// Returns the SDP answer; the session runs until the peer goes, the room ends, or `cancel`.
-/// `on_end` runs once when it is over.
-pub async fn subscribe(
-    factory: &PcFactory,
-    room: Arc<Room>,
-    offer: &str,
-    cancel: CancellationToken,
-    finished: CancellationToken,
-) -> Result<String> {
-    let offered_at = std::time::Instant::now();
+/// Reads which kinds an offer receives, waits (bounded) for the room's tracks and picks one
+/// for each: what every subscriber, on a peer connection of its own or on the UDP mux, is sent.
+pub(crate) async fn choose_tracks(room: &Arc<Room>, offer: &str) -> Result<Vec<Arc<RoomTrack>>> {
     let media = scan_offer(offer)?;
     let receiving: Vec<MediaKind> = media
         .iter()
@@ -299,6 +266,22 @@ pub async fn subscribe(
             ))
         });
     }
+    Ok(chosen)
+}
+
+/// Starts a subscriber session on `room` (a viewer, or the upstream end of a relay link).
+/// Returns the SDP answer; the session runs until the peer goes, the room ends, or `cancel`.
+/// `on_end` runs once when it is over.
+pub async fn subscribe(
+    factory: &PcFactory,
+    room: Arc<Room>,
+    offer: &str,
+    cancel: CancellationToken,
+    finished: CancellationToken,
+) -> Result<String> {
+    let offered_at = std::time::Instant::now();
+    let chosen = choose_tracks(&room, offer).await?;
+    let codecs: Vec<String> = chosen.iter().map(|t| t.codec.mime_type.clone()).collect();
 
     let mut peer = Peer::new(factory).await?;
     let mut legs = Vec::with_capacity(chosen.len());
@@ -332,13 +315,13 @@ pub async fn subscribe(
         };
         senders.push(sender);
         legs.push(Leg {
-            rewriter: Rewriter::new(ssrc, 0, rand::random::<u16>() & 0x7fff),
+            forward: crate::forward::Leg::new(
+                Rewriter::new(ssrc, 0, rand::random::<u16>() & 0x7fff),
+                Codec::from_mime(&track.codec.mime_type),
+                track.codec.clock_rate,
+            ),
             track,
             local,
-            needs_keyframe: false,
-            started: false,
-            source: None,
-            last_sent: None,
         });
     }
     let answer = match peer.answer(offer).await {
@@ -360,10 +343,7 @@ pub async fn subscribe(
         });
         match pt {
             Some(pt) => {
-                let mut state = leg.rewriter.state();
-                state.payload_type = pt;
-                leg.rewriter = Rewriter::restore(state);
-                leg.needs_keyframe = Codec::from_mime(&leg.track.codec.mime_type).needs_keyframe();
+                leg.forward.set_payload_type(pt);
                 negotiated.push(leg);
             }
             None => tracing::info!(
@@ -377,11 +357,7 @@ pub async fn subscribe(
         let _ = peer.pc.close().await;
         return Err(Error::BadRequest(format!(
             "the offer accepts none of the room's codecs ({})",
-            tracks
-                .iter()
-                .map(|t| t.codec.mime_type.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            codecs.join(", ")
         )));
     }
     tokio::spawn(run_subscriber(
@@ -451,26 +427,12 @@ async fn run_subscriber(
                         let Some(leg) = leg_of.get(out.track).and_then(|&i| legs.get_mut(i)) else {
                             continue;
                         };
-                        if leg.source != Some(out.source) {
-                            if leg.source.is_some() {
-                                leg.switch_source(now);
-                            }
-                            leg.source = Some(out.source);
-                        }
-                        if !leg.started {
-                            // A decoder needs a keyframe first: skip what comes before it.
-                            if leg.needs_keyframe && !out.keyframe {
-                                continue;
-                            }
-                            leg.started = true;
-                        }
                         let mut packet = out.packet;
-                        if leg.rewriter.rewrite(&mut packet) == Verdict::Forward {
-                            let bytes = packet.payload.len() as u64;
+                        if leg.forward.forward(&mut packet, out.source, out.keyframe, now) {
+                        let bytes = packet.payload.len() as u64;
                             if leg.local.write_rtp(packet).await.is_err() {
                                 break 'forward;
                             }
-                            leg.last_sent = Some(now);
                             sent += 1;
                             sent_bytes += bytes;
                         }

@@ -243,6 +243,7 @@ async fn connect(
         bind_ip: config.bind_ip,
         advertise_ip: None,
         udp_ports: None,
+        mux: None,
     });
     let mut peer = Peer::new(&factory).await?;
     let video_ssrc = rand::random::<u32>();

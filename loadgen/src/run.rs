@@ -221,6 +221,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
             bind_ip: args.bind,
             advertise_ip: None,
             udp_ports: None,
+            mux: None,
         }),
         client: signal::client().context("building the HTTP client")?,
         room: args.room.clone(),
