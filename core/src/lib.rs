@@ -23,6 +23,7 @@ pub mod forward;
 pub mod grpc_status;
 pub mod http;
 pub mod metrics;
+pub mod mux;
 pub mod node;
 pub mod pc;
 pub mod placement;
@@ -95,6 +96,7 @@ pub async fn serve(
     let http_addr = http_listener.local_addr()?;
     let grpc_addr = grpc_listener.local_addr()?;
     let node = Node::new(config, routing, http_addr, grpc_addr);
+    node.start_mux()?;
     tracing::info!(
         node = node.id(),
         role = node.role().as_str(),

@@ -68,6 +68,8 @@ pub struct Node {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The recent rate of what the node sends, for status reads.
     pub egress: crate::status::RateMeter,
+    /// The UDP mux WHEP viewers are served on, when enabled (see [`Node::start_mux`]).
+    mux: std::sync::OnceLock<Arc<crate::mux::Mux>>,
 }
 
 impl Node {
@@ -91,7 +93,29 @@ impl Node {
             draining: CancellationToken::new(),
             egress: Default::default(),
             drain_started: AtomicBool::new(false),
+            mux: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Binds the UDP mux and serves WHEP viewers on it from now on (until shutdown), when the
+    /// configuration asks for it.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    pub fn start_mux(&self) -> std::io::Result<()> {
+        if let Some(port) = self.config.media.mux
+            && self.mux.get().is_none()
+        {
+            let mux = crate::mux::Mux::start(&self.config.media, port, self.shutdown.clone())?;
+            let _ = self.mux.set(mux);
+        }
+        Ok(())
+    }
+
+    /// The UDP mux's address in viewers' ICE candidates, when viewers are served on one.
+    pub fn mux_addr(&self) -> Option<std::net::SocketAddr> {
+        self.mux.get().map(|m| m.candidate())
     }
 
     pub fn id(&self) -> &str {
@@ -413,15 +437,29 @@ impl Node {
         crate::pc::scan_offer(offer)?;
         let room = self.reserve_room(room_id)?;
         let handle = self.new_handle(room_id);
-        match session::subscribe(
-            &self.factory,
-            room.clone(),
-            offer,
-            handle.cancel.clone(),
-            handle.finished.clone(),
-        )
-        .await
-        {
+        let joined = match (kind, self.mux.get()) {
+            (SessionKind::Viewer, Some(mux)) => {
+                mux.subscribe(
+                    &self.factory,
+                    room.clone(),
+                    offer,
+                    handle.cancel.clone(),
+                    handle.finished.clone(),
+                )
+                .await
+            }
+            _ => {
+                session::subscribe(
+                    &self.factory,
+                    room.clone(),
+                    offer,
+                    handle.cancel.clone(),
+                    handle.finished.clone(),
+                )
+                .await
+            }
+        };
+        match joined {
             Ok(answer) => {
                 tracing::info!(room = room_id, session = %handle.id, ?kind, "subscriber joined");
                 self.track_session(handle.clone(), kind, room);

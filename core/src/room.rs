@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 /// Packets a keyframe cache holds at most (about 4 s of a 2.5 Mbps stream).
-const KEYFRAME_CACHE_PACKETS: usize = 1024;
+pub(crate) const KEYFRAME_CACHE_PACKETS: usize = 1024;
 /// At most one keyframe request per track per this interval goes upstream.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 /// A subscriber's queue: room for a cached group of pictures plus live packets.

@@ -1,0 +1,847 @@
+//! The UDP mux: every WHEP viewer of a node on one UDP socket, driven by one task.
+//!
+//! Why: the `webrtc` crate gives each peer connection its own socket and driver task, and a
+//! subscriber hands it each packet with an `await` that crosses into that task. At a few hundred
+//! viewers an edge spends its time waking tasks and making one `sendmsg` per packet per viewer
+//! (BENCHMARKS.md). Here one task owns the sans-I/O core (`rtc::RTCPeerConnection`) of every
+//! viewer, and works in batches:
+//!
+//! - media: each room track a viewer watches feeds one shared queue once ([`TrackFeed`]), however
+//!   many viewers watch it. For each packet and each viewer of its track, [`Leg::forward`]
+//!   decides and rewrites, the viewer's core encrypts (`write_rtp`: interceptors, SRTP), and the
+//!   datagram joins the outbox; the outbox goes out with `sendmmsg`, up to [`SEND_BATCH`]
+//!   datagrams per system call;
+//! - input: datagrams are read until the socket is empty and handed to their viewer: a STUN
+//!   request by its ICE username (`ours:theirs`; each viewer gets its own ufrag), anything else
+//!   by the remote address it came from (learnt from STUN, and from where the core sends);
+//! - timers: ICE checks and consent, DTLS retransmissions and RTCP reports run from one tick.
+//!
+//! Negotiation (offer in, answer out) runs in the caller's task on a fresh core, which is then
+//! handed to the engine. Relay links between nodes keep a peer connection each: there are few,
+//! and they are also what an edge receives on.
+
+use crate::error::{Error, Result};
+use crate::forward::{Codec, KeyframeCache, Leg, Rewriter};
+use crate::metrics::Traffic;
+use crate::pc::{MediaKind, PcFactory};
+use crate::room::{KEYFRAME_CACHE_PACKETS, Outgoing, Room, RoomTrack, TrackFeed, same_codec};
+use bytes::BytesMut;
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, sendmmsg};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use slab::Slab;
+use std::collections::HashMap;
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// The shared media queue: every room track the mux's viewers watch feeds it.
+const QUEUE: usize = 16 * 1024;
+/// Media packets taken from the queue per wake-up at most.
+const BATCH: usize = 128;
+/// Datagrams per `sendmmsg` call at most.
+pub const SEND_BATCH: usize = 64;
+/// Datagrams read per wake-up at most, so media is not held up by a flood.
+const RECV_BATCH: usize = 256;
+/// How often the cores' timers are checked.
+const TICK: Duration = Duration::from_millis(5);
+/// Every this many ticks, every core is asked for its next timeout again (writing media can
+/// start timers, e.g. sender reports).
+const FULL_SWEEP_TICKS: u32 = 50;
+/// How long a new viewer may take to connect.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Socket buffers: a burst of a keyframe to hundreds of viewers must fit.
+const SOCKET_BUFFER: usize = 8 << 20;
+
+/// A node's UDP mux: its socket's address and the engine task's mailbox.
+#[derive(Debug)]
+pub struct Mux {
+    commands: mpsc::UnboundedSender<Command>,
+    /// The address in viewers' ICE candidates (the advertised IP, the socket's port).
+    candidate: SocketAddr,
+}
+
+enum Command {
+    Add(Box<Viewer>),
+    Remove(u64),
+}
+
+/// One room track as one viewer receives it.
+struct MuxLeg {
+    track: Arc<RoomTrack>,
+    sender: RTCRtpSenderId,
+    /// The track id of the viewer's sender, as the core names it in RTCP it hands us.
+    track_id: String,
+    forward: Leg,
+}
+
+struct Viewer {
+    id: u64,
+    pc: RTCPeerConnection,
+    ufrag: String,
+    legs: Vec<MuxLeg>,
+    traffic: Traffic,
+    finished: CancellationToken,
+    offered_at: Instant,
+    connected_at: Option<Instant>,
+    first_sent: bool,
+    /// When the core next wants `handle_timeout`.
+    deadline: Option<Instant>,
+    /// Remote addresses routed to this viewer.
+    addrs: Vec<SocketAddr>,
+    /// Set when the connection failed or closed: removed after the current step.
+    gone: bool,
+}
+
+/// One room track feeding the mux, and the viewers' legs that receive it.
+struct Feed {
+    /// Held, not read: dropping it detaches the feed from the room track.
+    _feed: TrackFeed,
+    /// The packets since the track's last keyframe, for viewers that join the feed later.
+    cache: KeyframeCache,
+    video: bool,
+    source: Option<u32>,
+    traffic: Traffic,
+    /// (viewer key, leg index).
+    legs: Vec<(usize, usize)>,
+}
+
+impl Mux {
+    /// Binds the mux socket (`bind_ip:port`, port 0 picks one) and starts its engine, which runs
+    /// until `shutdown`.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    pub fn start(
+        settings: &crate::pc::MediaSettings,
+        port: u16,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<Arc<Self>> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(SocketAddr::new(settings.bind_ip, port)),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )?;
+        // Best effort: the kernel caps them at net.core.{w,r}mem_max.
+        let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+        socket.set_nonblocking(true)?;
+        socket.bind(&SocketAddr::new(settings.bind_ip, port).into())?;
+        let socket = UdpSocket::from_std(socket.into())?;
+        let local = socket.local_addr()?;
+        let candidate = SocketAddr::new(settings.advertise_ip.unwrap_or(local.ip()), local.port());
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let (media_tx, media_rx) = mpsc::channel(QUEUE);
+        let engine = Engine {
+            socket,
+            local: candidate,
+            viewers: Slab::new(),
+            by_id: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            by_addr: HashMap::new(),
+            feeds: HashMap::new(),
+            feed_of_track: HashMap::new(),
+            media_tx,
+            outbox: Vec::with_capacity(4 * SEND_BATCH),
+            recv_buf: vec![0; 2048],
+            due: Vec::new(),
+            send_errors: 0,
+        };
+        tokio::spawn(engine.run(commands_rx, media_rx, shutdown));
+        tracing::info!(%local, %candidate, "UDP mux serving viewers");
+        Ok(Arc::new(Self {
+            commands,
+            candidate,
+        }))
+    }
+
+    /// The address viewers send media to.
+    pub fn candidate(&self) -> SocketAddr {
+        self.candidate
+    }
+
+    /// A WHEP viewer on the mux: answers `offer` with `room`'s tracks and hands the viewer to the
+    /// engine. It runs until it leaves, `cancel` fires or the room ends; then `finished` fires.
+    pub async fn subscribe(
+        &self,
+        factory: &PcFactory,
+        room: Arc<Room>,
+        offer: &str,
+        cancel: CancellationToken,
+        finished: CancellationToken,
+    ) -> Result<String> {
+        let offered_at = Instant::now();
+        let chosen = crate::session::choose_tracks(&room, offer).await?;
+        let (media_engine, registry, setting_engine) = factory.engines()?;
+        let ufrag = random_token(16);
+        let setting_engine = setting_engine
+            .with_ice_credentials(ufrag.clone(), random_token(32))
+            .build();
+        let now = Instant::now();
+        let mut pc = RTCPeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(media_engine)
+            .with_interceptor_registry(registry)
+            .with_setting_engine(setting_engine)
+            .build(now)?;
+        let offer = RTCSessionDescription::offer(offer.to_owned())
+            .map_err(|e| Error::BadRequest(format!("invalid SDP offer: {e}")))?;
+        pc.set_remote_description(now, offer)
+            .map_err(|e| Error::BadRequest(format!("SDP offer refused: {e}")))?;
+        let mut legs = Vec::with_capacity(chosen.len());
+        for track in &chosen {
+            let ssrc = rand::random::<u32>();
+            let kind = match track.kind {
+                MediaKind::Audio => RtpCodecKind::Audio,
+                MediaKind::Video => RtpCodecKind::Video,
+            };
+            let track_id = format!("{}-{}", track.kind.as_str(), track.index);
+            let sender = pc.add_track(MediaStreamTrack::new(
+                format!("cascade-{}", room.id),
+                track_id.clone(),
+                format!("{} {}", room.id, track.kind.as_str()),
+                kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec: track.codec.clone(),
+                    ..Default::default()
+                }],
+            ))?;
+            legs.push(MuxLeg {
+                forward: Leg::new(
+                    Rewriter::new(ssrc, 0, rand::random::<u16>() & 0x7fff),
+                    Codec::from_mime(&track.codec.mime_type),
+                    track.codec.clock_rate,
+                ),
+                track: track.clone(),
+                sender,
+                track_id,
+            });
+        }
+        let candidate = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".to_owned(),
+                address: self.candidate.ip().to_string(),
+                port: self.candidate.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()?;
+        pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
+        let answer = pc.create_answer(None)?;
+        pc.set_local_description(now, answer)?;
+        // Payload types are the viewer's: take each leg's from what was negotiated for it.
+        legs.retain_mut(|leg| {
+            let pt = pc.rtp_sender(leg.sender).and_then(|mut s| {
+                s.get_parameters()
+                    .rtp_parameters
+                    .codecs
+                    .iter()
+                    .find(|c| same_codec(&c.rtp_codec, &leg.track.codec))
+                    .map(|c| c.payload_type)
+            });
+            match pt {
+                Some(pt) => {
+                    leg.forward.set_payload_type(pt);
+                    true
+                }
+                None => {
+                    tracing::info!(
+                        room = %room.id,
+                        codec = %leg.track.codec.mime_type,
+                        "viewer did not accept the room's codec; track not sent"
+                    );
+                    false
+                }
+            }
+        });
+        if legs.is_empty() {
+            return Err(Error::BadRequest(format!(
+                "the offer accepts none of the room's codecs ({})",
+                chosen
+                    .iter()
+                    .map(|t| t.codec.mime_type.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let sdp = pc
+            .local_description()
+            .map(|d| d.sdp)
+            .ok_or_else(|| Error::Internal("no local description after negotiation".into()))?;
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let viewer = Viewer {
+            id,
+            pc,
+            ufrag,
+            legs,
+            traffic: room.traffic.clone(),
+            finished: finished.clone(),
+            offered_at,
+            connected_at: None,
+            first_sent: false,
+            deadline: Some(now),
+            addrs: Vec::new(),
+            gone: false,
+        };
+        self.commands
+            .send(Command::Add(Box::new(viewer)))
+            .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
+        // Ends the viewer on DELETE, shutdown or the room's end; the engine's own endings
+        // (ICE failure, connect timeout) fire `finished`.
+        let commands = self.commands.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = room.ended() => {}
+                _ = finished.cancelled() => return,
+            }
+            let _ = commands.send(Command::Remove(id));
+        });
+        Ok(sdp)
+    }
+}
+
+/// Random ICE credential characters (RFC 8839: ice-char is ALPHA / DIGIT / "+" / "/").
+fn random_token(len: usize) -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// The local ufrag of a STUN message's USERNAME (`local:remote`), if it has one. Anything that
+/// is not a well-formed STUN message yields `None`.
+pub fn stun_local_ufrag(datagram: &[u8]) -> Option<&str> {
+    const MAGIC: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
+    const USERNAME: u16 = 0x0006;
+    if datagram.len() < 20 || datagram[0] & 0xc0 != 0 || datagram[4..8] != MAGIC {
+        return None;
+    }
+    let length = usize::from(u16::from_be_bytes([datagram[2], datagram[3]]));
+    let body = datagram.get(20..20 + length)?;
+    let mut at = 0;
+    while at + 4 <= body.len() {
+        let kind = u16::from_be_bytes([body[at], body[at + 1]]);
+        let len = usize::from(u16::from_be_bytes([body[at + 2], body[at + 3]]));
+        let value = body.get(at + 4..at + 4 + len)?;
+        if kind == USERNAME {
+            let username = std::str::from_utf8(value).ok()?;
+            return username.split(':').next();
+        }
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    None
+}
+
+/// Whether a datagram is STUN (RFC 7983: first byte 0..=3).
+fn is_stun(datagram: &[u8]) -> bool {
+    datagram.first().is_some_and(|b| *b < 4)
+}
+
+struct Engine {
+    socket: UdpSocket,
+    /// The local address the cores are told datagrams arrive on: their host candidate's.
+    local: SocketAddr,
+    viewers: Slab<Viewer>,
+    by_id: HashMap<u64, usize>,
+    by_ufrag: HashMap<String, usize>,
+    by_addr: HashMap<SocketAddr, usize>,
+    /// Feed id (the subscriber id its packets carry) -> feed.
+    feeds: HashMap<u64, Feed>,
+    /// Room track (by address) -> feed id.
+    feed_of_track: HashMap<usize, u64>,
+    media_tx: mpsc::Sender<Outgoing>,
+    outbox: Vec<(SocketAddr, BytesMut)>,
+    recv_buf: Vec<u8>,
+    due: Vec<usize>,
+    send_errors: u64,
+}
+
+impl Engine {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut media: mpsc::Receiver<Outgoing>,
+        shutdown: CancellationToken,
+    ) {
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut ticks = 0u32;
+        loop {
+            // Biased: control before media, so timers and input are never starved by a busy
+            // stream.
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                command = commands.recv() => match command {
+                    Some(Command::Add(viewer)) => self.add(*viewer),
+                    Some(Command::Remove(id)) => {
+                        if let Some(&key) = self.by_id.get(&id) {
+                            self.remove(key);
+                        }
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    ticks = ticks.wrapping_add(1);
+                    self.timers(ticks.is_multiple_of(FULL_SWEEP_TICKS));
+                }
+                ready = self.socket.readable() => {
+                    if ready.is_ok() {
+                        self.receive();
+                    }
+                }
+                n = media.recv_many(&mut batch, BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    self.forward(&mut batch).await;
+                }
+            }
+            self.flush().await;
+        }
+        let keys: Vec<usize> = self.viewers.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.remove(key);
+        }
+        self.flush().await;
+    }
+
+    fn add(&mut self, viewer: Viewer) {
+        let ufrag = viewer.ufrag.clone();
+        let id = viewer.id;
+        let key = self.viewers.insert(viewer);
+        self.by_id.insert(id, key);
+        self.by_ufrag.insert(ufrag, key);
+        let now = Instant::now();
+        let viewer = &mut self.viewers[key];
+        if let Err(e) = viewer.pc.handle_timeout(now) {
+            tracing::debug!(error = %e, "viewer core timeout");
+        }
+        self.service(key);
+    }
+
+    /// Drains what a core has after it was given input: datagrams to send, state changes,
+    /// RTCP for us (keyframe requests); then removes it if it is gone.
+    fn service(&mut self, key: usize) {
+        let Some(viewer) = self.viewers.get_mut(key) else {
+            return;
+        };
+        while let Some(out) = viewer.pc.poll_write() {
+            let to = out.transport.peer_addr;
+            if let std::collections::hash_map::Entry::Vacant(e) = self.by_addr.entry(to) {
+                e.insert(key);
+                viewer.addrs.push(to);
+            }
+            self.outbox.push((to, out.message));
+        }
+        let mut connected = false;
+        while let Some(event) = viewer.pc.poll_event() {
+            if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) = event {
+                tracing::debug!(viewer = viewer.id, %state, "viewer connection state");
+                match state {
+                    RTCPeerConnectionState::Connected => connected = true,
+                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
+                        viewer.gone = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        while let Some(message) = viewer.pc.poll_read() {
+            if let RTCMessage::RtcpPacket(track_id, _) = message.message {
+                // Only keyframe requests reach us (`pc::KeyframeRequestForwarder`).
+                for leg in viewer.legs.iter().filter(|l| l.track_id == track_id) {
+                    let track = leg.track.clone();
+                    tokio::spawn(async move { track.request_keyframe().await });
+                }
+            }
+        }
+        viewer.deadline = viewer.pc.poll_timeout();
+        if viewer.gone {
+            self.remove(key);
+        } else if connected && viewer.connected_at.is_none() {
+            viewer.connected_at = Some(Instant::now());
+            self.attach(key);
+        }
+    }
+
+    /// A viewer is connected: its legs join their tracks' feeds. A feed already running gives
+    /// the new leg its cached keyframe at once; a new feed gets the room track's.
+    fn attach(&mut self, key: usize) {
+        let now = Instant::now();
+        let legs = self.viewers[key].legs.len();
+        for leg in 0..legs {
+            let track = self.viewers[key].legs[leg].track.clone();
+            let track_key = Arc::as_ptr(&track) as usize;
+            let feed_id = match self.feed_of_track.get(&track_key) {
+                Some(&id) => id,
+                None => {
+                    let (feed, starving) = track.feed(&self.media_tx);
+                    if starving {
+                        let track = track.clone();
+                        tokio::spawn(async move { track.request_keyframe().await });
+                    }
+                    let id = feed.id;
+                    self.feeds.insert(
+                        id,
+                        Feed {
+                            _feed: feed,
+                            cache: KeyframeCache::new(KEYFRAME_CACHE_PACKETS),
+                            video: Codec::from_mime(&track.codec.mime_type).needs_keyframe(),
+                            source: None,
+                            traffic: self.viewers[key].traffic.clone(),
+                            legs: Vec::new(),
+                        },
+                    );
+                    self.feed_of_track.insert(track_key, id);
+                    id
+                }
+            };
+            let feed = self.feeds.get_mut(&feed_id).expect("feed just found");
+            if let Some(source) = feed.source {
+                let cached = feed.cache.snapshot();
+                if feed.video && cached.is_empty() {
+                    let track = track.clone();
+                    tokio::spawn(async move { track.request_keyframe().await });
+                }
+                let viewer = &mut self.viewers[key];
+                let (mut sent, mut bytes) = (0u64, 0u64);
+                for (i, packet) in cached.iter().enumerate() {
+                    if let Some(n) =
+                        send(viewer, leg, packet, source, i == 0, now, &mut self.outbox)
+                    {
+                        sent += 1;
+                        bytes += n;
+                    }
+                }
+                feed.traffic.packets_out.inc_by(sent);
+                feed.traffic.bytes_out.inc_by(bytes);
+            }
+            feed.legs.push((key, leg));
+        }
+    }
+
+    fn remove(&mut self, key: usize) {
+        let Some(mut viewer) = self.viewers.try_remove(key) else {
+            return;
+        };
+        let _ = viewer.pc.close();
+        while let Some(out) = viewer.pc.poll_write() {
+            self.outbox.push((out.transport.peer_addr, out.message));
+        }
+        self.by_id.remove(&viewer.id);
+        self.by_ufrag.remove(&viewer.ufrag);
+        for addr in &viewer.addrs {
+            if self.by_addr.get(addr) == Some(&key) {
+                self.by_addr.remove(addr);
+            }
+        }
+        for leg in &viewer.legs {
+            let track_key = Arc::as_ptr(&leg.track) as usize;
+            let Some(&feed_id) = self.feed_of_track.get(&track_key) else {
+                continue;
+            };
+            let Some(feed) = self.feeds.get_mut(&feed_id) else {
+                continue;
+            };
+            feed.legs.retain(|&(k, _)| k != key);
+            if feed.legs.is_empty() {
+                // Dropping the feed detaches it from the room track.
+                self.feeds.remove(&feed_id);
+                self.feed_of_track.remove(&track_key);
+            }
+        }
+        tracing::debug!(viewer = viewer.id, "viewer left the mux");
+        viewer.finished.cancel();
+    }
+
+    /// Reads what the socket holds (bounded) and hands each datagram to its viewer.
+    fn receive(&mut self) {
+        for _ in 0..RECV_BATCH {
+            let (n, from) = match self.socket.try_recv_from(&mut self.recv_buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "mux receive failed");
+                    return;
+                }
+            };
+            let data = &self.recv_buf[..n];
+            let by_ufrag = if is_stun(data) {
+                stun_local_ufrag(data).and_then(|u| self.by_ufrag.get(u).copied())
+            } else {
+                None
+            };
+            let key = match by_ufrag {
+                Some(key) => {
+                    if self.by_addr.insert(from, key) != Some(key) {
+                        self.viewers[key].addrs.push(from);
+                    }
+                    key
+                }
+                None => match self.by_addr.get(&from) {
+                    Some(&key) => key,
+                    None => continue,
+                },
+            };
+            let message = TaggedBytesMut {
+                now: Instant::now(),
+                transport: TransportContext {
+                    local_addr: self.local,
+                    peer_addr: from,
+                    ecn: None,
+                    transport_protocol: TransportProtocol::UDP,
+                },
+                message: BytesMut::from(data),
+            };
+            if let Some(viewer) = self.viewers.get_mut(key) {
+                if let Err(e) = viewer.pc.handle_read(message) {
+                    tracing::trace!(error = %e, "viewer core refused a datagram");
+                }
+                self.service(key);
+            }
+        }
+    }
+
+    /// Runs the timers that are due; on a full sweep, asks every core for its next deadline.
+    fn timers(&mut self, full: bool) {
+        let now = Instant::now();
+        self.due.clear();
+        for (key, viewer) in self.viewers.iter_mut() {
+            if full {
+                viewer.deadline = viewer.pc.poll_timeout();
+            }
+            let timed_out =
+                viewer.connected_at.is_none() && now - viewer.offered_at > CONNECT_TIMEOUT;
+            if timed_out {
+                viewer.gone = true;
+            }
+            if timed_out || viewer.deadline.is_some_and(|d| d <= now) {
+                self.due.push(key);
+            }
+        }
+        for i in 0..self.due.len() {
+            let key = self.due[i];
+            if let Some(viewer) = self.viewers.get_mut(key) {
+                if !viewer.gone
+                    && let Err(e) = viewer.pc.handle_timeout(now)
+                {
+                    tracing::debug!(error = %e, "viewer core timeout");
+                }
+                self.service(key);
+            }
+        }
+    }
+
+    /// The per-packet path: each packet to every leg of its feed, then out in batches.
+    async fn forward(&mut self, batch: &mut Vec<Outgoing>) {
+        let now = Instant::now();
+        for out in batch.drain(..) {
+            let Some(feed) = self.feeds.get_mut(&out.subscriber) else {
+                continue;
+            };
+            if feed.source != Some(out.source) {
+                feed.cache.clear();
+                feed.source = Some(out.source);
+            }
+            if feed.video {
+                feed.cache.push(&out.packet, out.keyframe);
+            }
+            let (mut sent, mut bytes) = (0u64, 0u64);
+            for &(key, leg) in &feed.legs {
+                let viewer = &mut self.viewers[key];
+                if let Some(n) = send(
+                    viewer,
+                    leg,
+                    &out.packet,
+                    out.source,
+                    out.keyframe,
+                    now,
+                    &mut self.outbox,
+                ) {
+                    sent += 1;
+                    bytes += n;
+                }
+            }
+            if sent > 0 {
+                feed.traffic.packets_out.inc_by(sent);
+                feed.traffic.bytes_out.inc_by(bytes);
+            }
+            if self.outbox.len() >= SEND_BATCH {
+                self.flush().await;
+            }
+        }
+    }
+
+    /// Sends the outbox, [`SEND_BATCH`] datagrams per system call. A full socket buffer waits
+    /// for room once; what still does not fit is dropped (and NACKed by the viewer).
+    async fn flush(&mut self) {
+        let mut at = 0;
+        let mut waited = false;
+        while at < self.outbox.len() {
+            let end = (at + SEND_BATCH).min(self.outbox.len());
+            match send_batch(&self.socket, &self.outbox[at..end]) {
+                Ok(n) => at += n.max(1),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && !waited => {
+                    waited = true;
+                    let _ = self.socket.writable().await;
+                }
+                Err(e) => {
+                    // One datagram the kernel refuses (an unreachable address) costs only
+                    // itself.
+                    self.send_errors += 1;
+                    if self.send_errors.is_power_of_two() {
+                        tracing::debug!(error = %e, errors = self.send_errors, "mux send failed");
+                    }
+                    at += 1;
+                }
+            }
+        }
+        self.outbox.clear();
+    }
+}
+
+/// One packet to one viewer's leg: decide, rewrite, encrypt, queue the datagrams. Returns the
+/// payload size when it went out.
+fn send(
+    viewer: &mut Viewer,
+    leg: usize,
+    packet: &rtc::rtp::Packet,
+    source: u32,
+    keyframe: bool,
+    now: Instant,
+    outbox: &mut Vec<(SocketAddr, BytesMut)>,
+) -> Option<u64> {
+    let l = &mut viewer.legs[leg];
+    let mut packet = packet.clone();
+    if !l.forward.forward(&mut packet, source, keyframe, now) {
+        return None;
+    }
+    let size = packet.payload.len() as u64;
+    let mut sender = viewer.pc.rtp_sender(l.sender)?;
+    if let Err(e) = sender.write_rtp(now, packet) {
+        tracing::trace!(error = %e, "viewer core refused a packet");
+        return None;
+    }
+    while let Some(out) = viewer.pc.poll_write() {
+        outbox.push((out.transport.peer_addr, out.message));
+    }
+    if !viewer.first_sent {
+        viewer.first_sent = true;
+        viewer
+            .traffic
+            .join
+            .observe(viewer.offered_at.elapsed().as_secs_f64());
+        if let Some(at) = viewer.connected_at {
+            viewer
+                .traffic
+                .connected_to_media
+                .observe(at.elapsed().as_secs_f64());
+        }
+    }
+    Some(size)
+}
+
+/// One `sendmmsg` of up to [`SEND_BATCH`] datagrams; returns how many went. (Its headers are
+/// built per call: they hold raw pointers, so they cannot live in the engine's `Send` future.)
+fn send_batch(socket: &UdpSocket, datagrams: &[(SocketAddr, BytesMut)]) -> std::io::Result<usize> {
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(datagrams.len(), None);
+    let slices: Vec<[IoSlice<'_>; 1]> = datagrams
+        .iter()
+        .map(|(_, bytes)| [IoSlice::new(bytes)])
+        .collect();
+    let addrs: Vec<Option<SockaddrStorage>> = datagrams
+        .iter()
+        .map(|(addr, _)| Some(SockaddrStorage::from(*addr)))
+        .collect();
+    socket.try_io(Interest::WRITABLE, || {
+        sendmmsg(
+            socket.as_raw_fd(),
+            &mut headers,
+            &slices,
+            &addrs,
+            [],
+            MsgFlags::MSG_DONTWAIT,
+        )
+        .map(|sent| sent.count())
+        .map_err(std::io::Error::from)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding_request(username: &str) -> Vec<u8> {
+        let mut attr = Vec::new();
+        attr.extend_from_slice(&0x0006u16.to_be_bytes());
+        attr.extend_from_slice(&(username.len() as u16).to_be_bytes());
+        attr.extend_from_slice(username.as_bytes());
+        while attr.len() % 4 != 0 {
+            attr.push(0);
+        }
+        // A PRIORITY attribute after it, as browsers send.
+        attr.extend_from_slice(&[0x00, 0x24, 0x00, 0x04, 1, 2, 3, 4]);
+        let mut m = vec![0x00, 0x01];
+        m.extend_from_slice(&(attr.len() as u16).to_be_bytes());
+        m.extend_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+        m.extend_from_slice(&[7; 12]);
+        m.extend_from_slice(&attr);
+        m
+    }
+
+    #[test]
+    fn finds_the_local_ufrag_of_a_binding_request() {
+        assert_eq!(
+            stun_local_ufrag(&binding_request("abcd1234:xyz")),
+            Some("abcd1234")
+        );
+        assert_eq!(stun_local_ufrag(&binding_request("odd")), Some("odd"));
+    }
+
+    #[test]
+    fn garbage_is_not_stun() {
+        assert_eq!(stun_local_ufrag(&[]), None);
+        assert_eq!(stun_local_ufrag(&[0x80; 40]), None);
+        let mut m = binding_request("abcd:efgh");
+        m[3] = 0xff; // length beyond the datagram
+        assert_eq!(stun_local_ufrag(&m), None);
+        let mut m = binding_request("abcd:efgh");
+        m[22..24].copy_from_slice(&[0xff, 0xff]); // attribute length beyond the body
+        assert_eq!(stun_local_ufrag(&m), None);
+        for len in 0..64 {
+            let junk: Vec<u8> = (0..len).map(|i| (i * 37 % 251) as u8).collect();
+            let _ = stun_local_ufrag(&junk);
+        }
+    }
+}
