@@ -77,6 +77,7 @@ CONSTRAINTS: dict[str, dict] = {
     "redis.leaseSeconds": {"minimum": 1, "maximum": 3600},
     "*.ports.http": PORT,
     "*.ports.grpc": PORT,
+    "*.ports.udpMux": PORT,
     "*.udpPorts.start": PORT,
     "*.udpPorts.end": PORT,
     "*.httpAdvertise": {"pattern": r"^$|^https?://"},

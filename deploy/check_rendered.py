@@ -21,6 +21,12 @@
   cluster-wide settings (Redis URL and key prefix, lease, relay-tree limits)
   and numbers are in the binaries' ranges; with --known-env, every CASCADE_*
   variable set is one the binaries read (they refuse unknown ones at start).
+* The UDP mux: CASCADE_UDP_MUX is true or false; when true,
+  CASCADE_UDP_MUX_PORT is the pod's declared UDP port "udp-mux", outside
+  CASCADE_UDP_PORTS, published on the same node port when the pod's media is
+  on the node, and admitted by the NetworkPolicies that select the pod; when
+  false, neither the variable nor the port is there. No two workloads publish
+  the same node port (protocol and number).
 
 Prints one line per failed assertion and exits 1 if there is any.
 """
@@ -156,7 +162,11 @@ REQUIRED_ENV = [
     "CASCADE_MEDIA_BIND", "CASCADE_UDP_PORTS", "CASCADE_REDIS", "CASCADE_GRPC_ADVERTISE", "CASCADE_HTTP_ADVERTISE",
     "CASCADE_CAPACITY", "CASCADE_DRAIN_TIMEOUT", "CASCADE_LOG_FORMAT", "RUST_LOG", "CASCADE_REDIS_PREFIX",
     "CASCADE_LEASE_SECS", "CASCADE_MAX_EDGE_FANOUT", "CASCADE_MAX_RELAY_DEPTH", "CASCADE_FAILOVER_TIMEOUT",
+    "CASCADE_UDP_MUX",
 ]
+# Name of the container port of the UDP mux (CASCADE_UDP_MUX_PORT).
+MUX_PORT = "udp-mux"
+
 ROLE_ENV: dict[str, list[str]] = {"origin": [], "edge": []}
 # Settings every node of one cluster must share: the Redis it meets the others in and the key
 # prefix there, the lease, and the relay-tree limits edges apply when they pick an upstream.
@@ -179,6 +189,10 @@ class Checker:
         self.drain_timeout = 0
         # workload -> the CLUSTER_ENV values its pods get (None: from a Secret)
         self.cluster_env: dict[str, dict[str, str | None]] = {}
+        # (protocol, node port) -> the workloads publishing it
+        self.node_ports: dict[tuple[str, int], list[str]] = {}
+        # role -> the mux port its pods declare (only when the mux is on)
+        self.mux_ports: dict[str, int] = {}
 
     def fail(self, where: str, msg: str) -> None:
         self.errors.append(f"{where}: {msg}")
@@ -294,15 +308,22 @@ class Checker:
                 self.fail(where, f"{var}={resolved.get(var)!r} does not listen on the declared port {port}")
         udp = resolved.get("CASCADE_UDP_PORTS") or ""
         m = re.fullmatch(r"(\d+)-(\d+)", udp)
+        udp_range = range(int(m.group(1)), int(m.group(2)) + 1) if m else range(0)
+        # The range is declared port by port only when it is on the node (host modes).
+        ranged = sorted(p["containerPort"] for p in c.get("ports", [])
+                        if p.get("protocol") == "UDP" and p.get("name") != MUX_PORT)
+        on_node = bool(pod.get("hostNetwork")) or bool(ranged)
         if not m:
             self.fail(where, f"CASCADE_UDP_PORTS={udp!r} is not start-end")
-        else:
-            declared = sorted(p["containerPort"] for p in c.get("ports", []) if p.get("protocol") == "UDP")
-            if declared and declared != list(range(int(m.group(1)), int(m.group(2)) + 1)):
-                self.fail(where, f"declared UDP ports differ from CASCADE_UDP_PORTS={udp}")
-            for p in c.get("ports", []):
-                if p.get("protocol") == "UDP" and p.get("hostPort") != p["containerPort"]:
-                    self.fail(where, f"UDP port {p['containerPort']} is not published on the same node port")
+        elif ranged and ranged != list(udp_range):
+            self.fail(where, f"declared UDP ports differ from CASCADE_UDP_PORTS={udp}")
+        for p in c.get("ports", []):
+            if p.get("protocol") == "UDP" and on_node and p.get("hostPort") != p["containerPort"]:
+                self.fail(where, f"UDP port {p['containerPort']} is not published on the same node port")
+            if "hostPort" in p:
+                key = (p.get("protocol", "TCP"), p["hostPort"])
+                self.node_ports.setdefault(key, []).append(where)
+        self.check_mux(where, role, resolved, ports.get(MUX_PORT), udp_range)
         drain = resolved.get("CASCADE_DRAIN_TIMEOUT")
         if not (drain or "").isdigit():
             self.fail(where, f"CASCADE_DRAIN_TIMEOUT={drain!r} is not a number of seconds")
@@ -344,6 +365,50 @@ class Checker:
         sc = c.get("securityContext", {})
         if sc.get("allowPrivilegeEscalation") is not False or not sc.get("readOnlyRootFilesystem"):
             self.fail(where, "container is not locked down (allowPrivilegeEscalation, readOnlyRootFilesystem)")
+
+    def check_mux(self, where: str, role: str, resolved: dict, port: dict | None, udp_range: range) -> None:
+        mux = resolved.get("CASCADE_UDP_MUX")
+        mux_port = resolved.get("CASCADE_UDP_MUX_PORT")
+        if mux == "false":
+            if mux_port is not None or port is not None:
+                self.fail(where, "CASCADE_UDP_MUX=false, yet CASCADE_UDP_MUX_PORT or the udp-mux port is set")
+            return
+        if mux != "true":
+            self.fail(where, f"CASCADE_UDP_MUX={mux!r} is neither true nor false")
+            return
+        if not (mux_port or "").isdigit() or not 1 <= int(mux_port) <= 65535:
+            self.fail(where, f"CASCADE_UDP_MUX_PORT={mux_port!r} is not a port (the mux needs a fixed one "
+                             "to declare and publish)")
+            return
+        number = int(mux_port)
+        # Published on the node like the range when the range is: checked with the other UDP ports.
+        if port is None or port.get("protocol") != "UDP" or port.get("containerPort") != number:
+            self.fail(where, f"CASCADE_UDP_MUX_PORT={number} is not the declared UDP port {MUX_PORT}: {port}")
+        if number in udp_range:
+            self.fail(where, f"CASCADE_UDP_MUX_PORT={number} is inside CASCADE_UDP_PORTS")
+        self.mux_ports[role] = number
+
+    def check_network_policy(self, d: dict) -> None:
+        where = f"NetworkPolicy/{d['metadata']['name']}"
+        for t in self.pods_matching((d["spec"].get("podSelector") or {}).get("matchLabels") or {}):
+            role = t["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
+            if role not in self.mux_ports:
+                continue
+            number = self.mux_ports[role]
+
+            def admits(rule: dict) -> bool:
+                if not rule.get("ports"):
+                    return True  # a rule without ports admits every port
+                for p in rule["ports"]:
+                    port = p.get("port")
+                    if p.get("protocol") != "UDP":
+                        continue
+                    if port == MUX_PORT or (isinstance(port, int) and port <= number <= p.get("endPort", port)):
+                        return True
+                return False
+
+            if not any(admits(rule) for rule in d["spec"].get("ingress") or []):
+                self.fail(where, f"admits no UDP to the {role}s' mux port {number}")
 
     def pods_matching(self, selector: dict) -> list[dict]:
         out = []
@@ -404,6 +469,11 @@ class Checker:
                 self.check_pdb(d)
             elif d["kind"] in ("HorizontalPodAutoscaler", "ScaledObject"):
                 self.check_scaling(d)
+            elif d["kind"] == "NetworkPolicy":
+                self.check_network_policy(d)
+        for (proto, number), owners in sorted(self.node_ports.items()):
+            if len(owners) > 1:
+                self.fail("chart", f"node port {number}/{proto} is published by {', '.join(owners)}")
         envs = list(self.cluster_env.items())
         for where, env in envs[1:]:
             for var in CLUSTER_ENV:

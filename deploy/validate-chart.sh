@@ -30,10 +30,14 @@
 #          structural schema, and fails any other custom kind
 #        deploy/check_rendered.py assertions: CASCADE_* environment (and, when core/src holds the
 #          binaries' KNOWN_ENV list, that every CASCADE_* name set is on it), probes, preStop
-#          drain, grace period vs drain timeout, autoscaler windows, Service/PDB selectors, ports
+#          drain, grace period vs drain timeout, autoscaler windows, Service/PDB selectors, ports,
+#          the UDP mux (CASCADE_UDP_MUX_PORT is the declared udp-mux port, on the node with the
+#          range, outside it, admitted by NetworkPolicies), no node port published twice
 #   5. renders that must fail: an unknown key, a wrong type, a lease out of range, overlapping
-#      UDP ranges, a grace period not above the drain, a scale-down window not above the drain,
-#      an ingress without hosts, KEDA together with Prometheus Adapter metrics
+#      UDP ranges, a UDP mux port inside a range, one UDP mux port for origins and edges in a
+#      host mode, a UDP mux port below 1024, a grace period not above the drain, a scale-down
+#      window not above the drain, an ingress without hosts, KEDA together with Prometheus
+#      Adapter metrics
 #
 # Environment:
 #   CASCADE_RENDER_DIR     keep the rendered manifests there: <dir>/<combination>/all.yaml (helm
@@ -231,6 +235,12 @@ run "lease out of the binaries' range is rejected by the schema" \
     expect_fail "lease" "leaseSeconds" --set redis.leaseSeconds=0
 run "overlapping UDP ranges are rejected" \
     expect_fail "overlap" "overlap" --set edge.udpPorts.start=40050
+run "UDP mux port inside the UDP range is rejected" \
+    expect_fail "mux in range" "other media sockets take ports of that range" --set edge.ports.udpMux=40150
+run "one UDP mux port for origins and edges on nodes is rejected" \
+    expect_fail "shared mux" "both are node ports" --set edge.ports.udpMux=7882
+run "privileged UDP mux port is rejected by the schema" \
+    expect_fail "mux port" "edge/ports/udpMux" --set edge.ports.udpMux=443
 run "grace period not above the drain is rejected" \
     expect_fail "grace" "must exceed" --set edge.terminationGracePeriodSeconds=100
 run "scale-down window not above the drain is rejected" \

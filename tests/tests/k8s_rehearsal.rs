@@ -10,10 +10,12 @@
 //!
 //! Only what a cluster would provide is mapped, to loopback: the pod and host IPs are
 //! 127.0.0.1 (so ICE candidates and advertise URLs say 127.0.0.1), each pod's declared TCP
-//! ports are mapped to free ports (pods share this machine's loopback, as containers share a
-//! host behind port mappings), Service DNS names (`<svc>.<ns>.svc:<port>`) resolve to the pod
-//! or the harness's redis-server the Service selects, and the pod name is made up like a
-//! controller would. Everything else, including the media UDP ranges, is used as rendered.
+//! ports and its UDP mux port (`udp-mux`, one fixed port per pod that two edges here would
+//! both bind) are mapped to free ports, and the variables naming them with it (pods share this
+//! machine's loopback, as containers share a host behind port mappings), Service DNS names
+//! (`<svc>.<ns>.svc:<port>`) resolve to the pod or the harness's redis-server the Service
+//! selects, and the pod name is made up like a controller would. Everything else, including the
+//! media UDP ranges (the nodes pick free ports in them), is used as rendered.
 //!
 //! What it checks, against real processes and real WebRTC peers (`cascade-loadgen`): both pods
 //! become ready; viewers on an edge keep receiving every packet while that edge drains
@@ -50,6 +52,11 @@ const SHORT_DRAIN_SETS: &[&str] = &[
 ];
 /// What the kubelet gives `status.podIP` and `status.hostIP` here.
 const POD_IP: &str = "127.0.0.1";
+/// The container port of the UDP mux: a single port, mapped like the TCP ports.
+const MUX_PORT: &str = "udp-mux";
+/// Variables whose whole value is one of the pod's ports, by protocol (a listen address
+/// `0.0.0.0:<port>` is mapped wherever it appears).
+const PORT_ENV: &[(&str, &str)] = &[("CASCADE_UDP_MUX_PORT", "UDP")];
 const NODE_NAME: &str = "rehearsal-node";
 const ROOM: &str = "rehearsal";
 const LATE_ROOM: &str = "rehearsal-late";
@@ -197,21 +204,25 @@ struct PodTemplate {
 }
 
 impl PodTemplate {
-    /// Declared TCP ports by name (and number), each mapped to a free port of this machine.
+    /// Declared TCP ports and the UDP mux port by name (and number), each mapped to a free port
+    /// of this machine.
     fn map_ports(&self) -> Result<Vec<PortMap>> {
         let mut out = Vec::new();
         for p in self.container["ports"].as_array().into_iter().flatten() {
-            if p["protocol"].as_str().unwrap_or("TCP") != "TCP" {
-                continue; // media UDP: used as rendered
+            let protocol = p["protocol"].as_str().unwrap_or("TCP");
+            let name = p["name"].as_str().unwrap_or_default();
+            if protocol != "TCP" && name != MUX_PORT {
+                continue; // the media UDP range: used as rendered
             }
             let container_port = p["containerPort"]
                 .as_u64()
                 .and_then(|n| u16::try_from(n).ok())
                 .ok_or_else(|| anyhow!("bad containerPort in {p}"))?;
             out.push(PortMap {
-                name: p["name"].as_str().unwrap_or_default().to_owned(),
+                name: name.to_owned(),
+                protocol: protocol.to_owned(),
                 container: container_port,
-                host: free_port()?,
+                host: free_port(protocol)?,
             });
         }
         Ok(out)
@@ -230,14 +241,31 @@ impl PodTemplate {
 #[derive(Debug, Clone)]
 struct PortMap {
     name: String,
+    protocol: String,
     container: u16,
     host: u16,
 }
 
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind((POD_IP, 0))?
-        .local_addr()?
-        .port())
+/// A port of `protocol` (TCP or UDP) nothing on this machine's loopback holds right now.
+fn free_port(protocol: &str) -> Result<u16> {
+    Ok(if protocol == "UDP" {
+        std::net::UdpSocket::bind((POD_IP, 0))?.local_addr()?.port()
+    } else {
+        std::net::TcpListener::bind((POD_IP, 0))?
+            .local_addr()?
+            .port()
+    })
+}
+
+/// The value of a [`PORT_ENV`] variable mapped like its port; other values unchanged.
+fn map_port_value(name: &str, value: &str, ports: &[PortMap]) -> String {
+    let Some((_, protocol)) = PORT_ENV.iter().find(|(n, _)| *n == name) else {
+        return value.to_owned();
+    };
+    ports
+        .iter()
+        .find(|p| &p.protocol == protocol && value.parse() == Ok(p.container))
+        .map_or_else(|| value.to_owned(), |p| p.host.to_string())
 }
 
 /// Replaces `from` in `s` where it is not followed by another digit (`:8081` is not `:80810`).
@@ -453,7 +481,8 @@ impl<'a> Kubelet<'a> {
             defined.insert(name.to_owned(), value.clone());
             env.push((name.to_owned(), value));
         }
-        for (_, value) in &mut env {
+        for (name, value) in &mut env {
+            *value = map_port_value(name, value, ports);
             *value = self.map_addresses(value, ports)?;
             ensure!(
                 !value.contains(".svc"),
@@ -1125,6 +1154,30 @@ fn env_references_expand_like_kubernetes() {
         "$(NOPE)/$(POD_IP)/$"
     );
     assert_eq!(expand("$(POD_IP", &defined), "$(POD_IP");
+}
+
+#[test]
+fn port_variables_follow_their_port() {
+    let ports = [
+        PortMap {
+            name: "http".into(),
+            protocol: "TCP".into(),
+            container: 7883,
+            host: 41000,
+        },
+        PortMap {
+            name: MUX_PORT.into(),
+            protocol: "UDP".into(),
+            container: 7883,
+            host: 42000,
+        },
+    ];
+    assert_eq!(
+        map_port_value("CASCADE_UDP_MUX_PORT", "7883", &ports),
+        "42000"
+    );
+    assert_eq!(map_port_value("CASCADE_UDP_MUX_PORT", "9", &ports), "9");
+    assert_eq!(map_port_value("CASCADE_CAPACITY", "7883", &ports), "7883");
 }
 
 #[test]

@@ -170,6 +170,9 @@ message naming the key to fix.
 {{- if and (ne $v.media.mode "podIP") (gt (sub (int $c.udpPorts.end) (int $c.udpPorts.start)) 999) }}
 {{- fail (printf "%s.udpPorts spans more than 1000 ports; in %s mode every port is declared on the pod, keep the range small" $comp $v.media.mode) }}
 {{- end }}
+{{- if and $v.media.udpMux.enabled (le (int $c.udpPorts.start) (int $c.ports.udpMux)) (le (int $c.ports.udpMux) (int $c.udpPorts.end)) }}
+{{- fail (printf "%s.ports.udpMux (%v) is inside %s.udpPorts (%s); the node's other media sockets take ports of that range" $comp $c.ports.udpMux $comp (include "cascade.udpRange" (dict "root" $ "component" $comp))) }}
+{{- end }}
 {{- if and $c.ingress.enabled (not $c.ingress.hosts) }}
 {{- fail (printf "%s.ingress.enabled needs at least one host in %s.ingress.hosts" $comp $comp) }}
 {{- end }}
@@ -182,6 +185,18 @@ message naming the key to fix.
 {{- $e := $v.edge }}
 {{- if and (le (int $o.udpPorts.start) (int $e.udpPorts.end)) (le (int $e.udpPorts.start) (int $o.udpPorts.end)) }}
 {{- fail (printf "origin.udpPorts (%s) and edge.udpPorts (%s) overlap; in %s mode both use node ports" (include "cascade.udpRange" (dict "root" . "component" "origin")) (include "cascade.udpRange" (dict "root" . "component" "edge")) $v.media.mode) }}
+{{- end }}
+{{- if $v.media.udpMux.enabled }}
+{{- if eq (int $o.ports.udpMux) (int $e.ports.udpMux) }}
+{{- fail (printf "origin.ports.udpMux and edge.ports.udpMux are both %d; in %s mode both are node ports" (int $o.ports.udpMux) $v.media.mode) }}
+{{- end }}
+{{- range $pair := list (list "origin" $o "edge" $e) (list "edge" $e "origin" $o) }}
+{{- $mux := int (index $pair 1).ports.udpMux }}
+{{- $other := index $pair 3 }}
+{{- if and (le (int $other.udpPorts.start) $mux) (le $mux (int $other.udpPorts.end)) }}
+{{- fail (printf "%s.ports.udpMux (%d) is inside %s.udpPorts; in %s mode both use node ports" (index $pair 0) $mux (index $pair 2) $v.media.mode) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- $oports := list (int $o.ports.http) (int $o.ports.grpc) }}
 {{- $eports := list (int $e.ports.http) (int $e.ports.grpc) }}

@@ -146,6 +146,15 @@ spec:
           {{- if eq $mode "hostNetwork" }}
           hostPort: {{ $c.ports.grpc }}
           {{- end }}
+        {{- if $v.media.udpMux.enabled }}
+        {{- /* The one port of every WHEP viewer's media: a node port in the host modes, like the range. */}}
+        - name: udp-mux
+          containerPort: {{ $c.ports.udpMux }}
+          protocol: UDP
+          {{- if $hostMode }}
+          hostPort: {{ $c.ports.udpMux }}
+          {{- end }}
+        {{- end }}
         {{- if $hostMode }}
         {{- /* Kubernetes has no port ranges: each media port is declared, which also lets the scheduler keep two pods that use it off one node. */}}
         {{- range $p := untilStep (int $c.udpPorts.start) (int (add1 $c.udpPorts.end)) 1 }}
@@ -175,7 +184,11 @@ spec:
           valueFrom:
             fieldRef:
               fieldPath: metadata.name
-        {{- range $key := list "CASCADE_HTTP_LISTEN" "CASCADE_GRPC_LISTEN" "CASCADE_UDP_PORTS" }}
+        {{- $listen := list "CASCADE_HTTP_LISTEN" "CASCADE_GRPC_LISTEN" "CASCADE_UDP_PORTS" "CASCADE_UDP_MUX" }}
+        {{- if $v.media.udpMux.enabled }}
+        {{- $listen = append $listen "CASCADE_UDP_MUX_PORT" }}
+        {{- end }}
+        {{- range $key := $listen }}
         - name: {{ $key }}
           valueFrom:
             configMapKeyRef:
