@@ -109,7 +109,7 @@ impl PcFactory {
 
     /// The codecs, interceptors and ICE/DTLS settings every peer connection of this node gets,
     /// on its own socket or on the UDP mux.
-    pub(crate) fn engines(&self) -> Result<(MediaEngine, Registry, SettingEngineBuilder)> {
+    pub fn engines(&self) -> Result<(MediaEngine, Registry, SettingEngineBuilder)> {
         let mut media_engine = MediaEngine::default();
         media_engine.register_default_codecs()?;
         let registry = register_default_interceptors(Registry::new(), &mut media_engine)?
