@@ -35,6 +35,7 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtp::Packet;
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
@@ -42,7 +43,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use slab::Slab;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -68,6 +69,10 @@ const TICK: Duration = Duration::from_millis(5);
 const FULL_SWEEP_TICKS: u32 = 50;
 /// How long a new viewer may take to connect.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Packets of a joining viewer's catch-up (the cached group of pictures) sent per tick at most:
+/// 20 times the reference stream's rate, so a two-second group of pictures is caught up in about
+/// 100 ms without one burst of hundreds of datagrams overflowing the viewer's receive buffer.
+const CATCH_UP_PER_TICK: usize = 32;
 /// Socket buffers: a burst of a keyframe to hundreds of viewers must fit.
 const SOCKET_BUFFER: usize = 8 << 20;
 
@@ -109,6 +114,9 @@ struct Viewer {
     addrs: Vec<SocketAddr>,
     /// Set when the connection failed or closed: removed after the current step.
     gone: bool,
+    /// Packets still to send to catch up after joining a running feed (leg, packet, source,
+    /// keyframe), paced per tick; live packets queue behind them until it is empty.
+    catch_up: VecDeque<(usize, Packet, u32, bool)>,
 }
 
 /// One room track feeding the mux, and the viewers' legs that receive it.
@@ -164,6 +172,7 @@ impl Mux {
             outbox: Vec::with_capacity(4 * SEND_BATCH),
             recv_buf: vec![0; 2048],
             due: Vec::new(),
+            catching: Vec::new(),
             send_errors: 0,
         };
         tokio::spawn(engine.run(commands_rx, media_rx, shutdown));
@@ -308,6 +317,7 @@ impl Mux {
             deadline: Some(now),
             addrs: Vec::new(),
             gone: false,
+            catch_up: VecDeque::new(),
         };
         self.commands
             .send(Command::Add(Box::new(viewer)))
@@ -382,6 +392,7 @@ struct Engine {
     outbox: Vec<(SocketAddr, BytesMut)>,
     recv_buf: Vec<u8>,
     due: Vec<usize>,
+    catching: Vec<usize>,
     send_errors: u64,
 }
 
@@ -492,13 +503,13 @@ impl Engine {
         } else if connected && viewer.connected_at.is_none() {
             viewer.connected_at = Some(Instant::now());
             self.attach(key);
+            self.catch_up(key, Instant::now());
         }
     }
 
     /// A viewer is connected: its legs join their tracks' feeds. A feed already running gives
     /// the new leg its cached keyframe at once; a new feed gets the room track's.
     fn attach(&mut self, key: usize) {
-        let now = Instant::now();
         let legs = self.viewers[key].legs.len();
         for leg in 0..legs {
             let track = self.viewers[key].legs[leg].track.clone();
@@ -535,20 +546,42 @@ impl Engine {
                     tokio::spawn(async move { track.request_keyframe().await });
                 }
                 let viewer = &mut self.viewers[key];
-                let (mut sent, mut bytes) = (0u64, 0u64);
-                for (i, packet) in cached.iter().enumerate() {
-                    if let Some(n) =
-                        send(viewer, leg, packet, source, i == 0, now, &mut self.outbox)
-                    {
-                        sent += 1;
-                        bytes += n;
-                    }
-                }
-                feed.traffic.packets_out.inc_by(sent);
-                feed.traffic.bytes_out.inc_by(bytes);
+                viewer.catch_up.extend(
+                    cached
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| (leg, p.clone(), source, i == 0)),
+                );
             }
             feed.legs.push((key, leg));
         }
+    }
+
+    /// Sends the next slice of a joining viewer's catch-up.
+    fn catch_up(&mut self, key: usize, now: Instant) {
+        let Some(viewer) = self.viewers.get_mut(key) else {
+            return;
+        };
+        let (mut sent, mut bytes) = (0u64, 0u64);
+        for _ in 0..CATCH_UP_PER_TICK {
+            let Some((leg, packet, source, keyframe)) = viewer.catch_up.pop_front() else {
+                break;
+            };
+            if let Some(n) = send(
+                viewer,
+                leg,
+                &packet,
+                source,
+                keyframe,
+                now,
+                &mut self.outbox,
+            ) {
+                sent += 1;
+                bytes += n;
+            }
+        }
+        viewer.traffic.packets_out.inc_by(sent);
+        viewer.traffic.bytes_out.inc_by(bytes);
     }
 
     fn remove(&mut self, key: usize) {
@@ -650,6 +683,16 @@ impl Engine {
                 self.due.push(key);
             }
         }
+        self.catching.clear();
+        self.catching.extend(
+            self.viewers
+                .iter()
+                .filter(|(_, v)| !v.catch_up.is_empty())
+                .map(|(k, _)| k),
+        );
+        for i in 0..self.catching.len() {
+            self.catch_up(self.catching[i], now);
+        }
         for i in 0..self.due.len() {
             let key = self.due[i];
             if let Some(viewer) = self.viewers.get_mut(key) {
@@ -680,6 +723,12 @@ impl Engine {
             let (mut sent, mut bytes) = (0u64, 0u64);
             for &(key, leg) in &feed.legs {
                 let viewer = &mut self.viewers[key];
+                if !viewer.catch_up.is_empty() {
+                    viewer
+                        .catch_up
+                        .push_back((leg, out.packet.clone(), out.source, out.keyframe));
+                    continue;
+                }
                 if let Some(n) = send(
                     viewer,
                     leg,
