@@ -71,6 +71,7 @@ fn node_args(ip: std::net::IpAddr, port: u16, id: &str) -> NodeArgs {
         udp_ports: "0".into(),
         udp_mux: true,
         udp_mux_port: 0,
+        udp_mux_shards: 1,
         http_advertise: None,
         grpc_advertise: None,
         capacity: 1000,

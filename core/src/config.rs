@@ -39,9 +39,14 @@ pub struct NodeArgs {
     #[arg(long, env = "CASCADE_UDP_MUX", default_value_t = true, action = clap::ArgAction::Set)]
     pub udp_mux: bool,
 
-    /// UDP port of the mux socket (the one port viewers' media uses); 0 lets the OS pick.
+    /// UDP port of the mux socket (the one port viewers' media uses); 0 lets the OS pick. With
+    /// several shards, shard `i` uses this port + `i`.
     #[arg(long, env = "CASCADE_UDP_MUX_PORT", default_value_t = 0)]
     pub udp_mux_port: u16,
+
+    /// Mux shards: tasks (each up to one core) with a socket and a share of the viewers each.
+    #[arg(long, env = "CASCADE_UDP_MUX_SHARDS", default_value_t = 1)]
+    pub udp_mux_shards: u16,
 
     /// The HTTP base URL other nodes and redirected clients use for this node.
     #[arg(long, env = "CASCADE_HTTP_ADVERTISE")]
@@ -233,6 +238,22 @@ impl NodeArgs {
         if self.capacity == 0 {
             return Err(err("--capacity", "CASCADE_CAPACITY", "must be at least 1"));
         }
+        if !(1..=256).contains(&self.udp_mux_shards) {
+            return Err(err(
+                "--udp-mux-shards",
+                "CASCADE_UDP_MUX_SHARDS",
+                "must be 1 to 256",
+            ));
+        }
+        if self.udp_mux_port != 0
+            && u32::from(self.udp_mux_port) + u32::from(self.udp_mux_shards) - 1 > 65535
+        {
+            return Err(err(
+                "--udp-mux-port",
+                "CASCADE_UDP_MUX_PORT",
+                "the port plus the shards beyond the first must stay within 65535",
+            ));
+        }
         check_url(
             "--http-advertise",
             "CASCADE_HTTP_ADVERTISE",
@@ -328,7 +349,10 @@ impl NodeArgs {
                 bind_ip,
                 advertise_ip: self.advertise_ip,
                 udp_ports,
-                mux: self.udp_mux.then_some(self.udp_mux_port),
+                mux: self.udp_mux.then_some(crate::pc::MuxSettings {
+                    port: self.udp_mux_port,
+                    shards: self.udp_mux_shards,
+                }),
             },
             http_advertise: self.http_advertise,
             grpc_advertise: self.grpc_advertise,
@@ -357,6 +381,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "CASCADE_UDP_PORTS",
     "CASCADE_UDP_MUX",
     "CASCADE_UDP_MUX_PORT",
+    "CASCADE_UDP_MUX_SHARDS",
     "CASCADE_HTTP_ADVERTISE",
     "CASCADE_GRPC_ADVERTISE",
     "CASCADE_CAPACITY",

@@ -48,6 +48,7 @@ use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -76,12 +77,20 @@ const CATCH_UP_PER_TICK: usize = 32;
 /// Socket buffers: a burst of a keyframe to hundreds of viewers must fit.
 const SOCKET_BUFFER: usize = 8 << 20;
 
-/// A node's UDP mux: its socket's address and the engine task's mailbox.
+/// A node's UDP mux: one shard per task, each with its own socket and viewers.
 #[derive(Debug)]
 pub struct Mux {
+    shards: Vec<Shard>,
+}
+
+/// One engine task's mailbox and address.
+#[derive(Debug)]
+struct Shard {
     commands: mpsc::UnboundedSender<Command>,
     /// The address in viewers' ICE candidates (the advertised IP, the socket's port).
     candidate: SocketAddr,
+    /// Viewers on it, for placing new ones on the least loaded shard.
+    viewers: Arc<AtomicUsize>,
 }
 
 enum Command {
@@ -133,59 +142,37 @@ struct Feed {
 }
 
 impl Mux {
-    /// Binds the mux socket (`bind_ip:port`, port 0 picks one) and starts its engine, which runs
-    /// until `shutdown`.
+    /// Binds the mux's sockets (`bind_ip:port + i` for shard `i`; port 0 lets the OS pick) and
+    /// starts their engines, which run until `shutdown`.
     ///
     /// # Panics
     ///
     /// Outside a Tokio runtime.
     pub fn start(
-        settings: &crate::pc::MediaSettings,
-        port: u16,
+        media: &crate::pc::MediaSettings,
+        settings: crate::pc::MuxSettings,
         shutdown: CancellationToken,
     ) -> std::io::Result<Arc<Self>> {
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(SocketAddr::new(settings.bind_ip, port)),
-            socket2::Type::DGRAM,
-            Some(socket2::Protocol::UDP),
-        )?;
-        // Best effort: the kernel caps them at net.core.{w,r}mem_max.
-        let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
-        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
-        socket.set_nonblocking(true)?;
-        socket.bind(&SocketAddr::new(settings.bind_ip, port).into())?;
-        let socket = UdpSocket::from_std(socket.into())?;
-        let local = socket.local_addr()?;
-        let candidate = SocketAddr::new(settings.advertise_ip.unwrap_or(local.ip()), local.port());
-        let (commands, commands_rx) = mpsc::unbounded_channel();
-        let (media_tx, media_rx) = mpsc::channel(QUEUE);
-        let engine = Engine {
-            socket,
-            local: candidate,
-            viewers: Slab::new(),
-            by_id: HashMap::new(),
-            by_ufrag: HashMap::new(),
-            by_addr: HashMap::new(),
-            feeds: HashMap::new(),
-            feed_of_track: HashMap::new(),
-            media_tx,
-            outbox: Vec::with_capacity(4 * SEND_BATCH),
-            recv_buf: vec![0; 2048],
-            due: Vec::new(),
-            catching: Vec::new(),
-            send_errors: 0,
-        };
-        tokio::spawn(engine.run(commands_rx, media_rx, shutdown));
-        tracing::info!(%local, %candidate, "UDP mux serving viewers");
-        Ok(Arc::new(Self {
-            commands,
-            candidate,
-        }))
+        let mut shards = Vec::with_capacity(usize::from(settings.shards));
+        for i in 0..settings.shards.max(1) {
+            let port = if settings.port == 0 {
+                0
+            } else {
+                settings.port.checked_add(i).ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "mux port + shards beyond 65535",
+                    )
+                })?
+            };
+            shards.push(Shard::start(media, port, shutdown.clone())?);
+        }
+        Ok(Arc::new(Self { shards }))
     }
 
-    /// The address viewers send media to.
-    pub fn candidate(&self) -> SocketAddr {
-        self.candidate
+    /// The addresses viewers send media to, one per shard.
+    pub fn candidates(&self) -> Vec<SocketAddr> {
+        self.shards.iter().map(|s| s.candidate).collect()
     }
 
     /// A WHEP viewer on the mux: answers `offer` with `room`'s tracks and hands the viewer to the
@@ -200,6 +187,11 @@ impl Mux {
     ) -> Result<String> {
         let offered_at = Instant::now();
         let chosen = crate::session::choose_tracks(&room, offer).await?;
+        let shard = self
+            .shards
+            .iter()
+            .min_by_key(|s| s.viewers.load(Ordering::Relaxed))
+            .ok_or_else(|| Error::Internal("the mux has no shard".into()))?;
         let (media_engine, registry, setting_engine) = factory.engines()?;
         let ufrag = random_token(16);
         let setting_engine = setting_engine
@@ -252,8 +244,8 @@ impl Mux {
         let candidate = CandidateHostConfig {
             base_config: CandidateConfig {
                 network: "udp".to_owned(),
-                address: self.candidate.ip().to_string(),
-                port: self.candidate.port(),
+                address: shard.candidate.ip().to_string(),
+                port: shard.candidate.port(),
                 component: 1,
                 ..Default::default()
             },
@@ -303,7 +295,7 @@ impl Mux {
             .map(|d| d.sdp)
             .ok_or_else(|| Error::Internal("no local description after negotiation".into()))?;
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let viewer = Viewer {
             id,
             pc,
@@ -319,12 +311,15 @@ impl Mux {
             gone: false,
             catch_up: VecDeque::new(),
         };
-        self.commands
-            .send(Command::Add(Box::new(viewer)))
-            .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
+        // Counted before the engine can remove (and un-count) it.
+        shard.viewers.fetch_add(1, Ordering::Relaxed);
+        if shard.commands.send(Command::Add(Box::new(viewer))).is_err() {
+            shard.viewers.fetch_sub(1, Ordering::Relaxed);
+            return Err(Error::Unavailable("the node is shutting down".into()));
+        }
         // Ends the viewer on DELETE, shutdown or the room's end; the engine's own endings
         // (ICE failure, connect timeout) fire `finished`.
-        let commands = self.commands.clone();
+        let commands = shard.commands.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}
@@ -334,6 +329,55 @@ impl Mux {
             let _ = commands.send(Command::Remove(id));
         });
         Ok(sdp)
+    }
+}
+
+impl Shard {
+    fn start(
+        settings: &crate::pc::MediaSettings,
+        port: u16,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<Self> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(SocketAddr::new(settings.bind_ip, port)),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )?;
+        // Best effort: the kernel caps them at net.core.{w,r}mem_max.
+        let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+        socket.set_nonblocking(true)?;
+        socket.bind(&SocketAddr::new(settings.bind_ip, port).into())?;
+        let socket = UdpSocket::from_std(socket.into())?;
+        let local = socket.local_addr()?;
+        let candidate = SocketAddr::new(settings.advertise_ip.unwrap_or(local.ip()), local.port());
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let (media_tx, media_rx) = mpsc::channel(QUEUE);
+        let viewers = Arc::new(AtomicUsize::new(0));
+        let engine = Engine {
+            socket,
+            local: candidate,
+            viewers: Slab::new(),
+            count: viewers.clone(),
+            by_id: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            by_addr: HashMap::new(),
+            feeds: HashMap::new(),
+            feed_of_track: HashMap::new(),
+            media_tx,
+            outbox: Vec::with_capacity(4 * SEND_BATCH),
+            recv_buf: vec![0; 2048],
+            due: Vec::new(),
+            catching: Vec::new(),
+            send_errors: 0,
+        };
+        tokio::spawn(engine.run(commands_rx, media_rx, shutdown));
+        tracing::info!(%local, %candidate, "UDP mux shard serving viewers");
+        Ok(Self {
+            commands,
+            candidate,
+            viewers,
+        })
     }
 }
 
@@ -381,6 +425,8 @@ struct Engine {
     /// The local address the cores are told datagrams arrive on: their host candidate's.
     local: SocketAddr,
     viewers: Slab<Viewer>,
+    /// The shard's viewer count, shared with [`Mux::subscribe`].
+    count: Arc<AtomicUsize>,
     by_id: HashMap<u64, usize>,
     by_ufrag: HashMap<String, usize>,
     by_addr: HashMap<SocketAddr, usize>,
@@ -614,6 +660,7 @@ impl Engine {
                 self.feed_of_track.remove(&track_key);
             }
         }
+        self.count.fetch_sub(1, Ordering::Relaxed);
         tracing::debug!(viewer = viewer.id, "viewer left the mux");
         viewer.finished.cancel();
     }

@@ -104,18 +104,19 @@ impl Node {
     ///
     /// Outside a Tokio runtime.
     pub fn start_mux(&self) -> std::io::Result<()> {
-        if let Some(port) = self.config.media.mux
+        if let Some(settings) = self.config.media.mux
             && self.mux.get().is_none()
         {
-            let mux = crate::mux::Mux::start(&self.config.media, port, self.shutdown.clone())?;
+            let mux = crate::mux::Mux::start(&self.config.media, settings, self.shutdown.clone())?;
             let _ = self.mux.set(mux);
         }
         Ok(())
     }
 
-    /// The UDP mux's address in viewers' ICE candidates, when viewers are served on one.
-    pub fn mux_addr(&self) -> Option<std::net::SocketAddr> {
-        self.mux.get().map(|m| m.candidate())
+    /// The UDP mux's addresses in viewers' ICE candidates (one per shard), when viewers are
+    /// served on it.
+    pub fn mux_addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.mux.get().map(|m| m.candidates()).unwrap_or_default()
     }
 
     pub fn id(&self) -> &str {

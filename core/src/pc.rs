@@ -39,9 +39,18 @@ pub struct MediaSettings {
     pub advertise_ip: Option<IpAddr>,
     /// Inclusive UDP port range; `None` lets the OS pick.
     pub udp_ports: Option<(u16, u16)>,
-    /// The UDP mux's port (0: any) when WHEP viewers share one socket; `None` gives each viewer
-    /// a peer connection of its own.
-    pub mux: Option<u16>,
+    /// The UDP mux, when WHEP viewers share its sockets; `None` gives each viewer a peer
+    /// connection of its own.
+    pub mux: Option<MuxSettings>,
+}
+
+/// Where the UDP mux listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MuxSettings {
+    /// The first shard's UDP port (0: the OS picks every shard's); shard `i` uses `port + i`.
+    pub port: u16,
+    /// Mux tasks, each with its own socket and viewers (one per core they may use).
+    pub shards: u16,
 }
 
 /// Builds peer connections for one node.

@@ -147,8 +147,15 @@ impl NodeProc {
     }
 
     pub fn edge(name: &str, upstream: &NodeProc) -> Result<Self> {
+        Self::edge_with(name, upstream, &[])
+    }
+
+    /// An edge with extra flags.
+    pub fn edge_with(name: &str, upstream: &NodeProc, args: &[&str]) -> Result<Self> {
         let url = upstream.grpc_url();
-        Self::start("cascade-edge", name, &["--upstream", &url])
+        let mut all = vec!["--upstream", url.as_str()];
+        all.extend_from_slice(args);
+        Self::start("cascade-edge", name, &all)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -3,6 +3,9 @@
 //! viewer connects, receives video and audio with continuous sequence numbers, and reports
 //! latency. No assertion on speed: the machine may be busy.
 //!
+//! Run three ways: viewers on the edge's UDP mux (the default), on a mux of two shards, and each
+//! on a peer connection of its own (`--udp-mux false`).
+//!
 //! One allowance, measured rather than guessed: on a starved machine (CI shares its cores) a
 //! process may not read its sockets in time, and the kernel then drops datagrams for it; the
 //! report counts them per process from `/proc/net/udp`. Losses those drops explain are the
@@ -28,8 +31,31 @@ fn u(v: &Value, path: &str) -> u64 {
 
 #[test]
 fn loadgen_viewers_on_an_edge_lose_nothing() -> anyhow::Result<()> {
+    let report = viewers_lose_nothing(&[])?;
+    // One mux socket and the relay link's.
+    assert_eq!(u(&report, "/processes/1/udp_sockets_max"), 2);
+    Ok(())
+}
+
+#[test]
+fn loadgen_viewers_on_a_mux_of_two_shards_lose_nothing() -> anyhow::Result<()> {
+    let report = viewers_lose_nothing(&["--udp-mux-shards", "2"])?;
+    assert_eq!(u(&report, "/processes/1/udp_sockets_max"), 3);
+    Ok(())
+}
+
+#[test]
+fn loadgen_viewers_on_their_own_peer_connections_lose_nothing() -> anyhow::Result<()> {
+    let report = viewers_lose_nothing(&["--udp-mux", "false"])?;
+    // A socket per viewer, and the relay link's.
+    assert_eq!(u(&report, "/processes/1/udp_sockets_max"), VIEWERS + 1);
+    Ok(())
+}
+
+/// 20 viewers on an edge started with `edge_args`; returns the load generator's report.
+fn viewers_lose_nothing(edge_args: &[&str]) -> anyhow::Result<Value> {
     let origin = NodeProc::origin("origin-lg")?;
-    let edge = NodeProc::edge("edge-lg", &origin)?;
+    let edge = NodeProc::edge_with("edge-lg", &origin, edge_args)?;
     let json = std::env::temp_dir().join(format!("cascade-loadgen-{}.json", std::process::id()));
     let pids = format!("{},{}", origin.child.id(), edge.child.id());
     let mut child = Command::new(bin("cascade-loadgen"))
@@ -142,5 +168,5 @@ fn loadgen_viewers_on_an_edge_lose_nothing() -> anyhow::Result<()> {
     assert_eq!(edge_room["subscribers"], VIEWERS, "{edge_room}");
     let origin_room = &report["nodes"][0]["room"];
     assert_eq!(origin_room["subscribers"], 1, "{origin_room}");
-    Ok(())
+    Ok(report)
 }
