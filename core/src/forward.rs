@@ -488,6 +488,31 @@ mod tests {
     use bytes::Bytes;
     use rtc::rtp::header::Header;
 
+    #[test]
+    fn a_leg_starts_at_a_keyframe_and_waits_for_one_after_a_change_of_source() {
+        let t0 = std::time::Instant::now();
+        let mut leg = Leg::new(Rewriter::new(7, 100, 1000), Codec::Vp8, 90_000);
+        // Before the first keyframe: nothing.
+        assert!(!leg.forward(&mut packet(1, 0, b"x"), 0, false, t0));
+        let mut key = packet(2, 3000, b"k");
+        assert!(leg.forward(&mut key, 0, true, t0));
+        assert_eq!((key.header.ssrc, key.header.payload_type), (7, 100));
+        let mut next = packet(3, 6000, b"x");
+        assert!(leg.forward(&mut next, 0, false, t0));
+        let (seq, ts) = (next.header.sequence_number, next.header.timestamp);
+        // Source 1 takes over 1 s later: its non-keyframes wait, its keyframe continues the
+        // stream at the next sequence number, a second's worth of timestamps later.
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(!leg.forward(&mut packet(500, 77, b"x"), 1, false, t1));
+        let mut key = packet(501, 80, b"k");
+        assert!(leg.forward(&mut key, 1, true, t1));
+        assert_eq!(key.header.sequence_number, seq.wrapping_add(1));
+        assert_eq!(key.header.timestamp, ts.wrapping_add(90_000));
+        // Audio (no keyframes) starts at once.
+        let mut audio = Leg::new(Rewriter::new(8, 111, 5), Codec::Opus, 48_000);
+        assert!(audio.forward(&mut packet(9, 0, b"a"), 0, false, t0));
+    }
+
     fn packet(seq: u16, ts: u32, payload: &'static [u8]) -> Packet {
         Packet {
             header: Header {
