@@ -11,8 +11,11 @@
 
 use crate::error::{Error, Result};
 use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
+use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+};
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::transport::RTCIceCandidateType;
@@ -22,6 +25,7 @@ use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::reception_report::ReceptionReport;
 use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind, TYPE_RTCP_FB_NACK};
 use rtc::sansio::Protocol;
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -29,6 +33,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use webrtc::peer_connection::{PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler};
+
+/// How many times one lost packet is NACKed at most (100 ms apart).
+const MAX_NACKS_PER_PACKET: u16 = 3;
 
 /// Where and how a node's peer connections bind media.
 #[derive(Debug, Clone)]
@@ -121,7 +128,30 @@ impl PcFactory {
     pub fn engines(&self) -> Result<(MediaEngine, Registry, SettingEngineBuilder)> {
         let mut media_engine = MediaEngine::default();
         media_engine.register_default_codecs()?;
-        let registry = register_default_interceptors(Registry::new(), &mut media_engine)?
+        // webrtc-rs's defaults (`register_default_interceptors`), except that a lost packet is
+        // NACKed at most `MAX_NACKS_PER_PACKET` times: unbounded, one loss on a relay link was
+        // NACKed every 100 ms until it left the receive log (~10 retransmissions per loss,
+        // tests/tests/relay_loss.rs), which under load feeds a storm.
+        for parameter in ["", "pli"] {
+            media_engine.register_feedback(
+                RTCPFeedback {
+                    typ: TYPE_RTCP_FB_NACK.to_owned(),
+                    parameter: parameter.to_owned(),
+                },
+                RtpCodecKind::Video,
+            );
+        }
+        let registry = Registry::new()
+            .with(Slot::NackResponder, NackResponderBuilder::new().build())
+            .with(
+                Slot::NackGenerator,
+                NackGeneratorBuilder::new()
+                    .with_max_nacks_per_packet(MAX_NACKS_PER_PACKET)
+                    .build(),
+            );
+        configure_simulcast_extension_headers(&mut media_engine)?;
+        let registry = configure_twcc_receiver_only(registry, &mut media_engine)?;
+        let registry = configure_rtcp_reports(registry)
             // Last in the chain, so every interceptor has seen the RTCP before it is narrowed.
             .with(Slot::from(14_000), KeyframeRequestForwarder::default())
             // Below the NACK responder (4_000) on the way out, so retransmissions pass it; on the
