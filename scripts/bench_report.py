@@ -65,7 +65,9 @@ for n in sizes:
     r = load(f"edge-{n}")
     e = proc(r, "cascade-edge")
     cpu = e.get("cpu_avg_pct") or float("nan")
-    rss = (e.get("rss_max_kb") or e.get("rss_max_bytes", 0) / 1024 or 0) / 1024
+    # procstat.rs's ProcReport: memory in MiB (rss_avg_mib, rss_max_mib).
+    rss = e.get("rss_max_mib")
+    rss = float("nan") if rss is None else rss
     lg_cpu = (r.get("loadgen") or {}).get("cpu_avg_pct")
     lg_cpu = float("nan") if lg_cpu is None else lg_cpu
     pkts = r["packets"]["video"]["received"] + r["packets"]["audio"]["received"]
