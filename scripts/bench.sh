@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 out=${BENCH_OUT:-target/bench}
 viewers=${BENCH_VIEWERS:-"10 100 300"}
 duration=${BENCH_DURATION:-20}
+# The load generator's viewers: rtc (light, the default) or pc (a webrtc-rs peer connection each).
+engine=${BENCH_ENGINE:-rtc}
 mkdir -p "$out"
 cargo build --release --locked --bins
 bin=target/release
@@ -33,7 +35,8 @@ done
 
 run() { # name, edge url, viewers, pids
   "$bin/cascade-loadgen" run --quiet --origin http://127.0.0.1:28080 --edge "$2" --room "$1" \
-    --viewers "$3" --ramp 100 --duration "$duration" --pids "$4" --json "$out/$1.json" >"$out/$1.txt"
+    --viewers "$3" --ramp 100 --duration "$duration" --viewer-engine "$engine" --pids "$4" \
+    --json "$out/$1.json" >"$out/$1.txt"
 }
 # Latency per hop: the same 10 viewers straight on the origin, one hop down, two hops down.
 run hop0 http://127.0.0.1:28080 10 "$origin"

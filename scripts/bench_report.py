@@ -8,8 +8,10 @@ sizes = sys.argv[2:]
 load = lambda name: json.load(open(os.path.join(out, name + ".json")))
 limit = load("limit")
 print(f"limit: sendto {limit['sendto_pps']:.0f} pkt/s, GSO x{limit['gso_segments']} {limit['gso_pps']:.0f} pkt/s, "
+      f"sendmmsg x{limit['sendmmsg_batch']} to distinct destinations {limit['sendmmsg_pps']:.0f} pkt/s, "
       f"SRTP SHA1-80 {limit['srtp_aes_cm_sha1_80_ns']:.0f} ns, GCM {limit['srtp_aead_aes128_gcm_ns']:.0f} ns, "
-      f"ceiling {limit['ceiling_pps_per_core']:.0f} pkt/s/core")
+      f"ceiling {limit['ceiling_pps_per_core']:.0f} pkt/s/core, "
+      f"fan-out ceiling {limit['fanout_ceiling_pps_per_core']:.0f} pkt/s/core")
 
 def proc(r, name):
     for p in r.get("processes", []):
@@ -56,14 +58,18 @@ for q in (0.5, 0.99):
     if le is not None:
         print(f"edge: peer connection up -> first media packet, p{int(q*100)} <= {le*1000:.0f} ms (n={n})")
 
-print("\n| viewers | connected | loss % | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | edge CPU % | edge RSS MiB | pkt/s out | pkt/s per edge core | ratio to ceiling |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("\n| viewers | connected | loss % | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | edge CPU % | edge RSS MiB | loadgen CPU % | pkt/s out | pkt/s per edge core | ratio to ceiling | ratio to fan-out ceiling |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 rows = []
 for n in sizes:
     r = load(f"edge-{n}")
     e = proc(r, "cascade-edge")
     cpu = e.get("cpu_avg_pct") or float("nan")
-    rss = (e.get("rss_max_kb") or e.get("rss_max_bytes", 0) / 1024 or 0) / 1024
+    # procstat.rs's ProcReport: memory in MiB (rss_avg_mib, rss_max_mib).
+    rss = e.get("rss_max_mib")
+    rss = float("nan") if rss is None else rss
+    lg_cpu = (r.get("loadgen") or {}).get("cpu_avg_pct")
+    lg_cpu = float("nan") if lg_cpu is None else lg_cpu
     pkts = r["packets"]["video"]["received"] + r["packets"]["audio"]["received"]
     pps = pkts / max(r["elapsed_s"], 1e-9)
     per_core = pps / (cpu / 100) if cpu == cpu and cpu > 0 else float("nan")
@@ -71,7 +77,8 @@ for n in sizes:
     loss = r["packets"]["video"]["loss_pct"]
     rows.append((int(n), cpu, pps))
     print(f"| {n} | {r['viewers']['connected']} | {loss:.3f} | {j.get('p50_ms', float('nan')):.0f} | {j.get('p99_ms', float('nan')):.0f} | "
-          f"{lat(r,'p50_ms'):.2f} | {lat(r,'p99_ms'):.2f} | {cpu:.0f} | {rss:.0f} | {pps:.0f} | {per_core:.0f} | {per_core/limit['ceiling_pps_per_core']:.2f} |")
+          f"{lat(r,'p50_ms'):.2f} | {lat(r,'p99_ms'):.2f} | {cpu:.0f} | {rss:.0f} | {lg_cpu:.0f} | {pps:.0f} | {per_core:.0f} | "
+          f"{per_core/limit['ceiling_pps_per_core']:.2f} | {per_core/limit['fanout_ceiling_pps_per_core']:.2f} |")
 try:
     import matplotlib
     matplotlib.use("Agg")

@@ -4,7 +4,10 @@
 //! Layout:
 //! - [`run`]: the `run` subcommand: flags, the timeline of a run, the progress line.
 //! - [`publisher`]: the WHIP publisher, paced synthetic VP8 and Opus on its own thread.
-//! - [`viewer`]: a WHEP viewer and its per-track counters.
+//! - [`viewer`]: a WHEP viewer and its per-track counters; the `pc` engine (a full webrtc-rs
+//!   peer connection per viewer).
+//! - [`light`]: the `rtc` engine (the default): viewers on webrtc-rs's sans-I/O core, many per
+//!   driver task, counting with [`viewer`]'s counters.
 //! - [`report`]: the JSON report and the human summary, built from plain values.
 //! - [`peer`]: a peer connection from cascade-core's `PcFactory`, its events as channels.
 //! - [`signal`]: WHIP/WHEP over HTTP (POST offer, follow redirects, DELETE).
@@ -14,6 +17,7 @@
 //!   (`/proc` readers).
 //! - [`logger`]: webrtc-rs's log records, counting received packets it dropped.
 
+pub mod light;
 pub mod limit;
 pub mod logger;
 pub mod marker;

@@ -23,8 +23,14 @@ static EPOCH: OnceLock<Instant> = OnceLock::new();
 
 /// Nanoseconds since the process-wide epoch (the first call). Monotonic.
 pub fn now_ns() -> u64 {
+    ns_at(Instant::now())
+}
+
+/// `at` in [`now_ns`] time (0 before the epoch): for a driver that already read the clock once
+/// for a batch of datagrams.
+pub fn ns_at(at: Instant) -> u64 {
     let epoch = EPOCH.get_or_init(Instant::now);
-    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    u64::try_from(at.saturating_duration_since(*epoch).as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// What a generated packet says about itself.

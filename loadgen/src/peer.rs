@@ -38,6 +38,8 @@ impl PeerConnectionEventHandler for Events {
 pub enum PeerError {
     #[error("building the peer connection failed: {0}")]
     Build(#[source] cascade_core::Error),
+    #[error("binding the media socket failed: {0}")]
+    Socket(#[source] std::io::Error),
     #[error("{what} failed: {source}")]
     Webrtc {
         what: &'static str,
@@ -58,21 +60,25 @@ impl PeerError {
     /// A short, stable description for counting failures by kind.
     pub fn kind(&self) -> String {
         match self {
-            PeerError::Build(e) => {
-                let text = e.to_string();
-                if text.contains("Too many open files") || text.contains("os error 24") {
-                    "peer connection build: too many open files (raise ulimit -n)".into()
-                } else {
-                    format!(
-                        "peer connection build: {}",
-                        text.chars().take(80).collect::<String>()
-                    )
-                }
-            }
+            PeerError::Build(e) => build_kind(&e.to_string()),
+            PeerError::Socket(e) => build_kind(&e.to_string()),
             PeerError::Webrtc { what, .. } => format!("{what} failed"),
             PeerError::NoLocalDescription => "no local description".into(),
             PeerError::NotConnected(why) => format!("peer connection {why}"),
         }
+    }
+}
+
+/// A failure to build a peer connection or bind its socket, by kind: running out of file
+/// descriptors is the common one at scale and says what to do.
+fn build_kind(text: &str) -> String {
+    if text.contains("Too many open files") || text.contains("os error 24") {
+        "peer connection build: too many open files (raise ulimit -n)".into()
+    } else {
+        format!(
+            "peer connection build: {}",
+            text.chars().take(80).collect::<String>()
+        )
     }
 }
 

@@ -22,6 +22,8 @@ pub struct RunConfig {
     pub fps: u32,
     pub audio_kbps: u32,
     pub keyframe_interval_s: f64,
+    /// `rtc` or `pc` (`--viewer-engine`).
+    pub viewer_engine: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

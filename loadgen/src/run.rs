@@ -7,6 +7,7 @@
 //! status is read, viewers stop counting and leave (WHEP DELETE), and the publisher leaves
 //! (WHIP DELETE).
 
+use crate::light::{LightEngine, run_light_viewer};
 use crate::logger;
 use crate::marker::now_ns;
 use crate::media::MediaPlan;
@@ -85,6 +86,14 @@ pub struct RunArgs {
     /// Processes to sample CPU and memory of (the nodes under test), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub pids: Vec<u32>,
+    /// How viewers are built: `rtc` (light: webrtc-rs's sans-I/O core, many viewers per
+    /// driver task) or `pc` (a full webrtc-rs peer connection per viewer, with its own driver
+    /// and reader tasks).
+    #[arg(long, value_enum, default_value_t = ViewerEngine::Rtc)]
+    pub viewer_engine: ViewerEngine,
+    /// Driver tasks of the `rtc` engine; viewers are spread over them.
+    #[arg(long, default_value_t = 1)]
+    pub viewer_drivers: usize,
     /// Address the peer connections bind their media sockets to.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
@@ -94,6 +103,24 @@ pub struct RunArgs {
     /// No progress line on stderr.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// How viewers are built (`--viewer-engine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ViewerEngine {
+    /// webrtc-rs's sans-I/O core (`rtc`), many viewers per driver task: see [`crate::light`].
+    Rtc,
+    /// A full webrtc-rs (`webrtc`) peer connection per viewer: see [`crate::viewer`].
+    Pc,
+}
+
+impl ViewerEngine {
+    pub fn name(self) -> &'static str {
+        match self {
+            ViewerEngine::Rtc => "rtc",
+            ViewerEngine::Pc => "pc",
+        }
+    }
 }
 
 impl RunArgs {
@@ -131,6 +158,9 @@ impl RunArgs {
         if !(self.keyframe_interval.is_finite() && self.keyframe_interval > 0.0) {
             bail!("--keyframe-interval must be a positive number of seconds");
         }
+        if !(1..=64).contains(&self.viewer_drivers) {
+            bail!("--viewer-drivers must be between 1 and 64");
+        }
         let failover = self
             .failover_origins
             .iter()
@@ -151,6 +181,7 @@ impl RunArgs {
             fps: self.fps,
             audio_kbps: self.audio_kbps,
             keyframe_interval_s: self.keyframe_interval,
+            viewer_engine: self.viewer_engine.name().to_owned(),
         }
     }
 }
@@ -274,8 +305,11 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
 
     wait_origin_media(&ctx.client, &origin, &args.room).await;
     let ramp_stop = CancellationToken::new();
+    let light = (args.viewer_engine == ViewerEngine::Rtc)
+        .then(|| Arc::new(LightEngine::start(&ctx, args.viewer_drivers, args.bind)));
     let ramp = tokio::spawn(ramp_viewers(
         ctx.clone(),
+        light,
         edges.clone(),
         args.viewers,
         args.ramp,
@@ -404,6 +438,7 @@ async fn wait_origin_media(client: &reqwest::Client, origin: &reqwest::Url, room
 
 async fn ramp_viewers(
     ctx: Arc<ViewerContext>,
+    light: Option<Arc<LightEngine>>,
     edges: Vec<reqwest::Url>,
     viewers: usize,
     per_second: f64,
@@ -420,7 +455,10 @@ async fn ramp_viewers(
             _ = stop.cancelled() => break,
         }
         let edge = edges[id % edges.len()].clone();
-        handles.push(tokio::spawn(run_viewer(ctx.clone(), id, edge)));
+        handles.push(match &light {
+            Some(engine) => tokio::spawn(run_light_viewer(ctx.clone(), engine.clone(), id, edge)),
+            None => tokio::spawn(run_viewer(ctx.clone(), id, edge)),
+        });
     }
     handles
 }

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Latency samples a track reader keeps before adding them to the shared histogram.
 const LATENCY_BATCH: usize = 32;
 
@@ -106,9 +106,31 @@ pub struct ViewerResult {
     pub audio: Option<TrackResult>,
 }
 
-/// Per-viewer state its track readers share.
-struct Shared {
-    id: usize,
+impl ViewerResult {
+    /// A viewer that has not connected (yet).
+    pub fn new(id: usize, edge: &reqwest::Url) -> Self {
+        Self {
+            id,
+            edge: edge.to_string(),
+            connected: false,
+            error: None,
+            error_detail: None,
+            disconnected: false,
+            join_us: None,
+            redirects: 0,
+            index_at_connect: (0, 0),
+            video: None,
+            audio: None,
+        }
+    }
+}
+
+/// One viewer's clock, shared by its tracks: when the WHEP POST started, when the first packet
+/// (on any track) and the first keyframe arrived. Atomics, because the `pc` engine reads each
+/// track on its own task; uncontended in the `rtc` engine.
+#[derive(Debug)]
+pub struct ViewerClock {
+    pub id: usize,
     post_start_ns: u64,
     /// Arrival time of the first packet on any track; 0 until then.
     first_arrival_ns: AtomicU64,
@@ -116,15 +138,150 @@ struct Shared {
     join_us: AtomicU64,
 }
 
+impl ViewerClock {
+    pub fn new(id: usize, post_start_ns: u64) -> Self {
+        Self {
+            id,
+            post_start_ns,
+            first_arrival_ns: AtomicU64::new(0),
+            join_us: AtomicU64::new(0),
+        }
+    }
+
+    /// Notes an arrival at `now`; returns when this viewer's first packet arrived (packets sent
+    /// from then on are live).
+    fn live_from(&self, now: u64) -> u64 {
+        match self.first_arrival_ns.load(Ordering::Relaxed) {
+            0 => match self.first_arrival_ns.compare_exchange(
+                0,
+                now,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => now,
+                Err(earlier) => earlier,
+            },
+            earlier => earlier,
+        }
+    }
+
+    /// Notes a keyframe arriving at `now`; returns the join time in microseconds the first time.
+    fn first_keyframe(&self, now: u64) -> Option<u64> {
+        if self.join_us.load(Ordering::Relaxed) != 0 {
+            return None;
+        }
+        let join_us = now.saturating_sub(self.post_start_ns) / 1000;
+        self.join_us
+            .compare_exchange(0, join_us + 1, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+            .then_some(join_us)
+    }
+
+    /// WHEP POST to the first keyframe, microseconds.
+    pub fn join_us(&self) -> Option<u64> {
+        self.join_us.load(Ordering::Relaxed).checked_sub(1)
+    }
+}
+
+/// What one viewer counts on one track, packet by packet; both engines feed it the same way.
 #[derive(Debug)]
-enum SetupError {
+pub struct TrackCounter {
+    kind: RtpCodecKind,
+    format: Option<PayloadFormat>,
+    codec: Codec,
+    out: TrackResult,
+    /// Latency samples kept before adding them to the shared histogram.
+    latencies: Vec<u64>,
+}
+
+impl TrackCounter {
+    /// A counter for a track of `kind` whose codec has MIME type `mime`.
+    pub fn new(kind: RtpCodecKind, mime: &str) -> Self {
+        let format = if mime.eq_ignore_ascii_case(MIME_TYPE_VP8) {
+            Some(PayloadFormat::Vp8)
+        } else if mime.eq_ignore_ascii_case(MIME_TYPE_OPUS) {
+            Some(PayloadFormat::Opus)
+        } else {
+            None
+        };
+        Self {
+            kind,
+            format,
+            codec: Codec::from_mime(mime),
+            out: TrackResult::default(),
+            latencies: Vec::with_capacity(LATENCY_BATCH),
+        }
+    }
+
+    pub fn kind(&self) -> RtpCodecKind {
+        self.kind
+    }
+
+    /// Counts one decrypted RTP packet that arrived at `now` ([`now_ns`] time). Allocates
+    /// nothing.
+    pub fn packet(
+        &mut self,
+        ctx: &ViewerContext,
+        clock: &ViewerClock,
+        now: u64,
+        sequence_number: u16,
+        payload: &[u8],
+    ) {
+        let out = &mut self.out;
+        out.packets += 1;
+        if out.seq.push(sequence_number) == Arrival::Duplicate {
+            return;
+        }
+        let live_from = clock.live_from(now);
+        let is_video = self.kind == RtpCodecKind::Video;
+        let keyframe = is_video && keyframe_start(self.codec, payload);
+        if keyframe {
+            out.keyframes += 1;
+            if let Some(join_us) = clock.first_keyframe(now) {
+                ctx.join.record(clock.id, join_us);
+            }
+        }
+        match self.format.and_then(|f| marker::find(f, payload)) {
+            Some(m) => {
+                out.min_index = Some(out.min_index.map_or(m.index, |i| i.min(m.index)));
+                out.max_index = Some(out.max_index.map_or(m.index, |i| i.max(m.index)));
+                if m.sent_ns >= live_from {
+                    out.live += 1;
+                    self.latencies.push(now.saturating_sub(m.sent_ns) / 1000);
+                    let skew = if is_video {
+                        &ctx.skew_video
+                    } else {
+                        &ctx.skew_audio
+                    };
+                    skew.record(m.index, now);
+                    if self.latencies.len() == LATENCY_BATCH {
+                        ctx.latency.record_all(clock.id, &self.latencies);
+                        self.latencies.clear();
+                    }
+                }
+            }
+            None => out.no_marker += 1,
+        }
+    }
+
+    /// The track's result, once its last latency samples are in the shared histogram.
+    pub fn finish(mut self, ctx: &ViewerContext, clock: &ViewerClock) -> TrackResult {
+        ctx.latency.record_all(clock.id, &self.latencies);
+        self.latencies.clear();
+        self.out
+    }
+}
+
+/// Why a viewer did not connect.
+#[derive(Debug)]
+pub(crate) enum SetupError {
     Peer(PeerError),
     Signal(SignalError),
     Stopped,
 }
 
 impl SetupError {
-    fn kind(&self) -> String {
+    pub(crate) fn kind(&self) -> String {
         match self {
             SetupError::Peer(e) => e.kind(),
             SetupError::Signal(e) => format!("WHEP: {}", e.kind()),
@@ -132,7 +289,7 @@ impl SetupError {
         }
     }
 
-    fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> String {
         match self {
             SetupError::Peer(e) => e.to_string(),
             SetupError::Signal(e) => e.to_string(),
@@ -145,19 +302,7 @@ impl SetupError {
 /// close) and returns what it saw.
 pub async fn run_viewer(ctx: Arc<ViewerContext>, id: usize, edge: reqwest::Url) -> ViewerResult {
     ctx.counters.started.fetch_add(1, Ordering::Relaxed);
-    let mut result = ViewerResult {
-        id,
-        edge: edge.to_string(),
-        connected: false,
-        error: None,
-        error_detail: None,
-        disconnected: false,
-        join_us: None,
-        redirects: 0,
-        index_at_connect: (0, 0),
-        video: None,
-        audio: None,
-    };
+    let mut result = ViewerResult::new(id, &edge);
     let mut location = None;
     let peer = tokio::select! {
         p = Peer::new(&ctx.factory) => p.map_err(SetupError::Peer),
@@ -225,12 +370,7 @@ async fn negotiate(
             .map_err(|e| SetupError::Peer(PeerError::webrtc("add_transceiver")(e)))?;
     }
     let offer = peer.offer(GATHER_TIMEOUT).await.map_err(SetupError::Peer)?;
-    let url = edge.join(&format!("whep/{}", ctx.room)).map_err(|e| {
-        SetupError::Signal(SignalError::Url {
-            url: edge.to_string(),
-            reason: e.to_string(),
-        })
-    })?;
+    let url = whep_url(ctx, edge)?;
     let post_start_ns = now_ns();
     let accepted = signal::post_offer(&ctx.client, url, &offer)
         .await
@@ -246,6 +386,19 @@ async fn negotiate(
     Ok(post_start_ns)
 }
 
+/// The edge's WHEP endpoint for the room.
+pub(crate) fn whep_url(
+    ctx: &ViewerContext,
+    edge: &reqwest::Url,
+) -> Result<reqwest::Url, SetupError> {
+    edge.join(&format!("whep/{}", ctx.room)).map_err(|e| {
+        SetupError::Signal(SignalError::Url {
+            url: edge.to_string(),
+            reason: e.to_string(),
+        })
+    })
+}
+
 /// Receives until `ctx.stop`: a reader task per track, the connection watched for failure.
 async fn watch(
     ctx: &Arc<ViewerContext>,
@@ -253,19 +406,14 @@ async fn watch(
     post_start_ns: u64,
     result: &mut ViewerResult,
 ) {
-    let shared = Arc::new(Shared {
-        id: result.id,
-        post_start_ns,
-        first_arrival_ns: AtomicU64::new(0),
-        join_us: AtomicU64::new(0),
-    });
+    let clock = Arc::new(ViewerClock::new(result.id, post_start_ns));
     let mut readers = Vec::new();
     let mut state = peer.state.clone();
     let mut watching_state = true;
     loop {
         tokio::select! {
             Some(track) = peer.tracks.recv() => {
-                readers.push(tokio::spawn(read_track(ctx.clone(), shared.clone(), track)));
+                readers.push(tokio::spawn(read_track(ctx.clone(), clock.clone(), track)));
             }
             _ = gone(&mut state), if watching_state => {
                 watching_state = false;
@@ -283,13 +431,12 @@ async fn watch(
             }
         }
     }
-    let join = shared.join_us.load(Ordering::Relaxed);
-    result.join_us = join.checked_sub(1);
+    result.join_us = clock.join_us();
 }
 
 async fn read_track(
     ctx: Arc<ViewerContext>,
-    shared: Arc<Shared>,
+    clock: Arc<ViewerClock>,
     track: Arc<dyn TrackRemote>,
 ) -> (RtpCodecKind, TrackResult) {
     let kind = track.kind().await;
@@ -301,22 +448,7 @@ async fn read_track(
             .unwrap_or_default(),
         None => String::new(),
     };
-    let format = if mime.eq_ignore_ascii_case(MIME_TYPE_VP8) {
-        Some(PayloadFormat::Vp8)
-    } else if mime.eq_ignore_ascii_case(MIME_TYPE_OPUS) {
-        Some(PayloadFormat::Opus)
-    } else {
-        None
-    };
-    let codec = Codec::from_mime(&mime);
-    let is_video = kind == RtpCodecKind::Video;
-    let skew = if is_video {
-        &ctx.skew_video
-    } else {
-        &ctx.skew_audio
-    };
-    let mut out = TrackResult::default();
-    let mut latencies = Vec::with_capacity(LATENCY_BATCH);
+    let mut counter = TrackCounter::new(kind, &mime);
     loop {
         let event = tokio::select! {
             biased;
@@ -328,52 +460,14 @@ async fn read_track(
             Some(TrackRemoteEvent::OnEnded) | None => break,
             Some(_) => continue,
         };
-        let now = now_ns();
         ctx.counters.packets.fetch_add(1, Ordering::Relaxed);
-        out.packets += 1;
-        if out.seq.push(packet.header.sequence_number) == Arrival::Duplicate {
-            continue;
-        }
-        let live_from = match shared.first_arrival_ns.compare_exchange(
-            0,
-            now,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => now,
-            Err(earlier) => earlier,
-        };
-        let keyframe = is_video && keyframe_start(codec, &packet.payload);
-        if keyframe {
-            out.keyframes += 1;
-        }
-        if keyframe && shared.join_us.load(Ordering::Relaxed) == 0 {
-            let join_us = now.saturating_sub(shared.post_start_ns) / 1000;
-            if shared
-                .join_us
-                .compare_exchange(0, join_us + 1, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-            {
-                ctx.join.record(shared.id, join_us);
-            }
-        }
-        match format.and_then(|f| marker::find(f, &packet.payload)) {
-            Some(m) => {
-                out.min_index = Some(out.min_index.map_or(m.index, |i| i.min(m.index)));
-                out.max_index = Some(out.max_index.map_or(m.index, |i| i.max(m.index)));
-                if m.sent_ns >= live_from {
-                    out.live += 1;
-                    latencies.push(now.saturating_sub(m.sent_ns) / 1000);
-                    skew.record(m.index, now);
-                    if latencies.len() == LATENCY_BATCH {
-                        ctx.latency.record_all(shared.id, &latencies);
-                        latencies.clear();
-                    }
-                }
-            }
-            None => out.no_marker += 1,
-        }
+        counter.packet(
+            &ctx,
+            &clock,
+            now_ns(),
+            packet.header.sequence_number,
+            &packet.payload,
+        );
     }
-    ctx.latency.record_all(shared.id, &latencies);
-    (kind, out)
+    (kind, counter.finish(&ctx, &clock))
 }
