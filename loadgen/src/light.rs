@@ -10,7 +10,9 @@
 //!   core, offers with that socket as its one host candidate, POSTs by WHEP, applies the answer
 //!   and hands core and socket to a driver. Then it waits for the outcome, leaves (DELETE) and
 //!   closes.
-//! - A driver task owns many viewers. A socket's readiness wakes a per-socket waker that queues
+//! - A driver task owns many viewers, on a thread of its own (a current-thread runtime whose
+//!   reactor has only its sockets: no wake-ups across worker threads, and no signalling work
+//!   between it and its packets). A socket's readiness wakes a per-socket waker that queues
 //!   the socket's index and wakes the driver; the driver drains each queued socket with
 //!   `try_recv_buf_from` into one receive buffer (an allocation per [`RX_CHUNK`] bytes at most,
 //!   not per datagram), feeds the core, counts what it decrypts with the same [`TrackCounter`]
@@ -25,9 +27,11 @@ use crate::viewer::{
     ViewerResult, whep_url,
 };
 use bytes::BytesMut;
-use rtc::interceptor::Registry;
+use rtc::interceptor::{NackGeneratorBuilder, ReceiverReportBuilder, Registry, Slot};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_simulcast_extension_headers, configure_twcc_receiver_only,
+};
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent, RTCTrackEventInit};
@@ -38,7 +42,7 @@ use rtc::peer_connection::transport::{
     CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
 };
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
-use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind, TYPE_RTCP_FB_NACK};
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -83,16 +87,26 @@ pub struct LightEngine {
 }
 
 impl LightEngine {
-    /// Starts `drivers` driver tasks (at least one), which run until `ctx.stop`.
-    pub fn start(ctx: &Arc<ViewerContext>, drivers: usize, bind_ip: IpAddr) -> Self {
+    /// Starts `drivers` driver threads (at least one), which run until `ctx.stop`.
+    pub fn start(
+        ctx: &Arc<ViewerContext>,
+        drivers: usize,
+        bind_ip: IpAddr,
+    ) -> std::io::Result<Self> {
         let drivers = (0..drivers.max(1))
-            .map(|_| {
+            .map(|i| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(Driver::new(ctx.clone()).run(rx));
-                tx
+                let driver = Driver::new(ctx.clone());
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                std::thread::Builder::new()
+                    .name(format!("rtc-viewers-{i}"))
+                    .spawn(move || runtime.block_on(driver.run(rx)))?;
+                Ok(tx)
             })
-            .collect();
-        Self { drivers, bind_ip }
+            .collect::<std::io::Result<_>>()?;
+        Ok(Self { drivers, bind_ip })
     }
 
     /// Gives a signalled viewer to its driver. A driver that has ended drops it, and the viewer
@@ -107,7 +121,8 @@ impl LightEngine {
 struct Handover {
     clock: ViewerClock,
     pc: RTCPeerConnection,
-    socket: UdpSocket,
+    /// Registered with the driver's reactor once there.
+    socket: std::net::UdpSocket,
     local_addr: SocketAddr,
     done: oneshot::Sender<Outcome>,
 }
@@ -116,7 +131,8 @@ struct Handover {
 /// what it saw.
 struct Outcome {
     pc: RTCPeerConnection,
-    socket: UdpSocket,
+    /// Deregistered from the driver's reactor, which ends with the driver.
+    socket: Option<std::net::UdpSocket>,
     watched: Result<Watched, SetupError>,
 }
 
@@ -187,7 +203,9 @@ pub async fn run_light_viewer(
         // DTLS close_notify, best effort, as the `pc` engine's close sends it.
         let _ = pc.close();
         while let Some(out) = pc.poll_write() {
-            let _ = socket.try_send_to(&out.message, out.transport.peer_addr);
+            if let Some(socket) = &socket {
+                let _ = socket.send_to(&out.message, out.transport.peer_addr);
+            }
         }
     }
     result
@@ -196,7 +214,7 @@ pub async fn run_light_viewer(
 /// A viewer after signalling: the core has the edge's answer.
 struct Signalled {
     pc: RTCPeerConnection,
-    socket: UdpSocket,
+    socket: std::net::UdpSocket,
     local_addr: SocketAddr,
     post_start_ns: u64,
 }
@@ -234,12 +252,13 @@ async fn signal_viewer(
     })
 }
 
-fn bind(ip: IpAddr) -> std::io::Result<UdpSocket> {
+/// A viewer's socket, non-blocking, not yet registered with a reactor.
+fn bind(ip: IpAddr) -> std::io::Result<std::net::UdpSocket> {
     let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))?;
     nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBuf, &SOCKET_RCVBUF)
         .map_err(std::io::Error::from)?;
     socket.set_nonblocking(true)?;
-    UdpSocket::from_std(socket)
+    Ok(socket)
 }
 
 /// A receive-only core (video and audio) whose one ICE candidate is `local`, and its offer: WHEP
@@ -249,8 +268,7 @@ fn offer(local: SocketAddr) -> Result<(RTCPeerConnection, String), PeerError> {
     media_engine
         .register_default_codecs()
         .map_err(PeerError::webrtc("registering codecs"))?;
-    // NACK generator, receiver reports and TWCC feedback, as a `pc` engine viewer sends them.
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine)
+    let registry = receiver_interceptors(&mut media_engine)
         .map_err(PeerError::webrtc("registering interceptors"))?;
     let settings = SettingEngineBuilder::new()
         .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
@@ -308,6 +326,29 @@ fn offer(local: SocketAddr) -> Result<(RTCPeerConnection, String), PeerError> {
         .map(|d| d.sdp)
         .ok_or(PeerError::NoLocalDescription)?;
     Ok((pc, sdp))
+}
+
+/// What a `pc` engine viewer gets from `register_default_interceptors`, less what only a
+/// sender uses: the same NACKs, receiver reports and TWCC feedback on the wire, the same SDP
+/// (feedback types and header extensions). The NACK responder and the sender reports have
+/// nothing to do on a receive-only peer, but every packet would still pass through their queues.
+fn receiver_interceptors(
+    media_engine: &mut MediaEngine,
+) -> Result<Registry, rtc::shared::error::Error> {
+    for parameter in ["", "pli"] {
+        media_engine.register_feedback(
+            RTCPFeedback {
+                typ: TYPE_RTCP_FB_NACK.to_owned(),
+                parameter: parameter.to_owned(),
+            },
+            RtpCodecKind::Video,
+        );
+    }
+    configure_simulcast_extension_headers(media_engine)?;
+    let registry = Registry::new()
+        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+        .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build());
+    configure_twcc_receiver_only(registry, media_engine)
 }
 
 /// Sockets that became readable, by viewer index, and the wake-up for the driver.
@@ -529,7 +570,7 @@ impl LightViewer {
         };
         let _ = self.done.send(Outcome {
             pc: self.pc,
-            socket: self.socket,
+            socket: self.socket.into_std().ok(),
             watched,
         });
     }
@@ -608,6 +649,17 @@ impl Driver {
     }
 
     fn add(&mut self, h: Handover) {
+        let socket = match UdpSocket::from_std(h.socket) {
+            Ok(socket) => socket,
+            Err(e) => {
+                let _ = h.done.send(Outcome {
+                    pc: h.pc,
+                    socket: None,
+                    watched: Err(SetupError::Peer(PeerError::Socket(e))),
+                });
+                return;
+            }
+        };
         let index = self.viewers.len();
         let wake = Arc::new(SocketWaker {
             index,
@@ -618,7 +670,7 @@ impl Driver {
         let mut viewer = LightViewer {
             clock: h.clock,
             pc: h.pc,
-            socket: h.socket,
+            socket,
             local_addr: h.local_addr,
             waker,
             wake,
@@ -759,6 +811,49 @@ mod tests {
         );
     }
 
+    #[test]
+    fn receiver_interceptors_negotiate_what_the_default_ones_do() {
+        let negotiated = |default: bool| {
+            let mut media_engine = MediaEngine::default();
+            media_engine.register_default_codecs().unwrap();
+            let registry = if default {
+                rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors(
+                    Registry::new(),
+                    &mut media_engine,
+                )
+                .unwrap()
+            } else {
+                receiver_interceptors(&mut media_engine).unwrap()
+            };
+            let mut pc = RTCPeerConnectionBuilder::new()
+                .with_media_engine(media_engine)
+                .with_interceptor_registry(registry)
+                .build(Instant::now())
+                .unwrap();
+            for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+                pc.add_transceiver_from_kind(kind, None).unwrap();
+            }
+            let sdp = pc.create_offer(None).unwrap().sdp;
+            // Per media section, in any order (header extensions come out of a hash map).
+            let mut lines = Vec::new();
+            let mut section = String::new();
+            for l in sdp.lines() {
+                if l.starts_with("m=") {
+                    section = l.to_owned();
+                }
+                if l.starts_with("a=rtcp-fb") || l.starts_with("a=extmap") {
+                    lines.push(format!("{section} | {l}"));
+                }
+            }
+            lines.sort();
+            lines
+        };
+        let default = negotiated(true);
+        assert!(default.iter().any(|l| l.contains("transport-cc")));
+        assert!(default.iter().any(|l| l.ends_with(" nack pli")));
+        assert_eq!(negotiated(false), default);
+    }
+
     #[tokio::test]
     async fn a_readable_socket_queues_its_viewer_once() {
         let queue = Arc::new(ReadyQueue::default());
@@ -768,7 +863,7 @@ mod tests {
             queue: queue.clone(),
         });
         let waker = Waker::from(wake.clone());
-        let socket = bind("127.0.0.1".parse().unwrap()).unwrap();
+        let socket = UdpSocket::from_std(bind("127.0.0.1".parse().unwrap()).unwrap()).unwrap();
         let to = socket.local_addr().unwrap();
         assert!(
             socket

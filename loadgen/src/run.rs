@@ -91,7 +91,7 @@ pub struct RunArgs {
     /// and reader tasks).
     #[arg(long, value_enum, default_value_t = ViewerEngine::Rtc)]
     pub viewer_engine: ViewerEngine,
-    /// Driver tasks of the `rtc` engine; viewers are spread over them.
+    /// Driver threads of the `rtc` engine (one task each); viewers are spread over them.
     #[arg(long, default_value_t = 1)]
     pub viewer_drivers: usize,
     /// Address the peer connections bind their media sockets to.
@@ -305,8 +305,13 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
 
     wait_origin_media(&ctx.client, &origin, &args.room).await;
     let ramp_stop = CancellationToken::new();
-    let light = (args.viewer_engine == ViewerEngine::Rtc)
-        .then(|| Arc::new(LightEngine::start(&ctx, args.viewer_drivers, args.bind)));
+    let light = match args.viewer_engine {
+        ViewerEngine::Rtc => Some(Arc::new(
+            LightEngine::start(&ctx, args.viewer_drivers, args.bind)
+                .context("starting the viewer drivers")?,
+        )),
+        ViewerEngine::Pc => None,
+    };
     let ramp = tokio::spawn(ramp_viewers(
         ctx.clone(),
         light,
