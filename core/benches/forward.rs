@@ -146,14 +146,14 @@ mod viewer_core {
 
     pub const SSRC: u32 = 0x0bad_cafe;
 
-    fn core() -> RTCPeerConnection {
+    fn core(send_only: bool) -> RTCPeerConnection {
         let factory = PcFactory::new(MediaSettings {
             bind_ip: "127.0.0.1".parse().unwrap(),
             advertise_ip: None,
             udp_ports: None,
             mux: None,
         });
-        let (media, registry, settings) = factory.engines().unwrap();
+        let (media, registry, settings) = factory.engines(send_only).unwrap();
         RTCPeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(media)
@@ -210,8 +210,9 @@ mod viewer_core {
             "10.0.0.1:5000".parse().unwrap(),
             "10.0.0.2:6000".parse().unwrap(),
         );
-        let mut viewer = core();
-        let mut sender = core();
+        let mut viewer = core(false);
+        // As the mux builds its viewers' cores.
+        let mut sender = core(true);
         viewer
             .add_transceiver_from_kind(
                 RtpCodecKind::Video,

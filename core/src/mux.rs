@@ -192,7 +192,7 @@ impl Mux {
             .iter()
             .min_by_key(|s| s.viewers.load(Ordering::Relaxed))
             .ok_or_else(|| Error::Internal("the mux has no shard".into()))?;
-        let (media_engine, registry, setting_engine) = factory.engines()?;
+        let (media_engine, registry, setting_engine) = factory.engines(true)?;
         let ufrag = random_token(16);
         let setting_engine = setting_engine
             .with_ice_credentials(ufrag.clone(), random_token(32))

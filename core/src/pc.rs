@@ -11,7 +11,7 @@
 
 use crate::error::{Error, Result};
 use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
-use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder};
+use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, SenderReportBuilder};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
@@ -124,8 +124,13 @@ impl PcFactory {
     }
 
     /// The codecs, interceptors and ICE/DTLS settings every peer connection of this node gets,
-    /// on its own socket or on the UDP mux.
-    pub fn engines(&self) -> Result<(MediaEngine, Registry, SettingEngineBuilder)> {
+    /// on its own socket or on the UDP mux. `send_only` (a viewer: it never sends us media)
+    /// leaves out the receiving side's interceptors (NACK generator, receiver reports, TWCC
+    /// feedback): each is one more stage every packet sent passes through.
+    pub fn engines(
+        &self,
+        send_only: bool,
+    ) -> Result<(MediaEngine, Registry, SettingEngineBuilder)> {
         let mut media_engine = MediaEngine::default();
         media_engine.register_default_codecs()?;
         // webrtc-rs's defaults (`register_default_interceptors`), except that a lost packet is
@@ -141,17 +146,22 @@ impl PcFactory {
                 RtpCodecKind::Video,
             );
         }
-        let registry = Registry::new()
-            .with(Slot::NackResponder, NackResponderBuilder::new().build())
-            .with(
+        let mut registry =
+            Registry::new().with(Slot::NackResponder, NackResponderBuilder::new().build());
+        configure_simulcast_extension_headers(&mut media_engine)?;
+        if send_only {
+            registry = registry.with(Slot::SenderReport, SenderReportBuilder::new().build());
+        } else {
+            registry = registry.with(
                 Slot::NackGenerator,
                 NackGeneratorBuilder::new()
                     .with_max_nacks_per_packet(MAX_NACKS_PER_PACKET)
                     .build(),
             );
-        configure_simulcast_extension_headers(&mut media_engine)?;
-        let registry = configure_twcc_receiver_only(registry, &mut media_engine)?;
-        let registry = configure_rtcp_reports(registry)
+            registry = configure_twcc_receiver_only(registry, &mut media_engine)?;
+            registry = configure_rtcp_reports(registry);
+        }
+        let registry = registry
             // Last in the chain, so every interceptor has seen the RTCP before it is narrowed.
             .with(Slot::from(14_000), KeyframeRequestForwarder::default())
             // Below the NACK responder (4_000) on the way out, so retransmissions pass it; on the
@@ -186,7 +196,7 @@ impl PcFactory {
         handler: Arc<dyn PeerConnectionEventHandler>,
         port: u16,
     ) -> Result<Pc> {
-        let (media_engine, registry, setting_engine) = self.engines()?;
+        let (media_engine, registry, setting_engine) = self.engines(false)?;
         let pc = PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(media_engine)
