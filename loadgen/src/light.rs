@@ -60,8 +60,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 const TICK: Duration = Duration::from_millis(5);
 /// Datagrams read from one socket before the driver turns to the next (fairness).
 const SOCKET_BATCH: usize = 32;
-/// The receive buffer datagrams are split off: allocated again only once every datagram of the
-/// previous one has been dropped by the core, or when it runs out.
+/// The receive buffer datagrams are split off without a copy. When it runs low it is reused in
+/// place if the core has dropped every datagram split off it, and allocated anew otherwise.
 const RX_CHUNK: usize = 64 * 1024;
 /// Room left in the receive buffer before each read: more than any datagram an SFU sends.
 const MAX_DATAGRAM: usize = 4096;
@@ -641,6 +641,12 @@ impl Driver {
                     .packets
                     .fetch_add(std::mem::take(&mut self.packets), Ordering::Relaxed);
             }
+            // Let the runtime poll its reactor (and renew this task's cooperative budget) after
+            // every round. A busy driver always has a socket queued again (a batch cut short, or
+            // readiness that came in meanwhile), so without this it would never give the
+            // reactor a turn: the sockets not yet queued would starve, and once the budget ran
+            // out, readiness checks and the tick would stay pending while the loop spun.
+            tokio::task::yield_now().await;
         }
         for viewer in self.viewers.drain(..).flatten() {
             viewer.finish(&self.ctx);
