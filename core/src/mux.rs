@@ -26,7 +26,6 @@ use crate::metrics::Traffic;
 use crate::pc::{MediaKind, PcFactory};
 use crate::room::{KEYFRAME_CACHE_PACKETS, Outgoing, Room, RoomTrack, TrackFeed, same_codec};
 use bytes::BytesMut;
-use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, sendmmsg};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
@@ -44,7 +43,6 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use slab::Slab;
 use std::collections::{HashMap, VecDeque};
-use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -63,6 +61,8 @@ const BATCH: usize = 128;
 pub const SEND_BATCH: usize = 64;
 /// Datagrams read per wake-up at most, so media is not held up by a flood.
 const RECV_BATCH: usize = 256;
+/// One GSO send carries at most this many bytes.
+const GSO_BYTES: usize = 60_000;
 /// How often the cores' timers are checked.
 const TICK: Duration = Duration::from_millis(5);
 /// Every this many ticks, every core is asked for its next timeout again (writing media can
@@ -350,6 +350,7 @@ impl Shard {
         socket.bind(&SocketAddr::new(settings.bind_ip, port).into())?;
         let socket = UdpSocket::from_std(socket.into())?;
         let local = socket.local_addr()?;
+        let udp_state = quinn_udp::UdpSocketState::new((&socket).into())?;
         let candidate = SocketAddr::new(settings.advertise_ip.unwrap_or(local.ip()), local.port());
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (media_tx, media_rx) = mpsc::channel(QUEUE);
@@ -369,6 +370,10 @@ impl Shard {
             recv_buf: vec![0; 2048],
             due: Vec::new(),
             catching: Vec::new(),
+            singles: Vec::new(),
+            gso_buf: Vec::with_capacity(GSO_BYTES),
+            gso_segments: udp_state.max_gso_segments().clamp(1, 64),
+            udp_state,
             batch_feeds: Vec::new(),
             legs: Vec::new(),
             send_errors: 0,
@@ -441,6 +446,12 @@ struct Engine {
     recv_buf: Vec<u8>,
     due: Vec<usize>,
     catching: Vec<usize>,
+    /// Scratch for [`Engine::flush`]: outbox entries sent one by one, and a GSO run's bytes.
+    singles: Vec<usize>,
+    gso_buf: Vec<u8>,
+    /// quinn-udp's view of the socket (GSO support), and the segments one send may carry.
+    udp_state: quinn_udp::UdpSocketState,
+    gso_segments: usize,
     /// Scratch for [`Engine::forward`]: the batch's feeds, and one feed's legs.
     batch_feeds: Vec<u64>,
     legs: Vec<(usize, usize)>,
@@ -829,11 +840,53 @@ impl Engine {
     /// Sends the outbox, [`SEND_BATCH`] datagrams per system call. A full socket buffer waits
     /// for room once; what still does not fit is dropped (and NACKed by the viewer).
     async fn flush(&mut self) {
+        // Consecutive datagrams to one viewer of one size (the last may be shorter: the end of
+        // a frame) leave as one UDP GSO send when the kernel can: forwarding viewer by viewer,
+        // a video frame's packets to a viewer are such a run. The rest go by `sendmmsg`.
+        self.singles.clear();
+        let mut i = 0;
+        while i < self.outbox.len() {
+            let (to, first) = (self.outbox[i].0, self.outbox[i].1.len());
+            let mut j = i + 1;
+            while j < self.outbox.len()
+                && j - i < self.gso_segments
+                && self.outbox[j].0 == to
+                && self.outbox[j].1.len() <= first
+                && (j - i + 1) * first <= GSO_BYTES
+            {
+                j += 1;
+                if self.outbox[j - 1].1.len() < first {
+                    break;
+                }
+            }
+            if j - i >= 2 {
+                // A viewer's datagrams leave in order: its earlier single ones go first.
+                if self.singles.iter().any(|&k| self.outbox[k].0 == to) {
+                    self.send_singles().await;
+                }
+                if self.send_run(i, j, first).await {
+                    i = j;
+                    continue;
+                }
+            }
+            self.singles.extend(i..j);
+            i = j;
+        }
+        self.send_singles().await;
+        self.outbox.clear();
+    }
+
+    /// Sends the outbox entries listed in `singles` by `sendmmsg`, and empties the list.
+    async fn send_singles(&mut self) {
         let mut at = 0;
         let mut waited = false;
-        while at < self.outbox.len() {
-            let end = (at + SEND_BATCH).min(self.outbox.len());
-            match send_batch(&self.socket, &self.outbox[at..end]) {
+        while at < self.singles.len() {
+            let end = (at + SEND_BATCH).min(self.singles.len());
+            let chunk = &self.singles[at..end];
+            let result = self.socket.try_io(Interest::WRITABLE, || {
+                sendmmsg_to(self.socket.as_raw_fd(), &self.outbox, chunk)
+            });
+            match result {
                 Ok(n) => at += n.max(1),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && !waited => {
                     waited = true;
@@ -842,15 +895,53 @@ impl Engine {
                 Err(e) => {
                     // One datagram the kernel refuses (an unreachable address) costs only
                     // itself.
-                    self.send_errors += 1;
-                    if self.send_errors.is_power_of_two() {
-                        tracing::debug!(error = %e, errors = self.send_errors, "mux send failed");
-                    }
+                    self.send_error(&e);
                     at += 1;
                 }
             }
         }
-        self.outbox.clear();
+        self.singles.clear();
+    }
+
+    /// Sends `outbox[i..j]` (one destination, segments of `size` bytes, the last maybe
+    /// shorter) as one GSO datagram. False when it could not, so the caller sends them one by
+    /// one; a kernel without GSO turns it off for good.
+    async fn send_run(&mut self, i: usize, j: usize, size: usize) -> bool {
+        self.gso_buf.clear();
+        for (_, bytes) in &self.outbox[i..j] {
+            self.gso_buf.extend_from_slice(bytes);
+        }
+        let transmit = quinn_udp::Transmit {
+            destination: self.outbox[i].0,
+            ecn: None,
+            contents: &self.gso_buf,
+            segment_size: Some(size),
+            src_ip: None,
+        };
+        for _ in 0..2 {
+            let result = self.socket.try_io(Interest::WRITABLE, || {
+                self.udp_state.try_send((&self.socket).into(), &transmit)
+            });
+            match result {
+                Ok(()) => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let _ = self.socket.writable().await;
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "UDP GSO send failed; mux sends one datagram per message from now on");
+                    self.gso_segments = 1;
+                    return false;
+                }
+            }
+        }
+        false
+    }
+
+    fn send_error(&mut self, e: &std::io::Error) {
+        self.send_errors += 1;
+        if self.send_errors.is_power_of_two() {
+            tracing::debug!(error = %e, errors = self.send_errors, "mux send failed");
+        }
     }
 }
 
@@ -895,30 +986,53 @@ fn send(
     Some(size)
 }
 
-/// One `sendmmsg` of up to [`SEND_BATCH`] datagrams; returns how many went. (Its headers are
-/// built per call: they hold raw pointers, so they cannot live in the engine's `Send` future.)
-fn send_batch(socket: &UdpSocket, datagrams: &[(SocketAddr, BytesMut)]) -> std::io::Result<usize> {
-    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(datagrams.len(), None);
-    let slices: Vec<[IoSlice<'_>; 1]> = datagrams
-        .iter()
-        .map(|(_, bytes)| [IoSlice::new(bytes)])
-        .collect();
-    let addrs: Vec<Option<SockaddrStorage>> = datagrams
-        .iter()
-        .map(|(addr, _)| Some(SockaddrStorage::from(*addr)))
-        .collect();
-    socket.try_io(Interest::WRITABLE, || {
-        sendmmsg(
-            socket.as_raw_fd(),
-            &mut headers,
-            &slices,
-            &addrs,
-            [],
-            MsgFlags::MSG_DONTWAIT,
+/// One `sendmmsg` of `outbox[k]` for each `k` in `which` (at most [`SEND_BATCH`]); returns how
+/// many went. Direct, because `nix`'s `sendmmsg` result reads memory it never wrote.
+#[allow(unsafe_code)]
+fn sendmmsg_to(
+    fd: std::os::fd::RawFd,
+    outbox: &[(SocketAddr, BytesMut)],
+    which: &[usize],
+) -> std::io::Result<usize> {
+    let n = which.len().min(SEND_BATCH);
+    if n == 0 {
+        return Ok(0);
+    }
+    let addrs: [socket2::SockAddr; SEND_BATCH] =
+        std::array::from_fn(|k| socket2::SockAddr::from(outbox[which[k.min(n - 1)]].0));
+    let mut iovecs = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; SEND_BATCH];
+    // SAFETY: `mmsghdr` is plain old data; all zeroes is a valid (empty) header.
+    let mut headers: [libc::mmsghdr; SEND_BATCH] = unsafe { std::mem::zeroed() };
+    for k in 0..n {
+        let bytes = &outbox[which[k]].1;
+        iovecs[k] = libc::iovec {
+            iov_base: bytes.as_ptr() as *mut libc::c_void,
+            iov_len: bytes.len(),
+        };
+        let h = &mut headers[k].msg_hdr;
+        h.msg_name = addrs[k].as_ptr() as *mut libc::c_void;
+        h.msg_namelen = addrs[k].len();
+        h.msg_iov = &mut iovecs[k];
+        h.msg_iovlen = 1;
+    }
+    // SAFETY: `headers[..n]` point at `addrs` and `iovecs` (alive until the call returns) and
+    // through them at the outbox's buffers, which the kernel only reads.
+    let sent = unsafe {
+        libc::sendmmsg(
+            fd,
+            headers.as_mut_ptr(),
+            n as libc::c_uint,
+            libc::MSG_DONTWAIT,
         )
-        .map(|sent| sent.count())
-        .map_err(std::io::Error::from)
-    })
+    };
+    if sent < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(sent as usize)
+    }
 }
 
 #[cfg(test)]

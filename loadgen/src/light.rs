@@ -346,7 +346,14 @@ fn receiver_interceptors(
     }
     configure_simulcast_extension_headers(media_engine)?;
     let registry = Registry::new()
-        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+        // A lost packet is NACKed at most three times (as the nodes do, `cascade_core::pc`):
+        // unbounded, one loss was re-requested every 100 ms, a storm under load.
+        .with(
+            Slot::NackGenerator,
+            NackGeneratorBuilder::new()
+                .with_max_nacks_per_packet(3)
+                .build(),
+        )
         .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build());
     configure_twcc_receiver_only(registry, media_engine)
 }
