@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${BENCH_OUT:-target/bench}
-viewers=${BENCH_VIEWERS:-"10 100 300"}
+viewers=${BENCH_VIEWERS:-"10 100 300 500"}
 duration=${BENCH_DURATION:-20}
 # The load generator's viewers: rtc (light, the default) or pc (a webrtc-rs peer connection each).
 engine=${BENCH_ENGINE:-rtc}
@@ -26,7 +26,11 @@ pids+=($!); edge=$!
 "$bin/cascade-edge" --http-listen 127.0.0.1:28082 --grpc-listen 127.0.0.1:29092 --node-id edge-2 \
   --upstream http://127.0.0.1:29091 2>"$out/edge2.log" &
 pids+=($!); edge2=$!
-for port in 28080 28081 28082; do
+# For comparison in the same run: an edge without the UDP mux (a peer connection per viewer).
+"$bin/cascade-edge" --http-listen 127.0.0.1:28083 --grpc-listen 127.0.0.1:29093 --node-id edge-pc \
+  --upstream http://127.0.0.1:29090 --udp-mux false 2>"$out/edge-pc.log" &
+pids+=($!); edgepc=$!
+for port in 28080 28081 28082 28083; do
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 done
 for pid in "${pids[@]}"; do
@@ -46,5 +50,7 @@ run hop2 http://127.0.0.1:28082 10 "$origin,$edge,$edge2"
 curl -fsS http://127.0.0.1:28081/metrics >"$out/edge1-metrics.txt"
 # Scaling on one edge.
 for n in $viewers; do run "edge-$n" http://127.0.0.1:28081 "$n" "$origin,$edge"; done
+rm -f "$out"/pc-*.json
+for n in ${BENCH_PC_VIEWERS:-100}; do run "pc-$n" http://127.0.0.1:28083 "$n" "$origin,$edgepc"; done
 
 python3 scripts/bench_report.py "$out" $viewers

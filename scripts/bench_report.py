@@ -58,11 +58,15 @@ for q in (0.5, 0.99):
     if le is not None:
         print(f"edge: peer connection up -> first media packet, p{int(q*100)} <= {le*1000:.0f} ms (n={n})")
 
-print("\n| viewers | connected | loss % | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | edge CPU % | edge RSS MiB | loadgen CPU % | pkt/s out | pkt/s per edge core | ratio to ceiling | ratio to fan-out ceiling |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("\n| viewers | connected | loss % | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | edge CPU % | edge RSS MiB | RSS KiB per viewer | loadgen CPU % | pkt/s out | pkt/s per edge core | viewers per edge core | ratio to ceiling | ratio to fan-out ceiling |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 rows = []
-for n in sizes:
-    r = load(f"edge-{n}")
+runs = [(f"edge-{n}", n, n) for n in sizes]
+# The same audience on an edge without the UDP mux (a peer connection per viewer), same run.
+runs += [(name, name.split("-")[1] + " (`--udp-mux false`)", name.split("-")[1])
+         for name in sorted(f[:-5] for f in os.listdir(out) if f.startswith("pc-") and f.endswith(".json"))]
+for name, label, n in runs:
+    r = load(name)
     e = proc(r, "cascade-edge")
     cpu = e.get("cpu_avg_pct") or float("nan")
     # procstat.rs's ProcReport: memory in MiB (rss_avg_mib, rss_max_mib).
@@ -75,9 +79,12 @@ for n in sizes:
     per_core = pps / (cpu / 100) if cpu == cpu and cpu > 0 else float("nan")
     j = r.get("join_ms") or {}
     loss = r["packets"]["video"]["loss_pct"]
-    rows.append((int(n), cpu, pps))
-    print(f"| {n} | {r['viewers']['connected']} | {loss:.3f} | {j.get('p50_ms', float('nan')):.0f} | {j.get('p99_ms', float('nan')):.0f} | "
-          f"{lat(r,'p50_ms'):.2f} | {lat(r,'p99_ms'):.2f} | {cpu:.0f} | {rss:.0f} | {lg_cpu:.0f} | {pps:.0f} | {per_core:.0f} | "
+    if name.startswith("edge-"):
+        rows.append((int(n), cpu, pps))
+    per_viewer_kib = rss * 1024 / max(int(n), 1)
+    viewers_per_core = int(n) / (cpu / 100) if cpu == cpu and cpu > 0 else float("nan")
+    print(f"| {label} | {r['viewers']['connected']} | {loss:.3f} | {j.get('p50_ms', float('nan')):.0f} | {j.get('p99_ms', float('nan')):.0f} | "
+          f"{lat(r,'p50_ms'):.2f} | {lat(r,'p99_ms'):.2f} | {cpu:.0f} | {rss:.0f} | {per_viewer_kib:.0f} | {lg_cpu:.0f} | {pps:.0f} | {per_core:.0f} | {viewers_per_core:.0f} | "
           f"{per_core/limit['ceiling_pps_per_core']:.2f} | {per_core/limit['fanout_ceiling_pps_per_core']:.2f} |")
 try:
     import matplotlib
