@@ -31,7 +31,9 @@ fn u(v: &Value, path: &str) -> u64 {
 
 #[test]
 fn loadgen_viewers_on_an_edge_lose_nothing() -> anyhow::Result<()> {
-    let report = viewers_lose_nothing(&[])?;
+    // Garbage at the mux socket all along (random bytes, STUN with unknown credentials, empty
+    // and oversized datagrams, from addresses no viewer has) costs the viewers nothing.
+    let report = viewers_lose_nothing_with(&[], true)?;
     // One mux socket and the relay link's.
     assert_eq!(u(&report, "/processes/1/udp_sockets_max"), 2);
     Ok(())
@@ -54,8 +56,68 @@ fn loadgen_viewers_on_their_own_peer_connections_lose_nothing() -> anyhow::Resul
 
 /// 20 viewers on an edge started with `edge_args`; returns the load generator's report.
 fn viewers_lose_nothing(edge_args: &[&str]) -> anyhow::Result<Value> {
+    viewers_lose_nothing_with(edge_args, false)
+}
+
+/// The mux's address, from the edge's log.
+fn mux_addr(edge: &NodeProc) -> Option<std::net::SocketAddr> {
+    edge.log().iter().find_map(|line| {
+        line.find("UDP mux shard serving viewers")?;
+        let local = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("local="))?;
+        local.parse().ok()
+    })
+}
+
+/// Sends junk to `to` until `stop`; returns how many datagrams.
+fn blast(to: std::net::SocketAddr, stop: &std::sync::atomic::AtomicBool) -> u64 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut sent = 0u64;
+    let mut x: u32 = 0x9e37_79b9;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut junk = [0u8; 1500];
+        for b in junk.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *b = x as u8;
+        }
+        let len = (x as usize) % junk.len();
+        // A STUN binding request naming a ufrag no viewer has.
+        let mut stun = vec![0x00, 0x01, 0x00, 0x10, 0x21, 0x12, 0xa4, 0x42];
+        stun.extend_from_slice(&[7; 12]);
+        stun.extend_from_slice(&[0x00, 0x06, 0x00, 0x09]);
+        stun.extend_from_slice(b"nobody:xx\0\0\0");
+        for datagram in [&junk[..len], &stun[..], &[][..], &[0x80, 0x60][..]] {
+            if socket.send_to(datagram, to).is_ok() {
+                sent += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    sent
+}
+
+fn viewers_lose_nothing_with(edge_args: &[&str], junk: bool) -> anyhow::Result<Value> {
     let origin = NodeProc::origin("origin-lg")?;
     let edge = NodeProc::edge_with("edge-lg", &origin, edge_args)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let blaster = if junk {
+        // The log is read by another thread: give it a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let to = loop {
+            match mux_addr(&edge) {
+                Some(to) => break to,
+                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                None => anyhow::bail!("no mux address in the edge's log"),
+            }
+        };
+        let stop = stop.clone();
+        Some(std::thread::spawn(move || blast(to, &stop)))
+    } else {
+        None
+    };
     let json = std::env::temp_dir().join(format!("cascade-loadgen-{}.json", std::process::id()));
     let pids = format!("{},{}", origin.child.id(), edge.child.id());
     let mut child = Command::new(bin("cascade-loadgen"))
@@ -82,6 +144,12 @@ fn viewers_lose_nothing(edge_args: &[&str]) -> anyhow::Result<Value> {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(blaster) = blaster {
+        let sent = blaster.join().expect("blaster");
+        println!("sent {sent} junk datagrams to the mux");
+        assert!(sent > 1000, "only {sent} junk datagrams sent");
+    }
     let mut summary = String::new();
     if let Some(mut out) = child.stdout.take() {
         std::io::Read::read_to_string(&mut out, &mut summary)?;
