@@ -13,6 +13,7 @@
 //! | `cascade_received_packets_total`, `cascade_received_bytes_total` | counter | RTP from sources (publishers, upstream links); bytes are payload bytes |
 //! | `cascade_sent_packets_total`, `cascade_sent_bytes_total` | counter | RTP written to subscribers (viewers, downstream links) |
 //! | `cascade_queue_dropped_packets_total` | counter | packets a subscriber lost because its queue was full |
+//! | `cascade_mux_send_errors_total` | counter | datagrams the UDP mux could not send (socket buffer still full after a wait, or refused by the kernel) |
 //! | `cascade_keyframe_requests_total` | counter | keyframe requests our forwarding sent to a track's source (after rate limiting) |
 //! | `cascade_nacks_sent_total`, `cascade_nacks_received_total` | counter | RTCP NACK messages sent to sources / received from subscribers |
 //! | `cascade_retransmitted_packets_total`, `cascade_retransmitted_bytes_total` | counter | RTP resent in answer to a NACK (bytes are payload bytes) |
@@ -118,6 +119,8 @@ pub struct Metrics {
     pub traffic: Traffic,
     pub feedback: Feedback,
     viewers: Gauge,
+    /// Datagrams the UDP mux could not send.
+    pub mux_send_errors: Counter,
     publishers: Gauge,
     rooms: Gauge,
     relay_links: Family<OpLabels, Gauge>,
@@ -145,6 +148,7 @@ impl Metrics {
         let traffic = Traffic::default();
         let feedback = Feedback::default();
         let viewers = Gauge::default();
+        let mux_send_errors = Counter::default();
         let publishers = Gauge::default();
         let rooms = Gauge::default();
         let relay_links = Family::<OpLabels, Gauge>::default();
@@ -190,6 +194,11 @@ impl Metrics {
             "queue_dropped_packets",
             "Packets lost by a subscriber whose queue was full",
             traffic.queue_drops.clone(),
+        );
+        registry.register(
+            "mux_send_errors",
+            "Datagrams the UDP mux could not send (socket buffer full after a wait, or refused)",
+            mux_send_errors.clone(),
         );
         registry.register(
             "keyframe_requests",
@@ -273,6 +282,7 @@ impl Metrics {
             traffic,
             feedback,
             viewers,
+            mux_send_errors,
             publishers,
             rooms,
             relay_links,
@@ -470,6 +480,7 @@ mod tests {
             "cascade_retransmitted_bytes_total 0",
             "cascade_lost_packets_total{direction=\"ingress\"} 0",
             "cascade_lost_packets_total{direction=\"egress\"} 0",
+            "cascade_mux_send_errors_total 0",
             "process_cpu_seconds_total ",
             "process_resident_memory_bytes ",
         ] {

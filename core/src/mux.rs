@@ -151,6 +151,7 @@ impl Mux {
     pub fn start(
         media: &crate::pc::MediaSettings,
         settings: crate::pc::MuxSettings,
+        send_errors: prometheus_client::metrics::counter::Counter,
         shutdown: CancellationToken,
     ) -> std::io::Result<Arc<Self>> {
         let mut shards = Vec::with_capacity(usize::from(settings.shards));
@@ -165,7 +166,12 @@ impl Mux {
                     )
                 })?
             };
-            shards.push(Shard::start(media, port, shutdown.clone())?);
+            shards.push(Shard::start(
+                media,
+                port,
+                send_errors.clone(),
+                shutdown.clone(),
+            )?);
         }
         Ok(Arc::new(Self { shards }))
     }
@@ -336,6 +342,7 @@ impl Shard {
     fn start(
         settings: &crate::pc::MediaSettings,
         port: u16,
+        send_errors_metric: prometheus_client::metrics::counter::Counter,
         shutdown: CancellationToken,
     ) -> std::io::Result<Self> {
         let socket = socket2::Socket::new(
@@ -377,6 +384,7 @@ impl Shard {
             batch_feeds: Vec::new(),
             legs: Vec::new(),
             send_errors: 0,
+            send_errors_metric,
         };
         tokio::spawn(engine.run(commands_rx, media_rx, shutdown));
         tracing::info!(%local, %candidate, "UDP mux shard serving viewers");
@@ -456,6 +464,7 @@ struct Engine {
     batch_feeds: Vec<u64>,
     legs: Vec<(usize, usize)>,
     send_errors: u64,
+    send_errors_metric: prometheus_client::metrics::counter::Counter,
 }
 
 impl Engine {
@@ -939,6 +948,7 @@ impl Engine {
 
     fn send_error(&mut self, e: &std::io::Error) {
         self.send_errors += 1;
+        self.send_errors_metric.inc();
         if self.send_errors.is_power_of_two() {
             tracing::debug!(error = %e, errors = self.send_errors, "mux send failed");
         }

@@ -107,7 +107,12 @@ impl Node {
         if let Some(settings) = self.config.media.mux
             && self.mux.get().is_none()
         {
-            let mux = crate::mux::Mux::start(&self.config.media, settings, self.shutdown.clone())?;
+            let mux = crate::mux::Mux::start(
+                &self.config.media,
+                settings,
+                self.metrics.mux_send_errors.clone(),
+                self.shutdown.clone(),
+            )?;
             let _ = self.mux.set(mux);
         }
         Ok(())
