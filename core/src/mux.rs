@@ -23,10 +23,9 @@
 use crate::error::{Error, Result};
 use crate::forward::{Codec, KeyframeCache, Leg, Rewriter};
 use crate::metrics::Traffic;
-use crate::pc::{MediaKind, PcFactory};
+use crate::pc::PcFactory;
 use crate::room::{KEYFRAME_CACHE_PACKETS, Outgoing, Room, RoomTrack, TrackFeed, same_codec};
 use bytes::BytesMut;
-use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::RTCMessage;
@@ -36,9 +35,6 @@ use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCI
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtp::Packet;
 use rtc::rtp_transceiver::RTCRtpSenderId;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use slab::Slab;
@@ -217,25 +213,9 @@ impl Mux {
         let mut legs = Vec::with_capacity(chosen.len());
         for track in &chosen {
             let ssrc = rand::random::<u32>();
-            let kind = match track.kind {
-                MediaKind::Audio => RtpCodecKind::Audio,
-                MediaKind::Video => RtpCodecKind::Video,
-            };
-            let track_id = format!("{}-{}", track.kind.as_str(), track.index);
-            let sender = pc.add_track(MediaStreamTrack::new(
-                format!("cascade-{}", room.id),
-                track_id.clone(),
-                format!("{} {}", room.id, track.kind.as_str()),
-                kind,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec: track.codec.clone(),
-                    ..Default::default()
-                }],
-            ))?;
+            let sending = crate::session::sending_track(&room, track, ssrc);
+            let track_id = sending.track_id().to_string();
+            let sender = pc.add_track(sending)?;
             legs.push(MuxLeg {
                 forward: Leg::new(
                     Rewriter::new(ssrc, 0, rand::random::<u16>() & 0x7fff),

@@ -137,15 +137,7 @@ impl PcFactory {
         // NACKed at most `MAX_NACKS_PER_PACKET` times: unbounded, one loss on a relay link was
         // NACKed every 100 ms until it left the receive log (~10 retransmissions per loss,
         // tests/tests/relay_loss.rs), which under load feeds a storm.
-        for parameter in ["", "pli"] {
-            media_engine.register_feedback(
-                RTCPFeedback {
-                    typ: TYPE_RTCP_FB_NACK.to_owned(),
-                    parameter: parameter.to_owned(),
-                },
-                RtpCodecKind::Video,
-            );
-        }
+        register_nack_feedback(&mut media_engine);
         let mut registry =
             Registry::new().with(Slot::NackResponder, NackResponderBuilder::new().build());
         configure_simulcast_extension_headers(&mut media_engine)?;
@@ -207,6 +199,20 @@ impl PcFactory {
             .build()
             .await?;
         Ok(Arc::new(pc))
+    }
+}
+
+/// Offers NACK and PLI feedback for video, as webrtc-rs's `configure_nack` does, for callers that
+/// compose the NACK interceptors themselves.
+pub fn register_nack_feedback(media_engine: &mut MediaEngine) {
+    for parameter in ["", "pli"] {
+        media_engine.register_feedback(
+            RTCPFeedback {
+                typ: TYPE_RTCP_FB_NACK.to_owned(),
+                parameter: parameter.to_owned(),
+            },
+            RtpCodecKind::Video,
+        );
     }
 }
 

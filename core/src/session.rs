@@ -233,6 +233,29 @@ fn match_tracks(offered: &[MediaKind], tracks: &[Arc<RoomTrack>]) -> Vec<Arc<Roo
     out
 }
 
+/// The track a subscriber is sent for one room track: the source's codec, `ssrc`, and the id
+/// `{kind}-{index}` (the id RTCP about it comes back under).
+pub(crate) fn sending_track(room: &Room, track: &RoomTrack, ssrc: u32) -> MediaStreamTrack {
+    let kind = match track.kind {
+        MediaKind::Audio => RtpCodecKind::Audio,
+        MediaKind::Video => RtpCodecKind::Video,
+    };
+    MediaStreamTrack::new(
+        format!("cascade-{}", room.id),
+        format!("{}-{}", track.kind.as_str(), track.index),
+        format!("{} {}", room.id, track.kind.as_str()),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: track.codec.clone(),
+            ..Default::default()
+        }],
+    )
+}
+
 /// Reads which kinds an offer receives, waits (bounded) for the room's tracks and picks one
 /// for each: what every subscriber, on a peer connection of its own or on the UDP mux, is sent.
 pub(crate) async fn choose_tracks(room: &Arc<Room>, offer: &str) -> Result<Vec<Arc<RoomTrack>>> {
@@ -288,24 +311,7 @@ pub async fn subscribe(
     let mut senders = Vec::with_capacity(chosen.len());
     for track in chosen {
         let ssrc = rand::random::<u32>();
-        let kind = match track.kind {
-            MediaKind::Audio => RtpCodecKind::Audio,
-            MediaKind::Video => RtpCodecKind::Video,
-        };
-        let local = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-            format!("cascade-{}", room.id),
-            format!("{}-{}", track.kind.as_str(), track.index),
-            format!("{} {}", room.id, track.kind.as_str()),
-            kind,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec: track.codec.clone(),
-                ..Default::default()
-            }],
-        )));
+        let local = Arc::new(TrackLocalStaticRTP::new(sending_track(&room, &track, ssrc)));
         let sender = match peer.pc.add_track(local.clone()).await {
             Ok(s) => s,
             Err(e) => {

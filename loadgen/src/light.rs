@@ -42,7 +42,7 @@ use rtc::peer_connection::transport::{
     CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
 };
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
-use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind, TYPE_RTCP_FB_NACK};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -335,15 +335,7 @@ fn offer(local: SocketAddr) -> Result<(RTCPeerConnection, String), PeerError> {
 fn receiver_interceptors(
     media_engine: &mut MediaEngine,
 ) -> Result<Registry, rtc::shared::error::Error> {
-    for parameter in ["", "pli"] {
-        media_engine.register_feedback(
-            RTCPFeedback {
-                typ: TYPE_RTCP_FB_NACK.to_owned(),
-                parameter: parameter.to_owned(),
-            },
-            RtpCodecKind::Video,
-        );
-    }
+    cascade_core::pc::register_nack_feedback(media_engine);
     configure_simulcast_extension_headers(media_engine)?;
     let registry = Registry::new()
         // A lost packet is NACKed at most three times (as the nodes do, `cascade_core::pc`):
