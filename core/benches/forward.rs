@@ -153,7 +153,13 @@ mod viewer_core {
             udp_ports: None,
             mux: None,
         });
-        let (media, registry, settings) = factory.engines(send_only).unwrap();
+        let (media, registry, settings) = factory
+            .engines(if send_only {
+                cascade_core::pc::CoreKind::SendOnly
+            } else {
+                cascade_core::pc::CoreKind::Full
+            })
+            .unwrap();
         RTCPeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(media)

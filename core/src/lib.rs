@@ -18,6 +18,7 @@
 
 pub mod config;
 pub mod cpu;
+pub mod egress;
 pub mod error;
 pub mod forward;
 pub mod grpc_status;

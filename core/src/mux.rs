@@ -20,10 +20,11 @@
 //! handed to the engine. Relay links between nodes keep a peer connection each: there are few,
 //! and they are also what an edge receives on.
 
+use crate::egress::{History, KeyTap, Protector, SenderStats};
 use crate::error::{Error, Result};
 use crate::forward::{Codec, KeyframeCache, Leg, Rewriter};
 use crate::metrics::Traffic;
-use crate::pc::PcFactory;
+use crate::pc::{CoreKind, PcFactory};
 use crate::room::{KEYFRAME_CACHE_PACKETS, Outgoing, Room, RoomTrack, TrackFeed, same_codec};
 use bytes::BytesMut;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -33,6 +34,9 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp::Packet;
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::sansio::Protocol;
@@ -64,6 +68,8 @@ const TICK: Duration = Duration::from_millis(5);
 /// Every this many ticks, every core is asked for its next timeout again (writing media can
 /// start timers, e.g. sender reports).
 const FULL_SWEEP_TICKS: u32 = 50;
+/// How often each viewer gets a sender report per track (webrtc-rs's own interval).
+const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a new viewer may take to connect.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Packets of a joining viewer's catch-up (the cached group of pictures) sent per tick at most:
@@ -101,11 +107,27 @@ struct MuxLeg {
     /// The track id of the viewer's sender, as the core names it in RTCP it hands us.
     track_id: String,
     forward: Leg,
+    /// The viewer's SSRC for this track, and the track's RTP clock rate.
+    ssrc: u32,
+    clock_rate: u32,
+    /// What was sent, for NACKs; what the sender reports say.
+    history: History,
+    stats: SenderStats,
 }
 
 struct Viewer {
     id: u64,
+    /// ICE, DTLS and RTCP; media goes around it (`egress`).
     pc: RTCPeerConnection,
+    /// The core's crypto provider, which saw its SRTP keys derived.
+    tap: Arc<KeyTap>,
+    /// Our SRTP context for the viewer's media, once DTLS is done.
+    protector: Option<Protector>,
+    /// Where the core sends what is not STUN (DTLS, SRTCP): the selected candidate pair's
+    /// remote address, where media goes too.
+    media_to: Option<SocketAddr>,
+    next_report: Instant,
+    feedback: crate::metrics::Feedback,
     ufrag: String,
     legs: Vec<MuxLeg>,
     traffic: Traffic,
@@ -194,10 +216,12 @@ impl Mux {
             .iter()
             .min_by_key(|s| s.viewers.load(Ordering::Relaxed))
             .ok_or_else(|| Error::Internal("the mux has no shard".into()))?;
-        let (media_engine, registry, setting_engine) = factory.engines(true)?;
+        let (media_engine, registry, setting_engine) = factory.engines(CoreKind::OwnMedia)?;
         let ufrag = random_token(16);
+        let tap = KeyTap::new().map_err(|e| Error::Internal(format!("crypto provider: {e}")))?;
         let setting_engine = setting_engine
             .with_ice_credentials(ufrag.clone(), random_token(32))
+            .with_crypto_provider(tap.clone())
             .build();
         let now = Instant::now();
         let mut pc = RTCPeerConnectionBuilder::new()
@@ -225,6 +249,10 @@ impl Mux {
                 track: track.clone(),
                 sender,
                 track_id,
+                ssrc,
+                clock_rate: track.codec.clock_rate,
+                history: History::default(),
+                stats: SenderStats::default(),
             });
         }
         let candidate = CandidateHostConfig {
@@ -285,6 +313,11 @@ impl Mux {
         let viewer = Viewer {
             id,
             pc,
+            tap,
+            protector: None,
+            media_to: None,
+            next_report: now + REPORT_INTERVAL,
+            feedback: factory.feedback().clone(),
             ufrag,
             legs,
             traffic: room.traffic.clone(),
@@ -524,6 +557,9 @@ impl Engine {
                 e.insert(key);
                 viewer.addrs.push(to);
             }
+            if !is_stun(&out.message) {
+                viewer.media_to = Some(to);
+            }
             self.outbox.push((to, out.message));
         }
         let mut connected = false;
@@ -540,11 +576,33 @@ impl Engine {
             }
         }
         while let Some(message) = viewer.pc.poll_read() {
-            if let RTCMessage::RtcpPacket(track_id, _) = message.message {
-                // Only keyframe requests reach us (`pc::KeyframeRequestForwarder`).
-                for leg in viewer.legs.iter().filter(|l| l.track_id == track_id) {
-                    let track = leg.track.clone();
-                    tokio::spawn(async move { track.request_keyframe().await });
+            // Only keyframe requests and NACKs reach us (`pc::KeyframeRequestForwarder`).
+            if let RTCMessage::RtcpPacket(track_id, packets) = message.message {
+                let Some(leg) = viewer.legs.iter().position(|l| l.track_id == track_id) else {
+                    continue;
+                };
+                for packet in &packets {
+                    let any = packet.as_any();
+                    if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
+                        resend(viewer, leg, nack, &mut self.outbox);
+                    } else if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
+                        let track = viewer.legs[leg].track.clone();
+                        tokio::spawn(async move { track.request_keyframe().await });
+                    }
+                }
+            }
+        }
+        if connected && viewer.protector.is_none() {
+            // DTLS is done, so the core has derived its SRTP keys.
+            match viewer
+                .tap
+                .take_sending_keys()
+                .and_then(|keys| Protector::new(&keys))
+            {
+                Ok(p) => viewer.protector = Some(p),
+                Err(e) => {
+                    tracing::warn!(viewer = viewer.id, error = %e, "viewer's SRTP keys not found; ending it");
+                    viewer.gone = true;
                 }
             }
         }
@@ -731,7 +789,12 @@ impl Engine {
             if timed_out {
                 viewer.gone = true;
             }
-            if timed_out || viewer.deadline.is_some_and(|d| d <= now) {
+            let reporting = viewer.protector.is_some() && viewer.next_report <= now;
+            if reporting {
+                viewer.next_report = now + REPORT_INTERVAL;
+                report(viewer, now);
+            }
+            if timed_out || reporting || viewer.deadline.is_some_and(|d| d <= now) {
                 self.due.push(key);
             }
         }
@@ -935,8 +998,8 @@ impl Engine {
     }
 }
 
-/// One packet to one viewer's leg: decide, rewrite, encrypt, queue the datagrams. Returns the
-/// payload size when it went out.
+/// One packet to one viewer's leg: decide, rewrite, protect, queue the datagram, keep it for
+/// NACKs. Returns the payload size when it went out.
 fn send(
     viewer: &mut Viewer,
     leg: usize,
@@ -951,15 +1014,12 @@ fn send(
     if !l.forward.forward(&mut packet, source, keyframe, now) {
         return None;
     }
+    let to = viewer.media_to?;
+    let datagram = viewer.protector.as_mut()?.protect(&packet)?;
+    outbox.push((to, datagram));
     let size = packet.payload.len() as u64;
-    let mut sender = viewer.pc.rtp_sender(l.sender)?;
-    if let Err(e) = sender.write_rtp(now, packet) {
-        tracing::trace!(error = %e, "viewer core refused a packet");
-        return None;
-    }
-    while let Some(out) = viewer.pc.poll_write() {
-        outbox.push((out.transport.peer_addr, out.message));
-    }
+    l.stats.sent(&packet, now);
+    l.history.push(&packet);
     if !viewer.first_sent {
         viewer.first_sent = true;
         viewer
@@ -974,6 +1034,53 @@ fn send(
         }
     }
     Some(size)
+}
+
+/// Answers a viewer's NACK with the packets of `leg` it names that are still held, as they were
+/// first sent (same SSRC and sequence number: RFC 4585 retransmission without RTX).
+fn resend(
+    viewer: &mut Viewer,
+    leg: usize,
+    nack: &TransportLayerNack,
+    outbox: &mut Vec<(SocketAddr, BytesMut)>,
+) {
+    let (Some(to), Some(protector)) = (viewer.media_to, viewer.protector.as_mut()) else {
+        return;
+    };
+    let l = &viewer.legs[leg];
+    if nack.media_ssrc != l.ssrc {
+        return;
+    }
+    let (mut packets, mut bytes) = (0u64, 0u64);
+    for pair in &nack.nacks {
+        for seq in pair.into_iter() {
+            if let Some(packet) = l.history.get(seq)
+                && let Some(datagram) = protector.protect(packet)
+            {
+                outbox.push((to, datagram));
+                packets += 1;
+                bytes += packet.payload.len() as u64;
+            }
+        }
+    }
+    viewer.feedback.retransmitted_packets.inc_by(packets);
+    viewer.feedback.retransmitted_bytes.inc_by(bytes);
+}
+
+/// Hands the core a sender report for each of the viewer's legs that has sent something; the
+/// core protects and queues them (drained by [`Engine::service`]).
+fn report(viewer: &mut Viewer, now: Instant) {
+    let wall = std::time::SystemTime::now();
+    for l in &viewer.legs {
+        let Some(sr) = l.stats.report(l.ssrc, l.clock_rate, now, wall) else {
+            continue;
+        };
+        if let Some(mut sender) = viewer.pc.rtp_sender(l.sender)
+            && let Err(e) = sender.write_rtcp(now, vec![Box::new(sr)])
+        {
+            tracing::trace!(error = %e, "viewer core refused a sender report");
+        }
+    }
 }
 
 /// One `sendmmsg` of `outbox[k]` for each `k` in `which` (at most [`SEND_BATCH`]); returns how

@@ -60,6 +60,20 @@ pub struct MuxSettings {
     pub shards: u16,
 }
 
+/// Which interceptors a core gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoreKind {
+    /// Sends and receives: NACK generator and responder, RTCP reports, TWCC feedback.
+    Full,
+    /// A viewer's core that sends media through it: NACK responder and sender reports only
+    /// (each receiving stage is one more queue every packet sent passes through).
+    SendOnly,
+    /// A UDP mux viewer's core, whose media the mux protects and sends itself (`egress`): no
+    /// media interceptors; NACKs are handed to the application, which answers them. Offers only
+    /// the SRTP profiles `egress::KeyTap` can tell apart.
+    OwnMedia,
+}
+
 /// Builds peer connections for one node.
 pub struct PcFactory {
     settings: MediaSettings,
@@ -123,14 +137,14 @@ impl PcFactory {
         }
     }
 
+    /// The counters the node's RTCP feedback is counted in.
+    pub fn feedback(&self) -> &crate::metrics::Feedback {
+        &self.feedback
+    }
+
     /// The codecs, interceptors and ICE/DTLS settings every peer connection of this node gets,
-    /// on its own socket or on the UDP mux. `send_only` (a viewer: it never sends us media)
-    /// leaves out the receiving side's interceptors (NACK generator, receiver reports, TWCC
-    /// feedback): each is one more stage every packet sent passes through.
-    pub fn engines(
-        &self,
-        send_only: bool,
-    ) -> Result<(MediaEngine, Registry, SettingEngineBuilder)> {
+    /// on its own socket or on the UDP mux; `kind` says which interceptors (see [`CoreKind`]).
+    pub fn engines(&self, kind: CoreKind) -> Result<(MediaEngine, Registry, SettingEngineBuilder)> {
         let mut media_engine = MediaEngine::default();
         media_engine.register_default_codecs()?;
         // webrtc-rs's defaults (`register_default_interceptors`), except that a lost packet is
@@ -138,24 +152,36 @@ impl PcFactory {
         // NACKed every 100 ms until it left the receive log (~10 retransmissions per loss,
         // tests/tests/relay_loss.rs), which under load feeds a storm.
         register_nack_feedback(&mut media_engine);
-        let mut registry =
-            Registry::new().with(Slot::NackResponder, NackResponderBuilder::new().build());
         configure_simulcast_extension_headers(&mut media_engine)?;
-        if send_only {
-            registry = registry.with(Slot::SenderReport, SenderReportBuilder::new().build());
-        } else {
-            registry = registry.with(
-                Slot::NackGenerator,
-                NackGeneratorBuilder::new()
-                    .with_max_nacks_per_packet(MAX_NACKS_PER_PACKET)
-                    .build(),
-            );
-            registry = configure_twcc_receiver_only(registry, &mut media_engine)?;
-            registry = configure_rtcp_reports(registry);
+        let mut registry = Registry::new();
+        match kind {
+            CoreKind::Full => {
+                registry = registry
+                    .with(Slot::NackResponder, NackResponderBuilder::new().build())
+                    .with(
+                        Slot::NackGenerator,
+                        NackGeneratorBuilder::new()
+                            .with_max_nacks_per_packet(MAX_NACKS_PER_PACKET)
+                            .build(),
+                    );
+                registry = configure_twcc_receiver_only(registry, &mut media_engine)?;
+                registry = configure_rtcp_reports(registry);
+            }
+            CoreKind::SendOnly => {
+                registry = registry
+                    .with(Slot::NackResponder, NackResponderBuilder::new().build())
+                    .with(Slot::SenderReport, SenderReportBuilder::new().build());
+            }
+            // The mux answers NACKs and sends sender reports itself (`egress`).
+            CoreKind::OwnMedia => {}
         }
+        let forwarder = match kind {
+            CoreKind::OwnMedia => KeyframeRequestForwarder::with_nacks(),
+            _ => KeyframeRequestForwarder::default(),
+        };
         let registry = registry
             // Last in the chain, so every interceptor has seen the RTCP before it is narrowed.
-            .with(Slot::from(14_000), KeyframeRequestForwarder::default())
+            .with(Slot::from(14_000), forwarder)
             // Below the NACK responder (4_000) on the way out, so retransmissions pass it; on the
             // way in it sees the RTCP before anything consumes it.
             .with(
@@ -180,6 +206,10 @@ impl PcFactory {
         if self.settings.bind_ip.is_loopback() {
             setting_engine = setting_engine.with_include_loopback_candidate(true);
         }
+        if kind == CoreKind::OwnMedia {
+            setting_engine =
+                setting_engine.with_srtp_protection_profiles(crate::egress::PROFILES.to_vec());
+        }
         Ok((media_engine, registry, setting_engine))
     }
 
@@ -188,7 +218,7 @@ impl PcFactory {
         handler: Arc<dyn PeerConnectionEventHandler>,
         port: u16,
     ) -> Result<Pc> {
-        let (media_engine, registry, setting_engine) = self.engines(false)?;
+        let (media_engine, registry, setting_engine) = self.engines(CoreKind::Full)?;
         let pc = PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(media_engine)
@@ -216,15 +246,28 @@ pub fn register_nack_feedback(media_engine: &mut MediaEngine) {
     }
 }
 
-/// Hands inbound keyframe requests (PLI, FIR) to the application, which relays them upstream.
+/// Hands inbound keyframe requests (PLI, FIR) to the application, which relays them upstream;
+/// built [`with_nacks`](Self::with_nacks), NACKs too (the UDP mux answers them itself).
 ///
 /// webrtc-rs delivers inbound RTCP to the application only when an interceptor marks it
-/// `DeliverToApplication`; everything else (reports, NACK, TWCC) is for the interceptors and is
-/// dropped here once they have seen it.
+/// `DeliverToApplication`; everything else (reports, TWCC, NACK otherwise) is for the
+/// interceptors and is dropped here once they have seen it.
 #[derive(Default)]
 pub struct KeyframeRequestForwarder {
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
+    /// Hand NACKs to the application too (it answers them itself).
+    nacks: bool,
+}
+
+impl KeyframeRequestForwarder {
+    /// Also hands NACKs to the application.
+    pub fn with_nacks() -> Self {
+        Self {
+            nacks: true,
+            ..Self::default()
+        }
+    }
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
@@ -236,9 +279,12 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &mut msg.message.packet {
+            let nacks = self.nacks;
             packets.retain(|p| {
                 let any = p.as_any();
-                any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+                any.is::<PictureLossIndication>()
+                    || any.is::<FullIntraRequest>()
+                    || (nacks && any.is::<TransportLayerNack>())
             });
             if packets.is_empty() {
                 return Ok(());
