@@ -578,16 +578,26 @@ impl Engine {
         while let Some(message) = viewer.pc.poll_read() {
             // Only keyframe requests and NACKs reach us (`pc::KeyframeRequestForwarder`).
             if let RTCMessage::RtcpPacket(track_id, packets) = message.message {
-                let Some(leg) = viewer.legs.iter().position(|l| l.track_id == track_id) else {
-                    continue;
-                };
                 for packet in &packets {
                     let any = packet.as_any();
+                    // A NACK names its stream; the track id the core gives a compound packet
+                    // may be another stream's (the one its reception reports name first).
                     if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
-                        resend(viewer, leg, nack, &mut self.outbox);
+                        if let Some(leg) =
+                            viewer.legs.iter().position(|l| l.ssrc == nack.media_ssrc)
+                        {
+                            resend(viewer, leg, nack, &mut self.outbox);
+                        }
                     } else if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
-                        let track = viewer.legs[leg].track.clone();
-                        tokio::spawn(async move { track.request_keyframe().await });
+                        let by_ssrc = any
+                            .downcast_ref::<PictureLossIndication>()
+                            .and_then(|p| viewer.legs.iter().find(|l| l.ssrc == p.media_ssrc));
+                        let leg =
+                            by_ssrc.or_else(|| viewer.legs.iter().find(|l| l.track_id == track_id));
+                        if let Some(leg) = leg {
+                            let track = leg.track.clone();
+                            tokio::spawn(async move { track.request_keyframe().await });
+                        }
                     }
                 }
             }
@@ -1048,9 +1058,6 @@ fn resend(
         return;
     };
     let l = &viewer.legs[leg];
-    if nack.media_ssrc != l.ssrc {
-        return;
-    }
     let (mut packets, mut bytes) = (0u64, 0u64);
     for pair in &nack.nacks {
         for seq in pair.into_iter() {
@@ -1060,6 +1067,8 @@ fn resend(
                 outbox.push((to, datagram));
                 packets += 1;
                 bytes += packet.payload.len() as u64;
+            } else {
+                tracing::debug!(viewer = viewer.id, seq, "NACKed packet not in the history");
             }
         }
     }

@@ -196,7 +196,11 @@ impl PcFactory {
                 Some(Duration::from_secs(4)),
                 Some(Duration::from_secs(8)),
                 Some(Duration::from_secs(2)),
-            );
+            )
+            // As browsers (libwebrtc keeps 1024): after a burst (a group of pictures sent to a
+            // joining relay link) a retransmission arrives more than webrtc-rs's default 64
+            // packets behind the newest, and would be refused as a replay.
+            .with_srtp_replay_protection_window(1024);
         if let Some(ip) = self.settings.advertise_ip
             && ip != self.settings.bind_ip
         {

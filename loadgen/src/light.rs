@@ -263,6 +263,9 @@ fn bind(ip: IpAddr) -> std::io::Result<std::net::UdpSocket> {
 
 /// A receive-only core (video and audio) whose one ICE candidate is `local`, and its offer: WHEP
 /// without trickle, so the candidate is in the SDP.
+/// Packets behind the newest that SRTP still accepts (once each).
+const SRTP_REPLAY_WINDOW: usize = 1024;
+
 fn offer(local: SocketAddr) -> Result<(RTCPeerConnection, String), PeerError> {
     let mut media_engine = MediaEngine::default();
     media_engine
@@ -277,6 +280,10 @@ fn offer(local: SocketAddr) -> Result<(RTCPeerConnection, String), PeerError> {
             Some(ICE_FAILED),
             Some(ICE_KEEPALIVE),
         )
+        // As browsers (libwebrtc keeps 1024): a joining viewer gets its group of pictures in a
+        // burst, so the retransmission of a packet lost early in it arrives more than
+        // webrtc-rs's default 64 packets behind the newest, and would be refused as a replay.
+        .with_srtp_replay_protection_window(SRTP_REPLAY_WINDOW)
         .build();
     let now = Instant::now();
     let mut pc = RTCPeerConnectionBuilder::new()
@@ -392,6 +399,9 @@ struct LightViewer {
     wake: Arc<SocketWaker>,
     /// Tracks by the core's track id (video and audio: at most two, compared per packet).
     tracks: Vec<(String, TrackCounter)>,
+    /// The video track's SSRC once it opened, and video datagrams seen since (`--viewer-loss`).
+    video_ssrc: Option<u32>,
+    video_in: u64,
     /// The core's next timer.
     deadline: Option<Instant>,
     handed_at: Instant,
@@ -404,6 +414,24 @@ struct LightViewer {
 }
 
 impl LightViewer {
+    /// Whether to drop this arriving datagram (`--viewer-loss`): SRTP of the video track, and
+    /// its turn by `loss`, so drops are evenly spaced (the RTP header and its SSRC are clear).
+    fn drops(&mut self, datagram: &[u8], loss: f64) -> bool {
+        let Some(video) = self.video_ssrc else {
+            return false;
+        };
+        let rtp = datagram.len() >= 12
+            && datagram[0] >> 6 == 2
+            && !(192..=223).contains(&datagram[1])
+            && datagram[8..12] == video.to_be_bytes();
+        if !rtp {
+            return false;
+        }
+        let n = self.video_in as f64;
+        self.video_in += 1;
+        ((n + 1.0) * loss).floor() > (n * loss).floor()
+    }
+
     /// Feeds one datagram that arrived at `at`; returns the RTP packets it yielded.
     fn read(
         &mut self,
@@ -514,6 +542,9 @@ impl LightViewer {
         };
         let track = receiver.track();
         let kind = track.kind();
+        if kind == RtpCodecKind::Video {
+            self.video_ssrc = Some(init.ssrc);
+        }
         let mime = track
             .codec(init.ssrc)
             .map(|c| c.mime_type.clone())
@@ -680,6 +711,8 @@ impl Driver {
             waker,
             wake,
             tracks: Vec::with_capacity(2),
+            video_ssrc: None,
+            video_in: 0,
             deadline: None,
             handed_at: Instant::now(),
             connected: false,
@@ -735,7 +768,17 @@ impl Driver {
                 Ok((_, from)) => {
                     let datagram = self.rx.split();
                     self.stats.datagrams_in += 1;
-                    self.packets += viewer.read(&self.ctx, datagram, from, Instant::now());
+                    if self.ctx.loss > 0.0
+                        && Instant::now() < self.ctx.loss_until
+                        && viewer.drops(&datagram, self.ctx.loss)
+                    {
+                        self.ctx
+                            .counters
+                            .induced_drops
+                            .fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        self.packets += viewer.read(&self.ctx, datagram, from, Instant::now());
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     // Re-registers the waker; ready again means data arrived meanwhile.

@@ -24,6 +24,8 @@ pub struct RunConfig {
     pub keyframe_interval_s: f64,
     /// `rtc` or `pc` (`--viewer-engine`).
     pub viewer_engine: String,
+    /// Percent of video datagrams each viewer drops on arrival (`--viewer-loss`).
+    pub viewer_loss_pct: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -81,6 +83,9 @@ pub struct PacketSummary {
     /// Received packets webrtc-rs dropped inside the load generator because a reader was behind
     /// (its queue is 256 packets): the load generator's own overload, included in `lost`.
     pub client_drops: u64,
+    /// Video datagrams the viewers threw away on purpose (`--viewer-loss`) before decrypting
+    /// them: recovered by NACK, they are not in `lost`.
+    pub induced_drops: u64,
 }
 
 /// One track over every connected viewer.
@@ -240,6 +245,7 @@ pub struct Measurements {
     pub latency_ms: Option<Percentiles>,
     pub skew_ms: Skew,
     pub client_drops: u64,
+    pub induced_drops: u64,
     pub processes: Vec<ProcReport>,
     pub loadgen: Option<ProcReport>,
     pub nofile_limit: Option<u64>,
@@ -304,6 +310,7 @@ pub fn build(config: RunConfig, results: &[ViewerResult], m: Measurements) -> Re
             video: summarise(&video_lines),
             audio: summarise(&audio_lines),
             client_drops: m.client_drops,
+            induced_drops: m.induced_drops,
         },
         processes: m.processes,
         loadgen: m.loadgen,
@@ -408,6 +415,13 @@ impl Report {
         let _ = writeln!(s, "skew audio: {}", percentiles(&self.skew_ms.audio));
         let _ = writeln!(s, "{}", track_text("video", &self.packets.video));
         let _ = writeln!(s, "{}", track_text("audio", &self.packets.audio));
+        if self.packets.induced_drops > 0 {
+            let _ = writeln!(
+                s,
+                "  viewers dropped {} video datagrams on arrival on purpose (--viewer-loss); only what NACKs did not recover counts as lost",
+                self.packets.induced_drops
+            );
+        }
         if self.packets.client_drops > 0 {
             let _ = writeln!(
                 s,

@@ -91,6 +91,11 @@ pub struct RunArgs {
     /// and reader tasks).
     #[arg(long, value_enum, default_value_t = ViewerEngine::Rtc)]
     pub viewer_engine: ViewerEngine,
+    /// Percent of arriving video datagrams each `rtc` viewer drops before its core sees them
+    /// (evenly spaced, so each loss is a single packet), to show that losses between edge and
+    /// viewer are recovered by NACK. 0 (the default) drops nothing.
+    #[arg(long, default_value_t = 0.0)]
+    pub viewer_loss: f64,
     /// Driver threads of the `rtc` engine (one task each); viewers are spread over them.
     #[arg(long, default_value_t = 1)]
     pub viewer_drivers: usize,
@@ -161,6 +166,12 @@ impl RunArgs {
         if !(1..=64).contains(&self.viewer_drivers) {
             bail!("--viewer-drivers must be between 1 and 64");
         }
+        if !(self.viewer_loss.is_finite() && (0.0..=50.0).contains(&self.viewer_loss)) {
+            bail!("--viewer-loss must be a percentage between 0 and 50");
+        }
+        if self.viewer_loss > 0.0 && self.viewer_engine != ViewerEngine::Rtc {
+            bail!("--viewer-loss needs --viewer-engine rtc");
+        }
         let failover = self
             .failover_origins
             .iter()
@@ -182,6 +193,7 @@ impl RunArgs {
             audio_kbps: self.audio_kbps,
             keyframe_interval_s: self.keyframe_interval,
             viewer_engine: self.viewer_engine.name().to_owned(),
+            viewer_loss_pct: self.viewer_loss,
         }
     }
 }
@@ -263,6 +275,9 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         skew_video: SkewTable::new(video_capacity),
         skew_audio: SkewTable::new(audio_capacity),
         stop: CancellationToken::new(),
+        loss: args.viewer_loss / 100.0,
+        // A loss in the last moments could not be repaired before the count ends.
+        loss_until: Instant::now() + Duration::from_secs_f64((args.duration - 1.0).max(0.0)),
     });
 
     let mut watches: Vec<ProcWatch> = args.pids.iter().map(|&pid| ProcWatch::new(pid)).collect();
@@ -368,6 +383,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
                 audio: Percentiles::of(&ctx.skew_audio.spread(2)),
             },
             client_drops: logger::client_drops(),
+            induced_drops: ctx.counters.induced_drops.load(Ordering::Relaxed),
             processes,
             loadgen,
             nofile_limit,

@@ -40,6 +40,8 @@ pub struct Counters {
     /// Connected, then lost the connection before the end.
     pub disconnected: AtomicU64,
     pub packets: AtomicU64,
+    /// Video datagrams dropped on purpose on arrival (`--viewer-loss`).
+    pub induced_drops: AtomicU64,
 }
 
 /// What every viewer shares.
@@ -57,6 +59,10 @@ pub struct ViewerContext {
     pub skew_audio: SkewTable,
     /// The end of the measurement: viewers stop counting, then leave.
     pub stop: CancellationToken,
+    /// Fraction of video datagrams a light viewer drops on arrival (`--viewer-loss`).
+    pub loss: f64,
+    /// No drops after this (the end of the measurement, less the time a NACK needs).
+    pub loss_until: std::time::Instant,
 }
 
 impl std::fmt::Debug for ViewerContext {
