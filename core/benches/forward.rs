@@ -3,13 +3,17 @@
 //! that reports allocations per forwarded packet (target: zero).
 //!
 //! Also the UDP mux's per-packet step for one viewer (`viewer_core`): decide and rewrite
-//! (`forward::Leg`), then the viewer's sans-I/O WebRTC core (interceptors, SRTP) turns the packet
-//! into a datagram — two cores connected in memory, no sockets.
+//! (`forward::Leg`), then either the viewer's sans-I/O WebRTC core (interceptors, SRTP) turns the
+//! packet into a datagram, or our own SRTP context does (`egress`, what the mux does) — two
+//! cores connected in memory (`pair`), no sockets.
 //!
 //! `cargo bench -p cascade-core --bench forward`
 
 use bytes::Bytes;
-use cascade_core::forward::{Codec, Rewriter};
+use cascade_core::egress::{History, Protector};
+use cascade_core::forward::{Codec, Leg, Rewriter};
+use cascade_core::pair::Pair;
+use cascade_core::pc::CoreKind;
 use cascade_core::room::{Fanout, Outgoing};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rtc::rtp::Packet;
@@ -125,193 +129,11 @@ fn allocations_per_forwarded_packet(n: usize) -> f64 {
     (after - before) as f64 / (rounds * burst * n) as f64
 }
 
-mod viewer_core {
-    //! Two sans-I/O cores (a viewer that offers, a sender that answers) connected in memory.
-    use cascade_core::pc::{MediaSettings, PcFactory};
-    use rtc::media_stream::MediaStreamTrack;
-    use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-    use rtc::peer_connection::event::RTCPeerConnectionEvent;
-    use rtc::peer_connection::sdp::RTCSessionDescription;
-    use rtc::peer_connection::state::RTCPeerConnectionState;
-    use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
-    use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
-    use rtc::rtp_transceiver::rtp_sender::{
-        RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-    };
-    use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
-    use rtc::sansio::Protocol;
-    use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
-    use std::net::SocketAddr;
-    use std::time::{Duration, Instant};
-
-    pub const SSRC: u32 = 0x0bad_cafe;
-
-    fn core(send_only: bool) -> RTCPeerConnection {
-        let factory = PcFactory::new(MediaSettings {
-            bind_ip: "127.0.0.1".parse().unwrap(),
-            advertise_ip: None,
-            udp_ports: None,
-            mux: None,
-        });
-        let (media, registry, settings) = factory
-            .engines(if send_only {
-                cascade_core::pc::CoreKind::SendOnly
-            } else {
-                cascade_core::pc::CoreKind::Full
-            })
-            .unwrap();
-        RTCPeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
-            .with_media_engine(media)
-            .with_interceptor_registry(registry)
-            .with_setting_engine(settings.build())
-            .build(Instant::now())
-            .unwrap()
-    }
-
-    fn candidate(pc: &mut RTCPeerConnection, addr: SocketAddr) {
-        let c = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".to_owned(),
-                address: addr.ip().to_string(),
-                port: addr.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()
-        .unwrap();
-        pc.add_local_candidate(RTCIceCandidate::from(&c).to_json().unwrap())
-            .unwrap();
-    }
-
-    /// Moves datagrams from `from` to `to`; returns how many.
-    fn shuttle(
-        from: &mut RTCPeerConnection,
-        from_addr: SocketAddr,
-        to: &mut RTCPeerConnection,
-        to_addr: SocketAddr,
-    ) -> usize {
-        let mut n = 0;
-        while let Some(out) = from.poll_write() {
-            n += 1;
-            let _ = to.handle_read(TaggedBytesMut {
-                now: Instant::now(),
-                transport: TransportContext {
-                    local_addr: to_addr,
-                    peer_addr: from_addr,
-                    ecn: None,
-                    transport_protocol: TransportProtocol::UDP,
-                },
-                message: out.message,
-            });
-        }
-        n
-    }
-
-    /// A connected sender core with one VP8 track, its sender and payload type.
-    pub fn connected() -> (RTCPeerConnection, RTCPeerConnection, RTCRtpSenderId, u8) {
-        let (va, sa): (SocketAddr, SocketAddr) = (
-            "10.0.0.1:5000".parse().unwrap(),
-            "10.0.0.2:6000".parse().unwrap(),
-        );
-        let mut viewer = core(false);
-        // As the mux builds its viewers' cores.
-        let mut sender = core(true);
-        viewer
-            .add_transceiver_from_kind(
-                RtpCodecKind::Video,
-                Some(RTCRtpTransceiverInit {
-                    direction: RTCRtpTransceiverDirection::Recvonly,
-                    ..Default::default()
-                }),
-            )
-            .unwrap();
-        candidate(&mut viewer, va);
-        let offer = viewer.create_offer(None).unwrap();
-        viewer
-            .set_local_description(Instant::now(), offer.clone())
-            .unwrap();
-        sender
-            .set_remote_description(
-                Instant::now(),
-                RTCSessionDescription::offer(offer.sdp).unwrap(),
-            )
-            .unwrap();
-        let track = sender
-            .add_track(MediaStreamTrack::new(
-                "s".into(),
-                "video-0".into(),
-                "bench".into(),
-                RtpCodecKind::Video,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(SSRC),
-                        ..Default::default()
-                    },
-                    codec: RTCRtpCodec {
-                        mime_type: "video/VP8".into(),
-                        clock_rate: 90_000,
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                }],
-            ))
-            .unwrap();
-        candidate(&mut sender, sa);
-        let answer = sender.create_answer(None).unwrap();
-        sender
-            .set_local_description(Instant::now(), answer.clone())
-            .unwrap();
-        viewer
-            .set_remote_description(
-                Instant::now(),
-                RTCSessionDescription::answer(answer.sdp).unwrap(),
-            )
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut up = false;
-        while !up {
-            assert!(Instant::now() < deadline, "cores did not connect");
-            let now = Instant::now();
-            for pc in [&mut viewer, &mut sender] {
-                if pc.poll_timeout().is_some_and(|t| t <= now) {
-                    let _ = pc.handle_timeout(now);
-                }
-            }
-            shuttle(&mut viewer, va, &mut sender, sa);
-            shuttle(&mut sender, sa, &mut viewer, va);
-            while let Some(e) = sender.poll_event() {
-                if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
-                    RTCPeerConnectionState::Connected,
-                ) = e
-                {
-                    up = true;
-                }
-            }
-            while viewer.poll_event().is_some() {}
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let pt = sender
-            .rtp_sender(track)
-            .unwrap()
-            .get_parameters()
-            .rtp_parameters
-            .codecs
-            .iter()
-            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case("video/VP8"))
-            .map(|c| c.payload_type)
-            .unwrap();
-        (viewer, sender, track, pt)
-    }
-}
-
 /// One packet through the mux's per-viewer step: decide and rewrite, encrypt, take the datagram.
 fn viewer_step(
     pc: &mut rtc::peer_connection::RTCPeerConnection,
     track: rtc::rtp_transceiver::RTCRtpSenderId,
-    leg: &mut cascade_core::forward::Leg,
+    leg: &mut Leg,
     seq: u16,
 ) -> usize {
     use rtc::sansio::Protocol;
@@ -386,19 +208,36 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
-    let (_viewer, mut sender, track, pt) = viewer_core::connected();
-    let mut leg = cascade_core::forward::Leg::new(
-        Rewriter::new(viewer_core::SSRC, pt, 0),
+    // The mux's per-viewer step, two ways, in one run: through the viewer's core (`write_rtp`:
+    // interceptors, SRTP, a datagram out), and through our own SRTP context (`egress`), as the
+    // mux now does.
+    let mut pair = Pair::connected(CoreKind::SendOnly).unwrap();
+    let mut leg = Leg::new(
+        Rewriter::new(cascade_core::pair::SSRC, pair.payload_type, 0),
         Codec::Vp8,
         90_000,
     );
+    let mut own = Pair::connected(CoreKind::OwnMedia).unwrap();
+    let mut protector = Protector::new(&own.tap.take_sending_keys().unwrap()).unwrap();
+    let mut own_leg = Leg::new(
+        Rewriter::new(cascade_core::pair::SSRC, own.payload_type, 0),
+        Codec::Vp8,
+        90_000,
+    );
+    let mut history = History::default();
     let mut seq = 0u16;
     let mut group = c.benchmark_group("viewer_core");
     group.throughput(Throughput::Elements(1));
     group.bench_function("leg_and_write_rtp_1100B", |b| {
         b.iter(|| {
             seq = seq.wrapping_add(1);
-            black_box(viewer_step(&mut sender, track, &mut leg, seq))
+            black_box(viewer_step(&mut pair.sender, pair.track, &mut leg, seq))
+        })
+    });
+    group.bench_function("leg_and_own_srtp_1100B", |b| {
+        b.iter(|| {
+            seq = seq.wrapping_add(1);
+            black_box(own_step(&mut protector, &mut history, &mut own_leg, seq))
         })
     });
     group.finish();
@@ -406,13 +245,36 @@ fn bench(c: &mut Criterion) {
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     for _ in 0..rounds {
         seq = seq.wrapping_add(1);
-        black_box(viewer_step(&mut sender, track, &mut leg, seq));
+        black_box(viewer_step(&mut pair.sender, pair.track, &mut leg, seq));
     }
     let after = ALLOCATIONS.load(Ordering::Relaxed);
     println!(
         "viewer_core: {:.2} allocations per packet (leg + write_rtp + poll_write, inside webrtc-rs's core)",
         (after - before) as f64 / rounds as f64
     );
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..rounds {
+        seq = seq.wrapping_add(1);
+        black_box(own_step(&mut protector, &mut history, &mut own_leg, seq));
+    }
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    println!(
+        "viewer_core: {:.2} allocations per packet (leg + our SRTP + history: the protected datagram)",
+        (after - before) as f64 / rounds as f64
+    );
+}
+
+/// One packet through the mux's per-viewer step as it is now: decide and rewrite, protect with
+/// our own SRTP context, keep it for NACKs.
+fn own_step(protector: &mut Protector, history: &mut History, leg: &mut Leg, seq: u16) -> usize {
+    let mut p = packet(seq);
+    let now = std::time::Instant::now();
+    if !leg.forward(&mut p, 0, true, now) {
+        return 0;
+    }
+    let n = protector.protect(&p).map_or(0, |d| d.len());
+    history.push(&p);
+    n
 }
 
 criterion_group!(benches, bench);

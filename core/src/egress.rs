@@ -459,6 +459,40 @@ mod tests {
         }
     }
 
+    /// Over a real ICE and DTLS handshake (two cores in memory): the keys the tap noted are the
+    /// sending ones, so what our context protects the viewer's core decrypts.
+    #[test]
+    fn a_viewer_core_decrypts_what_our_context_protects() {
+        use rtc::peer_connection::message::RTCMessage;
+        use rtc::sansio::Protocol;
+        let mut pair = crate::pair::Pair::connected(crate::pc::CoreKind::OwnMedia).unwrap();
+        let keys = pair.tap.take_sending_keys().unwrap();
+        // The viewer (the default offer) and we agree on AES-GCM, webrtc-rs's first choice.
+        assert!(matches!(keys.profile, ProtectionProfile::AeadAes128Gcm));
+        let mut ours = Protector::new(&keys).unwrap();
+        let mut got = Vec::new();
+        for seq in 1..=5u16 {
+            let mut p = packet(seq, u32::from(seq) * 3000, 900);
+            p.header.ssrc = crate::pair::SSRC;
+            p.header.payload_type = pair.payload_type;
+            // A VP8 keyframe's payload descriptor, so the viewer's track opens on it.
+            p.payload = Bytes::from([&[0x10u8, 0x00, 0x9d, 0x01, 0x2a][..], &[7; 900]].concat());
+            let datagram = ours.protect(&p).unwrap();
+            crate::pair::deliver(
+                &mut pair.viewer,
+                pair.sender_addr,
+                pair.viewer_addr,
+                datagram,
+            );
+            while let Some(m) = pair.viewer.poll_read() {
+                if let RTCMessage::RtpPacket(_, packet) = m.message {
+                    got.push((packet.header.sequence_number, packet.payload.len()));
+                }
+            }
+        }
+        assert_eq!(got, (1..=5).map(|s| (s, 905)).collect::<Vec<_>>());
+    }
+
     #[test]
     fn no_derivation_no_keys() {
         let tap = KeyTap::new().unwrap();

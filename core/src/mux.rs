@@ -8,13 +8,14 @@
 //!
 //! - media: each room track a viewer watches feeds one shared queue once ([`TrackFeed`]), however
 //!   many viewers watch it. For each packet and each viewer of its track, [`Leg::forward`]
-//!   decides and rewrites, the viewer's core encrypts (`write_rtp`: interceptors, SRTP), and the
-//!   datagram joins the outbox; the outbox goes out with `sendmmsg`, up to [`SEND_BATCH`]
-//!   datagrams per system call;
+//!   decides and rewrites, our own SRTP context protects it (`egress`: the viewer's core is
+//!   bypassed for media, its keys taken as its DTLS derived them), and the datagram joins the
+//!   outbox, the packet the leg's history (NACKs are answered from it); the outbox goes out by
+//!   UDP GSO and `sendmmsg`, up to [`SEND_BATCH`] datagrams per system call;
 //! - input: datagrams are read until the socket is empty and handed to their viewer: a STUN
 //!   request by its ICE username (`ours:theirs`; each viewer gets its own ufrag), anything else
 //!   by the remote address it came from (learnt from STUN, and from where the core sends);
-//! - timers: ICE checks and consent, DTLS retransmissions and RTCP reports run from one tick.
+//! - timers: ICE checks and consent, DTLS retransmissions and sender reports run from one tick.
 //!
 //! Negotiation (offer in, answer out) runs in the caller's task on a fresh core, which is then
 //! handed to the engine. Relay links between nodes keep a peer connection each: there are few,
@@ -68,6 +69,10 @@ const TICK: Duration = Duration::from_millis(5);
 /// Every this many ticks, every core is asked for its next timeout again (writing media can
 /// start timers, e.g. sender reports).
 const FULL_SWEEP_TICKS: u32 = 50;
+/// How long the rest of a video frame is waited for once its first packets are in (see
+/// [`rest_of_frame`]): its packets arrive back to back, so this bounds a frame whose
+/// last packet was lost upstream.
+const FRAME_WAIT: Duration = Duration::from_millis(2);
 /// How often each viewer gets a sender report per track (webrtc-rs's own interval).
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a new viewer may take to connect.
@@ -519,6 +524,7 @@ impl Engine {
                     if n == 0 {
                         break;
                     }
+                    rest_of_frame(&self.feeds, &mut media, &mut batch).await;
                     self.forward(&mut batch).await;
                 }
             }
@@ -1004,6 +1010,32 @@ impl Engine {
         self.send_errors_metric.inc();
         if self.send_errors.is_power_of_two() {
             tracing::debug!(error = %e, errors = self.send_errors, "mux send failed");
+        }
+    }
+}
+
+/// A video frame arrives as a burst of packets, handed over one by one: when the batch
+/// ends inside a frame (its last video packet lacks the marker bit), waits for the rest of
+/// it, up to [`FRAME_WAIT`]. Each viewer then gets the frame as one GSO send instead of a
+/// datagram or two per wake-up.
+async fn rest_of_frame(
+    feeds: &HashMap<u64, Feed>,
+    media: &mut mpsc::Receiver<Outgoing>,
+    batch: &mut Vec<Outgoing>,
+) {
+    let inside_frame = |batch: &[Outgoing]| {
+        batch.last().is_some_and(|out| {
+            !out.packet.header.marker && feeds.get(&out.subscriber).is_some_and(|f| f.video)
+        })
+    };
+    if !inside_frame(batch) {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + FRAME_WAIT;
+    while batch.len() < BATCH && inside_frame(batch) {
+        match tokio::time::timeout_at(deadline, media.recv_many(batch, BATCH - batch.len())).await {
+            Ok(n) if n > 0 => {}
+            _ => return,
         }
     }
 }

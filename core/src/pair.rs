@@ -1,0 +1,202 @@
+//! Two sans-I/O WebRTC cores connected in memory (no sockets): a viewer that offers to receive
+//! video, and a sender built as the UDP mux builds its viewers' cores. For tests and benchmarks
+//! of the per-packet path with a real ICE and DTLS handshake.
+
+use crate::egress::KeyTap;
+use crate::error::{Error, Result};
+use crate::pc::{CoreKind, MediaSettings, PcFactory};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The sender's SSRC for its one VP8 track.
+pub const SSRC: u32 = 0x0bad_cafe;
+
+/// A connected viewer and sender.
+pub struct Pair {
+    pub viewer: RTCPeerConnection,
+    pub sender: RTCPeerConnection,
+    /// The sender's crypto provider (it saw the sender's SRTP keys derived).
+    pub tap: Arc<KeyTap>,
+    /// The sender's track, and the VP8 payload type the viewer accepted.
+    pub track: RTCRtpSenderId,
+    pub payload_type: u8,
+    pub viewer_addr: SocketAddr,
+    pub sender_addr: SocketAddr,
+}
+
+fn core(kind: CoreKind, tap: Option<Arc<KeyTap>>) -> Result<RTCPeerConnection> {
+    let factory = PcFactory::new(MediaSettings {
+        bind_ip: "127.0.0.1".parse().expect("an address"),
+        advertise_ip: None,
+        udp_ports: None,
+        mux: None,
+    });
+    let (media, registry, mut settings) = factory.engines(kind)?;
+    if let Some(tap) = tap {
+        settings = settings.with_crypto_provider(tap);
+    }
+    Ok(RTCPeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(settings.build())
+        .build(Instant::now())?)
+}
+
+fn candidate(pc: &mut RTCPeerConnection, addr: SocketAddr) -> Result<()> {
+    let c = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".to_owned(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()?;
+    pc.add_local_candidate(RTCIceCandidate::from(&c).to_json()?)?;
+    Ok(())
+}
+
+/// Moves datagrams from `from` to `to`; returns how many.
+pub fn shuttle(
+    from: &mut RTCPeerConnection,
+    from_addr: SocketAddr,
+    to: &mut RTCPeerConnection,
+    to_addr: SocketAddr,
+) -> usize {
+    let mut n = 0;
+    while let Some(out) = from.poll_write() {
+        n += 1;
+        deliver(to, from_addr, to_addr, out.message);
+    }
+    n
+}
+
+/// Hands `datagram`, from `from` to `to_addr`, to the core `to`.
+pub fn deliver(
+    to: &mut RTCPeerConnection,
+    from: SocketAddr,
+    to_addr: SocketAddr,
+    datagram: bytes::BytesMut,
+) {
+    let _ = to.handle_read(TaggedBytesMut {
+        now: Instant::now(),
+        transport: TransportContext {
+            local_addr: to_addr,
+            peer_addr: from,
+            ecn: None,
+            transport_protocol: TransportProtocol::UDP,
+        },
+        message: datagram,
+    });
+}
+
+impl Pair {
+    /// A viewer and a sender of `kind` (with a [`KeyTap`] as its crypto provider) with one VP8
+    /// track, connected (ICE and DTLS done) within 10 s.
+    pub fn connected(kind: CoreKind) -> Result<Self> {
+        let (viewer_addr, sender_addr): (SocketAddr, SocketAddr) = (
+            "10.0.0.1:5000".parse().expect("an address"),
+            "10.0.0.2:6000".parse().expect("an address"),
+        );
+        let tap = KeyTap::new().map_err(|e| Error::Internal(e.to_string()))?;
+        let mut viewer = core(CoreKind::Full, None)?;
+        let mut sender = core(kind, Some(tap.clone()))?;
+        viewer.add_transceiver_from_kind(
+            RtpCodecKind::Video,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Recvonly,
+                ..Default::default()
+            }),
+        )?;
+        candidate(&mut viewer, viewer_addr)?;
+        let offer = viewer.create_offer(None)?;
+        viewer.set_local_description(Instant::now(), offer.clone())?;
+        sender.set_remote_description(Instant::now(), RTCSessionDescription::offer(offer.sdp)?)?;
+        let track = sender.add_track(MediaStreamTrack::new(
+            "s".into(),
+            "video-0".into(),
+            "pair".into(),
+            RtpCodecKind::Video,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(SSRC),
+                    ..Default::default()
+                },
+                codec: RTCRtpCodec {
+                    mime_type: "video/VP8".into(),
+                    clock_rate: 90_000,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }],
+        ))?;
+        candidate(&mut sender, sender_addr)?;
+        let answer = sender.create_answer(None)?;
+        sender.set_local_description(Instant::now(), answer.clone())?;
+        viewer
+            .set_remote_description(Instant::now(), RTCSessionDescription::answer(answer.sdp)?)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (mut sender_up, mut viewer_up) = (false, false);
+        while !(sender_up && viewer_up) {
+            if Instant::now() > deadline {
+                return Err(Error::Internal("cores did not connect".into()));
+            }
+            let now = Instant::now();
+            for pc in [&mut viewer, &mut sender] {
+                if pc.poll_timeout().is_some_and(|t| t <= now) {
+                    let _ = pc.handle_timeout(now);
+                }
+            }
+            shuttle(&mut viewer, viewer_addr, &mut sender, sender_addr);
+            shuttle(&mut sender, sender_addr, &mut viewer, viewer_addr);
+            for (pc, up) in [(&mut sender, &mut sender_up), (&mut viewer, &mut viewer_up)] {
+                while let Some(e) = pc.poll_event() {
+                    if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
+                        RTCPeerConnectionState::Connected,
+                    ) = e
+                    {
+                        *up = true;
+                    }
+                }
+            }
+            // The cores' timers are real time: let a retransmission timer come due.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let payload_type = sender
+            .rtp_sender(track)
+            .ok_or_else(|| Error::Internal("no sender".into()))?
+            .get_parameters()
+            .rtp_parameters
+            .codecs
+            .iter()
+            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case("video/VP8"))
+            .map(|c| c.payload_type)
+            .ok_or_else(|| Error::Internal("VP8 not negotiated".into()))?;
+        Ok(Self {
+            viewer,
+            sender,
+            tap,
+            track,
+            payload_type,
+            viewer_addr,
+            sender_addr,
+        })
+    }
+}
