@@ -217,7 +217,7 @@ fn bench(c: &mut Criterion) {
         Codec::Vp8,
         90_000,
     );
-    let mut own = Pair::connected(CoreKind::OwnMedia).unwrap();
+    let own = Pair::connected(CoreKind::OwnMedia).unwrap();
     let mut protector = Protector::new(&own.tap.take_sending_keys().unwrap()).unwrap();
     let mut own_leg = Leg::new(
         Rewriter::new(cascade_core::pair::SSRC, own.payload_type, 0),
