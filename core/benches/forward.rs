@@ -243,11 +243,13 @@ fn bench(c: &mut Criterion) {
     group.finish();
     let rounds = 2000u64;
     let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let mut bytes = 0;
     for _ in 0..rounds {
         seq = seq.wrapping_add(1);
-        black_box(viewer_step(&mut pair.sender, pair.track, &mut leg, seq));
+        bytes += black_box(viewer_step(&mut pair.sender, pair.track, &mut leg, seq));
     }
     let after = ALLOCATIONS.load(Ordering::Relaxed);
+    assert!(bytes > 0, "the core sent nothing");
     println!(
         "viewer_core: {:.2} allocations per packet (leg + write_rtp + poll_write, inside webrtc-rs's core)",
         (after - before) as f64 / rounds as f64
