@@ -91,6 +91,13 @@ struct Derivation {
     built: Option<Built>,
 }
 
+impl Drop for Derivation {
+    fn drop(&mut self) {
+        self.key.fill(0);
+        self.first_input.fill(0);
+    }
+}
+
 /// The default crypto provider, noting the SRTP master keys derived through it. One per core.
 pub struct KeyTap {
     inner: Arc<dyn RTCCryptoProvider>,
@@ -127,7 +134,7 @@ impl KeyTap {
             .seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut all = std::mem::take(&mut *seen);
+        let all = std::mem::take(&mut *seen);
         drop(seen);
         let result = match all.first() {
             None => Err(EgressError::NoKeys),
@@ -157,10 +164,8 @@ impl KeyTap {
                 })
             }
         };
-        for d in &mut all {
-            d.key.fill(0);
-            d.first_input.fill(0);
-        }
+        // Zeroed as they drop.
+        drop(all);
         result
     }
 }
