@@ -1100,7 +1100,7 @@ fn resend(
                 packets += 1;
                 bytes += packet.payload.len() as u64;
             } else {
-                tracing::debug!(viewer = viewer.id, seq, "NACKed packet not in the history");
+                tracing::trace!(viewer = viewer.id, seq, "NACKed packet not in the history");
             }
         }
     }
