@@ -275,7 +275,7 @@ fn own_step(protector: &mut Protector, history: &mut History, leg: &mut Leg, seq
         return 0;
     }
     let n = protector.protect(&p).map_or(0, |d| d.len());
-    history.push(&p);
+    history.push(p);
     n
 }
 

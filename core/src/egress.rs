@@ -134,39 +134,29 @@ impl KeyTap {
             .seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let all = std::mem::take(&mut *seen);
+        // Every noted key leaves the tap; each is zeroed as it drops.
+        let first = std::mem::take(&mut *seen)
+            .into_iter()
+            .next()
+            .ok_or(EgressError::NoKeys)?;
         drop(seen);
-        let result = match all.first() {
-            None => Err(EgressError::NoKeys),
-            Some(first) => {
-                let profile = match (first.built, first.key.len()) {
-                    (Some(Built::Aead(AeadAlgorithm::Aes128Gcm)), 16) => {
-                        Ok(ProtectionProfile::AeadAes128Gcm)
-                    }
-                    (Some(Built::Aead(AeadAlgorithm::Aes256Gcm)), 32) => {
-                        Ok(ProtectionProfile::AeadAes256Gcm)
-                    }
-                    (Some(Built::Ctr(StreamCipherAlgorithm::Aes128Ctr)), 16) => {
-                        Ok(ProtectionProfile::Aes128CmHmacSha1_80)
-                    }
-                    _ => Err(EgressError::UnknownProfile),
-                };
-                profile.and_then(|profile| {
-                    let salt_len = profile.salt_len();
-                    if first.first_input.len() < salt_len {
-                        return Err(EgressError::UnknownProfile);
-                    }
-                    Ok(SrtpKeys {
-                        profile,
-                        key: first.key.clone(),
-                        salt: first.first_input[..salt_len].to_vec(),
-                    })
-                })
+        let profile = match (first.built, first.key.len()) {
+            (Some(Built::Aead(AeadAlgorithm::Aes128Gcm)), 16) => ProtectionProfile::AeadAes128Gcm,
+            (Some(Built::Aead(AeadAlgorithm::Aes256Gcm)), 32) => ProtectionProfile::AeadAes256Gcm,
+            (Some(Built::Ctr(StreamCipherAlgorithm::Aes128Ctr)), 16) => {
+                ProtectionProfile::Aes128CmHmacSha1_80
             }
+            _ => return Err(EgressError::UnknownProfile),
         };
-        // Zeroed as they drop.
-        drop(all);
-        result
+        let salt = first
+            .first_input
+            .get(..profile.salt_len())
+            .ok_or(EgressError::UnknownProfile)?;
+        Ok(SrtpKeys {
+            profile,
+            key: first.key.clone(),
+            salt: salt.to_vec(),
+        })
     }
 }
 
@@ -342,9 +332,9 @@ impl Default for History {
 impl History {
     pub const SLOTS: usize = 512;
 
-    pub fn push(&mut self, packet: &Packet) {
+    pub fn push(&mut self, packet: Packet) {
         let slot = usize::from(packet.header.sequence_number) % Self::SLOTS;
-        self.slots[slot] = Some(packet.clone());
+        self.slots[slot] = Some(packet);
     }
 
     /// The packet sent with sequence number `seq`, if it is still held.
@@ -518,7 +508,7 @@ mod tests {
     fn history_answers_only_for_the_packets_it_holds() {
         let mut h = History::default();
         for seq in 0..600u16 {
-            h.push(&packet(seq.wrapping_add(65_400), 0, 10));
+            h.push(packet(seq.wrapping_add(65_400), 0, 10));
         }
         // The last SLOTS sequence numbers are held, across the wrap.
         assert!(h.get(65_400u16.wrapping_add(599)).is_some());

@@ -33,7 +33,6 @@ use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -260,18 +259,7 @@ impl Mux {
                 stats: SenderStats::default(),
             });
         }
-        let candidate = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".to_owned(),
-                address: shard.candidate.ip().to_string(),
-                port: shard.candidate.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()?;
-        pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
+        pc.add_local_candidate(crate::pc::host_candidate(shard.candidate)?)?;
         let answer = pc.create_answer(None)?;
         pc.set_local_description(now, answer)?;
         // Payload types are the viewer's: take each leg's from what was negotiated for it.
@@ -1061,7 +1049,7 @@ fn send(
     outbox.push((to, datagram));
     let size = packet.payload.len() as u64;
     l.stats.sent(&packet, now);
-    l.history.push(&packet);
+    l.history.push(packet);
     if !viewer.first_sent {
         viewer.first_sent = true;
         viewer

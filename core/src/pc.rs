@@ -18,7 +18,9 @@ use rtc::peer_connection::configuration::interceptor_registry::{
 };
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
-use rtc::peer_connection::transport::RTCIceCandidateType;
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit, RTCIceCandidateType,
+};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
@@ -28,11 +30,17 @@ use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind, TYPE_RTCP_FB_NACK};
 use rtc::sansio::Protocol;
 use std::collections::VecDeque;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use webrtc::peer_connection::{PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler};
+
+/// Packets behind the newest that a receiving SRTP context still accepts (once each), as
+/// browsers (libwebrtc keeps 1024): after a burst (a group of pictures sent to a joining viewer
+/// or relay link) a retransmission arrives more than webrtc-rs's default 64 packets behind the
+/// newest, and would be refused as a replay.
+pub const SRTP_REPLAY_WINDOW: usize = 1024;
 
 /// How many times one lost packet is NACKed at most (100 ms apart).
 const MAX_NACKS_PER_PACKET: u16 = 3;
@@ -197,10 +205,7 @@ impl PcFactory {
                 Some(Duration::from_secs(8)),
                 Some(Duration::from_secs(2)),
             )
-            // As browsers (libwebrtc keeps 1024): after a burst (a group of pictures sent to a
-            // joining relay link) a retransmission arrives more than webrtc-rs's default 64
-            // packets behind the newest, and would be refused as a replay.
-            .with_srtp_replay_protection_window(1024);
+            .with_srtp_replay_protection_window(SRTP_REPLAY_WINDOW);
         if let Some(ip) = self.settings.advertise_ip
             && ip != self.settings.bind_ip
         {
@@ -248,6 +253,23 @@ pub fn register_nack_feedback(media_engine: &mut MediaEngine) {
             RtpCodecKind::Video,
         );
     }
+}
+
+/// The ICE host candidate (UDP, component 1) at `addr`, as `add_local_candidate` takes it: the
+/// one candidate of a core that is answered or offered without trickle ICE.
+pub fn host_candidate(addr: SocketAddr) -> rtc::shared::error::Result<RTCIceCandidateInit> {
+    let candidate = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".to_owned(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()?;
+    RTCIceCandidate::from(&candidate).to_json()
 }
 
 /// Hands inbound keyframe requests (PLI, FIR) to the application, which relays them upstream;

@@ -38,9 +38,7 @@ use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent, RTCTrac
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::transport::{
-    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
-};
+use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
@@ -263,9 +261,6 @@ fn bind(ip: IpAddr) -> std::io::Result<std::net::UdpSocket> {
 
 /// A receive-only core (video and audio) whose one ICE candidate is `local`, and its offer: WHEP
 /// without trickle, so the candidate is in the SDP.
-/// Packets behind the newest that SRTP still accepts (once each).
-const SRTP_REPLAY_WINDOW: usize = 1024;
-
 fn offer(local: SocketAddr) -> Result<(RTCPeerConnection, String), PeerError> {
     let mut media_engine = MediaEngine::default();
     media_engine
@@ -280,10 +275,8 @@ fn offer(local: SocketAddr) -> Result<(RTCPeerConnection, String), PeerError> {
             Some(ICE_FAILED),
             Some(ICE_KEEPALIVE),
         )
-        // As browsers (libwebrtc keeps 1024): a joining viewer gets its group of pictures in a
-        // burst, so the retransmission of a packet lost early in it arrives more than
-        // webrtc-rs's default 64 packets behind the newest, and would be refused as a replay.
-        .with_srtp_replay_protection_window(SRTP_REPLAY_WINDOW)
+        // As the nodes', and browsers': a joining viewer gets its group of pictures in a burst.
+        .with_srtp_replay_protection_window(cascade_core::pc::SRTP_REPLAY_WINDOW)
         .build();
     let now = Instant::now();
     let mut pc = RTCPeerConnectionBuilder::new()
@@ -303,21 +296,8 @@ fn offer(local: SocketAddr) -> Result<(RTCPeerConnection, String), PeerError> {
         )
         .map_err(PeerError::webrtc("add_transceiver"))?;
     }
-    let candidate = CandidateHostConfig {
-        base_config: CandidateConfig {
-            network: "udp".to_owned(),
-            address: local.ip().to_string(),
-            port: local.port(),
-            component: 1,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .new_candidate_host()
-    .map_err(PeerError::webrtc("host candidate"))?;
-    let candidate = RTCIceCandidate::from(&candidate)
-        .to_json()
-        .map_err(PeerError::webrtc("host candidate"))?;
+    let candidate =
+        cascade_core::pc::host_candidate(local).map_err(PeerError::webrtc("host candidate"))?;
     pc.add_local_candidate(candidate)
         .map_err(PeerError::webrtc("add_local_candidate"))?;
     // An empty candidate ends gathering.
