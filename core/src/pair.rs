@@ -99,6 +99,11 @@ impl Pair {
     /// A viewer and a sender of `kind` (with a [`KeyTap`] as its crypto provider) with one VP8
     /// track, connected (ICE and DTLS done) within 10 s.
     pub fn connected(kind: CoreKind) -> Result<Self> {
+        Self::connected_losing(kind, |_| false)
+    }
+
+    /// As [`Pair::connected`], over a link that loses the datagrams (either way) `lose` picks.
+    pub fn connected_losing(kind: CoreKind, mut lose: impl FnMut(&[u8]) -> bool) -> Result<Self> {
         let (viewer_addr, sender_addr): (SocketAddr, SocketAddr) = (
             "10.0.0.1:5000".parse().expect("an address"),
             "10.0.0.2:6000".parse().expect("an address"),
@@ -152,8 +157,16 @@ impl Pair {
                     let _ = pc.handle_timeout(now);
                 }
             }
-            shuttle(&mut viewer, viewer_addr, &mut sender, sender_addr);
-            shuttle(&mut sender, sender_addr, &mut viewer, viewer_addr);
+            while let Some(out) = viewer.poll_write() {
+                if !lose(&out.message) {
+                    deliver(&mut sender, viewer_addr, sender_addr, out.message);
+                }
+            }
+            while let Some(out) = sender.poll_write() {
+                if !lose(&out.message) {
+                    deliver(&mut viewer, sender_addr, viewer_addr, out.message);
+                }
+            }
             for (pc, up) in [(&mut sender, &mut sender_up), (&mut viewer, &mut viewer_up)] {
                 while let Some(e) = pc.poll_event() {
                     if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
@@ -186,5 +199,50 @@ impl Pair {
             viewer_addr,
             sender_addr,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether a datagram holds a DTLS ClientKeyExchange: the client's flight 5 (RFC 6347 4.2.4),
+    /// which only the DTLS client sends.
+    fn has_client_key_exchange(datagram: &[u8]) -> bool {
+        let mut rest = datagram;
+        while rest.len() >= 13 {
+            let (content_type, epoch) = (rest[0], u16::from_be_bytes([rest[3], rest[4]]));
+            let len = usize::from(u16::from_be_bytes([rest[11], rest[12]]));
+            let Some(body) = rest.get(13..13 + len) else {
+                return false;
+            };
+            // Handshake, unencrypted (epoch 0), message type client_key_exchange.
+            if content_type == 22 && epoch == 0 && body.first() == Some(&16) {
+                return true;
+            }
+            rest = &rest[13 + len..];
+        }
+        false
+    }
+
+    /// The DTLS client's flight 5 is lost, and so is its first retransmission, while the server
+    /// repeats its flight 4: the client must send flight 5 again (vendor/README.md, the
+    /// `rtc-dtls` patch). Unpatched, the server's repeat disarmed the client's retransmission
+    /// timer and the handshake stalled until the server gave up.
+    #[test]
+    fn a_handshake_survives_the_loss_of_a_whole_flight() {
+        let mut first_seen: Option<Instant> = None;
+        let mut lost = 0;
+        let pair = Pair::connected_losing(CoreKind::OwnMedia, |datagram| {
+            if !has_client_key_exchange(datagram) {
+                return false;
+            }
+            let first = *first_seen.get_or_insert_with(Instant::now);
+            let lose = first.elapsed() < Duration::from_millis(1500);
+            lost += usize::from(lose);
+            lose
+        });
+        assert!(pair.is_ok(), "the handshake stalled: {:?}", pair.err());
+        assert!(lost >= 2, "flight 5 lost {lost} times");
     }
 }
