@@ -37,10 +37,10 @@ for pid in "${pids[@]}"; do
   kill -0 "$pid" 2>/dev/null || { echo "a node did not start (port in use?): see $out/*.log" >&2; exit 1; }
 done
 
-run() { # name, edge url, viewers, pids
+run() { # name, edge url, viewers, pids, more loadgen flags
   "$bin/cascade-loadgen" run --quiet --origin http://127.0.0.1:28080 --edge "$2" --room "$1" \
     --viewers "$3" --ramp 100 --duration "$duration" --viewer-engine "$engine" --pids "$4" \
-    --json "$out/$1.json" >"$out/$1.txt"
+    --json "$out/$1.json" "${@:5}" >"$out/$1.txt"
 }
 # Latency per hop: the same 10 viewers straight on the origin, one hop down, two hops down.
 run hop0 http://127.0.0.1:28080 10 "$origin"
@@ -50,6 +50,14 @@ run hop2 http://127.0.0.1:28082 10 "$origin,$edge,$edge2"
 curl -fsS http://127.0.0.1:28081/metrics >"$out/edge1-metrics.txt"
 # Scaling on one edge.
 for n in $viewers; do run "edge-$n" http://127.0.0.1:28081 "$n" "$origin,$edge"; done
+# The same edge to viewers without UDP GRO (each datagram delivered on its own, as to a browser;
+# on loopback the edge pays for that delivery): the viewers' GRO's share of the figures above.
+rm -f "$out"/nogro-*.json
+if [ "$engine" = rtc ]; then
+  for n in ${BENCH_NOGRO_VIEWERS:-300}; do
+    run "nogro-$n" http://127.0.0.1:28081 "$n" "$origin,$edge" --viewer-gro false
+  done
+fi
 rm -f "$out"/pc-*.json
 for n in ${BENCH_PC_VIEWERS:-100}; do run "pc-$n" http://127.0.0.1:28083 "$n" "$origin,$edgepc"; done
 

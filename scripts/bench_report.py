@@ -12,6 +12,17 @@ print(f"limit: sendto {limit['sendto_pps']:.0f} pkt/s, GSO x{limit['gso_segments
       f"SRTP SHA1-80 {limit['srtp_aes_cm_sha1_80_ns']:.0f} ns, GCM {limit['srtp_aead_aes128_gcm_ns']:.0f} ns, "
       f"ceiling {limit['ceiling_pps_per_core']:.0f} pkt/s/core, "
       f"fan-out ceiling {limit['fanout_ceiling_pps_per_core']:.0f} pkt/s/core")
+if "stream_ceiling_gro_pps_per_core" in limit:
+    print(f"frames x{limit['frame_packets']} by GSO to {limit['sendmmsg_batch']} destinations per sendmmsg: "
+          f"{limit['frame_fanout_gro_pps']:.0f} pkt/s to GRO receivers, {limit['frame_fanout_pps']:.0f} without; "
+          f"stream ceiling {limit['stream_ceiling_gro_pps_per_core']:.0f} pkt/s/core to GRO receivers, "
+          f"{limit['stream_ceiling_pps_per_core']:.0f} without")
+
+def stream_ceiling(r):
+    """The stream ceiling for the run's kind of receivers (GRO or not)."""
+    gro = (r.get("config") or {}).get("viewer_gro", False)
+    key = "stream_ceiling_gro_pps_per_core" if gro else "stream_ceiling_pps_per_core"
+    return limit.get(key, float("nan"))
 
 def proc(r, name):
     for p in r.get("processes", []):
@@ -58,13 +69,16 @@ for q in (0.5, 0.99):
     if le is not None:
         print(f"edge: peer connection up -> first media packet, p{int(q*100)} <= {le*1000:.0f} ms (n={n})")
 
-print("\n| viewers | connected | loss % | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | edge CPU % | edge RSS MiB | RSS KiB per viewer | loadgen CPU % | pkt/s out | pkt/s per edge core | viewers per edge core | ratio to ceiling | ratio to fan-out ceiling |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("\n| viewers | connected | loss % | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | edge CPU % | edge RSS MiB | RSS KiB per viewer | loadgen CPU % | pkt/s out | pkt/s per edge core | viewers per edge core | ratio to ceiling | ratio to fan-out ceiling | ratio to stream ceiling |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 rows = []
 runs = [(f"edge-{n}", n, n) for n in sizes]
 # The same audience on an edge without the UDP mux (a peer connection per viewer), same run.
 runs += [(name, name.split("-")[1] + " (`--udp-mux false`)", name.split("-")[1])
          for name in sorted(f[:-5] for f in os.listdir(out) if f.startswith("pc-") and f.endswith(".json"))]
+# The same edge to viewers without UDP GRO, same run.
+runs += [(name, name.split("-")[1] + " (`--viewer-gro false`)", name.split("-")[1])
+         for name in sorted(f[:-5] for f in os.listdir(out) if f.startswith("nogro-") and f.endswith(".json"))]
 for name, label, n in runs:
     r = load(name)
     e = proc(r, "cascade-edge")
@@ -85,7 +99,8 @@ for name, label, n in runs:
     viewers_per_core = int(n) / (cpu / 100) if cpu == cpu and cpu > 0 else float("nan")
     print(f"| {label} | {r['viewers']['connected']} | {loss:.3f} | {j.get('p50_ms', float('nan')):.0f} | {j.get('p99_ms', float('nan')):.0f} | "
           f"{lat(r,'p50_ms'):.2f} | {lat(r,'p99_ms'):.2f} | {cpu:.0f} | {rss:.0f} | {per_viewer_kib:.0f} | {lg_cpu:.0f} | {pps:.0f} | {per_core:.0f} | {viewers_per_core:.0f} | "
-          f"{per_core/limit['ceiling_pps_per_core']:.2f} | {per_core/limit['fanout_ceiling_pps_per_core']:.2f} |")
+          f"{per_core/limit['ceiling_pps_per_core']:.2f} | {per_core/limit['fanout_ceiling_pps_per_core']:.2f} | "
+          f"{per_core/stream_ceiling(r):.2f} |")
 try:
     import matplotlib
     matplotlib.use("Agg")

@@ -7,6 +7,11 @@
 //! - the same with `sendmmsg`, 64 datagrams per call, each to a different destination: what an
 //!   SFU's fan-out can batch (GSO needs one destination for the whole batch, and a fan-out sends
 //!   the same packet to many viewers);
+//! - the same with a video frame per destination: one `sendmmsg` of 64 messages, each a UDP GSO
+//!   send of a frame's datagrams (the reference stream's, about 10) to a different destination,
+//!   as an edge sends a frame to each of its viewers; once to receivers with UDP GRO (the load
+//!   generator's viewers: loopback hands them the frame unsplit) and once without (each datagram
+//!   delivered on its own, as to a browser);
 //! - what SRTP protection costs per 1200-byte packet, for AES-CM-HMAC-SHA1-80 and AEAD-AES-128-GCM
 //!   (webrtc-rs's own `rtc-srtp`, as the edge uses it).
 //!
@@ -14,6 +19,8 @@
 //! send path and the profile browsers negotiate first (AEAD-AES-128-GCM in Chromium). GSO is
 //! usually the cheaper path, but a fan-out cannot use it, so the fan-out ceiling takes the send
 //! cost from `sendmmsg` to distinct destinations instead: the bound an edge's fan-out can reach.
+//! The stream ceiling weighs the reference stream's own mix: its video packets at the frame
+//! fan-out's cost, its audio packets at the single-datagram fan-out's, each plus GCM.
 
 use nix::sys::socket::{ControlMessage, MsgFlags, MultiHeaders, SockaddrIn, sendmmsg};
 use serde::Serialize;
@@ -34,6 +41,13 @@ pub struct LimitArgs {
     /// Datagram size in bytes.
     #[arg(long, default_value_t = 1200)]
     pub size: usize,
+    /// Datagrams per video frame in the frame fan-out (the reference stream, 2.5 Mbps of
+    /// 1200 B datagrams at 30 fps, has about 9).
+    #[arg(long, default_value_t = 9)]
+    pub frame_packets: usize,
+    /// Share of the stream's packets that are video (the reference stream: 275 of 325).
+    #[arg(long, default_value_t = 0.846)]
+    pub video_share: f64,
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
@@ -61,6 +75,19 @@ pub struct LimitReport {
     pub fanout_ceiling_pps_per_core: f64,
     /// The same with AES-CM-HMAC-SHA1-80.
     pub fanout_ceiling_pps_per_core_sha1: f64,
+    /// Datagrams per second sent as one GSO frame of [`Self::frame_packets`] per destination,
+    /// [`Self::sendmmsg_batch`] destinations per `sendmmsg`; receivers with UDP GRO.
+    pub frame_fanout_gro_pps: f64,
+    /// The same to receivers without GRO (each datagram delivered on its own).
+    pub frame_fanout_pps: f64,
+    pub frame_packets: usize,
+    pub video_share: f64,
+    /// Packets per second per core for the reference stream's mix (video by frame fan-out,
+    /// audio by single fan-out, GCM on each), to receivers with GRO: what the edge is compared
+    /// with when the load generator's viewers use GRO (its default).
+    pub stream_ceiling_gro_pps_per_core: f64,
+    /// The same to receivers without GRO.
+    pub stream_ceiling_pps_per_core: f64,
 }
 
 fn sockets() -> std::io::Result<(UdpSocket, UdpSocket, SocketAddr)> {
@@ -119,6 +146,8 @@ pub fn gso_rate(size: usize, run: Duration) -> std::io::Result<(f64, usize)> {
 
 /// One socket sending to `batch` destination sockets with one `sendmmsg` call.
 struct Fanout {
+    /// Each message's GSO segment size, when each carries several datagrams.
+    segment: Option<u16>,
     tx: UdpSocket,
     /// Held open so the destinations exist; nothing reads them but the test (a full queue
     /// drops there).
@@ -129,12 +158,21 @@ struct Fanout {
 }
 
 impl Fanout {
-    fn new(batch: usize) -> std::io::Result<Self> {
+    /// `segment`: each message is a GSO send of datagrams of that size; `gro`: the receivers
+    /// ask for UDP GRO.
+    fn with(batch: usize, segment: Option<u16>, gro: bool) -> std::io::Result<Self> {
+        use nix::sys::socket::{setsockopt, sockopt};
         // Blocking, like the other measurements: a loopback send never waits for the receiver,
         // and sendmmsg then returns short only with an error.
         let tx = UdpSocket::bind("127.0.0.1:0")?;
         let receivers = (0..batch.max(1))
-            .map(|_| UdpSocket::bind("127.0.0.1:0"))
+            .map(|_| {
+                let rx = UdpSocket::bind("127.0.0.1:0")?;
+                if gro {
+                    setsockopt(&rx, sockopt::UdpGroSegment, &true).map_err(std::io::Error::from)?;
+                }
+                Ok(rx)
+            })
             .collect::<std::io::Result<Vec<_>>>()?;
         let destinations = receivers
             .iter()
@@ -143,8 +181,10 @@ impl Fanout {
                 SocketAddr::V6(_) => Err(std::io::Error::other("bound 127.0.0.1, got IPv6")),
             })
             .collect::<std::io::Result<Vec<_>>>()?;
-        let headers = MultiHeaders::preallocate(destinations.len(), None);
+        let cmsg = segment.map(|_| nix::cmsg_space!(u16));
+        let headers = MultiHeaders::preallocate(destinations.len(), cmsg);
         Ok(Self {
+            segment,
             tx,
             receivers,
             destinations,
@@ -154,7 +194,9 @@ impl Fanout {
 
     /// Sends `iovs[i]` to destination `i`, all in one call. Returns whether the call succeeded.
     fn send(&mut self, iovs: &[[IoSlice<'_>; 1]]) -> bool {
-        let no_cmsgs: [ControlMessage<'_>; 0] = [];
+        let segment = self.segment.unwrap_or(0);
+        let gso = [ControlMessage::UdpGsoSegments(&segment)];
+        let cmsgs: &[ControlMessage<'_>] = if self.segment.is_some() { &gso } else { &[] };
         // The results are not iterated: nix would read each message's (unused) source address
         // from uninitialised memory there.
         sendmmsg(
@@ -162,7 +204,7 @@ impl Fanout {
             &mut self.headers,
             iovs,
             &self.destinations,
-            no_cmsgs,
+            cmsgs,
             MsgFlags::empty(),
         )
         .is_ok()
@@ -172,18 +214,32 @@ impl Fanout {
 /// Datagrams per second with `sendmmsg`: `batch` datagrams per call, each to a different
 /// destination socket (as a fan-out sends one packet to many viewers).
 pub fn sendmmsg_rate(size: usize, batch: usize, run: Duration) -> std::io::Result<f64> {
-    let mut fanout = Fanout::new(batch)?;
-    let buf = vec![0x80u8; size];
+    frame_fanout_rate(size, 1, batch, false, run)
+}
+
+/// Datagrams per second sent as frames: `sendmmsg` of `batch` messages, each one GSO send of
+/// `frame` datagrams of `size` bytes to a different destination; receivers with GRO if `gro`.
+pub fn frame_fanout_rate(
+    size: usize,
+    frame: usize,
+    batch: usize,
+    gro: bool,
+    run: Duration,
+) -> std::io::Result<f64> {
+    let frame = frame.clamp(1, 64_000 / size.max(1));
+    let segment = u16::try_from(size).map_err(|_| std::io::Error::other("datagram too big"))?;
+    let mut fanout = Fanout::with(batch, (frame > 1).then_some(segment), gro)?;
+    let buf = vec![0x80u8; size * frame];
     let iovs: Vec<[IoSlice<'_>; 1]> = fanout
         .destinations
         .iter()
         .map(|_| [IoSlice::new(&buf)])
         .collect();
-    let per_call = iovs.len() as u64;
+    let per_call = (iovs.len() * frame) as u64;
     let start = Instant::now();
     let mut sent = 0u64;
     while start.elapsed() < run {
-        for _ in 0..16 {
+        for _ in 0..8 {
             // A failed call sent nothing we count.
             if fanout.send(&iovs) {
                 sent += per_call;
@@ -229,8 +285,17 @@ pub fn measure(args: &LimitArgs) -> anyhow::Result<LimitReport> {
     let sendmmsg_pps = sendmmsg_rate(args.size, SENDMMSG_BATCH, run)?;
     let sha1 = srtp_cost(ProtectionProfile::Aes128CmHmacSha1_80, args.size, run)?;
     let gcm = srtp_cost(ProtectionProfile::AeadAes128Gcm, args.size, run)?;
+    let frame_fanout_gro_pps =
+        frame_fanout_rate(args.size, args.frame_packets, SENDMMSG_BATCH, true, run)?;
+    let frame_fanout_pps =
+        frame_fanout_rate(args.size, args.frame_packets, SENDMMSG_BATCH, false, run)?;
     let send_ns = 1e9 / sendto_pps.max(gso_pps);
     let fanout_send_ns = 1e9 / sendmmsg_pps;
+    let video_share = args.video_share.clamp(0.0, 1.0);
+    let stream = |frame_pps: f64| {
+        let send_ns = video_share * 1e9 / frame_pps + (1.0 - video_share) * fanout_send_ns;
+        1e9 / (send_ns + gcm)
+    };
     Ok(LimitReport {
         datagram_bytes: args.size,
         sendto_pps,
@@ -244,6 +309,12 @@ pub fn measure(args: &LimitArgs) -> anyhow::Result<LimitReport> {
         ceiling_pps_per_core_sha1: 1e9 / (send_ns + sha1),
         fanout_ceiling_pps_per_core: 1e9 / (fanout_send_ns + gcm),
         fanout_ceiling_pps_per_core_sha1: 1e9 / (fanout_send_ns + sha1),
+        frame_fanout_gro_pps,
+        frame_fanout_pps,
+        frame_packets: args.frame_packets,
+        video_share,
+        stream_ceiling_gro_pps_per_core: stream(frame_fanout_gro_pps),
+        stream_ceiling_pps_per_core: stream(frame_fanout_pps),
     })
 }
 
@@ -251,7 +322,7 @@ pub fn measure(args: &LimitArgs) -> anyhow::Result<LimitReport> {
 pub fn execute(args: &LimitArgs) -> anyhow::Result<LimitReport> {
     let report = measure(args)?;
     println!(
-        "one core, {} B datagrams on loopback:\n  sendto          {:>12.0} pkt/s\n  UDP GSO x{:<2}     {:>12.0} pkt/s\n  sendmmsg x{:<2}    {:>12.0} pkt/s (to {} destinations)\n  SRTP AES-CM-SHA1-80 {:>8.0} ns/pkt\n  SRTP AEAD-AES-128-GCM {:>6.0} ns/pkt\n  ceiling (send + GCM)  {:>8.0} pkt/s/core\n  ceiling (send + SHA1) {:>8.0} pkt/s/core\n  fan-out ceiling (sendmmsg + GCM)  {:>8.0} pkt/s/core\n  fan-out ceiling (sendmmsg + SHA1) {:>8.0} pkt/s/core",
+        "one core, {} B datagrams on loopback:\n  sendto          {:>12.0} pkt/s\n  UDP GSO x{:<2}     {:>12.0} pkt/s\n  sendmmsg x{:<2}    {:>12.0} pkt/s (to {} destinations)\n  SRTP AES-CM-SHA1-80 {:>8.0} ns/pkt\n  SRTP AEAD-AES-128-GCM {:>6.0} ns/pkt\n  ceiling (send + GCM)  {:>8.0} pkt/s/core\n  ceiling (send + SHA1) {:>8.0} pkt/s/core\n  fan-out ceiling (sendmmsg + GCM)  {:>8.0} pkt/s/core\n  fan-out ceiling (sendmmsg + SHA1) {:>8.0} pkt/s/core\n  frames x{} by GSO, sendmmsg x{}: {:>10.0} pkt/s to GRO receivers, {:>10.0} pkt/s without\n  stream ceiling ({:.0} % video by frames, audio by sendmmsg, + GCM): {:>8.0} pkt/s/core to GRO receivers, {:>8.0} without",
         report.datagram_bytes,
         report.sendto_pps,
         report.gso_segments,
@@ -265,6 +336,13 @@ pub fn execute(args: &LimitArgs) -> anyhow::Result<LimitReport> {
         report.ceiling_pps_per_core_sha1,
         report.fanout_ceiling_pps_per_core,
         report.fanout_ceiling_pps_per_core_sha1,
+        report.frame_packets,
+        report.sendmmsg_batch,
+        report.frame_fanout_gro_pps,
+        report.frame_fanout_pps,
+        report.video_share * 100.0,
+        report.stream_ceiling_gro_pps_per_core,
+        report.stream_ceiling_pps_per_core,
     );
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
@@ -281,6 +359,8 @@ mod tests {
         let report = measure(&LimitArgs {
             seconds: 0.05,
             size: 1200,
+            frame_packets: 9,
+            video_share: 0.846,
             json: None,
         })
         .unwrap();
@@ -289,6 +369,9 @@ mod tests {
         assert!(report.srtp_aes_cm_sha1_80_ns > 0.0 && report.srtp_aead_aes128_gcm_ns > 0.0);
         assert!(report.ceiling_pps_per_core > 0.0);
         assert!(report.fanout_ceiling_pps_per_core > 0.0);
+        assert!(report.frame_fanout_gro_pps > 0.0 && report.frame_fanout_pps > 0.0);
+        assert!(report.stream_ceiling_gro_pps_per_core > 0.0);
+        assert!(report.stream_ceiling_pps_per_core < 1e9 / report.srtp_aead_aes128_gcm_ns);
         // Only the send path differs: the better of sendto and GSO is at least as cheap as a
         // batch to many destinations only when GSO works; each ceiling is below its SRTP bound.
         assert!(report.fanout_ceiling_pps_per_core < 1e9 / report.srtp_aead_aes128_gcm_ns);
@@ -296,7 +379,7 @@ mod tests {
 
     #[test]
     fn sendmmsg_reaches_every_destination() {
-        let mut fanout = Fanout::new(4).unwrap();
+        let mut fanout = Fanout::with(4, None, false).unwrap();
         let payloads: Vec<[u8; 3]> = (0..4u8).map(|i| [i, 0xaa, i]).collect();
         let iovs: Vec<[IoSlice<'_>; 1]> = payloads.iter().map(|p| [IoSlice::new(p)]).collect();
         assert!(fanout.send(&iovs));
@@ -308,5 +391,26 @@ mod tests {
             assert_eq!(from, fanout.tx.local_addr().unwrap());
         }
         assert!(sendmmsg_rate(100, 4, Duration::from_millis(1)).unwrap() > 0.0);
+    }
+
+    #[test]
+    fn a_frame_fanout_sends_each_destination_its_frame() {
+        let mut fanout = Fanout::with(3, Some(100), true).unwrap();
+        let frame: Vec<u8> = (0..250u32).map(|i| (i / 100) as u8).collect();
+        let iovs: Vec<[IoSlice<'_>; 1]> = (0..3).map(|_| [IoSlice::new(&frame)]).collect();
+        assert!(fanout.send(&iovs));
+        for rx in &fanout.receivers {
+            rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            // GRO may hand the frame over whole or in parts; the bytes are the frame's.
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while got.len() < frame.len() {
+                let n = rx.recv(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(got, frame);
+        }
+        let rate = frame_fanout_rate(1200, 9, 4, false, Duration::from_millis(1)).unwrap();
+        assert!(rate > 0.0);
     }
 }

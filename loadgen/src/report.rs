@@ -26,6 +26,8 @@ pub struct RunConfig {
     pub viewer_engine: String,
     /// Percent of video datagrams each viewer drops on arrival (`--viewer-loss`).
     pub viewer_loss_pct: f64,
+    /// Whether viewers' sockets asked for UDP GRO (`--viewer-gro`).
+    pub viewer_gro: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

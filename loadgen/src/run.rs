@@ -96,6 +96,13 @@ pub struct RunArgs {
     /// viewer are recovered by NACK. 0 (the default) drops nothing.
     #[arg(long, default_value_t = 0.0)]
     pub viewer_loss: f64,
+    /// `rtc` viewers' sockets ask for UDP GRO: a node's GSO send (a video frame to one
+    /// viewer) arrives as one read and one wake-up. On loopback the receivers' per-datagram
+    /// kernel work is charged to the sending node; over a network it is not, so this measures
+    /// the node closer to how it serves real viewers. `--viewer-gro false` for one datagram
+    /// per delivery, as a browser gets them.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub viewer_gro: bool,
     /// Driver threads of the `rtc` engine (one task each); viewers are spread over them.
     #[arg(long, default_value_t = 1)]
     pub viewer_drivers: usize,
@@ -194,6 +201,7 @@ impl RunArgs {
             keyframe_interval_s: self.keyframe_interval,
             viewer_engine: self.viewer_engine.name().to_owned(),
             viewer_loss_pct: self.viewer_loss,
+            viewer_gro: self.viewer_gro && self.viewer_engine == ViewerEngine::Rtc,
         }
     }
 }
@@ -278,6 +286,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         loss: args.viewer_loss / 100.0,
         // A loss in the last moments could not be repaired before the count ends.
         loss_until: Instant::now() + Duration::from_secs_f64((args.duration - 1.0).max(0.0)),
+        gro: args.viewer_gro,
     });
 
     let mut watches: Vec<ProcWatch> = args.pids.iter().map(|&pid| ProcWatch::new(pid)).collect();

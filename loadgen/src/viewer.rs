@@ -63,6 +63,8 @@ pub struct ViewerContext {
     pub loss: f64,
     /// No drops after this (the end of the measurement, less the time a NACK needs).
     pub loss_until: std::time::Instant,
+    /// Light viewers' sockets ask for UDP GRO (`--viewer-gro`).
+    pub gro: bool,
 }
 
 impl std::fmt::Debug for ViewerContext {
