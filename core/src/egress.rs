@@ -345,6 +345,45 @@ impl History {
     }
 }
 
+/// How many NACKed packets a viewer may have resent: a token bucket of [`Self::BURST`] packets,
+/// refilled at [`Self::RATE`] per second. One NACK can name every packet of the history, and
+/// nothing stops a viewer from repeating it: without a budget, a viewer could make the node send
+/// it (or, with a spoofed address, someone else) many times the stream. Genuine losses fit well
+/// inside: 2 % of the reference stream is 7 packets a second.
+#[derive(Debug, Clone, Copy)]
+pub struct RetransmitBudget {
+    tokens: f64,
+    at: Instant,
+}
+
+impl RetransmitBudget {
+    /// Packets that may be resent at once (a burst of losses, e.g. in a keyframe).
+    pub const BURST: f64 = 256.0;
+    /// Packets per second the budget refills with: about the reference stream's own rate, so a
+    /// viewer can at most double what it is sent.
+    pub const RATE: f64 = 400.0;
+
+    pub fn new(now: Instant) -> Self {
+        Self {
+            tokens: Self::BURST,
+            at: now,
+        }
+    }
+
+    /// Takes one packet's worth; false when the budget is spent.
+    pub fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * Self::RATE).min(Self::BURST);
+        self.at = self.at.max(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// What a sender report says of one leg: counts, and the last packet's timestamp and time.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SenderStats {
@@ -536,5 +575,24 @@ mod tests {
         assert_eq!(r.octet_count, 150);
         assert_eq!(r.rtp_time, 4000 + 45_000);
         assert_eq!(r.ntp_time >> 32, 1_700_000_000 + 2_208_988_800);
+    }
+
+    #[test]
+    fn the_retransmit_budget_allows_a_burst_then_its_rate() {
+        let t0 = Instant::now();
+        let mut budget = RetransmitBudget::new(t0);
+        let burst = (0..1000).take_while(|_| budget.take(t0)).count();
+        assert_eq!(burst, RetransmitBudget::BURST as usize);
+        assert!(!budget.take(t0), "spent");
+        // A quarter of a second later: a quarter of the rate, not a new burst.
+        let later = t0 + Duration::from_millis(250);
+        let refilled = (0..1000).take_while(|_| budget.take(later)).count();
+        assert_eq!(refilled, (RetransmitBudget::RATE / 4.0) as usize);
+        // Long idle: full again, never more.
+        let idle = t0 + Duration::from_secs(60);
+        let full = (0..1000).take_while(|_| budget.take(idle)).count();
+        assert_eq!(full, RetransmitBudget::BURST as usize);
+        // Time going backwards (an earlier `now`) gives nothing.
+        assert!(!budget.take(t0));
     }
 }

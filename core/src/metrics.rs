@@ -17,6 +17,7 @@
 //! | `cascade_keyframe_requests_total` | counter | keyframe requests our forwarding sent to a track's source (after rate limiting) |
 //! | `cascade_nacks_sent_total`, `cascade_nacks_received_total` | counter | RTCP NACK messages sent to sources / received from subscribers |
 //! | `cascade_retransmitted_packets_total`, `cascade_retransmitted_bytes_total` | counter | RTP resent in answer to a NACK (bytes are payload bytes) |
+//! | `cascade_retransmits_refused_total` | counter | NACKed packets not resent because the viewer's retransmission budget (256 at once, 400 per second) was spent |
 //! | `cascade_plis_sent_total`, `cascade_plis_received_total` | counter | RTCP PLI and FIR messages sent to sources / received from subscribers |
 //! | `cascade_lost_packets_total{direction}` | counter | `ingress`: packets from sources that never arrived (our receiver reports); `egress`: packets subscribers report lost (their receiver reports) |
 //! | `cascade_join_duration_seconds` | histogram | offer received → first media packet sent to that subscriber |
@@ -104,6 +105,8 @@ pub struct Feedback {
     /// Packets resent in answer to a NACK, and their payload bytes.
     pub retransmitted_packets: Counter,
     pub retransmitted_bytes: Counter,
+    /// NACKed packets not resent because the subscriber's retransmission budget was spent.
+    pub retransmits_refused: Counter,
     /// PLI and FIR messages.
     pub plis_sent: Counter,
     pub plis_received: Counter,
@@ -225,6 +228,11 @@ impl Metrics {
                 "retransmitted_bytes",
                 "RTP payload bytes resent in answer to a NACK",
                 &feedback.retransmitted_bytes,
+            ),
+            (
+                "retransmits_refused",
+                "NACKed packets not resent: the subscriber's retransmission budget was spent",
+                &feedback.retransmits_refused,
             ),
             (
                 "plis_sent",

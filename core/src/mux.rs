@@ -21,7 +21,7 @@
 //! handed to the engine. Relay links between nodes keep a peer connection each: there are few,
 //! and they are also what an edge receives on.
 
-use crate::egress::{History, KeyTap, Protector, SenderStats};
+use crate::egress::{History, KeyTap, Protector, RetransmitBudget, SenderStats};
 use crate::error::{Error, Result};
 use crate::forward::{Codec, KeyframeCache, Leg, Rewriter};
 use crate::metrics::Traffic;
@@ -49,7 +49,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::Interest;
-use tokio::net::UdpSocket;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -61,8 +61,15 @@ const BATCH: usize = 128;
 pub const SEND_BATCH: usize = 64;
 /// Datagrams read per wake-up at most, so media is not held up by a flood.
 const RECV_BATCH: usize = 256;
-/// One GSO send carries at most this many bytes.
+/// One GSO send carries at most this many bytes, and this many datagrams.
 const GSO_BYTES: usize = 60_000;
+const MAX_SEGMENTS: usize = 64;
+/// Datagrams (iovecs) one `sendmmsg` carries at most, over all its messages (at least one
+/// whole GSO message).
+const SEND_IOVECS: usize = 512;
+const _: () = assert!(SEND_IOVECS >= MAX_SEGMENTS);
+/// How long a flush waits for room once when the socket's send buffer is full.
+const SEND_BUFFER_WAIT: Duration = Duration::from_millis(1);
 /// How often the cores' timers are checked.
 const TICK: Duration = Duration::from_millis(5);
 /// Every this many ticks, every core is asked for its next timeout again (writing media can
@@ -131,6 +138,8 @@ struct Viewer {
     /// remote address, where media goes too.
     media_to: Option<SocketAddr>,
     next_report: Instant,
+    /// NACKed packets this viewer may still have resent.
+    retransmit_budget: RetransmitBudget,
     feedback: crate::metrics::Feedback,
     ufrag: String,
     legs: Vec<MuxLeg>,
@@ -310,6 +319,7 @@ impl Mux {
             protector: None,
             media_to: None,
             next_report: now + REPORT_INTERVAL,
+            retransmit_budget: RetransmitBudget::new(now),
             feedback: factory.feedback().clone(),
             ufrag,
             legs,
@@ -361,9 +371,15 @@ impl Shard {
         let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
         socket.set_nonblocking(true)?;
         socket.bind(&SocketAddr::new(settings.bind_ip, port).into())?;
-        let socket = UdpSocket::from_std(socket.into())?;
+        let socket: std::net::UdpSocket = socket.into();
         let local = socket.local_addr()?;
-        let udp_state = quinn_udp::UdpSocketState::new((&socket).into())?;
+        let gso_segments = quinn_udp::UdpSocketState::new((&socket).into())?
+            .max_gso_segments()
+            .clamp(1, MAX_SEGMENTS);
+        // Registered for reading only. A socket registered for writing too gets an epoll wake-up
+        // each time the kernel frees a sent datagram's buffer (on loopback, at once): a parked
+        // runtime thread woke up for every send. The mux writes without waiting for readiness.
+        let socket = register_readable(socket)?;
         let candidate = SocketAddr::new(settings.advertise_ip.unwrap_or(local.ip()), local.port());
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (media_tx, media_rx) = mpsc::channel(QUEUE);
@@ -383,10 +399,8 @@ impl Shard {
             recv_buf: vec![0; 2048],
             due: Vec::new(),
             catching: Vec::new(),
-            singles: Vec::new(),
-            gso_buf: Vec::with_capacity(GSO_BYTES),
-            gso_segments: udp_state.max_gso_segments().clamp(1, 64),
-            udp_state,
+            messages: Vec::with_capacity(4 * SEND_BATCH),
+            gso_segments,
             batch_feeds: Vec::new(),
             legs: Vec::new(),
             send_errors: 0,
@@ -442,7 +456,8 @@ fn is_stun(datagram: &[u8]) -> bool {
 }
 
 struct Engine {
-    socket: UdpSocket,
+    /// Non-blocking, registered with the reactor for reading only.
+    socket: AsyncFd<std::net::UdpSocket>,
     /// The local address the cores are told datagrams arrive on: their host candidate's.
     local: SocketAddr,
     viewers: Slab<Viewer>,
@@ -460,11 +475,9 @@ struct Engine {
     recv_buf: Vec<u8>,
     due: Vec<usize>,
     catching: Vec<usize>,
-    /// Scratch for [`Engine::flush`]: outbox entries sent one by one, and a GSO run's bytes.
-    singles: Vec<usize>,
-    gso_buf: Vec<u8>,
-    /// quinn-udp's view of the socket (GSO support), and the segments one send may carry.
-    udp_state: quinn_udp::UdpSocketState,
+    /// Scratch for [`Engine::flush`]: the outbox as messages.
+    messages: Vec<Message>,
+    /// The datagrams one GSO send may carry (1: the kernel cannot segment).
     gso_segments: usize,
     /// Scratch for [`Engine::forward`]: the batch's feeds, and one feed's legs.
     batch_feeds: Vec<u64>,
@@ -504,7 +517,10 @@ impl Engine {
                     self.timers(ticks.is_multiple_of(FULL_SWEEP_TICKS));
                 }
                 ready = self.socket.readable() => {
-                    if ready.is_ok() {
+                    // The guard is dropped without clearing readiness: `receive` clears it when
+                    // the socket runs dry.
+                    let ready = ready.is_ok();
+                    if ready {
                         self.receive();
                     }
                 }
@@ -735,7 +751,10 @@ impl Engine {
     /// Reads what the socket holds (bounded) and hands each datagram to its viewer.
     fn receive(&mut self) {
         for _ in 0..RECV_BATCH {
-            let (n, from) = match self.socket.try_recv_from(&mut self.recv_buf) {
+            let (n, from) = match self
+                .socket
+                .try_io(Interest::READABLE, |s| s.recv_from(&mut self.recv_buf))
+            {
                 Ok(r) => r,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -893,13 +912,15 @@ impl Engine {
         batch.clear();
     }
 
-    /// Sends the outbox, [`SEND_BATCH`] datagrams per system call. A full socket buffer waits
+    /// Sends the outbox, up to [`SEND_BATCH`] messages per `sendmmsg`. Consecutive datagrams
+    /// to one viewer of one size (the last may be shorter: the end of a frame) are one message,
+    /// a UDP GSO send, when the kernel can: forwarding viewer by viewer, a video frame's packets
+    /// to a viewer are such a run. So one system call carries the frame to dozens of viewers,
+    /// and the kernel reads the datagrams where they are (no copy into a GSO buffer). Messages
+    /// leave in outbox order, so a viewer's datagrams stay in order. A full socket buffer waits
     /// for room once; what still does not fit is dropped (and NACKed by the viewer).
     async fn flush(&mut self) {
-        // Consecutive datagrams to one viewer of one size (the last may be shorter: the end of
-        // a frame) leave as one UDP GSO send when the kernel can: forwarding viewer by viewer,
-        // a video frame's packets to a viewer are such a run. The rest go by `sendmmsg`.
-        self.singles.clear();
+        self.messages.clear();
         let mut i = 0;
         while i < self.outbox.len() {
             let (to, first) = (self.outbox[i].0, self.outbox[i].1.len());
@@ -915,82 +936,57 @@ impl Engine {
                     break;
                 }
             }
-            if j - i >= 2 {
-                // A viewer's datagrams leave in order: its earlier single ones go first.
-                if self.singles.iter().any(|&k| self.outbox[k].0 == to) {
-                    self.send_singles().await;
-                }
-                if self.send_run(i, j, first).await {
-                    i = j;
-                    continue;
-                }
-            }
-            self.singles.extend(i..j);
+            let segment = if j - i >= 2 { first as u16 } else { 0 };
+            self.messages.push(Message {
+                start: i,
+                end: j,
+                segment,
+            });
             i = j;
         }
-        self.send_singles().await;
-        self.outbox.clear();
-    }
-
-    /// Sends the outbox entries listed in `singles` by `sendmmsg`, and empties the list.
-    async fn send_singles(&mut self) {
         let mut at = 0;
         let mut waited = false;
-        while at < self.singles.len() {
-            let end = (at + SEND_BATCH).min(self.singles.len());
-            let chunk = &self.singles[at..end];
-            let result = self.socket.try_io(Interest::WRITABLE, || {
-                sendmmsg_to(self.socket.as_raw_fd(), &self.outbox, chunk)
-            });
+        while at < self.messages.len() {
+            let result =
+                sendmmsg_messages(self.socket.as_raw_fd(), &self.outbox, &self.messages[at..]);
             match result {
                 Ok(n) => at += n.max(1),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && !waited => {
+                    // The socket is not registered for writability (see `Shard::start`): a
+                    // full send buffer is rare (loopback frees it at once, a NIC as it sends),
+                    // so give it a moment instead.
                     waited = true;
-                    let _ = self.socket.writable().await;
+                    tokio::time::sleep(SEND_BUFFER_WAIT).await;
+                }
+                Err(e)
+                    if self.messages[at].segment != 0
+                        && matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) =>
+                {
+                    // The kernel or the route cannot segment: one datagram per message from now
+                    // on, starting with what is left of this flush.
+                    tracing::info!(error = %e, "UDP GSO send failed; mux sends one datagram per message from now on");
+                    self.gso_segments = 1;
+                    let rest: Vec<Message> = self.messages[at..]
+                        .iter()
+                        .flat_map(|m| {
+                            (m.start..m.end).map(|k| Message {
+                                start: k,
+                                end: k + 1,
+                                segment: 0,
+                            })
+                        })
+                        .collect();
+                    self.messages.truncate(at);
+                    self.messages.extend(rest);
                 }
                 Err(e) => {
-                    // One datagram the kernel refuses (an unreachable address) costs only
-                    // itself.
+                    // One message the kernel refuses (an unreachable address) costs only itself.
                     self.send_error(&e);
                     at += 1;
                 }
             }
         }
-        self.singles.clear();
-    }
-
-    /// Sends `outbox[i..j]` (one destination, segments of `size` bytes, the last maybe
-    /// shorter) as one GSO datagram. False when it could not, so the caller sends them one by
-    /// one; a kernel without GSO turns it off for good.
-    async fn send_run(&mut self, i: usize, j: usize, size: usize) -> bool {
-        self.gso_buf.clear();
-        for (_, bytes) in &self.outbox[i..j] {
-            self.gso_buf.extend_from_slice(bytes);
-        }
-        let transmit = quinn_udp::Transmit {
-            destination: self.outbox[i].0,
-            ecn: None,
-            contents: &self.gso_buf,
-            segment_size: Some(size),
-            src_ip: None,
-        };
-        for _ in 0..2 {
-            let result = self.socket.try_io(Interest::WRITABLE, || {
-                self.udp_state.try_send((&self.socket).into(), &transmit)
-            });
-            match result {
-                Ok(()) => return true,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let _ = self.socket.writable().await;
-                }
-                Err(e) => {
-                    tracing::info!(error = %e, "UDP GSO send failed; mux sends one datagram per message from now on");
-                    self.gso_segments = 1;
-                    return false;
-                }
-            }
-        }
-        false
+        self.outbox.clear();
     }
 
     fn send_error(&mut self, e: &std::io::Error) {
@@ -1078,22 +1074,31 @@ fn resend(
         return;
     };
     let l = &viewer.legs[leg];
-    let (mut packets, mut bytes) = (0u64, 0u64);
+    let now = Instant::now();
+    let (mut packets, mut bytes, mut refused) = (0u64, 0u64, 0u64);
     for pair in &nack.nacks {
         for seq in pair.into_iter() {
-            if let Some(packet) = l.history.get(seq)
-                && let Some(datagram) = protector.protect(packet)
-            {
+            let Some(packet) = l.history.get(seq) else {
+                tracing::trace!(viewer = viewer.id, seq, "NACKed packet not in the history");
+                continue;
+            };
+            if !viewer.retransmit_budget.take(now) {
+                refused += 1;
+                continue;
+            }
+            if let Some(datagram) = protector.protect(packet) {
                 outbox.push((to, datagram));
                 packets += 1;
                 bytes += packet.payload.len() as u64;
-            } else {
-                tracing::trace!(viewer = viewer.id, seq, "NACKed packet not in the history");
             }
         }
     }
     viewer.feedback.retransmitted_packets.inc_by(packets);
     viewer.feedback.retransmitted_bytes.inc_by(bytes);
+    if refused > 0 {
+        viewer.feedback.retransmits_refused.inc_by(refused);
+        tracing::debug!(viewer = viewer.id, refused, "retransmission budget spent");
+    }
 }
 
 /// Hands the core a sender report for each of the viewer's legs that has sent something; the
@@ -1112,40 +1117,88 @@ fn report(viewer: &mut Viewer, now: Instant) {
     }
 }
 
-/// One `sendmmsg` of `outbox[k]` for each `k` in `which` (at most [`SEND_BATCH`]); returns how
-/// many went. Direct, because `nix`'s `sendmmsg` result reads memory it never wrote.
+/// Registers the mux's socket with the reactor for reading only.
 #[allow(unsafe_code)]
-fn sendmmsg_to(
+fn register_readable(socket: std::net::UdpSocket) -> std::io::Result<AsyncFd<std::net::UdpSocket>> {
+    // SAFETY: the `UdpSocket` owns its descriptor and keeps it open, unchanged, for as long as
+    // the `AsyncFd` that owns the socket exists.
+    Ok(unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }?)
+}
+
+/// One message of a flush: `outbox[start..end]`, to one destination; several datagrams leave as
+/// one UDP GSO send of `segment`-byte segments (the last may be shorter), one has `segment` 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Message {
+    start: usize,
+    end: usize,
+    segment: u16,
+}
+
+/// Room for one `UDP_SEGMENT` control message (`CMSG_SPACE(2)` is 24 bytes on 64-bit Linux).
+type CmsgBuf = [u64; 4];
+
+/// One `sendmmsg` of the leading `messages` (at most [`SEND_BATCH`] messages and
+/// [`SEND_IOVECS`] datagrams); returns how many messages went. Each message's iovecs point at
+/// its datagrams in the outbox. Direct, because `nix`'s `sendmmsg` result reads memory it never
+/// wrote, and it gives every message the same control messages.
+#[allow(unsafe_code)]
+fn sendmmsg_messages(
     fd: std::os::fd::RawFd,
     outbox: &[(SocketAddr, BytesMut)],
-    which: &[usize],
+    messages: &[Message],
 ) -> std::io::Result<usize> {
-    let n = which.len().min(SEND_BATCH);
+    let mut n = 0;
+    let mut iovs = 0;
+    for m in messages.iter().take(SEND_BATCH) {
+        if iovs + (m.end - m.start) > SEND_IOVECS && n > 0 {
+            break;
+        }
+        iovs += m.end - m.start;
+        n += 1;
+    }
     if n == 0 {
         return Ok(0);
     }
     let addrs: [socket2::SockAddr; SEND_BATCH] =
-        std::array::from_fn(|k| socket2::SockAddr::from(outbox[which[k.min(n - 1)]].0));
+        std::array::from_fn(|k| socket2::SockAddr::from(outbox[messages[k.min(n - 1)].start].0));
     let mut iovecs = [libc::iovec {
         iov_base: std::ptr::null_mut(),
         iov_len: 0,
-    }; SEND_BATCH];
+    }; SEND_IOVECS];
+    let mut cmsgs: [CmsgBuf; SEND_BATCH] = [[0; 4]; SEND_BATCH];
     // SAFETY: `mmsghdr` is plain old data; all zeroes is a valid (empty) header.
     let mut headers: [libc::mmsghdr; SEND_BATCH] = unsafe { std::mem::zeroed() };
-    for k in 0..n {
-        let bytes = &outbox[which[k]].1;
-        iovecs[k] = libc::iovec {
-            iov_base: bytes.as_ptr() as *mut libc::c_void,
-            iov_len: bytes.len(),
-        };
+    let mut v = 0;
+    for (k, m) in messages[..n].iter().enumerate() {
+        let first = v;
+        for (_, bytes) in &outbox[m.start..m.end] {
+            iovecs[v] = libc::iovec {
+                iov_base: bytes.as_ptr() as *mut libc::c_void,
+                iov_len: bytes.len(),
+            };
+            v += 1;
+        }
         let h = &mut headers[k].msg_hdr;
         h.msg_name = addrs[k].as_ptr() as *mut libc::c_void;
         h.msg_namelen = addrs[k].len();
-        h.msg_iov = &mut iovecs[k];
-        h.msg_iovlen = 1;
+        h.msg_iov = &mut iovecs[first];
+        h.msg_iovlen = v - first;
+        if m.segment != 0 {
+            h.msg_control = cmsgs[k].as_mut_ptr() as *mut libc::c_void;
+            // SAFETY: `cmsgs[k]` is 32 bytes, aligned for `cmsghdr`, and holds CMSG_SPACE(2);
+            // CMSG_FIRSTHDR of a header whose control buffer is that large is non-null.
+            unsafe {
+                h.msg_controllen = libc::CMSG_SPACE(2) as _;
+                let c = libc::CMSG_FIRSTHDR(h);
+                (*c).cmsg_level = libc::SOL_UDP;
+                (*c).cmsg_type = libc::UDP_SEGMENT;
+                (*c).cmsg_len = libc::CMSG_LEN(2) as _;
+                std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut u16, m.segment);
+            }
+        }
     }
-    // SAFETY: `headers[..n]` point at `addrs` and `iovecs` (alive until the call returns) and
-    // through them at the outbox's buffers, which the kernel only reads.
+    // SAFETY: `headers[..n]` point at `addrs`, `iovecs` and `cmsgs` (alive until the call
+    // returns) and through the iovecs at the outbox's buffers, which the kernel only reads.
     let sent = unsafe {
         libc::sendmmsg(
             fd,
@@ -1206,5 +1259,65 @@ mod tests {
             let junk: Vec<u8> = (0..len).map(|i| (i * 37 % 251) as u8).collect();
             let _ = stun_local_ufrag(&junk);
         }
+    }
+
+    #[test]
+    fn one_sendmmsg_carries_gso_frames_and_single_datagrams_in_order() {
+        use std::os::fd::AsRawFd;
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let datagram = |tag: u8, len: usize| BytesMut::from(&vec![tag; len][..]);
+        let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        // A frame of three to `a` (the last shorter), one datagram to `b`, one more to `a`.
+        let outbox = vec![
+            (to_a, datagram(1, 1000)),
+            (to_a, datagram(2, 1000)),
+            (to_a, datagram(3, 400)),
+            (to_b, datagram(4, 300)),
+            (to_a, datagram(5, 200)),
+        ];
+        let messages = [
+            Message {
+                start: 0,
+                end: 3,
+                segment: 1000,
+            },
+            Message {
+                start: 3,
+                end: 4,
+                segment: 0,
+            },
+            Message {
+                start: 4,
+                end: 5,
+                segment: 0,
+            },
+        ];
+        let gso = quinn_udp::UdpSocketState::new((&tx).into())
+            .unwrap()
+            .max_gso_segments()
+            > 1;
+        let sent = sendmmsg_messages(tx.as_raw_fd(), &outbox, &messages);
+        if !gso {
+            return; // no UDP GSO on this kernel: the mux sends one datagram per message
+        }
+        assert_eq!(sent.unwrap(), 3);
+        let read = |rx: &std::net::UdpSocket, n: usize| -> Vec<(u8, usize)> {
+            rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = [0u8; 2048];
+            (0..n)
+                .map(|_| {
+                    let len = rx.recv(&mut buf).unwrap();
+                    assert!(
+                        buf[..len].iter().all(|&x| x == buf[0]),
+                        "one datagram intact"
+                    );
+                    (buf[0], len)
+                })
+                .collect()
+        };
+        assert_eq!(read(&a, 4), vec![(1, 1000), (2, 1000), (3, 400), (5, 200)]);
+        assert_eq!(read(&b, 1), vec![(4, 300)]);
     }
 }
