@@ -95,9 +95,13 @@ async fn packets_lost_on_the_relay_link_are_recovered_by_nack() -> anyhow::Resul
     let nacks_received = counter(&origin, "cascade_nacks_received_total")?;
     let retransmitted = counter(&origin, "cascade_retransmitted_packets_total")?;
     let lost = counter(&edge, "cascade_lost_packets_total{direction=\"ingress\"}")?;
+    let viewer_nacks = counter(&edge, "cascade_nacks_received_total")?;
+    let viewer_resent = counter(&edge, "cascade_retransmitted_packets_total")?;
+    let refused = counter(&edge, "cascade_retransmits_refused_total")?;
     println!(
         "metrics: edge sent {nacks_sent} NACKs, origin received {nacks_received} and retransmitted \
-         {retransmitted} packets; edge reported {lost} packets lost on ingress"
+         {retransmitted} packets; edge reported {lost} packets lost on ingress; viewers sent the \
+         edge {viewer_nacks} NACKs, it resent {viewer_resent} packets and refused {refused}"
     );
 
     let video = &report["packets"]["video"];
@@ -119,6 +123,15 @@ async fn packets_lost_on_the_relay_link_are_recovered_by_nack() -> anyhow::Resul
     assert!(dropped > 50, "the loss rule dropped only {dropped} packets");
     // What reaches viewers is (almost) whole: at least 10x less loss than the link had.
     let loss_pct = video["loss_pct"].as_f64().unwrap_or(100.0);
+    if loss_pct >= 0.3 {
+        // For the diagnosis: what the nodes said beyond the routine.
+        for node in [&origin, &edge] {
+            for line in node.log().iter().filter(|l| !l.contains(" INFO ")) {
+                println!("{}: {line}", node.name);
+            }
+        }
+        println!("report: {}", report["packets"]);
+    }
     assert!(
         loss_pct < 0.3,
         "viewers lost {loss_pct}% of video despite NACK"
