@@ -318,6 +318,11 @@ pub fn strip_extensions(packet: &mut Packet) {
     packet.header.extensions_padding = 0;
 }
 
+/// Whether sequence number `a` comes before `b` (RFC 3550 wrap-around).
+fn seq_older(a: u16, b: u16) -> bool {
+    a != b && b.wrapping_sub(a) < 0x8000
+}
+
 /// The packets of one track since its last keyframe began, for subscribers that join now.
 #[derive(Debug)]
 pub struct KeyframeCache {
@@ -338,25 +343,46 @@ impl KeyframeCache {
         }
     }
 
-    /// Records a packet the track forwarded.
+    /// Records a packet the track forwarded. Packets are kept before any keyframe too (not
+    /// given out): when a keyframe's first packet is lost and arrives late (resent after a
+    /// NACK), the rest of its picture and what followed came first, and belong to it.
     pub fn push(&mut self, packet: &Packet, keyframe_start: bool) {
+        let seq = packet.header.sequence_number;
         if keyframe_start {
-            let same_frame = self
-                .packets
-                .first()
-                .is_some_and(|p| p.header.timestamp == packet.header.timestamp);
-            if !(self.valid && same_frame) {
-                self.packets.clear();
+            let first = self.packets.first().map(|p| &p.header);
+            let same_frame =
+                self.valid && first.is_some_and(|f| f.timestamp == packet.header.timestamp);
+            if same_frame {
+                // Another start of the held keyframe (some codecs mark several), or a repeat.
+                if self.packets.iter().any(|p| p.header.sequence_number == seq) {
+                    return;
+                }
+                if first.is_some_and(|f| seq_older(seq, f.sequence_number)) {
+                    self.packets.insert(0, packet.clone());
+                } else {
+                    self.packets.push(packet.clone());
+                }
+            } else {
+                if self.valid && first.is_some_and(|f| seq_older(seq, f.sequence_number)) {
+                    // The start of a keyframe older than the one held: stale.
+                    return;
+                }
+                // A new group of pictures: what is held from before it goes; what is newer
+                // arrived before its late first packet and stays, after it.
+                self.packets
+                    .retain(|p| !seq_older(p.header.sequence_number, seq));
+                self.packets.insert(0, packet.clone());
                 self.valid = true;
             }
-        }
-        if !self.valid {
+            if self.packets.len() > self.capacity {
+                self.clear();
+            }
             return;
         }
-        if self.packets.len() == self.capacity {
-            self.packets.clear();
-            self.valid = false;
-            return;
+        if self.packets.len() >= self.capacity {
+            // A group of pictures longer than the cache (a joining viewer then asks for a new
+            // keyframe instead), or that long a wait for the first keyframe: start over.
+            self.clear();
         }
         self.packets.push(packet.clone());
     }
@@ -396,6 +422,11 @@ pub struct Leg {
 }
 
 impl Leg {
+    /// Whether the leg has begun (at a keyframe, for video): until then it forwards nothing.
+    pub fn is_started(&self) -> bool {
+        self.started
+    }
+
     pub fn new(rewriter: Rewriter, codec: Codec, clock_rate: u32) -> Self {
         Self {
             rewriter,
@@ -723,6 +754,43 @@ mod tests {
             1,
             "a new keyframe restarts the cache"
         );
+    }
+
+    #[test]
+    fn a_keyframe_whose_first_packet_came_late_keeps_what_came_before_it() {
+        let seqs = |cache: &KeyframeCache| -> Vec<u16> {
+            cache
+                .snapshot()
+                .iter()
+                .map(|p| p.header.sequence_number)
+                .collect()
+        };
+        let mut cache = KeyframeCache::new(16);
+        // The end of an old group of pictures, held.
+        cache.push(&packet(8, 50, b"k"), true);
+        cache.push(&packet(9, 60, b"d"), false);
+        // Keyframe 10..=12 (timestamp 100): its first packet is lost; 11, 12 and the next frame
+        // arrive, then 10, resent.
+        cache.push(&packet(11, 100, b"k"), false);
+        cache.push(&packet(12, 100, b"k"), false);
+        cache.push(&packet(13, 200, b"d"), false);
+        cache.push(&packet(10, 100, b"k"), true);
+        assert_eq!(seqs(&cache), vec![10, 11, 12, 13]);
+        cache.push(&packet(14, 300, b"d"), false);
+        assert_eq!(seqs(&cache), vec![10, 11, 12, 13, 14]);
+        // A repeat of the start changes nothing; the start of an older keyframe is stale.
+        cache.push(&packet(10, 100, b"k"), true);
+        cache.push(&packet(8, 50, b"k"), true);
+        assert_eq!(seqs(&cache), vec![10, 11, 12, 13, 14]);
+
+        // Before any keyframe at all (a relay link starting), across the wrap of numbers.
+        let mut cache = KeyframeCache::new(16);
+        cache.push(&packet(65534, 7, b"k"), false);
+        cache.push(&packet(65535, 7, b"k"), false);
+        assert!(!cache.is_valid());
+        cache.push(&packet(0, 8, b"d"), false);
+        cache.push(&packet(65533, 7, b"k"), true);
+        assert_eq!(seqs(&cache), vec![65533, 65534, 65535, 0]);
     }
 
     #[test]

@@ -887,17 +887,43 @@ impl Engine {
                             out.source,
                             out.keyframe,
                         ));
-                    } else if let Some(n) = send(
-                        viewer,
-                        leg,
-                        &out.packet,
-                        out.source,
-                        out.keyframe,
-                        now,
-                        &mut self.outbox,
-                    ) {
-                        sent += 1;
-                        bytes += n;
+                    } else {
+                        let waiting = !viewer.legs[leg].forward.is_started();
+                        if let Some(n) = send(
+                            viewer,
+                            leg,
+                            &out.packet,
+                            out.source,
+                            out.keyframe,
+                            now,
+                            &mut self.outbox,
+                        ) {
+                            sent += 1;
+                            bytes += n;
+                        }
+                        if waiting
+                            && out.keyframe
+                            && viewer.legs[leg].forward.is_started()
+                            && let Some(feed) = self.feeds.get(&feed_id)
+                        {
+                            // The leg starts at this keyframe. If its first packet came late
+                            // (resent after a NACK upstream), the rest of its group of pictures
+                            // came before it and the leg skipped them: the feed's cache holds
+                            // them after it. Packets the batch still has for the leg are then
+                            // refused by its rewriter as already sent.
+                            let cached = feed.cache.snapshot();
+                            let from_here = cached.first().is_some_and(|k| {
+                                k.header.sequence_number == out.packet.header.sequence_number
+                            });
+                            for p in cached.iter().skip(1).filter(|_| from_here) {
+                                if let Some(n) =
+                                    send(viewer, leg, p, out.source, false, now, &mut self.outbox)
+                                {
+                                    sent += 1;
+                                    bytes += n;
+                                }
+                            }
+                        }
                     }
                 }
                 if self.outbox.len() >= SEND_BATCH {
