@@ -225,12 +225,14 @@ impl Rewriter {
     pub fn rewrite(&mut self, packet: &mut Packet) -> Verdict {
         let header = &mut packet.header;
         let s = &mut self.state;
-        // After a switch, the new source's packets from before its first one would map onto
-        // numbers the receiver already has: they count as seen.
+        // Packets from before the first one forwarded count as seen. After a switch they would
+        // map onto numbers the receiver already has; at the start (a keyframe, for video) they
+        // belong to an earlier picture the receiver cannot use, and would number below its
+        // first packet: holes it would NACK for ever (a late retransmission did exactly that).
         let mut before_first_seen = false;
         if s.rebase {
             s.rebase = false;
-            before_first_seen = s.last_out.is_some();
+            before_first_seen = true;
             match s.last_out {
                 Some((seq, ts)) => {
                     s.seq_offset = seq.wrapping_add(1).wrapping_sub(header.sequence_number);
@@ -617,7 +619,11 @@ mod tests {
             "a second retransmission is a duplicate"
         );
         assert_eq!(out(100).0, Verdict::Stale, "already forwarded");
-        assert_eq!(out(99).0, Verdict::Forward, "never seen, within the window");
+        assert_eq!(
+            out(99).0,
+            Verdict::Stale,
+            "from before the first packet forwarded: it would number below the receiver's first"
+        );
         assert_eq!(
             out(105),
             (Verdict::Forward, 1005),
