@@ -61,21 +61,6 @@ fn candidate(pc: &mut RTCPeerConnection, addr: SocketAddr) -> Result<()> {
     Ok(())
 }
 
-/// Moves datagrams from `from` to `to`; returns how many.
-pub fn shuttle(
-    from: &mut RTCPeerConnection,
-    from_addr: SocketAddr,
-    to: &mut RTCPeerConnection,
-    to_addr: SocketAddr,
-) -> usize {
-    let mut n = 0;
-    while let Some(out) = from.poll_write() {
-        n += 1;
-        deliver(to, from_addr, to_addr, out.message);
-    }
-    n
-}
-
 /// Hands `datagram`, from `from` to `to_addr`, to the core `to`.
 pub fn deliver(
     to: &mut RTCPeerConnection,

@@ -14,8 +14,9 @@
 //!   reactor has only its sockets: no wake-ups across worker threads, and no signalling work
 //!   between it and its packets). A socket's readiness wakes a per-socket waker that queues
 //!   the socket's index and wakes the driver; the driver drains each queued socket with
-//!   `recvmsg` and splits what it read into datagrams off one receive buffer (an allocation per
-//!   [`RX_CHUNK`] bytes at most, not per datagram), feeds the core, counts what it decrypts with the same [`TrackCounter`]
+//!   `recvmsg` and copies what it read, datagram by datagram, into one receive buffer they are
+//!   split off (an allocation per [`RX_CHUNK`] bytes at most, not per datagram), feeds the core,
+//!   counts what it decrypts with the same [`TrackCounter`]
 //!   as the `pc` engine, and sends what the core queued. One tick runs every viewer's due
 //!   timers. Nothing is awaited per packet or per viewer.
 //! - Sockets ask for UDP GRO (`--viewer-gro`, on by default): a node's GSO send of a video frame
@@ -65,7 +66,7 @@ const TICK: Duration = Duration::from_millis(5);
 /// Reads (a datagram, or a GRO batch of them) from one socket before the driver turns to the
 /// next (fairness).
 const SOCKET_BATCH: usize = 32;
-/// The receive buffer datagrams are split off without a copy. When it runs low it is reused in
+/// The receive buffer datagrams are copied into and split off. When it runs low it is reused in
 /// place if the core has dropped every datagram split off it, and allocated anew otherwise.
 const RX_CHUNK: usize = 64 * 1024;
 /// Room left in the receive buffer before each datagram: more than any datagram an SFU sends.
