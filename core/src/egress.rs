@@ -129,18 +129,36 @@ impl KeyTap {
     /// The sending context's master key and salt: the first master key derived through this
     /// provider. Forgets every key noted.
     pub fn take_sending_keys(&self) -> Result<SrtpKeys, EgressError> {
+        self.take_keys().map(|(sending, _)| sending)
+    }
+
+    /// The sending and the receiving contexts' master keys and salts: the first and the second
+    /// master key derived through this provider (the core builds its local context, then its
+    /// remote one). Forgets every key noted.
+    pub fn take_both_keys(&self) -> Result<(SrtpKeys, SrtpKeys), EgressError> {
+        let (sending, receiving) = self.take_keys()?;
+        Ok((sending, receiving.ok_or(EgressError::NoKeys)?))
+    }
+
+    fn take_keys(&self) -> Result<(SrtpKeys, Option<SrtpKeys>), EgressError> {
         let mut seen = self
             .crypto
             .seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Every noted key leaves the tap; each is zeroed as it drops.
-        let first = std::mem::take(&mut *seen)
-            .into_iter()
-            .next()
-            .ok_or(EgressError::NoKeys)?;
+        let mut noted = std::mem::take(&mut *seen).into_iter();
         drop(seen);
-        let profile = match (first.built, first.key.len()) {
+        let first = noted.next().ok_or(EgressError::NoKeys)?;
+        let sending = SrtpKeys::of(&first)?;
+        let receiving = noted.next().map(|d| SrtpKeys::of(&d)).transpose()?;
+        Ok((sending, receiving))
+    }
+}
+
+impl SrtpKeys {
+    fn of(derivation: &Derivation) -> Result<Self, EgressError> {
+        let profile = match (derivation.built, derivation.key.len()) {
             (Some(Built::Aead(AeadAlgorithm::Aes128Gcm)), 16) => ProtectionProfile::AeadAes128Gcm,
             (Some(Built::Aead(AeadAlgorithm::Aes256Gcm)), 32) => ProtectionProfile::AeadAes256Gcm,
             (Some(Built::Ctr(StreamCipherAlgorithm::Aes128Ctr)), 16) => {
@@ -148,15 +166,31 @@ impl KeyTap {
             }
             _ => return Err(EgressError::UnknownProfile),
         };
-        let salt = first
+        let salt = derivation
             .first_input
             .get(..profile.salt_len())
             .ok_or(EgressError::UnknownProfile)?;
-        Ok(SrtpKeys {
+        Ok(Self {
             profile,
-            key: first.key.clone(),
+            key: derivation.key.clone(),
             salt: salt.to_vec(),
         })
+    }
+
+    /// An SRTP context of these keys; with `replay_window`, it refuses packets it has seen (or
+    /// older than the window), as a receiving context does.
+    pub fn context(&self, replay_window: Option<usize>) -> Result<Context, EgressError> {
+        let provider =
+            rtc::crypto::default_provider().map_err(|e| EgressError::Srtp(e.to_string()))?;
+        Context::new(
+            &self.key,
+            &self.salt,
+            self.profile,
+            replay_window.map(rtc::srtp::option::srtp_replay_protection),
+            replay_window.map(rtc::srtp::option::srtcp_replay_protection),
+            provider.crypto(),
+        )
+        .map_err(|e| EgressError::Srtp(e.to_string()))
     }
 }
 
@@ -284,19 +318,8 @@ pub struct Protector {
 
 impl Protector {
     pub fn new(keys: &SrtpKeys) -> Result<Self, EgressError> {
-        let provider =
-            rtc::crypto::default_provider().map_err(|e| EgressError::Srtp(e.to_string()))?;
-        let context = Context::new(
-            &keys.key,
-            &keys.salt,
-            keys.profile,
-            None,
-            None,
-            provider.crypto(),
-        )
-        .map_err(|e| EgressError::Srtp(e.to_string()))?;
         Ok(Self {
-            context,
+            context: keys.context(None)?,
             scratch: vec![0; MAX_PACKET],
         })
     }
@@ -491,6 +514,37 @@ mod tests {
             }
             assert!(matches!(tap.take_sending_keys(), Err(EgressError::NoKeys)));
         }
+    }
+
+    /// The second key noted is the receiving context's: what the peer protects with it, a
+    /// context of those keys (with replay protection) decrypts, once.
+    #[test]
+    fn the_tap_recovers_the_receiving_context_keys_too() {
+        let profile = ProtectionProfile::AeadAes128Gcm;
+        let tap = KeyTap::new().unwrap();
+        let (mine, theirs) = (vec![0x11; 16], vec![0x22; 16]);
+        let salt: Vec<u8> = (0..profile.salt_len() as u8).collect();
+        let _local = Context::new(&mine, &salt, profile, None, None, tap.crypto()).unwrap();
+        let _remote = Context::new(&theirs, &salt, profile, None, None, tap.crypto()).unwrap();
+        let (sending, receiving) = tap.take_both_keys().unwrap();
+        assert_eq!(
+            (sending.key.as_slice(), receiving.key.as_slice()),
+            (&mine[..], &theirs[..])
+        );
+        let provider = rtc::crypto::default_provider().unwrap();
+        let mut peer =
+            Context::new(&theirs, &salt, profile, None, None, provider.crypto()).unwrap();
+        let mut ours = receiving.context(Some(64)).unwrap();
+        let p = packet(7, 90_000, 500);
+        let datagram = peer
+            .encrypt_rtp(&rtc::shared::marshal::Marshal::marshal(&p).unwrap())
+            .unwrap();
+        let plain = ours.decrypt_rtp(&datagram).unwrap();
+        assert_eq!(&plain[plain.len() - 500..], &p.payload[..]);
+        assert!(ours.decrypt_rtp(&datagram).is_err(), "a replay is refused");
+        // Only one context's keys: no receiving keys.
+        let _only = Context::new(&mine, &salt, profile, None, None, tap.crypto()).unwrap();
+        assert!(matches!(tap.take_both_keys(), Err(EgressError::NoKeys)));
     }
 
     /// Over a real ICE and DTLS handshake (two cores in memory): the keys the tap noted are the

@@ -13,7 +13,7 @@
 //! - [`signal`]: WHIP/WHEP over HTTP (POST offer, follow redirects, DELETE).
 //! - Pure cores, unit-tested without sockets: [`marker`] (the 16-byte send-time marker in every
 //!   payload), [`vp8`] (packetiser and descriptor parser), [`media`] (frame sizes, GOP shape),
-//!   [`seq`] (sequence continuity across wraps), [`stats`] (histograms, skew), [`procstat`]
+//!   [`seq`] (sequence continuity across wraps), [`nack`] (RTP layout, when to NACK what), [`stats`] (histograms, skew), [`procstat`]
 //!   (`/proc` readers).
 //! - [`logger`]: webrtc-rs's log records, counting received packets it dropped.
 
@@ -22,6 +22,7 @@ pub mod limit;
 pub mod logger;
 pub mod marker;
 pub mod media;
+pub mod nack;
 pub mod peer;
 pub mod procstat;
 pub mod publisher;

@@ -25,8 +25,18 @@
 //!   receivers' kernel work is charged to the sending node; over a network it is not, so a
 //!   viewer that splits the frame itself measures the node closer to how it serves real
 //!   viewers, and costs the load generator less.
+//! - Once DTLS is done, a viewer decrypts its media itself (`--viewer-own-srtp`, on by
+//!   default): its core was built over a [`KeyTap`], which noted the SRTP master keys the core
+//!   derived, so the viewer keeps SRTP contexts of its own. A track's first packet still goes
+//!   through the core (which opens the track and names its codec); after that the track's
+//!   packets are decrypted and counted here, and its losses NACKed here ([`crate::nack`]), in
+//!   SRTCP of our own under an SSRC the core does not use. The core keeps ICE, DTLS and the
+//!   rest of RTCP. Through the core, every packet moved through handler and interceptor
+//!   stages (memmove was the load generator's top symbol), which bounded how many viewers one
+//!   load generator could hold.
 
 use crate::marker::{self, now_ns};
+use crate::nack::{Nacks, rtp_parts};
 use crate::peer::PeerError;
 use crate::signal;
 use crate::viewer::{
@@ -34,6 +44,7 @@ use crate::viewer::{
     ViewerResult, whep_url,
 };
 use bytes::BytesMut;
+use cascade_core::egress::KeyTap;
 use rtc::interceptor::{NackGeneratorBuilder, ReceiverReportBuilder, Registry, Slot};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::{
@@ -47,9 +58,13 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
+    TransportLayerNack, nack_pairs_from_sequence_numbers,
+};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
+use rtc::shared::marshal::Marshal;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
@@ -86,6 +101,12 @@ const SOCKET_RCVBUF: usize = 1024 * 1024;
 const ICE_DISCONNECTED: Duration = Duration::from_secs(4);
 const ICE_FAILED: Duration = Duration::from_secs(8);
 const ICE_KEEPALIVE: Duration = Duration::from_secs(2);
+
+/// How often a viewer that decrypts its own media looks for losses to NACK.
+const NACK_EVERY: Duration = Duration::from_millis(20);
+/// The SSRC a viewer's own NACKs are sent from: not the core's (SRTCP numbers its packets per
+/// SSRC, and the core numbers its own). A receive-only viewer's SSRC names nothing else.
+const OWN_RTCP_SSRC: u32 = 0x4e41_434b;
 
 /// The drivers, and where viewers bind their sockets.
 #[derive(Debug)]
@@ -129,6 +150,8 @@ impl LightEngine {
 struct Handover {
     clock: ViewerClock,
     pc: RTCPeerConnection,
+    /// The core's crypto provider, which notes its SRTP keys.
+    tap: Arc<KeyTap>,
     /// Registered with the driver's reactor once there.
     socket: std::net::UdpSocket,
     local_addr: SocketAddr,
@@ -174,6 +197,7 @@ pub async fn run_light_viewer(
             engine.hand_over(Handover {
                 clock: ViewerClock::new(id, s.post_start_ns),
                 pc: s.pc,
+                tap: s.tap,
                 socket: s.socket,
                 local_addr: s.local_addr,
                 done,
@@ -222,6 +246,7 @@ pub async fn run_light_viewer(
 /// A viewer after signalling: the core has the edge's answer.
 struct Signalled {
     pc: RTCPeerConnection,
+    tap: Arc<KeyTap>,
     socket: std::net::UdpSocket,
     local_addr: SocketAddr,
     post_start_ns: u64,
@@ -240,7 +265,7 @@ async fn signal_viewer(
     let local_addr = socket
         .local_addr()
         .map_err(|e| SetupError::Peer(PeerError::Socket(e)))?;
-    let (mut pc, offer) = offer(local_addr).map_err(SetupError::Peer)?;
+    let (mut pc, offer, tap) = offer(local_addr).map_err(SetupError::Peer)?;
     let url = whep_url(ctx, edge)?;
     let post_start_ns = now_ns();
     let accepted = signal::post_offer(&ctx.client, url, &offer)
@@ -254,6 +279,7 @@ async fn signal_viewer(
         .map_err(|e| SetupError::Peer(PeerError::webrtc("set_remote_description")(e)))?;
     Ok(Signalled {
         pc,
+        tap,
         socket,
         local_addr,
         post_start_ns,
@@ -316,8 +342,14 @@ fn recv_batch(
 }
 
 /// A receive-only core (video and audio) whose one ICE candidate is `local`, and its offer: WHEP
-/// without trickle, so the candidate is in the SDP.
-fn offer(local: SocketAddr) -> Result<(RTCPeerConnection, String), PeerError> {
+/// without trickle, so the candidate is in the SDP. The core derives its SRTP keys through the
+/// returned [`KeyTap`], and offers only the profiles the tap tells apart.
+fn offer(local: SocketAddr) -> Result<(RTCPeerConnection, String, Arc<KeyTap>), PeerError> {
+    let tap = KeyTap::new().map_err(|e| {
+        PeerError::Build(cascade_core::Error::Internal(format!(
+            "crypto provider: {e}"
+        )))
+    })?;
     let mut media_engine = MediaEngine::default();
     media_engine
         .register_default_codecs()
@@ -333,6 +365,8 @@ fn offer(local: SocketAddr) -> Result<(RTCPeerConnection, String), PeerError> {
         )
         // As the nodes', and browsers': a joining viewer gets its group of pictures in a burst.
         .with_srtp_replay_protection_window(cascade_core::pc::SRTP_REPLAY_WINDOW)
+        .with_srtp_protection_profiles(cascade_core::egress::PROFILES.to_vec())
+        .with_crypto_provider(tap.clone())
         .build();
     let now = Instant::now();
     let mut pc = RTCPeerConnectionBuilder::new()
@@ -368,7 +402,7 @@ fn offer(local: SocketAddr) -> Result<(RTCPeerConnection, String), PeerError> {
         .local_description()
         .map(|d| d.sdp)
         .ok_or(PeerError::NoLocalDescription)?;
-    Ok((pc, sdp))
+    Ok((pc, sdp, tap))
 }
 
 /// What a `pc` engine viewer gets from `register_default_interceptors`, less what only a
@@ -433,8 +467,15 @@ struct LightViewer {
     local_addr: SocketAddr,
     waker: Waker,
     wake: Arc<SocketWaker>,
-    /// Tracks by the core's track id (video and audio: at most two, compared per packet).
-    tracks: Vec<(String, TrackCounter)>,
+    tap: Arc<KeyTap>,
+    /// The viewer's own SRTP contexts, once DTLS is done (`--viewer-own-srtp`).
+    own: Option<OwnSrtp>,
+    /// When the viewer next looks for losses to NACK (its own media only).
+    next_nack: Instant,
+    /// The core was given a datagram since it was last flushed.
+    fed_core: bool,
+    /// Tracks (video and audio: at most two, compared per packet).
+    tracks: Vec<LightTrack>,
     /// The video track's SSRC once it opened, and video datagrams seen since (`--viewer-loss`).
     video_ssrc: Option<u32>,
     video_in: u64,
@@ -447,6 +488,40 @@ struct LightViewer {
     /// Set when the viewer failed before connecting: the driver ends it.
     failure: Option<SetupError>,
     done: oneshot::Sender<Outcome>,
+}
+
+/// One track a viewer receives.
+struct LightTrack {
+    /// The core's track id.
+    id: String,
+    ssrc: u32,
+    counter: TrackCounter,
+    /// Losses being NACKed (by the viewer itself, when it decrypts its own media).
+    nacks: Nacks,
+}
+
+/// A viewer's own SRTP: the remote context decrypts the edge's media, the local one protects
+/// our NACKs.
+struct OwnSrtp {
+    remote: rtc::srtp::context::Context,
+    local: rtc::srtp::context::Context,
+    /// Where media comes from: where NACKs go.
+    peer: Option<SocketAddr>,
+}
+
+impl OwnSrtp {
+    /// From the keys the core derived (taken from the tap, which forgets them).
+    fn new(tap: &KeyTap) -> Result<Self, cascade_core::egress::EgressError> {
+        let (sending, receiving) = tap.take_both_keys()?;
+        Ok(Self {
+            // No replay window: a duplicate is counted as one by the track's sequence tracker
+            // (the core's context refuses it unseen), and shifting a 1024-packet window per
+            // packet was a visible share of the load generator's time.
+            remote: receiving.context(None)?,
+            local: sending.context(None)?,
+            peer: None,
+        })
+    }
 }
 
 impl LightViewer {
@@ -476,6 +551,10 @@ impl LightViewer {
         from: SocketAddr,
         at: Instant,
     ) -> u64 {
+        if let Some(counted) = self.read_own(ctx, &datagram, from, at) {
+            return counted;
+        }
+        self.fed_core = true;
         let read = self.pc.handle_read(TaggedBytesMut {
             now: at,
             transport: TransportContext {
@@ -490,6 +569,74 @@ impl LightViewer {
             log::debug!("viewer {}: handle_read: {e}", self.clock.id);
         }
         self.drain_reads(ctx, marker::ns_at(at))
+    }
+
+    /// Decrypts and counts an RTP packet of an open track with the viewer's own SRTP context;
+    /// `None` when the datagram is for the core (no own context yet, not RTP, a track the core
+    /// has not opened). A packet SRTP refuses (a replay, a bad tag) is dropped, as the core
+    /// would.
+    fn read_own(
+        &mut self,
+        ctx: &ViewerContext,
+        datagram: &[u8],
+        from: SocketAddr,
+        at: Instant,
+    ) -> Option<u64> {
+        let own = self.own.as_mut()?;
+        // RTP, not RTCP (RFC 5761 §4: RTCP's packet types 192-223 in the second byte).
+        if datagram.len() < 12 || datagram[0] >> 6 != 2 || (192..=223).contains(&datagram[1]) {
+            return None;
+        }
+        let ssrc = u32::from_be_bytes([datagram[8], datagram[9], datagram[10], datagram[11]]);
+        let track = self.tracks.iter_mut().find(|t| t.ssrc == ssrc)?;
+        own.peer = Some(from);
+        let plain = match own.remote.decrypt_rtp(datagram) {
+            Ok(plain) => plain,
+            Err(e) => {
+                log::trace!("viewer {}: SRTP refused a packet: {e}", self.clock.id);
+                return Some(0);
+            }
+        };
+        let Some((_, seq, payload)) = rtp_parts(&plain) else {
+            return Some(0);
+        };
+        track
+            .counter
+            .packet(ctx, &self.clock, marker::ns_at(at), seq, payload);
+        Some(1)
+    }
+
+    /// Sends NACKs for what its own media lost (nothing while the core decrypts). `seqs` is
+    /// scratch.
+    fn nack(&mut self, now: Instant, seqs: &mut Vec<u16>, stats: &mut DriverStats) {
+        let Some(own) = self.own.as_mut() else {
+            return;
+        };
+        let Some(peer) = own.peer else {
+            return;
+        };
+        for track in &mut self.tracks {
+            seqs.clear();
+            track.nacks.due(track.counter.seq(), now, seqs);
+            if seqs.is_empty() {
+                continue;
+            }
+            let nack = TransportLayerNack {
+                sender_ssrc: OWN_RTCP_SSRC,
+                media_ssrc: track.ssrc,
+                nacks: nack_pairs_from_sequence_numbers(seqs),
+            };
+            let sent = nack
+                .marshal()
+                .ok()
+                .and_then(|plain| own.local.encrypt_rtcp(&plain).ok())
+                .is_some_and(|datagram| self.socket.try_send_to(&datagram, peer).is_ok());
+            if sent {
+                stats.nacks_out += 1;
+            } else {
+                stats.send_errors += 1;
+            }
+        }
     }
 
     /// Counts what the core decrypted, as arrived at `now_ns`; returns the packets counted.
@@ -511,7 +658,7 @@ impl LightViewer {
                 }
             };
             counted += 1;
-            self.tracks[track].1.packet(
+            self.tracks[track].counter.packet(
                 ctx,
                 &self.clock,
                 now_ns,
@@ -523,7 +670,7 @@ impl LightViewer {
     }
 
     fn track(&self, track_id: &str) -> Option<usize> {
-        self.tracks.iter().position(|(id, _)| id == track_id)
+        self.tracks.iter().position(|t| t.id == track_id)
     }
 
     fn handle_events(&mut self, ctx: &ViewerContext) {
@@ -544,6 +691,16 @@ impl LightViewer {
         match state {
             RTCPeerConnectionState::Connected if !self.connected => {
                 self.connected = true;
+                if ctx.own_srtp {
+                    // DTLS is done, so the core has derived its keys.
+                    match OwnSrtp::new(&self.tap) {
+                        Ok(own) => self.own = Some(own),
+                        Err(e) => log::warn!(
+                            "viewer {}: no SRTP keys of its own ({e}); its core decrypts",
+                            self.clock.id
+                        ),
+                    }
+                }
                 ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
                 self.index_at_connect = (
                     ctx.publisher.video_next.load(Ordering::Relaxed),
@@ -585,13 +742,18 @@ impl LightViewer {
             .codec(init.ssrc)
             .map(|c| c.mime_type.clone())
             .unwrap_or_default();
-        self.tracks
-            .push((init.track_id, TrackCounter::new(kind, &mime)));
+        self.tracks.push(LightTrack {
+            id: init.track_id,
+            ssrc: init.ssrc,
+            counter: TrackCounter::new(kind, &mime),
+            nacks: Nacks::new(),
+        });
     }
 
     /// Takes the core's events, counts what it still holds, sends what it queued and notes its
     /// next timer. Returns the RTP packets counted.
     fn flush(&mut self, ctx: &ViewerContext, now: Instant, stats: &mut DriverStats) -> u64 {
+        self.fed_core = false;
         self.handle_events(ctx);
         let counted = self.drain_reads(ctx, marker::ns_at(now));
         while let Some(out) = self.pc.poll_write() {
@@ -617,9 +779,9 @@ impl LightViewer {
             None => {
                 let mut video = None;
                 let mut audio = None;
-                for (_, counter) in self.tracks.drain(..) {
-                    let kind = counter.kind();
-                    let result = counter.finish(ctx, &self.clock);
+                for track in self.tracks.drain(..) {
+                    let kind = track.counter.kind();
+                    let result = track.counter.finish(ctx, &self.clock);
                     match kind {
                         RtpCodecKind::Video => video = Some(result),
                         _ => audio = Some(result),
@@ -657,6 +819,8 @@ struct Driver {
     cmsg: Vec<u8>,
     /// Packets counted since the shared counter was last updated.
     packets: u64,
+    /// Scratch: sequence numbers to NACK.
+    nack_seqs: Vec<u16>,
     stats: DriverStats,
 }
 
@@ -669,6 +833,8 @@ struct DriverStats {
     send_errors: u64,
     timer_runs: u64,
     wakes: u64,
+    /// NACK packets a viewer sent itself (`--viewer-own-srtp`).
+    nacks_out: u64,
 }
 
 impl Driver {
@@ -682,6 +848,7 @@ impl Driver {
             read_buf: vec![0; MAX_READ],
             cmsg: nix::cmsg_space!(i32),
             packets: 0,
+            nack_seqs: Vec::new(),
             stats: DriverStats::default(),
         }
     }
@@ -747,6 +914,10 @@ impl Driver {
         let mut viewer = LightViewer {
             clock: h.clock,
             pc: h.pc,
+            tap: h.tap,
+            own: None,
+            next_nack: Instant::now(),
+            fed_core: false,
             socket,
             local_addr: h.local_addr,
             waker,
@@ -842,7 +1013,10 @@ impl Driver {
                 break;
             }
         }
-        self.packets += viewer.flush(&self.ctx, Instant::now(), &mut self.stats);
+        // Media the viewer decrypted itself left the core idle: nothing to flush.
+        if viewer.fed_core {
+            self.packets += viewer.flush(&self.ctx, Instant::now(), &mut self.stats);
+        }
         if viewer.failure.is_some() {
             self.end(index);
         }
@@ -860,7 +1034,11 @@ impl Driver {
                     .get_or_insert(SetupError::Peer(PeerError::NotConnected(
                         "timed out connecting",
                     )));
-            } else if viewer.deadline.is_some_and(|d| d <= now) {
+            } else if viewer.own.is_some() && viewer.next_nack <= now {
+                viewer.next_nack = now + NACK_EVERY;
+                viewer.nack(now, &mut self.nack_seqs, &mut self.stats);
+            }
+            if viewer.failure.is_none() && viewer.deadline.is_some_and(|d| d <= now) {
                 if let Err(e) = viewer.pc.handle_timeout(now) {
                     log::debug!("viewer {}: handle_timeout: {e}", viewer.clock.id);
                 }
@@ -887,7 +1065,7 @@ mod tests {
     #[test]
     fn offer_is_receive_only_with_the_socket_as_its_candidate() {
         let local: SocketAddr = "127.0.0.1:40123".parse().unwrap();
-        let (_pc, sdp) = offer(local).unwrap();
+        let (_pc, sdp, _tap) = offer(local).unwrap();
         let media: Vec<&str> = sdp.lines().filter(|l| l.starts_with("m=")).collect();
         assert_eq!(media.len(), 2, "{sdp}");
         assert!(media[0].starts_with("m=video") && media[1].starts_with("m=audio"));

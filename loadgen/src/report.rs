@@ -28,6 +28,8 @@ pub struct RunConfig {
     pub viewer_loss_pct: f64,
     /// Whether viewers' sockets asked for UDP GRO (`--viewer-gro`).
     pub viewer_gro: bool,
+    /// Whether viewers decrypted media themselves (`--viewer-own-srtp`).
+    pub viewer_own_srtp: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

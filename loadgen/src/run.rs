@@ -103,6 +103,13 @@ pub struct RunArgs {
     /// per delivery, as a browser gets them.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub viewer_gro: bool,
+    /// `rtc` viewers decrypt their media themselves once DTLS is done (SRTP contexts of their
+    /// own, from the keys their core derived) and send their own NACKs; their core keeps ICE,
+    /// DTLS and RTCP. Through the core's read pipeline each packet costs several copies
+    /// between handler and interceptor stages, which bounded how many viewers one load
+    /// generator could hold. `--viewer-own-srtp false` feeds every packet to the core.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub viewer_own_srtp: bool,
     /// Driver threads of the `rtc` engine (one task each); viewers are spread over them.
     #[arg(long, default_value_t = 1)]
     pub viewer_drivers: usize,
@@ -202,6 +209,7 @@ impl RunArgs {
             viewer_engine: self.viewer_engine.name().to_owned(),
             viewer_loss_pct: self.viewer_loss,
             viewer_gro: self.viewer_gro && self.viewer_engine == ViewerEngine::Rtc,
+            viewer_own_srtp: self.viewer_own_srtp && self.viewer_engine == ViewerEngine::Rtc,
         }
     }
 }
@@ -287,6 +295,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         // A loss in the last moments could not be repaired before the count ends.
         loss_until: Instant::now() + Duration::from_secs_f64((args.duration - 1.0).max(0.0)),
         gro: args.viewer_gro,
+        own_srtp: args.viewer_own_srtp,
     });
 
     let mut watches: Vec<ProcWatch> = args.pids.iter().map(|&pid| ProcWatch::new(pid)).collect();

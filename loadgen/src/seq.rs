@@ -98,6 +98,31 @@ impl SeqTracker {
         }
     }
 
+    /// Extended numbers of the packets up to `span` behind the highest (and not before the
+    /// first) that have not arrived, oldest first.
+    pub fn missing(&self, span: u64) -> impl Iterator<Item = u64> + '_ {
+        let back = if self.highest == 0 {
+            0
+        } else {
+            (self.highest - self.first).min(span).min(WINDOW - 1)
+        };
+        (1..=back)
+            .rev()
+            .filter(move |&k| self.window[(k / 64) as usize] & (1 << (k % 64)) == 0)
+            .map(move |k| self.highest - k)
+    }
+
+    /// Whether packet `ext` (extended) is within `span` behind the highest and has not arrived.
+    pub fn is_missing(&self, ext: u64, span: u64) -> bool {
+        let Some(k) = self.highest.checked_sub(ext) else {
+            return false;
+        };
+        k >= 1
+            && k <= span.min(WINDOW - 1)
+            && ext >= self.first
+            && self.window[(k / 64) as usize] & (1 << (k % 64)) == 0
+    }
+
     /// Packets from the first to the highest seen.
     pub fn expected(&self) -> u64 {
         if self.highest == 0 {
@@ -174,6 +199,24 @@ mod tests {
         assert_eq!(t.received(), 1000);
         assert_eq!(t.lost(), 0);
         assert_eq!((t.reordered(), t.duplicates(), t.gap_events()), (0, 0, 0));
+    }
+
+    #[test]
+    fn missing_packets_are_listed_oldest_first_within_the_span() {
+        let mut t = SeqTracker::new();
+        for s in [65533u16, 65535, 2, 3, 5] {
+            t.push(s);
+        }
+        let missing: Vec<u16> = t.missing(100).map(|e| e as u16).collect();
+        assert_eq!(missing, vec![65534, 0, 1, 4]);
+        let near: Vec<u16> = t.missing(3).map(|e| e as u16).collect();
+        assert_eq!(near, vec![4]);
+        let four = t.missing(100).last().unwrap();
+        assert!(t.is_missing(four, 100));
+        t.push(4);
+        assert!(!t.is_missing(four, 100));
+        assert_eq!(t.missing(100).count(), 3);
+        assert_eq!(SeqTracker::new().missing(100).count(), 0);
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub struct ViewerContext {
     pub loss_until: std::time::Instant,
     /// Light viewers' sockets ask for UDP GRO (`--viewer-gro`).
     pub gro: bool,
+    /// Light viewers decrypt their media and send their NACKs themselves (`--viewer-own-srtp`).
+    pub own_srtp: bool,
 }
 
 impl std::fmt::Debug for ViewerContext {
@@ -223,6 +225,11 @@ impl TrackCounter {
 
     pub fn kind(&self) -> RtpCodecKind {
         self.kind
+    }
+
+    /// The sequence numbers received so far.
+    pub fn seq(&self) -> &SeqTracker {
+        &self.out.seq
     }
 
     /// Counts one decrypted RTP packet that arrived at `now` ([`now_ns`] time). Allocates

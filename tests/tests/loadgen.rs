@@ -3,7 +3,8 @@
 //! viewer connects, receives video and audio with continuous sequence numbers, and reports
 //! latency. No assertion on speed: the machine may be busy.
 //!
-//! Run three ways: viewers on the edge's UDP mux (the default), on a mux of two shards, and each
+//! Run three ways: viewers on the edge's UDP mux (the default), on a mux of two shards (with
+//! viewers whose webrtc-rs cores decrypt, not their own SRTP contexts), and each
 //! on a peer connection of its own (`--udp-mux false`); and once more on the mux with every
 //! viewer dropping 2 % of its video on arrival (`--viewer-loss`), which NACKs must repair.
 //!
@@ -35,6 +36,7 @@ fn loadgen_viewers_on_an_edge_lose_nothing() -> anyhow::Result<()> {
     // Garbage at the mux socket all along (random bytes, STUN with unknown credentials, empty
     // and oversized datagrams, from addresses no viewer has) costs the viewers nothing.
     let report = viewers_lose_nothing_with(&[], true, &[])?;
+    assert_eq!(report["config"]["viewer_own_srtp"], true);
     // One mux socket and the relay link's.
     assert_eq!(u(&report, "/processes/1/udp_sockets_max"), 2);
     Ok(())
@@ -42,7 +44,13 @@ fn loadgen_viewers_on_an_edge_lose_nothing() -> anyhow::Result<()> {
 
 #[test]
 fn loadgen_viewers_on_a_mux_of_two_shards_lose_nothing() -> anyhow::Result<()> {
-    let report = viewers_lose_nothing(&["--udp-mux-shards", "2"])?;
+    // And viewers whose cores decrypt their media (not their own SRTP contexts, the default).
+    let report = viewers_lose_nothing_with(
+        &["--udp-mux-shards", "2"],
+        false,
+        &["--viewer-own-srtp", "false"],
+    )?;
+    assert_eq!(report["config"]["viewer_own_srtp"], false);
     assert_eq!(u(&report, "/processes/1/udp_sockets_max"), 3);
     Ok(())
 }
