@@ -327,10 +327,29 @@ impl Protector {
     /// The SRTP datagram of `packet`; `None` if it does not fit a datagram or SRTP refused it
     /// (its key is exhausted after 2^48 packets).
     pub fn protect(&mut self, packet: &Packet) -> Option<BytesMut> {
-        if packet.marshal_size() > self.scratch.len() {
+        self.protect_padded(packet, 0)
+    }
+
+    /// The same, `pad` bytes longer: RTP padding (RFC 3550 §5.1: the P bit, zeros, the count in
+    /// the last byte; receivers strip it) when `pad` > 0 and the packet has none already. The
+    /// mux evens out a frame's packets with it (a packetizer splits a frame into packets whose
+    /// sizes differ by a byte), so the frame leaves as one UDP GSO send.
+    pub fn protect_padded(&mut self, packet: &Packet, pad: u8) -> Option<BytesMut> {
+        let pad = if packet.header.padding {
+            0
+        } else {
+            usize::from(pad)
+        };
+        if packet.marshal_size() + pad > self.scratch.len() {
             return None;
         }
-        let n = packet.marshal_to(&mut self.scratch).ok()?;
+        let mut n = packet.marshal_to(&mut self.scratch).ok()?;
+        if pad > 0 {
+            self.scratch[n..n + pad - 1].fill(0);
+            self.scratch[n + pad - 1] = pad as u8;
+            self.scratch[0] |= 0x20;
+            n += pad;
+        }
         self.context
             .encrypt_rtp_with_header(&self.scratch[..n], &packet.header)
             .ok()
@@ -545,6 +564,36 @@ mod tests {
         // Only one context's keys: no receiving keys.
         let _only = Context::new(&mine, &salt, profile, None, None, tap.crypto()).unwrap();
         assert!(matches!(tap.take_both_keys(), Err(EgressError::NoKeys)));
+    }
+
+    /// A padded packet is the size asked for, and a receiver gets the packet back unchanged
+    /// (the padding stripped); a packet that already has padding is not padded again.
+    #[test]
+    fn padding_evens_out_sizes_and_is_stripped_by_the_receiver() {
+        let profile = ProtectionProfile::AeadAes128Gcm;
+        let (key, salt) = (vec![3u8; 16], vec![4u8; profile.salt_len()]);
+        let keys = SrtpKeys {
+            profile,
+            key: key.clone(),
+            salt: salt.clone(),
+        };
+        let mut ours = Protector::new(&keys).unwrap();
+        let provider = rtc::crypto::default_provider().unwrap();
+        let mut receiver =
+            Context::new(&key, &salt, profile, None, None, provider.crypto()).unwrap();
+        let (long, short) = (packet(1, 0, 1127), packet(2, 0, 1126));
+        let a = ours.protect(&long).unwrap();
+        let b = ours.protect_padded(&short, 1).unwrap();
+        assert_eq!(a.len(), b.len());
+        let plain = receiver.decrypt_rtp(&b).unwrap();
+        let mut buf = &plain[..];
+        let back = <Packet as rtc::shared::marshal::Unmarshal>::unmarshal(&mut buf).unwrap();
+        assert_eq!(back.payload, short.payload);
+        assert!(back.header.padding);
+        let mut padded = packet(3, 0, 1000);
+        padded.header.padding = true;
+        let as_is = ours.protect(&padded).unwrap().len();
+        assert_eq!(ours.protect_padded(&padded, 7).unwrap().len(), as_is);
     }
 
     /// Over a real ICE and DTLS handshake (two cores in memory): the keys the tap noted are the

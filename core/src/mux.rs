@@ -40,6 +40,7 @@ use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp::Packet;
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::sansio::Protocol;
+use rtc::shared::marshal::MarshalSize;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use slab::Slab;
 use std::collections::{HashMap, VecDeque};
@@ -402,6 +403,8 @@ impl Shard {
             messages: Vec::with_capacity(4 * SEND_BATCH),
             gso_segments,
             batch_feeds: Vec::new(),
+            pads: Vec::new(),
+            feed_packets: Vec::new(),
             legs: Vec::new(),
             send_errors: 0,
             send_errors_metric,
@@ -481,6 +484,10 @@ struct Engine {
     gso_segments: usize,
     /// Scratch for [`Engine::forward`]: the batch's feeds, and one feed's legs.
     batch_feeds: Vec<u64>,
+    /// Scratch for [`Engine::forward`]: the RTP padding each packet of the batch gets.
+    pads: Vec<u8>,
+    /// Scratch for [`frame_pads`]: one feed's packets in the batch.
+    feed_packets: Vec<usize>,
     legs: Vec<(usize, usize)>,
     send_errors: u64,
     send_errors_metric: prometheus_client::metrics::counter::Counter,
@@ -702,6 +709,7 @@ impl Engine {
                 &packet,
                 source,
                 keyframe,
+                0,
                 now,
                 &mut self.outbox,
             ) {
@@ -867,6 +875,13 @@ impl Engine {
                 self.batch_feeds.push(out.subscriber);
             }
         }
+        self.pads.clear();
+        self.pads.resize(batch.len(), 0);
+        for &feed_id in &self.batch_feeds {
+            if self.feeds.get(&feed_id).is_some_and(|f| f.video) {
+                frame_pads(batch, feed_id, &mut self.feed_packets, &mut self.pads);
+            }
+        }
         for f in 0..self.batch_feeds.len() {
             let feed_id = self.batch_feeds[f];
             let Some(feed) = self.feeds.get(&feed_id) else {
@@ -879,7 +894,10 @@ impl Engine {
             for l in 0..self.legs.len() {
                 let (key, leg) = self.legs[l];
                 let viewer = &mut self.viewers[key];
-                for out in batch.iter().filter(|o| o.subscriber == feed_id) {
+                for (i, out) in batch.iter().enumerate() {
+                    if out.subscriber != feed_id {
+                        continue;
+                    }
                     if !viewer.catch_up.is_empty() {
                         viewer.catch_up.push_back((
                             leg,
@@ -895,6 +913,7 @@ impl Engine {
                             &out.packet,
                             out.source,
                             out.keyframe,
+                            self.pads[i],
                             now,
                             &mut self.outbox,
                         ) {
@@ -916,9 +935,16 @@ impl Engine {
                                 k.header.sequence_number == out.packet.header.sequence_number
                             });
                             for p in cached.iter().skip(1).filter(|_| from_here) {
-                                if let Some(n) =
-                                    send(viewer, leg, p, out.source, false, now, &mut self.outbox)
-                                {
+                                if let Some(n) = send(
+                                    viewer,
+                                    leg,
+                                    p,
+                                    out.source,
+                                    false,
+                                    0,
+                                    now,
+                                    &mut self.outbox,
+                                ) {
                                     sent += 1;
                                     bytes += n;
                                 }
@@ -1050,14 +1076,47 @@ async fn rest_of_frame(
     }
 }
 
-/// One packet to one viewer's leg: decide, rewrite, protect, queue the datagram, keep it for
-/// NACKs. Returns the payload size when it went out.
+/// The most RTP padding [`frame_pads`] gives a packet.
+const MAX_PAD: usize = 32;
+
+/// Sets `pads[i]` for the packets of video feed `feed` in `batch` so that each frame's packets
+/// (a run of one timestamp) are all one size but the last: a packetizer splits a frame into
+/// packets whose sizes differ by a byte or so (libwebrtc's VP8 packetizer balances them), and
+/// UDP GSO needs equal segments (only the last may be shorter). Then each viewer gets the frame
+/// as one GSO send instead of two or more. `scratch` holds the feed's packet indexes.
+fn frame_pads(batch: &[Outgoing], feed: u64, scratch: &mut Vec<usize>, pads: &mut [u8]) {
+    scratch.clear();
+    scratch.extend((0..batch.len()).filter(|&i| batch[i].subscriber == feed));
+    for run in scratch
+        .chunk_by(|&a, &b| batch[a].packet.header.timestamp == batch[b].packet.header.timestamp)
+    {
+        let Some((_, rest)) = run.split_last() else {
+            continue;
+        };
+        let target = run
+            .iter()
+            .map(|&i| batch[i].packet.marshal_size())
+            .max()
+            .unwrap_or(0);
+        for &i in rest {
+            let pad = target - batch[i].packet.marshal_size();
+            if pad <= MAX_PAD {
+                pads[i] = pad as u8;
+            }
+        }
+    }
+}
+
+/// One packet to one viewer's leg: decide, rewrite, protect (with `pad` bytes of RTP padding),
+/// queue the datagram, keep it for NACKs. Returns the payload size when it went out.
+#[allow(clippy::too_many_arguments)]
 fn send(
     viewer: &mut Viewer,
     leg: usize,
     packet: &rtc::rtp::Packet,
     source: u32,
     keyframe: bool,
+    pad: u8,
     now: Instant,
     outbox: &mut Vec<(SocketAddr, BytesMut)>,
 ) -> Option<u64> {
@@ -1067,7 +1126,7 @@ fn send(
         return None;
     }
     let to = viewer.media_to?;
-    let datagram = viewer.protector.as_mut()?.protect(&packet)?;
+    let datagram = viewer.protector.as_mut()?.protect_padded(&packet, pad)?;
     outbox.push((to, datagram));
     let size = packet.payload.len() as u64;
     l.stats.sent(&packet, now);
@@ -1243,6 +1302,44 @@ fn sendmmsg_messages(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn outgoing(feed: u64, ts: u32, payload: usize) -> Outgoing {
+        Outgoing {
+            subscriber: feed,
+            track: 0,
+            keyframe: false,
+            source: 0,
+            packet: Packet {
+                header: rtc::rtp::header::Header {
+                    version: 2,
+                    timestamp: ts,
+                    ..Default::default()
+                },
+                payload: bytes::Bytes::from(vec![0; payload]),
+            },
+        }
+    }
+
+    /// A frame split 1127, 1127, 1126, 1126 (and another feed's packet between) is padded to
+    /// 1127 but for its last packet; the next frame's packets are evened out on their own; a
+    /// packet far smaller than its frame's others is left as it is.
+    #[test]
+    fn a_frames_packets_are_padded_to_one_size_but_the_last() {
+        let batch = vec![
+            outgoing(1, 100, 1127),
+            outgoing(1, 100, 1127),
+            outgoing(2, 7, 100),
+            outgoing(1, 100, 1126),
+            outgoing(1, 100, 1126),
+            outgoing(1, 200, 1000),
+            outgoing(1, 200, 998),
+            outgoing(1, 200, 500),
+            outgoing(1, 200, 990),
+        ];
+        let (mut scratch, mut pads) = (Vec::new(), vec![0u8; batch.len()]);
+        frame_pads(&batch, 1, &mut scratch, &mut pads);
+        assert_eq!(pads, vec![0, 0, 0, 1, 0, 0, 2, 0, 0]);
+    }
 
     fn binding_request(username: &str) -> Vec<u8> {
         let mut attr = Vec::new();
