@@ -310,49 +310,65 @@ impl RTCCrypto for TapCrypto {
 /// Largest RTP packet we marshal (a datagram on any path we serve).
 const MAX_PACKET: usize = 1500;
 
-/// A viewer's SRTP sending context and the buffer packets are marshalled into.
+/// A viewer's SRTP sending context.
 pub struct Protector {
     context: Context,
-    scratch: Vec<u8>,
 }
 
 impl Protector {
     pub fn new(keys: &SrtpKeys) -> Result<Self, EgressError> {
         Ok(Self {
             context: keys.context(None)?,
-            scratch: vec![0; MAX_PACKET],
         })
     }
 
     /// The SRTP datagram of `packet`; `None` if it does not fit a datagram or SRTP refused it
-    /// (its key is exhausted after 2^48 packets).
+    /// (its key is exhausted after 2^48 packets). Allocates the datagram: the mux uses
+    /// [`Self::protect_into`].
     pub fn protect(&mut self, packet: &Packet) -> Option<BytesMut> {
-        self.protect_padded(packet, 0)
+        let mut out = Vec::new();
+        self.protect_into(packet, 0, &mut out)
+            .then(|| BytesMut::from(&out[..]))
     }
 
-    /// The same, `pad` bytes longer: RTP padding (RFC 3550 §5.1: the P bit, zeros, the count in
-    /// the last byte; receivers strip it) when `pad` > 0 and the packet has none already. The
-    /// mux evens out a frame's packets with it (a packetizer splits a frame into packets whose
-    /// sizes differ by a byte), so the frame leaves as one UDP GSO send.
-    pub fn protect_padded(&mut self, packet: &Packet, pad: u8) -> Option<BytesMut> {
+    /// Appends the SRTP datagram of `packet` to `out`, marshalled and encrypted in place (no
+    /// allocation once `out` has room); `pad` bytes longer: RTP padding (RFC 3550 §5.1: the P
+    /// bit, zeros, the count in the last byte; receivers strip it) when `pad` > 0 and the
+    /// packet has none already. The mux evens out a frame's packets with it (a packetizer
+    /// splits a frame into packets whose sizes differ by a byte), so the frame leaves as one
+    /// UDP GSO send. Returns false, and leaves `out` as it was, if the packet does not fit a
+    /// datagram or SRTP refused it.
+    pub fn protect_into(&mut self, packet: &Packet, pad: u8, out: &mut Vec<u8>) -> bool {
         let pad = if packet.header.padding {
             0
         } else {
             usize::from(pad)
         };
-        if packet.marshal_size() + pad > self.scratch.len() {
-            return None;
+        let size = packet.marshal_size();
+        if size + pad > MAX_PACKET {
+            return false;
         }
-        let mut n = packet.marshal_to(&mut self.scratch).ok()?;
+        let start = out.len();
+        out.resize(start + size + pad, 0);
+        let Ok(n) = packet.marshal_to(&mut out[start..]) else {
+            out.truncate(start);
+            return false;
+        };
         if pad > 0 {
-            self.scratch[n..n + pad - 1].fill(0);
-            self.scratch[n + pad - 1] = pad as u8;
-            self.scratch[0] |= 0x20;
-            n += pad;
+            // The padding's zeros are the resize's.
+            out[start + n + pad - 1] = pad as u8;
+            out[start] |= 0x20;
         }
-        self.context
-            .encrypt_rtp_with_header(&self.scratch[..n], &packet.header)
-            .ok()
+        out.truncate(start + n + pad);
+        if self
+            .context
+            .encrypt_rtp_in_place(out, start, &packet.header)
+            .is_err()
+        {
+            out.truncate(start);
+            return false;
+        }
+        true
     }
 }
 
@@ -583,7 +599,10 @@ mod tests {
             Context::new(&key, &salt, profile, None, None, provider.crypto()).unwrap();
         let (long, short) = (packet(1, 0, 1127), packet(2, 0, 1126));
         let a = ours.protect(&long).unwrap();
-        let b = ours.protect_padded(&short, 1).unwrap();
+        let mut out = b"before".to_vec();
+        assert!(ours.protect_into(&short, 1, &mut out));
+        let b = out.split_off(6);
+        assert_eq!(out, b"before");
         assert_eq!(a.len(), b.len());
         let plain = receiver.decrypt_rtp(&b).unwrap();
         let mut buf = &plain[..];
@@ -593,7 +612,12 @@ mod tests {
         let mut padded = packet(3, 0, 1000);
         padded.header.padding = true;
         let as_is = ours.protect(&padded).unwrap().len();
-        assert_eq!(ours.protect_padded(&padded, 7).unwrap().len(), as_is);
+        let mut out = Vec::new();
+        assert!(ours.protect_into(&padded, 7, &mut out));
+        assert_eq!(out.len(), as_is);
+        // What does not fit a datagram leaves `out` as it was.
+        assert!(!ours.protect_into(&packet(4, 0, 4000), 0, &mut out));
+        assert_eq!(out.len(), as_is);
     }
 
     /// Over a real ICE and DTLS handshake (two cores in memory): the keys the tap noted are the

@@ -26,6 +26,7 @@ pub mod http;
 pub mod metrics;
 pub mod mux;
 pub mod node;
+pub mod outbox;
 pub mod pair;
 pub mod pc;
 pub mod placement;

@@ -25,6 +25,7 @@ use crate::egress::{History, KeyTap, Protector, RetransmitBudget, SenderStats};
 use crate::error::{Error, Result};
 use crate::forward::{Codec, KeyframeCache, Leg, Rewriter};
 use crate::metrics::Traffic;
+use crate::outbox::Outbox;
 use crate::pc::{CoreKind, PcFactory};
 use crate::room::{KEYFRAME_CACHE_PACKETS, Outgoing, Room, RoomTrack, TrackFeed, same_codec};
 use bytes::BytesMut;
@@ -65,10 +66,6 @@ const RECV_BATCH: usize = 256;
 /// One GSO send carries at most this many bytes, and this many datagrams.
 const GSO_BYTES: usize = 60_000;
 const MAX_SEGMENTS: usize = 64;
-/// Datagrams (iovecs) one `sendmmsg` carries at most, over all its messages (at least one
-/// whole GSO message).
-const SEND_IOVECS: usize = 512;
-const _: () = assert!(SEND_IOVECS >= MAX_SEGMENTS);
 /// How long a flush waits for room once when the socket's send buffer is full.
 const SEND_BUFFER_WAIT: Duration = Duration::from_millis(1);
 /// How often the cores' timers are checked.
@@ -396,7 +393,7 @@ impl Shard {
             feeds: HashMap::new(),
             feed_of_track: HashMap::new(),
             media_tx,
-            outbox: Vec::with_capacity(4 * SEND_BATCH),
+            outbox: Outbox::with_capacity(4 * SEND_BATCH, 4 * SEND_BATCH * 1500),
             recv_buf: vec![0; 2048],
             due: Vec::new(),
             catching: Vec::new(),
@@ -474,7 +471,7 @@ struct Engine {
     /// Room track (by address) -> feed id.
     feed_of_track: HashMap<usize, u64>,
     media_tx: mpsc::Sender<Outgoing>,
-    outbox: Vec<(SocketAddr, BytesMut)>,
+    outbox: Outbox,
     recv_buf: Vec<u8>,
     due: Vec<usize>,
     catching: Vec<usize>,
@@ -577,7 +574,7 @@ impl Engine {
             if !is_stun(&out.message) {
                 viewer.media_to = Some(to);
             }
-            self.outbox.push((to, out.message));
+            self.outbox.push(to, &out.message);
         }
         let mut connected = false;
         while let Some(event) = viewer.pc.poll_event() {
@@ -727,7 +724,7 @@ impl Engine {
         };
         let _ = viewer.pc.close();
         while let Some(out) = viewer.pc.poll_write() {
-            self.outbox.push((out.transport.peer_addr, out.message));
+            self.outbox.push(out.transport.peer_addr, &out.message);
         }
         self.by_id.remove(&viewer.id);
         self.by_ufrag.remove(&viewer.ufrag);
@@ -975,16 +972,16 @@ impl Engine {
         self.messages.clear();
         let mut i = 0;
         while i < self.outbox.len() {
-            let (to, first) = (self.outbox[i].0, self.outbox[i].1.len());
+            let (to, first) = (self.outbox.to(i), self.outbox.size(i));
             let mut j = i + 1;
             while j < self.outbox.len()
                 && j - i < self.gso_segments
-                && self.outbox[j].0 == to
-                && self.outbox[j].1.len() <= first
+                && self.outbox.to(j) == to
+                && self.outbox.size(j) <= first
                 && (j - i + 1) * first <= GSO_BYTES
             {
                 j += 1;
-                if self.outbox[j - 1].1.len() < first {
+                if self.outbox.size(j - 1) < first {
                     break;
                 }
             }
@@ -1118,7 +1115,7 @@ fn send(
     keyframe: bool,
     pad: u8,
     now: Instant,
-    outbox: &mut Vec<(SocketAddr, BytesMut)>,
+    outbox: &mut Outbox,
 ) -> Option<u64> {
     let l = &mut viewer.legs[leg];
     let mut packet = packet.clone();
@@ -1126,8 +1123,10 @@ fn send(
         return None;
     }
     let to = viewer.media_to?;
-    let datagram = viewer.protector.as_mut()?.protect_padded(&packet, pad)?;
-    outbox.push((to, datagram));
+    let protector = viewer.protector.as_mut()?;
+    if !outbox.push_with(to, |buf| protector.protect_into(&packet, pad, buf)) {
+        return None;
+    }
     let size = packet.payload.len() as u64;
     l.stats.sent(&packet, now);
     l.history.push(packet);
@@ -1149,12 +1148,7 @@ fn send(
 
 /// Answers a viewer's NACK with the packets of `leg` it names that are still held, as they were
 /// first sent (same SSRC and sequence number: RFC 4585 retransmission without RTX).
-fn resend(
-    viewer: &mut Viewer,
-    leg: usize,
-    nack: &TransportLayerNack,
-    outbox: &mut Vec<(SocketAddr, BytesMut)>,
-) {
+fn resend(viewer: &mut Viewer, leg: usize, nack: &TransportLayerNack, outbox: &mut Outbox) {
     let (Some(to), Some(protector)) = (viewer.media_to, viewer.protector.as_mut()) else {
         return;
     };
@@ -1171,8 +1165,7 @@ fn resend(
                 refused += 1;
                 continue;
             }
-            if let Some(datagram) = protector.protect(packet) {
-                outbox.push((to, datagram));
+            if outbox.push_with(to, |buf| protector.protect_into(packet, 0, buf)) {
                 packets += 1;
                 bytes += packet.payload.len() as u64;
             }
@@ -1222,52 +1215,40 @@ struct Message {
 /// Room for one `UDP_SEGMENT` control message (`CMSG_SPACE(2)` is 24 bytes on 64-bit Linux).
 type CmsgBuf = [u64; 4];
 
-/// One `sendmmsg` of the leading `messages` (at most [`SEND_BATCH`] messages and
-/// [`SEND_IOVECS`] datagrams); returns how many messages went. Each message's iovecs point at
-/// its datagrams in the outbox. Direct, because `nix`'s `sendmmsg` result reads memory it never
+/// One `sendmmsg` of the leading `messages` (at most [`SEND_BATCH`]); returns how many messages
+/// went. Each message is one iovec over its datagrams, which lie back to back in the outbox
+/// (several datagrams: a GSO send of them). Direct, because `nix`'s `sendmmsg` result reads memory it never
 /// wrote, and it gives every message the same control messages.
 #[allow(unsafe_code)]
 fn sendmmsg_messages(
     fd: std::os::fd::RawFd,
-    outbox: &[(SocketAddr, BytesMut)],
+    outbox: &Outbox,
     messages: &[Message],
 ) -> std::io::Result<usize> {
-    let mut n = 0;
-    let mut iovs = 0;
-    for m in messages.iter().take(SEND_BATCH) {
-        if iovs + (m.end - m.start) > SEND_IOVECS && n > 0 {
-            break;
-        }
-        iovs += m.end - m.start;
-        n += 1;
-    }
+    let n = messages.len().min(SEND_BATCH);
     if n == 0 {
         return Ok(0);
     }
     let addrs: [socket2::SockAddr; SEND_BATCH] =
-        std::array::from_fn(|k| socket2::SockAddr::from(outbox[messages[k.min(n - 1)].start].0));
+        std::array::from_fn(|k| socket2::SockAddr::from(outbox.to(messages[k.min(n - 1)].start)));
     let mut iovecs = [libc::iovec {
         iov_base: std::ptr::null_mut(),
         iov_len: 0,
-    }; SEND_IOVECS];
+    }; SEND_BATCH];
     let mut cmsgs: [CmsgBuf; SEND_BATCH] = [[0; 4]; SEND_BATCH];
     // SAFETY: `mmsghdr` is plain old data; all zeroes is a valid (empty) header.
     let mut headers: [libc::mmsghdr; SEND_BATCH] = unsafe { std::mem::zeroed() };
-    let mut v = 0;
     for (k, m) in messages[..n].iter().enumerate() {
-        let first = v;
-        for (_, bytes) in &outbox[m.start..m.end] {
-            iovecs[v] = libc::iovec {
-                iov_base: bytes.as_ptr() as *mut libc::c_void,
-                iov_len: bytes.len(),
-            };
-            v += 1;
-        }
+        let bytes = outbox.span(m.start..m.end);
+        iovecs[k] = libc::iovec {
+            iov_base: bytes.as_ptr() as *mut libc::c_void,
+            iov_len: bytes.len(),
+        };
         let h = &mut headers[k].msg_hdr;
         h.msg_name = addrs[k].as_ptr() as *mut libc::c_void;
         h.msg_namelen = addrs[k].len();
-        h.msg_iov = &mut iovecs[first];
-        h.msg_iovlen = v - first;
+        h.msg_iov = &mut iovecs[k];
+        h.msg_iovlen = 1;
         if m.segment != 0 {
             h.msg_control = cmsgs[k].as_mut_ptr() as *mut libc::c_void;
             // SAFETY: `cmsgs[k]` is 32 bytes, aligned for `cmsghdr`, and holds CMSG_SPACE(2);
@@ -1390,16 +1371,19 @@ mod tests {
         let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let datagram = |tag: u8, len: usize| BytesMut::from(&vec![tag; len][..]);
+        let datagram = |tag: u8, len: usize| vec![tag; len];
         let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
         // A frame of three to `a` (the last shorter), one datagram to `b`, one more to `a`.
-        let outbox = vec![
-            (to_a, datagram(1, 1000)),
-            (to_a, datagram(2, 1000)),
-            (to_a, datagram(3, 400)),
-            (to_b, datagram(4, 300)),
-            (to_a, datagram(5, 200)),
-        ];
+        let mut outbox = Outbox::default();
+        for (to, tag, len) in [
+            (to_a, 1, 1000),
+            (to_a, 2, 1000),
+            (to_a, 3, 400),
+            (to_b, 4, 300),
+            (to_a, 5, 200),
+        ] {
+            outbox.push(to, &datagram(tag, len));
+        }
         let messages = [
             Message {
                 start: 0,
