@@ -218,15 +218,16 @@ fn bench(c: &mut Criterion) {
         90_000,
     );
     let own = Pair::connected(CoreKind::OwnMedia).unwrap();
-    let mut protector = Protector::new(&own.tap.take_sending_keys().unwrap()).unwrap();
-    let mut own_leg = Leg::new(
-        Rewriter::new(cascade_core::pair::SSRC, own.payload_type, 0),
-        Codec::Vp8,
-        90_000,
-    );
-    let mut history = History::default();
-    // The mux's outbox: datagrams protected in place at its end, emptied by each flush.
-    let mut outbox = Vec::with_capacity(64 * 1500);
+    let mut own_step = OwnStep {
+        protector: Protector::new(&own.tap.take_sending_keys().unwrap()).unwrap(),
+        history: History::default(),
+        leg: Leg::new(
+            Rewriter::new(cascade_core::pair::SSRC, own.payload_type, 0),
+            Codec::Vp8,
+            90_000,
+        ),
+        outbox: Vec::with_capacity(64 * 1500),
+    };
     let mut seq = 0u16;
     let mut group = c.benchmark_group("viewer_core");
     group.throughput(Throughput::Elements(1));
@@ -239,13 +240,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("leg_and_own_srtp_1100B", |b| {
         b.iter(|| {
             seq = seq.wrapping_add(1);
-            black_box(own_step(
-                &mut protector,
-                &mut history,
-                &mut own_leg,
-                &mut outbox,
-                seq,
-            ))
+            black_box(own_step.step(seq))
         })
     });
     group.finish();
@@ -265,13 +260,7 @@ fn bench(c: &mut Criterion) {
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     for _ in 0..rounds {
         seq = seq.wrapping_add(1);
-        black_box(own_step(
-            &mut protector,
-            &mut history,
-            &mut own_leg,
-            &mut outbox,
-            seq,
-        ));
+        black_box(own_step.step(seq));
     }
     let after = ALLOCATIONS.load(Ordering::Relaxed);
     println!(
@@ -280,28 +269,32 @@ fn bench(c: &mut Criterion) {
     );
 }
 
-/// One packet through the mux's per-viewer step as it is now: decide and rewrite, protect with
-/// our own SRTP context into the outbox (emptied every 64 datagrams, as by a flush), keep it
-/// for NACKs.
-fn own_step(
-    protector: &mut Protector,
-    history: &mut History,
-    leg: &mut Leg,
-    outbox: &mut Vec<u8>,
-    seq: u16,
-) -> usize {
-    let mut p = packet(seq);
-    let now = std::time::Instant::now();
-    if !leg.forward(&mut p, 0, true, now) {
-        return 0;
+/// The mux's per-viewer state for one leg: our SRTP context, the leg's history and rewriter,
+/// and the outbox (datagrams protected in place at its end, emptied by each flush).
+struct OwnStep {
+    protector: Protector,
+    history: History,
+    leg: Leg,
+    outbox: Vec<u8>,
+}
+
+impl OwnStep {
+    /// One packet through the mux's per-viewer step as it is now: decide and rewrite, protect
+    /// into the outbox (emptied every 64 datagrams, as by a flush), keep it for NACKs.
+    fn step(&mut self, seq: u16) -> usize {
+        let mut p = packet(seq);
+        let now = std::time::Instant::now();
+        if !self.leg.forward(&mut p, 0, true, now) {
+            return 0;
+        }
+        if self.outbox.len() >= 64 * 1500 - 1500 {
+            self.outbox.clear();
+        }
+        let before = self.outbox.len();
+        self.protector.protect_into(&p, 0, &mut self.outbox);
+        self.history.push(p);
+        self.outbox.len() - before
     }
-    if outbox.len() >= 64 * 1500 - 1500 {
-        outbox.clear();
-    }
-    let before = outbox.len();
-    protector.protect_into(&p, 0, outbox);
-    history.push(p);
-    outbox.len() - before
 }
 
 criterion_group!(benches, bench);
