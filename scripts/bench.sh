@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${BENCH_OUT:-target/bench}
-viewers=${BENCH_VIEWERS:-"10 100 300 500"}
+viewers=${BENCH_VIEWERS:-"10 100 300 500 1000"}
 duration=${BENCH_DURATION:-20}
 # The load generator's viewers: rtc (light, the default) or pc (a webrtc-rs peer connection each).
 engine=${BENCH_ENGINE:-rtc}

@@ -17,12 +17,21 @@ if "stream_ceiling_gro_pps_per_core" in limit:
           f"{limit['frame_fanout_gro_pps']:.0f} pkt/s to GRO receivers, {limit['frame_fanout_pps']:.0f} without; "
           f"stream ceiling {limit['stream_ceiling_gro_pps_per_core']:.0f} pkt/s/core to GRO receivers, "
           f"{limit['stream_ceiling_pps_per_core']:.0f} without")
+if "stream_ceiling_live_pps_per_core" in limit:
+    print(f"to live GRO receivers (read as they arrive): frames {limit['frame_fanout_live_pps']:.0f} pkt/s, "
+          f"single datagrams {limit['sendmmsg_live_pps']:.0f} pkt/s; live stream ceiling "
+          f"{limit['stream_ceiling_live_pps_per_core']:.0f} pkt/s/core")
 
 def stream_ceiling(r):
     """The stream ceiling for the run's kind of receivers (GRO or not)."""
     gro = (r.get("config") or {}).get("viewer_gro", False)
     key = "stream_ceiling_gro_pps_per_core" if gro else "stream_ceiling_pps_per_core"
     return limit.get(key, float("nan"))
+
+def live_ceiling(r):
+    """The stream ceiling to live GRO receivers (read as they arrive), for runs whose viewers use GRO."""
+    gro = (r.get("config") or {}).get("viewer_gro", False)
+    return limit.get("stream_ceiling_live_pps_per_core", float("nan")) if gro else float("nan")
 
 def proc(r, name):
     for p in r.get("processes", []):
@@ -69,8 +78,8 @@ for q in (0.5, 0.99):
     if le is not None:
         print(f"edge: peer connection up -> first media packet, p{int(q*100)} <= {le*1000:.0f} ms (n={n})")
 
-print("\n| viewers | connected | loss % | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | edge CPU % | edge RSS MiB | RSS KiB per viewer | loadgen CPU % | pkt/s out | pkt/s per edge core | viewers per edge core | ratio to ceiling | ratio to fan-out ceiling | ratio to stream ceiling |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("\n| viewers | connected | loss % | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | edge CPU % | edge RSS MiB | RSS KiB per viewer | loadgen CPU % | pkt/s out | pkt/s per edge core | viewers per edge core | ratio to ceiling | ratio to fan-out ceiling | ratio to stream ceiling | ratio to live stream ceiling |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 rows = []
 runs = [(f"edge-{n}", n, n) for n in sizes]
 # The same audience on an edge without the UDP mux (a peer connection per viewer), same run.
@@ -100,7 +109,7 @@ for name, label, n in runs:
     print(f"| {label} | {r['viewers']['connected']} | {loss:.3f} | {j.get('p50_ms', float('nan')):.0f} | {j.get('p99_ms', float('nan')):.0f} | "
           f"{lat(r,'p50_ms'):.2f} | {lat(r,'p99_ms'):.2f} | {cpu:.0f} | {rss:.0f} | {per_viewer_kib:.0f} | {lg_cpu:.0f} | {pps:.0f} | {per_core:.0f} | {viewers_per_core:.0f} | "
           f"{per_core/limit['ceiling_pps_per_core']:.2f} | {per_core/limit['fanout_ceiling_pps_per_core']:.2f} | "
-          f"{per_core/stream_ceiling(r):.2f} |")
+          f"{per_core/stream_ceiling(r):.2f} | {per_core/live_ceiling(r):.2f} |")
 try:
     import matplotlib
     matplotlib.use("Agg")

@@ -12,6 +12,12 @@
 //!   as an edge sends a frame to each of its viewers; once to receivers with UDP GRO (the load
 //!   generator's viewers: loopback hands them the frame unsplit) and once without (each datagram
 //!   delivered on its own, as to a browser);
+//! - the frame fan-out and the single-datagram fan-out once more to **live** GRO receivers: a
+//!   thread on another core waits on them (epoll) and reads everything, as the load generator's
+//!   viewers do. The other measurements' receivers are never read: once their buffers are full
+//!   the kernel drops at once, which costs the sender less than queueing a datagram and waking
+//!   its reader. On loopback that delivery runs in the sender's system call, so this is the
+//!   bound to hold the edge to in a loopback run;
 //! - what SRTP protection costs per 1200-byte packet, for AES-CM-HMAC-SHA1-80 and AEAD-AES-128-GCM
 //!   (webrtc-rs's own `rtc-srtp`, as the edge uses it).
 //!
@@ -20,7 +26,8 @@
 //! usually the cheaper path, but a fan-out cannot use it, so the fan-out ceiling takes the send
 //! cost from `sendmmsg` to distinct destinations instead: the bound an edge's fan-out can reach.
 //! The stream ceiling weighs the reference stream's own mix: its video packets at the frame
-//! fan-out's cost, its audio packets at the single-datagram fan-out's, each plus GCM.
+//! fan-out's cost, its audio packets at the single-datagram fan-out's, each plus GCM; the live
+//! stream ceiling does the same with the live receivers' figures.
 
 use nix::sys::socket::{ControlMessage, MsgFlags, MultiHeaders, SockaddrIn, sendmmsg};
 use serde::Serialize;
@@ -88,6 +95,13 @@ pub struct LimitReport {
     pub stream_ceiling_gro_pps_per_core: f64,
     /// The same to receivers without GRO.
     pub stream_ceiling_pps_per_core: f64,
+    /// Datagrams per second of the frame fan-out to live GRO receivers (read by another thread
+    /// as they arrive), and of the single-datagram fan-out to live receivers.
+    pub frame_fanout_live_pps: f64,
+    pub sendmmsg_live_pps: f64,
+    /// The stream ceiling from those: what the edge is compared with in a loopback run, where
+    /// the load generator's viewers read what it sends.
+    pub stream_ceiling_live_pps_per_core: f64,
 }
 
 fn sockets() -> std::io::Result<(UdpSocket, UdpSocket, SocketAddr)> {
@@ -214,21 +228,37 @@ impl Fanout {
 /// Datagrams per second with `sendmmsg`: `batch` datagrams per call, each to a different
 /// destination socket (as a fan-out sends one packet to many viewers).
 pub fn sendmmsg_rate(size: usize, batch: usize, run: Duration) -> std::io::Result<f64> {
-    frame_fanout_rate(size, 1, batch, false, run)
+    frame_fanout_rate(size, 1, batch, Receivers::Idle, run)
+}
+
+/// The destinations of a fan-out measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receivers {
+    /// Never read, without GRO: once full, they drop.
+    Idle,
+    /// Never read, with GRO.
+    IdleGro,
+    /// With GRO, read by a thread of their own as datagrams arrive.
+    LiveGro,
 }
 
 /// Datagrams per second sent as frames: `sendmmsg` of `batch` messages, each one GSO send of
-/// `frame` datagrams of `size` bytes to a different destination; receivers with GRO if `gro`.
+/// `frame` datagrams of `size` bytes to a different destination.
 pub fn frame_fanout_rate(
     size: usize,
     frame: usize,
     batch: usize,
-    gro: bool,
+    receivers: Receivers,
     run: Duration,
 ) -> std::io::Result<f64> {
     let frame = frame.clamp(1, 64_000 / size.max(1));
     let segment = u16::try_from(size).map_err(|_| std::io::Error::other("datagram too big"))?;
+    let gro = receivers != Receivers::Idle;
     let mut fanout = Fanout::with(batch, (frame > 1).then_some(segment), gro)?;
+    let reader = match receivers {
+        Receivers::LiveGro => Some(Reader::start(&fanout.receivers)?),
+        _ => None,
+    };
     let buf = vec![0x80u8; size * frame];
     let iovs: Vec<[IoSlice<'_>; 1]> = fanout
         .destinations
@@ -246,7 +276,70 @@ pub fn frame_fanout_rate(
             }
         }
     }
-    Ok(sent as f64 / start.elapsed().as_secs_f64())
+    let rate = sent as f64 / start.elapsed().as_secs_f64();
+    if let Some(reader) = reader {
+        reader.stop();
+    }
+    Ok(rate)
+}
+
+/// A thread reading every receiver as datagrams arrive (tokio's reactor: epoll, one task per
+/// socket, as the load generator's viewer driver).
+struct Reader {
+    stop: tokio_util::sync::CancellationToken,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl Reader {
+    fn start(receivers: &[UdpSocket]) -> std::io::Result<Self> {
+        let sockets = receivers
+            .iter()
+            .map(|r| {
+                let r = r.try_clone()?;
+                r.set_nonblocking(true)?;
+                Ok(r)
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        let stop = tokio_util::sync::CancellationToken::new();
+        let done = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("limit-reader".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let mut tasks = tokio::task::JoinSet::new();
+                    for socket in sockets {
+                        let done = done.clone();
+                        tasks.spawn(async move {
+                            let Ok(socket) = tokio::net::UdpSocket::from_std(socket) else {
+                                return 0u64;
+                            };
+                            let mut buf = vec![0u8; 65_536];
+                            let mut bytes = 0u64;
+                            loop {
+                                tokio::select! {
+                                    _ = done.cancelled() => return bytes,
+                                    n = socket.recv(&mut buf) => match n {
+                                        Ok(n) => bytes += n as u64,
+                                        Err(_) => return bytes,
+                                    },
+                                }
+                            }
+                        });
+                    }
+                    tasks.join_all().await.into_iter().sum()
+                })
+            })?;
+        Ok(Self { stop, thread })
+    }
+
+    /// Stops reading; returns the bytes read.
+    fn stop(self) -> u64 {
+        self.stop.cancel();
+        self.thread.join().unwrap_or(0)
+    }
 }
 
 /// Nanoseconds to protect one RTP packet of `size` bytes with `profile`.
@@ -285,15 +378,34 @@ pub fn measure(args: &LimitArgs) -> anyhow::Result<LimitReport> {
     let sendmmsg_pps = sendmmsg_rate(args.size, SENDMMSG_BATCH, run)?;
     let sha1 = srtp_cost(ProtectionProfile::Aes128CmHmacSha1_80, args.size, run)?;
     let gcm = srtp_cost(ProtectionProfile::AeadAes128Gcm, args.size, run)?;
-    let frame_fanout_gro_pps =
-        frame_fanout_rate(args.size, args.frame_packets, SENDMMSG_BATCH, true, run)?;
-    let frame_fanout_pps =
-        frame_fanout_rate(args.size, args.frame_packets, SENDMMSG_BATCH, false, run)?;
+    let frame_fanout_gro_pps = frame_fanout_rate(
+        args.size,
+        args.frame_packets,
+        SENDMMSG_BATCH,
+        Receivers::IdleGro,
+        run,
+    )?;
+    let frame_fanout_pps = frame_fanout_rate(
+        args.size,
+        args.frame_packets,
+        SENDMMSG_BATCH,
+        Receivers::Idle,
+        run,
+    )?;
+    let frame_fanout_live_pps = frame_fanout_rate(
+        args.size,
+        args.frame_packets,
+        SENDMMSG_BATCH,
+        Receivers::LiveGro,
+        run,
+    )?;
+    let sendmmsg_live_pps =
+        frame_fanout_rate(args.size, 1, SENDMMSG_BATCH, Receivers::LiveGro, run)?;
     let send_ns = 1e9 / sendto_pps.max(gso_pps);
     let fanout_send_ns = 1e9 / sendmmsg_pps;
     let video_share = args.video_share.clamp(0.0, 1.0);
-    let stream = |frame_pps: f64| {
-        let send_ns = video_share * 1e9 / frame_pps + (1.0 - video_share) * fanout_send_ns;
+    let stream = |frame_pps: f64, single_pps: f64| {
+        let send_ns = video_share * 1e9 / frame_pps + (1.0 - video_share) * 1e9 / single_pps;
         1e9 / (send_ns + gcm)
     };
     Ok(LimitReport {
@@ -313,8 +425,11 @@ pub fn measure(args: &LimitArgs) -> anyhow::Result<LimitReport> {
         frame_fanout_pps,
         frame_packets: args.frame_packets,
         video_share,
-        stream_ceiling_gro_pps_per_core: stream(frame_fanout_gro_pps),
-        stream_ceiling_pps_per_core: stream(frame_fanout_pps),
+        stream_ceiling_gro_pps_per_core: stream(frame_fanout_gro_pps, sendmmsg_pps),
+        stream_ceiling_pps_per_core: stream(frame_fanout_pps, sendmmsg_pps),
+        frame_fanout_live_pps,
+        sendmmsg_live_pps,
+        stream_ceiling_live_pps_per_core: stream(frame_fanout_live_pps, sendmmsg_live_pps),
     })
 }
 
@@ -322,7 +437,7 @@ pub fn measure(args: &LimitArgs) -> anyhow::Result<LimitReport> {
 pub fn execute(args: &LimitArgs) -> anyhow::Result<LimitReport> {
     let report = measure(args)?;
     println!(
-        "one core, {} B datagrams on loopback:\n  sendto          {:>12.0} pkt/s\n  UDP GSO x{:<2}     {:>12.0} pkt/s\n  sendmmsg x{:<2}    {:>12.0} pkt/s (to {} destinations)\n  SRTP AES-CM-SHA1-80 {:>8.0} ns/pkt\n  SRTP AEAD-AES-128-GCM {:>6.0} ns/pkt\n  ceiling (send + GCM)  {:>8.0} pkt/s/core\n  ceiling (send + SHA1) {:>8.0} pkt/s/core\n  fan-out ceiling (sendmmsg + GCM)  {:>8.0} pkt/s/core\n  fan-out ceiling (sendmmsg + SHA1) {:>8.0} pkt/s/core\n  frames x{} by GSO, sendmmsg x{}: {:>10.0} pkt/s to GRO receivers, {:>10.0} pkt/s without\n  stream ceiling ({:.0} % video by frames, audio by sendmmsg, + GCM): {:>8.0} pkt/s/core to GRO receivers, {:>8.0} without",
+        "one core, {} B datagrams on loopback:\n  sendto          {:>12.0} pkt/s\n  UDP GSO x{:<2}     {:>12.0} pkt/s\n  sendmmsg x{:<2}    {:>12.0} pkt/s (to {} destinations)\n  SRTP AES-CM-SHA1-80 {:>8.0} ns/pkt\n  SRTP AEAD-AES-128-GCM {:>6.0} ns/pkt\n  ceiling (send + GCM)  {:>8.0} pkt/s/core\n  ceiling (send + SHA1) {:>8.0} pkt/s/core\n  fan-out ceiling (sendmmsg + GCM)  {:>8.0} pkt/s/core\n  fan-out ceiling (sendmmsg + SHA1) {:>8.0} pkt/s/core\n  frames x{} by GSO, sendmmsg x{}: {:>10.0} pkt/s to GRO receivers, {:>10.0} pkt/s without\n  stream ceiling ({:.0} % video by frames, audio by sendmmsg, + GCM): {:>8.0} pkt/s/core to GRO receivers, {:>8.0} without\n  to live GRO receivers (read as they arrive): frames {:>10.0} pkt/s, single datagrams {:>10.0} pkt/s, stream ceiling {:>8.0} pkt/s/core",
         report.datagram_bytes,
         report.sendto_pps,
         report.gso_segments,
@@ -343,6 +458,9 @@ pub fn execute(args: &LimitArgs) -> anyhow::Result<LimitReport> {
         report.video_share * 100.0,
         report.stream_ceiling_gro_pps_per_core,
         report.stream_ceiling_pps_per_core,
+        report.frame_fanout_live_pps,
+        report.sendmmsg_live_pps,
+        report.stream_ceiling_live_pps_per_core,
     );
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
@@ -371,6 +489,8 @@ mod tests {
         assert!(report.fanout_ceiling_pps_per_core > 0.0);
         assert!(report.frame_fanout_gro_pps > 0.0 && report.frame_fanout_pps > 0.0);
         assert!(report.stream_ceiling_gro_pps_per_core > 0.0);
+        assert!(report.frame_fanout_live_pps > 0.0 && report.sendmmsg_live_pps > 0.0);
+        assert!(report.stream_ceiling_live_pps_per_core > 0.0);
         assert!(report.stream_ceiling_pps_per_core < 1e9 / report.srtp_aead_aes128_gcm_ns);
         // Only the send path differs: the better of sendto and GSO is at least as cheap as a
         // batch to many destinations only when GSO works; each ceiling is below its SRTP bound.
@@ -394,6 +514,27 @@ mod tests {
     }
 
     #[test]
+    fn the_reader_reads_what_reaches_live_receivers() {
+        let mut fanout = Fanout::with(3, Some(100), true).unwrap();
+        let reader = Reader::start(&fanout.receivers).unwrap();
+        let frame = [7u8; 250];
+        let iovs: Vec<[IoSlice<'_>; 1]> = (0..3).map(|_| [IoSlice::new(&frame)]).collect();
+        assert!(fanout.send(&iovs));
+        // Read as it arrives: poll (with a deadline) until the other thread has drained it all.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut buf = [0u8; 1024];
+        while fanout
+            .receivers
+            .iter()
+            .any(|r| r.set_nonblocking(true).is_ok() && r.peek(&mut buf).is_ok())
+            && Instant::now() < deadline
+        {
+            std::thread::yield_now();
+        }
+        assert_eq!(reader.stop(), 750, "every byte read by the reader");
+    }
+
+    #[test]
     fn a_frame_fanout_sends_each_destination_its_frame() {
         let mut fanout = Fanout::with(3, Some(100), true).unwrap();
         let frame: Vec<u8> = (0..250u32).map(|i| (i / 100) as u8).collect();
@@ -410,7 +551,8 @@ mod tests {
             }
             assert_eq!(got, frame);
         }
-        let rate = frame_fanout_rate(1200, 9, 4, false, Duration::from_millis(1)).unwrap();
+        let rate =
+            frame_fanout_rate(1200, 9, 4, Receivers::Idle, Duration::from_millis(1)).unwrap();
         assert!(rate > 0.0);
     }
 }
