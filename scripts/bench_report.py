@@ -78,7 +78,7 @@ for q in (0.5, 0.99):
     if le is not None:
         print(f"edge: peer connection up -> first media packet, p{int(q*100)} <= {le*1000:.0f} ms (n={n})")
 
-print("\n| viewers | connected | loss % | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | edge CPU % | edge RSS MiB | RSS KiB per viewer | loadgen CPU % | pkt/s out | pkt/s per edge core | viewers per edge core | ratio to ceiling | ratio to fan-out ceiling | ratio to stream ceiling | ratio to live stream ceiling |")
+print("\n| viewers | connected | loss % video / audio | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | edge CPU % | edge RSS MiB | RSS KiB per viewer | loadgen CPU % | pkt/s out | pkt/s per edge core | viewers per edge core | ratio to ceiling | ratio to fan-out ceiling | ratio to stream ceiling | ratio to live stream ceiling |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 rows = []
 runs = [(f"edge-{n}", n, n) for n in sizes]
@@ -101,12 +101,12 @@ for name, label, n in runs:
     pps = pkts / max(r["elapsed_s"], 1e-9)
     per_core = pps / (cpu / 100) if cpu == cpu and cpu > 0 else float("nan")
     j = r.get("join_ms") or {}
-    loss = r["packets"]["video"]["loss_pct"]
+    loss = f'{r["packets"]["video"]["loss_pct"]:.3f} / {r["packets"]["audio"]["loss_pct"]:.3f}'
     if name.startswith("edge-"):
         rows.append((int(n), cpu, pps))
     per_viewer_kib = rss * 1024 / max(int(n), 1)
     viewers_per_core = int(n) / (cpu / 100) if cpu == cpu and cpu > 0 else float("nan")
-    print(f"| {label} | {r['viewers']['connected']} | {loss:.3f} | {j.get('p50_ms', float('nan')):.0f} | {j.get('p99_ms', float('nan')):.0f} | "
+    print(f"| {label} | {r['viewers']['connected']} | {loss} | {j.get('p50_ms', float('nan')):.0f} | {j.get('p99_ms', float('nan')):.0f} | "
           f"{lat(r,'p50_ms'):.2f} | {lat(r,'p99_ms'):.2f} | {cpu:.0f} | {rss:.0f} | {per_viewer_kib:.0f} | {lg_cpu:.0f} | {pps:.0f} | {per_core:.0f} | {viewers_per_core:.0f} | "
           f"{per_core/limit['ceiling_pps_per_core']:.2f} | {per_core/limit['fanout_ceiling_pps_per_core']:.2f} | "
           f"{per_core/stream_ceiling(r):.2f} | {per_core/live_ceiling(r):.2f} |")
