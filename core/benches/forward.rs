@@ -10,7 +10,7 @@
 //! `cargo bench -p cascade-core --bench forward`
 
 use bytes::Bytes;
-use cascade_core::egress::{History, Protector};
+use cascade_core::egress::Protector;
 use cascade_core::forward::{Codec, Leg, Rewriter};
 use cascade_core::pair::Pair;
 use cascade_core::pc::CoreKind;
@@ -220,7 +220,6 @@ fn bench(c: &mut Criterion) {
     let own = Pair::connected(CoreKind::OwnMedia).unwrap();
     let mut own_step = OwnStep {
         protector: Protector::new(&own.tap.take_sending_keys().unwrap()).unwrap(),
-        history: History::default(),
         leg: Leg::new(
             Rewriter::new(cascade_core::pair::SSRC, own.payload_type, 0),
             Codec::Vp8,
@@ -264,23 +263,23 @@ fn bench(c: &mut Criterion) {
     }
     let after = ALLOCATIONS.load(Ordering::Relaxed);
     println!(
-        "viewer_core: {:.2} allocations per packet (leg + our SRTP in place in the outbox + history)",
+        "viewer_core: {:.2} allocations per packet (leg + our SRTP in place in the outbox)",
         (after - before) as f64 / rounds as f64
     );
 }
 
-/// The mux's per-viewer state for one leg: our SRTP context, the leg's history and rewriter,
-/// and the outbox (datagrams protected in place at its end, emptied by each flush).
+/// The mux's per-viewer state for one leg: our SRTP context, the leg's rewriter, and the outbox
+/// (datagrams protected in place at its end, emptied by each flush). NACKs are answered from
+/// the feed's history, kept once per packet for every viewer: not per viewer.
 struct OwnStep {
     protector: Protector,
-    history: History,
     leg: Leg,
     outbox: Vec<u8>,
 }
 
 impl OwnStep {
     /// One packet through the mux's per-viewer step as it is now: decide and rewrite, protect
-    /// into the outbox (emptied every 64 datagrams, as by a flush), keep it for NACKs.
+    /// into the outbox (emptied every 64 datagrams, as by a flush).
     fn step(&mut self, seq: u16) -> usize {
         let mut p = packet(seq);
         let now = std::time::Instant::now();
@@ -292,7 +291,6 @@ impl OwnStep {
         }
         let before = self.outbox.len();
         self.protector.protect_into(&p, 0, &mut self.outbox);
-        self.history.push(p);
         self.outbox.len() - before
     }
 }

@@ -5,12 +5,13 @@
 //! interceptor stage a `VecDeque` move of a large message, a fresh buffer per datagram), about
 //! half of a loaded edge's time (BENCHMARKS.md). Here a packet is marshalled into a reused
 //! buffer and protected by an SRTP context of our own (`rtc::srtp`, the same crate the core
-//! uses): one allocation, the protected datagram.
+//! uses): no allocation, the packet encrypted in place in the outbox.
 //!
 //! The core still runs ICE, DTLS, and RTCP both ways (it decrypts what the viewer sends and
 //! encrypts our sender reports). What it no longer sees is outgoing media, so the two things its
-//! interceptors did with it are done here: answering NACKs from a ring of recently sent packets
-//! per leg ([`History`]), and sender reports ([`SenderStats`]).
+//! interceptors did with it are done here: answering NACKs from a ring of recent packets per
+//! feed ([`History`]; the mux maps a NACKed number back to it through the leg's rewriter), and
+//! sender reports ([`SenderStats`]).
 //!
 //! The keys: webrtc-rs 0.21 does not export its DTLS keying material. Its SRTP contexts derive
 //! their session keys through the crypto provider the core is given (RFC 3711 §4.3: each
@@ -372,9 +373,10 @@ impl Protector {
     }
 }
 
-/// Packets recently sent on one leg, as sent (rewritten), for answering NACKs: the last
-/// [`History::SLOTS`] sequence numbers (about 1.7 s of the reference stream's video). The
-/// payloads are shared with every other leg, not copied.
+/// Recent packets of one stream by sequence number, for answering NACKs: the last
+/// [`History::SLOTS`] sequence numbers (about 1.7 s of the reference stream's video). The mux
+/// keeps one per feed, as the packets came from the room track (one copy for all its viewers;
+/// payloads shared, not copied).
 pub struct History {
     slots: Box<[Option<Packet>]>,
 }
@@ -393,6 +395,11 @@ impl History {
     pub fn push(&mut self, packet: Packet) {
         let slot = usize::from(packet.header.sequence_number) % Self::SLOTS;
         self.slots[slot] = Some(packet);
+    }
+
+    /// Forgets every packet.
+    pub fn clear(&mut self) {
+        self.slots.fill(None);
     }
 
     /// The packet sent with sequence number `seq`, if it is still held.

@@ -144,6 +144,10 @@ pub struct RewriterState {
     /// (bit `i` of word `i / 64` is `last_in_seq - i`): a retransmission that arrives late is
     /// forwarded once, a duplicate is not.
     pub window: [u64; WINDOW_WORDS],
+    /// How many source sequence numbers, up to `last_in_seq`, the window covers since the first
+    /// packet forwarded under the current mapping (at most [`REORDER_WINDOW`]): the window's
+    /// older bits stand for packets from before it, counted as seen but never sent.
+    pub span: u16,
     /// The last outgoing sequence number and timestamp, if any.
     pub last_out: Option<(u16, u32)>,
     /// Set by [`Rewriter::switch_source`]: the next packet re-bases the offsets.
@@ -193,6 +197,7 @@ impl Rewriter {
                 ts_offset: 0,
                 last_in_seq: None,
                 window: [0; WINDOW_WORDS],
+                span: 0,
                 last_out: None,
                 rebase: true,
                 switch_gap: SWITCH_TS_GAP,
@@ -252,6 +257,7 @@ impl Rewriter {
             if ahead < 0x8000 {
                 shift_window(&mut s.window, ahead);
                 s.window[0] |= 1;
+                s.span = s.span.saturating_add(ahead).min(REORDER_WINDOW);
                 s.last_in_seq = Some(header.sequence_number);
             } else {
                 let behind = last.wrapping_sub(header.sequence_number);
@@ -278,6 +284,7 @@ impl Rewriter {
                 [0; WINDOW_WORDS]
             };
             s.window[0] |= 1;
+            s.span = 1;
             s.last_in_seq = Some(header.sequence_number);
         }
         header.sequence_number = header.sequence_number.wrapping_add(s.seq_offset);
@@ -286,6 +293,33 @@ impl Rewriter {
         header.payload_type = s.payload_type;
         s.last_out = Some((header.sequence_number, header.timestamp));
         Verdict::Forward
+    }
+}
+
+impl Rewriter {
+    /// The source sequence number of the packet this rewriter sent as `out_seq`, if it did so
+    /// under its current mapping (since its last change of source) and the packet is within the
+    /// reorder window: what a NACK for `out_seq` asks for, in the source's numbers.
+    pub fn source_of(&self, out_seq: u16) -> Option<u16> {
+        let s = &self.state;
+        let last = s.last_in_seq?;
+        let source = out_seq.wrapping_sub(s.seq_offset);
+        let behind = last.wrapping_sub(source);
+        if behind >= s.span {
+            return None;
+        }
+        let (word, bit) = (usize::from(behind / 64), behind % 64);
+        (s.window[word] & (1 << bit) != 0).then_some(source)
+    }
+
+    /// Rewrites a copy of a packet it already forwarded, as it was sent (a retransmission).
+    pub fn rewrite_again(&self, packet: &mut Packet) {
+        let s = &self.state;
+        let header = &mut packet.header;
+        header.sequence_number = header.sequence_number.wrapping_add(s.seq_offset);
+        header.timestamp = header.timestamp.wrapping_add(s.ts_offset);
+        header.ssrc = s.ssrc;
+        header.payload_type = s.payload_type;
     }
 }
 
@@ -427,6 +461,16 @@ impl Leg {
     /// Whether the leg has begun (at a keyframe, for video): until then it forwards nothing.
     pub fn is_started(&self) -> bool {
         self.started
+    }
+
+    /// The room track's source the leg's current mapping is for.
+    pub fn source(&self) -> Option<u32> {
+        self.source
+    }
+
+    /// The rewriter (for retransmissions: [`Rewriter::source_of`], [`Rewriter::rewrite_again`]).
+    pub fn rewriter(&self) -> &Rewriter {
+        &self.rewriter
     }
 
     pub fn new(rewriter: Rewriter, codec: Codec, clock_rate: u32) -> Self {
@@ -630,6 +674,41 @@ mod tests {
             "the newest stays the newest"
         );
         assert_eq!(out(103), (Verdict::Forward, 1003));
+    }
+
+    /// A NACKed outgoing number maps back to the source packet sent as it, and only to one that
+    /// was sent under the current mapping: not a loss, not one from before the first packet,
+    /// not one from before a change of source; and its copy is rewritten as it was sent.
+    #[test]
+    fn a_nacked_number_maps_back_to_the_source_packet_sent_as_it() {
+        let mut rw = Rewriter::new(7, 96, 1000);
+        for seq in [65534u16, 65535, 1, 2] {
+            rw.rewrite(&mut packet(seq, u32::from(seq) * 10, b"x"));
+        }
+        // 0 was lost upstream; outgoing 1000..=1004 stand for 65534, 65535, (0), 1, 2.
+        assert_eq!(rw.source_of(1000), Some(65534));
+        assert_eq!(rw.source_of(1003), Some(1));
+        assert_eq!(rw.source_of(1002), None, "never sent");
+        assert_eq!(rw.source_of(999), None, "before the first packet");
+        assert_eq!(rw.source_of(1005), None, "not sent yet");
+        let mut again = packet(1, 10, b"x");
+        rw.rewrite_again(&mut again);
+        let mut first = packet(1, 10, b"x");
+        let mut twin = Rewriter::new(7, 96, 1000);
+        for seq in [65534u16, 65535] {
+            twin.rewrite(&mut packet(seq, u32::from(seq) * 10, b"x"));
+        }
+        twin.rewrite(&mut first);
+        assert_eq!(again.header, first.header, "rewritten as it was sent");
+        // A late retransmission of 0 is forwarded, and then NACKs for it are answered.
+        rw.rewrite(&mut packet(0, 0, b"x"));
+        assert_eq!(rw.source_of(1002), Some(0));
+        // After a change of source the old numbers map to nothing.
+        rw.switch_source(3000);
+        rw.rewrite(&mut packet(500, 0, b"x"));
+        assert_eq!(rw.source_of(1005), Some(500));
+        assert_eq!(rw.source_of(1004), None);
+        assert_eq!(rw.source_of(1000), None);
     }
 
     #[test]

@@ -10,8 +10,9 @@
 //!   many viewers watch it. For each packet and each viewer of its track, [`Leg::forward`]
 //!   decides and rewrites, our own SRTP context protects it (`egress`: the viewer's core is
 //!   bypassed for media, its keys taken as its DTLS derived them), and the datagram joins the
-//!   outbox, the packet the leg's history (NACKs are answered from it); the outbox goes out by
-//!   UDP GSO and `sendmmsg`, up to [`SEND_BATCH`] datagrams per system call;
+//!   outbox; the packet joins its feed's history once, for every leg (a NACKed number maps back
+//!   to it through the leg's rewriter); the outbox goes out by UDP GSO and `sendmmsg`, up to
+//!   [`SEND_BATCH`] messages per system call;
 //! - input: datagrams are read until the socket is empty and handed to their viewer: a STUN
 //!   request by its ICE username (`ours:theirs`; each viewer gets its own ufrag), anything else
 //!   by the remote address it came from (learnt from STUN, and from where the core sends);
@@ -119,8 +120,7 @@ struct MuxLeg {
     /// The viewer's SSRC for this track, and the track's RTP clock rate.
     ssrc: u32,
     clock_rate: u32,
-    /// What was sent, for NACKs; what the sender reports say.
-    history: History,
+    /// What the sender reports say.
     stats: SenderStats,
 }
 
@@ -163,6 +163,10 @@ struct Feed {
     _feed: TrackFeed,
     /// The packets since the track's last keyframe, for viewers that join the feed later.
     cache: KeyframeCache,
+    /// The feed's recent packets by source sequence number, as they came (one copy for every
+    /// leg): a leg's NACKed number maps back to one through its rewriter
+    /// ([`Rewriter::source_of`]), and the copy is rewritten as it was sent.
+    history: History,
     video: bool,
     source: Option<u32>,
     traffic: Traffic,
@@ -262,7 +266,6 @@ impl Mux {
                 track_id,
                 ssrc,
                 clock_rate: track.codec.clock_rate,
-                history: History::default(),
                 stats: SenderStats::default(),
             });
         }
@@ -600,7 +603,13 @@ impl Engine {
                         if let Some(leg) =
                             viewer.legs.iter().position(|l| l.ssrc == nack.media_ssrc)
                         {
-                            resend(viewer, leg, nack, &mut self.outbox);
+                            let feed = self
+                                .feed_of_track
+                                .get(&(Arc::as_ptr(&viewer.legs[leg].track) as usize))
+                                .and_then(|id| self.feeds.get(id));
+                            if let Some(feed) = feed {
+                                resend(viewer, leg, nack, feed, &mut self.outbox);
+                            }
                         }
                     } else if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
                         let by_ssrc = any
@@ -661,6 +670,7 @@ impl Engine {
                         Feed {
                             _feed: feed,
                             cache: KeyframeCache::new(KEYFRAME_CACHE_PACKETS),
+                            history: History::default(),
                             video: Codec::from_mime(&track.codec.mime_type).needs_keyframe(),
                             source: None,
                             traffic: self.viewers[key].traffic.clone(),
@@ -863,8 +873,10 @@ impl Engine {
             let feed = self.feeds.get_mut(&out.subscriber).expect("retained");
             if feed.source != Some(out.source) {
                 feed.cache.clear();
+                feed.history.clear();
                 feed.source = Some(out.source);
             }
+            feed.history.push(out.packet.clone());
             if feed.video {
                 feed.cache.push(&out.packet, out.keyframe);
             }
@@ -1129,7 +1141,6 @@ fn send(
     }
     let size = packet.payload.len() as u64;
     l.stats.sent(&packet, now);
-    l.history.push(packet);
     if !viewer.first_sent {
         viewer.first_sent = true;
         viewer
@@ -1147,17 +1158,32 @@ fn send(
 }
 
 /// Answers a viewer's NACK with the packets of `leg` it names that are still held, as they were
-/// first sent (same SSRC and sequence number: RFC 4585 retransmission without RTX).
-fn resend(viewer: &mut Viewer, leg: usize, nack: &TransportLayerNack, outbox: &mut Outbox) {
+/// first sent (same SSRC and sequence number: RFC 4585 retransmission without RTX): each NACKed
+/// number maps back through the leg's rewriter to a source packet in `feed`'s history (only
+/// one the leg sent, under its current mapping), and a copy is rewritten as it was sent.
+fn resend(
+    viewer: &mut Viewer,
+    leg: usize,
+    nack: &TransportLayerNack,
+    feed: &Feed,
+    outbox: &mut Outbox,
+) {
     let (Some(to), Some(protector)) = (viewer.media_to, viewer.protector.as_mut()) else {
         return;
     };
     let l = &viewer.legs[leg];
+    if l.forward.source().is_none() || l.forward.source() != feed.source {
+        return;
+    }
+    let rewriter = l.forward.rewriter();
     let now = Instant::now();
     let (mut packets, mut bytes, mut refused) = (0u64, 0u64, 0u64);
     for pair in &nack.nacks {
         for seq in pair.into_iter() {
-            let Some(packet) = l.history.get(seq) else {
+            let Some(packet) = rewriter
+                .source_of(seq)
+                .and_then(|source_seq| feed.history.get(source_seq))
+            else {
                 tracing::trace!(viewer = viewer.id, seq, "NACKed packet not in the history");
                 continue;
             };
@@ -1165,7 +1191,9 @@ fn resend(viewer: &mut Viewer, leg: usize, nack: &TransportLayerNack, outbox: &m
                 refused += 1;
                 continue;
             }
-            if outbox.push_with(to, |buf| protector.protect_into(packet, 0, buf)) {
+            let mut packet = packet.clone();
+            rewriter.rewrite_again(&mut packet);
+            if outbox.push_with(to, |buf| protector.protect_into(&packet, 0, buf)) {
                 packets += 1;
                 bytes += packet.payload.len() as u64;
             }
