@@ -374,9 +374,10 @@ impl Protector {
 }
 
 /// Recent packets of one stream by sequence number, for answering NACKs: the last
-/// [`History::SLOTS`] sequence numbers (about 1.7 s of the reference stream's video). The mux
+/// [`History::SLOTS`] sequence numbers (about 7 s of the reference stream's video). The mux
 /// keeps one per feed, as the packets came from the room track (one copy for all its viewers;
-/// payloads shared, not copied).
+/// payloads shared, not copied). Twice the keyframe cache: a joining viewer is sent the cached
+/// group of pictures (up to 1024 packets behind the newest) and may NACK any of it.
 pub struct History {
     slots: Box<[Option<Packet>]>,
 }
@@ -390,7 +391,8 @@ impl Default for History {
 }
 
 impl History {
-    pub const SLOTS: usize = 512;
+    /// A power of two, so slots stay put across the 16-bit wrap.
+    pub const SLOTS: usize = 2048;
 
     pub fn push(&mut self, packet: Packet) {
         let slot = usize::from(packet.header.sequence_number) % Self::SLOTS;
@@ -680,16 +682,17 @@ mod tests {
     #[test]
     fn history_answers_only_for_the_packets_it_holds() {
         let mut h = History::default();
-        for seq in 0..600u16 {
+        let n = History::SLOTS as u16 + 88;
+        for seq in 0..n {
             h.push(packet(seq.wrapping_add(65_400), 0, 10));
         }
         // The last SLOTS sequence numbers are held, across the wrap.
-        assert!(h.get(65_400u16.wrapping_add(599)).is_some());
+        assert!(h.get(65_400u16.wrapping_add(n - 1)).is_some());
         assert!(h.get(65_535).is_some());
         assert!(h.get(3).is_some());
         // Older ones were overwritten; never-sent ones were never there.
         assert!(h.get(65_400).is_none());
-        assert!(h.get(1000).is_none());
+        assert!(h.get(65_400u16.wrapping_add(n)).is_none());
         assert_eq!(h.get(7).unwrap().header.sequence_number, 7);
     }
 
