@@ -591,6 +591,38 @@ mod tests {
         assert!(matches!(tap.take_both_keys(), Err(EgressError::NoKeys)));
     }
 
+    /// Packets that do not authenticate leave nothing behind, however many SSRCs they name (our
+    /// `rtc-srtp` patch: the crate kept a state, replay window and all, per SSRC it was shown);
+    /// a genuine packet is still accepted after them.
+    #[test]
+    fn forged_packets_leave_no_state_behind() {
+        let profile = ProtectionProfile::AeadAes128Gcm;
+        let keys = SrtpKeys {
+            profile,
+            key: vec![5u8; 16],
+            salt: vec![6u8; profile.salt_len()],
+        };
+        let mut receiving = keys.context(Some(1024)).unwrap();
+        for i in 0..2000u32 {
+            let ssrc = i.wrapping_mul(0x9e37_79b9).to_be_bytes();
+            let mut rtp = vec![0x80, 96, 0, 1, 0, 0, 0, 1];
+            rtp.extend_from_slice(&ssrc);
+            rtp.extend_from_slice(&[0xab; 100]);
+            assert!(receiving.decrypt_rtp(&rtp).is_err());
+            let mut rtcp = vec![0x80, 200, 0, 6];
+            rtcp.extend_from_slice(&ssrc);
+            rtcp.extend_from_slice(&[0xcd; 20]);
+            rtcp.extend_from_slice(&[0x80, 0, 0, 1]);
+            rtcp.extend_from_slice(&[0xef; 16]);
+            assert!(receiving.decrypt_rtcp(&rtcp).is_err());
+        }
+        assert_eq!(receiving.ssrc_states(), (0, 0));
+        let mut sender = Protector::new(&keys).unwrap();
+        let p = packet(9, 0, 300);
+        receiving.decrypt_rtp(&sender.protect(&p).unwrap()).unwrap();
+        assert_eq!(receiving.ssrc_states(), (1, 0));
+    }
+
     /// A padded packet is the size asked for, and a receiver gets the packet back unchanged
     /// (the padding stripped); a packet that already has padding is not padded again.
     #[test]

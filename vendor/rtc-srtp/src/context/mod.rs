@@ -171,6 +171,29 @@ impl Context {
         })
     }
 
+    // Cascade patch: a new SSRC's state, not yet kept (see `decrypt_rtp_with_header`).
+    fn new_srtp_ssrc_state(&self, ssrc: u32) -> SrtpSsrcState {
+        SrtpSsrcState {
+            ssrc,
+            replay_detector: Some((self.new_srtp_replay_detector)()),
+            ..Default::default()
+        }
+    }
+
+    // Cascade patch: as `new_srtp_ssrc_state`, for SRTCP.
+    fn new_srtcp_ssrc_state(&self, ssrc: u32) -> SrtcpSsrcState {
+        SrtcpSsrcState {
+            ssrc,
+            replay_detector: Some((self.new_srtcp_replay_detector)()),
+            ..Default::default()
+        }
+    }
+
+    /// Cascade patch: how many SSRCs this context keeps state for (SRTP, SRTCP).
+    pub fn ssrc_states(&self) -> (usize, usize) {
+        (self.srtp_ssrc_states.len(), self.srtcp_ssrc_states.len())
+    }
+
     fn get_srtp_ssrc_state(&mut self, ssrc: u32) -> &mut SrtpSsrcState {
         // `or_insert_with` so the replay detector (a boxed sliding-window
         // detector backed by a heap-allocated bit buffer) is only constructed on

@@ -28,7 +28,18 @@ impl Context {
         let index = self.cipher.get_rtcp_index(encrypted);
         let ssrc = u32::from_be_bytes([encrypted[4], encrypted[5], encrypted[6], encrypted[7]]);
 
-        if let Some(replay_detector) = &mut self.get_srtcp_ssrc_state(ssrc).replay_detector
+        // Cascade patch: as in `decrypt_rtp_with_header`, a new SSRC's state is kept only once
+        // a packet of it authenticates.
+        let mut fresh = (!self.srtcp_ssrc_states.contains_key(&ssrc))
+            .then(|| self.new_srtcp_ssrc_state(ssrc));
+        let state = match fresh.as_mut() {
+            Some(state) => state,
+            None => self
+                .srtcp_ssrc_states
+                .get_mut(&ssrc)
+                .ok_or(Error::ErrTooShortRtcp)?,
+        };
+        if let Some(replay_detector) = &mut state.replay_detector
             && !replay_detector.check(index as u64)
         {
             return Err(Error::SrtcpSsrcDuplicated(ssrc, index));
@@ -36,8 +47,11 @@ impl Context {
 
         let dst = self.cipher.decrypt_rtcp(encrypted, index, ssrc)?;
 
-        if let Some(replay_detector) = &mut self.get_srtcp_ssrc_state(ssrc).replay_detector {
+        if let Some(replay_detector) = &mut state.replay_detector {
             replay_detector.accept();
+        }
+        if let Some(state) = fresh {
+            self.srtcp_ssrc_states.insert(ssrc, state);
         }
 
         Ok(dst)

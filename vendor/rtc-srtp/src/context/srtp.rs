@@ -26,7 +26,18 @@ impl Context {
             return Err(Error::ErrTooShortRtp);
         }
 
-        let state = self.get_srtp_ssrc_state(header.ssrc);
+        // Cascade patch: the state of an SSRC not seen before is kept only once a packet of it
+        // authenticates. Created on lookup, each unauthenticated packet naming a new SSRC left
+        // a state (and its replay window) behind: memory without bound for whoever can send.
+        let mut fresh = (!self.srtp_ssrc_states.contains_key(&header.ssrc))
+            .then(|| self.new_srtp_ssrc_state(header.ssrc));
+        let state = match fresh.as_mut() {
+            Some(state) => state,
+            None => self
+                .srtp_ssrc_states
+                .get_mut(&header.ssrc)
+                .ok_or(Error::ErrTooShortRtp)?,
+        };
         let (roc, diff, _) = state.next_rollover_count(header.sequence_number);
         if let Some(replay_detector) = &mut state.replay_detector
             && !replay_detector.check(header.sequence_number as u64)
@@ -38,12 +49,12 @@ impl Context {
         }
 
         let dst = self.cipher.decrypt_rtp(encrypted, header, roc)?;
-        {
-            let state = self.get_srtp_ssrc_state(header.ssrc);
-            if let Some(replay_detector) = &mut state.replay_detector {
-                replay_detector.accept();
-            }
-            state.update_rollover_count(header.sequence_number, diff);
+        if let Some(replay_detector) = &mut state.replay_detector {
+            replay_detector.accept();
+        }
+        state.update_rollover_count(header.sequence_number, diff);
+        if let Some(state) = fresh {
+            self.srtp_ssrc_states.insert(header.ssrc, state);
         }
 
         Ok(dst)
