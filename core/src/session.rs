@@ -435,7 +435,7 @@ async fn run_subscriber(
                         };
                         let mut packet = out.packet;
                         if leg.forward.forward(&mut packet, out.source, out.keyframe, now) {
-                        let bytes = packet.payload.len() as u64;
+                            let bytes = packet.payload.len() as u64;
                             if leg.local.write_rtp(packet).await.is_err() {
                                 break 'forward;
                             }
