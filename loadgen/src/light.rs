@@ -608,7 +608,13 @@ impl LightViewer {
 
     /// Sends NACKs for what its own media lost (nothing while the core decrypts). `seqs` is
     /// scratch.
-    fn nack(&mut self, now: Instant, seqs: &mut Vec<u16>, stats: &mut DriverStats) {
+    fn nack(
+        &mut self,
+        ctx: &ViewerContext,
+        now: Instant,
+        seqs: &mut Vec<u16>,
+        stats: &mut DriverStats,
+    ) {
         let Some(own) = self.own.as_mut() else {
             return;
         };
@@ -633,6 +639,7 @@ impl LightViewer {
                 .is_some_and(|datagram| self.socket.try_send_to(&datagram, peer).is_ok());
             if sent {
                 stats.nacks_out += 1;
+                ctx.counters.nacks_sent.fetch_add(1, Ordering::Relaxed);
             } else {
                 stats.send_errors += 1;
             }
@@ -1036,7 +1043,7 @@ impl Driver {
                     )));
             } else if viewer.own.is_some() && viewer.next_nack <= now {
                 viewer.next_nack = now + NACK_EVERY;
-                viewer.nack(now, &mut self.nack_seqs, &mut self.stats);
+                viewer.nack(&self.ctx, now, &mut self.nack_seqs, &mut self.stats);
             }
             if viewer.failure.is_none() && viewer.deadline.is_some_and(|d| d <= now) {
                 if let Err(e) = viewer.pc.handle_timeout(now) {

@@ -90,6 +90,9 @@ pub struct PacketSummary {
     /// Video datagrams the viewers threw away on purpose (`--viewer-loss`) before decrypting
     /// them: recovered by NACK, they are not in `lost`.
     pub induced_drops: u64,
+    /// RTCP NACK packets the viewers sent themselves (`--viewer-own-srtp`; 0 when their cores
+    /// NACK).
+    pub nacks_sent: u64,
 }
 
 /// One track over every connected viewer.
@@ -250,6 +253,7 @@ pub struct Measurements {
     pub skew_ms: Skew,
     pub client_drops: u64,
     pub induced_drops: u64,
+    pub nacks_sent: u64,
     pub processes: Vec<ProcReport>,
     pub loadgen: Option<ProcReport>,
     pub nofile_limit: Option<u64>,
@@ -315,6 +319,7 @@ pub fn build(config: RunConfig, results: &[ViewerResult], m: Measurements) -> Re
             audio: summarise(&audio_lines),
             client_drops: m.client_drops,
             induced_drops: m.induced_drops,
+            nacks_sent: m.nacks_sent,
         },
         processes: m.processes,
         loadgen: m.loadgen,
@@ -425,6 +430,9 @@ impl Report {
                 "  viewers dropped {} video datagrams on arrival on purpose (--viewer-loss); only what NACKs did not recover counts as lost",
                 self.packets.induced_drops
             );
+        }
+        if self.packets.nacks_sent > 0 {
+            let _ = writeln!(s, "  viewers sent {} NACK packets", self.packets.nacks_sent);
         }
         if self.packets.client_drops > 0 {
             let _ = writeln!(

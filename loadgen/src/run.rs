@@ -402,6 +402,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
             },
             client_drops: logger::client_drops(),
             induced_drops: ctx.counters.induced_drops.load(Ordering::Relaxed),
+            nacks_sent: ctx.counters.nacks_sent.load(Ordering::Relaxed),
             processes,
             loadgen,
             nofile_limit,

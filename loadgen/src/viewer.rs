@@ -42,6 +42,8 @@ pub struct Counters {
     pub packets: AtomicU64,
     /// Video datagrams dropped on purpose on arrival (`--viewer-loss`).
     pub induced_drops: AtomicU64,
+    /// RTCP NACK packets light viewers sent themselves (`--viewer-own-srtp`).
+    pub nacks_sent: AtomicU64,
 }
 
 /// What every viewer shares.
