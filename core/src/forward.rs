@@ -270,10 +270,7 @@ impl Rewriter {
                 }
                 s.window[word] |= 1 << bit;
                 // A late packet: same mapping, and the newest stays the newest.
-                header.sequence_number = header.sequence_number.wrapping_add(s.seq_offset);
-                header.timestamp = header.timestamp.wrapping_add(s.ts_offset);
-                header.ssrc = s.ssrc;
-                header.payload_type = s.payload_type;
+                self.rewrite_again(packet);
                 return Verdict::Forward;
             }
         }
@@ -287,11 +284,9 @@ impl Rewriter {
             s.span = 1;
             s.last_in_seq = Some(header.sequence_number);
         }
-        header.sequence_number = header.sequence_number.wrapping_add(s.seq_offset);
-        header.timestamp = header.timestamp.wrapping_add(s.ts_offset);
-        header.ssrc = s.ssrc;
-        header.payload_type = s.payload_type;
-        s.last_out = Some((header.sequence_number, header.timestamp));
+        self.rewrite_again(packet);
+        let header = &packet.header;
+        self.state.last_out = Some((header.sequence_number, header.timestamp));
         Verdict::Forward
     }
 }
@@ -312,7 +307,9 @@ impl Rewriter {
         (s.window[word] & (1 << bit) != 0).then_some(source)
     }
 
-    /// Rewrites a copy of a packet it already forwarded, as it was sent (a retransmission).
+    /// Applies the current mapping to `packet` (SSRC, payload type, sequence number,
+    /// timestamp): what [`Self::rewrite`] does to a packet it forwards, and so a copy of a packet
+    /// it already forwarded comes out as it was sent (a retransmission).
     pub fn rewrite_again(&self, packet: &mut Packet) {
         let s = &self.state;
         let header = &mut packet.header;

@@ -1116,8 +1116,9 @@ fn frame_pads(batch: &[Outgoing], feed: u64, scratch: &mut Vec<usize>, pads: &mu
     }
 }
 
-/// One packet to one viewer's leg: decide, rewrite, protect (with `pad` bytes of RTP padding),
-/// queue the datagram, keep it for NACKs. Returns the payload size when it went out.
+/// One packet to one viewer's leg: decide, rewrite, protect (with `pad` bytes of RTP padding)
+/// and queue the datagram (NACKs are answered from the feed's history). Returns the payload
+/// size when it went out.
 #[allow(clippy::too_many_arguments)]
 fn send(
     viewer: &mut Viewer,
@@ -1172,7 +1173,7 @@ fn resend(
         return;
     };
     let l = &viewer.legs[leg];
-    if l.forward.source().is_none() || l.forward.source() != feed.source {
+    if feed.source.is_none() || l.forward.source() != feed.source {
         return;
     }
     let rewriter = l.forward.rewriter();

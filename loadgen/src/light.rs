@@ -36,7 +36,7 @@
 //!   load generator could hold.
 
 use crate::marker::{self, now_ns};
-use crate::nack::{Nacks, rtp_parts};
+use crate::nack::{Nacks, rtp_parts, rtp_ssrc};
 use crate::peer::PeerError;
 use crate::signal;
 use crate::viewer::{
@@ -531,11 +531,7 @@ impl LightViewer {
         let Some(video) = self.video_ssrc else {
             return false;
         };
-        let rtp = datagram.len() >= 12
-            && datagram[0] >> 6 == 2
-            && !(192..=223).contains(&datagram[1])
-            && datagram[8..12] == video.to_be_bytes();
-        if !rtp {
+        if rtp_ssrc(datagram) != Some(video) {
             return false;
         }
         let n = self.video_in as f64;
@@ -583,11 +579,7 @@ impl LightViewer {
         at: Instant,
     ) -> Option<u64> {
         let own = self.own.as_mut()?;
-        // RTP, not RTCP (RFC 5761 §4: RTCP's packet types 192-223 in the second byte).
-        if datagram.len() < 12 || datagram[0] >> 6 != 2 || (192..=223).contains(&datagram[1]) {
-            return None;
-        }
-        let ssrc = u32::from_be_bytes([datagram[8], datagram[9], datagram[10], datagram[11]]);
+        let ssrc = rtp_ssrc(datagram)?;
         let track = self.tracks.iter_mut().find(|t| t.ssrc == ssrc)?;
         own.peer = Some(from);
         let plain = match own.remote.decrypt_rtp(datagram) {

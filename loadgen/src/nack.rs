@@ -16,6 +16,20 @@ pub const RETRY: Duration = Duration::from_millis(100);
 /// Packets pending at most (a longer outage is not repaired packet by packet).
 const MAX_PENDING: usize = 256;
 
+/// The SSRC of an RTP (or SRTP) datagram, whose header is in the clear; `None` for RTCP (RFC
+/// 5761 §4: its packet types 192-223 in the second byte) and anything else.
+pub fn rtp_ssrc(datagram: &[u8]) -> Option<u32> {
+    if datagram.len() < 12 || datagram[0] >> 6 != 2 || (192..=223).contains(&datagram[1]) {
+        return None;
+    }
+    Some(u32::from_be_bytes([
+        datagram[8],
+        datagram[9],
+        datagram[10],
+        datagram[11],
+    ]))
+}
+
 /// The plain RTP packet's SSRC, sequence number and payload (CSRCs, header extension and
 /// padding skipped); `None` when it is not a well-formed RTP packet.
 pub fn rtp_parts(packet: &[u8]) -> Option<(u32, u16, &[u8])> {
@@ -162,5 +176,10 @@ mod tests {
         *bad_padding.last_mut().unwrap() = 200;
         assert_eq!(rtp_parts(&bad_padding), None);
         assert_eq!(rtp_parts(&[0x40; 20]), None, "not version 2");
+        assert_eq!(rtp_ssrc(&p), Some(0xaabb_ccdd));
+        let mut rtcp = p.clone();
+        rtcp[1] = 200;
+        assert_eq!(rtp_ssrc(&rtcp), None, "RTCP");
+        assert_eq!(rtp_ssrc(&p[..11]), None);
     }
 }
