@@ -78,6 +78,8 @@ CONSTRAINTS: dict[str, dict] = {
     "*.ports.http": PORT,
     "*.ports.grpc": PORT,
     "*.ports.udpMux": PORT,
+    # The binaries' range of CASCADE_UDP_MUX_SHARDS.
+    "*.udpMuxShards": {"minimum": 1, "maximum": 256},
     "*.udpPorts.start": PORT,
     "*.udpPorts.end": PORT,
     "*.httpAdvertise": {"pattern": r"^$|^https?://"},

@@ -22,11 +22,14 @@
   and numbers are in the binaries' ranges; with --known-env, every CASCADE_*
   variable set is one the binaries read (they refuse unknown ones at start).
 * The UDP mux: CASCADE_UDP_MUX is true or false; when true,
-  CASCADE_UDP_MUX_PORT is the pod's declared UDP port "udp-mux", outside
-  CASCADE_UDP_PORTS, published on the same node port when the pod's media is
-  on the node, and admitted by the NetworkPolicies that select the pod; when
-  false, neither the variable nor the port is there. No two workloads publish
-  the same node port (protocol and number).
+  CASCADE_UDP_MUX_PORT is the pod's declared UDP port "udp-mux", and with
+  CASCADE_UDP_MUX_SHARDS=N (1..256, 1 when unset) shard i's port
+  CASCADE_UDP_MUX_PORT + i is declared as "udp-mux-<i>" (no other udp-mux-*
+  port); all of them outside CASCADE_UDP_PORTS, published on the same node
+  port when the pod's media is on the node, and admitted by the
+  NetworkPolicies that select the pod; when false, neither the variables nor
+  the ports are there. No two workloads publish the same node port (protocol
+  and number).
 
 Prints one line per failed assertion and exits 1 if there is any.
 """
@@ -164,8 +167,16 @@ REQUIRED_ENV = [
     "CASCADE_LEASE_SECS", "CASCADE_MAX_EDGE_FANOUT", "CASCADE_MAX_RELAY_DEPTH", "CASCADE_FAILOVER_TIMEOUT",
     "CASCADE_UDP_MUX",
 ]
-# Name of the container port of the UDP mux (CASCADE_UDP_MUX_PORT).
+# Name of the container port of the UDP mux (CASCADE_UDP_MUX_PORT), and of its shard i > 0
+# (CASCADE_UDP_MUX_PORT + i, with CASCADE_UDP_MUX_SHARDS > i).
 MUX_PORT = "udp-mux"
+MUX_PORT_RE = re.compile(r"^udp-mux(-[0-9]+)?$")
+MAX_MUX_SHARDS = 256
+
+
+def mux_port_name(shard: int) -> str:
+    return MUX_PORT if shard == 0 else f"{MUX_PORT}-{shard}"
+
 
 ROLE_ENV: dict[str, list[str]] = {"origin": [], "edge": []}
 # Settings every node of one cluster must share: the Redis it meets the others in and the key
@@ -191,8 +202,8 @@ class Checker:
         self.cluster_env: dict[str, dict[str, str | None]] = {}
         # (protocol, node port) -> the workloads publishing it
         self.node_ports: dict[tuple[str, int], list[str]] = {}
-        # role -> the mux port its pods declare (only when the mux is on)
-        self.mux_ports: dict[str, int] = {}
+        # role -> the mux ports its pods declare, shard 0 first (only when the mux is on)
+        self.mux_ports: dict[str, list[int]] = {}
 
     def fail(self, where: str, msg: str) -> None:
         self.errors.append(f"{where}: {msg}")
@@ -311,7 +322,7 @@ class Checker:
         udp_range = range(int(m.group(1)), int(m.group(2)) + 1) if m else range(0)
         # The range is declared port by port only when it is on the node (host modes).
         ranged = sorted(p["containerPort"] for p in c.get("ports", [])
-                        if p.get("protocol") == "UDP" and p.get("name") != MUX_PORT)
+                        if p.get("protocol") == "UDP" and not MUX_PORT_RE.match(p.get("name") or ""))
         on_node = bool(pod.get("hostNetwork")) or bool(ranged)
         if not m:
             self.fail(where, f"CASCADE_UDP_PORTS={udp!r} is not start-end")
@@ -323,7 +334,8 @@ class Checker:
             if "hostPort" in p:
                 key = (p.get("protocol", "TCP"), p["hostPort"])
                 self.node_ports.setdefault(key, []).append(where)
-        self.check_mux(where, role, resolved, ports.get(MUX_PORT), udp_range)
+        mux_decl = {n: p for n, p in ports.items() if MUX_PORT_RE.match(n)}
+        self.check_mux(where, role, resolved, mux_decl, udp_range)
         drain = resolved.get("CASCADE_DRAIN_TIMEOUT")
         if not (drain or "").isdigit():
             self.fail(where, f"CASCADE_DRAIN_TIMEOUT={drain!r} is not a number of seconds")
@@ -366,12 +378,15 @@ class Checker:
         if sc.get("allowPrivilegeEscalation") is not False or not sc.get("readOnlyRootFilesystem"):
             self.fail(where, "container is not locked down (allowPrivilegeEscalation, readOnlyRootFilesystem)")
 
-    def check_mux(self, where: str, role: str, resolved: dict, port: dict | None, udp_range: range) -> None:
+    def check_mux(self, where: str, role: str, resolved: dict, declared: dict[str, dict], udp_range: range) -> None:
+        """declared: the container ports named udp-mux or udp-mux-<i>, by name."""
         mux = resolved.get("CASCADE_UDP_MUX")
         mux_port = resolved.get("CASCADE_UDP_MUX_PORT")
+        shards_env = resolved.get("CASCADE_UDP_MUX_SHARDS")
         if mux == "false":
-            if mux_port is not None or port is not None:
-                self.fail(where, "CASCADE_UDP_MUX=false, yet CASCADE_UDP_MUX_PORT or the udp-mux port is set")
+            if mux_port is not None or shards_env is not None or declared:
+                self.fail(where, "CASCADE_UDP_MUX=false, yet CASCADE_UDP_MUX_PORT, CASCADE_UDP_MUX_SHARDS or a "
+                                 f"udp-mux port is set: {sorted(declared)}")
             return
         if mux != "true":
             self.fail(where, f"CASCADE_UDP_MUX={mux!r} is neither true nor false")
@@ -381,12 +396,32 @@ class Checker:
                              "to declare and publish)")
             return
         number = int(mux_port)
-        # Published on the node like the range when the range is: checked with the other UDP ports.
-        if port is None or port.get("protocol") != "UDP" or port.get("containerPort") != number:
-            self.fail(where, f"CASCADE_UDP_MUX_PORT={number} is not the declared UDP port {MUX_PORT}: {port}")
-        if number in udp_range:
-            self.fail(where, f"CASCADE_UDP_MUX_PORT={number} is inside CASCADE_UDP_PORTS")
-        self.mux_ports[role] = number
+        shards = 1  # the binaries' default when the variable is unset
+        if shards_env is not None:
+            if not shards_env.isdigit() or not 1 <= int(shards_env) <= MAX_MUX_SHARDS:
+                self.fail(where, f"CASCADE_UDP_MUX_SHARDS={shards_env!r} is not a whole number in 1..{MAX_MUX_SHARDS}")
+                return
+            shards = int(shards_env)
+        if number + shards - 1 > 65535:
+            self.fail(where, f"CASCADE_UDP_MUX_PORT={number} + CASCADE_UDP_MUX_SHARDS={shards} - 1 is above 65535")
+            return
+        numbers = [number + i for i in range(shards)]
+        # Shard i listens on CASCADE_UDP_MUX_PORT + i: each is declared under its name. Published on the
+        # node like the range when the range is: checked with the other UDP ports.
+        for i, n in enumerate(numbers):
+            name = mux_port_name(i)
+            port = declared.get(name)
+            if port is None or port.get("protocol") != "UDP" or port.get("containerPort") != n:
+                self.fail(where, f"mux shard {i} (CASCADE_UDP_MUX_PORT={number} + {i}) is not the declared UDP port "
+                                 f"{name} {n}: {port}")
+        extra = sorted(set(declared) - {mux_port_name(i) for i in range(shards)})
+        if extra:
+            self.fail(where, f"declares {extra}, but CASCADE_UDP_MUX_SHARDS={shards}")
+        inside = [n for n in numbers if n in udp_range]
+        if inside:
+            self.fail(where, f"UDP mux ports {inside} (CASCADE_UDP_MUX_PORT, CASCADE_UDP_MUX_SHARDS) are inside "
+                             "CASCADE_UDP_PORTS")
+        self.mux_ports[role] = numbers
 
     def check_network_policy(self, d: dict) -> None:
         where = f"NetworkPolicy/{d['metadata']['name']}"
@@ -394,21 +429,23 @@ class Checker:
             role = t["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
             if role not in self.mux_ports:
                 continue
-            number = self.mux_ports[role]
 
-            def admits(rule: dict) -> bool:
+            def admits(rule: dict, shard: int, number: int) -> bool:
                 if not rule.get("ports"):
                     return True  # a rule without ports admits every port
                 for p in rule["ports"]:
                     port = p.get("port")
                     if p.get("protocol") != "UDP":
                         continue
-                    if port == MUX_PORT or (isinstance(port, int) and port <= number <= p.get("endPort", port)):
+                    if port == mux_port_name(shard) or (isinstance(port, int)
+                                                        and port <= number <= p.get("endPort", port)):
                         return True
                 return False
 
-            if not any(admits(rule) for rule in d["spec"].get("ingress") or []):
-                self.fail(where, f"admits no UDP to the {role}s' mux port {number}")
+            for shard, number in enumerate(self.mux_ports[role]):
+                if not any(admits(rule, shard, number) for rule in d["spec"].get("ingress") or []):
+                    self.fail(where, f"admits no UDP to the {role}s' mux port {number} "
+                                     f"({mux_port_name(shard)})")
 
     def pods_matching(self, selector: dict) -> list[dict]:
         out = []

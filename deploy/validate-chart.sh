@@ -31,13 +31,18 @@
 #        deploy/check_rendered.py assertions: CASCADE_* environment (and, when core/src holds the
 #          binaries' KNOWN_ENV list, that every CASCADE_* name set is on it), probes, preStop
 #          drain, grace period vs drain timeout, autoscaler windows, Service/PDB selectors, ports,
-#          the UDP mux (CASCADE_UDP_MUX_PORT is the declared udp-mux port, on the node with the
-#          range, outside it, admitted by NetworkPolicies), no node port published twice
+#          the UDP mux (CASCADE_UDP_MUX_PORT is the declared udp-mux port and, with
+#          CASCADE_UDP_MUX_SHARDS, shard i's port + i is udp-mux-<i>; on the node with the range,
+#          outside it, admitted by NetworkPolicies), no node port published twice
+#        for ci/udp-mux-shards-values.yaml also: the edge pod declares udp-mux, udp-mux-1,
+#          udp-mux-2 on UDP 7883-7885 (node ports too), its ConfigMap and environment carry
+#          CASCADE_UDP_MUX_SHARDS "3", its NetworkPolicy admits the three ports
 #   5. renders that must fail: an unknown key, a wrong type, a lease out of range, overlapping
 #      UDP ranges, a UDP mux port inside a range, one UDP mux port for origins and edges in a
-#      host mode, a UDP mux port below 1024, a grace period not above the drain, a scale-down
-#      window not above the drain, an ingress without hosts, KEDA together with Prometheus
-#      Adapter metrics
+#      host mode, a UDP mux port below 1024, 0 UDP mux shards, mux shard ports running into a
+#      range or into the other role's mux ports in a host mode, a grace period not above the
+#      drain, a scale-down window not above the drain, an ingress without hosts, KEDA together
+#      with Prometheus Adapter metrics
 #
 # Environment:
 #   CASCADE_RENDER_DIR     keep the rendered manifests there: <dir>/<combination>/all.yaml (helm
@@ -173,6 +178,55 @@ validator_rejects_unknown_field() {
     ! kubernetes-validate --strict --quiet -k "${KUBE_VERSIONS%% *}" "$WORK/bad.yaml"
 }
 
+# The rendering of ci/udp-mux-shards-values.yaml (edge.udpMuxShards=3, edge.ports.udpMux 7883):
+# one declared, published and admitted port per shard, and the shard count in the environment.
+udp_mux_shards_rendered() {
+    "$PY" - "$1" <<'PYEOF'
+import sys
+
+import yaml
+
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+errors = []
+
+
+def one(kind):
+    found = [d for d in docs if d["kind"] == kind
+             and d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "edge"]
+    if len(found) != 1:
+        errors.append(f"{len(found)} edge {kind}s rendered, want 1")
+        return {}
+    return found[0]
+
+
+want = [("udp-mux", 7883), ("udp-mux-1", 7884), ("udp-mux-2", 7885)]
+dep = one("Deployment")
+for c in (dep.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []):
+    if c["name"] != "edge":
+        continue
+    got = [(p.get("name"), p["containerPort"], p.get("hostPort"), p.get("protocol"))
+           for p in c.get("ports", []) if (p.get("name") or "").startswith("udp-mux")]
+    if got != [(n, p, p, "UDP") for n, p in want]:
+        errors.append(f"edge pod mux ports {got}, want {want} (UDP, each its own hostPort)")
+    env = {e["name"]: e for e in c.get("env", [])}
+    ref = env.get("CASCADE_UDP_MUX_SHARDS", {}).get("valueFrom", {}).get("configMapKeyRef", {})
+    if ref.get("key") != "CASCADE_UDP_MUX_SHARDS":
+        errors.append(f"edge container does not read CASCADE_UDP_MUX_SHARDS from its ConfigMap: {ref}")
+shards = one("ConfigMap").get("data", {}).get("CASCADE_UDP_MUX_SHARDS")
+if shards != "3":
+    errors.append(f"edge ConfigMap CASCADE_UDP_MUX_SHARDS={shards!r}, want '3'")
+admitted = {p.get("port") for r in one("NetworkPolicy").get("spec", {}).get("ingress", [])
+            for p in r.get("ports", []) if p.get("protocol") == "UDP"}
+missing = [n for n, _ in want if n not in admitted]
+if missing:
+    errors.append(f"edge NetworkPolicy does not admit {missing}")
+for e in errors:
+    print(f"FAIL {e}")
+print(f"edge: {len(want)} mux shard ports checked; {len(errors)} failed assertion(s)")
+sys.exit(1 if errors else 0)
+PYEOF
+}
+
 yaml_files=("$CHART/values.yaml" "$CHART/Chart.yaml" "$CHART"/ci/*.yaml "$CHART"/examples/*.yaml "$ROOT/deploy/compose.yaml")
 
 log "documentation and lint"
@@ -221,6 +275,10 @@ for name in "${NAMES[@]}"; do
         "$PY" "$ROOT/deploy/check_rendered.py" "$dir/all.yaml" --k8s-out "$WORK/$name-k8s.yaml" \
         --split-dir "$dir/resources" "${KNOWN_ENV_ARGS[@]}"
     run "$name: kubernetes-validate --strict ($KUBE_VERSIONS)" kube_validate "$WORK/$name-k8s.yaml"
+    if [[ "$name" == udp-mux-shards ]]; then
+        run "$name: edge declares udp-mux, udp-mux-1, udp-mux-2 on 7883-7885, CASCADE_UDP_MUX_SHARDS=3" \
+            udp_mux_shards_rendered "$dir/all.yaml"
+    fi
     if [[ -d "$dir/resources/scripts" ]]; then
         run "$name: shellcheck ConfigMap scripts" shellcheck -s sh "$dir/resources/scripts"/*.sh
     fi
@@ -241,6 +299,13 @@ run "one UDP mux port for origins and edges on nodes is rejected" \
     expect_fail "shared mux" "both are node ports" --set edge.ports.udpMux=7882
 run "privileged UDP mux port is rejected by the schema" \
     expect_fail "mux port" "edge/ports/udpMux" --set edge.ports.udpMux=443
+run "0 UDP mux shards is rejected by the schema" \
+    expect_fail "mux shards" "edge/udpMuxShards" --set edge.udpMuxShards=0
+run "UDP mux shard ports running into the UDP range are rejected" \
+    expect_fail "shards in range" "other media sockets take ports of that range" \
+    --set edge.ports.udpMux=40098 --set edge.udpMuxShards=3
+run "origin mux shard ports on the edges' mux port in a host mode are rejected" \
+    expect_fail "shards shared" "both are node ports" --set origin.udpMuxShards=2
 run "grace period not above the drain is rejected" \
     expect_fail "grace" "must exceed" --set edge.terminationGracePeriodSeconds=100
 run "scale-down window not above the drain is rejected" \

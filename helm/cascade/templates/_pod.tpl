@@ -147,13 +147,16 @@ spec:
           hostPort: {{ $c.ports.grpc }}
           {{- end }}
         {{- if $v.media.udpMux.enabled }}
-        {{- /* The one port of every WHEP viewer's media: a node port in the host modes, like the range. */}}
-        - name: udp-mux
-          containerPort: {{ $c.ports.udpMux }}
+        {{- /* The port of every WHEP viewer's media, one per mux shard (udp-mux, udp-mux-1, ... on
+               ports.udpMux + i): node ports in the host modes, like the range. */}}
+        {{- range $i := until (int $c.udpMuxShards) }}
+        - name: {{ include "cascade.udpMuxPortName" $i }}
+          containerPort: {{ add (int $c.ports.udpMux) $i }}
           protocol: UDP
           {{- if $hostMode }}
-          hostPort: {{ $c.ports.udpMux }}
+          hostPort: {{ add (int $c.ports.udpMux) $i }}
           {{- end }}
+        {{- end }}
         {{- end }}
         {{- if $hostMode }}
         {{- /* Kubernetes has no port ranges: each media port is declared, which also lets the scheduler keep two pods that use it off one node. */}}
@@ -187,6 +190,9 @@ spec:
         {{- $listen := list "CASCADE_HTTP_LISTEN" "CASCADE_GRPC_LISTEN" "CASCADE_UDP_PORTS" "CASCADE_UDP_MUX" }}
         {{- if $v.media.udpMux.enabled }}
         {{- $listen = append $listen "CASCADE_UDP_MUX_PORT" }}
+        {{- if gt (int $c.udpMuxShards) 1 }}
+        {{- $listen = append $listen "CASCADE_UDP_MUX_SHARDS" }}
+        {{- end }}
         {{- end }}
         {{- range $key := $listen }}
         - name: {{ $key }}
