@@ -13,7 +13,9 @@ mkdir -p "$out"
 cargo build --release --locked --bins
 bin=target/release
 
-"$bin/cascade-loadgen" limit --json "$out/limit.json"
+# The paced stream ceiling for each audience of the runs below (the stream at its own pace to
+# that many live receivers).
+"$bin/cascade-loadgen" limit --paced-viewers "$(echo $viewers | tr ' ' ',')" --json "$out/limit.json"
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }

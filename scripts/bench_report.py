@@ -33,6 +33,21 @@ def live_ceiling(r):
     gro = (r.get("config") or {}).get("viewer_gro", False)
     return limit.get("stream_ceiling_live_pps_per_core", float("nan")) if gro else float("nan")
 
+def paced(n, key):
+    """The paced stream ceiling measured for this audience (`limit --paced-viewers`): the
+    reference stream at its own pace to n live receivers; `key` picks the reader that sleeps
+    between frames (ceiling_pps_per_core) or the one that never sleeps."""
+    for p in limit.get("paced", []):
+        if p["viewers"] == int(n):
+            return p[key]
+    return float("nan")
+
+for p in limit.get("paced", []):
+    print(f"the stream at its pace to {p['viewers']} live receivers: send {p['send_ns']:.0f} ns/pkt "
+          f"(reader sleeping), {p['send_ns_busy_reader']:.0f} (reader busy); paced ceiling "
+          f"{p['ceiling_pps_per_core']:.0f} / {p['ceiling_busy_reader_pps_per_core']:.0f} pkt/s/core, "
+          f"{p['delivered']*100:.1f} % delivered")
+
 def proc(r, name):
     for p in r.get("processes", []):
         if p.get("name") == name or name in str(p.get("cmdline", "")):
@@ -78,8 +93,8 @@ for q in (0.5, 0.99):
     if le is not None:
         print(f"edge: peer connection up -> first media packet, p{int(q*100)} <= {le*1000:.0f} ms (n={n})")
 
-print("\n| viewers | connected | loss % video / audio | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | edge CPU % | edge RSS MiB | RSS KiB per viewer | loadgen CPU % | pkt/s out | pkt/s per edge core | viewers per edge core | ratio to ceiling | ratio to fan-out ceiling | ratio to stream ceiling | ratio to live stream ceiling |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("\n| viewers | connected | loss % video / audio | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | edge CPU % | edge RSS MiB | RSS KiB per viewer | loadgen CPU % | pkt/s out | pkt/s per edge core | viewers per edge core | ratio to ceiling | ratio to fan-out ceiling | ratio to stream ceiling | ratio to live stream ceiling | ratio to paced ceiling (reader sleeping / busy) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 rows = []
 runs = [(f"edge-{n}", n, n) for n in sizes]
 # The same audience on an edge without the UDP mux (a peer connection per viewer), same run.
@@ -109,7 +124,8 @@ for name, label, n in runs:
     print(f"| {label} | {r['viewers']['connected']} | {loss} | {j.get('p50_ms', float('nan')):.0f} | {j.get('p99_ms', float('nan')):.0f} | "
           f"{lat(r,'p50_ms'):.2f} | {lat(r,'p99_ms'):.2f} | {cpu:.0f} | {rss:.0f} | {per_viewer_kib:.0f} | {lg_cpu:.0f} | {pps:.0f} | {per_core:.0f} | {viewers_per_core:.0f} | "
           f"{per_core/limit['ceiling_pps_per_core']:.2f} | {per_core/limit['fanout_ceiling_pps_per_core']:.2f} | "
-          f"{per_core/stream_ceiling(r):.2f} | {per_core/live_ceiling(r):.2f} |")
+          f"{per_core/stream_ceiling(r):.2f} | {per_core/live_ceiling(r):.2f} | "
+          f"{per_core/paced(n, 'ceiling_pps_per_core'):.2f} / {per_core/paced(n, 'ceiling_busy_reader_pps_per_core'):.2f} |")
 try:
     import matplotlib
     matplotlib.use("Agg")

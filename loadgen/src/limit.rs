@@ -55,6 +55,14 @@ pub struct LimitArgs {
     /// Share of the stream's packets that are video (the reference stream: 275 of 325).
     #[arg(long, default_value_t = 0.846)]
     pub video_share: f64,
+    /// Audiences of the paced stream measurement (comma-separated): the reference stream sent
+    /// at its own pace to that many live receivers, the sender's CPU time per packet measured.
+    /// Empty: skip it.
+    #[arg(long, value_delimiter = ',', default_value = "300,500")]
+    pub paced_viewers: Vec<usize>,
+    /// Seconds each paced measurement runs.
+    #[arg(long, default_value_t = 4.0)]
+    pub paced_seconds: f64,
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
@@ -102,6 +110,32 @@ pub struct LimitReport {
     /// The stream ceiling from those: what the edge is compared with in a loopback run, where
     /// the load generator's viewers read what it sends.
     pub stream_ceiling_live_pps_per_core: f64,
+    /// The reference stream at its own pace to N live receivers (see [`paced_cost`]), per
+    /// audience of `--paced-viewers`.
+    pub paced: Vec<PacedReport>,
+}
+
+/// The cost of sending the reference stream at its own pace to `viewers` live GRO receivers:
+/// one video frame of [`LimitArgs::frame_packets`] datagrams (one GSO send per receiver) every
+/// 1/30 s and one audio datagram every 20 ms, `sendmmsg` of 64 receivers per call, as the edge
+/// sends. Unlike the flat-out measurements, the receivers' reader sleeps between frames, as
+/// the load generator's viewers do, so the sender pays for waking it as the edge does; with a
+/// reader that never sleeps (it spins over the sockets), it does not. The two bracket what the
+/// kernel's part of the edge's work costs on this machine.
+#[derive(Debug, Clone, Serialize)]
+pub struct PacedReport {
+    pub viewers: usize,
+    /// Sender CPU time per datagram, reader sleeping between frames (epoll).
+    pub send_ns: f64,
+    /// The same with a reader that never sleeps.
+    pub send_ns_busy_reader: f64,
+    /// `1 / (send_ns + GCM)`: packets per second per core, the edge's own bound in a loopback
+    /// run of that audience.
+    pub ceiling_pps_per_core: f64,
+    pub ceiling_busy_reader_pps_per_core: f64,
+    /// The smaller share of the bytes sent that the receivers' reader read, of the two runs:
+    /// 1.0 when nothing was dropped.
+    pub delivered: f64,
 }
 
 fn sockets() -> std::io::Result<(UdpSocket, UdpSocket, SocketAddr)> {
@@ -158,6 +192,41 @@ pub fn gso_rate(size: usize, run: Duration) -> std::io::Result<(f64, usize)> {
     Ok((sent as f64 / start.elapsed().as_secs_f64(), segments))
 }
 
+/// `n` receiving sockets on loopback (asking for UDP GRO when `gro`) and their addresses as
+/// `sendmmsg` destinations.
+fn receivers(n: usize, gro: bool) -> std::io::Result<(Vec<UdpSocket>, Vec<Option<SockaddrIn>>)> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let receivers = (0..n.max(1))
+        .map(|_| {
+            let rx = UdpSocket::bind("127.0.0.1:0")?;
+            if gro {
+                setsockopt(&rx, sockopt::UdpGroSegment, &true).map_err(std::io::Error::from)?;
+            }
+            Ok(rx)
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let destinations = receivers
+        .iter()
+        .map(|r| match r.local_addr()? {
+            SocketAddr::V4(a) => Ok(Some(SockaddrIn::from(a))),
+            SocketAddr::V6(_) => Err(std::io::Error::other("bound 127.0.0.1, got IPv6")),
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    Ok((receivers, destinations))
+}
+
+/// Non-blocking handles of `receivers`, for a reading thread.
+fn nonblocking_clones(receivers: &[UdpSocket]) -> std::io::Result<Vec<UdpSocket>> {
+    receivers
+        .iter()
+        .map(|r| {
+            let r = r.try_clone()?;
+            r.set_nonblocking(true)?;
+            Ok(r)
+        })
+        .collect()
+}
+
 /// One socket sending to `batch` destination sockets with one `sendmmsg` call.
 struct Fanout {
     /// Each message's GSO segment size, when each carries several datagrams.
@@ -175,26 +244,10 @@ impl Fanout {
     /// `segment`: each message is a GSO send of datagrams of that size; `gro`: the receivers
     /// ask for UDP GRO.
     fn with(batch: usize, segment: Option<u16>, gro: bool) -> std::io::Result<Self> {
-        use nix::sys::socket::{setsockopt, sockopt};
         // Blocking, like the other measurements: a loopback send never waits for the receiver,
         // and sendmmsg then returns short only with an error.
         let tx = UdpSocket::bind("127.0.0.1:0")?;
-        let receivers = (0..batch.max(1))
-            .map(|_| {
-                let rx = UdpSocket::bind("127.0.0.1:0")?;
-                if gro {
-                    setsockopt(&rx, sockopt::UdpGroSegment, &true).map_err(std::io::Error::from)?;
-                }
-                Ok(rx)
-            })
-            .collect::<std::io::Result<Vec<_>>>()?;
-        let destinations = receivers
-            .iter()
-            .map(|r| match r.local_addr()? {
-                SocketAddr::V4(a) => Ok(Some(SockaddrIn::from(a))),
-                SocketAddr::V6(_) => Err(std::io::Error::other("bound 127.0.0.1, got IPv6")),
-            })
-            .collect::<std::io::Result<Vec<_>>>()?;
+        let (receivers, destinations) = receivers(batch, gro)?;
         let cmsg = segment.map(|_| nix::cmsg_space!(u16));
         let headers = MultiHeaders::preallocate(destinations.len(), cmsg);
         Ok(Self {
@@ -287,58 +340,210 @@ pub fn frame_fanout_rate(
 /// socket, as the load generator's viewer driver).
 struct Reader {
     stop: tokio_util::sync::CancellationToken,
-    thread: std::thread::JoinHandle<u64>,
+    /// Bytes read so far.
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl Reader {
     fn start(receivers: &[UdpSocket]) -> std::io::Result<Self> {
-        let sockets = receivers
-            .iter()
-            .map(|r| {
-                let r = r.try_clone()?;
-                r.set_nonblocking(true)?;
-                Ok(r)
-            })
-            .collect::<std::io::Result<Vec<_>>>()?;
+        let sockets = nonblocking_clones(receivers)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .build()?;
         let stop = tokio_util::sync::CancellationToken::new();
         let done = stop.clone();
+        let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let total = read.clone();
         let thread = std::thread::Builder::new()
             .name("limit-reader".into())
             .spawn(move || {
                 runtime.block_on(async move {
                     let mut tasks = tokio::task::JoinSet::new();
                     for socket in sockets {
-                        let done = done.clone();
+                        let (done, total) = (done.clone(), total.clone());
                         tasks.spawn(async move {
                             let Ok(socket) = tokio::net::UdpSocket::from_std(socket) else {
-                                return 0u64;
+                                return;
                             };
                             let mut buf = vec![0u8; 65_536];
-                            let mut bytes = 0u64;
                             loop {
                                 tokio::select! {
-                                    _ = done.cancelled() => return bytes,
+                                    _ = done.cancelled() => return,
                                     n = socket.recv(&mut buf) => match n {
-                                        Ok(n) => bytes += n as u64,
-                                        Err(_) => return bytes,
+                                        Ok(n) => {
+                                            total.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                                        }
+                                        Err(_) => return,
                                     },
                                 }
                             }
                         });
                     }
-                    tasks.join_all().await.into_iter().sum()
+                    tasks.join_all().await;
                 })
             })?;
-        Ok(Self { stop, thread })
+        Ok(Self { stop, read, thread })
     }
 
     /// Stops reading; returns the bytes read.
     fn stop(self) -> u64 {
         self.stop.cancel();
-        self.thread.join().unwrap_or(0)
+        let _ = self.thread.join();
+        self.read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// An audio datagram of the reference stream (48 kbit/s Opus, 20 ms): RTP and SRTP included.
+const AUDIO_BYTES: usize = 160;
+
+/// The calling thread's CPU time.
+fn thread_cpu() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(Duration::from)
+        .unwrap_or_default()
+}
+
+/// Sender CPU nanoseconds per datagram for the reference stream sent at its own pace to
+/// `viewers` live GRO receivers ([`PacedReport`]); `busy_reader`: the reader spins instead of
+/// waiting on epoll.
+pub fn paced_cost(
+    size: usize,
+    frame: usize,
+    viewers: usize,
+    busy_reader: bool,
+    run: Duration,
+) -> std::io::Result<Paced> {
+    let frame = frame.clamp(1, 64_000 / size.max(1));
+    let segment = u16::try_from(size).map_err(|_| std::io::Error::other("datagram too big"))?;
+    let tx = UdpSocket::bind("127.0.0.1:0")?;
+    let (receivers, destinations) = receivers(viewers, true)?;
+    let reader = if busy_reader {
+        Drain::spin(&receivers)?
+    } else {
+        Drain::Reader(Reader::start(&receivers)?)
+    };
+    let video = vec![0x80u8; size * frame];
+    let audio = vec![0x80u8; AUDIO_BYTES];
+    let video_iovs: Vec<[IoSlice<'_>; 1]> = (0..SENDMMSG_BATCH)
+        .map(|_| [IoSlice::new(&video)])
+        .collect();
+    let audio_iovs: Vec<[IoSlice<'_>; 1]> = (0..SENDMMSG_BATCH)
+        .map(|_| [IoSlice::new(&audio)])
+        .collect();
+    let mut video_headers = MultiHeaders::preallocate(SENDMMSG_BATCH, Some(nix::cmsg_space!(u16)));
+    let mut audio_headers = MultiHeaders::<SockaddrIn>::preallocate(SENDMMSG_BATCH, None);
+    let gso = [ControlMessage::UdpGsoSegments(&segment)];
+    let (frame_interval, audio_interval) =
+        (Duration::from_micros(33_333), Duration::from_millis(20));
+    let start = Instant::now();
+    let cpu_start = thread_cpu();
+    let (mut next_frame, mut next_audio) = (start, start);
+    let (mut sent_frames, mut sent_audio) = (0u64, 0u64);
+    while start.elapsed() < run {
+        let now = Instant::now();
+        let video_due = next_frame <= now;
+        if !video_due && next_audio > now {
+            std::thread::sleep(next_frame.min(next_audio) - now);
+            continue;
+        }
+        let (iovs, headers, cmsgs, count): (_, _, &[ControlMessage<'_>], _) = if video_due {
+            next_frame += frame_interval;
+            (&video_iovs, &mut video_headers, &gso, &mut sent_frames)
+        } else {
+            next_audio += audio_interval;
+            (&audio_iovs, &mut audio_headers, &[], &mut sent_audio)
+        };
+        for chunk in destinations.chunks(SENDMMSG_BATCH) {
+            // The results are not iterated (see `Fanout::send`); a failed call sent nothing.
+            if sendmmsg(
+                tx.as_raw_fd(),
+                headers,
+                &iovs[..chunk.len()],
+                chunk,
+                cmsgs,
+                MsgFlags::empty(),
+            )
+            .is_ok()
+            {
+                *count += chunk.len() as u64;
+            }
+        }
+    }
+    let cpu = thread_cpu().saturating_sub(cpu_start);
+    let sent_bytes = sent_frames * (size * frame) as u64 + sent_audio * AUDIO_BYTES as u64;
+    // Whatever is still queued is read before the reader stops.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while reader.read() < sent_bytes && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let read = reader.stop();
+    Ok(Paced {
+        send_ns: cpu.as_nanos() as f64 / (sent_frames * frame as u64 + sent_audio).max(1) as f64,
+        delivered: read as f64 / sent_bytes.max(1) as f64,
+    })
+}
+
+/// One paced measurement: sender CPU nanoseconds per datagram, and the share of the bytes sent
+/// that the reader read (1.0: none dropped, so the receivers' work was all paid for).
+#[derive(Debug, Clone, Copy)]
+pub struct Paced {
+    pub send_ns: f64,
+    pub delivered: f64,
+}
+
+/// What reads a paced measurement's receivers.
+enum Drain {
+    /// Waits on them (epoll), as the load generator's viewers do.
+    Reader(Reader),
+    /// Reads them in a loop that never sleeps.
+    Spin {
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+        thread: std::thread::JoinHandle<()>,
+    },
+}
+
+impl Drain {
+    fn spin(receivers: &[UdpSocket]) -> std::io::Result<Self> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let sockets = nonblocking_clones(receivers)?;
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (done, bytes) = (stop.clone(), read.clone());
+        let thread = std::thread::Builder::new()
+            .name("limit-spinner".into())
+            .spawn(move || {
+                let mut buf = vec![0u8; 65_536];
+                while !done.load(Ordering::Relaxed) {
+                    for socket in &sockets {
+                        while let Ok(n) = socket.recv(&mut buf) {
+                            bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })?;
+        Ok(Self::Spin { stop, read, thread })
+    }
+
+    /// Bytes read so far.
+    fn read(&self) -> u64 {
+        match self {
+            Self::Reader(reader) => reader.read.load(std::sync::atomic::Ordering::Relaxed),
+            Self::Spin { read, .. } => read.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// Stops reading; returns the bytes read.
+    fn stop(self) -> u64 {
+        match self {
+            Self::Reader(reader) => reader.stop(),
+            Self::Spin { stop, read, thread } => {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                let _ = thread.join();
+                read.load(std::sync::atomic::Ordering::Relaxed)
+            }
+        }
     }
 }
 
@@ -408,6 +613,20 @@ pub fn measure(args: &LimitArgs) -> anyhow::Result<LimitReport> {
         let send_ns = video_share * 1e9 / frame_pps + (1.0 - video_share) * 1e9 / single_pps;
         1e9 / (send_ns + gcm)
     };
+    let paced_run = Duration::from_secs_f64(args.paced_seconds.max(0.5));
+    let mut paced = Vec::new();
+    for &viewers in &args.paced_viewers {
+        let sleeping = paced_cost(args.size, args.frame_packets, viewers, false, paced_run)?;
+        let busy = paced_cost(args.size, args.frame_packets, viewers, true, paced_run)?;
+        paced.push(PacedReport {
+            viewers,
+            send_ns: sleeping.send_ns,
+            send_ns_busy_reader: busy.send_ns,
+            ceiling_pps_per_core: 1e9 / (sleeping.send_ns + gcm),
+            ceiling_busy_reader_pps_per_core: 1e9 / (busy.send_ns + gcm),
+            delivered: sleeping.delivered.min(busy.delivered),
+        });
+    }
     Ok(LimitReport {
         datagram_bytes: args.size,
         sendto_pps,
@@ -430,6 +649,7 @@ pub fn measure(args: &LimitArgs) -> anyhow::Result<LimitReport> {
         frame_fanout_live_pps,
         sendmmsg_live_pps,
         stream_ceiling_live_pps_per_core: stream(frame_fanout_live_pps, sendmmsg_live_pps),
+        paced,
     })
 }
 
@@ -462,6 +682,17 @@ pub fn execute(args: &LimitArgs) -> anyhow::Result<LimitReport> {
         report.sendmmsg_live_pps,
         report.stream_ceiling_live_pps_per_core,
     );
+    for p in &report.paced {
+        println!(
+            "  the stream at its pace to {} live receivers: {:.0} ns/pkt to send (reader sleeping), {:.0} (reader busy); ceiling {:.0} / {:.0} pkt/s/core; {:.1} % delivered",
+            p.viewers,
+            p.send_ns,
+            p.send_ns_busy_reader,
+            p.ceiling_pps_per_core,
+            p.ceiling_busy_reader_pps_per_core,
+            p.delivered * 100.0,
+        );
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
     }
@@ -479,9 +710,19 @@ mod tests {
             size: 1200,
             frame_packets: 9,
             video_share: 0.846,
+            paced_viewers: vec![70],
+            paced_seconds: 0.5,
             json: None,
         })
         .unwrap();
+        // Two `sendmmsg` calls per send (64 + 6 receivers), every byte read.
+        let [paced] = &report.paced[..] else {
+            panic!("one paced audience: {:?}", report.paced);
+        };
+        assert_eq!(paced.viewers, 70);
+        assert!(paced.send_ns > 0.0 && paced.send_ns_busy_reader > 0.0);
+        assert!(paced.ceiling_pps_per_core < 1e9 / report.srtp_aead_aes128_gcm_ns);
+        assert!(paced.delivered > 0.99, "{paced:?}");
         assert!(report.sendto_pps > 0.0 && report.gso_pps > 0.0 && report.sendmmsg_pps > 0.0);
         assert_eq!(report.sendmmsg_batch, SENDMMSG_BATCH);
         assert!(report.srtp_aes_cm_sha1_80_ns > 0.0 && report.srtp_aead_aes128_gcm_ns > 0.0);
