@@ -102,6 +102,15 @@ fn node_detail(d: &status::NodeDetail) -> pb::NodeDetail {
         room_details: d.room_details.as_ref().map(|rooms| pb::NodeRooms {
             rooms: rooms.iter().map(node_room).collect(),
         }),
+        mux_shards: d.mux_shards.as_ref().map(|shards| pb::MuxShards {
+            shards: shards
+                .iter()
+                .map(|s| pb::MuxShard {
+                    address: s.address.clone(),
+                    viewers: count(s.viewers),
+                })
+                .collect(),
+        }),
     }
 }
 

@@ -214,6 +214,14 @@ impl Mux {
         self.shards.iter().map(|s| s.candidate).collect()
     }
 
+    /// Each shard's candidate address and how many viewers it serves now.
+    pub fn shard_loads(&self) -> Vec<(SocketAddr, usize)> {
+        self.shards
+            .iter()
+            .map(|s| (s.candidate, s.viewers.load(Ordering::Relaxed)))
+            .collect()
+    }
+
     /// A WHEP viewer on the mux: answers `offer` with `room`'s tracks and hands the viewer to the
     /// engine. It runs until it leaves, `cancel` fires or the room ends; then `finished` fires.
     pub async fn subscribe(

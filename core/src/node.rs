@@ -97,6 +97,11 @@ impl Node {
         })
     }
 
+    /// The UDP mux's shards (candidate address, viewers); empty without the mux.
+    pub fn mux_shards(&self) -> Vec<(std::net::SocketAddr, usize)> {
+        self.mux.get().map(|m| m.shard_loads()).unwrap_or_default()
+    }
+
     /// Binds the UDP mux and serves WHEP viewers on it from now on (until shutdown), when the
     /// configuration asks for it.
     ///

@@ -60,6 +60,18 @@ pub struct NodeReport {
     /// since the previous read (at least a second); null on the first read.
     #[serde(default)]
     pub egress_bps: Option<u64>,
+    /// Its UDP mux shards (empty with `--udp-mux false`).
+    #[serde(default)]
+    pub mux_shards: Vec<MuxShard>,
+}
+
+/// One UDP mux shard of a node: a task (up to one core) and a socket for its share of the
+/// WHEP viewers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MuxShard {
+    /// The address (`ip:port`) in its viewers' ICE candidates.
+    pub address: String,
+    pub viewers: usize,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -139,6 +151,14 @@ pub fn node_report(node: &Node) -> NodeReport {
         },
         rooms,
         egress_bps: node.egress.bitrate(node.metrics.traffic.bytes_out.get()),
+        mux_shards: node
+            .mux_shards()
+            .into_iter()
+            .map(|(address, viewers)| MuxShard {
+                address: address.to_string(),
+                viewers,
+            })
+            .collect(),
     }
 }
 
@@ -250,6 +270,9 @@ pub struct NodeDetail {
     #[serde(flatten)]
     pub summary: NodeSummary,
     pub room_details: Option<Vec<NodeRoom>>,
+    /// Its UDP mux shards, from its own report; `None` when it did not answer.
+    #[serde(default)]
+    pub mux_shards: Option<Vec<MuxShard>>,
 }
 
 /// One room across the cluster (`GET /v1/rooms/{room}`, and each of `GET /v1/rooms`).
@@ -449,6 +472,7 @@ pub async fn node_detail(node: &Node, id: &str) -> Result<NodeDetail> {
         .remove(&info.id);
     Ok(NodeDetail {
         summary: NodeSummary::new(&info, report.as_ref()),
+        mux_shards: report.as_ref().map(|r| r.mux_shards.clone()),
         room_details: report.map(|r| r.rooms),
     })
 }
@@ -593,6 +617,7 @@ mod tests {
                 tracks: vec![],
             }],
             egress_bps: None,
+            mux_shards: vec![],
         };
         let reports = HashMap::from([
             ("o".to_owned(), report("o", Role::Origin, 0)),

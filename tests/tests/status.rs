@@ -227,6 +227,12 @@ async fn the_api_reports_the_relay_tree_then_a_killed_edge_then_viewers_leaving(
     assert_eq!(detail["http_url"], format!("http://{}", c.a.http));
     assert_eq!(detail["room_details"][0]["room"], "room1", "{detail}");
     assert_eq!(detail["room_details"][0]["relayed"], true, "{detail}");
+    // One UDP mux shard (the default), serving the edge's one viewer, at its candidate address.
+    let shards = detail["mux_shards"].as_array().context("mux shards")?;
+    assert_eq!(shards.len(), 1, "{detail}");
+    assert_eq!(shards[0]["viewers"], 1, "{detail}");
+    let address = shards[0]["address"].as_str().context("shard address")?;
+    assert!(address.parse::<std::net::SocketAddr>().is_ok(), "{detail}");
 
     for (url, code) in [
         (c.a.url("/v1/rooms/nope"), 404),
@@ -559,6 +565,14 @@ mod grpc {
                         })).collect::<Vec<_>>(),
                     })
                 })
+                .collect(),
+        };
+        v["mux_shards"] = match &d.mux_shards {
+            None => Value::Null,
+            Some(m) => m
+                .shards
+                .iter()
+                .map(|s| json!({"address": s.address, "viewers": s.viewers}))
                 .collect(),
         };
         v
