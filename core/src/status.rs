@@ -470,10 +470,12 @@ pub async fn node_detail(node: &Node, id: &str) -> Result<NodeDetail> {
     let report = reports(node, std::slice::from_ref(&info))
         .await
         .remove(&info.id);
+    let summary = NodeSummary::new(&info, report.as_ref());
+    let (room_details, mux_shards) = report.map(|r| (r.rooms, r.mux_shards)).unzip();
     Ok(NodeDetail {
-        summary: NodeSummary::new(&info, report.as_ref()),
-        mux_shards: report.as_ref().map(|r| r.mux_shards.clone()),
-        room_details: report.map(|r| r.rooms),
+        summary,
+        room_details,
+        mux_shards,
     })
 }
 

@@ -295,6 +295,13 @@ pub enum Receivers {
     LiveGro,
 }
 
+/// `frame` datagrams of `size` bytes as one GSO send: the datagrams a send may carry (64 KB in
+/// all), and the segment size.
+fn frame_and_segment(size: usize, frame: usize) -> std::io::Result<(usize, u16)> {
+    let segment = u16::try_from(size).map_err(|_| std::io::Error::other("datagram too big"))?;
+    Ok((frame.clamp(1, 64_000 / size.max(1)), segment))
+}
+
 /// Datagrams per second sent as frames: `sendmmsg` of `batch` messages, each one GSO send of
 /// `frame` datagrams of `size` bytes to a different destination.
 pub fn frame_fanout_rate(
@@ -304,8 +311,7 @@ pub fn frame_fanout_rate(
     receivers: Receivers,
     run: Duration,
 ) -> std::io::Result<f64> {
-    let frame = frame.clamp(1, 64_000 / size.max(1));
-    let segment = u16::try_from(size).map_err(|_| std::io::Error::other("datagram too big"))?;
+    let (frame, segment) = frame_and_segment(size, frame)?;
     let gro = receivers != Receivers::Idle;
     let mut fanout = Fanout::with(batch, (frame > 1).then_some(segment), gro)?;
     let reader = match receivers {
@@ -337,7 +343,7 @@ pub fn frame_fanout_rate(
 }
 
 /// A thread reading every receiver as datagrams arrive (tokio's reactor: epoll, one task per
-/// socket, as the load generator's viewer driver).
+/// socket, as the load generator's viewer driver), or spinning over them ([`Reader::spin`]).
 struct Reader {
     stop: tokio_util::sync::CancellationToken,
     /// Bytes read so far.
@@ -386,11 +392,39 @@ impl Reader {
         Ok(Self { stop, read, thread })
     }
 
+    /// A reader that never sleeps: it reads every receiver in turn, over and over, so the
+    /// sender never has a sleeping reader to wake.
+    fn spin(receivers: &[UdpSocket]) -> std::io::Result<Self> {
+        let sockets = nonblocking_clones(receivers)?;
+        let stop = tokio_util::sync::CancellationToken::new();
+        let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (done, total) = (stop.clone(), read.clone());
+        let thread = std::thread::Builder::new()
+            .name("limit-spinner".into())
+            .spawn(move || {
+                let mut buf = vec![0u8; 65_536];
+                while !done.is_cancelled() {
+                    for socket in &sockets {
+                        while let Ok(n) = socket.recv(&mut buf) {
+                            total.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                }
+            })?;
+        Ok(Self { stop, read, thread })
+    }
+
+    /// Bytes read so far.
+    fn read(&self) -> u64 {
+        self.read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Stops reading; returns the bytes read.
     fn stop(self) -> u64 {
         self.stop.cancel();
+        let read = self.read;
         let _ = self.thread.join();
-        self.read.load(std::sync::atomic::Ordering::Relaxed)
+        read.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -414,14 +448,13 @@ pub fn paced_cost(
     busy_reader: bool,
     run: Duration,
 ) -> std::io::Result<Paced> {
-    let frame = frame.clamp(1, 64_000 / size.max(1));
-    let segment = u16::try_from(size).map_err(|_| std::io::Error::other("datagram too big"))?;
+    let (frame, segment) = frame_and_segment(size, frame)?;
     let tx = UdpSocket::bind("127.0.0.1:0")?;
     let (receivers, destinations) = receivers(viewers, true)?;
     let reader = if busy_reader {
-        Drain::spin(&receivers)?
+        Reader::spin(&receivers)?
     } else {
-        Drain::Reader(Reader::start(&receivers)?)
+        Reader::start(&receivers)?
     };
     let video = vec![0x80u8; size * frame];
     let audio = vec![0x80u8; AUDIO_BYTES];
@@ -490,61 +523,6 @@ pub fn paced_cost(
 pub struct Paced {
     pub send_ns: f64,
     pub delivered: f64,
-}
-
-/// What reads a paced measurement's receivers.
-enum Drain {
-    /// Waits on them (epoll), as the load generator's viewers do.
-    Reader(Reader),
-    /// Reads them in a loop that never sleeps.
-    Spin {
-        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-        read: std::sync::Arc<std::sync::atomic::AtomicU64>,
-        thread: std::thread::JoinHandle<()>,
-    },
-}
-
-impl Drain {
-    fn spin(receivers: &[UdpSocket]) -> std::io::Result<Self> {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        let sockets = nonblocking_clones(receivers)?;
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (done, bytes) = (stop.clone(), read.clone());
-        let thread = std::thread::Builder::new()
-            .name("limit-spinner".into())
-            .spawn(move || {
-                let mut buf = vec![0u8; 65_536];
-                while !done.load(Ordering::Relaxed) {
-                    for socket in &sockets {
-                        while let Ok(n) = socket.recv(&mut buf) {
-                            bytes.fetch_add(n as u64, Ordering::Relaxed);
-                        }
-                    }
-                }
-            })?;
-        Ok(Self::Spin { stop, read, thread })
-    }
-
-    /// Bytes read so far.
-    fn read(&self) -> u64 {
-        match self {
-            Self::Reader(reader) => reader.read.load(std::sync::atomic::Ordering::Relaxed),
-            Self::Spin { read, .. } => read.load(std::sync::atomic::Ordering::Relaxed),
-        }
-    }
-
-    /// Stops reading; returns the bytes read.
-    fn stop(self) -> u64 {
-        match self {
-            Self::Reader(reader) => reader.stop(),
-            Self::Spin { stop, read, thread } => {
-                stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                let _ = thread.join();
-                read.load(std::sync::atomic::Ordering::Relaxed)
-            }
-        }
-    }
 }
 
 /// Nanoseconds to protect one RTP packet of `size` bytes with `profile`.

@@ -122,12 +122,18 @@ redis-url
 {{- if eq (int .) 0 }}udp-mux{{ else }}{{ printf "udp-mux-%d" (int .) }}{{ end }}
 {{- end }}
 
+{{/* The last UDP mux port of a component: shard i listens on ports.udpMux + i. */}}
+{{- define "cascade.udpMuxLast" -}}
+{{- $c := index .root.Values .component }}
+{{- sub (add (int $c.ports.udpMux) (int $c.udpMuxShards)) 1 }}
+{{- end }}
+
 {{/* The UDP mux ports of a component, one per shard: "7883", or "7883-7885" for 3 shards. */}}
 {{- define "cascade.udpMuxPorts" -}}
 {{- $c := index .root.Values .component }}
 {{- $first := int $c.ports.udpMux }}
-{{- $last := sub (add $first (int $c.udpMuxShards)) 1 }}
-{{- if eq $first (int $last) }}{{ $first }}{{ else }}{{ printf "%d-%d" $first (int $last) }}{{ end }}
+{{- $last := int (include "cascade.udpMuxLast" .) }}
+{{- if eq $first $last }}{{ $first }}{{ else }}{{ printf "%d-%d" $first $last }}{{ end }}
 {{- end }}
 
 {{/* The values that place a component's UDP mux ports, and the ports, for error messages. */}}
@@ -196,7 +202,7 @@ message naming the key to fix.
 {{- if $v.media.udpMux.enabled }}
 {{- $sel := dict "root" $ "component" $comp }}
 {{- $muxFirst := int $c.ports.udpMux }}
-{{- $muxLast := int (sub (add $muxFirst (int $c.udpMuxShards)) 1) }}
+{{- $muxLast := int (include "cascade.udpMuxLast" $sel) }}
 {{- if gt $muxLast 65535 }}
 {{- fail (printf "%s.ports.udpMux (%d) + %s.udpMuxShards (%d) - 1 is above 65535: shard i listens on ports.udpMux + i" $comp $muxFirst $comp (int $c.udpMuxShards)) }}
 {{- end }}
@@ -220,9 +226,9 @@ message naming the key to fix.
 {{- if $v.media.udpMux.enabled }}
 {{- /* Each role's mux ports: ports.udpMux to ports.udpMux + udpMuxShards - 1. */}}
 {{- $oFirst := int $o.ports.udpMux }}
-{{- $oLast := int (sub (add $oFirst (int $o.udpMuxShards)) 1) }}
+{{- $oLast := int (include "cascade.udpMuxLast" (dict "root" . "component" "origin")) }}
 {{- $eFirst := int $e.ports.udpMux }}
-{{- $eLast := int (sub (add $eFirst (int $e.udpMuxShards)) 1) }}
+{{- $eLast := int (include "cascade.udpMuxLast" (dict "root" . "component" "edge")) }}
 {{- if and (le $oFirst $eLast) (le $eFirst $oLast) }}
 {{- fail (printf "%s and %s share ports; in %s mode both are node ports" (include "cascade.udpMuxDesc" (dict "root" . "component" "origin")) (include "cascade.udpMuxDesc" (dict "root" . "component" "edge")) $v.media.mode) }}
 {{- end }}
