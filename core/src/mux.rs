@@ -30,7 +30,10 @@ use crate::outbox::Outbox;
 use crate::pc::{CoreKind, PcFactory};
 use crate::room::{KEYFRAME_CACHE_PACKETS, Outgoing, Room, RoomTrack, TrackFeed, same_codec};
 use bytes::BytesMut;
+use rtc::interceptor::Registry;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -93,6 +96,18 @@ const SOCKET_BUFFER: usize = 8 << 20;
 #[derive(Debug)]
 pub struct Mux {
     shards: Vec<Shard>,
+    /// Negotiations running at once at most (see [`Mux::subscribe`]).
+    negotiations: Arc<tokio::sync::Semaphore>,
+}
+
+/// What negotiating a new viewer's core gives.
+struct Negotiated {
+    pc: RTCPeerConnection,
+    tap: Arc<KeyTap>,
+    ufrag: String,
+    legs: Vec<MuxLeg>,
+    answer: String,
+    at: Instant,
 }
 
 /// One engine task's mailbox and address.
@@ -206,7 +221,13 @@ impl Mux {
                 shutdown.clone(),
             )?);
         }
-        Ok(Arc::new(Self { shards }))
+        // Half the cores: a flash crowd's negotiations leave the other half to the engines and
+        // the rooms' ingest.
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Arc::new(Self {
+            shards,
+            negotiations: Arc::new(tokio::sync::Semaphore::new((cores / 2).max(1))),
+        }))
     }
 
     /// The addresses viewers send media to, one per shard.
@@ -239,86 +260,29 @@ impl Mux {
             .iter()
             .min_by_key(|s| s.viewers.load(Ordering::Relaxed))
             .ok_or_else(|| Error::Internal("the mux has no shard".into()))?;
-        let (media_engine, registry, setting_engine) = factory.engines(CoreKind::OwnMedia)?;
-        let ufrag = random_token(16);
-        let tap = KeyTap::new().map_err(|e| Error::Internal(format!("crypto provider: {e}")))?;
-        let setting_engine = setting_engine
-            .with_ice_credentials(ufrag.clone(), random_token(32))
-            .with_crypto_provider(tap.clone())
-            .build();
-        let now = Instant::now();
-        let mut pc = RTCPeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
-            .with_media_engine(media_engine)
-            .with_interceptor_registry(registry)
-            .with_setting_engine(setting_engine)
-            .build(now)?;
-        let offer = RTCSessionDescription::offer(offer.to_owned())
-            .map_err(|e| Error::BadRequest(format!("invalid SDP offer: {e}")))?;
-        pc.set_remote_description(now, offer)
-            .map_err(|e| Error::BadRequest(format!("SDP offer refused: {e}")))?;
-        let mut legs = Vec::with_capacity(chosen.len());
-        for track in &chosen {
-            let ssrc = rand::random::<u32>();
-            let sending = crate::session::sending_track(&room, track, ssrc);
-            let track_id = sending.track_id().to_string();
-            let sender = pc.add_track(sending)?;
-            legs.push(MuxLeg {
-                forward: Leg::new(
-                    Rewriter::new(ssrc, 0, rand::random::<u16>() & 0x7fff),
-                    Codec::from_mime(&track.codec.mime_type),
-                    track.codec.clock_rate,
-                ),
-                track: track.clone(),
-                sender,
-                track_id,
-                ssrc,
-                clock_rate: track.codec.clock_rate,
-                stats: SenderStats::default(),
-            });
-        }
-        pc.add_local_candidate(crate::pc::host_candidate(shard.candidate)?)?;
-        let answer = pc.create_answer(None)?;
-        pc.set_local_description(now, answer)?;
-        // Payload types are the viewer's: take each leg's from what was negotiated for it.
-        legs.retain_mut(|leg| {
-            let pt = pc.rtp_sender(leg.sender).and_then(|mut s| {
-                s.get_parameters()
-                    .rtp_parameters
-                    .codecs
-                    .iter()
-                    .find(|c| same_codec(&c.rtp_codec, &leg.track.codec))
-                    .map(|c| c.payload_type)
-            });
-            match pt {
-                Some(pt) => {
-                    leg.forward.set_payload_type(pt);
-                    true
-                }
-                None => {
-                    tracing::info!(
-                        room = %room.id,
-                        codec = %leg.track.codec.mime_type,
-                        "viewer did not accept the room's codec; track not sent"
-                    );
-                    false
-                }
-            }
-        });
-        if legs.is_empty() {
-            return Err(Error::BadRequest(format!(
-                "the offer accepts none of the room's codecs ({})",
-                chosen
-                    .iter()
-                    .map(|t| t.codec.mime_type.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        let sdp = pc
-            .local_description()
-            .map(|d| d.sdp)
-            .ok_or_else(|| Error::Internal("no local description after negotiation".into()))?;
+        let engines = factory.engines(CoreKind::OwnMedia)?;
+        // Negotiating is a millisecond or two of CPU with a browser's offer (dozens of codecs;
+        // `cargo bench -p cascade-core --bench negotiate`). A flash crowd of joins would hold
+        // the runtime's workers with it, and the rooms' ingest and the mux engines run there:
+        // so it runs on the blocking pool, a few at a time.
+        let _permit = self
+            .negotiations
+            .acquire()
+            .await
+            .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
+        let (candidate, offer, track_room) = (shard.candidate, offer.to_owned(), room.clone());
+        let Negotiated {
+            pc,
+            tap,
+            ufrag,
+            legs,
+            answer: sdp,
+            at: now,
+        } = tokio::task::spawn_blocking(move || {
+            negotiate(engines, &track_room, &chosen, &offer, candidate)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("negotiation task: {e}")))??;
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let viewer = Viewer {
@@ -425,6 +389,104 @@ impl Shard {
             viewers,
         })
     }
+}
+
+/// A new viewer's core answers `offer` (on the blocking pool: see [`Mux::subscribe`]), one leg
+/// per chosen room track the offer accepts the codec of; `candidate` is its shard's address.
+fn negotiate(
+    (media_engine, registry, setting_engine): (MediaEngine, Registry, SettingEngineBuilder),
+    room: &Room,
+    chosen: &[Arc<RoomTrack>],
+    offer: &str,
+    candidate: SocketAddr,
+) -> Result<Negotiated> {
+    let ufrag = random_token(16);
+    let tap = KeyTap::new().map_err(|e| Error::Internal(format!("crypto provider: {e}")))?;
+    let setting_engine = setting_engine
+        .with_ice_credentials(ufrag.clone(), random_token(32))
+        .with_crypto_provider(tap.clone())
+        .build();
+    let now = Instant::now();
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(media_engine)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(setting_engine)
+        .build(now)?;
+    let offer = RTCSessionDescription::offer(offer.to_owned())
+        .map_err(|e| Error::BadRequest(format!("invalid SDP offer: {e}")))?;
+    pc.set_remote_description(now, offer)
+        .map_err(|e| Error::BadRequest(format!("SDP offer refused: {e}")))?;
+    let mut legs = Vec::with_capacity(chosen.len());
+    for track in chosen {
+        let ssrc = rand::random::<u32>();
+        let sending = crate::session::sending_track(room, track, ssrc);
+        let track_id = sending.track_id().to_string();
+        let sender = pc.add_track(sending)?;
+        legs.push(MuxLeg {
+            forward: Leg::new(
+                Rewriter::new(ssrc, 0, rand::random::<u16>() & 0x7fff),
+                Codec::from_mime(&track.codec.mime_type),
+                track.codec.clock_rate,
+            ),
+            track: track.clone(),
+            sender,
+            track_id,
+            ssrc,
+            clock_rate: track.codec.clock_rate,
+            stats: SenderStats::default(),
+        });
+    }
+    pc.add_local_candidate(crate::pc::host_candidate(candidate)?)?;
+    let answer = pc.create_answer(None)?;
+    pc.set_local_description(now, answer)?;
+    // Payload types are the viewer's: take each leg's from what was negotiated for it.
+    legs.retain_mut(|leg| {
+        let pt = pc.rtp_sender(leg.sender).and_then(|mut s| {
+            s.get_parameters()
+                .rtp_parameters
+                .codecs
+                .iter()
+                .find(|c| same_codec(&c.rtp_codec, &leg.track.codec))
+                .map(|c| c.payload_type)
+        });
+        match pt {
+            Some(pt) => {
+                leg.forward.set_payload_type(pt);
+                true
+            }
+            None => {
+                tracing::info!(
+                    room = %room.id,
+                    codec = %leg.track.codec.mime_type,
+                    "viewer did not accept the room's codec; track not sent"
+                );
+                false
+            }
+        }
+    });
+    if legs.is_empty() {
+        return Err(Error::BadRequest(format!(
+            "the offer accepts none of the room's codecs ({})",
+            chosen
+                .iter()
+                .map(|t| t.codec.mime_type.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let answer = pc
+        .local_description()
+        .map(|d| d.sdp)
+        .ok_or_else(|| Error::Internal("no local description after negotiation".into()))?;
+    Ok(Negotiated {
+        pc,
+        tap,
+        ufrag,
+        legs,
+        answer,
+        at: now,
+    })
 }
 
 /// Random ICE credential characters (RFC 8839: ice-char is ALPHA / DIGIT / "+" / "/").
