@@ -41,7 +41,7 @@ done
 
 run() { # name, edge url, viewers, pids, more loadgen flags
   "$bin/cascade-loadgen" run --quiet --origin http://127.0.0.1:28080 --edge "$2" --room "$1" \
-    --viewers "$3" --ramp 100 --duration "$duration" --viewer-engine "$engine" --pids "$4" \
+    --viewers "$3" --ramp "${ramp:-100}" --duration "$duration" --viewer-engine "$engine" --pids "$4" \
     --json "$out/$1.json" "${@:5}" >"$out/$1.txt"
 }
 # Latency per hop: the same 10 viewers straight on the origin, one hop down, two hops down.
@@ -60,6 +60,11 @@ if [ "$engine" = rtc ]; then
     run "nogro-$n" http://127.0.0.1:28081 "$n" "$origin,$edge" --viewer-gro false
   done
 fi
+# A flash crowd: the audience joins at once (1000 a second), as at a kick-off.
+rm -f "$out"/flash-*.json
+for n in ${BENCH_FLASH_VIEWERS:-500}; do
+  ramp=1000 run "flash-$n" http://127.0.0.1:28081 "$n" "$origin,$edge"
+done
 rm -f "$out"/pc-*.json
 for n in ${BENCH_PC_VIEWERS:-100}; do run "pc-$n" http://127.0.0.1:28083 "$n" "$origin,$edgepc"; done
 

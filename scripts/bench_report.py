@@ -54,9 +54,13 @@ def proc(r, name):
             return p
     return {}
 
-def lat(r, k):
-    l = r.get("latency_ms") or {}
+def lat(r, k, key="latency_ms"):
+    l = r.get(key) or {}
     return l.get(k, float("nan"))
+
+def settled(r, k):
+    """Latency of packets sent a second or more after the viewer's first (loadgen `SETTLE`)."""
+    return lat(r, k, "latency_settled_ms")
 
 print("\n| hops | viewers | latency p50 ms | latency p99 ms |")
 print("|---|---|---|---|")
@@ -93,8 +97,8 @@ for q in (0.5, 0.99):
     if le is not None:
         print(f"edge: peer connection up -> first media packet, p{int(q*100)} <= {le*1000:.0f} ms (n={n})")
 
-print("\n| viewers | connected | loss % video / audio | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | edge CPU % | edge RSS MiB | RSS KiB per viewer | loadgen CPU % | pkt/s out | pkt/s per edge core | viewers per edge core | ratio to ceiling | ratio to fan-out ceiling | ratio to stream ceiling | ratio to live stream ceiling | ratio to paced ceiling (reader sleeping / busy) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("\n| viewers | connected | loss % video / audio | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | settled latency p50 ms | settled latency p99 ms | edge CPU % | edge RSS MiB | RSS KiB per viewer | loadgen CPU % | pkt/s out | pkt/s per edge core | viewers per edge core | ratio to ceiling | ratio to fan-out ceiling | ratio to stream ceiling | ratio to live stream ceiling | ratio to paced ceiling (reader sleeping / busy) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 rows = []
 runs = [(f"edge-{n}", n, n) for n in sizes]
 # The same audience on an edge without the UDP mux (a peer connection per viewer), same run.
@@ -103,6 +107,9 @@ runs += [(name, name.split("-")[1] + " (`--udp-mux false`)", name.split("-")[1])
 # The same edge to viewers without UDP GRO, same run.
 runs += [(name, name.split("-")[1] + " (`--viewer-gro false`)", name.split("-")[1])
          for name in sorted(f[:-5] for f in os.listdir(out) if f.startswith("nogro-") and f.endswith(".json"))]
+# The same edge when the audience joins at once (`--ramp 1000`), same run.
+runs += [(name, name.split("-")[1] + " (flash crowd: `--ramp 1000`)", name.split("-")[1])
+         for name in sorted(f[:-5] for f in os.listdir(out) if f.startswith("flash-") and f.endswith(".json"))]
 for name, label, n in runs:
     r = load(name)
     e = proc(r, "cascade-edge")
@@ -122,7 +129,7 @@ for name, label, n in runs:
     per_viewer_kib = rss * 1024 / max(int(n), 1)
     viewers_per_core = int(n) / (cpu / 100) if cpu == cpu and cpu > 0 else float("nan")
     print(f"| {label} | {r['viewers']['connected']} | {loss} | {j.get('p50_ms', float('nan')):.0f} | {j.get('p99_ms', float('nan')):.0f} | "
-          f"{lat(r,'p50_ms'):.2f} | {lat(r,'p99_ms'):.2f} | {cpu:.0f} | {rss:.0f} | {per_viewer_kib:.0f} | {lg_cpu:.0f} | {pps:.0f} | {per_core:.0f} | {viewers_per_core:.0f} | "
+          f"{lat(r,'p50_ms'):.2f} | {lat(r,'p99_ms'):.2f} | {settled(r,'p50_ms'):.2f} | {settled(r,'p99_ms'):.2f} | {cpu:.0f} | {rss:.0f} | {per_viewer_kib:.0f} | {lg_cpu:.0f} | {pps:.0f} | {per_core:.0f} | {viewers_per_core:.0f} | "
           f"{per_core/limit['ceiling_pps_per_core']:.2f} | {per_core/limit['fanout_ceiling_pps_per_core']:.2f} | "
           f"{per_core/stream_ceiling(r):.2f} | {per_core/live_ceiling(r):.2f} | "
           f"{per_core/paced(n, 'ceiling_pps_per_core'):.2f} / {per_core/paced(n, 'ceiling_busy_reader_pps_per_core'):.2f} |")

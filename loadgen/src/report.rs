@@ -43,6 +43,9 @@ pub struct Report {
     pub join_ms: Option<Percentiles>,
     /// Publisher to viewer, one way, over live packets (see `viewer` module docs).
     pub latency_ms: Option<Percentiles>,
+    /// The same over settled packets: those sent a second or more after the viewer's first
+    /// packet arrived, once its catch-up is behind it (`viewer` module docs).
+    pub latency_settled_ms: Option<Percentiles>,
     /// For each packet, its last arrival minus its first arrival across viewers.
     pub skew_ms: Skew,
     pub packets: PacketSummary,
@@ -250,6 +253,7 @@ pub struct Measurements {
     pub publisher: Option<PublisherReport>,
     pub join_ms: Option<Percentiles>,
     pub latency_ms: Option<Percentiles>,
+    pub latency_settled_ms: Option<Percentiles>,
     pub skew_ms: Skew,
     pub client_drops: u64,
     pub induced_drops: u64,
@@ -313,6 +317,7 @@ pub fn build(config: RunConfig, results: &[ViewerResult], m: Measurements) -> Re
         viewers,
         join_ms: m.join_ms,
         latency_ms: m.latency_ms,
+        latency_settled_ms: m.latency_settled_ms,
         skew_ms: m.skew_ms,
         packets: PacketSummary {
             video: summarise(&video_lines),
@@ -420,6 +425,11 @@ impl Report {
         }
         let _ = writeln!(s, "join:    {}", percentiles(&self.join_ms));
         let _ = writeln!(s, "latency: {}", percentiles(&self.latency_ms));
+        let _ = writeln!(
+            s,
+            "latency, settled viewers (1 s after their first packet): {}",
+            percentiles(&self.latency_settled_ms)
+        );
         let _ = writeln!(s, "skew video: {}", percentiles(&self.skew_ms.video));
         let _ = writeln!(s, "skew audio: {}", percentiles(&self.skew_ms.audio));
         let _ = writeln!(s, "{}", track_text("video", &self.packets.video));

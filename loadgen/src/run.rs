@@ -287,6 +287,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         publisher: publisher.stats.clone(),
         counters: Default::default(),
         latency: ShardedHistogram::new(SHARDS),
+        latency_settled: ShardedHistogram::new(SHARDS),
         join: ShardedHistogram::new(SHARDS),
         skew_video: SkewTable::new(video_capacity),
         skew_audio: SkewTable::new(audio_capacity),
@@ -396,6 +397,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
             publisher: publisher_report,
             join_ms: Percentiles::of(&ctx.join.merged()),
             latency_ms: Percentiles::of(&ctx.latency.merged()),
+            latency_settled_ms: Percentiles::of(&ctx.latency_settled.merged()),
             skew_ms: Skew {
                 video: Percentiles::of(&ctx.skew_video.spread(2)),
                 audio: Percentiles::of(&ctx.skew_audio.spread(2)),

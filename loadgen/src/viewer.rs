@@ -8,6 +8,11 @@
 //! it, packets the publisher sent before the viewer existed. Their "latency" would measure the
 //! join, not the path, so latency and skew count only packets sent after this viewer's first
 //! packet arrived; join time measures the join.
+//!
+//! "Settled" packets: live packets sent [`SETTLE`] or more after the viewer's first packet
+//! arrived. A joining viewer's first live packets queue behind its catch-up at the SFU, so their
+//! latency measures the join too; settled latency is what a viewer sees once it is watching,
+//! including while others join.
 
 use crate::marker::{self, PayloadFormat, now_ns};
 use crate::peer::{Peer, PeerError, gone};
@@ -28,6 +33,8 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long after its first packet a viewer counts as settled (module docs).
+pub const SETTLE: Duration = Duration::from_secs(1);
 /// Latency samples a track reader keeps before adding them to the shared histogram.
 const LATENCY_BATCH: usize = 32;
 
@@ -55,6 +62,8 @@ pub struct ViewerContext {
     pub counters: Counters,
     /// Publisher-to-viewer latency of live packets, microseconds.
     pub latency: ShardedHistogram,
+    /// The same, of settled packets only (module docs).
+    pub latency_settled: ShardedHistogram,
     /// WHEP POST to first keyframe packet, microseconds.
     pub join: ShardedHistogram,
     pub skew_video: SkewTable,
@@ -96,6 +105,8 @@ pub struct TrackResult {
     pub no_marker: u64,
     /// Packets counted for latency (sent after this viewer's first arrival).
     pub live: u64,
+    /// Of them, packets sent [`SETTLE`] or more after it.
+    pub settled: u64,
 }
 
 /// What one viewer saw.
@@ -202,8 +213,9 @@ pub struct TrackCounter {
     format: Option<PayloadFormat>,
     codec: Codec,
     out: TrackResult,
-    /// Latency samples kept before adding them to the shared histogram.
+    /// Latency samples kept before adding them to the shared histograms.
     latencies: Vec<u64>,
+    settled_latencies: Vec<u64>,
 }
 
 impl TrackCounter {
@@ -222,6 +234,7 @@ impl TrackCounter {
             codec: Codec::from_mime(mime),
             out: TrackResult::default(),
             latencies: Vec::with_capacity(LATENCY_BATCH),
+            settled_latencies: Vec::with_capacity(LATENCY_BATCH),
         }
     }
 
@@ -264,7 +277,17 @@ impl TrackCounter {
                 out.max_index = Some(out.max_index.map_or(m.index, |i| i.max(m.index)));
                 if m.sent_ns >= live_from {
                     out.live += 1;
-                    self.latencies.push(now.saturating_sub(m.sent_ns) / 1000);
+                    let latency_us = now.saturating_sub(m.sent_ns) / 1000;
+                    self.latencies.push(latency_us);
+                    if m.sent_ns >= live_from + SETTLE.as_nanos() as u64 {
+                        out.settled += 1;
+                        self.settled_latencies.push(latency_us);
+                        if self.settled_latencies.len() == LATENCY_BATCH {
+                            ctx.latency_settled
+                                .record_all(clock.id, &self.settled_latencies);
+                            self.settled_latencies.clear();
+                        }
+                    }
                     let skew = if is_video {
                         &ctx.skew_video
                     } else {
@@ -285,6 +308,9 @@ impl TrackCounter {
     pub fn finish(mut self, ctx: &ViewerContext, clock: &ViewerClock) -> TrackResult {
         ctx.latency.record_all(clock.id, &self.latencies);
         self.latencies.clear();
+        ctx.latency_settled
+            .record_all(clock.id, &self.settled_latencies);
+        self.settled_latencies.clear();
         self.out
     }
 }

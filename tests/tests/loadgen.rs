@@ -259,12 +259,22 @@ fn viewers_lose_nothing_with(
         }
     }
 
-    for key in ["latency_ms", "join_ms"] {
+    // Settled latency: packets sent a second or more after a viewer's first packet, once its
+    // catch-up is behind it. Every viewer watched for several seconds.
+    for key in ["latency_ms", "latency_settled_ms", "join_ms"] {
         let p = &report[key];
         let p50 = p["p50_ms"].as_f64().unwrap_or(-1.0);
         let p99 = p["p99_ms"].as_f64().unwrap_or(-1.0);
         assert!(p50 > 0.0 && p99 >= p50, "{key}: {p}");
     }
+    let (live, settled) = (
+        report["latency_ms"]["count"].as_u64().unwrap_or(0),
+        report["latency_settled_ms"]["count"].as_u64().unwrap_or(0),
+    );
+    assert!(
+        settled > 0 && settled < live,
+        "settled {settled} of {live} live packets"
+    );
     assert!(report["skew_ms"]["video"]["p99_ms"].as_f64().is_some());
 
     // The nodes were sampled, and the edge counted one copy of the room for all viewers.
