@@ -105,8 +105,6 @@ pub struct TrackResult {
     pub no_marker: u64,
     /// Packets counted for latency (sent after this viewer's first arrival).
     pub live: u64,
-    /// Of them, packets sent [`SETTLE`] or more after it.
-    pub settled: u64,
 }
 
 /// What one viewer saw.
@@ -213,9 +211,31 @@ pub struct TrackCounter {
     format: Option<PayloadFormat>,
     codec: Codec,
     out: TrackResult,
-    /// Latency samples kept before adding them to the shared histograms.
-    latencies: Vec<u64>,
-    settled_latencies: Vec<u64>,
+    /// Latency samples on their way to `ViewerContext::latency` and `latency_settled`.
+    latencies: Samples,
+    settled_latencies: Samples,
+}
+
+/// Latency samples kept before adding them to a shared histogram, [`LATENCY_BATCH`] at a time.
+#[derive(Debug)]
+struct Samples(Vec<u64>);
+
+impl Samples {
+    fn new() -> Self {
+        Self(Vec::with_capacity(LATENCY_BATCH))
+    }
+
+    fn push(&mut self, into: &ShardedHistogram, key: usize, us: u64) {
+        self.0.push(us);
+        if self.0.len() == LATENCY_BATCH {
+            self.flush(into, key);
+        }
+    }
+
+    fn flush(&mut self, into: &ShardedHistogram, key: usize) {
+        into.record_all(key, &self.0);
+        self.0.clear();
+    }
 }
 
 impl TrackCounter {
@@ -233,8 +253,8 @@ impl TrackCounter {
             format,
             codec: Codec::from_mime(mime),
             out: TrackResult::default(),
-            latencies: Vec::with_capacity(LATENCY_BATCH),
-            settled_latencies: Vec::with_capacity(LATENCY_BATCH),
+            latencies: Samples::new(),
+            settled_latencies: Samples::new(),
         }
     }
 
@@ -278,15 +298,10 @@ impl TrackCounter {
                 if m.sent_ns >= live_from {
                     out.live += 1;
                     let latency_us = now.saturating_sub(m.sent_ns) / 1000;
-                    self.latencies.push(latency_us);
+                    self.latencies.push(&ctx.latency, clock.id, latency_us);
                     if m.sent_ns >= live_from + SETTLE.as_nanos() as u64 {
-                        out.settled += 1;
-                        self.settled_latencies.push(latency_us);
-                        if self.settled_latencies.len() == LATENCY_BATCH {
-                            ctx.latency_settled
-                                .record_all(clock.id, &self.settled_latencies);
-                            self.settled_latencies.clear();
-                        }
+                        self.settled_latencies
+                            .push(&ctx.latency_settled, clock.id, latency_us);
                     }
                     let skew = if is_video {
                         &ctx.skew_video
@@ -294,10 +309,6 @@ impl TrackCounter {
                         &ctx.skew_audio
                     };
                     skew.record(m.index, now);
-                    if self.latencies.len() == LATENCY_BATCH {
-                        ctx.latency.record_all(clock.id, &self.latencies);
-                        self.latencies.clear();
-                    }
                 }
             }
             None => out.no_marker += 1,
@@ -306,11 +317,8 @@ impl TrackCounter {
 
     /// The track's result, once its last latency samples are in the shared histogram.
     pub fn finish(mut self, ctx: &ViewerContext, clock: &ViewerClock) -> TrackResult {
-        ctx.latency.record_all(clock.id, &self.latencies);
-        self.latencies.clear();
-        ctx.latency_settled
-            .record_all(clock.id, &self.settled_latencies);
-        self.settled_latencies.clear();
+        self.latencies.flush(&ctx.latency, clock.id);
+        self.settled_latencies.flush(&ctx.latency_settled, clock.id);
         self.out
     }
 }
