@@ -97,8 +97,11 @@ for q in (0.5, 0.99):
     if le is not None:
         print(f"edge: peer connection up -> first media packet, p{int(q*100)} <= {le*1000:.0f} ms (n={n})")
 
-print("\n| viewers | connected | loss % video / audio | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | settled latency p50 ms | settled latency p99 ms | edge CPU % | edge RSS MiB | RSS KiB per viewer | loadgen CPU % | pkt/s out | pkt/s per edge core | viewers per edge core | ratio to ceiling | ratio to fan-out ceiling | ratio to stream ceiling | ratio to live stream ceiling | ratio to paced ceiling (reader sleeping / busy) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+# Two views of the edge's cost. Whole run: packets over the run's length, CPU averaged over it,
+# the audience's joins included. Steady: the window once everyone joined and settled (loadgen's
+# `steady`, the processes' `cpu_steady_pct`): forwarding alone, as the ceilings measure it.
+print("\n| viewers | connected | loss % video / audio | join p50 ms | join p99 ms | latency p50 ms | latency p99 ms | settled latency p50 ms | settled latency p99 ms | edge CPU % (run / steady) | edge RSS MiB | RSS KiB per viewer | loadgen CPU % | pkt/s out (run / steady) | pkt/s per edge core (run / steady) | viewers per edge core (run / steady) | ratio to ceiling | ratio to fan-out ceiling | ratio to stream ceiling | ratio to live stream ceiling | ratio to paced ceiling, whole run (reader sleeping / busy) | **ratio to paced ceiling, steady (reader sleeping / busy)** |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 rows = []
 runs = [(f"edge-{n}", n, n) for n in sizes]
 # The same audience on an edge without the UDP mux (a peer connection per viewer), same run.
@@ -125,21 +128,29 @@ for name, label, n in runs:
     j = r.get("join_ms") or {}
     loss = f'{r["packets"]["video"]["loss_pct"]:.3f} / {r["packets"]["audio"]["loss_pct"]:.3f}'
     if name.startswith("edge-"):
-        rows.append((int(n), cpu, pps))
+        rows.append((int(n), cpu, pps, (e.get("cpu_steady_pct") or float("nan"))))
     per_viewer_kib = rss * 1024 / max(int(n), 1)
     viewers_per_core = int(n) / (cpu / 100) if cpu == cpu and cpu > 0 else float("nan")
+    st = r.get("steady") or {}
+    st_cpu = e.get("cpu_steady_pct") or float("nan")
+    st_pps = st.get("packets_per_s", float("nan"))
+    st_per_core = st_pps / (st_cpu / 100) if st_cpu == st_cpu and st_cpu > 0 else float("nan")
+    st_viewers_per_core = int(n) / (st_cpu / 100) if st_cpu == st_cpu and st_cpu > 0 else float("nan")
     print(f"| {label} | {r['viewers']['connected']} | {loss} | {j.get('p50_ms', float('nan')):.0f} | {j.get('p99_ms', float('nan')):.0f} | "
-          f"{lat(r,'p50_ms'):.2f} | {lat(r,'p99_ms'):.2f} | {settled(r,'p50_ms'):.2f} | {settled(r,'p99_ms'):.2f} | {cpu:.0f} | {rss:.0f} | {per_viewer_kib:.0f} | {lg_cpu:.0f} | {pps:.0f} | {per_core:.0f} | {viewers_per_core:.0f} | "
+          f"{lat(r,'p50_ms'):.2f} | {lat(r,'p99_ms'):.2f} | {settled(r,'p50_ms'):.2f} | {settled(r,'p99_ms'):.2f} | {cpu:.0f} / {st_cpu:.0f} | {rss:.0f} | {per_viewer_kib:.0f} | {lg_cpu:.0f} | "
+          f"{pps:.0f} / {st_pps:.0f} | {per_core:.0f} / {st_per_core:.0f} | {viewers_per_core:.0f} / {st_viewers_per_core:.0f} | "
           f"{per_core/limit['ceiling_pps_per_core']:.2f} | {per_core/limit['fanout_ceiling_pps_per_core']:.2f} | "
           f"{per_core/stream_ceiling(r):.2f} | {per_core/live_ceiling(r):.2f} | "
-          f"{per_core/paced(n, 'ceiling_pps_per_core'):.2f} / {per_core/paced(n, 'ceiling_busy_reader_pps_per_core'):.2f} |")
+          f"{per_core/paced(n, 'ceiling_pps_per_core'):.2f} / {per_core/paced(n, 'ceiling_busy_reader_pps_per_core'):.2f} | "
+          f"**{st_per_core/paced(n, 'ceiling_pps_per_core'):.2f} / {st_per_core/paced(n, 'ceiling_busy_reader_pps_per_core'):.2f}** |")
 try:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     xs = [r[0] for r in rows]
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(xs, [r[1] for r in rows], marker="o", label="edge CPU %")
+    ax.plot(xs, [r[1] for r in rows], marker="o", label="edge CPU %, whole run")
+    ax.plot(xs, [r[3] for r in rows], marker="s", label="edge CPU %, steady state")
     ax.set_xscale("log"); ax.set_xlabel("viewers on one edge"); ax.set_ylabel("CPU % (100 = one core)")
     ax.grid(True, alpha=0.3); ax.legend()
     fig.tight_layout(); fig.savefig(os.path.join(out, "scaling.png"), dpi=110)

@@ -107,6 +107,10 @@ pub struct ProcWatch {
     pub latest_cpu: Option<f64>,
     pub latest_rss_kib: Option<u64>,
     gone: bool,
+    /// CPU ticks at the start and the end of the run's steady state (`run`: every viewer
+    /// joined and settled, until the run's deadline).
+    steady_from: Option<(u64, Instant)>,
+    steady_to: Option<(u64, Instant)>,
     /// Highest drop count seen per UDP socket inode (a socket's count survives until it closes).
     udp_drops: HashMap<u64, u64>,
     udp_sockets_max: usize,
@@ -126,6 +130,8 @@ impl ProcWatch {
             latest_cpu: None,
             latest_rss_kib: None,
             gone: false,
+            steady_from: None,
+            steady_to: None,
             udp_drops: HashMap::new(),
             udp_sockets_max: 0,
         }
@@ -152,6 +158,33 @@ impl ProcWatch {
     /// UDP datagrams dropped on this process's sockets so far.
     pub fn udp_drops(&self) -> u64 {
         self.udp_drops.values().sum()
+    }
+
+    /// The process's CPU ticks (user and system) now.
+    fn ticks(&self) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
+        parse_cpu_ticks(&stat)
+    }
+
+    /// Notes where the run's steady state starts (`from`) or ends.
+    pub fn mark_steady(&mut self, from: bool) {
+        let Some(ticks) = self.ticks() else {
+            return;
+        };
+        let mark = Some((ticks, Instant::now()));
+        if from {
+            self.steady_from = mark;
+        } else {
+            self.steady_to = mark;
+        }
+    }
+
+    /// CPU (100 = one core) between the two steady-state marks.
+    fn steady_cpu(&self) -> Option<f64> {
+        let ((t0, at0), (t1, at1)) = (self.steady_from?, self.steady_to?);
+        let wall = at1.checked_duration_since(at0)?.as_secs_f64();
+        (wall >= MIN_INTERVAL_S)
+            .then(|| t1.saturating_sub(t0) as f64 / TICKS_PER_SECOND / wall * 100.0)
     }
 
     /// Takes one sample. A process that went away stops being sampled.
@@ -202,6 +235,7 @@ impl ProcWatch {
             samples: self.cpu_samples.len(),
             cpu_avg_pct: avg(&self.cpu_samples),
             cpu_max_pct: max(&self.cpu_samples),
+            cpu_steady_pct: self.steady_cpu(),
             rss_avg_mib: avg(&rss_mib),
             rss_max_mib: max(&rss_mib),
             udp_sockets_max: self.udp_sockets_max,
@@ -219,6 +253,9 @@ pub struct ProcReport {
     pub samples: usize,
     pub cpu_avg_pct: Option<f64>,
     pub cpu_max_pct: Option<f64>,
+    /// Average over the run's steady state only (every viewer joined and settled; see
+    /// `report::Steady`): what forwarding costs, without the joins.
+    pub cpu_steady_pct: Option<f64>,
     pub rss_avg_mib: Option<f64>,
     pub rss_max_mib: Option<f64>,
     /// Most UDP sockets it held at once.

@@ -46,6 +46,10 @@ pub struct Report {
     /// The same over settled packets: those sent a second or more after the viewer's first
     /// packet arrived, once its catch-up is behind it (`viewer` module docs).
     pub latency_settled_ms: Option<Percentiles>,
+    /// The run once every viewer has joined and settled, until its deadline: what forwarding
+    /// costs without the joins' work (the processes' `cpu_steady_pct` is over this window).
+    /// None when the audience was still joining at the deadline.
+    pub steady: Option<Steady>,
     /// For each packet, its last arrival minus its first arrival across viewers.
     pub skew_ms: Skew,
     pub packets: PacketSummary,
@@ -61,6 +65,18 @@ pub struct Report {
     /// The machine's UDP counters over the run (every process on it, not only ours).
     pub machine_udp: Option<UdpCounters>,
     pub per_viewer: Vec<ViewerLine>,
+}
+
+/// The steady state of a run: from [`crate::run`]'s `STEADY_AFTER` after the last viewer
+/// joined (or failed) to the deadline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Steady {
+    /// Since the publisher's start.
+    pub from_s: f64,
+    pub seconds: f64,
+    /// Packets the viewers received in it, and per second.
+    pub packets: u64,
+    pub packets_per_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -254,6 +270,7 @@ pub struct Measurements {
     pub join_ms: Option<Percentiles>,
     pub latency_ms: Option<Percentiles>,
     pub latency_settled_ms: Option<Percentiles>,
+    pub steady: Option<Steady>,
     pub skew_ms: Skew,
     pub client_drops: u64,
     pub induced_drops: u64,
@@ -318,6 +335,7 @@ pub fn build(config: RunConfig, results: &[ViewerResult], m: Measurements) -> Re
         join_ms: m.join_ms,
         latency_ms: m.latency_ms,
         latency_settled_ms: m.latency_settled_ms,
+        steady: m.steady,
         skew_ms: m.skew_ms,
         packets: PacketSummary {
             video: summarise(&video_lines),
@@ -372,11 +390,12 @@ fn track_text(name: &str, t: &TrackSummary) -> String {
 fn proc_text(p: &ProcReport) -> String {
     let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
     format!(
-        "{} (pid {}): cpu avg {}% max {}%, rss avg {} MiB max {} MiB, {} UDP sockets, {} datagrams dropped on them (receive buffer full){}",
+        "{} (pid {}): cpu avg {}% max {}% steady {}%, rss avg {} MiB max {} MiB, {} UDP sockets, {} datagrams dropped on them (receive buffer full){}",
         p.name,
         p.pid,
         f(p.cpu_avg_pct),
         f(p.cpu_max_pct),
+        f(p.cpu_steady_pct),
         f(p.rss_avg_mib),
         f(p.rss_max_mib),
         p.udp_sockets_max,
@@ -430,6 +449,18 @@ impl Report {
             "latency, settled viewers (1 s after their first packet): {}",
             percentiles(&self.latency_settled_ms)
         );
+        match &self.steady {
+            Some(st) => {
+                let _ = writeln!(
+                    s,
+                    "steady state (everyone joined and settled), from {:.1} s for {:.1} s: viewers received {:.0} pkt/s",
+                    st.from_s, st.seconds, st.packets_per_s
+                );
+            }
+            None => {
+                let _ = writeln!(s, "steady state: none (the audience was still joining)");
+            }
+        }
         let _ = writeln!(s, "skew video: {}", percentiles(&self.skew_ms.video));
         let _ = writeln!(s, "skew audio: {}", percentiles(&self.skew_ms.audio));
         let _ = writeln!(s, "{}", track_text("video", &self.packets.video));

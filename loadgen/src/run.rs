@@ -37,6 +37,9 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long viewers wait for the origin to receive the publisher's media before they start
 /// anyway.
 const ORIGIN_MEDIA_WAIT: Duration = Duration::from_secs(10);
+/// The steady state starts this long after the last viewer joined (or failed): every viewer's
+/// catch-up is behind it ([`crate::viewer::SETTLE`]) and its join's work is done at the node.
+const STEADY_AFTER: Duration = Duration::from_secs(2);
 /// Tracks the publisher sends (video and audio).
 const PUBLISHED_TRACKS: usize = 2;
 /// Shards of the shared histograms.
@@ -328,11 +331,16 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         progress_stop.clone(),
         started,
     ));
+    let steady_from = Arc::new(Mutex::new(None));
     let progress = tokio::spawn(progress_loop(
         ctx.clone(),
         watches.clone(),
         lags.clone(),
         progress_stop.clone(),
+        Steadiness {
+            viewers: args.viewers as u64,
+            from: steady_from.clone(),
+        },
         args.quiet,
         started,
     ));
@@ -361,6 +369,8 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         _ = tokio::signal::ctrl_c() => eprintln!("interrupted: stopping"),
         _ = publisher.ended.cancelled() => eprintln!("the publisher's connection failed: stopping"),
     }
+    // The steady state, if it began, ends here: the audience leaves and the stream stops next.
+    let steady = steady_end(&ctx, &watches, &steady_from, started).await;
     ramp_stop.cancel();
     let handles = ramp.await.unwrap_or_default();
     let publisher_report = publisher.stop_media().await;
@@ -398,6 +408,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
             join_ms: Percentiles::of(&ctx.join.merged()),
             latency_ms: Percentiles::of(&ctx.latency.merged()),
             latency_settled_ms: Percentiles::of(&ctx.latency_settled.merged()),
+            steady,
             skew_ms: Skew {
                 video: Percentiles::of(&ctx.skew_video.spread(2)),
                 audio: Percentiles::of(&ctx.skew_audio.spread(2)),
@@ -432,6 +443,41 @@ pub async fn execute(args: &RunArgs) -> anyhow::Result<Report> {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(report)
+}
+
+/// What the progress loop needs to see the steady state begin: the audience's size, and where
+/// it notes the packets received so far and when.
+struct Steadiness {
+    viewers: u64,
+    from: Arc<Mutex<Option<(u64, Instant)>>>,
+}
+
+/// Closes the steady state (see [`report::Steady`]) if it began: the processes' CPU marks, and
+/// the packets the viewers received since it began.
+async fn steady_end(
+    ctx: &ViewerContext,
+    watches: &Arc<Mutex<Vec<ProcWatch>>>,
+    from: &Mutex<Option<(u64, Instant)>>,
+    started: Instant,
+) -> Option<report::Steady> {
+    let (packets_from, at) = (*from.lock().unwrap_or_else(|p| p.into_inner()))?;
+    let packets = ctx.counters.packets.load(Ordering::Relaxed);
+    let now = Instant::now();
+    let marked = watches.clone();
+    // Reading /proc is blocking file I/O: off the runtime's workers.
+    let _ = tokio::task::spawn_blocking(move || {
+        for w in marked.lock().unwrap_or_else(|p| p.into_inner()).iter_mut() {
+            w.mark_steady(false);
+        }
+    })
+    .await;
+    let seconds = now.duration_since(at).as_secs_f64();
+    (seconds > 0.0).then(|| report::Steady {
+        from_s: at.duration_since(started).as_secs_f64(),
+        seconds,
+        packets: packets.saturating_sub(packets_from),
+        packets_per_s: packets.saturating_sub(packets_from) as f64 / seconds,
+    })
 }
 
 /// Waits until no packet has reached any viewer for [`DRAIN_QUIET`], at most [`DRAIN_MAX`].
@@ -631,6 +677,7 @@ async fn progress_loop(
     watches: Arc<Mutex<Vec<ProcWatch>>>,
     lags: Arc<Mutex<Vec<NodeLag>>>,
     stop: CancellationToken,
+    steadiness: Steadiness,
     quiet: bool,
     started: Instant,
 ) {
@@ -638,10 +685,24 @@ async fn progress_loop(
     tick.tick().await;
     let mut last_packets = 0u64;
     let mut last_at = Instant::now();
+    // When every viewer had joined or failed, and whether the steady state has begun.
+    let mut all_in: Option<Instant> = None;
+    let mut steady = false;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.cancelled() => break,
+        }
+        let c = &ctx.counters;
+        let resolved = c.connected.load(Ordering::Relaxed) + c.failed.load(Ordering::Relaxed);
+        if resolved >= steadiness.viewers {
+            all_in.get_or_insert_with(Instant::now);
+        }
+        let mark = !steady && all_in.is_some_and(|at| at.elapsed() >= STEADY_AFTER);
+        if mark {
+            steady = true;
+            *steadiness.from.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((c.packets.load(Ordering::Relaxed), Instant::now()));
         }
         // Reading /proc is blocking file I/O (a few hundred KiB with many sockets): off the
         // runtime's workers, which carry the viewers.
@@ -650,6 +711,9 @@ async fn progress_loop(
             let sockets = procstat::udp_sockets();
             let mut watches = sampled.lock().unwrap_or_else(|p| p.into_inner());
             for w in watches.iter_mut() {
+                if mark {
+                    w.mark_steady(true);
+                }
                 w.sample();
                 w.sample_udp(&sockets);
             }

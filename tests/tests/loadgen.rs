@@ -277,10 +277,32 @@ fn viewers_lose_nothing_with(
     );
     assert!(report["skew_ms"]["video"]["p99_ms"].as_f64().is_some());
 
+    // The steady state (everyone joined and settled, to the deadline): every viewer got the
+    // whole stream in it, so the viewers together received about VIEWERS times what the
+    // publisher sent per second; and each process's CPU was measured over it.
+    let steady = &report["steady"];
+    let seconds = steady["seconds"].as_f64().unwrap_or(0.0);
+    assert!(seconds > 1.0, "steady state: {steady}");
+    let publisher = &report["publisher"];
+    let sent = publisher["video_packets"].as_f64().unwrap_or(0.0)
+        + publisher["audio_packets"].as_f64().unwrap_or(0.0);
+    let per_viewer = steady["packets_per_s"].as_f64().unwrap_or(0.0) / VIEWERS as f64;
+    let published = sent / report["elapsed_s"].as_f64().unwrap_or(f64::MAX);
+    assert!(
+        per_viewer > 0.8 * published && per_viewer < 1.25 * published,
+        "steady state {per_viewer:.0} pkt/s per viewer, publisher {published:.0}: {steady}"
+    );
+
     // The nodes were sampled, and the edge counted one copy of the room for all viewers.
     let processes = report["processes"].as_array().expect("processes");
     assert_eq!(processes.len(), 2);
     assert!(processes.iter().all(|p| p["samples"].as_u64() > Some(0)));
+    assert!(
+        processes
+            .iter()
+            .all(|p| p["cpu_steady_pct"].as_f64().is_some_and(|c| c > 0.0)),
+        "{processes:?}"
+    );
     let edge_room = &report["nodes"][1]["room"];
     assert_eq!(edge_room["subscribers"], VIEWERS, "{edge_room}");
     let origin_room = &report["nodes"][0]["room"];
