@@ -85,22 +85,19 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/rooms/{room}", get(room_status))
         .route("/v1/nodes/{id}", get(node_detail))
         .route("/v1/nodes/{id}/drain", post(drain))
-        .route("/whip/{room}", post(whip).options(endpoint_options))
+        .route("/whip/{room}", post(whip))
         .route(
             "/whip/{room}/{session}",
-            axum::routing::delete(end_whip)
-                .patch(patch_session)
-                .options(endpoint_options),
+            axum::routing::delete(end_whip).patch(patch_session),
         )
-        .route("/whep/{room}", post(whep).options(endpoint_options))
+        .route("/whep/{room}", post(whep))
         .route(
             "/whep/{room}/{session}",
-            axum::routing::delete(end_whep)
-                .patch(patch_session)
-                .options(endpoint_options),
+            axum::routing::delete(end_whep).patch(patch_session),
         )
         .layer(DefaultBodyLimit::max(MAX_SDP_BYTES))
         .layer(cors)
+        .layer(axum::middleware::from_fn(accept_post))
         .with_state(node)
 }
 
@@ -214,16 +211,27 @@ fn refused(draining: bool) -> Response {
 }
 
 /// `OPTIONS` on a WHIP/WHEP endpoint that is not a CORS preflight.
-async fn endpoint_options() -> impl IntoResponse {
-    (
-        StatusCode::NO_CONTENT,
-        [
-            (header::ALLOW, "POST, DELETE, OPTIONS"),
-            (
-                header::HeaderName::from_static("accept-post"),
-                "application/sdp",
-            ),
-        ],
+/// RFC 9725 §4.1 (WHIP, and WHEP likewise): the 200 OK to an OPTIONS request to an endpoint
+/// should carry `Accept-Post: application/sdp`. The CORS layer answers every OPTIONS request
+/// itself, as a preflight, so the header is added around it, here.
+async fn accept_post(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let endpoint = request.method() == Method::OPTIONS && is_endpoint(request.uri().path());
+    let mut response = next.run(request).await;
+    if endpoint {
+        response.headers_mut().insert(
+            header::HeaderName::from_static("accept-post"),
+            header::HeaderValue::from_static("application/sdp"),
+        );
+    }
+    response
+}
+
+/// Whether `path` is a WHIP or WHEP endpoint (`/whip/{room}`, `/whep/{room}`), not a session.
+fn is_endpoint(path: &str) -> bool {
+    let mut parts = path.trim_start_matches('/').split('/');
+    matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some("whip" | "whep"), Some(room), None) if !room.is_empty()
     )
 }
 
@@ -478,6 +486,16 @@ pub(crate) mod tests {
         validate_room("a-b_c.1").unwrap();
         for bad in ["", "a b", "a/b", "ü", &"x".repeat(129)] {
             assert!(validate_room(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn endpoints_are_told_from_sessions() {
+        for endpoint in ["/whip/demo", "/whep/demo"] {
+            assert!(is_endpoint(endpoint), "{endpoint}");
+        }
+        for other in ["/whip/demo/1", "/whep/", "/whip", "/v1/rooms/demo", "/"] {
+            assert!(!is_endpoint(other), "{other}");
         }
     }
 }

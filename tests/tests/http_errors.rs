@@ -172,6 +172,17 @@ async fn bad_requests_get_clear_4xx_answers_and_the_node_keeps_serving() -> anyh
         methods.contains("POST") && methods.contains("DELETE"),
         "{methods}"
     );
+    // RFC 9725 §4.1: the 200 OK to an OPTIONS request to an endpoint names what it takes,
+    // preflight or not (WHEP likewise).
+    assert_eq!(preflight.headers()["accept-post"], "application/sdp");
+    for endpoint in [whip.clone(), origin.url("/whep/room1")] {
+        let options = client
+            .request(reqwest::Method::OPTIONS, &endpoint)
+            .send()
+            .await?;
+        assert_eq!(options.status(), StatusCode::OK, "{endpoint}");
+        assert_eq!(options.headers()["accept-post"], "application/sdp");
+    }
 
     // Both nodes are still alive and serving.
     for node in [&origin, &edge] {
