@@ -84,6 +84,9 @@ fn node_args(ip: std::net::IpAddr, port: u16, id: &str) -> NodeArgs {
         max_relay_depth: 4,
         failover_timeout: 20,
         otlp_endpoint: None,
+        // The local demo: anyone may publish and watch.
+        auth_secret: None,
+        auth_viewers: false,
     }
 }
 

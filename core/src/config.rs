@@ -101,6 +101,16 @@ pub struct NodeArgs {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` is used when set; with neither, no traces are exported.
     #[arg(long, env = "CASCADE_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+
+    /// Secret (at least 32 bytes) that WHIP bearer tokens are signed with (HS256 JWTs naming
+    /// the room and granting `publish`; see `cascade_core::auth`). Without it anyone may
+    /// publish. Every node of a cluster needs the same one.
+    #[arg(long, env = "CASCADE_AUTH_SECRET", hide_env_values = true)]
+    pub auth_secret: Option<String>,
+
+    /// With `--auth-secret`: WHEP viewers need a token too (granting `subscribe`).
+    #[arg(long, env = "CASCADE_AUTH_VIEWERS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub auth_viewers: bool,
 }
 
 /// A node's validated configuration.
@@ -135,6 +145,8 @@ pub struct NodeConfig {
     pub log_format: String,
     /// OTLP/gRPC endpoint for traces (`--otlp-endpoint`); see [`crate::telemetry`].
     pub otlp_endpoint: Option<String>,
+    /// Bearer-token checks on WHIP (and WHEP), when `--auth-secret` is set.
+    pub auth: Option<std::sync::Arc<crate::auth::Auth>>,
 }
 
 impl NodeConfig {
@@ -329,6 +341,32 @@ impl NodeArgs {
                 "cannot be 0.0.0.0 or ::, peers need an address they can reach",
             ));
         }
+        if let Some(secret) = &self.auth_secret
+            && secret.len() < crate::auth::MIN_SECRET_BYTES
+        {
+            return Err(err(
+                "--auth-secret",
+                "CASCADE_AUTH_SECRET",
+                format!(
+                    "at least {} bytes (HS256), e.g. `openssl rand -base64 32`",
+                    crate::auth::MIN_SECRET_BYTES
+                ),
+            ));
+        }
+        if self.auth_viewers && self.auth_secret.is_none() {
+            return Err(err(
+                "--auth-viewers",
+                "CASCADE_AUTH_VIEWERS",
+                "needs --auth-secret (the secret viewers' tokens are signed with)",
+            ));
+        }
+        let auth = match &self.auth_secret {
+            Some(secret) => Some(std::sync::Arc::new(
+                crate::auth::Auth::new(secret.as_bytes(), self.auth_viewers)
+                    .map_err(|e| err("--auth-secret", "CASCADE_AUTH_SECRET", e))?,
+            )),
+            None => None,
+        };
         let bind_ip = self
             .media_bind
             .or(self.advertise_ip)
@@ -367,6 +405,7 @@ impl NodeArgs {
             failover_timeout: Duration::from_secs(self.failover_timeout),
             log_format: self.log_format,
             otlp_endpoint: self.otlp_endpoint,
+            auth,
         })
     }
 }
@@ -375,6 +414,8 @@ impl NodeArgs {
 pub const KNOWN_ENV: &[&str] = &[
     "CASCADE_HTTP_LISTEN",
     "CASCADE_GRPC_LISTEN",
+    "CASCADE_AUTH_SECRET",
+    "CASCADE_AUTH_VIEWERS",
     "CASCADE_NODE_ID",
     "CASCADE_ADVERTISE_IP",
     "CASCADE_MEDIA_BIND",
@@ -470,6 +511,22 @@ mod tests {
         assert!(e.contains("CASCADE_OTLP_ENDPOINT"), "{e}");
         let e = config(&["--lease-secs", "0"]).unwrap_err();
         assert!(e.contains("--lease-secs"), "{e}");
+    }
+
+    #[test]
+    fn auth_needs_a_long_enough_secret_and_keeps_it_out_of_logs() {
+        assert!(config(&[]).unwrap().auth.is_none());
+        let e = config(&["--auth-secret", "short"]).unwrap_err();
+        assert!(e.contains("--auth-secret") && e.contains("32 bytes"), "{e}");
+        let e = config(&["--auth-viewers", "true"]).unwrap_err();
+        assert!(e.contains("--auth-viewers"), "{e}");
+        let secret = "0123456789abcdef0123456789abcdef";
+        let c = config(&["--auth-secret", secret, "--auth-viewers", "true"]).unwrap();
+        assert!(c.auth.is_some());
+        assert!(
+            !format!("{c:?}").contains(secret),
+            "the secret shows in {c:?}"
+        );
     }
 
     #[test]

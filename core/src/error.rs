@@ -16,7 +16,11 @@ pub enum Error {
     /// No such room or session.
     #[error("{0}")]
     NotFound(String),
-    /// The caller may not do this from where it is (drain from another machine).
+    /// No valid credentials (`auth`: a missing, forged or expired bearer token).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The caller may not do this: from where it is (drain from another machine), or with the
+    /// token it has (another room's, or one that does not grant it).
     #[error("{0}")]
     Forbidden(String),
     /// The room is already published.
@@ -48,6 +52,7 @@ impl Error {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Unavailable(_) | Error::Routing(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -64,6 +69,7 @@ impl Error {
             Error::BadRequest(_) => "bad_request",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::NotFound(_) => "not_found",
+            Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::Conflict(_) => "conflict",
             Error::Unavailable(_) => "unavailable",
@@ -88,6 +94,13 @@ impl IntoResponse for Error {
         let status = self.status();
         let body = serde_json::json!({ "code": self.code(), "message": self.to_string() });
         let mut response = (status, axum::Json(body)).into_response();
+        if matches!(self, Error::Unauthorized(_)) {
+            // RFC 6750 §3: the scheme the client must use.
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"cascade\""),
+            );
+        }
         if self.retryable() {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
@@ -106,6 +119,7 @@ impl From<Error> for tonic::Status {
                 tonic::Status::invalid_argument(msg)
             }
             Error::NotFound(_) => tonic::Status::not_found(msg),
+            Error::Unauthorized(_) => tonic::Status::unauthenticated(msg),
             Error::Forbidden(_) => tonic::Status::permission_denied(msg),
             Error::Conflict(_) => tonic::Status::already_exists(msg),
             Error::Unavailable(_) | Error::Routing(_) | Error::Upstream(_) => {

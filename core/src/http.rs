@@ -7,6 +7,7 @@
 //! so `PATCH` answers `405`. CORS preflight is answered for any origin so other pages and players
 //! can use the endpoints. Errors are JSON: `{"code": ..., "message": ...}`.
 
+use crate::auth::Grant;
 use crate::error::{Error, Result};
 use crate::node::{Node, SessionKind};
 use crate::placement::Placement;
@@ -246,6 +247,15 @@ async fn patch_session() -> impl IntoResponse {
     )
 }
 
+/// Whether the request may do `grant` in `room`: its bearer token, when the node has
+/// `--auth-secret` ([`crate::auth`]); anyone may without it.
+fn authorize(node: &Node, headers: &HeaderMap, room: &str, grant: Grant) -> Result<()> {
+    node.config
+        .auth
+        .as_ref()
+        .map_or(Ok(()), |auth| auth.check(headers, room, grant))
+}
+
 /// Checks the request is an SDP offer and returns it as text.
 fn sdp_body(headers: &HeaderMap, body: &Bytes) -> Result<String> {
     let content_type = headers
@@ -281,7 +291,9 @@ async fn whip(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(e) = validate_room(&room) {
+    if let Err(e) =
+        validate_room(&room).and_then(|()| authorize(&node, &headers, &room, Grant::Publish))
+    {
         return e.into_response();
     }
     if node.role() != Role::Origin {
@@ -323,7 +335,9 @@ async fn whep(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(e) = validate_room(&room) {
+    if let Err(e) =
+        validate_room(&room).and_then(|()| authorize(&node, &headers, &room, Grant::Subscribe))
+    {
         return e.into_response();
     }
     let offer = match sdp_body(&headers, &body) {
@@ -362,18 +376,24 @@ async fn whep(
 async fn end_whip(
     State(node): State<Arc<Node>>,
     Path((room, session)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Response {
-    end(&node, &room, &session)
+    end(&node, &room, &session, &headers, Grant::Publish)
 }
 
 async fn end_whep(
     State(node): State<Arc<Node>>,
     Path((room, session)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Response {
-    end(&node, &room, &session)
+    end(&node, &room, &session, &headers, Grant::Subscribe)
 }
 
-fn end(node: &Node, room: &str, session: &str) -> Response {
+/// Ends a session; the same token as its `POST` is needed (RFC 9725 §4.5).
+fn end(node: &Node, room: &str, session: &str, headers: &HeaderMap, grant: Grant) -> Response {
+    if let Err(e) = authorize(node, headers, room, grant) {
+        return e.into_response();
+    }
     match node.end_session(room, session) {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => e.into_response(),

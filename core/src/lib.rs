@@ -16,6 +16,7 @@
 //!   percentage), [`telemetry`] (logs, spans, OTLP export), [`trace_ctx`] (trace context over
 //!   gRPC), [`error`].
 
+pub mod auth;
 pub mod config;
 pub mod cpu;
 pub mod egress;

@@ -46,6 +46,8 @@ pub struct PublisherConfig {
     pub room: String,
     pub plan: MediaPlan,
     pub bind_ip: IpAddr,
+    /// Bearer token for the WHIP requests (`--token`).
+    pub token: Option<String>,
 }
 
 /// Counters the publisher updates as it sends; viewers read the next indexes.
@@ -341,7 +343,7 @@ async fn run(
     ready: oneshot::Sender<Result<(), PublishError>>,
     report: oneshot::Sender<PublisherReport>,
 ) {
-    let client = match signal::client() {
+    let client = match signal::client(config.token.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             let _ = ready.send(Err(PublishError::Thread(e.to_string())));

@@ -62,6 +62,10 @@ pub struct RunArgs {
     /// Room name.
     #[arg(long, default_value = "loadgen")]
     pub room: String,
+    /// Bearer token sent with every WHIP and WHEP request (nodes with `--auth-secret`): one
+    /// that grants `publish` in the room lets the publisher and the viewers in.
+    #[arg(long)]
+    pub token: Option<String>,
     /// Number of viewers.
     #[arg(long, default_value_t = 10)]
     pub viewers: usize,
@@ -268,6 +272,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
             room: args.room.clone(),
             plan: plan.clone(),
             bind_ip: args.bind,
+            token: args.token.clone(),
         }),
     )
     .await
@@ -285,7 +290,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
             udp_ports: None,
             mux: None,
         }),
-        client: signal::client().context("building the HTTP client")?,
+        client: signal::client(args.token.as_deref()).context("building the HTTP client")?,
         room: args.room.clone(),
         publisher: publisher.stats.clone(),
         counters: Default::default(),

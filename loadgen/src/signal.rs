@@ -61,14 +61,23 @@ pub struct Accepted {
 }
 
 /// The HTTP client all signalling goes through: no proxy (the targets are local nodes), no
-/// automatic redirects (we follow them ourselves, keeping the offer), bounded times.
-pub fn client() -> reqwest::Result<Client> {
-    Client::builder()
+/// automatic redirects (we follow them ourselves, keeping the offer), bounded times; with
+/// `token`, every request carries it as a bearer token (RFC 9725 §4.5).
+pub fn client(token: Option<&str>) -> anyhow::Result<Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| anyhow::anyhow!("--token: not a valid HTTP header value"))?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    Ok(Client::builder()
+        .default_headers(headers)
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30))
-        .build()
+        .build()?)
 }
 
 pub fn parse_url(url: &str) -> Result<Url, SignalError> {

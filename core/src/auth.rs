@@ -1,0 +1,246 @@
+//! Who may publish and watch: bearer tokens on WHIP and WHEP (RFC 9725 §4.5).
+//!
+//! With `--auth-secret` set, a WHIP request (the `POST` to the endpoint and the `DELETE` of its
+//! session) needs `Authorization: Bearer <JWT>`: a token signed with that secret (HS256) whose
+//! claims name the room (or `*` for any) and grant `publish`, and that has not expired (`exp`).
+//! With `--auth-viewers` too, WHEP requests need one that grants `subscribe` (or `publish`).
+//! A platform signs a token per stream and hands it to the encoder (OBS's WHIP "Bearer
+//! Token") or the player page; every node of a cluster shares the secret, so a token works on
+//! whichever node placement sends the client to. Without a secret everyone may publish and
+//! watch, as before (the local demo).
+//!
+//! A missing or invalid token (bad signature, expired, not a JWT) is 401 with
+//! `WWW-Authenticate: Bearer`; a valid token for another room or without the grant is 403.
+
+use crate::error::{Error, Result};
+use axum::http::{HeaderMap, header};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+
+/// The shortest secret accepted: HS256 keys shorter than its 256-bit output weaken it
+/// (RFC 7518 §3.2).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// What a token grants.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    /// The room, or `*` for every room.
+    pub room: String,
+    /// May publish (WHIP); also allows watching.
+    #[serde(default)]
+    pub publish: bool,
+    /// May watch (WHEP).
+    #[serde(default)]
+    pub subscribe: bool,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: u64,
+}
+
+/// What a request wants to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    Publish,
+    Subscribe,
+}
+
+/// The node's token checker.
+pub struct Auth {
+    key: DecodingKey,
+    validation: Validation,
+    /// Whether WHEP needs a token too.
+    viewers: bool,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("viewers", &self.viewers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    /// A checker for tokens signed with `secret` (at least [`MIN_SECRET_BYTES`]; the config
+    /// checks). `viewers`: whether WHEP needs a token.
+    ///
+    /// # Errors
+    ///
+    /// The crypto library refuses the key.
+    pub fn new(secret: &[u8], viewers: bool) -> Result<Self, String> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp"]);
+        // Clocks of the nodes and of whoever signs tokens differ a little.
+        validation.leeway = 30;
+        Ok(Self {
+            key: DecodingKey::from_secret(secret).map_err(|e| e.to_string())?,
+            validation,
+            viewers,
+        })
+    }
+
+    /// Whether a request may do `grant` in `room`, from its headers.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unauthorized`] without a valid token, [`Error::Forbidden`] with one that does
+    /// not grant this.
+    pub fn check(&self, headers: &HeaderMap, room: &str, grant: Grant) -> Result<()> {
+        if grant == Grant::Subscribe && !self.viewers {
+            return Ok(());
+        }
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .ok_or_else(|| Error::Unauthorized("a bearer token is required".into()))?;
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|e| Error::Unauthorized(format!("invalid token: {e}")))?
+            .claims;
+        if claims.room != room && claims.room != "*" {
+            return Err(Error::Forbidden(format!(
+                "the token is for room {:?}, not {room:?}",
+                claims.room
+            )));
+        }
+        let granted = match grant {
+            Grant::Publish => claims.publish,
+            Grant::Subscribe => claims.subscribe || claims.publish,
+        };
+        if !granted {
+            return Err(Error::Forbidden(format!(
+                "the token does not allow {}",
+                match grant {
+                    Grant::Publish => "publishing",
+                    Grant::Subscribe => "watching",
+                }
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderValue, StatusCode};
+    use jsonwebtoken::{EncodingKey, Header};
+
+    const SECRET: &[u8] = b"a test secret of thirty-two bytes!";
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn token(secret: &[u8], room: &str, publish: bool, subscribe: bool, exp: u64) -> String {
+        let claims = Claims {
+            room: room.into(),
+            publish,
+            subscribe,
+            exp,
+        };
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret).unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn bearer(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    fn status(r: Result<()>) -> StatusCode {
+        r.err().map_or(StatusCode::OK, |e| e.status())
+    }
+
+    #[test]
+    fn a_room_token_lets_its_holder_publish_there_only() {
+        let auth = Auth::new(SECRET, false).unwrap();
+        let t = token(SECRET, "demo", true, false, now() + 60);
+        let ok = bearer(&format!("Bearer {t}"));
+        assert_eq!(
+            status(auth.check(&ok, "demo", Grant::Publish)),
+            StatusCode::OK
+        );
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        let lower = bearer(&format!("bearer {t}"));
+        assert_eq!(
+            status(auth.check(&lower, "demo", Grant::Publish)),
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(auth.check(&ok, "other", Grant::Publish)),
+            StatusCode::FORBIDDEN
+        );
+        let any = bearer(&format!(
+            "Bearer {}",
+            token(SECRET, "*", true, false, now() + 60)
+        ));
+        assert_eq!(
+            status(auth.check(&any, "other", Grant::Publish)),
+            StatusCode::OK
+        );
+    }
+
+    #[test]
+    fn no_bad_or_stale_token_is_unauthorized() {
+        let auth = Auth::new(SECRET, false).unwrap();
+        let forged = token(
+            b"another secret, thirty-two bytes.",
+            "demo",
+            true,
+            false,
+            now() + 60,
+        );
+        let expired = token(SECRET, "demo", true, false, now() - 3600);
+        for headers in [
+            HeaderMap::new(),
+            bearer("Basic dXNlcjpwYXNz"),
+            bearer("Bearer"),
+            bearer("Bearer not.a.jwt"),
+            bearer(&format!("Bearer {forged}")),
+            bearer(&format!("Bearer {expired}")),
+        ] {
+            let e = auth.check(&headers, "demo", Grant::Publish).unwrap_err();
+            assert_eq!(e.status(), StatusCode::UNAUTHORIZED, "{headers:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn viewers_need_a_token_only_when_asked() {
+        let open = Auth::new(SECRET, false).unwrap();
+        assert!(
+            open.check(&HeaderMap::new(), "demo", Grant::Subscribe)
+                .is_ok()
+        );
+        let closed = Auth::new(SECRET, true).unwrap();
+        assert_eq!(
+            status(closed.check(&HeaderMap::new(), "demo", Grant::Subscribe)),
+            StatusCode::UNAUTHORIZED
+        );
+        let viewer = bearer(&format!(
+            "Bearer {}",
+            token(SECRET, "demo", false, true, now() + 60)
+        ));
+        assert!(closed.check(&viewer, "demo", Grant::Subscribe).is_ok());
+        // A viewer's token does not publish; a publisher's also watches.
+        assert_eq!(
+            status(closed.check(&viewer, "demo", Grant::Publish)),
+            StatusCode::FORBIDDEN
+        );
+        let publisher = bearer(&format!(
+            "Bearer {}",
+            token(SECRET, "demo", true, false, now() + 60)
+        ));
+        assert!(closed.check(&publisher, "demo", Grant::Subscribe).is_ok());
+    }
+}
