@@ -158,6 +158,14 @@ mod tests {
         h
     }
 
+    /// The headers of a request with a valid token (a minute from expiry) for `room`.
+    fn holding(room: &str, publish: bool, subscribe: bool) -> HeaderMap {
+        bearer(&format!(
+            "Bearer {}",
+            token(SECRET, room, publish, subscribe, now() + 60)
+        ))
+    }
+
     fn status(r: Result<()>) -> StatusCode {
         r.err().map_or(StatusCode::OK, |e| e.status())
     }
@@ -181,10 +189,7 @@ mod tests {
             status(auth.check(&ok, "other", Grant::Publish)),
             StatusCode::FORBIDDEN
         );
-        let any = bearer(&format!(
-            "Bearer {}",
-            token(SECRET, "*", true, false, now() + 60)
-        ));
+        let any = holding("*", true, false);
         assert_eq!(
             status(auth.check(&any, "other", Grant::Publish)),
             StatusCode::OK
@@ -227,20 +232,14 @@ mod tests {
             status(closed.check(&HeaderMap::new(), "demo", Grant::Subscribe)),
             StatusCode::UNAUTHORIZED
         );
-        let viewer = bearer(&format!(
-            "Bearer {}",
-            token(SECRET, "demo", false, true, now() + 60)
-        ));
+        let viewer = holding("demo", false, true);
         assert!(closed.check(&viewer, "demo", Grant::Subscribe).is_ok());
         // A viewer's token does not publish; a publisher's also watches.
         assert_eq!(
             status(closed.check(&viewer, "demo", Grant::Publish)),
             StatusCode::FORBIDDEN
         );
-        let publisher = bearer(&format!(
-            "Bearer {}",
-            token(SECRET, "demo", true, false, now() + 60)
-        ));
+        let publisher = holding("demo", true, false);
         assert!(closed.check(&publisher, "demo", Grant::Subscribe).is_ok());
     }
 }

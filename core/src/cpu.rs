@@ -2,7 +2,7 @@
 //! a second apart (readers within that second get the previous value); `None` where `/proc` is
 //! not readable. The parsers are in [`crate::procstat`].
 
-use crate::procstat::{TICKS_PER_SECOND, parse_cpu_ticks};
+use crate::procstat::{cpu_percent, parse_cpu_ticks};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ impl CpuMeter {
             Some((at, _, pct)) if now.saturating_duration_since(at) < MIN_INTERVAL => pct,
             Some((at, before, _)) => {
                 let secs = now.saturating_duration_since(at).as_secs_f64();
-                let pct = ticks.saturating_sub(before) as f64 / TICKS_PER_SECOND / secs * 100.0;
+                let pct = cpu_percent(ticks.saturating_sub(before), secs);
                 // One decimal is all a status needs.
                 let pct = (pct * 10.0).round() / 10.0;
                 *last = Some((now, ticks, Some(pct)));

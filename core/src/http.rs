@@ -211,7 +211,6 @@ fn refused(draining: bool) -> Response {
     .into_response()
 }
 
-/// `OPTIONS` on a WHIP/WHEP endpoint that is not a CORS preflight.
 /// RFC 9725 §4.1 (WHIP, and WHEP likewise): the 200 OK to an OPTIONS request to an endpoint
 /// should carry `Accept-Post: application/sdp`. The CORS layer answers every OPTIONS request
 /// itself, as a preflight, so the header is added around it, here.

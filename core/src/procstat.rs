@@ -6,6 +6,12 @@
 /// 100 on every architecture it exports to user space.
 pub const TICKS_PER_SECOND: f64 = 100.0;
 
+/// CPU use in percent (100 = one core busy) of `ticks` clock ticks spent over `seconds` of wall
+/// time.
+pub fn cpu_percent(ticks: u64, seconds: f64) -> f64 {
+    ticks as f64 / TICKS_PER_SECOND / seconds * 100.0
+}
+
 /// User plus system CPU time, in clock ticks, from the text of `/proc/PID/stat`. The command
 /// name (field 2) may hold spaces and parentheses, so fields are counted after its last `)`.
 pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use cascade_core::procstat::{TICKS_PER_SECOND, parse_cpu_ticks, parse_rss_kib};
+use cascade_core::procstat::{cpu_percent, parse_cpu_ticks, parse_rss_kib};
 
 /// Shortest interval a CPU sample is taken over.
 const MIN_INTERVAL_S: f64 = 0.5;
@@ -183,8 +183,7 @@ impl ProcWatch {
     fn steady_cpu(&self) -> Option<f64> {
         let ((t0, at0), (t1, at1)) = (self.steady_from?, self.steady_to?);
         let wall = at1.checked_duration_since(at0)?.as_secs_f64();
-        (wall >= MIN_INTERVAL_S)
-            .then(|| t1.saturating_sub(t0) as f64 / TICKS_PER_SECOND / wall * 100.0)
+        (wall >= MIN_INTERVAL_S).then(|| cpu_percent(t1.saturating_sub(t0), wall))
     }
 
     /// Takes one sample. A process that went away stops being sampled.
@@ -207,8 +206,7 @@ impl ProcWatch {
                     return;
                 }
                 {
-                    let cpu =
-                        ticks.saturating_sub(last_ticks) as f64 / TICKS_PER_SECOND / wall * 100.0;
+                    let cpu = cpu_percent(ticks.saturating_sub(last_ticks), wall);
                     self.cpu_samples.push(cpu);
                     self.latest_cpu = Some(cpu);
                 }

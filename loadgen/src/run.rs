@@ -756,7 +756,6 @@ async fn progress_loop(
                 ))
             })
             .collect();
-        let c = &ctx.counters;
         let packets = c.packets.load(Ordering::Relaxed);
         let now = Instant::now();
         let rate = (packets - last_packets) as f64 / now.duration_since(last_at).as_secs_f64();
