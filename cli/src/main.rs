@@ -4,8 +4,8 @@
 mod ops;
 
 use anyhow::Context;
+use cascade_core::cluster::routing::{MemoryStore, Role, RoutingStore};
 use cascade_core::config::NodeArgs;
-use cascade_core::routing::{MemoryStore, Role, RoutingStore};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -77,7 +77,7 @@ fn node_args(ip: std::net::IpAddr, port: u16, id: &str) -> NodeArgs {
         capacity: 1000,
         log_format: "text".into(),
         redis: None,
-        redis_prefix: cascade_core::routing::redis::schema::DEFAULT_PREFIX.into(),
+        redis_prefix: cascade_core::cluster::routing::redis::schema::DEFAULT_PREFIX.into(),
         drain_timeout: 30,
         lease_secs: 10,
         max_edge_fanout: 16,
@@ -152,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
     let api = || ops::Api::new(&cli.url);
     match cli.command {
         Command::Demo { port, ip } => {
-            cascade_core::telemetry::init("text");
+            cascade_core::obs::telemetry::init("text");
             demo(port, ip).await
         }
         Command::Status => ops::status(&api()?, cli.json).await,

@@ -2,7 +2,7 @@
 //! API (`--url` or `CASCADE_URL`). `--json` prints the API's JSON instead of tables.
 
 use anyhow::{Context, Result, bail};
-use cascade_core::status::{ClusterReport, NodeDetail, RoomReport, RoomsReport};
+use cascade_core::api::status::{ClusterReport, NodeDetail, RoomReport, RoomsReport};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -298,7 +298,7 @@ pub async fn drain(api: &Api, node: &str, json: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cascade_core::status::{LinkReport, NodeViewers};
+    use cascade_core::api::status::{LinkReport, NodeViewers};
 
     #[test]
     fn the_tree_hangs_edges_under_their_upstream() {

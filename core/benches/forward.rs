@@ -10,11 +10,11 @@
 //! `cargo bench -p cascade-core --bench forward`
 
 use bytes::Bytes;
-use cascade_core::egress::Protector;
-use cascade_core::forward::{Codec, Leg, Rewriter};
-use cascade_core::pair::Pair;
-use cascade_core::pc::CoreKind;
-use cascade_core::room::{Fanout, Outgoing};
+use cascade_core::media::egress::Protector;
+use cascade_core::media::forward::{Codec, Leg, Rewriter};
+use cascade_core::media::room::{Fanout, Outgoing};
+use cascade_core::rtc::pair::Pair;
+use cascade_core::rtc::pc::CoreKind;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rtc::rtp::Packet;
 use rtc::rtp::header::Header;
@@ -78,7 +78,7 @@ impl Rig {
         let mut fanout = Fanout::new(0, Codec::Opus);
         let mut receivers = Vec::with_capacity(n);
         for id in 0..n {
-            let (tx, rx) = mpsc::channel(cascade_core::room::SUBSCRIBER_QUEUE);
+            let (tx, rx) = mpsc::channel(cascade_core::media::room::SUBSCRIBER_QUEUE);
             fanout.attach(id as u64, &tx);
             receivers.push(rx);
         }
@@ -213,7 +213,7 @@ fn bench(c: &mut Criterion) {
     // mux now does.
     let mut pair = Pair::connected(CoreKind::SendOnly).unwrap();
     let mut leg = Leg::new(
-        Rewriter::new(cascade_core::pair::SSRC, pair.payload_type, 0),
+        Rewriter::new(cascade_core::rtc::pair::SSRC, pair.payload_type, 0),
         Codec::Vp8,
         90_000,
     );
@@ -221,7 +221,7 @@ fn bench(c: &mut Criterion) {
     let mut own_step = OwnStep {
         protector: Protector::new(&own.tap.take_sending_keys().unwrap()).unwrap(),
         leg: Leg::new(
-            Rewriter::new(cascade_core::pair::SSRC, own.payload_type, 0),
+            Rewriter::new(cascade_core::rtc::pair::SSRC, own.payload_type, 0),
             Codec::Vp8,
             90_000,
         ),

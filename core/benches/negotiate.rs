@@ -5,7 +5,7 @@
 //!
 //! `cargo bench -p cascade-core --bench negotiate`
 
-use cascade_core::pc::{CoreKind, MediaSettings, PcFactory};
+use cascade_core::rtc::pc::{CoreKind, MediaSettings, PcFactory};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rtc::peer_connection::RTCPeerConnectionBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -22,7 +22,7 @@ fn bench(c: &mut Criterion) {
         udp_ports: None,
         mux: None,
     });
-    let host = cascade_core::pc::host_candidate("127.0.0.1:7882".parse().unwrap()).unwrap();
+    let host = cascade_core::rtc::pc::host_candidate("127.0.0.1:7882".parse().unwrap()).unwrap();
     c.bench_function("negotiate/chrome_offer_to_answer", |b| {
         b.iter(|| {
             let (media_engine, registry, setting_engine) =

@@ -2,9 +2,13 @@
 //! `--http-listen` is `CASCADE_HTTP_LISTEN`), with defaults that work on a laptop and a
 //! validation step that names the key at fault.
 
-use crate::pc::MediaSettings;
-use crate::routing::Role;
+use crate::api::auth::{Auth, MIN_SECRET_BYTES};
+use crate::cluster::routing::Role;
+use crate::cluster::settings::NodeSettings;
+use crate::obs::telemetry::TelemetrySettings;
+use crate::rtc::pc::{MediaSettings, MuxSettings};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Flags shared by the origin and edge binaries. Each is documented by its `--help` line.
@@ -70,7 +74,7 @@ pub struct NodeArgs {
     pub redis: Option<String>,
 
     /// Prefix of every Redis key this node writes, so several clusters can share one Redis.
-    #[arg(long, env = "CASCADE_REDIS_PREFIX", default_value = crate::routing::redis::schema::DEFAULT_PREFIX)]
+    #[arg(long, env = "CASCADE_REDIS_PREFIX", default_value = crate::cluster::routing::redis::schema::DEFAULT_PREFIX)]
     pub redis_prefix: String,
 
     /// Seconds a draining node (SIGTERM, `POST /v1/nodes/self/drain`) keeps serving its sessions
@@ -103,7 +107,7 @@ pub struct NodeArgs {
     pub otlp_endpoint: Option<String>,
 
     /// Secret (at least 32 bytes) that WHIP bearer tokens are signed with (HS256 JWTs naming
-    /// the room and granting `publish`; see `cascade_core::auth`). Without it anyone may
+    /// the room and granting `publish`; see `cascade_core::api::auth`). Without it anyone may
     /// publish. Every node of a cluster needs the same one.
     #[arg(long, env = "CASCADE_AUTH_SECRET", hide_env_values = true)]
     pub auth_secret: Option<String>,
@@ -113,48 +117,26 @@ pub struct NodeArgs {
     pub auth_viewers: bool,
 }
 
-/// A node's validated configuration.
+/// A node's validated configuration: each part's own settings, composed from the flags.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
-    pub role: Role,
-    pub node_id: String,
-    pub http_listen: SocketAddr,
-    pub grpc_listen: SocketAddr,
-    pub media: MediaSettings,
-    pub http_advertise: Option<String>,
-    pub grpc_advertise: Option<String>,
-    /// gRPC URL to pull rooms from when no shared routing store says where they are.
-    pub upstream: Option<String>,
-    /// Sessions accepted at most: viewers on an edge, rooms on an origin.
-    pub capacity: u32,
+    /// What the node itself (rooms, sessions, routing entries, media) is told.
+    pub node: NodeSettings,
+    /// Where the routing store is.
+    pub routing: RoutingSettings,
+    /// Logs and trace export.
+    pub telemetry: TelemetrySettings,
+    /// Bearer-token checks on WHIP (and WHEP), when `--auth-secret` is set.
+    pub auth: Option<Arc<Auth>>,
+}
+
+/// The routing store's place: Redis (`--redis`) or this process's memory.
+#[derive(Debug, Clone)]
+pub struct RoutingSettings {
     /// Redis URL of the shared routing store; `None` keeps routing in memory.
     pub redis: Option<String>,
     /// Prefix of the Redis keys.
     pub redis_prefix: String,
-    /// How long a drain waits for sessions to leave before the node exits anyway.
-    pub drain_timeout: Duration,
-    /// How long routing entries live without a heartbeat.
-    pub lease: Duration,
-    /// Relay links one node feeds directly per room (0: unlimited).
-    pub max_fanout: usize,
-    /// Hops below the origin an edge may be to feed other edges.
-    pub max_depth: usize,
-    /// How long a room waits for a new source when its source is lost.
-    pub failover_timeout: Duration,
-    /// `text` or `json`.
-    pub log_format: String,
-    /// OTLP/gRPC endpoint for traces (`--otlp-endpoint`); see [`crate::telemetry`].
-    pub otlp_endpoint: Option<String>,
-    /// Bearer-token checks on WHIP (and WHEP), when `--auth-secret` is set.
-    pub auth: Option<std::sync::Arc<crate::auth::Auth>>,
-}
-
-impl NodeConfig {
-    /// How often the node renews its routing entries: three renewals per lease, so one lost
-    /// heartbeat never lets an entry expire.
-    pub fn heartbeat(&self) -> Duration {
-        self.lease / 3
-    }
 }
 
 /// A configuration error, naming the key.
@@ -342,14 +324,14 @@ impl NodeArgs {
             ));
         }
         if let Some(secret) = &self.auth_secret
-            && secret.len() < crate::auth::MIN_SECRET_BYTES
+            && secret.len() < MIN_SECRET_BYTES
         {
             return Err(err(
                 "--auth-secret",
                 "CASCADE_AUTH_SECRET",
                 format!(
                     "at least {} bytes (HS256), e.g. `openssl rand -base64 32`",
-                    crate::auth::MIN_SECRET_BYTES
+                    MIN_SECRET_BYTES
                 ),
             ));
         }
@@ -361,8 +343,8 @@ impl NodeArgs {
             ));
         }
         let auth = match &self.auth_secret {
-            Some(secret) => Some(std::sync::Arc::new(
-                crate::auth::Auth::new(secret.as_bytes(), self.auth_viewers)
+            Some(secret) => Some(Arc::new(
+                Auth::new(secret.as_bytes(), self.auth_viewers)
                     .map_err(|e| err("--auth-secret", "CASCADE_AUTH_SECRET", e))?,
             )),
             None => None,
@@ -378,7 +360,13 @@ impl NodeArgs {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             )
         });
-        Ok(NodeConfig {
+        let telemetry = TelemetrySettings {
+            service: format!("cascade-{}", role.as_str()),
+            node_id: node_id.clone(),
+            log_format: self.log_format,
+            otlp_endpoint: self.otlp_endpoint,
+        };
+        let node = NodeSettings {
             role,
             node_id,
             http_listen: self.http_listen,
@@ -387,7 +375,7 @@ impl NodeArgs {
                 bind_ip,
                 advertise_ip: self.advertise_ip,
                 udp_ports,
-                mux: self.udp_mux.then_some(crate::pc::MuxSettings {
+                mux: self.udp_mux.then_some(MuxSettings {
                     port: self.udp_mux_port,
                     shards: self.udp_mux_shards,
                 }),
@@ -396,15 +384,19 @@ impl NodeArgs {
             grpc_advertise: self.grpc_advertise,
             upstream,
             capacity: self.capacity,
-            redis: self.redis,
-            redis_prefix: self.redis_prefix,
             drain_timeout: Duration::from_secs(self.drain_timeout),
             lease: Duration::from_secs(self.lease_secs),
             max_fanout: self.max_edge_fanout,
             max_depth: self.max_relay_depth.max(1),
             failover_timeout: Duration::from_secs(self.failover_timeout),
-            log_format: self.log_format,
-            otlp_endpoint: self.otlp_endpoint,
+        };
+        Ok(NodeConfig {
+            node,
+            routing: RoutingSettings {
+                redis: self.redis,
+                redis_prefix: self.redis_prefix,
+            },
+            telemetry,
             auth,
         })
     }
@@ -477,10 +469,10 @@ mod tests {
     #[test]
     fn defaults_work_on_a_laptop() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.http_listen.port(), 8080);
-        assert_eq!(c.media.bind_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
-        assert!(c.media.udp_ports.is_none());
-        assert!(c.node_id.starts_with("edge-"));
+        assert_eq!(c.node.http_listen.port(), 8080);
+        assert_eq!(c.node.media.bind_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert!(c.node.media.udp_ports.is_none());
+        assert!(c.node.node_id.starts_with("edge-"));
     }
 
     #[test]
@@ -540,10 +532,10 @@ mod tests {
         let cli = Cli::try_parse_from(["test", "--redis", "redis://127.0.0.1:1"]).unwrap();
         cli.node.check_edge_source(&None).unwrap();
         let c = cli.node.into_config(Role::Edge, None).unwrap();
-        assert_eq!(c.redis.as_deref(), Some("redis://127.0.0.1:1"));
-        assert_eq!(c.redis_prefix, "cascade:");
-        assert_eq!(c.drain_timeout, Duration::from_secs(30));
-        assert_eq!(c.heartbeat(), Duration::from_secs(10) / 3);
+        assert_eq!(c.routing.redis.as_deref(), Some("redis://127.0.0.1:1"));
+        assert_eq!(c.routing.redis_prefix, "cascade:");
+        assert_eq!(c.node.drain_timeout, Duration::from_secs(30));
+        assert_eq!(c.node.heartbeat(), Duration::from_secs(10) / 3);
         let cli = Cli::try_parse_from(["test"]).unwrap();
         cli.node
             .check_edge_source(&Some("http://127.0.0.1:9090".into()))

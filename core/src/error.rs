@@ -1,7 +1,6 @@
-//! The one error type of the node library, with the HTTP status each kind answers with.
-
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+//! The error kinds of the node library: what went wrong, said in the terms of the caller's
+//! request. The HTTP status each kind answers with is decided in `api::error`, the gRPC code
+//! here (gRPC is the cluster's own transport).
 
 /// What went wrong, and so which status a client is told.
 #[derive(Debug, thiserror::Error)]
@@ -46,68 +45,12 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// The HTTP status this error answers with.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::Unavailable(_) | Error::Routing(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Upstream(_) => StatusCode::BAD_GATEWAY,
-            // The stack rejects offers it cannot negotiate; that is the client's offer.
-            Error::WebRtc(_) => StatusCode::BAD_REQUEST,
-            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// A stable machine-readable code for JSON error bodies.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Error::BadRequest(_) => "bad_request",
-            Error::UnsupportedMediaType(_) => "unsupported_media_type",
-            Error::NotFound(_) => "not_found",
-            Error::Unauthorized(_) => "unauthorized",
-            Error::Forbidden(_) => "forbidden",
-            Error::Conflict(_) => "conflict",
-            Error::Unavailable(_) => "unavailable",
-            Error::Upstream(_) => "upstream_failed",
-            Error::WebRtc(_) => "negotiation_failed",
-            Error::Routing(_) => "routing_unavailable",
-            Error::Internal(_) => "internal",
-        }
-    }
-
     /// Whether the same request may succeed later.
     pub fn retryable(&self) -> bool {
         matches!(
             self,
             Error::Unavailable(_) | Error::Upstream(_) | Error::Routing(_)
         )
-    }
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let body = serde_json::json!({ "code": self.code(), "message": self.to_string() });
-        let mut response = (status, axum::Json(body)).into_response();
-        if matches!(self, Error::Unauthorized(_)) {
-            // RFC 6750 §3: the scheme the client must use.
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer realm=\"cascade\""),
-            );
-        }
-        if self.retryable() {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("2"),
-            );
-        }
-        response
     }
 }
 

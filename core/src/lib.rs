@@ -1,50 +1,34 @@
 //! What Cascade's origin and edge nodes share.
 //!
-//! Layout, from the wire inwards:
-//! - [`http`]: WHIP/WHEP endpoints, health, status, pages (axum).
-//! - [`relay`]: the gRPC relay service and client that negotiate server-to-server links;
-//!   [`grpc_status`]: the status API over gRPC, beside it.
-//! - [`node`]: a node's rooms, sessions and routing entries; origin and edge are roles of it.
-//! - [`session`]: publisher, subscriber and upstream peer connections and their lifetimes.
-//! - [`room`]: one source per track, fan-out to subscribers.
-//! - [`forward`]: the pure forwarding decisions (rewriting, keyframes, rate limits).
-//! - [`pc`]: building webrtc-rs peer connections; reading SDP offers.
-//! - [`status`]: the cluster status API's data (nodes, rooms, relay trees); [`metrics`]: Prometheus.
-//! - [`placement`]: where a new session goes (here, or a 307 to another node).
-//! - [`routing`]: the routing store trait, its in-memory and Redis implementations.
-//! - [`config`], [`procstat`] (CPU and memory from `/proc`), [`cpu`] (this process's CPU
-//!   percentage), [`telemetry`] (logs, spans, OTLP export), [`trace_ctx`] (trace context over
-//!   gRPC), [`error`].
+//! Layers, top to bottom; a module imports only the layers below it (a check in the test
+//! suite, `tests/tests/layers.rs`, holds every crate to it):
+//!
+//! | layer | owns |
+//! |---|---|
+//! | [`config`] | the flags, composed into each part's settings |
+//! | [`api`] | HTTP (WHIP/WHEP, health, drain, status, pages), gRPC status and relay services, auth; the only place errors become HTTP statuses |
+//! | [`cluster`] | the node (registries, claims, relay puller, drain), placement, the routing store, the relay client |
+//! | [`rtc`] | WebRTC sessions over webrtc-rs and the `rtc` core: peer-connection factory, negotiation, the UDP mux |
+//! | [`media`] | forwarding decisions, rooms and fan-out, a mux viewer's SRTP and NACK history, the outbox |
+//! | [`obs`] | metrics, telemetry, trace context, CPU and memory figures, rate meters |
+//! | [`error`] | the error kinds every layer reports |
+//!
+//! This file wires them: it builds a node from its configuration and starts its servers.
 
-pub mod auth;
+pub mod api;
+pub mod cluster;
 pub mod config;
-pub mod cpu;
-pub mod egress;
 pub mod error;
-pub mod forward;
-pub mod grpc_status;
-pub mod http;
-pub mod metrics;
-pub mod mux;
-pub mod node;
-pub mod outbox;
-pub mod pair;
-pub mod pc;
-pub mod placement;
-pub mod procstat;
-pub mod relay;
-pub mod room;
-pub mod routing;
-pub mod session;
-pub mod status;
-pub mod telemetry;
-pub mod trace_ctx;
+pub mod media;
+pub mod obs;
+pub mod rtc;
 
 pub use error::{Error, Result};
 
-use crate::config::NodeConfig;
-use crate::node::Node;
-use crate::routing::{MemoryStore, RedisStore, RoutingStore};
+use crate::api::{grpc_status, http, relay_service};
+use crate::cluster::node::Node;
+use crate::cluster::routing::{MemoryStore, RedisStore, RoutingStore};
+use crate::config::{NodeConfig, RoutingSettings};
 use std::sync::Arc;
 
 /// A node whose servers are running.
@@ -78,7 +62,7 @@ impl RunningNode {
 /// # Panics
 ///
 /// Outside a Tokio runtime.
-pub fn routing_store(config: &NodeConfig) -> std::io::Result<Arc<dyn RoutingStore>> {
+pub fn routing_store(config: &RoutingSettings) -> std::io::Result<Arc<dyn RoutingStore>> {
     match &config.redis {
         Some(url) => {
             let store = RedisStore::lazy(url, &config.redis_prefix)
@@ -95,11 +79,12 @@ pub async fn serve(
     config: NodeConfig,
     routing: Arc<dyn RoutingStore>,
 ) -> std::io::Result<RunningNode> {
-    let http_listener = tokio::net::TcpListener::bind(config.http_listen).await?;
-    let grpc_listener = tokio::net::TcpListener::bind(config.grpc_listen).await?;
+    let NodeConfig { node, auth, .. } = config;
+    let http_listener = tokio::net::TcpListener::bind(node.http_listen).await?;
+    let grpc_listener = tokio::net::TcpListener::bind(node.grpc_listen).await?;
     let http_addr = http_listener.local_addr()?;
     let grpc_addr = grpc_listener.local_addr()?;
-    let node = Node::new(config, routing, http_addr, grpc_addr);
+    let node = Node::new(node, routing, http_addr, grpc_addr);
     node.start_mux()?;
     tracing::info!(
         node = node.id(),
@@ -110,7 +95,7 @@ pub async fn serve(
     );
 
     let shutdown = node.shutdown.clone();
-    let app = http::router(node.clone());
+    let app = http::router(node.clone(), auth);
     let http = tokio::spawn(async move {
         let stop = shutdown.clone();
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -123,7 +108,7 @@ pub async fn serve(
     });
 
     let shutdown = node.shutdown.clone();
-    let service = relay::RelayServer::new(relay::RelayService::new(node.clone()));
+    let service = relay_service::RelayServer::new(relay_service::RelayService::new(node.clone()));
     let status = grpc_status::StatusServer::new(grpc_status::StatusService::new(node.clone()));
     let grpc = tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);

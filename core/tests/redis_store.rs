@@ -5,8 +5,8 @@
 //! it they fail with a message saying so. Waits poll with deadlines; the only fixed pauses are
 //! the poll intervals.
 
-use cascade_core::routing::redis::schema;
-use cascade_core::routing::{
+use cascade_core::cluster::routing::redis::schema;
+use cascade_core::cluster::routing::{
     Link, MemoryStore, NodeInfo, RedisOptions, RedisStore, Role, RoomClaim, RoutingError,
     RoutingResult, RoutingStore,
 };
@@ -265,7 +265,7 @@ async fn behaviour(store: &dyn RoutingStore, name: &str) {
     let stored = store.node("a").await.unwrap().unwrap();
     let stamp = stored.heartbeat_unix_ms.expect("heartbeat time stamped");
     assert!(
-        stamp.abs_diff(cascade_core::routing::unix_ms()) < 60_000,
+        stamp.abs_diff(cascade_core::cluster::routing::unix_ms()) < 60_000,
         "{}",
         ctx("stamp")
     );

@@ -4,8 +4,8 @@
 //! The machinery is in `cascade-core`; this crate is the edge's configuration and start-up.
 
 use cascade_core::RunningNode;
+use cascade_core::cluster::routing::{Role, RoutingStore};
 use cascade_core::config::{ConfigError, NodeArgs, NodeConfig};
-use cascade_core::routing::{Role, RoutingStore};
 use std::sync::Arc;
 
 /// The edge's flags (`cascade-edge --help`).
@@ -41,7 +41,7 @@ pub async fn start(
 ) -> std::io::Result<RunningNode> {
     let routing = match routing {
         Some(r) => r,
-        None => cascade_core::routing_store(&config)?,
+        None => cascade_core::routing_store(&config.routing)?,
     };
     cascade_core::serve(config, routing).await
 }

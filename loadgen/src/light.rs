@@ -44,7 +44,7 @@ use crate::viewer::{
     ViewerResult, whep_url,
 };
 use bytes::BytesMut;
-use cascade_core::egress::KeyTap;
+use cascade_core::media::egress::KeyTap;
 use rtc::interceptor::{NackGeneratorBuilder, ReceiverReportBuilder, Registry, Slot};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::{
@@ -96,7 +96,7 @@ const MAX_READ: usize = 64 * 1024;
 /// straight from its socket, so the socket holds the burst while the driver serves the others.
 const SOCKET_RCVBUF: usize = 1024 * 1024;
 
-/// The same ICE timeouts as the nodes' peer connections (`cascade_core::pc`): a dead edge is
+/// The same ICE timeouts as the nodes' peer connections (`cascade_core::rtc::pc`): a dead edge is
 /// noticed within seconds, as by the `pc` engine's viewers.
 const ICE_DISCONNECTED: Duration = Duration::from_secs(4);
 const ICE_FAILED: Duration = Duration::from_secs(8);
@@ -364,8 +364,8 @@ fn offer(local: SocketAddr) -> Result<(RTCPeerConnection, String, Arc<KeyTap>), 
             Some(ICE_KEEPALIVE),
         )
         // As the nodes', and browsers': a joining viewer gets its group of pictures in a burst.
-        .with_srtp_replay_protection_window(cascade_core::pc::SRTP_REPLAY_WINDOW)
-        .with_srtp_protection_profiles(cascade_core::egress::PROFILES.to_vec())
+        .with_srtp_replay_protection_window(cascade_core::rtc::pc::SRTP_REPLAY_WINDOW)
+        .with_srtp_protection_profiles(cascade_core::media::egress::PROFILES.to_vec())
         .with_crypto_provider(tap.clone())
         .build();
     let now = Instant::now();
@@ -386,8 +386,8 @@ fn offer(local: SocketAddr) -> Result<(RTCPeerConnection, String, Arc<KeyTap>), 
         )
         .map_err(PeerError::webrtc("add_transceiver"))?;
     }
-    let candidate =
-        cascade_core::pc::host_candidate(local).map_err(PeerError::webrtc("host candidate"))?;
+    let candidate = cascade_core::rtc::pc::host_candidate(local)
+        .map_err(PeerError::webrtc("host candidate"))?;
     pc.add_local_candidate(candidate)
         .map_err(PeerError::webrtc("add_local_candidate"))?;
     // An empty candidate ends gathering.
@@ -412,10 +412,10 @@ fn offer(local: SocketAddr) -> Result<(RTCPeerConnection, String, Arc<KeyTap>), 
 fn receiver_interceptors(
     media_engine: &mut MediaEngine,
 ) -> Result<Registry, rtc::shared::error::Error> {
-    cascade_core::pc::register_nack_feedback(media_engine);
+    cascade_core::rtc::pc::register_nack_feedback(media_engine);
     configure_simulcast_extension_headers(media_engine)?;
     let registry = Registry::new()
-        // A lost packet is NACKed at most three times (as the nodes do, `cascade_core::pc`):
+        // A lost packet is NACKed at most three times (as the nodes do, `cascade_core::rtc::pc`):
         // unbounded, one loss was re-requested every 100 ms, a storm under load.
         .with(
             Slot::NackGenerator,
@@ -511,7 +511,7 @@ struct OwnSrtp {
 
 impl OwnSrtp {
     /// From the keys the core derived (taken from the tap, which forgets them).
-    fn new(tap: &KeyTap) -> Result<Self, cascade_core::egress::EgressError> {
+    fn new(tap: &KeyTap) -> Result<Self, cascade_core::media::egress::EgressError> {
         let (sending, receiving) = tap.take_both_keys()?;
         Ok(Self {
             // No replay window: a duplicate is counted as one by the track's sequence tracker

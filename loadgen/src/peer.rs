@@ -1,7 +1,7 @@
 //! A webrtc-rs peer connection (built by cascade-core's [`PcFactory`]) with its events turned
 //! into channels a task can await: connection state, ICE gathering, remote tracks.
 
-use cascade_core::pc::{Pc, PcFactory};
+use cascade_core::rtc::pc::{Pc, PcFactory};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};

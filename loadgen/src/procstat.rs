@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use cascade_core::procstat::{cpu_percent, parse_cpu_ticks, parse_rss_kib};
+use cascade_core::obs::procstat::{cpu_percent, parse_cpu_ticks, parse_rss_kib};
 
 /// Shortest interval a CPU sample is taken over.
 const MIN_INTERVAL_S: f64 = 0.5;

@@ -12,7 +12,7 @@ use crate::peer::{Peer, PeerError, gone};
 use crate::signal::{self, SignalError};
 use crate::vp8;
 use bytes::{BufMut, BytesMut};
-use cascade_core::pc::{MediaSettings, PcFactory};
+use cascade_core::rtc::pc::{MediaSettings, PcFactory};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;

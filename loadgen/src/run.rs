@@ -18,7 +18,7 @@ use crate::signal;
 use crate::stats::{Percentiles, ShardedHistogram, SkewTable};
 use crate::viewer::{ViewerContext, ViewerResult, run_viewer};
 use anyhow::{Context, bail};
-use cascade_core::pc::{MediaSettings, PcFactory};
+use cascade_core::rtc::pc::{MediaSettings, PcFactory};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -170,7 +170,7 @@ impl RunArgs {
             .iter()
             .map(|e| base(e))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        cascade_core::http::validate_room(&self.room)
+        cascade_core::media::RoomId::validate(&self.room)
             .map_err(|e| anyhow::anyhow!("--room: {e}"))?;
         if !(self.ramp.is_finite() && self.ramp > 0.0) {
             bail!("--ramp must be a positive number of viewers per second");

@@ -131,7 +131,7 @@ pub fn parse_descriptor(payload: &[u8]) -> Option<Descriptor> {
 }
 
 /// Whether `payload` is the first packet of a keyframe: S set, partition 0, and the frame tag's
-/// P bit 0 (what [`cascade_core::forward::keyframe_start`] checks too).
+/// P bit 0 (what [`cascade_core::media::forward::keyframe_start`] checks too).
 pub fn is_keyframe_start(payload: &[u8]) -> bool {
     parse_descriptor(payload).is_some_and(|d| {
         d.start && d.partition == 0 && payload.get(d.len).is_some_and(|tag| tag & 0x01 == 0)
@@ -159,7 +159,7 @@ pub fn marker_offset(payload: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::marker::{PayloadFormat, find};
-    use cascade_core::forward::{Codec, keyframe_start};
+    use cascade_core::media::forward::{Codec, keyframe_start};
 
     fn frame(keyframe: bool, size: usize) -> Frame {
         Frame {

@@ -8,7 +8,7 @@ async fn main() -> anyhow::Result<()> {
     let args = cascade_origin::OriginArgs::parse();
     cascade_core::config::check_environment()?;
     let config = args.into_config()?;
-    let telemetry = cascade_core::telemetry::init_node(&config)?;
+    let telemetry = cascade_core::obs::telemetry::init_node(&config.telemetry)?;
     let node = cascade_origin::start(config, None)
         .await
         .context("cannot bind the HTTP or gRPC listener")?;

@@ -1,8 +1,8 @@
 //! This process's CPU use, from `/proc/self/stat` (Linux), computed between two reads at least
 //! a second apart (readers within that second get the previous value); `None` where `/proc` is
-//! not readable. The parsers are in [`crate::procstat`].
+//! not readable. The parsers are in [`crate::obs::procstat`].
 
-use crate::procstat::{cpu_percent, parse_cpu_ticks};
+use crate::obs::procstat::{cpu_percent, parse_cpu_ticks};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 

@@ -2,9 +2,9 @@
 //! video, and a sender built as the UDP mux builds its viewers' cores. For tests and benchmarks
 //! of the per-packet path with a real ICE and DTLS handshake.
 
-use crate::egress::KeyTap;
 use crate::error::{Error, Result};
-use crate::pc::{CoreKind, MediaSettings, PcFactory};
+use crate::media::egress::KeyTap;
+use crate::rtc::pc::{CoreKind, MediaSettings, PcFactory};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
@@ -57,7 +57,7 @@ fn core(kind: CoreKind, tap: Option<Arc<KeyTap>>) -> Result<RTCPeerConnection> {
 }
 
 fn candidate(pc: &mut RTCPeerConnection, addr: SocketAddr) -> Result<()> {
-    pc.add_local_candidate(crate::pc::host_candidate(addr)?)?;
+    pc.add_local_candidate(crate::rtc::pc::host_candidate(addr)?)?;
     Ok(())
 }
 

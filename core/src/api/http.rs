@@ -7,13 +7,14 @@
 //! so `PATCH` answers `405`. CORS preflight is answered for any origin so other pages and players
 //! can use the endpoints. Errors are JSON: `{"code": ..., "message": ...}`.
 
-use crate::auth::Grant;
+use crate::api::auth::{Auth, Grant};
+use crate::cluster::node::{Node, SessionKind};
+use crate::cluster::placement::Placement;
+use crate::cluster::routing::Role;
 use crate::error::{Error, Result};
-use crate::node::{Node, SessionKind};
-use crate::placement::Placement;
-use crate::routing::Role;
+use crate::media::RoomId;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,29 +26,47 @@ use tracing::Instrument;
 /// Largest SDP offer accepted (real offers are a few KiB).
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
 
-const PUBLISH_PAGE: &str = include_str!("../static/publish.html");
-const WATCH_PAGE: &str = include_str!("../static/watch.html");
-const DASHBOARD_PAGE: &str = include_str!("../static/cluster.html");
+const PUBLISH_PAGE: &str = include_str!("../../static/publish.html");
+const WATCH_PAGE: &str = include_str!("../../static/watch.html");
+const DASHBOARD_PAGE: &str = include_str!("../../static/cluster.html");
 /// The OpenAPI 3.1 document of the status API (`GET /openapi.json`).
-pub const OPENAPI: &str = include_str!("../static/openapi.json");
+pub const OPENAPI: &str = include_str!("../../static/openapi.json");
 
-/// Room names: what fits in a URL path segment and a Redis key without escaping.
-pub fn validate_room(room: &str) -> Result<()> {
-    if room.is_empty()
-        || room.len() > 128
-        || !room
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        return Err(Error::BadRequest(
-            "room names are 1 to 128 characters of letters, digits, '-', '_' or '.'".into(),
-        ));
-    }
-    Ok(())
+/// What the handlers share: the node, and the bearer-token checks when `--auth-secret` is set.
+#[derive(Debug, Clone)]
+struct AppState {
+    node: Arc<Node>,
+    auth: Authorizer,
 }
 
-/// The node's router.
-pub fn router(node: Arc<Node>) -> Router {
+/// The bearer-token checks of WHIP/WHEP, when the node has `--auth-secret` ([`crate::api::auth`]);
+/// anyone may do anything without it.
+#[derive(Debug, Clone, Default)]
+struct Authorizer(Option<Arc<Auth>>);
+
+impl Authorizer {
+    /// Whether the request may do `grant` in `room`.
+    fn check(&self, headers: &HeaderMap, room: &str, grant: Grant) -> Result<()> {
+        self.0
+            .as_ref()
+            .map_or(Ok(()), |auth| auth.check(headers, room, grant))
+    }
+}
+
+impl FromRef<AppState> for Arc<Node> {
+    fn from_ref(state: &AppState) -> Self {
+        state.node.clone()
+    }
+}
+
+impl FromRef<AppState> for Authorizer {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+/// The node's router; `auth` checks WHIP/WHEP bearer tokens when set.
+pub fn router(node: Arc<Node>, auth: Option<Arc<Auth>>) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([
@@ -99,7 +118,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_SDP_BYTES))
         .layer(cors)
         .layer(axum::middleware::from_fn(accept_post))
-        .with_state(node)
+        .with_state(AppState {
+            node,
+            auth: Authorizer(auth),
+        })
 }
 
 async fn index(State(node): State<Arc<Node>>) -> Html<String> {
@@ -125,8 +147,8 @@ async fn readyz(State(node): State<Arc<Node>>) -> Response {
     }
 }
 
-async fn node_status(State(node): State<Arc<Node>>) -> Json<crate::status::NodeReport> {
-    Json(crate::status::node_report(&node))
+async fn node_status(State(node): State<Arc<Node>>) -> Json<crate::api::status::NodeReport> {
+    Json(crate::api::status::node_report(&node))
 }
 
 /// `GET /metrics`: Prometheus text exposition.
@@ -136,7 +158,7 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        node.metrics.render(&node),
+        node.metrics.render(&node.gauges()),
     )
 }
 
@@ -148,19 +170,19 @@ fn json<T: serde::Serialize>(r: Result<T>) -> Response {
 }
 
 async fn cluster_status(State(node): State<Arc<Node>>) -> Response {
-    json(crate::status::cluster(&node).await)
+    json(crate::api::status::cluster(&node).await)
 }
 
 async fn rooms_status(State(node): State<Arc<Node>>) -> Response {
-    json(crate::status::rooms(&node).await)
+    json(crate::api::status::rooms(&node).await)
 }
 
 async fn room_status(State(node): State<Arc<Node>>, Path(room): Path<String>) -> Response {
-    json(crate::status::room(&node, &room).await)
+    json(crate::api::status::room(&node, &room).await)
 }
 
 async fn node_detail(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Response {
-    json(crate::status::node_detail(&node, &id).await)
+    json(crate::api::status::node_detail(&node, &id).await)
 }
 
 /// `POST /v1/nodes/{id}/drain`: starts draining this node (`id` is its id or `self`).
@@ -176,7 +198,7 @@ async fn drain(
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    match crate::status::drain(&node, &id, crate::status::Caller::from(peer)) {
+    match crate::api::status::drain(&node, &id, crate::api::status::Caller::from(peer)) {
         Ok(report) => (StatusCode::ACCEPTED, Json(report)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -184,7 +206,7 @@ async fn drain(
 
 /// `307 Temporary Redirect` to the same endpoint on another node (WHIP and WHEP clients follow
 /// it with the same offer).
-fn redirect(to: &crate::routing::NodeInfo, path: &str) -> Response {
+fn redirect(to: &crate::cluster::routing::NodeInfo, path: &str) -> Response {
     let location = format!("{}{path}", to.http_url.trim_end_matches('/'));
     let mut response = (
         StatusCode::TEMPORARY_REDIRECT,
@@ -246,15 +268,6 @@ async fn patch_session() -> impl IntoResponse {
     )
 }
 
-/// Whether the request may do `grant` in `room`: its bearer token, when the node has
-/// `--auth-secret` ([`crate::auth`]); anyone may without it.
-fn authorize(node: &Node, headers: &HeaderMap, room: &str, grant: Grant) -> Result<()> {
-    node.config
-        .auth
-        .as_ref()
-        .map_or(Ok(()), |auth| auth.check(headers, room, grant))
-}
-
 /// Checks the request is an SDP offer and returns it as text.
 fn sdp_body(headers: &HeaderMap, body: &Bytes) -> Result<String> {
     let content_type = headers
@@ -286,12 +299,13 @@ fn created(location: String, answer: String) -> Response {
 
 async fn whip(
     State(node): State<Arc<Node>>,
+    State(auth): State<Authorizer>,
     Path(room): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     if let Err(e) =
-        validate_room(&room).and_then(|()| authorize(&node, &headers, &room, Grant::Publish))
+        RoomId::validate(&room).and_then(|()| auth.check(&headers, &room, Grant::Publish))
     {
         return e.into_response();
     }
@@ -315,10 +329,10 @@ async fn whip(
         Ok(Placement::Refuse { draining }) => return refused(draining),
         Err(e) => return e.into_response(),
     }
-    let span = crate::telemetry::publish_span(&room, node.id());
+    let span = crate::obs::telemetry::publish_span(&room, node.id());
     match node.publish(&room, &offer).instrument(span.clone()).await {
         Ok((session, answer)) => {
-            crate::telemetry::record_session(&span, &session);
+            crate::obs::telemetry::record_session(&span, &session);
             created(format!("/whip/{room}/{session}"), answer)
         }
         Err(e) => {
@@ -330,12 +344,13 @@ async fn whip(
 
 async fn whep(
     State(node): State<Arc<Node>>,
+    State(auth): State<Authorizer>,
     Path(room): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     if let Err(e) =
-        validate_room(&room).and_then(|()| authorize(&node, &headers, &room, Grant::Subscribe))
+        RoomId::validate(&room).and_then(|()| auth.check(&headers, &room, Grant::Subscribe))
     {
         return e.into_response();
     }
@@ -355,14 +370,14 @@ async fn whep(
             return e.into_response();
         }
     }
-    let span = crate::telemetry::join_span(&room, node.id());
+    let span = crate::obs::telemetry::join_span(&room, node.id());
     match node
         .subscribe(&room, &offer, SessionKind::Viewer)
         .instrument(span.clone())
         .await
     {
         Ok((handle, answer)) => {
-            crate::telemetry::record_session(&span, &handle.id);
+            crate::obs::telemetry::record_session(&span, &handle.id);
             created(format!("/whep/{room}/{}", handle.id), answer)
         }
         Err(e) => {
@@ -374,23 +389,32 @@ async fn whep(
 
 async fn end_whip(
     State(node): State<Arc<Node>>,
+    State(auth): State<Authorizer>,
     Path((room, session)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    end(&node, &room, &session, &headers, Grant::Publish)
+    end(&node, &auth, &room, &session, &headers, Grant::Publish)
 }
 
 async fn end_whep(
     State(node): State<Arc<Node>>,
+    State(auth): State<Authorizer>,
     Path((room, session)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    end(&node, &room, &session, &headers, Grant::Subscribe)
+    end(&node, &auth, &room, &session, &headers, Grant::Subscribe)
 }
 
 /// Ends a session; the same token as its `POST` is needed (RFC 9725 §4.5).
-fn end(node: &Node, room: &str, session: &str, headers: &HeaderMap, grant: Grant) -> Response {
-    if let Err(e) = authorize(node, headers, room, grant) {
+fn end(
+    node: &Node,
+    auth: &Authorizer,
+    room: &str,
+    session: &str,
+    headers: &HeaderMap,
+    grant: Grant,
+) -> Response {
+    if let Err(e) = auth.check(headers, room, grant) {
         return e.into_response();
     }
     match node.end_session(room, session) {
@@ -417,8 +441,8 @@ pub(crate) mod tests {
             .unwrap();
         let addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
         Node::new(
-            config,
-            Arc::new(crate::routing::MemoryStore::new()),
+            config.node,
+            Arc::new(crate::cluster::routing::MemoryStore::new()),
             addr,
             addr,
         )
@@ -441,7 +465,7 @@ pub(crate) mod tests {
         request
             .extensions_mut()
             .insert(ConnectInfo::<std::net::SocketAddr>(peer.parse().unwrap()));
-        router(node.clone())
+        router(node.clone(), None)
             .oneshot(request)
             .await
             .unwrap()
@@ -501,10 +525,10 @@ pub(crate) mod tests {
 
     #[test]
     fn room_names() {
-        validate_room("demo").unwrap();
-        validate_room("a-b_c.1").unwrap();
+        RoomId::validate("demo").unwrap();
+        RoomId::validate("a-b_c.1").unwrap();
         for bad in ["", "a b", "a/b", "ü", &"x".repeat(129)] {
-            assert!(validate_room(bad).is_err(), "{bad}");
+            assert!(RoomId::validate(bad).is_err(), "{bad}");
         }
     }
 

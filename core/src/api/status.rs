@@ -9,47 +9,17 @@
 //! The types here are the API's JSON (`core/static/openapi.json` documents them) and are also
 //! read back by the `cascade` CLI.
 
+use crate::cluster::node::Node;
+use crate::cluster::node::SessionCounts;
+use crate::cluster::routing::{Link, NodeInfo, Role};
 use crate::error::{Error, Result};
-use crate::node::Node;
-use crate::routing::{Link, NodeInfo, Role};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// How long a node waits for another node's `/v1/node`.
 pub const PEER_TIMEOUT: Duration = Duration::from_millis(1500);
-/// Shortest interval a bitrate is computed over.
-const RATE_MIN_INTERVAL: Duration = Duration::from_secs(1);
-
-/// A byte counter's recent rate, computed between two status reads at least a second apart
-/// (readers within that second get the previous value). No work on the packet path.
-#[derive(Debug, Default)]
-pub struct RateMeter {
-    last: Mutex<Option<(Instant, u64, Option<u64>)>>,
-}
-
-impl RateMeter {
-    /// Bits per second of `bytes_now` (a running byte count) since the previous sample.
-    pub fn bitrate(&self, bytes_now: u64) -> Option<u64> {
-        let now = Instant::now();
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        match *last {
-            Some((at, _, bps)) if now.duration_since(at) < RATE_MIN_INTERVAL => bps,
-            Some((at, bytes, _)) => {
-                let secs = now.duration_since(at).as_secs_f64();
-                let bps = (bytes_now.saturating_sub(bytes) as f64 * 8.0 / secs) as u64;
-                *last = Some((now, bytes_now, Some(bps)));
-                Some(bps)
-            }
-            None => {
-                *last = Some((now, bytes_now, None));
-                None
-            }
-        }
-    }
-}
-
 /// `GET /v1/node`: one node's own state.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NodeReport {
@@ -72,14 +42,6 @@ pub struct MuxShard {
     /// The address (`ip:port`) in its viewers' ICE candidates.
     pub address: String,
     pub viewers: usize,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SessionCounts {
-    pub publishers: usize,
-    pub viewers: usize,
-    /// Relay links this node feeds (downstream).
-    pub relays: usize,
 }
 
 /// A room as one node holds it.
@@ -113,7 +75,7 @@ pub struct TrackReport {
 /// This node's report.
 pub fn node_report(node: &Node) -> NodeReport {
     use std::sync::atomic::Ordering::Relaxed;
-    let counts = node.session_counts();
+    let counts: SessionCounts = node.session_counts();
     let viewers = node.viewers_by_room();
     let rooms = node
         .rooms()
@@ -144,11 +106,7 @@ pub fn node_report(node: &Node) -> NodeReport {
         .collect();
     NodeReport {
         node: node.info(),
-        sessions: SessionCounts {
-            publishers: counts.get("publishers").copied().unwrap_or(0),
-            viewers: counts.get("viewers").copied().unwrap_or(0),
-            relays: counts.get("relays").copied().unwrap_or(0),
-        },
+        sessions: counts,
         rooms,
         egress_bps: node.egress.bitrate(node.metrics.traffic.bytes_out.get()),
         mux_shards: node
@@ -214,7 +172,8 @@ impl NodeSummary {
         Self {
             cpu_percent: info.cpu_percent.or(registered.cpu_percent),
             last_heartbeat_unix_ms: heartbeat,
-            heartbeat_age_ms: heartbeat.map(|at| crate::routing::unix_ms().saturating_sub(at)),
+            heartbeat_age_ms: heartbeat
+                .map(|at| crate::cluster::routing::unix_ms().saturating_sub(at)),
             id: info.id.clone(),
             role: info.role,
             http_url: info.http_url.clone(),
@@ -361,7 +320,7 @@ async fn reports(node: &Node, infos: &[NodeInfo]) -> HashMap<String, NodeReport>
         .collect()
 }
 
-fn routing<T>(r: crate::routing::RoutingResult<T>) -> Result<T> {
+fn routing<T>(r: crate::cluster::routing::RoutingResult<T>) -> Result<T> {
     r.map_err(|e| Error::Routing(e.to_string()))
 }
 
@@ -577,7 +536,7 @@ pub async fn rooms(node: &Node) -> Result<RoomsReport> {
 
 /// `GET /v1/rooms/{room}`.
 pub async fn room(node: &Node, room: &str) -> Result<RoomReport> {
-    crate::http::validate_room(room)?;
+    crate::media::RoomId::validate(room)?;
     let owner = routing(node.routing.room_owner(room).await)?
         .ok_or_else(|| Error::NotFound(format!("room {room} is not being published")))?;
     let (nodes, links) = tokio::try_join!(live_nodes(node), async {
@@ -658,12 +617,5 @@ mod tests {
             ]
         );
         assert_eq!(r.links[1].upstream, "e1");
-    }
-
-    #[test]
-    fn bitrate_needs_two_reads_a_second_apart() {
-        let m = RateMeter::default();
-        assert_eq!(m.bitrate(0), None);
-        assert_eq!(m.bitrate(1000), None);
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! Spans at the boundaries, each with the room and this node's id: [`publish_span`] (WHIP),
 //! [`join_span`] (WHEP), relay setup on both sides (`relay.describe_room`, `relay.subscribe`
-//! in [`crate::relay`], their context carried over gRPC by [`crate::trace_ctx`]) and
+//! in [`crate::relay`], their context carried over gRPC by [`crate::obs::trace_ctx`]) and
 //! [`failover_span`]. Only spans and events of Cascade's own crates are exported.
 //!
 //! The exporter is configured by `--otlp-endpoint` (`CASCADE_OTLP_ENDPOINT`), else by the
@@ -17,7 +17,6 @@
 //! `service.name` is `cascade-origin` or `cascade-edge`, and the node id is the resource's
 //! `service.instance.id` (and `cascade.node.id`).
 
-use crate::config::NodeConfig;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
@@ -91,8 +90,21 @@ pub fn init(format: &str) {
     let _ = Registry::default().with(fmt_layer(format)).try_init();
 }
 
+/// What a node's telemetry is told.
+#[derive(Debug, Clone)]
+pub struct TelemetrySettings {
+    /// The `service.name` of exported spans (`cascade-origin`, `cascade-edge`).
+    pub service: String,
+    /// This node's id (`service.instance.id`).
+    pub node_id: String,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// OTLP/gRPC endpoint for traces (`--otlp-endpoint`).
+    pub otlp_endpoint: Option<String>,
+}
+
 /// The OTLP endpoint `config` asks for: `--otlp-endpoint`, else `OTEL_EXPORTER_OTLP_ENDPOINT`.
-pub fn otlp_endpoint(config: &NodeConfig) -> Option<String> {
+pub fn otlp_endpoint(config: &TelemetrySettings) -> Option<String> {
     config.otlp_endpoint.clone().or_else(|| {
         std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
             .ok()
@@ -112,7 +124,7 @@ fn loggable(url: &str) -> String {
 /// a Tokio runtime (the gRPC exporter's channel lives there). Installs the global subscriber
 /// once; when one is already installed (tests, several nodes in one process) nothing changes
 /// and nothing is exported.
-pub fn init_node(config: &NodeConfig) -> Result<Telemetry, TelemetryError> {
+pub fn init_node(config: &TelemetrySettings) -> Result<Telemetry, TelemetryError> {
     let Some(endpoint) = otlp_endpoint(config) else {
         init(&config.log_format);
         return Ok(Telemetry::default());
@@ -122,7 +134,7 @@ pub fn init_node(config: &NodeConfig) -> Result<Telemetry, TelemetryError> {
         .with_endpoint(endpoint.clone())
         .build()
         .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-    let service = format!("cascade-{}", config.role.as_str());
+    let service = config.service.clone();
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(service)
         .with_attributes([
@@ -164,7 +176,7 @@ pub fn publish_span(room: &str, node: &str) -> Span {
 }
 
 /// A WHEP viewer's join on this node; the session id is recorded once known. A relay link the
-/// join starts is part of the same trace (see [`crate::trace_ctx::detach`]).
+/// join starts is part of the same trace (see [`crate::obs::trace_ctx::detach`]).
 pub fn join_span(room: &str, node: &str) -> Span {
     tracing::info_span!("join", otel.kind = "server", room, node, session = Empty)
 }

@@ -1,7 +1,7 @@
 //! The UDP mux's datagrams waiting to be sent: their bytes back to back in one buffer, reused
 //! flush after flush. Once the buffer has grown to a flush's size, queueing a datagram
 //! allocates nothing: a forwarded packet is marshalled and encrypted in place at the buffer's
-//! end ([`crate::egress::Protector::protect_into`]), and the datagrams of one GSO message are
+//! end ([`crate::media::egress::Protector::protect_into`]), and the datagrams of one GSO message are
 //! one contiguous span the kernel reads where it lies.
 
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //!
 //! A pure function of what the routing store says (this node, the live nodes, the edges that
 //! carry the room) so that every rule is unit-tested without a cluster. The node gathers the
-//! inputs ([`crate::node::Node::place`]); this module only decides.
+//! inputs ([`crate::cluster::node::Node::place`]); this module only decides.
 //!
 //! Rules, for a viewer (`POST /whep/{room}`):
 //! 1. A node that is draining or full does not take it: it goes to the least-loaded edge
@@ -17,7 +17,7 @@
 //!
 //! "Least loaded" compares `load / capacity`, so nodes of different sizes fill evenly.
 
-use crate::routing::{Link, NodeInfo, Role};
+use crate::cluster::routing::{Link, NodeInfo, Role};
 
 /// The decision for one new session.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,8 +14,10 @@
 //! it, and a subscriber seeing it change re-bases its rewriter and waits for a keyframe, so
 //! what it sends stays one continuous stream (same SSRC, sequence numbers and timestamps).
 
-use crate::forward::{Codec, KeyframeCache, KeyframeLimiter, keyframe_start, strip_extensions};
-use crate::pc::MediaKind;
+use crate::media::MediaKind;
+use crate::media::forward::{
+    Codec, KeyframeCache, KeyframeLimiter, keyframe_start, strip_extensions,
+};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::Packet;
 use rtc::rtp_transceiver::rtp_sender::RTCRtpCodec;
@@ -63,7 +65,7 @@ pub struct TrackStats {
     /// Packets a subscriber did not get because its queue was full.
     pub queue_drops: AtomicU64,
     /// The recent ingress bitrate, computed when status is read.
-    pub rate: crate::status::RateMeter,
+    pub rate: crate::obs::rate::RateMeter,
 }
 
 struct SubscriberTx {
@@ -176,7 +178,7 @@ pub struct RoomTrack {
     limiter: Mutex<KeyframeLimiter>,
     epoch: Instant,
     pub stats: TrackStats,
-    traffic: crate::metrics::Traffic,
+    traffic: crate::obs::metrics::Traffic,
 }
 
 impl std::fmt::Debug for RoomTrack {
@@ -333,8 +335,8 @@ pub struct Room {
     /// sends it here (origin).
     pub relayed: bool,
     pub created: Instant,
-    /// The node's traffic counters (see [`crate::metrics`]).
-    pub traffic: crate::metrics::Traffic,
+    /// The node's traffic counters (see [`crate::obs::metrics`]).
+    pub traffic: crate::obs::metrics::Traffic,
     tracks: Mutex<Vec<Arc<RoomTrack>>>,
     /// Tracks waiting for a new source (see [`Room::replace_sources`]). Locked after `tracks`.
     waiting: Mutex<Vec<Arc<RoomTrack>>>,
@@ -364,14 +366,14 @@ impl std::fmt::Debug for Room {
 impl Room {
     /// A room counting its traffic on its own (tests, benchmarks).
     pub fn new(id: impl Into<String>, relayed: bool) -> Arc<Self> {
-        Self::with_traffic(id, relayed, crate::metrics::Traffic::default())
+        Self::with_traffic(id, relayed, crate::obs::metrics::Traffic::default())
     }
 
     /// A room counting its traffic in a node's counters.
     pub fn with_traffic(
         id: impl Into<String>,
         relayed: bool,
-        traffic: crate::metrics::Traffic,
+        traffic: crate::obs::metrics::Traffic,
     ) -> Arc<Self> {
         Arc::new(Self {
             id: id.into(),

@@ -5,12 +5,11 @@
 //! into a subscriber session, exactly like a WHEP viewer's, whose lifetime is the call's: the
 //! stream's first event is the SDP answer, a later one says the room ended, and when the caller
 //! drops the call the session is cancelled. The downstream side is [`connect`], [`describe`],
-//! [`subscribe`] and [`wait_end`], used by [`crate::node::Node`] to pull a room.
+//! [`subscribe`] and [`wait_end`], used by [`crate::cluster::node::Node`] to pull a room.
 
-use crate::error::{Error, Result};
-use crate::node::{Node, SessionKind};
-use crate::room::RoomTrack;
-use cascade_proto::relay::v1::relay_client::RelayClient;
+use crate::cluster::node::{Node, SessionKind};
+use crate::error::Result;
+use crate::media::room::RoomTrack;
 use cascade_proto::relay::v1::relay_server::Relay;
 use cascade_proto::relay::v1::{
     Answer, DescribeRoomRequest, RoomDescription, RoomEnded, SubscribeEvent, SubscribeRequest,
@@ -21,8 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 pub use cascade_proto::relay::v1::relay_server::RelayServer;
@@ -62,7 +60,7 @@ impl Relay for RelayService {
         &self,
         request: Request<DescribeRoomRequest>,
     ) -> Result<Response<RoomDescription>, Status> {
-        let span = crate::trace_ctx::server_span(
+        let span = crate::obs::trace_ctx::server_span(
             tracing::info_span!("relay.describe_room", otel.kind = "server", room = tracing::field::Empty, node = %self.node.id()),
             request.metadata(),
         );
@@ -77,7 +75,7 @@ impl Relay for RelayService {
         &self,
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let span = crate::trace_ctx::server_span(
+        let span = crate::obs::trace_ctx::server_span(
             tracing::info_span!("relay.subscribe", otel.kind = "server", room = tracing::field::Empty, node = %self.node.id(), downstream = tracing::field::Empty),
             request.metadata(),
         );
@@ -93,7 +91,7 @@ impl RelayService {
         &self,
         room_id: String,
     ) -> Result<Response<RoomDescription>, Status> {
-        crate::http::validate_room(&room_id)?;
+        crate::media::RoomId::validate(&room_id)?;
         // A node that does not hold the room pulls it from its own upstream, and keeps it long
         // enough for the caller's Subscribe.
         let room = match self.node.room(&room_id) {
@@ -115,7 +113,7 @@ impl RelayService {
         &self,
         req: SubscribeRequest,
     ) -> Result<Response<EventStream>, Status> {
-        crate::http::validate_room(&req.room)?;
+        crate::media::RoomId::validate(&req.room)?;
         tracing::info!(room = %req.room, downstream = %req.node_id, "relay subscribe");
         let (handle, answer) = self
             .node
@@ -158,95 +156,5 @@ impl RelayService {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
-    }
-}
-
-/// Connects to an upstream's relay service.
-pub async fn connect(url: &str) -> Result<RelayClient<Channel>> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|e| Error::Upstream(format!("bad upstream URL {url}: {e}")))?
-        .connect_timeout(Duration::from_secs(3))
-        .tcp_nodelay(true);
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| Error::Upstream(format!("cannot reach upstream {url}: {e}")))?;
-    Ok(RelayClient::new(channel))
-}
-
-/// What the upstream has of a room.
-pub async fn describe(client: &mut RelayClient<Channel>, room: &str) -> Result<RoomDescription> {
-    let span = tracing::info_span!("relay.describe_room", otel.kind = "client", room);
-    let mut request = Request::new(DescribeRoomRequest {
-        room: room.to_owned(),
-    });
-    crate::trace_ctx::inject(&span, request.metadata_mut());
-    Ok(client
-        .describe_room(request)
-        .instrument(span)
-        .await?
-        .into_inner())
-}
-
-/// Opens a relay link: sends our offer, returns the upstream's answer and the event stream
-/// whose lifetime is the link's.
-pub async fn subscribe(
-    client: &mut RelayClient<Channel>,
-    room: &str,
-    node_id: &str,
-    offer_sdp: String,
-) -> Result<(String, Streaming<SubscribeEvent>)> {
-    let span = tracing::info_span!(
-        "relay.subscribe",
-        otel.kind = "client",
-        room,
-        node = node_id
-    );
-    let mut request = Request::new(SubscribeRequest {
-        room: room.to_owned(),
-        node_id: node_id.to_owned(),
-        offer_sdp,
-    });
-    crate::trace_ctx::inject(&span, request.metadata_mut());
-    let mut events = client
-        .subscribe(request)
-        .instrument(span.clone())
-        .await?
-        .into_inner();
-    match events.message().instrument(span).await? {
-        Some(SubscribeEvent {
-            event: Some(subscribe_event::Event::Answer(answer)),
-        }) => Ok((answer.sdp, events)),
-        Some(SubscribeEvent {
-            event: Some(subscribe_event::Event::Ended(e)),
-        }) => Err(Error::NotFound(e.reason)),
-        _ => Err(Error::Upstream(
-            "relay stream closed before the answer".into(),
-        )),
-    }
-}
-
-/// How a relay link's call ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkEnd {
-    /// The upstream said the room ended (the publisher left): the room is over everywhere.
-    RoomEnded(String),
-    /// The call broke or was closed without a word: the upstream may be gone, the room not.
-    Broken(String),
-}
-
-/// Waits for the upstream to end the link; returns how.
-pub async fn wait_end(events: &mut Streaming<SubscribeEvent>) -> LinkEnd {
-    loop {
-        match events.message().await {
-            Ok(Some(SubscribeEvent {
-                event: Some(subscribe_event::Event::Ended(e)),
-            })) => return LinkEnd::RoomEnded(e.reason),
-            Ok(Some(_)) => continue,
-            Ok(None) => return LinkEnd::Broken("upstream closed the relay link".into()),
-            Err(status) => {
-                return LinkEnd::Broken(format!("relay link broken: {}", status.message()));
-            }
-        }
     }
 }

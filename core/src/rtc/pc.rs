@@ -10,6 +10,7 @@
 //! refuse an offer with nothing to publish or watch before any WebRTC work is done.
 
 use crate::error::{Error, Result};
+use crate::media::MediaKind;
 use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
 use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, SenderReportBuilder};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -86,7 +87,7 @@ pub enum CoreKind {
 pub struct PcFactory {
     settings: MediaSettings,
     next_port: AtomicU32,
-    feedback: crate::metrics::Feedback,
+    feedback: crate::obs::metrics::Feedback,
 }
 
 impl std::fmt::Debug for PcFactory {
@@ -105,12 +106,12 @@ impl PcFactory {
         Self {
             settings,
             next_port: AtomicU32::new(0),
-            feedback: crate::metrics::Feedback::default(),
+            feedback: crate::obs::metrics::Feedback::default(),
         }
     }
 
     /// Counts the RTCP feedback of every peer connection built from now on in `feedback`.
-    pub fn with_feedback(mut self, feedback: crate::metrics::Feedback) -> Self {
+    pub fn with_feedback(mut self, feedback: crate::obs::metrics::Feedback) -> Self {
         self.feedback = feedback;
         self
     }
@@ -146,7 +147,7 @@ impl PcFactory {
     }
 
     /// The counters the node's RTCP feedback is counted in.
-    pub fn feedback(&self) -> &crate::metrics::Feedback {
+    pub fn feedback(&self) -> &crate::obs::metrics::Feedback {
         &self.feedback
     }
 
@@ -216,8 +217,8 @@ impl PcFactory {
             setting_engine = setting_engine.with_include_loopback_candidate(true);
         }
         if kind == CoreKind::OwnMedia {
-            setting_engine =
-                setting_engine.with_srtp_protection_profiles(crate::egress::PROFILES.to_vec());
+            setting_engine = setting_engine
+                .with_srtp_protection_profiles(crate::media::egress::PROFILES.to_vec());
         }
         Ok((media_engine, registry, setting_engine))
     }
@@ -349,7 +350,7 @@ impl Interceptor for KeyframeRequestForwarder {
 /// Media packets cost it one attribute check on the way out and nothing on the way in; the
 /// counters are the node's shared relaxed atomics.
 pub struct FeedbackCounter {
-    counters: crate::metrics::Feedback,
+    counters: crate::obs::metrics::Feedback,
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
     /// Streams we receive (SSRC, highest cumulative loss we reported for it).
@@ -359,7 +360,7 @@ pub struct FeedbackCounter {
 }
 
 impl FeedbackCounter {
-    pub fn new(counters: crate::metrics::Feedback) -> Self {
+    pub fn new(counters: crate::obs::metrics::Feedback) -> Self {
         Self {
             counters,
             read: VecDeque::new(),
@@ -480,30 +481,6 @@ impl Interceptor for FeedbackCounter {
     }
 }
 
-/// The kind of one media section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MediaKind {
-    Audio,
-    Video,
-}
-
-impl MediaKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MediaKind::Audio => "audio",
-            MediaKind::Video => "video",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "audio" => Some(MediaKind::Audio),
-            "video" => Some(MediaKind::Video),
-            _ => None,
-        }
-    }
-}
-
 /// One audio or video section of an offer, with the direction the offerer asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfferedMedia {
@@ -594,7 +571,7 @@ mod tests {
 
     #[test]
     fn feedback_counter_counts_rtcp_both_ways_and_retransmissions() {
-        let feedback = crate::metrics::Feedback::default();
+        let feedback = crate::obs::metrics::Feedback::default();
         let mut counter = FeedbackCounter::new(feedback.clone());
         let stream = |ssrc| StreamInfo {
             ssrc,
@@ -699,7 +676,7 @@ mod tests {
 
     /// A browser's WHEP offer: Chrome's audio and video codecs, each video codec with its RTX
     /// payload type and feedback (26 video payload types).
-    pub(crate) const CHROME_OFFER: &str = include_str!("../testdata/chrome-whep-offer.sdp");
+    pub(crate) const CHROME_OFFER: &str = include_str!("../../testdata/chrome-whep-offer.sdp");
 
     /// The vendored rtc-sdp finds one payload type's codec by parsing only that payload type's
     /// attributes (vendor/README.md). For every payload type it gives exactly what the full
@@ -841,7 +818,7 @@ mod tests {
     /// with the crates as published.
     #[test]
     fn a_browsers_offer_gets_the_same_answer() {
-        let expected: Vec<String> = include_str!("../testdata/chrome-whep-offer.negotiated")
+        let expected: Vec<String> = include_str!("../../testdata/chrome-whep-offer.negotiated")
             .lines()
             .map(str::to_string)
             .collect();

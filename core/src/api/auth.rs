@@ -125,6 +125,7 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::error::HttpError;
     use axum::http::{HeaderValue, StatusCode};
     use jsonwebtoken::{EncodingKey, Header};
 

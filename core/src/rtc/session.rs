@@ -6,14 +6,14 @@
 //! (`DELETE`, the relay stream dropped).
 
 use crate::error::{Error, Result};
-use crate::forward::{Codec, Rewriter};
-use crate::pc::{MediaKind, Pc, PcFactory, scan_offer};
-use crate::room::{EndReason, Room, RoomTrack, same_codec};
-use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+use crate::media::MediaKind;
+use crate::media::room::{EndReason, Room, RoomTrack};
+use crate::rtc::negotiate::{
+    Offer, choose_tracks, new_leg, no_codec_accepted, payload_type, sending_track,
 };
+use crate::rtc::pc::{Pc, PcFactory};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,9 +29,6 @@ use webrtc::peer_connection::{
 /// How long ICE gathering may take before we answer with what we have.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a new session may take to connect before it is given up.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long a subscriber waits for a room's tracks to appear.
-const ROOM_READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Packets a subscriber forwards per wake-up at most.
 const BATCH: usize = 64;
 
@@ -113,7 +110,7 @@ impl Peer {
     /// Resolves when the connection is up; errors when it fails or takes too long.
     async fn connected(&mut self) -> Result<()> {
         let result = tokio::time::timeout(
-            CONNECT_TIMEOUT,
+            crate::rtc::CONNECT_TIMEOUT,
             self.state.wait_for(|s| {
                 matches!(
                     s,
@@ -159,12 +156,11 @@ pub struct SessionHandle {
 pub async fn publish(
     factory: &PcFactory,
     room: Arc<Room>,
-    offer: &str,
+    offer: &Offer,
     cancel: CancellationToken,
     finished: CancellationToken,
 ) -> Result<String> {
-    let media = scan_offer(offer)?;
-    let sending = media.iter().filter(|m| m.sends).count();
+    let sending = offer.sending();
     if sending == 0 {
         return Err(Error::BadRequest(
             "the offer has no audio or video section that sends media (sendonly or sendrecv)"
@@ -172,7 +168,7 @@ pub async fn publish(
         ));
     }
     let mut peer = Peer::new(factory).await?;
-    let answer = match peer.answer(offer).await {
+    let answer = match peer.answer(&offer.sdp).await {
         Ok(a) => a,
         Err(e) => {
             let _ = peer.pc.close().await;
@@ -216,80 +212,7 @@ pub async fn publish(
 struct Leg {
     track: Arc<RoomTrack>,
     local: Arc<TrackLocalStaticRTP>,
-    forward: crate::forward::Leg,
-}
-
-/// Picks, for each receiving section of an offer in order, the first unused room track of the
-/// same kind.
-fn match_tracks(offered: &[MediaKind], tracks: &[Arc<RoomTrack>]) -> Vec<Arc<RoomTrack>> {
-    let mut used = vec![false; tracks.len()];
-    let mut out = Vec::new();
-    for kind in offered {
-        if let Some(i) = (0..tracks.len()).find(|&i| !used[i] && tracks[i].kind == *kind) {
-            used[i] = true;
-            out.push(tracks[i].clone());
-        }
-    }
-    out
-}
-
-/// The track a subscriber is sent for one room track: the source's codec, `ssrc`, and the id
-/// `{kind}-{index}` (the id RTCP about it comes back under).
-pub(crate) fn sending_track(room: &Room, track: &RoomTrack, ssrc: u32) -> MediaStreamTrack {
-    let kind = match track.kind {
-        MediaKind::Audio => RtpCodecKind::Audio,
-        MediaKind::Video => RtpCodecKind::Video,
-    };
-    MediaStreamTrack::new(
-        format!("cascade-{}", room.id),
-        format!("{}-{}", track.kind.as_str(), track.index),
-        format!("{} {}", room.id, track.kind.as_str()),
-        kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec: track.codec.clone(),
-            ..Default::default()
-        }],
-    )
-}
-
-/// Reads which kinds an offer receives, waits (bounded) for the room's tracks and picks one
-/// for each: what every subscriber, on a peer connection of its own or on the UDP mux, is sent.
-pub(crate) async fn choose_tracks(room: &Arc<Room>, offer: &str) -> Result<Vec<Arc<RoomTrack>>> {
-    let media = scan_offer(offer)?;
-    let receiving: Vec<MediaKind> = media
-        .iter()
-        .filter(|m| m.receives)
-        .map(|m| m.kind)
-        .collect();
-    if receiving.is_empty() {
-        return Err(Error::BadRequest(
-            "the offer has no audio or video section that receives media (recvonly or sendrecv)"
-                .into(),
-        ));
-    }
-    let tracks = room.ready(ROOM_READY_TIMEOUT).await.map_err(|r| {
-        if r.not_found {
-            Error::NotFound(r.message)
-        } else {
-            Error::Unavailable(format!("room {} ended: {}", room.id, r.message))
-        }
-    })?;
-    let chosen = match_tracks(&receiving, &tracks);
-    if chosen.is_empty() {
-        return Err(if tracks.is_empty() {
-            Error::Unavailable(format!("room {} has no media yet", room.id))
-        } else {
-            Error::BadRequest(format!(
-                "room {} has no track of the kinds this offer receives",
-                room.id
-            ))
-        });
-    }
-    Ok(chosen)
+    forward: crate::media::forward::Leg,
 }
 
 /// Starts a subscriber session on `room` (a viewer, or the upstream end of a relay link).
@@ -298,20 +221,19 @@ pub(crate) async fn choose_tracks(room: &Arc<Room>, offer: &str) -> Result<Vec<A
 pub async fn subscribe(
     factory: &PcFactory,
     room: Arc<Room>,
-    offer: &str,
+    offer: &Offer,
     cancel: CancellationToken,
     finished: CancellationToken,
 ) -> Result<String> {
     let offered_at = std::time::Instant::now();
     let chosen = choose_tracks(&room, offer).await?;
-    let codecs: Vec<String> = chosen.iter().map(|t| t.codec.mime_type.clone()).collect();
 
     let mut peer = Peer::new(factory).await?;
     let mut legs = Vec::with_capacity(chosen.len());
     let mut senders = Vec::with_capacity(chosen.len());
-    for track in chosen {
-        let ssrc = rand::random::<u32>();
-        let local = Arc::new(TrackLocalStaticRTP::new(sending_track(&room, &track, ssrc)));
+    for track in &chosen {
+        let (ssrc, forward) = new_leg(track);
+        let local = Arc::new(TrackLocalStaticRTP::new(sending_track(&room, track, ssrc)));
         let sender = match peer.pc.add_track(local.clone()).await {
             Ok(s) => s,
             Err(e) => {
@@ -321,16 +243,12 @@ pub async fn subscribe(
         };
         senders.push(sender);
         legs.push(Leg {
-            forward: crate::forward::Leg::new(
-                Rewriter::new(ssrc, 0, rand::random::<u16>() & 0x7fff),
-                Codec::from_mime(&track.codec.mime_type),
-                track.codec.clock_rate,
-            ),
-            track,
+            forward,
+            track: track.clone(),
             local,
         });
     }
-    let answer = match peer.answer(offer).await {
+    let answer = match peer.answer(&offer.sdp).await {
         Ok(a) => a,
         Err(e) => {
             let _ = peer.pc.close().await;
@@ -340,13 +258,11 @@ pub async fn subscribe(
     // Payload types are the viewer's: take each leg's from what was negotiated for it.
     let mut negotiated = Vec::with_capacity(legs.len());
     for (mut leg, sender) in legs.into_iter().zip(senders) {
-        let pt = sender.get_parameters().await.ok().and_then(|p| {
-            p.rtp_parameters
-                .codecs
-                .iter()
-                .find(|c| same_codec(&c.rtp_codec, &leg.track.codec))
-                .map(|c| c.payload_type)
-        });
+        let pt = sender
+            .get_parameters()
+            .await
+            .ok()
+            .and_then(|p| payload_type(&p.rtp_parameters.codecs, &leg.track));
         match pt {
             Some(pt) => {
                 leg.forward.set_payload_type(pt);
@@ -361,10 +277,7 @@ pub async fn subscribe(
     }
     if negotiated.is_empty() {
         let _ = peer.pc.close().await;
-        return Err(Error::BadRequest(format!(
-            "the offer accepts none of the room's codecs ({})",
-            codecs.join(", ")
-        )));
+        return Err(no_codec_accepted(&chosen));
     }
     tokio::spawn(run_subscriber(
         peer, room, negotiated, cancel, finished, offered_at,

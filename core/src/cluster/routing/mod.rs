@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+pub mod metered;
 pub mod redis;
+pub use self::metered::{MeteredStore, RoutingOp};
 pub use self::redis::{RedisOptions, RedisStore};
 
 /// A node's role in the cluster.

@@ -1,12 +1,12 @@
 //! The cluster status API over gRPC (`cascade.status.v1.Status`, in
 //! `proto/cascade/status/v1/status.proto`), served beside the relay service on every node's
-//! gRPC port. The answers are built by [`crate::status`], exactly as for the HTTP JSON API;
+//! gRPC port. The answers are built by [`crate::api::status`], exactly as for the HTTP JSON API;
 //! this module only converts them to protobuf and errors to gRPC codes
 //! ([`crate::Error`]'s `From` for `tonic::Status`: NOT_FOUND, INVALID_ARGUMENT, UNAVAILABLE,
 //! PERMISSION_DENIED). `DrainNode` is guarded like the HTTP drain: loopback callers only.
 
-use crate::node::Node;
-use crate::status;
+use crate::api::status;
+use crate::cluster::node::Node;
 use cascade_proto::status::v1 as pb;
 use cascade_proto::status::v1::status_server::Status;
 use std::sync::Arc;
@@ -197,7 +197,7 @@ mod tests {
 
     #[tokio::test]
     async fn drain_needs_a_loopback_caller_and_this_nodes_id() {
-        let node = crate::http::tests::test_node(10);
+        let node = crate::api::http::tests::test_node(10);
         let service = StatusService::new(node.clone());
         let drain = |id: &str, from: Option<&str>| {
             let mut request = Request::new(pb::DrainNodeRequest { id: id.into() });
@@ -232,7 +232,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_rooms_and_nodes_are_not_found_and_bad_names_invalid() {
-        let service = StatusService::new(crate::http::tests::test_node(10));
+        let service = StatusService::new(crate::api::http::tests::test_node(10));
         let room = |name: &str| Request::new(pb::GetRoomRequest { room: name.into() });
         let code = |r: Result<Response<pb::Room>, tonic::Status>| r.unwrap_err().code();
         assert_eq!(

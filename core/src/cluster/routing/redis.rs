@@ -35,7 +35,7 @@
 //!
 //! # Cost at 100 nodes and 10,000 rooms (heartbeat every 3 s, lease 10 s)
 //!
-//! What [`crate::node`] calls per node per heartbeat (3 s): one `heartbeat`, one `renew_room`
+//! What [`crate::cluster::node`] calls per node per heartbeat (3 s): one `heartbeat`, one `renew_room`
 //! per room it owns, one `put_link` per room it pulls from an upstream. Each is one `EVALSHA`
 //! (one round trip) running a handful of O(1) or O(log n) commands; no periodic path uses
 //! `KEYS`, `SCAN` or any command linear in the cluster's size. With N = 100 nodes, R = 10,000
@@ -97,7 +97,7 @@ pub mod schema {
     /// TTL ≥ the longest node lease. Written by `heartbeat` (`ZADD`, and `ZREMRANGEBYSCORE` to
     /// prune expired members) and `remove_node` (`ZREM`). Listing reads members scored after now.
     pub const NODES: &str = "nodes";
-    /// STRING: the node's [`NodeInfo`](crate::routing::NodeInfo) as JSON, its
+    /// STRING: the node's [`NodeInfo`](crate::cluster::routing::NodeInfo) as JSON, its
     /// `heartbeat_unix_ms` stamped by the writer's clock at the write. TTL = the node's lease
     /// (`SET PX`). Written by the node's `heartbeat`; deleted by `remove_node`.
     pub const NODE_INFO: &str = "node:{id}:info";

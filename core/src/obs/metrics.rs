@@ -30,10 +30,8 @@
 //! on the same atomics): the packet path adds to them with relaxed atomic adds, once per packet
 //! in (next to the track's own counters) and once per batch out. The RTCP counters
 //! ([`Feedback`]) are counted by an interceptor in every peer connection
-//! ([`crate::pc::FeedbackCounter`]), at RTCP rate plus one attribute check per packet sent.
+//! ([`crate::rtc::pc::FeedbackCounter`]), at RTCP rate plus one attribute check per packet sent.
 
-use crate::node::Node;
-use crate::routing::{Link, NodeInfo, RoomClaim, RoutingResult, RoutingStore};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -42,27 +40,21 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 type OpLabels = [(&'static str, &'static str); 1];
 
-/// Every routing store operation [`MeteredStore`] times, so each error counter exists from the
-/// start (a rate over a series that appears only with the first error shows nothing).
-const ROUTING_OPS: [&str; 12] = [
-    "heartbeat",
-    "remove_node",
-    "nodes",
-    "node",
-    "claim_room",
-    "renew_room",
-    "release_room",
-    "room_owner",
-    "rooms",
-    "put_link",
-    "remove_link",
-    "links",
-];
+/// The node's gauges at one moment, handed to [`Metrics::render`] by whoever holds the node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gauges {
+    pub viewers: usize,
+    pub publishers: usize,
+    pub rooms: usize,
+    /// Rooms pulled from an upstream.
+    pub relays_upstream: usize,
+    /// Relay links this node feeds.
+    pub relays_downstream: usize,
+}
 
 /// Traffic counters of a node, handed to each of its rooms. Cloning shares the counters.
 #[derive(Debug, Clone)]
@@ -97,7 +89,7 @@ impl Default for Traffic {
 }
 
 /// RTCP feedback and loss counters of a node, handed to each of its peer connections' interceptor
-/// chains ([`crate::pc::FeedbackCounter`]). Cloning shares the counters.
+/// chains ([`crate::rtc::pc::FeedbackCounter`]). Cloning shares the counters.
 #[derive(Debug, Clone, Default)]
 pub struct Feedback {
     pub nacks_sent: Counter,
@@ -156,9 +148,6 @@ impl Metrics {
         let rooms = Gauge::default();
         let relay_links = Family::<OpLabels, Gauge>::default();
         let routing_errors = Family::<OpLabels, Counter>::default();
-        for op in ROUTING_OPS {
-            let _ = routing_errors.get_or_create(&[("op", op)]);
-        }
         let routing_duration =
             Family::<OpLabels, Histogram>::new_with_constructor(routing_histogram as fn() -> _);
         registry.register(
@@ -299,22 +288,24 @@ impl Metrics {
         }
     }
 
-    /// The text exposition of every metric, gauges read from `node` now.
-    pub fn render(&self, node: &Node) -> String {
-        let sessions = node.session_counts();
-        let count = |k: &str| i64::try_from(*sessions.get(k).unwrap_or(&0)).unwrap_or(i64::MAX);
-        self.viewers.set(count("viewers"));
-        self.publishers.set(count("publishers"));
-        let rooms = node.rooms();
-        self.rooms
-            .set(i64::try_from(rooms.len()).unwrap_or(i64::MAX));
-        let upstream = rooms.iter().filter(|r| r.relayed && !r.is_ended()).count();
-        self.relay_links
-            .get_or_create(&[("direction", "upstream")])
-            .set(i64::try_from(upstream).unwrap_or(i64::MAX));
-        self.relay_links
-            .get_or_create(&[("direction", "downstream")])
-            .set(count("relays"));
+    /// The text exposition of every metric, with the node's gauges as they are now.
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let set = |g: &Gauge, n: usize| {
+            g.set(i64::try_from(n).unwrap_or(i64::MAX));
+        };
+        set(&self.viewers, gauges.viewers);
+        set(&self.publishers, gauges.publishers);
+        set(&self.rooms, gauges.rooms);
+        set(
+            &self.relay_links.get_or_create(&[("direction", "upstream")]),
+            gauges.relays_upstream,
+        );
+        set(
+            &self
+                .relay_links
+                .get_or_create(&[("direction", "downstream")]),
+            gauges.relays_downstream,
+        );
         let mut out = String::new();
         if let Err(e) = encode(&mut out, &self.registry) {
             tracing::warn!(error = %e, "metrics encoding failed");
@@ -322,7 +313,14 @@ impl Metrics {
         out
     }
 
-    fn routing_op(&self, op: &'static str, took: Duration, ok: bool) {
+    /// Creates the series of routing operation `op` (its error counter at 0), so that a rate
+    /// over it exists from start-up, not from its first error.
+    pub fn routing_op_series(&self, op: &'static str) {
+        let _ = self.routing_errors.get_or_create(&[("op", op)]);
+    }
+
+    /// Records one routing store operation: how long it took, whether it failed.
+    pub fn routing_op(&self, op: &'static str, took: Duration, ok: bool) {
         self.routing_duration
             .get_or_create(&[("op", op)])
             .observe(took.as_secs_f64());
@@ -341,9 +339,9 @@ impl Collector for ProcessCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let cpu = std::fs::read_to_string("/proc/self/stat")
             .ok()
-            .and_then(|s| crate::procstat::parse_cpu_ticks(&s));
+            .and_then(|s| crate::obs::procstat::parse_cpu_ticks(&s));
         if let Some(ticks) = cpu {
-            let counter = ConstCounter::new(ticks as f64 / crate::procstat::TICKS_PER_SECOND);
+            let counter = ConstCounter::new(ticks as f64 / crate::obs::procstat::TICKS_PER_SECOND);
             let metric = encoder.encode_descriptor(
                 "process_cpu",
                 "User and system CPU time of this process",
@@ -354,7 +352,7 @@ impl Collector for ProcessCollector {
         }
         let rss = std::fs::read_to_string("/proc/self/status")
             .ok()
-            .and_then(|s| crate::procstat::parse_rss_kib(&s));
+            .and_then(|s| crate::obs::procstat::parse_rss_kib(&s));
         if let Some(kib) = rss {
             let gauge =
                 ConstGauge::new(i64::try_from(kib.saturating_mul(1024)).unwrap_or(i64::MAX));
@@ -375,95 +373,6 @@ fn routing_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 15))
 }
 
-/// A routing store that times and counts every operation of the store it wraps.
-#[derive(Debug)]
-pub struct MeteredStore {
-    inner: Arc<dyn RoutingStore>,
-    metrics: Arc<Metrics>,
-}
-
-impl MeteredStore {
-    pub fn wrap(inner: Arc<dyn RoutingStore>, metrics: Arc<Metrics>) -> Arc<dyn RoutingStore> {
-        Arc::new(Self { inner, metrics })
-    }
-
-    async fn timed<T>(
-        &self,
-        op: &'static str,
-        f: impl Future<Output = RoutingResult<T>>,
-    ) -> RoutingResult<T> {
-        let start = Instant::now();
-        let result = f.await;
-        self.metrics.routing_op(op, start.elapsed(), result.is_ok());
-        result
-    }
-}
-
-#[async_trait::async_trait]
-impl RoutingStore for MeteredStore {
-    async fn heartbeat(&self, node: &NodeInfo, lease: Duration) -> RoutingResult<()> {
-        self.timed("heartbeat", self.inner.heartbeat(node, lease))
-            .await
-    }
-    async fn remove_node(&self, node_id: &str) -> RoutingResult<()> {
-        self.timed("remove_node", self.inner.remove_node(node_id))
-            .await
-    }
-    async fn nodes(&self) -> RoutingResult<Vec<NodeInfo>> {
-        self.timed("nodes", self.inner.nodes()).await
-    }
-    async fn node(&self, node_id: &str) -> RoutingResult<Option<NodeInfo>> {
-        self.timed("node", self.inner.node(node_id)).await
-    }
-    async fn claim_room(
-        &self,
-        room: &str,
-        node_id: &str,
-        lease: Duration,
-    ) -> RoutingResult<Option<RoomClaim>> {
-        self.timed("claim_room", self.inner.claim_room(room, node_id, lease))
-            .await
-    }
-    async fn take_over_room(
-        &self,
-        room: &str,
-        dead_node: &str,
-        node_id: &str,
-        lease: Duration,
-    ) -> RoutingResult<Option<RoomClaim>> {
-        self.timed(
-            "take_over_room",
-            self.inner.take_over_room(room, dead_node, node_id, lease),
-        )
-        .await
-    }
-    async fn renew_room(&self, claim: &RoomClaim, lease: Duration) -> RoutingResult<bool> {
-        self.timed("renew_room", self.inner.renew_room(claim, lease))
-            .await
-    }
-    async fn release_room(&self, claim: &RoomClaim) -> RoutingResult<bool> {
-        self.timed("release_room", self.inner.release_room(claim))
-            .await
-    }
-    async fn room_owner(&self, room: &str) -> RoutingResult<Option<String>> {
-        self.timed("room_owner", self.inner.room_owner(room)).await
-    }
-    async fn rooms(&self) -> RoutingResult<Vec<(String, String)>> {
-        self.timed("rooms", self.inner.rooms()).await
-    }
-    async fn put_link(&self, link: &Link, lease: Duration) -> RoutingResult<()> {
-        self.timed("put_link", self.inner.put_link(link, lease))
-            .await
-    }
-    async fn remove_link(&self, room: &str, edge_id: &str) -> RoutingResult<()> {
-        self.timed("remove_link", self.inner.remove_link(room, edge_id))
-            .await
-    }
-    async fn links(&self, room: &str) -> RoutingResult<Vec<Link>> {
-        self.timed("links", self.inner.links(room)).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,6 +382,7 @@ mod tests {
         let m = Metrics::new();
         m.traffic.packets_in.inc();
         m.traffic.join.observe(0.2);
+        m.routing_op_series("links");
         m.routing_op("nodes", Duration::from_millis(1), false);
         let mut out = String::new();
         encode(&mut out, &m.registry).unwrap();

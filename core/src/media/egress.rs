@@ -667,7 +667,8 @@ mod tests {
     fn a_viewer_core_decrypts_what_our_context_protects() {
         use rtc::peer_connection::message::RTCMessage;
         use rtc::sansio::Protocol;
-        let mut pair = crate::pair::Pair::connected(crate::pc::CoreKind::OwnMedia).unwrap();
+        let mut pair =
+            crate::rtc::pair::Pair::connected(crate::rtc::pc::CoreKind::OwnMedia).unwrap();
         let keys = pair.tap.take_sending_keys().unwrap();
         // The viewer (the default offer) and we agree on AES-GCM, webrtc-rs's first choice.
         assert!(matches!(keys.profile, ProtectionProfile::AeadAes128Gcm));
@@ -675,12 +676,12 @@ mod tests {
         let mut got = Vec::new();
         for seq in 1..=5u16 {
             let mut p = packet(seq, u32::from(seq) * 3000, 900);
-            p.header.ssrc = crate::pair::SSRC;
+            p.header.ssrc = crate::rtc::pair::SSRC;
             p.header.payload_type = pair.payload_type;
             // A VP8 keyframe's payload descriptor, so the viewer's track opens on it.
             p.payload = Bytes::from([&[0x10u8, 0x00, 0x9d, 0x01, 0x2a][..], &[7; 900]].concat());
             let datagram = ours.protect(&p).unwrap();
-            crate::pair::deliver(
+            crate::rtc::pair::deliver(
                 &mut pair.viewer,
                 pair.sender_addr,
                 pair.viewer_addr,

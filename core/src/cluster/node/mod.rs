@@ -1,0 +1,310 @@
+//! A running Cascade node: its rooms, its sessions, its place in the routing store, and the
+//! servers (HTTP, gRPC) in front of them.
+//!
+//! Origins and edges are the same machine with a different [`Role`]: an origin accepts
+//! publishers (WHIP) and owns their rooms; an edge takes rooms from an upstream node over a
+//! relay link. Both serve viewers (WHEP) and downstream relay links from the rooms they hold.
+
+use crate::cluster::routing::{NodeInfo, Role, RoomClaim, RoutingStore};
+use crate::cluster::settings::NodeSettings;
+use crate::error::{Error, Result};
+use crate::media::room::Room;
+use crate::rtc::pc::PcFactory;
+use crate::rtc::session::SessionHandle;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+mod drain;
+mod heartbeat;
+mod join;
+mod pull;
+
+/// How long a node's routing entries live without a heartbeat, by default (`--lease-secs`).
+pub const LEASE: Duration = Duration::from_secs(10);
+/// How often a node renews its entries, by default (a third of the lease).
+pub const HEARTBEAT: Duration = Duration::from_secs(3);
+/// How often a draining node checks whether its last session has left.
+const DRAIN_POLL: Duration = Duration::from_millis(250);
+
+/// What kind of session a handle belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    Publisher,
+    Viewer,
+    Relay,
+}
+
+/// A node's sessions by kind.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SessionCounts {
+    pub publishers: usize,
+    pub viewers: usize,
+    /// Relay links this node feeds (downstream).
+    pub relays: usize,
+}
+
+#[derive(Debug)]
+struct SessionEntry {
+    handle: SessionHandle,
+    kind: SessionKind,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    rooms: HashMap<String, Arc<Room>>,
+    claims: HashMap<String, RoomClaim>,
+    sessions: HashMap<String, SessionEntry>,
+}
+
+/// One node.
+#[derive(Debug)]
+pub struct Node {
+    pub config: NodeSettings,
+    pub factory: PcFactory,
+    pub routing: Arc<dyn RoutingStore>,
+    state: Mutex<State>,
+    /// Addresses the servers actually bound (port 0 resolved).
+    pub http_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+    /// Cancelled when the node should stop: servers stop, sessions close, routing entries go.
+    pub shutdown: CancellationToken,
+    /// Cancelled when the node starts draining: no new sessions, current ones continue.
+    pub draining: CancellationToken,
+    drain_started: AtomicBool,
+    /// This node's Prometheus registry (`/metrics`).
+    pub metrics: Arc<crate::obs::metrics::Metrics>,
+    /// The recent rate of what the node sends, for status reads.
+    pub egress: crate::obs::rate::RateMeter,
+    /// The UDP mux WHEP viewers are served on, when enabled (see [`Node::start_mux`]).
+    mux: std::sync::OnceLock<Arc<crate::rtc::mux::Mux>>,
+}
+
+impl Node {
+    pub fn new(
+        config: NodeSettings,
+        routing: Arc<dyn RoutingStore>,
+        http_addr: SocketAddr,
+        grpc_addr: SocketAddr,
+    ) -> Arc<Self> {
+        let metrics = Arc::new(crate::obs::metrics::Metrics::new());
+        let routing = crate::cluster::routing::MeteredStore::wrap(routing, metrics.clone());
+        Arc::new(Self {
+            factory: PcFactory::new(config.media.clone()).with_feedback(metrics.feedback.clone()),
+            config,
+            routing,
+            metrics,
+            state: Mutex::new(State::default()),
+            http_addr,
+            grpc_addr,
+            shutdown: CancellationToken::new(),
+            draining: CancellationToken::new(),
+            egress: Default::default(),
+            drain_started: AtomicBool::new(false),
+            mux: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The UDP mux's shards (candidate address, viewers); empty without the mux.
+    pub fn mux_shards(&self) -> Vec<(std::net::SocketAddr, usize)> {
+        self.mux.get().map(|m| m.shard_loads()).unwrap_or_default()
+    }
+
+    /// Binds the UDP mux and serves WHEP viewers on it from now on (until shutdown), when the
+    /// configuration asks for it.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    pub fn start_mux(&self) -> std::io::Result<()> {
+        if let Some(settings) = self.config.media.mux
+            && self.mux.get().is_none()
+        {
+            let mux = crate::rtc::mux::Mux::start(
+                &self.config.media,
+                settings,
+                self.metrics.mux_send_errors.clone(),
+                self.shutdown.clone(),
+            )?;
+            let _ = self.mux.set(mux);
+        }
+        Ok(())
+    }
+
+    /// The UDP mux's addresses in viewers' ICE candidates (one per shard), when viewers are
+    /// served on it.
+    pub fn mux_addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.mux.get().map(|m| m.candidates()).unwrap_or_default()
+    }
+
+    pub fn id(&self) -> &str {
+        &self.config.node_id
+    }
+
+    pub fn role(&self) -> Role {
+        self.config.role
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The URL other nodes and redirected clients use for this node's HTTP API.
+    pub fn http_url(&self) -> String {
+        self.config
+            .http_advertise
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", advertised(self.http_addr, &self.config)))
+    }
+
+    /// The URL other nodes use for this node's relay service.
+    pub fn grpc_url(&self) -> String {
+        self.config
+            .grpc_advertise
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", advertised(self.grpc_addr, &self.config)))
+    }
+
+    /// This node as the routing store shows it. Its load is what its capacity limits: viewers
+    /// on an edge, rooms it owns on an origin.
+    pub fn info(&self) -> NodeInfo {
+        let state = self.state();
+        let load = match self.config.role {
+            Role::Edge => state
+                .sessions
+                .values()
+                .filter(|s| s.kind == SessionKind::Viewer)
+                .count(),
+            Role::Origin => state.rooms.values().filter(|r| !r.relayed).count(),
+        };
+        NodeInfo {
+            id: self.config.node_id.clone(),
+            role: self.config.role,
+            http_url: self.http_url(),
+            grpc_url: self.grpc_url(),
+            capacity: self.config.capacity,
+            load: u32::try_from(load).unwrap_or(u32::MAX),
+            draining: self.is_draining(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            heartbeat_unix_ms: None,
+            cpu_percent: crate::obs::cpu::process_cpu_percent(),
+        }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_cancelled() || self.shutdown.is_cancelled()
+    }
+
+    /// Rooms this node holds now.
+    pub fn rooms(&self) -> Vec<Arc<Room>> {
+        let mut rooms: Vec<_> = self.state().rooms.values().cloned().collect();
+        rooms.sort_by(|a, b| a.id.cmp(&b.id));
+        rooms
+    }
+
+    pub fn room(&self, id: &str) -> Option<Arc<Room>> {
+        self.state().rooms.get(id).cloned()
+    }
+
+    /// Counts sessions by kind.
+    pub fn session_counts(&self) -> SessionCounts {
+        let mut counts = SessionCounts::default();
+        for s in self.state().sessions.values() {
+            *match s.kind {
+                SessionKind::Publisher => &mut counts.publishers,
+                SessionKind::Viewer => &mut counts.viewers,
+                SessionKind::Relay => &mut counts.relays,
+            } += 1;
+        }
+        counts
+    }
+
+    /// The node's gauges now, for a metrics scrape.
+    pub fn gauges(&self) -> crate::obs::metrics::Gauges {
+        let sessions = self.session_counts();
+        let rooms = self.rooms();
+        crate::obs::metrics::Gauges {
+            viewers: sessions.viewers,
+            publishers: sessions.publishers,
+            rooms: rooms.len(),
+            relays_upstream: rooms.iter().filter(|r| r.relayed && !r.is_ended()).count(),
+            relays_downstream: sessions.relays,
+        }
+    }
+
+    /// Viewer sessions per room.
+    pub fn viewers_by_room(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for s in self.state().sessions.values() {
+            if s.kind == SessionKind::Viewer {
+                *counts.entry(s.handle.room.clone()).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    /// Ends a session (WHIP/WHEP `DELETE`). Errors when no such session is in that room.
+    pub fn end_session(&self, room_id: &str, session_id: &str) -> Result<()> {
+        let state = self.state();
+        match state.sessions.get(session_id) {
+            Some(s) if s.handle.room == room_id => {
+                s.handle.cancel.cancel();
+                Ok(())
+            }
+            _ => Err(Error::NotFound(format!(
+                "no session {session_id} in room {room_id}"
+            ))),
+        }
+    }
+
+    fn new_handle(&self, room_id: &str) -> SessionHandle {
+        SessionHandle {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            room: room_id.to_owned(),
+            cancel: self.shutdown.child_token(),
+            finished: CancellationToken::new(),
+        }
+    }
+
+    /// Keeps a session until it finishes, then lets go of what it held.
+    fn track_session(self: &Arc<Self>, handle: SessionHandle, kind: SessionKind, room: Arc<Room>) {
+        self.state().sessions.insert(
+            handle.id.clone(),
+            SessionEntry {
+                handle: handle.clone(),
+                kind,
+            },
+        );
+        let node = self.clone();
+        tokio::spawn(async move {
+            handle.finished.cancelled().await;
+            node.state().sessions.remove(&handle.id);
+            tracing::info!(room = %handle.room, session = %handle.id, ?kind, "session ended");
+            match kind {
+                SessionKind::Publisher if room.is_orphaned() && !room.is_ended() => {
+                    node.clone().await_publisher(room);
+                }
+                SessionKind::Publisher => node.forget_room(&room).await,
+                SessionKind::Viewer | SessionKind::Relay => node.release_room(&room).await,
+            }
+        });
+    }
+}
+
+/// The address to advertise for a bound socket: a wildcard bind is reached through the
+/// advertised media IP (or loopback when none is set).
+fn advertised(addr: SocketAddr, config: &NodeSettings) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        let ip = config
+            .media
+            .advertise_ip
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        SocketAddr::new(ip, addr.port())
+    } else {
+        addr
+    }
+}

@@ -1,0 +1,25 @@
+//! WebRTC sessions over webrtc-rs and its sans-I/O `rtc` core.
+//!
+//! - [`pc`]: the peer-connection factory (media engines, interceptors, settings) and the
+//!   interceptors of our own (keyframe requests, feedback counters).
+//! - [`negotiate`]: reading offers, choosing a room's tracks for an offer, and reading back
+//!   the payload types an answer settled on (shared by sessions and the mux).
+//! - [`session`]: publisher, subscriber and upstream peer connections and their lifetimes.
+//! - [`mux`]: every WHEP viewer on one UDP socket and one task per shard.
+//! - `pair` (feature `test-support`): two sans-I/O cores connected in memory.
+//!
+//! Imports [`crate::media`], [`crate::obs`] and [`crate::error`].
+
+pub mod mux;
+pub mod negotiate;
+pub mod pc;
+pub mod session;
+
+#[cfg(any(test, feature = "test-support"))]
+pub mod pair;
+
+use std::time::Duration;
+
+/// How long a new session (publisher, viewer, relay link) may take to connect (ICE and DTLS)
+/// before it is given up.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);

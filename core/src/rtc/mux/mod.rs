@@ -1,0 +1,479 @@
+//! The UDP mux: every WHEP viewer of a node on one UDP socket, driven by one task.
+//!
+//! Why: the `webrtc` crate gives each peer connection its own socket and driver task, and a
+//! subscriber hands it each packet with an `await` that crosses into that task. At a few hundred
+//! viewers an edge spends its time waking tasks and making one `sendmsg` per packet per viewer
+//! (BENCHMARKS.md). Here one task owns the sans-I/O core (`rtc::RTCPeerConnection`) of every
+//! viewer, and works in batches:
+//!
+//! - media: each room track a viewer watches feeds one shared queue once ([`TrackFeed`]), however
+//!   many viewers watch it. For each packet and each viewer of its track, [`Leg::forward`]
+//!   decides and rewrites, our own SRTP context protects it (`egress`: the viewer's core is
+//!   bypassed for media, its keys taken as its DTLS derived them), and the datagram joins the
+//!   outbox; the packet joins its feed's history once, for every leg (a NACKed number maps back
+//!   to it through the leg's rewriter); the outbox goes out by UDP GSO and `sendmmsg`, up to
+//!   [`SEND_BATCH`] messages per system call;
+//! - input: datagrams are read until the socket is empty and handed to their viewer: a STUN
+//!   request by its ICE username (`ours:theirs`; each viewer gets its own ufrag), anything else
+//!   by the remote address it came from (learnt from STUN, and from where the core sends);
+//! - timers: ICE checks and consent, DTLS retransmissions and sender reports run from one tick.
+//!
+//! Negotiation (offer in, answer out) runs in the caller's task on a fresh core, which is then
+//! handed to the engine. Relay links between nodes keep a peer connection each: there are few,
+//! and they are also what an edge receives on.
+
+use crate::error::{Error, Result};
+use crate::media::egress::{History, KeyTap, Protector, RetransmitBudget, SenderStats};
+use crate::media::forward::{Codec, KeyframeCache, Leg};
+use crate::media::outbox::Outbox;
+use crate::media::room::{KEYFRAME_CACHE_PACKETS, Outgoing, Room, RoomTrack, TrackFeed};
+use crate::obs::metrics::Traffic;
+use crate::rtc::negotiate::{
+    Offer, choose_tracks, new_leg, no_codec_accepted, payload_type, sending_track,
+};
+use crate::rtc::pc::{CoreKind, PcFactory};
+use bytes::BytesMut;
+use rtc::interceptor::Registry;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::rtp::Packet;
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::sansio::Protocol;
+use rtc::shared::marshal::MarshalSize;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use slab::Slab;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+mod engine;
+mod sendmmsg;
+mod stun;
+
+use engine::Engine;
+use sendmmsg::register_readable;
+use stun::is_stun;
+pub use stun::stun_local_ufrag;
+
+/// The shared media queue: every room track the mux's viewers watch feeds it.
+const QUEUE: usize = 16 * 1024;
+/// Media packets taken from the queue per wake-up at most.
+const BATCH: usize = 128;
+/// Datagrams per `sendmmsg` call at most.
+pub const SEND_BATCH: usize = 64;
+/// Datagrams read per wake-up at most, so media is not held up by a flood.
+const RECV_BATCH: usize = 256;
+/// One GSO send carries at most this many bytes, and this many datagrams.
+const GSO_BYTES: usize = 60_000;
+const MAX_SEGMENTS: usize = 64;
+/// How long a flush waits for room once when the socket's send buffer is full.
+const SEND_BUFFER_WAIT: Duration = Duration::from_millis(1);
+/// How often the cores' timers are checked.
+const TICK: Duration = Duration::from_millis(5);
+/// Every this many ticks, every core is asked for its next timeout again (writing media can
+/// start timers, e.g. sender reports).
+const FULL_SWEEP_TICKS: u32 = 50;
+/// How long the rest of a video frame is waited for once its first packets are in (see
+/// [`rest_of_frame`]): its packets arrive back to back, so this bounds a frame whose
+/// last packet was lost upstream.
+const FRAME_WAIT: Duration = Duration::from_millis(2);
+/// How often each viewer gets a sender report per track (webrtc-rs's own interval).
+const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a new viewer may take to connect.
+/// Packets of a joining viewer's catch-up (the cached group of pictures) sent per tick at most:
+/// 20 times the reference stream's rate, so a two-second group of pictures is caught up in about
+/// 100 ms without one burst of hundreds of datagrams overflowing the viewer's receive buffer.
+const CATCH_UP_PER_TICK: usize = 32;
+/// Socket buffers: a burst of a keyframe to hundreds of viewers must fit.
+const SOCKET_BUFFER: usize = 8 << 20;
+
+/// A node's UDP mux: one shard per task, each with its own socket and viewers.
+#[derive(Debug)]
+pub struct Mux {
+    shards: Vec<Shard>,
+    /// Negotiations running at once at most (see [`Mux::subscribe`]).
+    negotiations: Arc<tokio::sync::Semaphore>,
+}
+
+/// What negotiating a new viewer's core gives.
+struct Negotiated {
+    pc: RTCPeerConnection,
+    tap: Arc<KeyTap>,
+    ufrag: String,
+    legs: Vec<MuxLeg>,
+    answer: String,
+    at: Instant,
+}
+
+/// One engine task's mailbox and address.
+#[derive(Debug)]
+struct Shard {
+    commands: mpsc::UnboundedSender<Command>,
+    /// The address in viewers' ICE candidates (the advertised IP, the socket's port).
+    candidate: SocketAddr,
+    /// Viewers on it, for placing new ones on the least loaded shard.
+    viewers: Arc<AtomicUsize>,
+}
+
+enum Command {
+    Add(Box<Viewer>),
+    Remove(u64),
+}
+
+/// One room track as one viewer receives it.
+struct MuxLeg {
+    track: Arc<RoomTrack>,
+    sender: RTCRtpSenderId,
+    /// The track id of the viewer's sender, as the core names it in RTCP it hands us.
+    track_id: String,
+    forward: Leg,
+    /// The viewer's SSRC for this track, and the track's RTP clock rate.
+    ssrc: u32,
+    clock_rate: u32,
+    /// What the sender reports say.
+    stats: SenderStats,
+}
+
+struct Viewer {
+    id: u64,
+    /// ICE, DTLS and RTCP; media goes around it (`egress`).
+    pc: RTCPeerConnection,
+    /// The core's crypto provider, which saw its SRTP keys derived.
+    tap: Arc<KeyTap>,
+    /// Our SRTP context for the viewer's media, once DTLS is done.
+    protector: Option<Protector>,
+    /// Where the core sends what is not STUN (DTLS, SRTCP): the selected candidate pair's
+    /// remote address, where media goes too.
+    media_to: Option<SocketAddr>,
+    next_report: Instant,
+    /// NACKed packets this viewer may still have resent.
+    retransmit_budget: RetransmitBudget,
+    feedback: crate::obs::metrics::Feedback,
+    ufrag: String,
+    legs: Vec<MuxLeg>,
+    traffic: Traffic,
+    finished: CancellationToken,
+    offered_at: Instant,
+    connected_at: Option<Instant>,
+    first_sent: bool,
+    /// When the core next wants `handle_timeout`.
+    deadline: Option<Instant>,
+    /// Remote addresses routed to this viewer.
+    addrs: Vec<SocketAddr>,
+    /// Set when the connection failed or closed: removed after the current step.
+    gone: bool,
+    /// Packets still to send to catch up after joining a running feed (leg, packet, source,
+    /// keyframe), paced per tick; live packets queue behind them until it is empty.
+    catch_up: VecDeque<(usize, Packet, u32, bool)>,
+}
+
+/// One room track feeding the mux, and the viewers' legs that receive it.
+struct Feed {
+    /// Held, not read: dropping it detaches the feed from the room track.
+    _feed: TrackFeed,
+    /// The packets since the track's last keyframe, for viewers that join the feed later.
+    cache: KeyframeCache,
+    /// The feed's recent packets by source sequence number, as they came (one copy for every
+    /// leg): a leg's NACKed number maps back to one through its rewriter
+    /// ([`Rewriter::source_of`]), and the copy is rewritten as it was sent.
+    history: History,
+    video: bool,
+    source: Option<u32>,
+    traffic: Traffic,
+    /// (viewer key, leg index).
+    legs: Vec<(usize, usize)>,
+}
+
+impl Mux {
+    /// Binds the mux's sockets (`bind_ip:port + i` for shard `i`; port 0 lets the OS pick) and
+    /// starts their engines, which run until `shutdown`.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    pub fn start(
+        media: &crate::rtc::pc::MediaSettings,
+        settings: crate::rtc::pc::MuxSettings,
+        send_errors: prometheus_client::metrics::counter::Counter,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<Arc<Self>> {
+        let mut shards = Vec::with_capacity(usize::from(settings.shards));
+        for i in 0..settings.shards.max(1) {
+            let port = if settings.port == 0 {
+                0
+            } else {
+                settings.port.checked_add(i).ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "mux port + shards beyond 65535",
+                    )
+                })?
+            };
+            shards.push(Shard::start(
+                media,
+                port,
+                send_errors.clone(),
+                shutdown.clone(),
+            )?);
+        }
+        // Half the cores: a flash crowd's negotiations leave the other half to the engines and
+        // the rooms' ingest.
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Arc::new(Self {
+            shards,
+            negotiations: Arc::new(tokio::sync::Semaphore::new((cores / 2).max(1))),
+        }))
+    }
+
+    /// The addresses viewers send media to, one per shard.
+    pub fn candidates(&self) -> Vec<SocketAddr> {
+        self.shards.iter().map(|s| s.candidate).collect()
+    }
+
+    /// Each shard's candidate address and how many viewers it serves now.
+    pub fn shard_loads(&self) -> Vec<(SocketAddr, usize)> {
+        self.shards
+            .iter()
+            .map(|s| (s.candidate, s.viewers.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// A WHEP viewer on the mux: answers `offer` with `room`'s tracks and hands the viewer to the
+    /// engine. It runs until it leaves, `cancel` fires or the room ends; then `finished` fires.
+    pub async fn subscribe(
+        &self,
+        factory: &PcFactory,
+        room: Arc<Room>,
+        offer: &Offer,
+        cancel: CancellationToken,
+        finished: CancellationToken,
+    ) -> Result<String> {
+        let offered_at = Instant::now();
+        let chosen = choose_tracks(&room, offer).await?;
+        let shard = self
+            .shards
+            .iter()
+            .min_by_key(|s| s.viewers.load(Ordering::Relaxed))
+            .ok_or_else(|| Error::Internal("the mux has no shard".into()))?;
+        let engines = factory.engines(CoreKind::OwnMedia)?;
+        // Negotiating is a millisecond or two of CPU with a browser's offer (dozens of codecs;
+        // `cargo bench -p cascade-core --bench negotiate`). A flash crowd of joins would hold
+        // the runtime's workers with it, and the rooms' ingest and the mux engines run there:
+        // so it runs on the blocking pool, a few at a time.
+        let _permit = self
+            .negotiations
+            .acquire()
+            .await
+            .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
+        let (candidate, offer, track_room) = (shard.candidate, offer.sdp.clone(), room.clone());
+        let Negotiated {
+            pc,
+            tap,
+            ufrag,
+            legs,
+            answer: sdp,
+            at: now,
+        } = tokio::task::spawn_blocking(move || {
+            negotiate(engines, &track_room, &chosen, &offer, candidate)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("negotiation task: {e}")))??;
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let viewer = Viewer {
+            id,
+            pc,
+            tap,
+            protector: None,
+            media_to: None,
+            next_report: now + REPORT_INTERVAL,
+            retransmit_budget: RetransmitBudget::new(now),
+            feedback: factory.feedback().clone(),
+            ufrag,
+            legs,
+            traffic: room.traffic.clone(),
+            finished: finished.clone(),
+            offered_at,
+            connected_at: None,
+            first_sent: false,
+            deadline: Some(now),
+            addrs: Vec::new(),
+            gone: false,
+            catch_up: VecDeque::new(),
+        };
+        // Counted before the engine can remove (and un-count) it.
+        shard.viewers.fetch_add(1, Ordering::Relaxed);
+        if shard.commands.send(Command::Add(Box::new(viewer))).is_err() {
+            shard.viewers.fetch_sub(1, Ordering::Relaxed);
+            return Err(Error::Unavailable("the node is shutting down".into()));
+        }
+        // Ends the viewer on DELETE, shutdown or the room's end; the engine's own endings
+        // (ICE failure, connect timeout) fire `finished`.
+        let commands = shard.commands.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = room.ended() => {}
+                _ = finished.cancelled() => return,
+            }
+            let _ = commands.send(Command::Remove(id));
+        });
+        Ok(sdp)
+    }
+}
+
+impl Shard {
+    fn start(
+        settings: &crate::rtc::pc::MediaSettings,
+        port: u16,
+        send_errors_metric: prometheus_client::metrics::counter::Counter,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<Self> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(SocketAddr::new(settings.bind_ip, port)),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )?;
+        // Best effort: the kernel caps them at net.core.{w,r}mem_max.
+        let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+        socket.set_nonblocking(true)?;
+        socket.bind(&SocketAddr::new(settings.bind_ip, port).into())?;
+        let socket: std::net::UdpSocket = socket.into();
+        let local = socket.local_addr()?;
+        let gso_segments = quinn_udp::UdpSocketState::new((&socket).into())?
+            .max_gso_segments()
+            .clamp(1, MAX_SEGMENTS);
+        // Registered for reading only. A socket registered for writing too gets an epoll wake-up
+        // each time the kernel frees a sent datagram's buffer (on loopback, at once): a parked
+        // runtime thread woke up for every send. The mux writes without waiting for readiness.
+        let socket = register_readable(socket)?;
+        let candidate = SocketAddr::new(settings.advertise_ip.unwrap_or(local.ip()), local.port());
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let (media_tx, media_rx) = mpsc::channel(QUEUE);
+        let viewers = Arc::new(AtomicUsize::new(0));
+        let engine = Engine::new(
+            socket,
+            candidate,
+            viewers.clone(),
+            media_tx,
+            gso_segments,
+            send_errors_metric,
+        );
+        tokio::spawn(engine.run(commands_rx, media_rx, shutdown));
+        tracing::info!(%local, %candidate, "UDP mux shard serving viewers");
+        Ok(Self {
+            commands,
+            candidate,
+            viewers,
+        })
+    }
+}
+
+/// A new viewer's core answers `offer` (on the blocking pool: see [`Mux::subscribe`]), one leg
+/// per chosen room track the offer accepts the codec of; `candidate` is its shard's address.
+fn negotiate(
+    (media_engine, registry, setting_engine): (MediaEngine, Registry, SettingEngineBuilder),
+    room: &Room,
+    chosen: &[Arc<RoomTrack>],
+    offer: &str,
+    candidate: SocketAddr,
+) -> Result<Negotiated> {
+    let ufrag = random_token(16);
+    let tap = KeyTap::new().map_err(|e| Error::Internal(format!("crypto provider: {e}")))?;
+    let setting_engine = setting_engine
+        .with_ice_credentials(ufrag.clone(), random_token(32))
+        .with_crypto_provider(tap.clone())
+        .build();
+    let now = Instant::now();
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(media_engine)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(setting_engine)
+        .build(now)?;
+    let offer = RTCSessionDescription::offer(offer.to_owned())
+        .map_err(|e| Error::BadRequest(format!("invalid SDP offer: {e}")))?;
+    pc.set_remote_description(now, offer)
+        .map_err(|e| Error::BadRequest(format!("SDP offer refused: {e}")))?;
+    let mut legs = Vec::with_capacity(chosen.len());
+    for track in chosen {
+        let (ssrc, forward) = new_leg(track);
+        let sending = sending_track(room, track, ssrc);
+        let track_id = sending.track_id().to_string();
+        let sender = pc.add_track(sending)?;
+        legs.push(MuxLeg {
+            forward,
+            track: track.clone(),
+            sender,
+            track_id,
+            ssrc,
+            clock_rate: track.codec.clock_rate,
+            stats: SenderStats::default(),
+        });
+    }
+    pc.add_local_candidate(crate::rtc::pc::host_candidate(candidate)?)?;
+    let answer = pc.create_answer(None)?;
+    pc.set_local_description(now, answer)?;
+    // Payload types are the viewer's: take each leg's from what was negotiated for it.
+    legs.retain_mut(|leg| {
+        let pt = pc
+            .rtp_sender(leg.sender)
+            .and_then(|mut s| payload_type(&s.get_parameters().rtp_parameters.codecs, &leg.track));
+        match pt {
+            Some(pt) => {
+                leg.forward.set_payload_type(pt);
+                true
+            }
+            None => {
+                tracing::info!(
+                    room = %room.id,
+                    codec = %leg.track.codec.mime_type,
+                    "viewer did not accept the room's codec; track not sent"
+                );
+                false
+            }
+        }
+    });
+    if legs.is_empty() {
+        return Err(no_codec_accepted(chosen));
+    }
+    let answer = pc
+        .local_description()
+        .map(|d| d.sdp)
+        .ok_or_else(|| Error::Internal("no local description after negotiation".into()))?;
+    Ok(Negotiated {
+        pc,
+        tap,
+        ufrag,
+        legs,
+        answer,
+        at: now,
+    })
+}
+
+/// Random ICE credential characters (RFC 8839: ice-char is ALPHA / DIGIT / "+" / "/").
+fn random_token(len: usize) -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}

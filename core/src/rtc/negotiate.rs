@@ -1,0 +1,151 @@
+//! Negotiation shared by every session that answers an offer: the offer read once
+//! ([`Offer`]), the room tracks chosen for a subscriber's offer ([`choose_tracks`]), the track
+//! it is sent for each ([`sending_track`]), its forwarding leg ([`new_leg`]) and the payload
+//! type the answer settled on for it ([`payload_type`]).
+
+use crate::error::{Error, Result};
+use crate::media::MediaKind;
+use crate::media::forward::{Codec, Leg, Rewriter};
+use crate::media::room::{Room, RoomTrack, same_codec};
+use crate::rtc::pc::{OfferedMedia, scan_offer};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a subscriber waits for a room's tracks to appear.
+const ROOM_READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An SDP offer, its media sections read once (by [`scan_offer`]) before any WebRTC work.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub sdp: String,
+    pub media: Vec<OfferedMedia>,
+}
+
+impl Offer {
+    /// Reads `sdp`'s media sections; refuses what is not an SDP offer.
+    pub fn parse(sdp: &str) -> Result<Self> {
+        Ok(Self {
+            media: scan_offer(sdp)?,
+            sdp: sdp.to_owned(),
+        })
+    }
+
+    /// Sections that send media (a publisher's tracks).
+    pub fn sending(&self) -> usize {
+        self.media.iter().filter(|m| m.sends).count()
+    }
+
+    /// The kinds of the sections that receive media, in order.
+    pub fn receiving(&self) -> Vec<MediaKind> {
+        self.media
+            .iter()
+            .filter(|m| m.receives)
+            .map(|m| m.kind)
+            .collect()
+    }
+}
+
+/// Picks, for each receiving section of an offer in order, the first unused room track of the
+/// same kind.
+fn match_tracks(offered: &[MediaKind], tracks: &[Arc<RoomTrack>]) -> Vec<Arc<RoomTrack>> {
+    let mut used = vec![false; tracks.len()];
+    let mut out = Vec::new();
+    for kind in offered {
+        if let Some(i) = (0..tracks.len()).find(|&i| !used[i] && tracks[i].kind == *kind) {
+            used[i] = true;
+            out.push(tracks[i].clone());
+        }
+    }
+    out
+}
+
+/// The track a subscriber is sent for one room track: the source's codec, `ssrc`, and the id
+/// `{kind}-{index}` (the id RTCP about it comes back under).
+pub fn sending_track(room: &Room, track: &RoomTrack, ssrc: u32) -> MediaStreamTrack {
+    let kind = match track.kind {
+        MediaKind::Audio => RtpCodecKind::Audio,
+        MediaKind::Video => RtpCodecKind::Video,
+    };
+    MediaStreamTrack::new(
+        format!("cascade-{}", room.id),
+        format!("{}-{}", track.kind.as_str(), track.index),
+        format!("{} {}", room.id, track.kind.as_str()),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: track.codec.clone(),
+            ..Default::default()
+        }],
+    )
+}
+
+/// Reads which kinds an offer receives, waits (bounded) for the room's tracks and picks one
+/// for each: what every subscriber, on a peer connection of its own or on the UDP mux, is sent.
+pub async fn choose_tracks(room: &Arc<Room>, offer: &Offer) -> Result<Vec<Arc<RoomTrack>>> {
+    let receiving = offer.receiving();
+    if receiving.is_empty() {
+        return Err(Error::BadRequest(
+            "the offer has no audio or video section that receives media (recvonly or sendrecv)"
+                .into(),
+        ));
+    }
+    let tracks = room.ready(ROOM_READY_TIMEOUT).await.map_err(|r| {
+        if r.not_found {
+            Error::NotFound(r.message)
+        } else {
+            Error::Unavailable(format!("room {} ended: {}", room.id, r.message))
+        }
+    })?;
+    let chosen = match_tracks(&receiving, &tracks);
+    if chosen.is_empty() {
+        return Err(if tracks.is_empty() {
+            Error::Unavailable(format!("room {} has no media yet", room.id))
+        } else {
+            Error::BadRequest(format!(
+                "room {} has no track of the kinds this offer receives",
+                room.id
+            ))
+        });
+    }
+    Ok(chosen)
+}
+
+/// A subscriber's forwarding leg for `track`: a fresh random SSRC and sequence start, the
+/// track's codec. Returns the SSRC too (the sending track's).
+pub fn new_leg(track: &RoomTrack) -> (u32, Leg) {
+    let ssrc = rand::random::<u32>();
+    let leg = Leg::new(
+        Rewriter::new(ssrc, 0, rand::random::<u16>() & 0x7fff),
+        Codec::from_mime(&track.codec.mime_type),
+        track.codec.clock_rate,
+    );
+    (ssrc, leg)
+}
+
+/// The payload type the answer gave `track`'s codec among a sender's negotiated `codecs`;
+/// `None` when the subscriber did not accept it.
+pub fn payload_type(codecs: &[RTCRtpCodecParameters], track: &RoomTrack) -> Option<u8> {
+    codecs
+        .iter()
+        .find(|c| same_codec(&c.rtp_codec, &track.codec))
+        .map(|c| c.payload_type)
+}
+
+/// The error for an offer that accepted none of `chosen`'s codecs.
+pub fn no_codec_accepted(chosen: &[Arc<RoomTrack>]) -> Error {
+    Error::BadRequest(format!(
+        "the offer accepts none of the room's codecs ({})",
+        chosen
+            .iter()
+            .map(|t| t.codec.mime_type.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
