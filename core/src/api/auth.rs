@@ -82,9 +82,9 @@ impl Auth {
     ///
     /// # Errors
     ///
-    /// [`Error::Unauthorized`] without a valid token, [`Error::Forbidden`] with one that does
-    /// not grant this.
-    pub fn check(&self, headers: &HeaderMap, room: &str, grant: Grant) -> Result<()> {
+    /// [`AuthError::Missing`] or [`AuthError::Invalid`] without a valid token,
+    /// [`AuthError::OtherRoom`] or [`AuthError::NotGranted`] with one that does not grant this.
+    pub fn check(&self, headers: &HeaderMap, room: &str, grant: Grant) -> Result<(), AuthError> {
         if grant == Grant::Subscribe && !self.viewers {
             return Ok(());
         }
@@ -95,30 +95,52 @@ impl Auth {
                 let (scheme, token) = v.trim().split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
-            .ok_or_else(|| Error::Unauthorized("a bearer token is required".into()))?;
+            .ok_or(AuthError::Missing)?;
         let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|e| Error::Unauthorized(format!("invalid token: {e}")))?
+            .map_err(|e| AuthError::Invalid(e.to_string()))?
             .claims;
         if claims.room != room && claims.room != "*" {
-            return Err(Error::Forbidden(format!(
-                "the token is for room {:?}, not {room:?}",
-                claims.room
-            )));
+            return Err(AuthError::OtherRoom {
+                token: claims.room,
+                asked: room.to_owned(),
+            });
         }
         let granted = match grant {
             Grant::Publish => claims.publish,
             Grant::Subscribe => claims.subscribe || claims.publish,
         };
         if !granted {
-            return Err(Error::Forbidden(format!(
-                "the token does not allow {}",
-                match grant {
-                    Grant::Publish => "publishing",
-                    Grant::Subscribe => "watching",
-                }
-            )));
+            return Err(AuthError::NotGranted(grant));
         }
         Ok(())
+    }
+}
+
+/// Why a request's bearer token does not let it through.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization: Bearer` header.
+    #[error("a bearer token is required")]
+    Missing,
+    /// Forged, expired, malformed, or signed with another secret.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// A valid token for another room.
+    #[error("the token is for room {token:?}, not {asked:?}")]
+    OtherRoom { token: String, asked: String },
+    /// A valid token for this room that does not grant this.
+    #[error("the token does not allow {}", match .0 { Grant::Publish => "publishing", Grant::Subscribe => "watching" })]
+    NotGranted(Grant),
+}
+
+impl From<AuthError> for Error {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Missing | AuthError::Invalid(_) => Error::Unauthorized(e.to_string()),
+            AuthError::OtherRoom { .. } | AuthError::NotGranted(_) => {
+                Error::Forbidden(e.to_string())
+            }
+        }
     }
 }
 
@@ -167,8 +189,8 @@ mod tests {
         ))
     }
 
-    fn status(r: Result<()>) -> StatusCode {
-        r.err().map_or(StatusCode::OK, |e| e.status())
+    fn status(r: Result<(), AuthError>) -> StatusCode {
+        r.err().map_or(StatusCode::OK, |e| Error::from(e).status())
     }
 
     #[test]
@@ -217,7 +239,11 @@ mod tests {
             bearer(&format!("Bearer {expired}")),
         ] {
             let e = auth.check(&headers, "demo", Grant::Publish).unwrap_err();
-            assert_eq!(e.status(), StatusCode::UNAUTHORIZED, "{headers:?}: {e}");
+            assert_eq!(
+                Error::from(e.clone()).status(),
+                StatusCode::UNAUTHORIZED,
+                "{headers:?}: {e}"
+            );
         }
     }
 

@@ -70,3 +70,75 @@ impl IntoResponse for Error {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::auth::{AuthError, Grant};
+    use crate::cluster::relay_client::RelayError;
+    use crate::rtc::negotiate::NegotiationError;
+
+    /// Each layer's errors reach a client with one status, whichever path raised them.
+    #[test]
+    fn each_layers_errors_answer_with_one_status() {
+        let status = |e: Error| e.status();
+        assert_eq!(status(AuthError::Missing.into()), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            status(AuthError::Invalid("expired".into()).into()),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status(
+                AuthError::OtherRoom {
+                    token: "a".into(),
+                    asked: "b".into()
+                }
+                .into()
+            ),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(AuthError::NotGranted(Grant::Publish).into()),
+            StatusCode::FORBIDDEN
+        );
+        for e in [
+            NegotiationError::BadOffer("x".into()),
+            NegotiationError::NoMedia(true),
+            NegotiationError::NoMedia(false),
+            NegotiationError::NoMatchingTrack("r".into()),
+            NegotiationError::NoCodecAccepted("video/VP8".into()),
+        ] {
+            assert_eq!(status(e.into()), StatusCode::BAD_REQUEST);
+        }
+        assert_eq!(
+            status(NegotiationError::RoomNotFound("r".into()).into()),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status(NegotiationError::RoomUnavailable("r".into()).into()),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(RelayError::RoomEnded("over".into()).into()),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(status(RelayError::NoAnswer.into()), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            status(RelayError::Status(tonic::Status::not_found("no room")).into()),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status(RelayError::Status(tonic::Status::unavailable("down")).into()),
+            StatusCode::BAD_GATEWAY
+        );
+    }
+
+    #[test]
+    fn retryable_errors_say_when_to_come_back() {
+        let response = Error::Unavailable("full".into()).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key("retry-after"));
+        let response = Error::Unauthorized("no token".into()).into_response();
+        assert!(response.headers().contains_key("www-authenticate"));
+    }
+}

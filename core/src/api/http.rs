@@ -49,7 +49,7 @@ impl Authorizer {
     fn check(&self, headers: &HeaderMap, room: &str, grant: Grant) -> Result<()> {
         self.0
             .as_ref()
-            .map_or(Ok(()), |auth| auth.check(headers, room, grant))
+            .map_or(Ok(()), |auth| Ok(auth.check(headers, room, grant)?))
     }
 }
 

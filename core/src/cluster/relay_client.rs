@@ -2,7 +2,7 @@
 //! [`connect`], [`describe`], [`subscribe`] and [`wait_end`], used by the node to pull a room
 //! from its upstream. The upstream side is `api::relay_service`.
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 use cascade_proto::relay::v1::relay_client::RelayClient;
 use cascade_proto::relay::v1::{
     DescribeRoomRequest, RoomDescription, SubscribeEvent, SubscribeRequest, subscribe_event,
@@ -12,16 +12,61 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Streaming};
 use tracing::Instrument;
 
+/// Why a relay call to an upstream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The upstream's URL cannot be used.
+    #[error("bad upstream URL {url}: {reason}")]
+    BadUrl { url: String, reason: String },
+    /// No connection to the upstream.
+    #[error("cannot reach upstream {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// The upstream answered with an error.
+    #[error("upstream: {}: {}", .0.code(), .0.message())]
+    Status(#[from] tonic::Status),
+    /// The upstream says the room is over (or never was).
+    #[error("{0}")]
+    RoomEnded(String),
+    /// The call closed before the upstream answered the offer.
+    #[error("relay stream closed before the answer")]
+    NoAnswer,
+}
+
+impl RelayError {
+    /// Whether another attempt (the same upstream later, or another) may succeed.
+    pub fn retryable(&self) -> bool {
+        !matches!(self, RelayError::BadUrl { .. } | RelayError::RoomEnded(_))
+    }
+}
+
+impl From<RelayError> for Error {
+    fn from(e: RelayError) -> Self {
+        match e {
+            RelayError::Status(s) => s.into(),
+            RelayError::RoomEnded(m) => Error::NotFound(m),
+            e => Error::Upstream(e.to_string()),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, RelayError>;
+
 /// Connects to an upstream's relay service.
 pub async fn connect(url: &str) -> Result<RelayClient<Channel>> {
     let endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|e| Error::Upstream(format!("bad upstream URL {url}: {e}")))?
+        .map_err(|e| RelayError::BadUrl {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?
         .connect_timeout(Duration::from_secs(3))
         .tcp_nodelay(true);
     let channel = endpoint
         .connect()
         .await
-        .map_err(|e| Error::Upstream(format!("cannot reach upstream {url}: {e}")))?;
+        .map_err(|e| RelayError::Unreachable {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
     Ok(RelayClient::new(channel))
 }
 
@@ -70,10 +115,8 @@ pub async fn subscribe(
         }) => Ok((answer.sdp, events)),
         Some(SubscribeEvent {
             event: Some(subscribe_event::Event::Ended(e)),
-        }) => Err(Error::NotFound(e.reason)),
-        _ => Err(Error::Upstream(
-            "relay stream closed before the answer".into(),
-        )),
+        }) => Err(RelayError::RoomEnded(e.reason)),
+        _ => Err(RelayError::NoAnswer),
     }
 }
 

@@ -3,7 +3,7 @@
 //! it is sent for each ([`sending_track`]), its forwarding leg ([`new_leg`]) and the payload
 //! type the answer settled on for it ([`payload_type`]).
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::media::MediaKind;
 use crate::media::forward::{Codec, Leg, Rewriter};
 use crate::media::room::{Room, RoomTrack, same_codec};
@@ -14,6 +14,43 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Why an offer could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum NegotiationError {
+    /// Not an SDP offer, or one the stack refuses (the client's to fix).
+    #[error("{0}")]
+    BadOffer(String),
+    /// A publisher's offer sends nothing, or a subscriber's receives nothing.
+    #[error("the offer has no audio or video section that {} media ({})", if *.0 { "sends" } else { "receives" }, if *.0 { "sendonly or sendrecv" } else { "recvonly or sendrecv" })]
+    NoMedia(bool),
+    /// The room has tracks, but none of the kinds the offer receives.
+    #[error("room {0} has no track of the kinds this offer receives")]
+    NoMatchingTrack(String),
+    /// The offer accepts none of the room's codecs.
+    #[error("the offer accepts none of the room's codecs ({0})")]
+    NoCodecAccepted(String),
+    /// No such room (its upstream says so).
+    #[error("{0}")]
+    RoomNotFound(String),
+    /// The room is not ready (ended, or no media yet): a retry may find it.
+    #[error("{0}")]
+    RoomUnavailable(String),
+    /// The WebRTC stack refused.
+    #[error("webrtc: {0}")]
+    WebRtc(#[from] rtc::shared::error::Error),
+}
+
+impl From<NegotiationError> for Error {
+    fn from(e: NegotiationError) -> Self {
+        match e {
+            NegotiationError::WebRtc(e) => Error::WebRtc(e),
+            NegotiationError::RoomNotFound(m) => Error::NotFound(m),
+            NegotiationError::RoomUnavailable(m) => Error::Unavailable(m),
+            e => Error::BadRequest(e.to_string()),
+        }
+    }
+}
 
 /// How long a subscriber waits for a room's tracks to appear.
 const ROOM_READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,7 +64,7 @@ pub struct Offer {
 
 impl Offer {
     /// Reads `sdp`'s media sections; refuses what is not an SDP offer.
-    pub fn parse(sdp: &str) -> Result<Self> {
+    pub fn parse(sdp: &str) -> Result<Self, NegotiationError> {
         Ok(Self {
             media: scan_offer(sdp)?,
             sdp: sdp.to_owned(),
@@ -88,30 +125,27 @@ pub fn sending_track(room: &Room, track: &RoomTrack, ssrc: u32) -> MediaStreamTr
 
 /// Reads which kinds an offer receives, waits (bounded) for the room's tracks and picks one
 /// for each: what every subscriber, on a peer connection of its own or on the UDP mux, is sent.
-pub async fn choose_tracks(room: &Arc<Room>, offer: &Offer) -> Result<Vec<Arc<RoomTrack>>> {
+pub async fn choose_tracks(
+    room: &Arc<Room>,
+    offer: &Offer,
+) -> Result<Vec<Arc<RoomTrack>>, NegotiationError> {
     let receiving = offer.receiving();
     if receiving.is_empty() {
-        return Err(Error::BadRequest(
-            "the offer has no audio or video section that receives media (recvonly or sendrecv)"
-                .into(),
-        ));
+        return Err(NegotiationError::NoMedia(false));
     }
     let tracks = room.ready(ROOM_READY_TIMEOUT).await.map_err(|r| {
         if r.not_found {
-            Error::NotFound(r.message)
+            NegotiationError::RoomNotFound(r.message)
         } else {
-            Error::Unavailable(format!("room {} ended: {}", room.id, r.message))
+            NegotiationError::RoomUnavailable(format!("room {} ended: {}", room.id, r.message))
         }
     })?;
     let chosen = match_tracks(&receiving, &tracks);
     if chosen.is_empty() {
         return Err(if tracks.is_empty() {
-            Error::Unavailable(format!("room {} has no media yet", room.id))
+            NegotiationError::RoomUnavailable(format!("room {} has no media yet", room.id))
         } else {
-            Error::BadRequest(format!(
-                "room {} has no track of the kinds this offer receives",
-                room.id
-            ))
+            NegotiationError::NoMatchingTrack(room.id.clone())
         });
     }
     Ok(chosen)
@@ -139,13 +173,12 @@ pub fn payload_type(codecs: &[RTCRtpCodecParameters], track: &RoomTrack) -> Opti
 }
 
 /// The error for an offer that accepted none of `chosen`'s codecs.
-pub fn no_codec_accepted(chosen: &[Arc<RoomTrack>]) -> Error {
-    Error::BadRequest(format!(
-        "the offer accepts none of the room's codecs ({})",
+pub fn no_codec_accepted(chosen: &[Arc<RoomTrack>]) -> NegotiationError {
+    NegotiationError::NoCodecAccepted(
         chosen
             .iter()
             .map(|t| t.codec.mime_type.as_str())
             .collect::<Vec<_>>()
-            .join(", ")
-    ))
+            .join(", "),
+    )
 }

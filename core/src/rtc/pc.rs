@@ -11,6 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::media::MediaKind;
+use crate::rtc::negotiate::NegotiationError;
 use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
 use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, SenderReportBuilder};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -493,9 +494,9 @@ pub struct OfferedMedia {
 
 /// Reads the audio and video sections of an SDP offer. Rejected sections (port 0) and other
 /// media (application, text) are skipped. Errors say what is wrong, for a 400 answer.
-pub fn scan_offer(sdp: &str) -> Result<Vec<OfferedMedia>> {
+pub fn scan_offer(sdp: &str) -> Result<Vec<OfferedMedia>, NegotiationError> {
     if !sdp.starts_with("v=0") {
-        return Err(Error::BadRequest(
+        return Err(NegotiationError::BadOffer(
             "body is not an SDP offer (it must start with \"v=0\")".into(),
         ));
     }
@@ -519,7 +520,9 @@ pub fn scan_offer(sdp: &str) -> Result<Vec<OfferedMedia>> {
             let kind = fields.next().and_then(MediaKind::parse);
             let port_ok = fields.next().is_some_and(|p| p != "0");
             if fields.next().is_none() {
-                return Err(Error::BadRequest(format!("malformed media line: {line}")));
+                return Err(NegotiationError::BadOffer(format!(
+                    "malformed media line: {line}"
+                )));
             }
             current = Some((kind, port_ok, session_dir));
         } else if let Some(dir @ ("sendrecv" | "sendonly" | "recvonly" | "inactive")) =
@@ -666,7 +669,7 @@ mod tests {
             "v=0\nm=video\n",
         ] {
             match scan_offer(body) {
-                Err(Error::BadRequest(_)) => {}
+                Err(NegotiationError::BadOffer(_)) => {}
                 other => panic!("{body:?} gave {other:?}"),
             }
         }

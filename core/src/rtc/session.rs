@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::media::MediaKind;
 use crate::media::room::{EndReason, Room, RoomTrack};
 use crate::rtc::negotiate::{
-    Offer, choose_tracks, new_leg, no_codec_accepted, payload_type, sending_track,
+    NegotiationError, Offer, choose_tracks, new_leg, no_codec_accepted, payload_type, sending_track,
 };
 use crate::rtc::pc::{Pc, PcFactory};
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -97,11 +97,11 @@ impl Peer {
 
     async fn answer(&mut self, offer: &str) -> Result<String> {
         let offer = RTCSessionDescription::offer(offer.to_owned())
-            .map_err(|e| Error::BadRequest(format!("invalid SDP offer: {e}")))?;
+            .map_err(|e| NegotiationError::BadOffer(format!("invalid SDP offer: {e}")))?;
         self.pc
             .set_remote_description(offer)
             .await
-            .map_err(|e| Error::BadRequest(format!("SDP offer refused: {e}")))?;
+            .map_err(|e| NegotiationError::BadOffer(format!("SDP offer refused: {e}")))?;
         let answer = self.pc.create_answer(None).await?;
         self.pc.set_local_description(answer).await?;
         self.local_sdp().await
@@ -162,10 +162,7 @@ pub async fn publish(
 ) -> Result<String> {
     let sending = offer.sending();
     if sending == 0 {
-        return Err(Error::BadRequest(
-            "the offer has no audio or video section that sends media (sendonly or sendrecv)"
-                .into(),
-        ));
+        return Err(NegotiationError::NoMedia(true).into());
     }
     let mut peer = Peer::new(factory).await?;
     let answer = match peer.answer(&offer.sdp).await {
@@ -277,7 +274,7 @@ pub async fn subscribe(
     }
     if negotiated.is_empty() {
         let _ = peer.pc.close().await;
-        return Err(no_codec_accepted(&chosen));
+        return Err(no_codec_accepted(&chosen).into());
     }
     tokio::spawn(run_subscriber(
         peer, room, negotiated, cancel, finished, offered_at,

@@ -29,7 +29,7 @@ use crate::media::outbox::Outbox;
 use crate::media::room::{KEYFRAME_CACHE_PACKETS, Outgoing, Room, RoomTrack, TrackFeed};
 use crate::obs::metrics::Traffic;
 use crate::rtc::negotiate::{
-    Offer, choose_tracks, new_leg, no_codec_accepted, payload_type, sending_track,
+    NegotiationError, Offer, choose_tracks, new_leg, no_codec_accepted, payload_type, sending_track,
 };
 use crate::rtc::pc::{CoreKind, PcFactory};
 use bytes::BytesMut;
@@ -409,9 +409,9 @@ fn negotiate(
         .with_setting_engine(setting_engine)
         .build(now)?;
     let offer = RTCSessionDescription::offer(offer.to_owned())
-        .map_err(|e| Error::BadRequest(format!("invalid SDP offer: {e}")))?;
+        .map_err(|e| NegotiationError::BadOffer(format!("invalid SDP offer: {e}")))?;
     pc.set_remote_description(now, offer)
-        .map_err(|e| Error::BadRequest(format!("SDP offer refused: {e}")))?;
+        .map_err(|e| NegotiationError::BadOffer(format!("SDP offer refused: {e}")))?;
     let mut legs = Vec::with_capacity(chosen.len());
     for track in chosen {
         let (ssrc, forward) = new_leg(track);
@@ -452,7 +452,7 @@ fn negotiate(
         }
     });
     if legs.is_empty() {
-        return Err(no_codec_accepted(chosen));
+        return Err(no_codec_accepted(chosen).into());
     }
     let answer = pc
         .local_description()
