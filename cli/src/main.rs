@@ -62,6 +62,7 @@ enum Command {
 }
 
 fn node_args(ip: std::net::IpAddr, port: u16, id: &str) -> NodeArgs {
+    let http = cascade_core::api::listener::HttpLimits::default();
     NodeArgs {
         http_listen: SocketAddr::new(ip, port),
         grpc_listen: SocketAddr::new(ip, 0),
@@ -87,6 +88,10 @@ fn node_args(ip: std::net::IpAddr, port: u16, id: &str) -> NodeArgs {
         // The local demo: anyone may publish and watch.
         auth_secret: None,
         auth_viewers: false,
+        http_header_timeout: http.header_timeout.as_secs(),
+        http_idle_timeout: http.idle_timeout.as_secs(),
+        http_body_timeout: http.body_timeout.as_secs(),
+        http_max_connections: http.max_connections,
     }
 }
 

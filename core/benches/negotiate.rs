@@ -26,7 +26,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("negotiate/chrome_offer_to_answer", |b| {
         b.iter(|| {
             let (media_engine, registry, setting_engine) =
-                factory.engines(CoreKind::OwnMedia).unwrap();
+                factory.answering_engines(CoreKind::OwnMedia).unwrap();
             let now = Instant::now();
             let mut pc = RTCPeerConnectionBuilder::new()
                 .with_configuration(RTCConfigurationBuilder::new().build())

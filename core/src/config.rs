@@ -3,6 +3,7 @@
 //! validation step that names the key at fault.
 
 use crate::api::auth::{Auth, MIN_SECRET_BYTES};
+use crate::api::listener::HttpLimits;
 use crate::cluster::routing::Role;
 use crate::cluster::settings::NodeSettings;
 use crate::obs::telemetry::TelemetrySettings;
@@ -115,6 +116,44 @@ pub struct NodeArgs {
     /// With `--auth-secret`: WHEP viewers need a token too (granting `subscribe`).
     #[arg(long, env = "CASCADE_AUTH_VIEWERS", default_value_t = false, action = clap::ArgAction::Set)]
     pub auth_viewers: bool,
+
+    /// Seconds a client has to send a whole HTTP request head, from connecting (or from the
+    /// first byte of the next request on a kept-alive connection); then it is closed.
+    #[arg(
+        long,
+        env = "CASCADE_HTTP_HEADER_TIMEOUT",
+        default_value_t = 10,
+        value_name = "SECS"
+    )]
+    pub http_header_timeout: u64,
+
+    /// Seconds a kept-alive HTTP connection may wait for its next request; then it is closed.
+    #[arg(
+        long,
+        env = "CASCADE_HTTP_IDLE_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECS"
+    )]
+    pub http_idle_timeout: u64,
+
+    /// Seconds a client has to send a request body, from the end of its head; then the request
+    /// fails (400) and the connection is closed.
+    #[arg(
+        long,
+        env = "CASCADE_HTTP_BODY_TIMEOUT",
+        default_value_t = 10,
+        value_name = "SECS"
+    )]
+    pub http_body_timeout: u64,
+
+    /// HTTP connections open at once; more are closed as soon as they are accepted.
+    #[arg(
+        long,
+        env = "CASCADE_HTTP_MAX_CONNECTIONS",
+        default_value_t = 10_000,
+        value_name = "N"
+    )]
+    pub http_max_connections: usize,
 }
 
 /// A node's validated configuration: each part's own settings, composed from the flags.
@@ -128,6 +167,8 @@ pub struct NodeConfig {
     pub telemetry: TelemetrySettings,
     /// Bearer-token checks on WHIP (and WHEP), when `--auth-secret` is set.
     pub auth: Option<Arc<Auth>>,
+    /// What the HTTP listener allows a client (timeouts, connection cap).
+    pub http: HttpLimits,
 }
 
 /// The routing store's place: Redis (`--redis`) or this process's memory.
@@ -342,6 +383,7 @@ impl NodeArgs {
                 "needs --auth-secret (the secret viewers' tokens are signed with)",
             ));
         }
+        let http = self.http_limits()?;
         let auth = match &self.auth_secret {
             Some(secret) => Some(Arc::new(
                 Auth::new(secret.as_bytes(), self.auth_viewers)
@@ -389,6 +431,7 @@ impl NodeArgs {
             max_fanout: self.max_edge_fanout,
             max_depth: self.max_relay_depth.max(1),
             failover_timeout: Duration::from_secs(self.failover_timeout),
+            liveness: crate::cluster::decide::claims::Liveness::Reachability,
         };
         Ok(NodeConfig {
             node,
@@ -398,6 +441,46 @@ impl NodeArgs {
             },
             telemetry,
             auth,
+            http,
+        })
+    }
+
+    /// The `--http-*` flags, checked.
+    fn http_limits(&self) -> Result<HttpLimits, ConfigError> {
+        let secs = |key: &'static str, env: &'static str, value: u64, max: u64| {
+            if (1..=max).contains(&value) {
+                Ok(Duration::from_secs(value))
+            } else {
+                Err(err(key, env, format!("between 1 and {max} seconds")))
+            }
+        };
+        if !(1..=1_000_000).contains(&self.http_max_connections) {
+            return Err(err(
+                "--http-max-connections",
+                "CASCADE_HTTP_MAX_CONNECTIONS",
+                "between 1 and 1000000",
+            ));
+        }
+        Ok(HttpLimits {
+            header_timeout: secs(
+                "--http-header-timeout",
+                "CASCADE_HTTP_HEADER_TIMEOUT",
+                self.http_header_timeout,
+                3600,
+            )?,
+            idle_timeout: secs(
+                "--http-idle-timeout",
+                "CASCADE_HTTP_IDLE_TIMEOUT",
+                self.http_idle_timeout,
+                86_400,
+            )?,
+            body_timeout: secs(
+                "--http-body-timeout",
+                "CASCADE_HTTP_BODY_TIMEOUT",
+                self.http_body_timeout,
+                3600,
+            )?,
+            max_connections: self.http_max_connections,
         })
     }
 }
@@ -429,6 +512,10 @@ pub const KNOWN_ENV: &[&str] = &[
     "CASCADE_MAX_EDGE_FANOUT",
     "CASCADE_MAX_RELAY_DEPTH",
     "CASCADE_FAILOVER_TIMEOUT",
+    "CASCADE_HTTP_HEADER_TIMEOUT",
+    "CASCADE_HTTP_IDLE_TIMEOUT",
+    "CASCADE_HTTP_BODY_TIMEOUT",
+    "CASCADE_HTTP_MAX_CONNECTIONS",
 ];
 
 /// Refuses `CASCADE_*` environment variables no binary reads (a typo would otherwise be
@@ -519,6 +606,49 @@ mod tests {
             !format!("{c:?}").contains(secret),
             "the secret shows in {c:?}"
         );
+    }
+
+    #[test]
+    fn http_limits_default_and_are_checked() {
+        assert_eq!(config(&[]).unwrap().http, HttpLimits::default());
+        let c = config(&[
+            "--http-header-timeout",
+            "2",
+            "--http-idle-timeout",
+            "5",
+            "--http-body-timeout",
+            "3",
+            "--http-max-connections",
+            "50",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.http,
+            HttpLimits {
+                header_timeout: Duration::from_secs(2),
+                idle_timeout: Duration::from_secs(5),
+                body_timeout: Duration::from_secs(3),
+                max_connections: 50,
+            }
+        );
+        for (flag, env, value) in [
+            (
+                "--http-max-connections",
+                "CASCADE_HTTP_MAX_CONNECTIONS",
+                "0",
+            ),
+            ("--http-header-timeout", "CASCADE_HTTP_HEADER_TIMEOUT", "0"),
+            ("--http-idle-timeout", "CASCADE_HTTP_IDLE_TIMEOUT", "0"),
+            ("--http-body-timeout", "CASCADE_HTTP_BODY_TIMEOUT", "0"),
+            (
+                "--http-header-timeout",
+                "CASCADE_HTTP_HEADER_TIMEOUT",
+                "3601",
+            ),
+        ] {
+            let e = config(&[flag, value]).unwrap_err();
+            assert!(e.contains(flag) && e.contains(env), "{e}");
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub mod rtc;
 
 pub use error::{Error, Result};
 
-use crate::api::{grpc_status, http, relay_service};
+use crate::api::{grpc_status, http, listener, relay_service};
 use crate::cluster::node::Node;
 use crate::cluster::routing::{MemoryStore, RedisStore, RoutingStore};
 use crate::config::{NodeConfig, RoutingSettings};
@@ -79,7 +79,13 @@ pub async fn serve(
     config: NodeConfig,
     routing: Arc<dyn RoutingStore>,
 ) -> std::io::Result<RunningNode> {
-    let NodeConfig { node, auth, .. } = config;
+    let NodeConfig {
+        node,
+        auth,
+        http: http_limits,
+        ..
+    } = config;
+    listener::raise_nofile_limit(http_limits.max_connections);
     let http_listener = tokio::net::TcpListener::bind(node.http_listen).await?;
     let grpc_listener = tokio::net::TcpListener::bind(node.grpc_listen).await?;
     let http_addr = http_listener.local_addr()?;
@@ -94,18 +100,16 @@ pub async fn serve(
         "listening"
     );
 
-    let shutdown = node.shutdown.clone();
+    // Handlers see each request's peer as `ConnectInfo<SocketAddr>`; the listener enforces the
+    // `--http-*` limits and stops gracefully with the node.
     let app = http::router(node.clone(), auth);
-    let http = tokio::spawn(async move {
-        let stop = shutdown.clone();
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        if let Err(e) = axum::serve(http_listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-        {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
-    });
+    let http = tokio::spawn(listener::serve(
+        http_listener,
+        app,
+        http_limits,
+        node.metrics.http.clone(),
+        node.shutdown.clone(),
+    ));
 
     let shutdown = node.shutdown.clone();
     let service = relay_service::RelayServer::new(relay_service::RelayService::new(node.clone()));

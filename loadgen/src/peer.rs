@@ -1,37 +1,14 @@
 //! A webrtc-rs peer connection (built by cascade-core's [`PcFactory`]) with its events turned
-//! into channels a task can await: connection state, ICE gathering, remote tracks.
+//! into channels a task can await ([`PeerEvents`], as the nodes' sessions have them):
+//! connection state, ICE gathering, remote tracks.
 
+use cascade_core::rtc::events::PeerEvents;
 use cascade_core::rtc::pc::{Pc, PcFactory};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::peer_connection::{
-    PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
-};
-
-struct Events {
-    state: watch::Sender<RTCPeerConnectionState>,
-    gathered: watch::Sender<bool>,
-    tracks: mpsc::UnboundedSender<Arc<dyn TrackRemote>>,
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Events {
-    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            self.gathered.send_replace(true);
-        }
-    }
-
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        self.state.send_replace(state);
-    }
-
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.tracks.send(track);
-    }
-}
+use webrtc::peer_connection::RTCPeerConnectionState;
 
 /// Why a peer connection did not come up.
 #[derive(Debug, thiserror::Error)]
@@ -100,15 +77,15 @@ impl std::fmt::Debug for Peer {
 
 impl Peer {
     pub async fn new(factory: &PcFactory) -> Result<Self, PeerError> {
-        let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
-        let (gathered_tx, gathered) = watch::channel(false);
-        let (tracks_tx, tracks) = mpsc::unbounded_channel();
-        let events = Arc::new(Events {
-            state: state_tx,
-            gathered: gathered_tx,
-            tracks: tracks_tx,
-        });
-        let pc = factory.build(events).await.map_err(PeerError::Build)?;
+        let (
+            handler,
+            PeerEvents {
+                state,
+                gathered,
+                tracks,
+            },
+        ) = PeerEvents::channel();
+        let pc = factory.build(handler).await.map_err(PeerError::Build)?;
         Ok(Self {
             pc,
             state,
@@ -165,16 +142,4 @@ impl Peer {
             Err(_) => Err(PeerError::NotConnected("timed out connecting")),
         }
     }
-}
-
-/// Resolves when `state` says the connection is gone for good.
-pub async fn gone(state: &mut watch::Receiver<RTCPeerConnectionState>) {
-    let _ = state
-        .wait_for(|s| {
-            matches!(
-                s,
-                RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
-            )
-        })
-        .await;
 }

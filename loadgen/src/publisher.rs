@@ -8,10 +8,11 @@
 
 use crate::marker::{MARKER_LEN, Marker, OPUS_TOC, now_ns};
 use crate::media::{MAX_PAYLOAD, MediaPlan, OPUS_PTIME, VideoSource};
-use crate::peer::{Peer, PeerError, gone};
+use crate::peer::{Peer, PeerError};
 use crate::signal::{self, SignalError};
 use crate::vp8;
 use bytes::{BufMut, BytesMut};
+use cascade_core::rtc::events::gone;
 use cascade_core::rtc::pc::{MediaSettings, PcFactory};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};

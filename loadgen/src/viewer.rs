@@ -14,13 +14,15 @@
 //! latency measures the join too; settled latency is what a viewer sees once it is watching,
 //! including while others join.
 
-use crate::marker::{self, PayloadFormat, now_ns};
-use crate::peer::{Peer, PeerError, gone};
+use crate::marker::now_ns;
+use crate::payload::{self, PayloadFormat};
+use crate::peer::{Peer, PeerError};
 use crate::publisher::PublisherStats;
 use crate::seq::{Arrival, SeqTracker};
 use crate::signal::{self, SignalError};
 use crate::stats::{ShardedHistogram, SkewTable};
 use cascade_core::media::forward::{Codec, keyframe_start};
+use cascade_core::rtc::events::gone;
 use cascade_core::rtc::pc::PcFactory;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -291,7 +293,7 @@ impl TrackCounter {
                 ctx.join.record(clock.id, join_us);
             }
         }
-        match self.format.and_then(|f| marker::find(f, payload)) {
+        match self.format.and_then(|f| payload::find(f, payload)) {
             Some(m) => {
                 out.min_index = Some(out.min_index.map_or(m.index, |i| i.min(m.index)));
                 out.max_index = Some(out.max_index.map_or(m.index, |i| i.max(m.index)));
@@ -421,27 +423,36 @@ async fn negotiate(
             .map_err(|e| SetupError::Peer(PeerError::webrtc("add_transceiver")(e)))?;
     }
     let offer = peer.offer(GATHER_TIMEOUT).await.map_err(SetupError::Peer)?;
-    let url = whep_url(ctx, edge)?;
-    let post_start_ns = now_ns();
-    let accepted = signal::post_offer(&ctx.client, url, &offer)
-        .await
-        .map_err(SetupError::Signal)?;
-    result.redirects = accepted.redirects;
-    *location = Some(accepted.location);
-    peer.apply_answer(accepted.answer)
-        .await
-        .map_err(SetupError::Peer)?;
+    let (answer, post_start_ns) = post_whep(ctx, edge, &offer, location, result).await?;
+    peer.apply_answer(answer).await.map_err(SetupError::Peer)?;
     peer.connected(CONNECT_TIMEOUT)
         .await
         .map_err(SetupError::Peer)?;
     Ok(post_start_ns)
 }
 
-/// The edge's WHEP endpoint for the room.
-pub(crate) fn whep_url(
+/// POSTs `offer` to the edge's WHEP endpoint for the room (either engine). Notes the redirects
+/// followed in `result` and sets `location` as soon as the edge accepted; returns the SDP answer
+/// and when the POST started.
+pub(crate) async fn post_whep(
     ctx: &ViewerContext,
     edge: &reqwest::Url,
-) -> Result<reqwest::Url, SetupError> {
+    offer: &str,
+    location: &mut Option<reqwest::Url>,
+    result: &mut ViewerResult,
+) -> Result<(String, u64), SetupError> {
+    let url = whep_url(ctx, edge)?;
+    let post_start_ns = now_ns();
+    let accepted = signal::post_offer(&ctx.client, url, offer)
+        .await
+        .map_err(SetupError::Signal)?;
+    result.redirects = accepted.redirects;
+    *location = Some(accepted.location);
+    Ok((accepted.answer, post_start_ns))
+}
+
+/// The edge's WHEP endpoint for the room.
+fn whep_url(ctx: &ViewerContext, edge: &reqwest::Url) -> Result<reqwest::Url, SetupError> {
     edge.join(&format!("whep/{}", ctx.room)).map_err(|e| {
         SetupError::Signal(SignalError::Url {
             url: edge.to_string(),

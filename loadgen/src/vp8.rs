@@ -158,7 +158,7 @@ pub fn marker_offset(payload: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::marker::{PayloadFormat, find};
+    use crate::marker::Marker;
     use cascade_core::media::forward::{Codec, keyframe_start};
 
     fn frame(keyframe: bool, size: usize) -> Frame {
@@ -227,7 +227,8 @@ mod tests {
         for keyframe in [false, true] {
             let packets = packetize(&frame(keyframe, 4000), 1200, 41, 999);
             for (i, p) in packets.iter().enumerate() {
-                let m = find(PayloadFormat::Vp8, p).expect("marker");
+                let m =
+                    Marker::decode(&p[marker_offset(p).expect("descriptor")..]).expect("marker");
                 assert_eq!(m.index, 41 + i as u32);
                 assert_eq!(m.sent_ns, 999);
             }

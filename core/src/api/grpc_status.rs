@@ -194,6 +194,111 @@ impl Status for StatusService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// Each schema of the OpenAPI document (derived from [`crate::api::status`]) and the
+    /// message of `status.proto` that carries it over gRPC. `None`: HTTP only (`GET /v1/node`
+    /// is what nodes ask each other; `Role` and `NodeState` are strings in both; errors are
+    /// gRPC codes).
+    const MESSAGES: &[(&str, Option<&str>)] = &[
+        ("ClusterReport", Some("Cluster")),
+        ("NodeSummary", Some("NodeSummary")),
+        ("Totals", Some("Totals")),
+        ("NodeDetail", Some("NodeDetail")),
+        ("NodeRoom", Some("NodeRoom")),
+        ("TrackReport", Some("TrackReport")),
+        ("MuxShard", Some("MuxShard")),
+        ("RoomsReport", Some("Rooms")),
+        ("RoomReport", Some("Room")),
+        ("RoomTrackInfo", Some("RoomTrack")),
+        ("Link", Some("Link")),
+        ("NodeViewers", Some("NodeViewers")),
+        ("DrainAccepted", Some("DrainNodeResponse")),
+        ("NodeReport", None),
+        ("NodeInfo", None),
+        ("SessionCounts", None),
+        ("Role", None),
+        ("NodeState", None),
+        ("Error", None),
+    ];
+
+    /// A JSON schema that flattens another, and the message field that carries that one.
+    const FLATTENED: &[(&str, &str, &str)] = &[("NodeDetail", "NodeSummary", "summary")];
+
+    /// The field names of each message of a `.proto` file (one field or message start per
+    /// line, as `status.proto` is written).
+    fn proto_messages(text: &str) -> BTreeMap<String, BTreeSet<String>> {
+        let mut messages = BTreeMap::new();
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            let line = line.split("//").next().unwrap_or("").trim();
+            if let Some(rest) = line.strip_prefix("message ") {
+                let name = rest.split([' ', '{']).next().unwrap_or("").to_owned();
+                messages.insert(name.clone(), BTreeSet::new());
+                current = (!line.ends_with('}')).then_some(name);
+            } else if line == "}" {
+                current = None;
+            } else if let (Some(message), Some((declaration, _))) = (&current, line.split_once('='))
+            {
+                let field = declaration.split_whitespace().last().unwrap_or("");
+                messages.get_mut(message).unwrap().insert(field.to_owned());
+            }
+        }
+        messages
+    }
+
+    /// A field added to a status type (and so to the OpenAPI document) fails here, by name,
+    /// until `status.proto` and the converters above carry it too; and the other way round.
+    #[test]
+    fn every_status_field_is_a_field_of_its_proto_message() {
+        let proto = proto_messages(include_str!(
+            "../../../proto/cascade/status/v1/status.proto"
+        ));
+        let doc: serde_json::Value = serde_json::from_str(crate::api::openapi::document()).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let properties = |schema: &str| -> BTreeSet<String> {
+            schemas[schema]["properties"]
+                .as_object()
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let mapped: BTreeSet<&str> = MESSAGES.iter().map(|(schema, _)| *schema).collect();
+        let mut missing = vec![];
+        for schema in schemas.keys() {
+            if !mapped.contains(schema.as_str()) {
+                missing.push(format!(
+                    "OpenAPI schema {schema}: say which status.proto message carries it \
+                     (MESSAGES in this test)"
+                ));
+            }
+        }
+        for (schema, message) in MESSAGES {
+            let Some(message) = message else { continue };
+            let Some(fields) = proto.get(*message) else {
+                missing.push(format!("status.proto has no message {message}"));
+                continue;
+            };
+            let mut json = properties(schema);
+            let mut grpc = fields.clone();
+            for (outer, inner, field) in FLATTENED {
+                if outer == schema {
+                    json.retain(|p| !properties(inner).contains(p));
+                    grpc.remove(*field);
+                }
+            }
+            for p in json.difference(&grpc) {
+                missing.push(format!(
+                    "{schema}.{p} (HTTP JSON) is not a field of status.proto's {message}"
+                ));
+            }
+            for f in grpc.difference(&json) {
+                missing.push(format!(
+                    "status.proto's {message}.{f} is not a property of the OpenAPI {schema}"
+                ));
+            }
+        }
+        assert!(missing.is_empty(), "{missing:#?}");
+    }
 
     #[tokio::test]
     async fn drain_needs_a_loopback_caller_and_this_nodes_id() {

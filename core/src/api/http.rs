@@ -8,6 +8,10 @@
 //! can use the endpoints. Errors are JSON: `{"code": ..., "message": ...}`.
 
 use crate::api::auth::{Auth, Grant};
+use crate::api::openapi::ErrorBody;
+use crate::api::status::{
+    ClusterReport, DrainReport, NodeDetail, NodeReport, RoomReport, RoomsReport,
+};
 use crate::cluster::node::{Node, SessionKind};
 use crate::cluster::placement::Placement;
 use crate::cluster::routing::Role;
@@ -29,8 +33,6 @@ pub const MAX_SDP_BYTES: usize = 64 * 1024;
 const PUBLISH_PAGE: &str = include_str!("../../static/publish.html");
 const WATCH_PAGE: &str = include_str!("../../static/watch.html");
 const DASHBOARD_PAGE: &str = include_str!("../../static/cluster.html");
-/// The OpenAPI 3.1 document of the status API (`GET /openapi.json`).
-pub const OPENAPI: &str = include_str!("../../static/openapi.json");
 
 /// What the handlers share: the node, and the bearer-token checks when `--auth-secret` is set.
 #[derive(Debug, Clone)]
@@ -96,7 +98,12 @@ pub fn router(node: Arc<Node>, auth: Option<Arc<Auth>>) -> Router {
         .route("/dashboard", get(|| async { Html(DASHBOARD_PAGE) }))
         .route(
             "/openapi.json",
-            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    crate::api::openapi::document(),
+                )
+            }),
         )
         .route("/metrics", get(metrics))
         .route("/v1/node", get(node_status))
@@ -147,7 +154,10 @@ async fn readyz(State(node): State<Arc<Node>>) -> Response {
     }
 }
 
-async fn node_status(State(node): State<Arc<Node>>) -> Json<crate::api::status::NodeReport> {
+#[utoipa::path(get, path = "/v1/node", operation_id = "getSelf", tag = "status",
+    summary = "This node's own state",
+    responses((status = 200, description = "this node", body = NodeReport)))]
+async fn node_status(State(node): State<Arc<Node>>) -> Json<NodeReport> {
     Json(crate::api::status::node_report(&node))
 }
 
@@ -169,18 +179,47 @@ fn json<T: serde::Serialize>(r: Result<T>) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/v1/cluster", operation_id = "getCluster", tag = "status",
+    summary = "Every live node and cluster totals",
+    responses(
+        (status = 200, description = "the cluster", body = ClusterReport),
+        (status = 503, description = "the routing store is unavailable (Retry-After)", body = ErrorBody),
+    ))]
 async fn cluster_status(State(node): State<Arc<Node>>) -> Response {
     json(crate::api::status::cluster(&node).await)
 }
 
+#[utoipa::path(get, path = "/v1/rooms", operation_id = "listRooms", tag = "status",
+    summary = "Every published room: origin, tracks, relay tree, viewers",
+    responses(
+        (status = 200, description = "the rooms", body = RoomsReport),
+        (status = 503, description = "the routing store is unavailable (Retry-After)", body = ErrorBody),
+    ))]
 async fn rooms_status(State(node): State<Arc<Node>>) -> Response {
     json(crate::api::status::rooms(&node).await)
 }
 
+#[utoipa::path(get, path = "/v1/rooms/{room}", operation_id = "getRoom", tag = "status",
+    summary = "One room",
+    params(("room" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$", description = "room name")),
+    responses(
+        (status = 200, description = "the room", body = RoomReport),
+        (status = 400, description = "invalid room name", body = ErrorBody),
+        (status = 404, description = "no such room", body = ErrorBody),
+        (status = 503, description = "the routing store is unavailable (Retry-After)", body = ErrorBody),
+    ))]
 async fn room_status(State(node): State<Arc<Node>>, Path(room): Path<String>) -> Response {
     json(crate::api::status::room(&node, &room).await)
 }
 
+#[utoipa::path(get, path = "/v1/nodes/{id}", operation_id = "getNode", tag = "status",
+    summary = "One node and its rooms",
+    params(("id" = String, Path, description = "node id, or `self`")),
+    responses(
+        (status = 200, description = "the node", body = NodeDetail),
+        (status = 404, description = "no such live node", body = ErrorBody),
+        (status = 503, description = "the routing store is unavailable (Retry-After)", body = ErrorBody),
+    ))]
 async fn node_detail(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Response {
     json(crate::api::status::node_detail(&node, &id).await)
 }
@@ -188,6 +227,14 @@ async fn node_detail(State(node): State<Arc<Node>>, Path(id): Path<String>) -> R
 /// `POST /v1/nodes/{id}/drain`: starts draining this node (`id` is its id or `self`).
 /// Idempotent: `202 Accepted` each time, with the node's state. Only from loopback (the
 /// Kubernetes preStop hook, an operator on the machine): the HTTP port also faces viewers.
+#[utoipa::path(post, path = "/v1/nodes/{id}/drain", operation_id = "drainNode", tag = "status",
+    summary = "Start draining the node answering (only from loopback; idempotent)",
+    params(("id" = String, Path, description = "node id, or `self`")),
+    responses(
+        (status = 202, description = "draining", body = DrainReport),
+        (status = 403, description = "not from loopback", body = ErrorBody),
+        (status = 404, description = "the id is not this node's", body = ErrorBody),
+    ))]
 async fn drain(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,

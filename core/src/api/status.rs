@@ -6,8 +6,10 @@
 //! the other nodes for theirs over HTTP, concurrently, with a short timeout. A node that does not
 //! answer is shown as `reachable: false` with what the routing store holds about it.
 //!
-//! The types here are the API's JSON (`core/static/openapi.json` documents them) and are also
-//! read back by the `cascade` CLI.
+//! The types here are the API's JSON and are also read back by the `cascade` CLI. They are the
+//! one source of its schema: the OpenAPI document (`GET /openapi.json`, [`crate::api::openapi`])
+//! is derived from them, doc comments becoming descriptions, and a test holds the gRPC messages
+//! (`proto/cascade/status/v1/status.proto`) to their fields.
 
 use crate::cluster::node::Node;
 use crate::cluster::node::SessionCounts;
@@ -17,11 +19,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use utoipa::ToSchema;
 
 /// How long a node waits for another node's `/v1/node`.
 pub const PEER_TIMEOUT: Duration = Duration::from_millis(1500);
 /// `GET /v1/node`: one node's own state.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct NodeReport {
     pub node: NodeInfo,
     pub sessions: SessionCounts,
@@ -29,23 +32,26 @@ pub struct NodeReport {
     /// RTP payload bits per second sent to all its subscribers (viewers and relay links),
     /// since the previous read (at least a second); null on the first read.
     #[serde(default)]
+    #[schema(required)]
     pub egress_bps: Option<u64>,
     /// Its UDP mux shards (empty with `--udp-mux false`).
     #[serde(default)]
+    #[schema(required)]
     pub mux_shards: Vec<MuxShard>,
 }
 
 /// One UDP mux shard of a node: a task (up to one core) and a socket for its share of the
 /// WHEP viewers.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct MuxShard {
     /// The address (`ip:port`) in its viewers' ICE candidates.
     pub address: String,
+    /// The viewers it serves.
     pub viewers: usize,
 }
 
 /// A room as one node holds it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct NodeRoom {
     pub room: String,
     /// Pulled from an upstream node (false: published here).
@@ -57,19 +63,34 @@ pub struct NodeRoom {
     pub tracks: Vec<TrackReport>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// One track of a room as a node holds it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct TrackReport {
     /// `audio` or `video`.
+    #[schema(schema_with = media_kind)]
     pub kind: String,
     /// MIME type, e.g. `video/VP8`.
     pub codec: String,
     pub packets_in: u64,
+    /// RTP payload bytes.
     pub bytes_in: u64,
     pub queue_drops: u64,
     pub subscribers: usize,
     /// RTP payload bits per second received, over the last interval between status reads;
     /// null on the first read.
+    #[schema(required)]
     pub bitrate_bps: Option<u64>,
+}
+
+/// The schema of a track's `kind`: a [`crate::media::MediaKind`] by name.
+fn media_kind() -> utoipa::openapi::Object {
+    use crate::media::MediaKind;
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(
+            [MediaKind::Audio, MediaKind::Video].map(MediaKind::as_str),
+        ))
+        .build()
 }
 
 /// This node's report.
@@ -121,7 +142,7 @@ pub fn node_report(node: &Node) -> NodeReport {
 }
 
 /// Whether a node takes new sessions.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeState {
     Ready,
@@ -129,7 +150,7 @@ pub enum NodeState {
 }
 
 /// One node in `GET /v1/cluster` and `GET /v1/nodes/{id}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct NodeSummary {
     pub id: String,
     pub role: Role,
@@ -143,24 +164,33 @@ pub struct NodeSummary {
     pub load: u32,
     /// Whether the node answered this request (the fields below are null when not).
     pub reachable: bool,
+    #[schema(required)]
     pub viewers: Option<usize>,
+    #[schema(required)]
     pub publishers: Option<usize>,
     /// Relay links the node feeds.
+    #[schema(required)]
     pub relays: Option<usize>,
     /// Rooms the node holds (published or relayed).
+    #[schema(required)]
     pub rooms: Option<usize>,
     /// RTP payload bits per second received over all its rooms.
+    #[schema(required)]
     pub ingress_bps: Option<u64>,
     /// RTP payload bits per second sent to its subscribers (viewers and relay links).
+    #[schema(required)]
     pub egress_bps: Option<u64>,
     /// The node process's CPU (100 = one core busy) over its last sampling interval (about a
     /// second or more); from its report, else from its last registration.
+    #[schema(required, minimum = 0)]
     pub cpu_percent: Option<f64>,
     /// When the node's routing entry was last refreshed (ms since the Unix epoch, by the
     /// node's clock); null when the routing store does not list it (yet).
+    #[schema(required)]
     pub last_heartbeat_unix_ms: Option<u64>,
     /// Milliseconds since that heartbeat, by the answering node's clock (0 when the clocks
     /// disagree the other way).
+    #[schema(required)]
     pub heartbeat_age_ms: Option<u64>,
 }
 
@@ -204,7 +234,7 @@ impl NodeSummary {
 }
 
 /// `GET /v1/cluster`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct ClusterReport {
     /// The node that answered.
     pub answered_by: String,
@@ -212,7 +242,8 @@ pub struct ClusterReport {
     pub totals: Totals,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// The cluster's totals in `GET /v1/cluster`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct Totals {
     pub nodes: usize,
     pub origins: usize,
@@ -224,23 +255,27 @@ pub struct Totals {
 }
 
 /// `GET /v1/nodes/{id}`: a node's summary and its rooms (null when it did not answer).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct NodeDetail {
     #[serde(flatten)]
     pub summary: NodeSummary,
+    /// Its rooms, from its own report; null when it did not answer.
+    #[schema(required)]
     pub room_details: Option<Vec<NodeRoom>>,
-    /// Its UDP mux shards, from its own report; `None` when it did not answer.
+    /// Its UDP mux shards, from its own report; null when it did not answer.
     #[serde(default)]
+    #[schema(required)]
     pub mux_shards: Option<Vec<MuxShard>>,
 }
 
 /// One room across the cluster (`GET /v1/rooms/{room}`, and each of `GET /v1/rooms`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct RoomReport {
     pub room: String,
     /// The origin node publishing it.
     pub origin: String,
     /// Seconds since the origin started the room (null when the origin did not answer).
+    #[schema(required)]
     pub age_seconds: Option<u64>,
     /// The publisher's tracks, as the origin holds them.
     pub tracks: Vec<RoomTrackInfo>,
@@ -251,31 +286,44 @@ pub struct RoomReport {
     pub viewers_total: usize,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// One of a room's tracks, as its origin holds it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct RoomTrackInfo {
+    /// `audio` or `video`.
+    #[schema(schema_with = media_kind)]
     pub kind: String,
+    /// MIME type, e.g. `video/VP8`.
     pub codec: String,
+    /// RTP payload bits per second the origin receives; null on the first read.
+    #[schema(required)]
     pub bitrate_bps: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// A relay link of a room's tree.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[schema(as = Link)]
 pub struct LinkReport {
+    /// The node carrying the room.
     pub edge: String,
+    /// The node it pulls the room from (the origin or another edge).
     pub upstream: String,
     /// What flows over the link: the edge's ingress bitrate for the room (null when the edge
     /// did not answer or has no rate yet).
+    #[schema(required)]
     pub bitrate_bps: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// A room's viewers on one node.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct NodeViewers {
     pub node: String,
     /// Null when the node did not answer.
+    #[schema(required)]
     pub viewers: Option<usize>,
 }
 
 /// `GET /v1/rooms`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct RoomsReport {
     pub rooms: Vec<RoomReport>,
 }
@@ -381,7 +429,8 @@ impl From<Option<std::net::IpAddr>> for Caller {
 }
 
 /// `POST /v1/nodes/{id}/drain` (and gRPC `DrainNode`): the answer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[schema(as = DrainAccepted)]
 pub struct DrainReport {
     pub node: String,
     pub draining: bool,

@@ -1,14 +1,20 @@
 //! The cluster: a node's rooms, sessions and routing entries, and its decisions about them.
 //!
-//! - [`node`]: the node (registries, claims and heartbeats, the relay puller, drain); origin
-//!   and edge are roles of it.
+//! - [`decide`]: the cluster's decisions as plain state machines (room claims, an edge's
+//!   upstream and failover, drain, admission of new sessions): events and `now` in, actions
+//!   out, no I/O, each unit-tested in memory.
+//! - [`node`]: the node, the async driver of those machines (registries, claims and
+//!   heartbeats, the relay puller, drain, placement); origin and edge are roles of it.
 //! - [`settings`]: what a node is told at start ([`settings::NodeSettings`]).
-//! - [`placement`]: where a new session goes (here, or another node), pure functions.
+//! - [`placement`]: the answer a join gets ([`placement::Placement`]) and which node an edge
+//!   pulls a room from ([`placement::choose_upstream`]), pure functions.
 //! - [`routing`]: the routing store trait, its in-memory, Redis and metered forms.
 //! - [`relay_client`]: the downstream side of a relay link (pulling a room from upstream).
 //!
 //! Imports [`crate::rtc`], [`crate::media`], [`crate::obs`] and [`crate::error`].
 
+#[warn(missing_docs)]
+pub mod decide;
 pub mod node;
 pub mod placement;
 pub mod relay_client;

@@ -1,23 +1,13 @@
-//! Where a new session should go: here, or another node (a `307 Temporary Redirect`, which
-//! WHIP and WHEP clients follow).
+//! Where a new session goes, as the answer a join gets: here, or another node (a
+//! `307 Temporary Redirect`, which WHIP and WHEP clients follow), or nobody (`503`); and which
+//! node an edge pulls a room from, to keep the relay tree bounded.
 //!
-//! A pure function of what the routing store says (this node, the live nodes, the edges that
-//! carry the room) so that every rule is unit-tested without a cluster. The node gathers the
-//! inputs ([`crate::cluster::node::Node::place`]); this module only decides.
-//!
-//! Rules, for a viewer (`POST /whep/{room}`):
-//! 1. A node that is draining or full does not take it: it goes to the least-loaded edge
-//!    carrying the room with room to spare, else to the least-loaded edge with room to spare,
-//!    else it is refused (503).
-//! 2. An edge that does not carry the room sends the viewer to an edge that does and has room
-//!    to spare (no second upstream copy of the room); when none does, it takes it.
-//! 3. Otherwise the node takes it.
-//!
-//! For a publisher (`POST /whip/{room}`), only rule 1 applies, across origins.
-//!
-//! "Least loaded" compares `load / capacity`, so nodes of different sizes fill evenly.
+//! The decision itself (the rules, the reservations) is the admission machine's,
+//! [`crate::cluster::decide::admission`]; the node turns its answer into a [`Placement`].
+//! [`choose_upstream`] is a pure function of what the routing store says, used by the node
+//! for the upstream machine's [`crate::cluster::decide::upstream`] choice.
 
-use crate::cluster::routing::{Link, NodeInfo, Role};
+use crate::cluster::routing::{Link, NodeInfo};
 
 /// The decision for one new session.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,71 +18,6 @@ pub enum Placement {
     Redirect(NodeInfo),
     /// Nobody can take it now (this node is draining or full and no other node has room).
     Refuse { draining: bool },
-}
-
-/// Whether a node takes new sessions at all.
-pub fn has_room(node: &NodeInfo) -> bool {
-    !node.draining && node.load < node.capacity
-}
-
-/// `load / capacity` compared without floats: `a` is less loaded than `b` when
-/// `a.load * b.capacity < b.load * a.capacity`. Ties go to the smaller id, so every node picks
-/// the same one.
-fn less_loaded<'a>(nodes: impl Iterator<Item = &'a NodeInfo>) -> Option<&'a NodeInfo> {
-    nodes.min_by(|a, b| {
-        let left = u64::from(a.load) * u64::from(b.capacity.max(1));
-        let right = u64::from(b.load) * u64::from(a.capacity.max(1));
-        left.cmp(&right).then_with(|| a.id.cmp(&b.id))
-    })
-}
-
-/// Where a new viewer of a room goes. `me` is this node as it would register now;
-/// `carries_room` whether it holds the room; `nodes` the live nodes (may include `me`, which is
-/// ignored); `links` the edges carrying the room.
-pub fn place_viewer(
-    me: &NodeInfo,
-    carries_room: bool,
-    nodes: &[NodeInfo],
-    links: &[Link],
-) -> Placement {
-    let others = || {
-        nodes
-            .iter()
-            .filter(|n| n.id != me.id && n.role == Role::Edge && has_room(n))
-    };
-    let carriers = || others().filter(|n| links.iter().any(|l| l.edge_id == n.id));
-    if !has_room(me) {
-        return match less_loaded(carriers()).or_else(|| less_loaded(others())) {
-            Some(n) => Placement::Redirect(n.clone()),
-            None => Placement::Refuse {
-                draining: me.draining,
-            },
-        };
-    }
-    if me.role == Role::Edge
-        && !carries_room
-        && let Some(n) = less_loaded(carriers())
-    {
-        return Placement::Redirect(n.clone());
-    }
-    Placement::Here
-}
-
-/// Where a new publisher goes: here unless this origin is draining or full, then the
-/// least-loaded origin with room to spare.
-pub fn place_publisher(me: &NodeInfo, nodes: &[NodeInfo]) -> Placement {
-    if has_room(me) {
-        return Placement::Here;
-    }
-    let others = nodes
-        .iter()
-        .filter(|n| n.id != me.id && n.role == Role::Origin && has_room(n));
-    match less_loaded(others) {
-        Some(n) => Placement::Redirect(n.clone()),
-        None => Placement::Refuse {
-            draining: me.draining,
-        },
-    }
 }
 
 /// Which node an edge should pull a room from, to keep the relay tree bounded: the room's
@@ -148,6 +73,7 @@ pub fn choose_upstream(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::routing::Role;
 
     fn tree_link(edge: &str, upstream: &str) -> Link {
         Link {
@@ -212,135 +138,5 @@ mod tests {
 
     fn edge(id: &str, load: u32, capacity: u32) -> NodeInfo {
         node(id, Role::Edge, load, capacity)
-    }
-
-    fn link(edge: &str) -> Link {
-        Link {
-            room: "r".into(),
-            edge_id: edge.into(),
-            upstream_id: "o".into(),
-        }
-    }
-
-    fn redirect_id(p: Placement) -> String {
-        match p {
-            Placement::Redirect(n) => n.id,
-            other => panic!("expected a redirect, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_node_with_room_that_carries_the_room_takes_the_viewer() {
-        let me = edge("a", 5, 10);
-        let nodes = [me.clone(), edge("b", 0, 10)];
-        assert_eq!(
-            place_viewer(&me, true, &nodes, &[link("a"), link("b")]),
-            Placement::Here
-        );
-    }
-
-    #[test]
-    fn an_edge_not_carrying_the_room_sends_viewers_to_one_that_does() {
-        let me = edge("a", 0, 10);
-        let nodes = [
-            me.clone(),
-            edge("b", 9, 10),
-            edge("c", 3, 10),
-            edge("d", 0, 10),
-        ];
-        // b and c carry it; c is less loaded; d is idle but would need a second copy.
-        let p = place_viewer(&me, false, &nodes, &[link("b"), link("c")]);
-        assert_eq!(redirect_id(p), "c");
-    }
-
-    #[test]
-    fn full_or_draining_carriers_do_not_count() {
-        let me = edge("a", 0, 10);
-        let mut draining = edge("c", 0, 10);
-        draining.draining = true;
-        let nodes = [me.clone(), edge("b", 10, 10), draining];
-        assert_eq!(
-            place_viewer(&me, false, &nodes, &[link("b"), link("c")]),
-            Placement::Here
-        );
-    }
-
-    #[test]
-    fn nobody_carries_the_room_so_the_edge_asked_takes_it() {
-        let me = edge("a", 0, 10);
-        let nodes = [me.clone(), edge("b", 0, 10)];
-        assert_eq!(place_viewer(&me, false, &nodes, &[]), Placement::Here);
-    }
-
-    #[test]
-    fn a_full_edge_prefers_carriers_then_the_least_loaded_edge() {
-        let me = edge("a", 10, 10);
-        let nodes = [
-            me.clone(),
-            edge("b", 50, 100),
-            edge("c", 1, 10),
-            edge("d", 9, 10),
-        ];
-        // d carries the room and has room: preferred over the idler c.
-        assert_eq!(
-            redirect_id(place_viewer(&me, true, &nodes, &[link("a"), link("d")])),
-            "d"
-        );
-        // Nobody else carries it: least loaded by ratio (c: 10 %, b: 50 %).
-        assert_eq!(
-            redirect_id(place_viewer(&me, true, &nodes, &[link("a")])),
-            "c"
-        );
-    }
-
-    #[test]
-    fn a_draining_edge_redirects_or_refuses() {
-        let mut me = edge("a", 0, 10);
-        me.draining = true;
-        let nodes = [me.clone(), edge("b", 2, 10)];
-        assert_eq!(redirect_id(place_viewer(&me, true, &nodes, &[])), "b");
-        assert_eq!(
-            place_viewer(&me, true, &[me.clone()], &[]),
-            Placement::Refuse { draining: true }
-        );
-        let full = edge("a", 10, 10);
-        assert_eq!(
-            place_viewer(&full, true, &[edge("b", 10, 10)], &[]),
-            Placement::Refuse { draining: false }
-        );
-    }
-
-    #[test]
-    fn viewers_are_never_sent_to_origins_and_origins_keep_their_viewers() {
-        let me = node("o", Role::Origin, 0, 10);
-        let nodes = [me.clone(), edge("b", 0, 10)];
-        assert_eq!(
-            place_viewer(&me, false, &nodes, &[link("b")]),
-            Placement::Here
-        );
-        let full = edge("a", 10, 10);
-        let only_origins = [full.clone(), node("o", Role::Origin, 0, 10)];
-        assert!(matches!(
-            place_viewer(&full, false, &only_origins, &[]),
-            Placement::Refuse { .. }
-        ));
-    }
-
-    #[test]
-    fn publishers_go_to_the_least_loaded_origin_when_this_one_cannot_take_them() {
-        let me = node("o1", Role::Origin, 5, 5);
-        let nodes = [
-            me.clone(),
-            node("o2", Role::Origin, 4, 5),
-            node("o3", Role::Origin, 1, 5),
-            edge("e", 0, 100),
-        ];
-        assert_eq!(redirect_id(place_publisher(&me, &nodes)), "o3");
-        let ok = node("o1", Role::Origin, 1, 5);
-        assert_eq!(place_publisher(&ok, &nodes), Placement::Here);
-        assert_eq!(
-            place_publisher(&me, &[me.clone(), edge("e", 0, 100)]),
-            Placement::Refuse { draining: false }
-        );
     }
 }

@@ -1,6 +1,7 @@
 //! What a node is told at start: its role, addresses, media settings, limits and timings.
 //! Composed from the flags by `crate::config`; nothing here reads flags or the environment.
 
+use crate::cluster::decide::claims::Liveness;
 use crate::cluster::routing::Role;
 use crate::rtc::pc::MediaSettings;
 use std::net::SocketAddr;
@@ -30,6 +31,9 @@ pub struct NodeSettings {
     pub max_depth: usize,
     /// How long a room waits for a new source when its source is lost.
     pub failover_timeout: Duration,
+    /// How the owner of a room a publisher wants here is judged dead, so that the room is
+    /// taken over before its claim expires ([`Liveness::Reachability`]: its port refuses).
+    pub liveness: Liveness,
 }
 
 impl NodeSettings {

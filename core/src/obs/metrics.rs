@@ -24,6 +24,9 @@
 //! | `cascade_join_connected_to_media_seconds` | histogram | peer connection up (DTLS done) → first media packet sent to that subscriber (a cached keyframe makes it short) |
 //! | `cascade_routing_errors_total{op}` | counter | failed routing store (Redis) operations |
 //! | `cascade_routing_duration_seconds{op}` | histogram | routing store operation latency |
+//! | `cascade_http_connections` | gauge | HTTP connections open |
+//! | `cascade_http_refused_connections_total` | counter | HTTP connections closed at accept: `--http-max-connections` were open |
+//! | `cascade_http_timed_out_connections_total{phase}` | counter | HTTP connections closed by a timeout: `header` (no whole request head in `--http-header-timeout`), `idle` (no request in `--http-idle-timeout`) |
 //! | `process_cpu_seconds_total`, `process_resident_memory_bytes` | counter, gauge | this process, read from `/proc/self` at scrape time |
 //!
 //! The traffic counters are shared by every room of the node ([`Traffic`] is a set of handles
@@ -108,6 +111,19 @@ pub struct Feedback {
     pub lost_egress: Counter,
 }
 
+/// The HTTP listener's connection figures (`crate::api::listener`). Cloning shares them.
+#[derive(Debug, Clone, Default)]
+pub struct HttpConnections {
+    /// Connections open.
+    pub open: Gauge,
+    /// Connections closed at accept, over the cap.
+    pub refused: Counter,
+    /// Connections closed for want of a whole request head in time.
+    pub header_timeouts: Counter,
+    /// Keep-alive connections closed for want of a next request.
+    pub idle_timeouts: Counter,
+}
+
 /// A node's registry and the metrics in it.
 pub struct Metrics {
     registry: Registry,
@@ -116,6 +132,8 @@ pub struct Metrics {
     viewers: Gauge,
     /// Datagrams the UDP mux could not send.
     pub mux_send_errors: Counter,
+    /// The HTTP listener's connections.
+    pub http: HttpConnections,
     publishers: Gauge,
     rooms: Gauge,
     relay_links: Family<OpLabels, Gauge>,
@@ -274,12 +292,38 @@ impl Metrics {
             Unit::Seconds,
             routing_duration.clone(),
         );
+        let http = HttpConnections::default();
+        registry.register(
+            "http_connections",
+            "HTTP connections open",
+            http.open.clone(),
+        );
+        registry.register(
+            "http_refused_connections",
+            "HTTP connections closed at accept: --http-max-connections were open",
+            http.refused.clone(),
+        );
+        let timed_out = Family::<OpLabels, Counter>::default();
+        // One statement each: a family's guard lives to the end of its statement.
+        let header_timeouts = timed_out.get_or_create(&[("phase", "header")]).clone();
+        let idle_timeouts = timed_out.get_or_create(&[("phase", "idle")]).clone();
+        let http = HttpConnections {
+            header_timeouts,
+            idle_timeouts,
+            ..http
+        };
+        registry.register(
+            "http_timed_out_connections",
+            "HTTP connections closed by a timeout: header (no whole request head in time), idle (no next request)",
+            timed_out,
+        );
         Self {
             registry: root,
             traffic,
             feedback,
             viewers,
             mux_send_errors,
+            http,
             publishers,
             rooms,
             relay_links,
@@ -399,6 +443,9 @@ mod tests {
             "cascade_lost_packets_total{direction=\"ingress\"} 0",
             "cascade_lost_packets_total{direction=\"egress\"} 0",
             "cascade_mux_send_errors_total 0",
+            "cascade_http_connections 0",
+            "cascade_http_refused_connections_total 0",
+            "cascade_http_timed_out_connections_total{phase=\"idle\"} 0",
             "process_cpu_seconds_total ",
             "process_resident_memory_bytes ",
         ] {

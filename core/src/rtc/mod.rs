@@ -2,6 +2,7 @@
 //!
 //! - [`pc`]: the peer-connection factory (media engines, interceptors, settings) and the
 //!   interceptors of our own (keyframe requests, feedback counters).
+//! - [`events`]: a peer connection's events as channels a task can await.
 //! - [`negotiate`]: reading offers, choosing a room's tracks for an offer, and reading back
 //!   the payload types an answer settled on (shared by sessions and the mux).
 //! - [`session`]: publisher, subscriber and upstream peer connections and their lifetimes.
@@ -10,6 +11,7 @@
 //!
 //! Imports [`crate::media`], [`crate::obs`] and [`crate::error`].
 
+pub mod events;
 pub mod mux;
 pub mod negotiate;
 pub mod pc;

@@ -7,7 +7,9 @@
 //! [`FeedbackCounter`], which counts NACKs, PLIs, retransmissions and reported loss for metrics.
 //!
 //! Also here: [`scan_offer`], a small pure reader of an SDP offer's media sections, used to
-//! refuse an offer with nothing to publish or watch before any WebRTC work is done.
+//! refuse an offer with nothing to publish or watch before any WebRTC work is done; and
+//! [`build_core`], a sans-I/O core from engines (those of [`PcFactory::engines`] or a caller's
+//! own, as the load generator's viewers compose them).
 
 use crate::error::{Error, Result};
 use crate::media::MediaKind;
@@ -19,10 +21,11 @@ use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
 };
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
-use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::setting_engine::{SettingEngine, SettingEngineBuilder};
 use rtc::peer_connection::transport::{
     CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit, RTCIceCandidateType,
 };
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
@@ -45,7 +48,39 @@ use webrtc::peer_connection::{PeerConnection, PeerConnectionBuilder, PeerConnect
 pub const SRTP_REPLAY_WINDOW: usize = 1024;
 
 /// How many times one lost packet is NACKed at most (100 ms apart).
-const MAX_NACKS_PER_PACKET: u16 = 3;
+pub const MAX_NACKS_PER_PACKET: u16 = 3;
+
+/// ICE's timeouts on every core (see [`PcFactory::engines`]): disconnected after this long
+/// without word from the peer, failed after [`ICE_FAILED`], with a keepalive every
+/// [`ICE_KEEPALIVE`] (from a full agent; an ICE-lite answerer sends none, and hears from its
+/// peer by the peer's checks: see [`IceRole`]). A viewer that vanishes (tab closed, process killed) sends no goodbye:
+/// it is noticed within seconds, so its resources and the relay link it holds are freed.
+pub const ICE_DISCONNECTED: Duration = Duration::from_secs(4);
+/// See [`ICE_DISCONNECTED`].
+pub const ICE_FAILED: Duration = Duration::from_secs(8);
+/// See [`ICE_DISCONNECTED`].
+pub const ICE_KEEPALIVE: Duration = Duration::from_secs(2);
+
+/// How a peer connection runs ICE, by which end of the offer it is.
+///
+/// Every offer a node answers (a WHIP publisher's, a WHEP viewer's, an edge's relay link) comes
+/// from a peer it cannot trust yet, and its candidates are addresses that peer chose: a full
+/// agent sends connectivity checks to each of them, every 200 ms until they answer, so a
+/// stranger's offer listing a third party's addresses made the node send datagrams there (a
+/// reflection and amplification vector). So the node answers as an ICE-lite agent (RFC 8445
+/// §2.5; `a=ice-lite` in the answer, as mediasoup and Janus do): controlled, it checks no offered
+/// candidate, sends no keepalives, answers the peer's valid checks, and sends one check back
+/// only to an address that has just sent it a valid check, to confirm the address answers before
+/// a pair through it is selected (our `rtc-ice` patch, vendor/README.md). Offers the node makes
+/// (the edge's relay link) go to a node it chose, whose answer is lite: those stay full agents,
+/// and controlling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IceRole {
+    /// A full agent: offers, checks the answerer's candidates, nominates.
+    Offerer,
+    /// ICE-lite: answers, checks no candidate it was told about.
+    Answerer,
+}
 
 /// Where and how a node's peer connections bind media.
 #[derive(Debug, Clone)]
@@ -121,10 +156,27 @@ impl PcFactory {
         &self.settings
     }
 
-    /// Builds a peer connection whose events go to `handler`.
+    /// Builds a peer connection, a full ICE agent, whose events go to `handler`: for a peer
+    /// connection that makes the offer (see [`IceRole`]).
     pub async fn build(&self, handler: Arc<dyn PeerConnectionEventHandler>) -> Result<Pc> {
+        self.build_as(IceRole::Offerer, handler).await
+    }
+
+    /// Builds a peer connection that will answer an offer, an ICE-lite agent (see [`IceRole`]).
+    pub async fn build_answering(
+        &self,
+        handler: Arc<dyn PeerConnectionEventHandler>,
+    ) -> Result<Pc> {
+        self.build_as(IceRole::Answerer, handler).await
+    }
+
+    async fn build_as(
+        &self,
+        role: IceRole,
+        handler: Arc<dyn PeerConnectionEventHandler>,
+    ) -> Result<Pc> {
         match self.settings.udp_ports {
-            None => self.build_on(handler, 0).await,
+            None => self.build_on(role, handler, 0).await,
             Some((low, high)) => {
                 // Walk the range from a rotating start so consecutive sessions do not all retry
                 // the same taken ports; a port another process holds makes the build fail and
@@ -134,7 +186,7 @@ impl PcFactory {
                 let mut last_err = None;
                 for i in 0..span {
                     let port = low + ((start + i) % span) as u16;
-                    match self.build_on(handler.clone(), port).await {
+                    match self.build_on(role, handler.clone(), port).await {
                         Ok(pc) => return Ok(pc),
                         Err(e) => last_err = Some(e),
                     }
@@ -154,7 +206,26 @@ impl PcFactory {
 
     /// The codecs, interceptors and ICE/DTLS settings every peer connection of this node gets,
     /// on its own socket or on the UDP mux; `kind` says which interceptors (see [`CoreKind`]).
+    /// A full ICE agent, for a core that offers; [`PcFactory::answering_engines`] for one that
+    /// answers.
     pub fn engines(&self, kind: CoreKind) -> Result<(MediaEngine, Registry, SettingEngineBuilder)> {
+        self.engines_as(IceRole::Offerer, kind)
+    }
+
+    /// As [`PcFactory::engines`], for a core that answers an offer: an ICE-lite agent (see
+    /// [`IceRole`]), as the UDP mux builds its viewers' cores.
+    pub fn answering_engines(
+        &self,
+        kind: CoreKind,
+    ) -> Result<(MediaEngine, Registry, SettingEngineBuilder)> {
+        self.engines_as(IceRole::Answerer, kind)
+    }
+
+    fn engines_as(
+        &self,
+        role: IceRole,
+        kind: CoreKind,
+    ) -> Result<(MediaEngine, Registry, SettingEngineBuilder)> {
         let mut media_engine = MediaEngine::default();
         media_engine.register_default_codecs()?;
         // webrtc-rs's defaults (`register_default_interceptors`), except that a lost packet is
@@ -200,14 +271,13 @@ impl PcFactory {
             );
         let mut setting_engine = SettingEngineBuilder::new()
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
-            // A viewer that vanishes (tab closed, process killed) sends no goodbye: notice within
-            // seconds so its resources and the relay link it holds are freed.
             .with_ice_timeouts(
-                Some(Duration::from_secs(4)),
-                Some(Duration::from_secs(8)),
-                Some(Duration::from_secs(2)),
+                Some(ICE_DISCONNECTED),
+                Some(ICE_FAILED),
+                Some(ICE_KEEPALIVE),
             )
-            .with_srtp_replay_protection_window(SRTP_REPLAY_WINDOW);
+            .with_srtp_replay_protection_window(SRTP_REPLAY_WINDOW)
+            .with_lite(role == IceRole::Answerer);
         if let Some(ip) = self.settings.advertise_ip
             && ip != self.settings.bind_ip
         {
@@ -226,10 +296,11 @@ impl PcFactory {
 
     async fn build_on(
         &self,
+        role: IceRole,
         handler: Arc<dyn PeerConnectionEventHandler>,
         port: u16,
     ) -> Result<Pc> {
-        let (media_engine, registry, setting_engine) = self.engines(CoreKind::Full)?;
+        let (media_engine, registry, setting_engine) = self.engines_as(role, CoreKind::Full)?;
         let pc = PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(media_engine)
@@ -241,6 +312,23 @@ impl PcFactory {
             .await?;
         Ok(Arc::new(pc))
     }
+}
+
+/// A sans-I/O core (default configuration) from a media engine, an interceptor registry and
+/// ICE/DTLS settings, at `now`: a UDP mux viewer's from [`PcFactory::engines`], or one composed
+/// by the caller.
+pub fn build_core(
+    media_engine: MediaEngine,
+    registry: Registry,
+    setting_engine: SettingEngine,
+    now: Instant,
+) -> rtc::shared::error::Result<RTCPeerConnection> {
+    RTCPeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(media_engine)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(setting_engine)
+        .build(now)
 }
 
 /// Offers NACK and PLI feedback for video, as webrtc-rs's `configure_nack` does, for callers that
@@ -736,7 +824,6 @@ mod tests {
     /// to what negotiation chose (media sections, direction, codecs, feedback, extensions).
     fn negotiated(offer: &str) -> Vec<String> {
         use rtc::media_stream::MediaStreamTrack;
-        use rtc::peer_connection::RTCPeerConnectionBuilder;
         use rtc::peer_connection::sdp::RTCSessionDescription;
         use rtc::rtp_transceiver::rtp_sender::{
             RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters,
@@ -749,13 +836,7 @@ mod tests {
         });
         let (media_engine, registry, setting_engine) = factory.engines(CoreKind::OwnMedia).unwrap();
         let now = Instant::now();
-        let mut pc = RTCPeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
-            .with_media_engine(media_engine)
-            .with_interceptor_registry(registry)
-            .with_setting_engine(setting_engine.build())
-            .build(now)
-            .unwrap();
+        let mut pc = build_core(media_engine, registry, setting_engine.build(), now).unwrap();
         pc.set_remote_description(now, RTCSessionDescription::offer(offer.into()).unwrap())
             .unwrap();
         for (kind, mime, rate, channels) in [

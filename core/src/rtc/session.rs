@@ -8,10 +8,11 @@
 use crate::error::{Error, Result};
 use crate::media::MediaKind;
 use crate::media::room::{EndReason, Room, RoomTrack};
+use crate::rtc::events::{PeerEvents, gone};
 use crate::rtc::negotiate::{
     NegotiationError, Offer, choose_tracks, new_leg, no_codec_accepted, payload_type, sending_track,
 };
-use crate::rtc::pc::{Pc, PcFactory};
+use crate::rtc::pc::{IceRole, Pc, PcFactory};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
@@ -22,40 +23,13 @@ use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::peer_connection::{
-    PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
-};
+use webrtc::peer_connection::RTCPeerConnectionState;
 
 /// How long ICE gathering may take before we answer with what we have.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a new session may take to connect before it is given up.
 /// Packets a subscriber forwards per wake-up at most.
 const BATCH: usize = 64;
-
-/// Receives a peer connection's events and turns them into channels a session task can await.
-struct Events {
-    state: watch::Sender<RTCPeerConnectionState>,
-    gathered: watch::Sender<bool>,
-    tracks: mpsc::UnboundedSender<Arc<dyn TrackRemote>>,
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Events {
-    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            self.gathered.send_replace(true);
-        }
-    }
-
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        tracing::debug!(%state, "peer connection state");
-        self.state.send_replace(state);
-    }
-
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.tracks.send(track);
-    }
-}
 
 /// A peer connection and the receiving ends of its events.
 struct Peer {
@@ -66,16 +40,21 @@ struct Peer {
 }
 
 impl Peer {
-    async fn new(factory: &PcFactory) -> Result<Self> {
-        let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
-        let (gathered_tx, gathered) = watch::channel(false);
-        let (tracks_tx, tracks) = mpsc::unbounded_channel();
-        let events = Arc::new(Events {
-            state: state_tx,
-            gathered: gathered_tx,
-            tracks: tracks_tx,
-        });
-        let pc = factory.build(events).await?;
+    /// A peer connection that will make the offer (a full ICE agent) or answer one (ICE-lite:
+    /// see [`IceRole`]).
+    async fn new(factory: &PcFactory, role: IceRole) -> Result<Self> {
+        let (
+            handler,
+            PeerEvents {
+                state,
+                gathered,
+                tracks,
+            },
+        ) = PeerEvents::channel();
+        let pc = match role {
+            IceRole::Offerer => factory.build(handler).await?,
+            IceRole::Answerer => factory.build_answering(handler).await?,
+        };
         Ok(Self {
             pc,
             state,
@@ -127,18 +106,6 @@ impl Peer {
             Err(_) => Err(Error::Unavailable("peer connection timed out".into())),
         }
     }
-
-    /// Resolves when the connection is gone for good.
-    async fn gone(state: &mut watch::Receiver<RTCPeerConnectionState>) {
-        let _ = state
-            .wait_for(|s| {
-                matches!(
-                    s,
-                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
-                )
-            })
-            .await;
-    }
 }
 
 /// What the node keeps of a running session.
@@ -164,7 +131,7 @@ pub async fn publish(
     if sending == 0 {
         return Err(NegotiationError::NoMedia(true).into());
     }
-    let mut peer = Peer::new(factory).await?;
+    let mut peer = Peer::new(factory, IceRole::Answerer).await?;
     let answer = match peer.answer(&offer.sdp).await {
         Ok(a) => a,
         Err(e) => {
@@ -185,7 +152,7 @@ pub async fn publish(
                 Some(track) = tracks.recv() => {
                     room.add_track(track).await;
                 }
-                _ = Peer::gone(&mut state) => {
+                _ = gone(&mut state) => {
                     // Not the end: the publisher may come back (see `Node::publish`); the
                     // room's subscribers wait for it.
                     tracing::info!(room = %room.id, "publisher disconnected; waiting for it to come back");
@@ -225,7 +192,7 @@ pub async fn subscribe(
     let offered_at = std::time::Instant::now();
     let chosen = choose_tracks(&room, offer).await?;
 
-    let mut peer = Peer::new(factory).await?;
+    let mut peer = Peer::new(factory, IceRole::Answerer).await?;
     let mut legs = Vec::with_capacity(chosen.len());
     let mut senders = Vec::with_capacity(chosen.len());
     for track in &chosen {
@@ -365,7 +332,7 @@ async fn run_subscriber(
                         }
                     }
                 }
-                _ = Peer::gone(&mut state) => break,
+                _ = gone(&mut state) => break,
                 _ = cancel.cancelled() => break,
                 _ = room.ended() => break,
             }
@@ -403,7 +370,7 @@ impl std::fmt::Debug for UpstreamPeer {
 impl UpstreamPeer {
     /// Builds the peer connection and its offer: one receive-only section per track.
     pub async fn offer(factory: &PcFactory, kinds: &[MediaKind]) -> Result<(Self, String)> {
-        let mut peer = Peer::new(factory).await?;
+        let mut peer = Peer::new(factory, IceRole::Offerer).await?;
         for kind in kinds {
             let kind = match kind {
                 MediaKind::Audio => RtpCodecKind::Audio,
@@ -450,7 +417,7 @@ impl UpstreamPeer {
                 Some(track) = tracks.recv() => {
                     room.add_track(track).await;
                 }
-                _ = Peer::gone(&mut state) => break UpstreamEnd::Failed,
+                _ = gone(&mut state) => break UpstreamEnd::Failed,
                 _ = cancel.cancelled() => break UpstreamEnd::Cancelled,
                 _ = room.ended() => break UpstreamEnd::RoomEnded,
             }

@@ -1,8 +1,8 @@
-//! The node's place in the routing store: its registration and room claims renewed every
-//! heartbeat, lost claims claimed again, and the liveness probe of another origin.
+//! The node's place in the routing store: its registration renewed every heartbeat, its room
+//! claims ticked after each healthy one (the claim machines renew them, claim lost ones again;
+//! see `claims`), and the liveness probe of another origin.
 
 use super::Node;
-use crate::cluster::routing::RoomClaim;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +13,8 @@ impl Node {
     /// depend on the store. Every round writes the node's whole state again (its registration
     /// and its room claims; each relay link's task re-writes its link), so after an outage, or
     /// a Redis restarted empty, the store matches the node again within one period. A claim
-    /// lost meanwhile (it expired) is claimed again with a new token, unless another origin
-    /// took the room.
+    /// lost meanwhile (it expired) is claimed again with a new token; if another origin took
+    /// the room, the room ends here (no two origins serve one room).
     pub async fn heartbeat_loop(self: Arc<Self>) {
         let (lease, period) = (self.config.lease, self.config.heartbeat());
         let mut healthy = true;
@@ -36,7 +36,7 @@ impl Node {
                 }
             }
             if healthy {
-                self.renew_claims(lease).await;
+                self.tick_claims().await;
             }
             tokio::select! {
                 _ = tokio::time::sleep(period) => {}
@@ -45,56 +45,6 @@ impl Node {
         }
         if let Err(e) = self.routing.remove_node(self.id()).await {
             tracing::warn!(error = %e, "could not deregister");
-        }
-    }
-
-    /// Renews every room claim; claims a lost one again.
-    pub(super) async fn renew_claims(&self, lease: Duration) {
-        let claims: Vec<RoomClaim> = self.state().claims.values().cloned().collect();
-        for claim in claims {
-            match self.routing.renew_room(&claim, lease).await {
-                Ok(true) => {}
-                Ok(false) => self.reclaim(&claim, lease).await,
-                Err(e) => {
-                    tracing::warn!(room = %claim.room, error = %e, "room lease renewal failed");
-                }
-            }
-        }
-    }
-
-    pub(super) async fn reclaim(&self, lost: &RoomClaim, lease: Duration) {
-        match self.routing.claim_room(&lost.room, self.id(), lease).await {
-            Ok(Some(claim)) => {
-                // Only if the room was not released meanwhile.
-                let stale = {
-                    let mut state = self.state();
-                    if state
-                        .claims
-                        .get(&lost.room)
-                        .is_some_and(|c| c.token == lost.token)
-                    {
-                        state.claims.insert(lost.room.clone(), claim);
-                        None
-                    } else {
-                        Some(claim)
-                    }
-                };
-                match stale {
-                    None => {
-                        tracing::info!(room = %lost.room, "room claim had expired; claimed again");
-                    }
-                    Some(claim) => {
-                        let _ = self.routing.release_room(&claim).await;
-                    }
-                }
-            }
-            Ok(None) => {
-                tracing::error!(
-                    room = %lost.room,
-                    "room claim lost to another origin; keeping the local publisher"
-                );
-            }
-            Err(e) => tracing::warn!(room = %lost.room, error = %e, "could not claim room again"),
         }
     }
 }

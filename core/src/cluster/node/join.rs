@@ -1,10 +1,9 @@
-//! Joins: where a new session goes, publishing (claiming the room in the routing store,
-//! taking over one whose owner is dead, resuming one whose publisher left) and subscribing
-//! (reserving a room, pulling it when this node does not hold it), and letting rooms go.
+//! Joins: publishing (claiming the room, see `claims`; resuming one whose publisher left) and
+//! subscribing (reserving a room, pulling it when this node does not hold it, see `pull`),
+//! and letting rooms go. Where a join goes is decided before, by placement (`admit`).
 
-use super::{Node, SessionKind, heartbeat::reachable};
-use crate::cluster::placement::{self, Placement};
-use crate::cluster::routing::{Role, RoomClaim};
+use super::{Node, SessionKind, admit::Handoff};
+use crate::cluster::routing::Role;
 use crate::error::{Error, Result};
 use crate::media::room::{EndReason, Room};
 use crate::rtc::negotiate::Offer;
@@ -13,49 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 impl Node {
-    /// Where a new viewer of `room_id` should go (see [`placement`]). Asks the routing store
-    /// only when the answer may not be "here": an edge that does not hold the room, or a node
-    /// that is draining or full. When the store cannot answer, a node that could serve the
-    /// viewer anyway does; one that would need the store to find the room fails with
-    /// [`Error::Routing`] (503).
-    pub async fn place_viewer(&self, room_id: &str) -> Result<Placement> {
-        let me = self.info();
-        let carries = self.room(room_id).is_some_and(|r| !r.is_ended());
-        let open = placement::has_room(&me);
-        if open && (self.role() == Role::Origin || carries) {
-            return Ok(Placement::Here);
-        }
-        let lookup = async {
-            let nodes = self.routing.nodes().await?;
-            let links = self.routing.links(room_id).await?;
-            Ok::<_, crate::cluster::routing::RoutingError>((nodes, links))
-        };
-        match lookup.await {
-            Ok((nodes, links)) => Ok(placement::place_viewer(&me, carries, &nodes, &links)),
-            Err(e) if open && self.config.upstream.is_some() => {
-                tracing::debug!(room = room_id, error = %e, "placement lookup failed; serving here");
-                Ok(Placement::Here)
-            }
-            Err(e) => Err(Error::Routing(e.to_string())),
-        }
-    }
-
-    /// Where a new publisher of a room should go (see [`placement`]).
-    pub async fn place_publisher(&self) -> Result<Placement> {
-        let me = self.info();
-        if placement::has_room(&me) {
-            return Ok(Placement::Here);
-        }
-        let nodes = self
-            .routing
-            .nodes()
-            .await
-            .map_err(|e| Error::Routing(e.to_string()))?;
-        Ok(placement::place_publisher(&me, &nodes))
-    }
-
     /// WHIP: starts a publisher session for `room_id`. Returns the session id and SDP answer.
+    /// Takes over the slot [`Node::place_publisher`] reserved, when it was called just before.
     pub async fn publish(self: &Arc<Self>, room_id: &str, offer: &str) -> Result<(String, String)> {
+        let slot = self.admission.take(&Handoff::Publisher);
         if self.role() != Role::Origin {
             return Err(Error::NotFound(format!(
                 "this node ({}) is an edge: publish to an origin's /whip/{room_id}",
@@ -82,21 +42,12 @@ impl Node {
                 }
             }
         };
-        if !resumed {
-            let claim = match self.claim(room_id).await {
-                Ok(Some(claim)) => claim,
-                Ok(None) => {
-                    self.state().rooms.remove(room_id);
-                    return Err(Error::Conflict(format!(
-                        "room {room_id} is already being published on another origin"
-                    )));
-                }
-                Err(e) => {
-                    self.state().rooms.remove(room_id);
-                    return Err(Error::Routing(e.to_string()));
-                }
-            };
-            self.state().claims.insert(room_id.to_owned(), claim);
+        if resumed {
+            // The room kept its slot (and its claim) while it waited for its publisher.
+            drop(slot);
+        } else if let Err(e) = self.claim(&room, slot).await {
+            self.state().rooms.remove(room_id);
+            return Err(e);
         }
         let handle = self.new_handle(room_id);
         match session::publish(
@@ -110,7 +61,7 @@ impl Node {
         {
             Ok(answer) => {
                 tracing::info!(room = room_id, session = %handle.id, resumed, "publisher joined");
-                self.track_session(handle.clone(), SessionKind::Publisher, room);
+                self.track_session(handle.clone(), SessionKind::Publisher, room, None);
                 Ok((handle.id, answer))
             }
             Err(e) if resumed => {
@@ -127,38 +78,6 @@ impl Node {
                 Err(e)
             }
         }
-    }
-
-    /// Claims a room for this origin. A room still claimed by an origin that does not answer
-    /// (it died; its claim has not expired yet) is taken over, so its publisher can come back
-    /// here at once. `None` when a live origin holds it.
-    pub(super) async fn claim(
-        &self,
-        room_id: &str,
-    ) -> crate::cluster::routing::RoutingResult<Option<RoomClaim>> {
-        let lease = self.config.lease;
-        if let Some(claim) = self.routing.claim_room(room_id, self.id(), lease).await? {
-            return Ok(Some(claim));
-        }
-        let Some(owner) = self.routing.room_owner(room_id).await? else {
-            return self.routing.claim_room(room_id, self.id(), lease).await;
-        };
-        let alive = match self.routing.node(&owner).await? {
-            _ if owner == self.id() => false,
-            Some(node) => reachable(&node.grpc_url).await,
-            None => false,
-        };
-        if alive {
-            return Ok(None);
-        }
-        let claim = self
-            .routing
-            .take_over_room(room_id, &owner, self.id(), lease)
-            .await?;
-        if claim.is_some() {
-            tracing::info!(room = room_id, from = %owner, "took over the room of an origin that does not answer");
-        }
-        Ok(claim)
     }
 
     /// Waits `--failover-timeout` for the publisher of an orphaned room to come back (to this
@@ -186,13 +105,19 @@ impl Node {
     }
 
     /// WHEP, and the upstream end of a relay link: attaches a subscriber to `room_id`, pulling
-    /// the room from upstream first when this node does not hold it.
+    /// the room from upstream first when this node does not hold it. A viewer takes over the
+    /// slot [`Node::place_viewer`] reserved, when it was called just before; it frees the slot
+    /// when it fails to start or ends.
     pub async fn subscribe(
         self: &Arc<Self>,
         room_id: &str,
         offer: &str,
         kind: SessionKind,
     ) -> Result<(SessionHandle, String)> {
+        let slot = match kind {
+            SessionKind::Viewer => self.admission.take(&Handoff::Viewer(room_id.to_owned())),
+            SessionKind::Publisher | SessionKind::Relay => None,
+        };
         let offer = &Offer::parse(offer)?;
         let room = self.reserve_room(room_id)?;
         let handle = self.new_handle(room_id);
@@ -221,7 +146,7 @@ impl Node {
         match joined {
             Ok(answer) => {
                 tracing::info!(room = room_id, session = %handle.id, ?kind, "subscriber joined");
-                self.track_session(handle.clone(), kind, room);
+                self.track_session(handle.clone(), kind, room, slot);
                 Ok((handle, answer))
             }
             Err(e) => {
@@ -294,9 +219,10 @@ impl Node {
         }
     }
 
-    /// Forgets an origin room: out of the map and out of the routing store.
+    /// Forgets an origin room: out of the map, its slot freed, its claim released (in the
+    /// routing store too).
     pub(super) async fn forget_room(&self, room: &Arc<Room>) {
-        let claim = {
+        let release = {
             let mut state = self.state();
             if state
                 .rooms
@@ -305,12 +231,8 @@ impl Node {
             {
                 state.rooms.remove(&room.id);
             }
-            state.claims.remove(&room.id)
+            self.release_claim(&mut state, room)
         };
-        if let Some(claim) = claim
-            && let Err(e) = self.routing.release_room(&claim).await
-        {
-            tracing::warn!(room = %room.id, error = %e, "could not release room claim");
-        }
+        self.carry_out_claim(&room.id, release).await;
     }
 }

@@ -4,8 +4,24 @@
 //! Origins and edges are the same machine with a different [`Role`]: an origin accepts
 //! publishers (WHIP) and owns their rooms; an edge takes rooms from an upstream node over a
 //! relay link. Both serve viewers (WHEP) and downstream relay links from the rooms they hold.
+//!
+//! The node decides nothing about the cluster itself: it drives the state machines of
+//! [`crate::cluster::decide`], feeding them events with the time and carrying out the actions
+//! they return (store writes, probes, relay links, shutdown). Which task feeds which machine:
+//!
+//! - `admit`: each join feeds the node's [`Admission`](crate::cluster::decide::admission)
+//!   (`Join`, the store lookup's answer); the slot an admitted session holds sends `Leave`
+//!   when it is dropped.
+//! - `claims` (called from `join` and `heartbeat`): each published room's
+//!   [`Claim`](crate::cluster::decide::claims), fed by the publish (`Claim`), the heartbeat
+//!   (`Tick`), `forget_room` (`Release`) and the store's answers.
+//! - `pull`: each relayed room's [`Upstream`](crate::cluster::decide::upstream), fed by one
+//!   task per room (its store reads, link attempts and link ends, its timer).
+//! - `drain`: the node's [`Drain`](crate::cluster::decide::drain), fed by `drain()`, every
+//!   session joining or leaving, and its deadline.
 
-use crate::cluster::routing::{NodeInfo, Role, RoomClaim, RoutingStore};
+use crate::cluster::decide::drain::DrainEvent;
+use crate::cluster::routing::{NodeInfo, Role, RoutingStore};
 use crate::cluster::settings::NodeSettings;
 use crate::error::{Error, Result};
 use crate::media::room::Room;
@@ -14,11 +30,12 @@ use crate::rtc::session::SessionHandle;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+mod admit;
+mod claims;
 mod drain;
 mod heartbeat;
 mod join;
@@ -28,8 +45,6 @@ mod pull;
 pub const LEASE: Duration = Duration::from_secs(10);
 /// How often a node renews its entries, by default (a third of the lease).
 pub const HEARTBEAT: Duration = Duration::from_secs(3);
-/// How often a draining node checks whether its last session has left.
-const DRAIN_POLL: Duration = Duration::from_millis(250);
 
 /// What kind of session a handle belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +55,7 @@ pub enum SessionKind {
 }
 
 /// A node's sessions by kind.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SessionCounts {
     pub publishers: usize,
     pub viewers: usize,
@@ -52,12 +67,15 @@ pub struct SessionCounts {
 struct SessionEntry {
     handle: SessionHandle,
     kind: SessionKind,
+    /// The capacity slot it was admitted with; dropped with the entry (`Leave`).
+    _slot: Option<admit::Slot>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     rooms: HashMap<String, Arc<Room>>,
-    claims: HashMap<String, RoomClaim>,
+    /// Each published room's claim (an origin's), by room id.
+    claims: HashMap<String, claims::ClaimEntry>,
     sessions: HashMap<String, SessionEntry>,
 }
 
@@ -75,7 +93,10 @@ pub struct Node {
     pub shutdown: CancellationToken,
     /// Cancelled when the node starts draining: no new sessions, current ones continue.
     pub draining: CancellationToken,
-    drain_started: AtomicBool,
+    /// The drain machine and the queue of its actions.
+    drain: Mutex<drain::DrainDriver>,
+    /// The admission machine and the slots handed from placement to the session.
+    admission: admit::Admitter,
     /// This node's Prometheus registry (`/metrics`).
     pub metrics: Arc<crate::obs::metrics::Metrics>,
     /// The recent rate of what the node sends, for status reads.
@@ -95,6 +116,8 @@ impl Node {
         let routing = crate::cluster::routing::MeteredStore::wrap(routing, metrics.clone());
         Arc::new(Self {
             factory: PcFactory::new(config.media.clone()).with_feedback(metrics.feedback.clone()),
+            drain: Mutex::new(drain::DrainDriver::new(config.drain_timeout)),
+            admission: admit::Admitter::new(&config),
             config,
             routing,
             metrics,
@@ -104,7 +127,6 @@ impl Node {
             shutdown: CancellationToken::new(),
             draining: CancellationToken::new(),
             egress: Default::default(),
-            drain_started: AtomicBool::new(false),
             mux: std::sync::OnceLock::new(),
         })
     }
@@ -169,25 +191,17 @@ impl Node {
             .unwrap_or_else(|| format!("http://{}", advertised(self.grpc_addr, &self.config)))
     }
 
-    /// This node as the routing store shows it. Its load is what its capacity limits: viewers
-    /// on an edge, rooms it owns on an origin.
+    /// This node as the routing store shows it. Its load is what its capacity limits, the
+    /// slots admission has handed out: viewers on an edge, rooms it owns on an origin.
     pub fn info(&self) -> NodeInfo {
-        let state = self.state();
-        let load = match self.config.role {
-            Role::Edge => state
-                .sessions
-                .values()
-                .filter(|s| s.kind == SessionKind::Viewer)
-                .count(),
-            Role::Origin => state.rooms.values().filter(|r| !r.relayed).count(),
-        };
+        let load = self.admission.load();
         NodeInfo {
             id: self.config.node_id.clone(),
             role: self.config.role,
             http_url: self.http_url(),
             grpc_url: self.grpc_url(),
             capacity: self.config.capacity,
-            load: u32::try_from(load).unwrap_or(u32::MAX),
+            load,
             draining: self.is_draining(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             heartbeat_unix_ms: None,
@@ -270,19 +284,34 @@ impl Node {
         }
     }
 
-    /// Keeps a session until it finishes, then lets go of what it held.
-    fn track_session(self: &Arc<Self>, handle: SessionHandle, kind: SessionKind, room: Arc<Room>) {
-        self.state().sessions.insert(
-            handle.id.clone(),
-            SessionEntry {
+    /// Keeps a session until it finishes, then lets go of what it held (its admission slot
+    /// among it). The drain machine hears of every session that comes and goes.
+    fn track_session(
+        self: &Arc<Self>,
+        handle: SessionHandle,
+        kind: SessionKind,
+        room: Arc<Room>,
+        slot: Option<admit::Slot>,
+    ) {
+        {
+            let mut state = self.state();
+            let entry = SessionEntry {
                 handle: handle.clone(),
                 kind,
-            },
-        );
+                _slot: slot,
+            };
+            state.sessions.insert(handle.id.clone(), entry);
+            // Under the lock, so that the counts reach the drain machine in order.
+            self.drain_event(DrainEvent::SessionsChanged(state.sessions.len()));
+        }
         let node = self.clone();
         tokio::spawn(async move {
             handle.finished.cancelled().await;
-            node.state().sessions.remove(&handle.id);
+            {
+                let mut state = node.state();
+                state.sessions.remove(&handle.id);
+                node.drain_event(DrainEvent::SessionsChanged(state.sessions.len()));
+            }
             tracing::info!(room = %handle.room, session = %handle.id, ?kind, "session ended");
             match kind {
                 SessionKind::Publisher if room.is_orphaned() && !room.is_ended() => {

@@ -1,29 +1,38 @@
 //! The relay puller: an edge's room fed from an upstream node over relay links, failing over
 //! to another source of the room when a link breaks, while its subscribers stay attached.
+//!
+//! One task per relayed room drives the room's upstream machine
+//! ([`crate::cluster::decide::upstream`]): it carries out `ChooseUpstream` (the store read and
+//! [`crate::cluster::placement::choose_upstream`]) and `Connect` (describe, offer, subscribe)
+//! as the one piece of work in flight, runs the link once the machine has it `Linked`, and
+//! feeds back what came of them, the machine's ticks, and the room ending or the node
+//! stopping. The link's refresher in the store and the `failover` span are the driver's.
 
 use super::Node;
+use crate::cluster::decide::upstream::{
+    Candidates, EndReason as Why, Source, Upstream, UpstreamAction, UpstreamEvent,
+    UpstreamSettings, UpstreamState,
+};
 use crate::cluster::relay_client as relay;
 use crate::cluster::routing::Link;
 use crate::error::{Error, Result};
 use crate::media::MediaKind;
 use crate::media::room::{EndReason, Room};
 use crate::rtc::session::{UpstreamEnd, UpstreamPeer};
+use cascade_proto::relay::v1::SubscribeEvent;
+use std::future::{Future, pending};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 impl Node {
-    /// Where to pull `room_id` from: the configured upstream, or the room's owner as the
-    /// routing store knows it. Edges in `avoid` (their link to us just broke) are not chosen;
-    /// the owner always may be, since nothing else has the room when it comes back.
-    pub(super) async fn upstream_for(
-        &self,
-        room_id: &str,
-        avoid: &[String],
-    ) -> Result<(String, String)> {
-        if let Some(url) = &self.config.upstream {
-            return Ok((url.clone(), "upstream".to_owned()));
-        }
+    /// Where to pull `room_id` from: the room's owner as the routing store knows it, or an edge
+    /// that carries it (a bounded relay tree). Edges in `avoid` (their link to us just broke)
+    /// are not chosen; the owner always may be, since nothing else has the room when it comes
+    /// back. Returns the owner and the source.
+    async fn upstream_for(&self, room_id: &str, avoid: &[String]) -> Result<(String, Source)> {
         let owner = self
             .routing
             .room_owner(room_id)
@@ -56,234 +65,428 @@ impl Node {
             .ok_or_else(|| {
                 Error::Unavailable(format!("upstream {upstream} of room {room_id} is gone"))
             })?;
-        Ok((node.grpc_url, upstream))
+        let source = Source {
+            id: upstream,
+            url: node.grpc_url,
+        };
+        Ok((owner, source))
     }
 
     /// Pulls a room over relay links and feeds it until the room ends. A link that breaks after
     /// it was up (its upstream died, its peer connection failed) is replaced by one from another
     /// source of the room while the room's subscribers stay attached: their streams continue
     /// (see [`Room::replace_sources`]). The room ends when no source is found within
-    /// `--failover-timeout`, or when the first link cannot be set up at all.
+    /// `--failover-timeout` (even with an attempt still under way), or when the first link
+    /// cannot be set up at all.
     pub(super) async fn pull(self: Arc<Self>, room: Arc<Room>) {
-        let mut failover = Failover::default();
-        let mut backoff = FAILOVER_RETRY_MIN;
-        let reason = loop {
-            let mut tried = None;
-            let span = failover.span.clone().unwrap_or_else(tracing::Span::none);
-            let result = self
-                .pull_once(&room, &mut failover, &mut tried)
-                .instrument(span)
-                .await;
-            match result {
-                Ok(Pulled::Over(why)) => {
-                    break EndReason {
-                        not_found: false,
-                        message: why,
-                    };
-                }
-                Ok(Pulled::Lost { upstream, why }) => {
-                    tracing::warn!(room = %room.id, %upstream, %why, "relay link lost; failing over");
-                    room.replace_sources();
-                    failover.begin(&room.id, self.id(), &upstream);
-                    failover.failed.push(upstream);
-                    backoff = FAILOVER_RETRY_MIN;
-                }
-                Err(e) if failover.started.is_none() => break end_reason(e),
-                Err(e) => {
-                    let _enter = failover.span.as_ref().map(|s| s.enter());
-                    tracing::info!(room = %room.id, upstream = ?tried, error = %e, "no new upstream yet");
-                    if let Some(upstream) = tried {
-                        failover.failed.push(upstream);
-                    }
+        let settings = UpstreamSettings {
+            node_id: self.id().to_owned(),
+            configured: self.config.upstream.clone(),
+            failover_timeout: self.config.failover_timeout,
+        };
+        let mut puller = Puller {
+            machine: Upstream::new(settings),
+            node: self,
+            room,
+            work: None,
+            ready: None,
+            failover: None,
+            error: None,
+            over: None,
+        };
+        let mut actions = puller.machine.handle(UpstreamEvent::Start, Instant::now());
+        loop {
+            for action in actions {
+                if let Some(why) = puller.carry_out(action) {
+                    return puller.end(why).await;
                 }
             }
-            if room.is_ended() || self.shutdown.is_cancelled() {
-                break room.end_reason().unwrap_or(EndReason {
+            if let Some(link) = puller.ready.take() {
+                puller.run_or_close(link);
+            }
+            let event = puller.next_event().await;
+            actions = puller.machine.handle(event, Instant::now());
+        }
+    }
+}
+
+/// What a piece of the puller's work came to.
+enum Done {
+    /// `ChooseUpstream`: the room's owner and the source chosen, or why there is none.
+    Chosen(Result<(String, Source)>),
+    /// `Connect` to the source with this id: the link, answered, or why not.
+    Connected(String, Result<Box<ReadyLink>>),
+    /// A link that was up, from this upstream, is over.
+    Ran(String, Result<Pulled>),
+}
+
+type Work = Pin<Box<dyn Future<Output = Done> + Send>>;
+
+/// A relay link whose call the upstream answered: ready to feed the room.
+struct ReadyLink {
+    peer: UpstreamPeer,
+    answer: String,
+    events: tonic::Streaming<SubscribeEvent>,
+    /// The upstream's node id (for a configured URL, the id the upstream gave).
+    upstream: String,
+}
+
+impl ReadyLink {
+    /// Closes a link the room no longer wants (it ended while the link was being set up).
+    async fn close(self, room: Arc<Room>) {
+        tracing::debug!(room = %room.id, upstream = %self.upstream, "relay link up after the room ended; closing it");
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let _ = self.peer.run(&self.answer, room, cancel).await;
+    }
+}
+
+/// How one relay link of a room ended.
+#[derive(Debug)]
+enum Pulled {
+    /// The room is over: its upstream said so, it ended here, or the node is going away.
+    Over(String),
+    /// The link broke, for this reason; the room goes on without a source until another link
+    /// is up.
+    Lost(String),
+}
+
+/// A room's search for a new upstream after its link broke, as the driver traces it.
+struct Failover {
+    /// When the link broke.
+    since: Instant,
+    /// The `failover` span the attempts run in.
+    span: tracing::Span,
+}
+
+/// The driver of one relayed room's upstream machine.
+struct Puller {
+    machine: Upstream,
+    node: Arc<Node>,
+    room: Arc<Room>,
+    /// The choice or link attempt under way, or the link running.
+    work: Option<Work>,
+    /// A link just answered, until the machine has taken it (`LinkUp`).
+    ready: Option<ReadyLink>,
+    failover: Option<Failover>,
+    /// Why the last attempt failed, for the room's end reason.
+    error: Option<Error>,
+    /// Why the room is over, when a link's end said.
+    over: Option<EndReason>,
+}
+
+impl Puller {
+    /// Carries out one action; the reason when it ends the room.
+    fn carry_out(&mut self, action: UpstreamAction) -> Option<Why> {
+        let span = self.span();
+        let (node, room) = (self.node.clone(), self.room.id.clone());
+        match action {
+            UpstreamAction::ChooseUpstream { avoid } => {
+                let choose = async move { Done::Chosen(node.upstream_for(&room, &avoid).await) };
+                self.work = Some(Box::pin(choose.instrument(span)));
+            }
+            UpstreamAction::Connect(source) => {
+                let first = matches!(self.machine.state(), UpstreamState::Starting(_));
+                let room = self.room.clone();
+                let connect = async move {
+                    let id = source.id.clone();
+                    Done::Connected(id, connect(&node, &room, source, first).await.map(Box::new))
+                };
+                self.work = Some(Box::pin(connect.instrument(span)));
+            }
+            UpstreamAction::MarkSourcesLost => {
+                self.room.replace_sources();
+            }
+            UpstreamAction::EndRoom(why) => return Some(why),
+        }
+        None
+    }
+
+    /// The span an attempt runs in: the failover's, during one.
+    fn span(&self) -> tracing::Span {
+        self.failover
+            .as_ref()
+            .map_or_else(tracing::Span::none, |f| f.span.clone())
+    }
+
+    /// Waits for the next event for the machine: work done, its tick, the room ending or the
+    /// node stopping (both reach a running link through the link itself).
+    async fn next_event(&mut self) -> UpstreamEvent {
+        let linked = matches!(self.machine.state(), UpstreamState::Linked(_));
+        let timeout = self.machine.poll_timeout();
+        let (work, room, shutdown) = (&mut self.work, &self.room, &self.node.shutdown);
+        let done = async {
+            match work.as_mut() {
+                Some(work) => work.await,
+                None => pending().await,
+            }
+        };
+        let tick = async {
+            match timeout {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => pending().await,
+            }
+        };
+        let done = tokio::select! {
+            done = done => done,
+            () = tick => return UpstreamEvent::Tick,
+            () = room.ended(), if !linked => return UpstreamEvent::RoomOver,
+            () = shutdown.cancelled(), if !linked => return UpstreamEvent::RoomOver,
+        };
+        self.work = None;
+        self.on_done(done)
+    }
+
+    /// The event a piece of finished work makes.
+    fn on_done(&mut self, done: Done) -> UpstreamEvent {
+        match done {
+            Done::Chosen(Ok((owner, source))) => {
+                UpstreamEvent::Candidates(Candidates::Chosen { owner, source })
+            }
+            Done::Chosen(Err(e)) => {
+                let candidates = match &e {
+                    Error::NotFound(_) => Candidates::NoOwner,
+                    e => Candidates::Unavailable(e.to_string()),
+                };
+                self.failed(None, e);
+                UpstreamEvent::Candidates(candidates)
+            }
+            Done::Connected(_, Ok(link)) => {
+                let up = UpstreamEvent::LinkUp(link.upstream.clone());
+                self.ready = Some(*link);
+                up
+            }
+            Done::Connected(tried, Err(e)) => {
+                self.failed(Some(&tried), e);
+                UpstreamEvent::LinkBroke(tried)
+            }
+            Done::Ran(upstream, Ok(Pulled::Lost(why))) => {
+                tracing::warn!(room = %self.room.id, %upstream, %why, "relay link lost; failing over");
+                let (room, node) = (&self.room.id, self.node.id());
+                self.failover = Some(Failover {
+                    since: Instant::now(),
+                    span: crate::obs::telemetry::failover_span(room, node, &upstream),
+                });
+                UpstreamEvent::LinkBroke(upstream)
+            }
+            Done::Ran(_, Ok(Pulled::Over(why))) => {
+                self.over = Some(EndReason {
+                    not_found: false,
+                    message: why,
+                });
+                UpstreamEvent::RoomOver
+            }
+            Done::Ran(_, Err(e)) => {
+                self.over = Some(end_reason(e));
+                UpstreamEvent::RoomOver
+            }
+        }
+    }
+
+    /// An attempt failed: logged during a failover, kept for the room's end reason.
+    fn failed(&mut self, tried: Option<&str>, e: Error) {
+        if let Some(failover) = &self.failover {
+            let _enter = failover.span.enter();
+            tracing::info!(room = %self.room.id, upstream = ?tried, error = %e, "no new upstream yet");
+        }
+        self.error = Some(e);
+    }
+
+    /// Runs a link the machine took as its upstream; closes one it did not.
+    fn run_or_close(&mut self, link: ReadyLink) {
+        let taken = matches!(self.machine.state(), UpstreamState::Linked(u) if *u == link.upstream);
+        if !taken {
+            tokio::spawn(link.close(self.room.clone()));
+            return;
+        }
+        let (room, upstream) = (&self.room.id, &link.upstream);
+        match self.failover.take() {
+            Some(failover) => {
+                tracing::info!(
+                    room = %room, upstream = %upstream,
+                    after_ms = failover.since.elapsed().as_millis() as u64,
+                    "relay link up again: failed over"
+                );
+                failover.span.record("to", upstream.as_str());
+                // The link runs in the span it was set up in, as the attempt did.
+                let run = run(self.node.clone(), self.room.clone(), link);
+                self.work = Some(Box::pin(run.instrument(failover.span)));
+            }
+            None => {
+                tracing::info!(room = %room, upstream = %upstream, "relay link up");
+                self.work = Some(Box::pin(run(self.node.clone(), self.room.clone(), link)));
+            }
+        }
+    }
+
+    /// Ends the room: out of the node's map, its viewers told, its link out of the store. A
+    /// link still being set up is closed when it comes up.
+    async fn end(mut self, why: Why) {
+        let room = &self.room;
+        let reason = match why {
+            Why::Over => self
+                .over
+                .take()
+                .or_else(|| room.end_reason())
+                .unwrap_or(EndReason {
                     not_found: false,
                     message: "node shutting down".into(),
-                });
-            }
-            if failover
-                .started
-                .is_some_and(|t| t.elapsed() >= self.config.failover_timeout)
-            {
-                break EndReason {
+                }),
+            Why::NotPublished => self.error.take().map_or_else(
+                || EndReason {
+                    not_found: true,
+                    message: format!("room {} is not being published", room.id),
+                },
+                end_reason,
+            ),
+            Why::NoUpstream(why) => self.error.take().map_or(
+                EndReason {
                     not_found: false,
-                    message: format!(
-                        "upstream lost and no other source within {} s",
-                        self.config.failover_timeout.as_secs()
-                    ),
-                };
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = room.ended() => {}
-                _ = self.shutdown.cancelled() => {}
-            }
-            backoff = (backoff * 2).min(FAILOVER_RETRY_MAX);
+                    message: why,
+                },
+                end_reason,
+            ),
+            Why::FailoverTimeout => EndReason {
+                not_found: false,
+                message: format!(
+                    "upstream lost and no other source within {} s",
+                    self.node.config.failover_timeout.as_secs()
+                ),
+            },
         };
         {
-            let mut state = self.state();
+            let mut state = self.node.state();
             if state
                 .rooms
                 .get(&room.id)
-                .is_some_and(|r| Arc::ptr_eq(r, &room))
+                .is_some_and(|r| Arc::ptr_eq(r, room))
             {
                 state.rooms.remove(&room.id);
             }
         }
         room.end(reason);
-        if let Err(e) = self.routing.remove_link(&room.id, self.id()).await {
+        if let Some(work) = self.work.take() {
+            let room = room.clone();
+            tokio::spawn(async move {
+                if let Done::Connected(_, Ok(link)) = work.await {
+                    link.close(room).await;
+                }
+            });
+        }
+        if let Some(link) = self.ready.take() {
+            tokio::spawn(link.close(room.clone()));
+        }
+        if let Err(e) = self
+            .node
+            .routing
+            .remove_link(&room.id, self.node.id())
+            .await
+        {
             tracing::debug!(error = %e, "could not remove link");
         }
     }
+}
 
-    /// Sets up one relay link and feeds the room from it until it ends. `tried` is set to the
-    /// upstream asked, for the caller to avoid it next time.
-    pub(super) async fn pull_once(
-        &self,
-        room: &Arc<Room>,
-        failover: &mut Failover,
-        tried: &mut Option<String>,
-    ) -> Result<Pulled> {
-        let (url, upstream_id) = self.upstream_for(&room.id, &failover.failed).await?;
-        *tried = Some(upstream_id.clone());
-        let mut client = relay::connect(&url).await?;
-        let description = relay::describe(&mut client, &room.id).await?;
-        let kinds: Vec<MediaKind> = description
-            .tracks
-            .iter()
-            .filter_map(|t| MediaKind::parse(&t.kind))
-            .collect();
-        if failover.started.is_none() {
-            room.expect_tracks(kinds.len());
-        }
-        let (peer, offer) = UpstreamPeer::offer(&self.factory, &kinds).await?;
-        let (answer, mut events) =
-            relay::subscribe(&mut client, &room.id, self.id(), offer).await?;
-        let upstream_id = if upstream_id == "upstream" {
-            description.origin_node_id.clone()
-        } else {
-            upstream_id
-        };
-        match failover.started.take() {
-            Some(since) => {
-                tracing::info!(
-                    room = %room.id, upstream = %upstream_id,
-                    after_ms = since.elapsed().as_millis() as u64,
-                    "relay link up again: failed over"
-                );
-                if let Some(span) = failover.span.take() {
-                    span.record("to", upstream_id.as_str());
-                }
-                failover.failed.clear();
-            }
-            None => tracing::info!(room = %room.id, upstream = %upstream_id, "relay link up"),
-        }
-        let link = Link {
-            room: room.id.clone(),
-            edge_id: self.id().to_owned(),
-            upstream_id: upstream_id.clone(),
-        };
-        let cancel = self.shutdown.child_token();
-        let stop = cancel.clone();
-        let watch_room = room.clone();
-        // The upstream tells us when the room ends; a broken stream means the link is gone.
-        let watcher = tokio::spawn(async move {
-            let end = relay::wait_end(&mut events).await;
-            if let relay::LinkEnd::RoomEnded(why) = &end {
-                watch_room.end(EndReason {
-                    not_found: false,
-                    message: why.clone(),
-                });
-            }
-            stop.cancel();
-            end
-        });
-        let routing = self.routing.clone();
-        let (lease, period) = (self.config.lease, self.config.heartbeat());
-        let link_refresh = link.clone();
-        let refresher_stop = cancel.clone();
-        let refresher = tokio::spawn(async move {
-            loop {
-                // Failures only log: the link runs without the store, and the next
-                // refresh after an outage writes it again.
-                if let Err(e) = routing.put_link(&link_refresh, lease).await {
-                    tracing::debug!(error = %e, "could not record relay link");
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(period) => {}
-                    _ = refresher_stop.cancelled() => break,
-                }
-            }
-        });
-        let end = peer.run(&answer, room.clone(), cancel.clone()).await;
-        cancel.cancel();
-        let _ = refresher.await;
-        let call = if watcher.is_finished() {
-            watcher.await.ok()
-        } else {
-            watcher.abort();
-            None
-        };
-        tracing::info!(room = %room.id, upstream = %upstream_id, ?end, ?call, "relay link down");
-        let over = |why: &str| {
-            Pulled::Over(
-                room.end_reason()
-                    .map_or_else(|| why.to_owned(), |r| r.message),
-            )
-        };
-        Ok(match end? {
-            UpstreamEnd::RoomEnded => over("room ended"),
-            _ if room.is_ended() => over("room ended"),
-            _ if self.shutdown.is_cancelled() => over("node shutting down"),
-            UpstreamEnd::Failed => Pulled::Lost {
-                upstream: upstream_id,
-                why: "relay peer connection failed".into(),
-            },
-            UpstreamEnd::Cancelled => Pulled::Lost {
-                upstream: upstream_id,
-                why: match call {
-                    Some(relay::LinkEnd::Broken(why) | relay::LinkEnd::RoomEnded(why)) => why,
-                    None => "relay call ended".into(),
-                },
-            },
-        })
+/// Sets up a relay link to `source`: describe, offer, subscribe. The first link of a room
+/// tells it how many tracks to expect.
+async fn connect(node: &Node, room: &Room, source: Source, first: bool) -> Result<ReadyLink> {
+    let mut client = relay::connect(&source.url).await?;
+    let description = relay::describe(&mut client, &room.id).await?;
+    let kinds: Vec<MediaKind> = description
+        .tracks
+        .iter()
+        .filter_map(|t| MediaKind::parse(&t.kind))
+        .collect();
+    if first {
+        room.expect_tracks(kinds.len());
     }
+    let (peer, offer) = UpstreamPeer::offer(&node.factory, &kinds).await?;
+    let (answer, events) = relay::subscribe(&mut client, &room.id, node.id(), offer).await?;
+    // A configured upstream is known by its URL until it names its node.
+    let upstream = if node.config.upstream.as_deref() == Some(source.id.as_str()) {
+        description.origin_node_id
+    } else {
+        source.id
+    };
+    Ok(ReadyLink {
+        peer,
+        answer,
+        events,
+        upstream,
+    })
 }
 
-/// Waits between attempts to find a new upstream: doubling from the first to the last.
-const FAILOVER_RETRY_MIN: Duration = Duration::from_millis(100);
-
-const FAILOVER_RETRY_MAX: Duration = Duration::from_secs(1);
-
-/// How one relay link of a room ended.
-#[derive(Debug)]
-pub(super) enum Pulled {
-    /// The room is over: its upstream said so, it ended here, or the node is going away.
-    Over(String),
-    /// The link broke; the room goes on without a source until another link is up.
-    Lost { upstream: String, why: String },
-}
-
-/// A room's search for a new upstream after its link broke.
-#[derive(Debug, Default)]
-pub(super) struct Failover {
-    /// When the link broke; `None` while a link is up (or before the first).
-    started: Option<Instant>,
-    /// Upstreams whose links broke since then.
-    failed: Vec<String>,
-    /// The `failover` span the attempts run in.
-    span: Option<tracing::Span>,
-}
-
-impl Failover {
-    pub(super) fn begin(&mut self, room: &str, node: &str, lost: &str) {
-        if self.started.is_none() {
-            self.started = Some(Instant::now());
-            self.span = Some(crate::obs::telemetry::failover_span(room, node, lost));
+/// Feeds the room from a link until it ends, keeping the link in the store meanwhile.
+async fn run(node: Arc<Node>, room: Arc<Room>, link: ReadyLink) -> Done {
+    let ReadyLink {
+        peer,
+        answer,
+        mut events,
+        upstream,
+    } = link;
+    let record = Link {
+        room: room.id.clone(),
+        edge_id: node.id().to_owned(),
+        upstream_id: upstream.clone(),
+    };
+    let cancel = node.shutdown.child_token();
+    let stop = cancel.clone();
+    let watch_room = room.clone();
+    // The upstream tells us when the room ends; a broken stream means the link is gone.
+    let watcher = tokio::spawn(async move {
+        let end = relay::wait_end(&mut events).await;
+        if let relay::LinkEnd::RoomEnded(why) = &end {
+            watch_room.end(EndReason {
+                not_found: false,
+                message: why.clone(),
+            });
         }
-    }
+        stop.cancel();
+        end
+    });
+    let routing = node.routing.clone();
+    let (lease, period) = (node.config.lease, node.config.heartbeat());
+    let refresher_stop = cancel.clone();
+    let refresher = tokio::spawn(async move {
+        loop {
+            // Failures only log: the link runs without the store, and the next
+            // refresh after an outage writes it again.
+            if let Err(e) = routing.put_link(&record, lease).await {
+                tracing::debug!(error = %e, "could not record relay link");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = refresher_stop.cancelled() => break,
+            }
+        }
+    });
+    let end = peer.run(&answer, room.clone(), cancel.clone()).await;
+    cancel.cancel();
+    let _ = refresher.await;
+    let call = if watcher.is_finished() {
+        watcher.await.ok()
+    } else {
+        watcher.abort();
+        None
+    };
+    tracing::info!(room = %room.id, %upstream, ?end, ?call, "relay link down");
+    let over = |why: &str| {
+        Pulled::Over(
+            room.end_reason()
+                .map_or_else(|| why.to_owned(), |r| r.message),
+        )
+    };
+    let pulled = end.map(|end| match end {
+        UpstreamEnd::RoomEnded => over("room ended"),
+        _ if room.is_ended() => over("room ended"),
+        _ if node.shutdown.is_cancelled() => over("node shutting down"),
+        UpstreamEnd::Failed => Pulled::Lost("relay peer connection failed".into()),
+        UpstreamEnd::Cancelled => Pulled::Lost(match call {
+            Some(relay::LinkEnd::Broken(why) | relay::LinkEnd::RoomEnded(why)) => why,
+            None => "relay call ended".into(),
+        }),
+    });
+    Done::Ran(upstream, pulled)
 }
 
 fn end_reason(e: Error) -> EndReason {

@@ -18,7 +18,7 @@ pub use self::metered::{MeteredStore, RoutingOp};
 pub use self::redis::{RedisOptions, RedisStore};
 
 /// A node's role in the cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Origin,
@@ -35,7 +35,7 @@ impl Role {
 }
 
 /// What a node publishes about itself.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeInfo {
     pub id: String,
     pub role: Role,
@@ -53,9 +53,11 @@ pub struct NodeInfo {
     /// epoch by the writing node's clock. Stamped by the store; absent from the entry a node
     /// makes of itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub heartbeat_unix_ms: Option<u64>,
     /// The node's process CPU (100 = one core busy) over its last sampling interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, minimum = 0)]
     pub cpu_percent: Option<f64>,
 }
 

@@ -152,11 +152,9 @@ impl Engine {
         };
         while let Some(out) = viewer.pc.poll_write() {
             let to = out.transport.peer_addr;
-            if let std::collections::hash_map::Entry::Vacant(e) = self.by_addr.entry(to) {
-                e.insert(key);
-                viewer.addrs.push(to);
-            }
-            if !is_stun(&out.message) {
+            let stun = is_stun(&out.message);
+            route(&mut self.by_addr, &mut viewer.addrs, key, to, stun);
+            if !stun {
                 viewer.media_to = Some(to);
             }
             self.outbox.push(to, &out.message);
@@ -366,12 +364,9 @@ impl Engine {
                 None
             };
             let key = match by_ufrag {
-                Some(key) => {
-                    if self.by_addr.insert(from, key) != Some(key) {
-                        self.viewers[key].addrs.push(from);
-                    }
-                    key
-                }
+                // Not routed by address yet: anyone can write a viewer's ufrag. The core
+                // authenticates the request, and its answer routes the address (`route`).
+                Some(key) => key,
                 None => match self.by_addr.get(&from) {
                     Some(&key) => key,
                     None => continue,
@@ -698,6 +693,40 @@ fn frame_pads(batch: &[Outgoing], feed: u64, scratch: &mut Vec<usize>, pads: &mu
     }
 }
 
+/// Routes datagrams from `to` to viewer `key` (whose routed addresses are `addrs`), as its core
+/// sends `to` a datagram (`stun`: a STUN message). The core sends only to addresses that have
+/// authenticated to it: its ICE-lite agent answers, and checks back, an address only after a
+/// valid check from it (`pc::IceRole`), and anything else goes to its selected pair. A STUN
+/// message takes the address from another viewer (a port a new session reuses: this one has
+/// proved it holds it); anything else only routes an address no one has. A viewer has at most
+/// [`MAX_VIEWER_ADDRS`] addresses: one more is not routed (its checks still reach the core,
+/// by ufrag, but nothing else from it does).
+fn route(
+    by_addr: &mut HashMap<SocketAddr, usize>,
+    addrs: &mut Vec<SocketAddr>,
+    key: usize,
+    to: SocketAddr,
+    stun: bool,
+) {
+    if by_addr.get(&to) == Some(&key) {
+        return;
+    }
+    if addrs.len() >= MAX_VIEWER_ADDRS {
+        tracing::trace!(%to, "viewer has its fill of addresses; not routed");
+        return;
+    }
+    match by_addr.entry(to) {
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(key);
+        }
+        std::collections::hash_map::Entry::Occupied(mut e) if stun => {
+            e.insert(key);
+        }
+        std::collections::hash_map::Entry::Occupied(_) => return,
+    }
+    addrs.push(to);
+}
+
 /// One packet to one viewer's leg: decide, rewrite, protect (with `pad` bytes of RTP padding)
 /// and queue the datagram (NACKs are answered from the feed's history). Returns the payload
 /// size when it went out.
@@ -825,6 +854,33 @@ mod tests {
                 payload: bytes::Bytes::from(vec![0; payload]),
             },
         }
+    }
+
+    /// A viewer's addresses are routed as its core sends to them, at most `MAX_VIEWER_ADDRS`;
+    /// another viewer's address is taken by STUN (this core answered a valid check from it),
+    /// not by DTLS or SRTCP.
+    #[test]
+    fn a_viewer_gets_the_addresses_its_core_sends_to_and_no_more_than_its_share() {
+        let addr = |port: u16| SocketAddr::from(([10, 0, 0, 1], port));
+        let (mut by_addr, mut mine, mut theirs) = (HashMap::new(), Vec::new(), Vec::new());
+        route(&mut by_addr, &mut theirs, 2, addr(1), false);
+        route(&mut by_addr, &mut mine, 1, addr(1), false);
+        assert_eq!(
+            by_addr[&addr(1)],
+            2,
+            "DTLS does not take another viewer's address"
+        );
+        route(&mut by_addr, &mut mine, 1, addr(1), true);
+        assert_eq!(by_addr[&addr(1)], 1, "STUN does");
+        route(&mut by_addr, &mut mine, 1, addr(1), true);
+        assert_eq!(mine.len(), 1, "counted once");
+        for port in 2..100 {
+            route(&mut by_addr, &mut mine, 1, addr(port), true);
+        }
+        assert_eq!(mine.len(), MAX_VIEWER_ADDRS);
+        let routed = by_addr.values().filter(|&&k| k == 1).count();
+        assert_eq!(routed, MAX_VIEWER_ADDRS);
+        assert!(!by_addr.contains_key(&addr(99)));
     }
 
     /// A frame split 1127, 1127, 1126, 1126 (and another feed's packet between) is padded to

@@ -15,7 +15,8 @@
 //!   [`SEND_BATCH`] messages per system call;
 //! - input: datagrams are read until the socket is empty and handed to their viewer: a STUN
 //!   request by its ICE username (`ours:theirs`; each viewer gets its own ufrag), anything else
-//!   by the remote address it came from (learnt from STUN, and from where the core sends);
+//!   by the remote address it came from (learnt from where the core sends: its ICE-lite agent
+//!   answers only checks that authenticate, and sends nothing to the offer's candidates);
 //! - timers: ICE checks and consent, DTLS retransmissions and sender reports run from one tick.
 //!
 //! Negotiation (offer in, answer out) runs in the caller's task on a fresh core, which is then
@@ -31,17 +32,16 @@ use crate::obs::metrics::Traffic;
 use crate::rtc::negotiate::{
     NegotiationError, Offer, choose_tracks, new_leg, no_codec_accepted, payload_type, sending_track,
 };
-use crate::rtc::pc::{CoreKind, PcFactory};
+use crate::rtc::pc::{CoreKind, PcFactory, build_core};
 use bytes::BytesMut;
 use rtc::interceptor::Registry;
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
@@ -100,6 +100,10 @@ const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// 20 times the reference stream's rate, so a two-second group of pictures is caught up in about
 /// 100 ms without one burst of hundreds of datagrams overflowing the viewer's receive buffer.
 const CATCH_UP_PER_TICK: usize = 32;
+/// Remote addresses routed to one viewer at most (see `engine::route`): a browser uses one or
+/// two (one per local candidate of it that reaches us). The viewer's ICE agent learns at most
+/// as many peer-reflexive candidates (`rtc-ice` patch).
+const MAX_VIEWER_ADDRS: usize = 16;
 /// Socket buffers: a burst of a keyframe to hundreds of viewers must fit.
 const SOCKET_BUFFER: usize = 8 << 20;
 
@@ -174,7 +178,7 @@ struct Viewer {
     first_sent: bool,
     /// When the core next wants `handle_timeout`.
     deadline: Option<Instant>,
-    /// Remote addresses routed to this viewer.
+    /// Remote addresses routed to this viewer (at most [`MAX_VIEWER_ADDRS`]).
     addrs: Vec<SocketAddr>,
     /// Set when the connection failed or closed: removed after the current step.
     gone: bool,
@@ -271,7 +275,8 @@ impl Mux {
             .iter()
             .min_by_key(|s| s.viewers.load(Ordering::Relaxed))
             .ok_or_else(|| Error::Internal("the mux has no shard".into()))?;
-        let engines = factory.engines(CoreKind::OwnMedia)?;
+        // An ICE-lite core: it checks none of the candidates the offer lists (`pc::IceRole`).
+        let engines = factory.answering_engines(CoreKind::OwnMedia)?;
         // Negotiating is a millisecond or two of CPU with a browser's offer (dozens of codecs;
         // `cargo bench -p cascade-core --bench negotiate`). A flash crowd of joins would hold
         // the runtime's workers with it, and the rooms' ingest and the mux engines run there:
@@ -402,12 +407,7 @@ fn negotiate(
         .with_crypto_provider(tap.clone())
         .build();
     let now = Instant::now();
-    let mut pc = RTCPeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_media_engine(media_engine)
-        .with_interceptor_registry(registry)
-        .with_setting_engine(setting_engine)
-        .build(now)?;
+    let mut pc = build_core(media_engine, registry, setting_engine, now)?;
     let offer = RTCSessionDescription::offer(offer.to_owned())
         .map_err(|e| NegotiationError::BadOffer(format!("invalid SDP offer: {e}")))?;
     pc.set_remote_description(now, offer)

@@ -6,7 +6,7 @@
 pub fn stun_local_ufrag(datagram: &[u8]) -> Option<&str> {
     const MAGIC: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
     const USERNAME: u16 = 0x0006;
-    if datagram.len() < 20 || datagram[0] & 0xc0 != 0 || datagram[4..8] != MAGIC {
+    if datagram.len() < 20 || !is_stun(datagram) || datagram[4..8] != MAGIC {
         return None;
     }
     let length = usize::from(u16::from_be_bytes([datagram[2], datagram[3]]));

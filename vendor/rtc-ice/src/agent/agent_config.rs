@@ -33,6 +33,11 @@ pub(crate) const DEFAULT_RELAY_ACCEPTANCE_MIN_WAIT: Duration = Duration::from_mi
 /// Max binding request before considering a pair failed.
 pub(crate) const DEFAULT_MAX_BINDING_REQUESTS: u16 = 7;
 
+/// Cascade patch: remote addresses an agent learns from checks (peer-reflexive candidates) at
+/// most; a request from one more is dropped. A peer's NAT gives one per local candidate of it,
+/// rarely more than a handful.
+pub const MAX_PEER_REFLEXIVE_CANDIDATES: usize = 16;
+
 /// The number of bytes that can be buffered before we start to error.
 pub(crate) const MAX_BUFFER_SIZE: usize = 1000 * 1000; // 1MB
 

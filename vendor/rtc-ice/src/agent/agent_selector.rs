@@ -498,6 +498,17 @@ impl ControlledSelector for Agent {
                 let rtt = now.duration_since(pending_request.timestamp);
                 p.on_response_received(rtt);
 
+                // Cascade patch: a lite agent's check back to a nominated pair has answered, so
+                // the address is the peer's: the nomination takes effect now (RFC 8445
+                // 7.3.1.5), replacing an earlier selection, as the controlling peer decides.
+                if self.lite
+                    && self.candidate_pairs[pair_index].nominated
+                    && self.selected_pair != Some(pair_index)
+                {
+                    self.set_selected_pair(Some(now), Some(pair_index));
+                }
+                let p = &self.candidate_pairs[pair_index];
+
                 trace!(
                     "Found valid candidate pair: {} (local_addr {} <-> remote_addr {}), rtt: {:.3}ms",
                     *p,
@@ -542,10 +553,22 @@ impl ControlledSelector for Agent {
                     // previously sent by this pair produced a successful response and
                     // generated a valid pair (Section 7.2.5.3.2).  The agent sets the
                     // nominated flag value of the valid pair to true.
-                    if self.get_selected_pair().is_none() {
+                    // Cascade patch: a lite agent follows the controlling peer to another
+                    // valid pair it nominates.
+                    if self.get_selected_pair().is_none()
+                        || (self.lite && self.selected_pair != Some(pair_index))
+                    {
                         self.set_selected_pair(Some(now), Some(pair_index));
                     }
                     self.send_binding_success(now, m, local_index, remote_index);
+                } else if self.lite {
+                    // Cascade patch: a lite agent answers the nomination and sends one check
+                    // back to the address it came from; the pair is selected when that check
+                    // answers (see `handle_success_response`). A forged source address, which
+                    // never answers, gets no media.
+                    self.candidate_pairs[pair_index].nominated = true;
+                    self.send_binding_success(now, m, local_index, remote_index);
+                    self.ping_candidate(now, local_index, remote_index);
                 } else {
                     // If the received Binding request triggered a new check to be
                     // enqueued in the triggered-check queue (Section 7.3.1.4), once the

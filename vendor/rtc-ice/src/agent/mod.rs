@@ -1426,6 +1426,22 @@ impl Agent {
             }
 
             if remote_candidate_index.is_none() {
+                // Cascade patch: at most MAX_PEER_REFLEXIVE_CANDIDATES addresses learnt from
+                // checks; a valid check from one more is dropped unanswered, so a peer holding
+                // the credentials cannot grow the agent's pairs (or aim its answers) without bound.
+                let learnt = self
+                    .remote_candidates
+                    .iter()
+                    .filter(|c| c.candidate_type() == CandidateType::PeerReflexive)
+                    .count();
+                if learnt >= agent_config::MAX_PEER_REFLEXIVE_CANDIDATES {
+                    debug!(
+                        "[{}]: discard check from ({}): peer-reflexive candidates at their cap",
+                        self.get_name(),
+                        remote_addr
+                    );
+                    return Err(Error::ErrUnhandledStunpacket);
+                }
                 // Use the local candidate's network type for the peer-reflexive candidate
                 let network_type = self.local_candidates[local_index].network_type();
                 let (ip, port) = (remote_addr.ip(), remote_addr.port());

@@ -80,6 +80,11 @@ impl Context {
         plaintext: &[u8],
         header: &rtp::Header,
     ) -> Result<BytesMut> {
+        // Cascade patch: a header that claims more bytes than the packet has (its extension
+        // or CSRC count re-marshalled longer) made both ciphers slice out of bounds and panic.
+        if plaintext.len() < header.marshal_size() {
+            return Err(Error::ErrTooShortRtp);
+        }
         let (roc, diff, ovf) = self
             .get_srtp_ssrc_state(header.ssrc)
             .next_rollover_count(header.sequence_number);

@@ -1,0 +1,297 @@
+//! Admission: whether a new session is taken here, sent to another node (`307`) or refused
+//! (`503`), with a slot reserved for each one taken so two joins racing for the last slot
+//! cannot both get it.
+//!
+//! The rules are today's placement's (`placement::place_viewer`, `place_publisher`), over a
+//! snapshot of the other nodes that the driver reads from the routing store only when the
+//! answer may not be "here":
+//!
+//! 1. A node that is draining or full sends a viewer to the least-loaded edge with room that
+//!    carries the room, else to the least-loaded edge with room, else refuses it; a publisher
+//!    to the least-loaded origin with room, else refuses it.
+//! 2. An edge that does not carry the room sends a viewer to an edge with room that does.
+//! 3. Otherwise the node takes it.
+//!
+//! "Least loaded" compares `load / capacity`; ties go to the smaller id. A node's load is its
+//! reservations: viewers on an edge, publishers (rooms) on an origin. A reservation is taken
+//! in the same step as the decision, so the last slot goes to exactly one join.
+//!
+//! The driver sends [`AdmissionEvent::Join`] for each new session, answers
+//! [`AdmissionAction::LookUp`] with the live nodes ([`AdmissionEvent::LookedUp`], or
+//! [`AdmissionEvent::LookUpFailed`]), serves, redirects or refuses as told, sends
+//! [`AdmissionEvent::Leave`] when a session admitted ends (or fails to start), and registers
+//! [`Admission::load`] as the node's load. Nothing here waits on time.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+/// A node's role, as far as admission cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeRole {
+    /// Takes publishers; its capacity counts rooms.
+    Origin,
+    /// Takes relayed rooms; its capacity counts viewers.
+    Edge,
+}
+
+/// Another node, as the routing store shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Its id (the driver maps it to its URL for the redirect).
+    pub id: String,
+    /// Its role.
+    pub role: NodeRole,
+    /// Sessions it holds, of the kind its capacity counts.
+    pub load: u32,
+    /// Sessions it takes at most.
+    pub capacity: u32,
+    /// Whether it is draining.
+    pub draining: bool,
+    /// Whether it carries the room asked for (a link in the store).
+    pub carries_room: bool,
+}
+
+impl Candidate {
+    fn has_room(&self) -> bool {
+        !self.draining && self.load < self.capacity
+    }
+}
+
+/// What an admission machine is told at start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdmissionSettings {
+    /// This node's id.
+    pub node_id: String,
+    /// Its role.
+    pub role: NodeRole,
+    /// Sessions it takes at most (`--capacity`).
+    pub capacity: u32,
+    /// Whether it can serve a viewer without the store (`--upstream` is set).
+    pub serves_without_store: bool,
+}
+
+/// Names one join from [`AdmissionEvent::Join`] to its [`AdmissionEvent::Leave`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ticket(pub u64);
+
+/// What kind of session asks to join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Join {
+    /// A WHEP viewer; whether this node holds the room now.
+    Viewer {
+        /// Whether this node holds the room.
+        carries_room: bool,
+    },
+    /// A WHIP publisher.
+    Publisher,
+}
+
+/// Why a join is refused (`503` + `Retry-After`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefuseReason {
+    /// This node is draining and no other has room.
+    Draining,
+    /// This node is full and no other has room.
+    Full,
+    /// The routing store could not be read, and this node cannot serve without it.
+    StoreUnavailable,
+}
+
+/// An input to [`Admission::handle`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdmissionEvent {
+    /// A new session asks to join.
+    Join(Join),
+    /// The answer to [`AdmissionAction::LookUp`]: the live nodes (this one may be among them).
+    LookedUp(Ticket, Vec<Candidate>),
+    /// [`AdmissionAction::LookUp`] failed: the store could not be read.
+    LookUpFailed(Ticket),
+    /// A session admitted has ended, or failed to start; its slot is free again.
+    Leave(Ticket),
+    /// The node is draining: it takes no new session.
+    Drain,
+    /// Time passed (nothing here waits on time; kept for the common surface).
+    Tick,
+}
+
+/// An output of [`Admission::handle`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdmissionAction {
+    /// Read the live nodes and the room's links: answer `LookedUp` or `LookUpFailed`.
+    LookUp(Ticket),
+    /// Serve it here; its slot is reserved until [`AdmissionEvent::Leave`].
+    Admit(Ticket),
+    /// Send it to this node (`307`).
+    Redirect(Ticket, String),
+    /// Refuse it (`503`).
+    Refuse(Ticket, RefuseReason),
+}
+
+/// A node's admission of new sessions.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    settings: AdmissionSettings,
+    draining: bool,
+    next: u64,
+    /// Joins waiting for a lookup.
+    pending: BTreeMap<Ticket, Join>,
+    /// Joins admitted that count against the capacity.
+    slots: BTreeSet<Ticket>,
+}
+
+impl Admission {
+    /// A node with every slot free.
+    pub fn new(settings: AdmissionSettings) -> Self {
+        Self {
+            settings,
+            draining: false,
+            next: 0,
+            pending: BTreeMap::new(),
+            slots: BTreeSet::new(),
+        }
+    }
+
+    /// Slots taken: the load this node registers.
+    pub fn load(&self) -> u32 {
+        u32::try_from(self.slots.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Whether this node takes new sessions at all.
+    pub fn has_room(&self) -> bool {
+        !self.draining && self.load() < self.settings.capacity
+    }
+
+    /// Always `None`: admission waits on nothing.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Takes one event; returns the actions it calls for, in order.
+    pub fn handle(&mut self, event: AdmissionEvent, _now: Instant) -> Vec<AdmissionAction> {
+        match event {
+            AdmissionEvent::Join(join) => {
+                let ticket = Ticket(self.next);
+                self.next += 1;
+                let here = self.has_room()
+                    && match join {
+                        Join::Publisher => true,
+                        Join::Viewer { carries_room } => {
+                            carries_room || self.settings.role == NodeRole::Origin
+                        }
+                    };
+                if here {
+                    return vec![self.admit(ticket, join)];
+                }
+                self.pending.insert(ticket, join);
+                vec![AdmissionAction::LookUp(ticket)]
+            }
+            AdmissionEvent::LookedUp(ticket, nodes) => {
+                let Some(join) = self.pending.remove(&ticket) else {
+                    return vec![];
+                };
+                let choice = match join {
+                    Join::Publisher => self.place_publisher(&nodes),
+                    Join::Viewer { carries_room } => self.place_viewer(carries_room, &nodes),
+                };
+                vec![match choice {
+                    Ok(None) => self.admit(ticket, join),
+                    Ok(Some(node)) => AdmissionAction::Redirect(ticket, node),
+                    Err(reason) => AdmissionAction::Refuse(ticket, reason),
+                }]
+            }
+            AdmissionEvent::LookUpFailed(ticket) => match self.pending.remove(&ticket) {
+                Some(join @ Join::Viewer { .. })
+                    if self.has_room() && self.settings.serves_without_store =>
+                {
+                    vec![self.admit(ticket, join)]
+                }
+                Some(_) => {
+                    let reason = RefuseReason::StoreUnavailable;
+                    vec![AdmissionAction::Refuse(ticket, reason)]
+                }
+                None => vec![],
+            },
+            AdmissionEvent::Leave(ticket) => {
+                self.pending.remove(&ticket);
+                self.slots.remove(&ticket);
+                vec![]
+            }
+            AdmissionEvent::Drain => {
+                self.draining = true;
+                vec![]
+            }
+            AdmissionEvent::Tick => vec![],
+        }
+    }
+
+    /// Admits a join, reserving a slot when it is what this node's capacity counts.
+    fn admit(&mut self, ticket: Ticket, join: Join) -> AdmissionAction {
+        let counted = match join {
+            Join::Publisher => self.settings.role == NodeRole::Origin,
+            Join::Viewer { .. } => self.settings.role == NodeRole::Edge,
+        };
+        if counted {
+            self.slots.insert(ticket);
+        }
+        AdmissionAction::Admit(ticket)
+    }
+
+    fn refusal(&self) -> RefuseReason {
+        if self.draining {
+            RefuseReason::Draining
+        } else {
+            RefuseReason::Full
+        }
+    }
+
+    fn place_viewer(&self, carries_room: bool, nodes: &[Candidate]) -> Placement {
+        let me = &self.settings.node_id;
+        let others = || {
+            let edge = |n: &&Candidate| n.role == NodeRole::Edge;
+            nodes
+                .iter()
+                .filter(|n| n.id != *me && n.has_room())
+                .filter(edge)
+        };
+        let carriers = || others().filter(|n| n.carries_room);
+        if !self.has_room() {
+            let to = least_loaded(carriers()).or_else(|| least_loaded(others()));
+            return to.map(Some).ok_or_else(|| self.refusal());
+        }
+        if self.settings.role == NodeRole::Edge && !carries_room {
+            return Ok(least_loaded(carriers()));
+        }
+        Ok(None)
+    }
+
+    fn place_publisher(&self, nodes: &[Candidate]) -> Placement {
+        if self.has_room() {
+            return Ok(None);
+        }
+        let me = &self.settings.node_id;
+        let origins = nodes
+            .iter()
+            .filter(|n| n.id != *me && n.role == NodeRole::Origin && n.has_room());
+        least_loaded(origins)
+            .map(Some)
+            .ok_or_else(|| self.refusal())
+    }
+}
+
+/// Where a join goes: `Ok(None)` here, `Ok(Some(id))` that node, `Err` refused.
+type Placement = Result<Option<String>, RefuseReason>;
+
+/// The node with the smallest `load / capacity` (compared without floats), ties to the
+/// smaller id so every node picks the same one.
+fn least_loaded<'a>(nodes: impl Iterator<Item = &'a Candidate>) -> Option<String> {
+    let key = |n: &Candidate| (u64::from(n.load), u64::from(n.capacity.max(1)));
+    nodes
+        .min_by(|a, b| {
+            let ((la, ca), (lb, cb)) = (key(a), key(b));
+            (la * cb).cmp(&(lb * ca)).then_with(|| a.id.cmp(&b.id))
+        })
+        .map(|n| n.id.clone())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,254 @@
+//! Admission decided over hand-made snapshots of the cluster; races played out by ordering
+//! events by hand.
+
+use super::*;
+use AdmissionAction::{Admit, LookUp, Redirect, Refuse};
+use AdmissionEvent::{Leave, LookUpFailed, LookedUp};
+
+const CARRIED: Join = Join::Viewer { carries_room: true };
+const NOT_CARRIED: Join = Join::Viewer {
+    carries_room: false,
+};
+
+fn node(id: &str, role: NodeRole, capacity: u32) -> Admission {
+    Admission::new(AdmissionSettings {
+        node_id: id.into(),
+        role,
+        capacity,
+        serves_without_store: false,
+    })
+}
+
+fn edge(id: &str, load: u32, capacity: u32, carries_room: bool) -> Candidate {
+    let (role, draining) = (NodeRole::Edge, false);
+    Candidate {
+        id: id.into(),
+        role,
+        load,
+        capacity,
+        draining,
+        carries_room,
+    }
+}
+
+fn origin(id: &str, load: u32, capacity: u32) -> Candidate {
+    let role = NodeRole::Origin;
+    Candidate {
+        role,
+        ..edge(id, load, capacity, false)
+    }
+}
+
+/// Joins `n` viewers of a room this node carries; returns their tickets.
+fn fill(a: &mut Admission, n: u32, now: Instant) -> Vec<Ticket> {
+    (0..n)
+        .map(|_| match a.handle(AdmissionEvent::Join(CARRIED), now)[..] {
+            [Admit(t)] => t,
+            ref other => panic!("expected an admit, got {other:?}"),
+        })
+        .collect()
+}
+
+fn ticket(actions: &[AdmissionAction]) -> Ticket {
+    match actions {
+        [LookUp(t)] => *t,
+        other => panic!("expected a lookup, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_full_edge_redirects_to_the_least_loaded_edge_with_room_carriers_first() {
+    let now = Instant::now();
+    let mut a = node("a", NodeRole::Edge, 10);
+    fill(&mut a, 10, now);
+    let nodes = vec![
+        edge("a", 10, 10, true),
+        edge("b", 50, 100, false),
+        edge("c", 1, 10, false),
+        edge("d", 9, 10, true),
+        edge("x", 10, 10, true),
+    ];
+    let t = ticket(&a.handle(AdmissionEvent::Join(CARRIED), now));
+    assert_eq!(
+        a.handle(LookedUp(t, nodes.clone()), now),
+        [Redirect(t, "d".into())]
+    );
+    // Nobody else with room carries it: least loaded by ratio (c: 10 %, b: 50 %).
+    let others: Vec<_> = nodes.into_iter().filter(|n| n.id != "d").collect();
+    let t = ticket(&a.handle(AdmissionEvent::Join(CARRIED), now));
+    assert_eq!(
+        a.handle(LookedUp(t, others), now),
+        [Redirect(t, "c".into())]
+    );
+    assert_eq!(a.load(), 10, "redirects take no slot");
+}
+
+#[test]
+fn a_full_or_draining_node_refuses_when_no_edge_has_room() {
+    let now = Instant::now();
+    let mut a = node("a", NodeRole::Edge, 2);
+    fill(&mut a, 2, now);
+    let nodes = vec![edge("b", 5, 5, true), origin("o", 0, 10)];
+    let t = ticket(&a.handle(AdmissionEvent::Join(CARRIED), now));
+    let full = Refuse(t, RefuseReason::Full);
+    assert_eq!(a.handle(LookedUp(t, nodes.clone()), now), [full]);
+
+    let mut d = node("d", NodeRole::Edge, 10);
+    d.handle(AdmissionEvent::Drain, now);
+    let t = ticket(&d.handle(AdmissionEvent::Join(CARRIED), now));
+    let draining = Refuse(t, RefuseReason::Draining);
+    assert_eq!(d.handle(LookedUp(t, nodes), now), [draining]);
+}
+
+#[test]
+fn the_last_slot_raced_by_two_joins_goes_to_exactly_one() {
+    let now = Instant::now();
+    // Both joins are decided at once, one after the other.
+    let mut a = node("a", NodeRole::Edge, 3);
+    fill(&mut a, 2, now);
+    let first = a.handle(AdmissionEvent::Join(CARRIED), now);
+    let second = a.handle(AdmissionEvent::Join(CARRIED), now);
+    assert!(matches!(first[..], [Admit(_)]));
+    let t = ticket(&second);
+    assert_eq!(
+        a.handle(LookedUp(t, vec![]), now),
+        [Refuse(t, RefuseReason::Full)]
+    );
+    assert_eq!(a.load(), 3);
+
+    // Both wait on a lookup (an edge not yet carrying the room), answered in either order.
+    for swap in [false, true] {
+        let mut a = node("a", NodeRole::Edge, 3);
+        fill(&mut a, 2, now);
+        let mut tickets = [
+            ticket(&a.handle(AdmissionEvent::Join(NOT_CARRIED), now)),
+            ticket(&a.handle(AdmissionEvent::Join(NOT_CARRIED), now)),
+        ];
+        if swap {
+            tickets.reverse();
+        }
+        let nodes = vec![edge("a", 2, 3, false), edge("b", 4, 4, false)];
+        let [won, lost] = tickets;
+        assert_eq!(a.handle(LookedUp(won, nodes.clone()), now), [Admit(won)]);
+        let refused = Refuse(lost, RefuseReason::Full);
+        assert_eq!(a.handle(LookedUp(lost, nodes), now), [refused]);
+        assert_eq!(a.load(), 3);
+    }
+}
+
+#[test]
+fn a_slot_freed_by_a_leave_admits_the_next_join() {
+    let now = Instant::now();
+    let mut a = node("a", NodeRole::Edge, 1);
+    let [t] = fill(&mut a, 1, now)[..] else {
+        panic!("one viewer")
+    };
+    a.handle(Leave(t), now);
+    a.handle(Leave(t), now); // twice: no slot freed twice
+    assert_eq!(a.load(), 0);
+    fill(&mut a, 1, now);
+    assert!(!a.has_room());
+}
+
+#[test]
+fn an_edge_not_carrying_the_room_sends_viewers_to_one_that_does() {
+    let now = Instant::now();
+    let mut a = node("a", NodeRole::Edge, 10);
+    let nodes = vec![
+        edge("b", 9, 10, true),
+        edge("c", 3, 10, true),
+        edge("d", 0, 10, false),
+    ];
+    let t = ticket(&a.handle(AdmissionEvent::Join(NOT_CARRIED), now));
+    assert_eq!(a.handle(LookedUp(t, nodes), now), [Redirect(t, "c".into())]);
+    // Nobody carries it: this edge takes it and will pull the room.
+    let t = ticket(&a.handle(AdmissionEvent::Join(NOT_CARRIED), now));
+    let nobody = vec![edge("d", 0, 10, false)];
+    assert_eq!(a.handle(LookedUp(t, nobody), now), [Admit(t)]);
+}
+
+#[test]
+fn an_origin_counts_publishers_and_sends_them_to_the_least_loaded_origin_when_full() {
+    let now = Instant::now();
+    let mut o = node("o1", NodeRole::Origin, 1);
+    let viewer = o.handle(AdmissionEvent::Join(NOT_CARRIED), now);
+    assert!(
+        matches!(viewer[..], [Admit(_)]),
+        "origins keep their viewers"
+    );
+    assert_eq!(o.load(), 0, "viewers take no origin slot");
+    assert!(matches!(
+        o.handle(AdmissionEvent::Join(Join::Publisher), now)[..],
+        [Admit(_)]
+    ));
+    let t = ticket(&o.handle(AdmissionEvent::Join(Join::Publisher), now));
+    let nodes = vec![
+        origin("o2", 4, 5),
+        origin("o3", 1, 5),
+        edge("e", 0, 100, false),
+    ];
+    assert_eq!(
+        o.handle(LookedUp(t, nodes), now),
+        [Redirect(t, "o3".into())]
+    );
+}
+
+#[test]
+fn without_the_store_only_a_node_that_can_serve_anyway_takes_the_viewer() {
+    let now = Instant::now();
+    let mut a = node("a", NodeRole::Edge, 10);
+    let t = ticket(&a.handle(AdmissionEvent::Join(NOT_CARRIED), now));
+    let unavailable = Refuse(t, RefuseReason::StoreUnavailable);
+    assert_eq!(a.handle(LookUpFailed(t), now), [unavailable]);
+    a.settings.serves_without_store = true; // `--upstream`
+    let t = ticket(&a.handle(AdmissionEvent::Join(NOT_CARRIED), now));
+    assert_eq!(a.handle(LookUpFailed(t), now), [Admit(t)]);
+}
+
+#[test]
+fn no_interleaving_of_joins_lookups_and_leaves_overfills_a_node() {
+    let now = Instant::now();
+    let mut a = node("a", NodeRole::Edge, 5);
+    let (mut seed, mut pending, mut admitted) = (7_u64, Vec::new(), Vec::new());
+    for _ in 0..10_000 {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let actions = match (seed >> 33) % 4 {
+            0 => a.handle(AdmissionEvent::Join(CARRIED), now),
+            1 => a.handle(AdmissionEvent::Join(NOT_CARRIED), now),
+            2 if !pending.is_empty() => {
+                let t = pending.swap_remove((seed >> 40) as usize % pending.len());
+                a.handle(LookedUp(t, vec![edge("b", 0, 5, false)]), now)
+            }
+            _ if !admitted.is_empty() => {
+                let t = admitted.swap_remove((seed >> 40) as usize % admitted.len());
+                a.handle(Leave(t), now)
+            }
+            _ => vec![],
+        };
+        for action in actions {
+            match action {
+                LookUp(t) => pending.push(t),
+                Admit(t) => admitted.push(t),
+                _ => {}
+            }
+        }
+        assert!(a.load() <= 5 && a.load() as usize == admitted.len());
+    }
+}
+
+#[test]
+fn viewers_are_never_sent_to_full_or_draining_edges_nor_to_origins() {
+    let now = Instant::now();
+    let mut a = node("a", NodeRole::Edge, 10);
+    let mut draining = edge("c", 0, 10, true);
+    draining.draining = true;
+    let nodes = vec![edge("b", 10, 10, true), draining, origin("o", 0, 10)];
+    // The carriers cannot take it: this edge does, and will pull the room.
+    let t = ticket(&a.handle(AdmissionEvent::Join(NOT_CARRIED), now));
+    assert_eq!(a.handle(LookedUp(t, nodes.clone()), now), [Admit(t)]);
+    fill(&mut a, 9, now);
+    // Full, with only an origin that has room: refused.
+    let t = ticket(&a.handle(AdmissionEvent::Join(CARRIED), now));
+    let full = Refuse(t, RefuseReason::Full);
+    assert_eq!(a.handle(LookedUp(t, nodes), now), [full]);
+}
