@@ -64,6 +64,9 @@ CONSTRAINTS: dict[str, dict] = {
     "redis.database": {"minimum": 0, "maximum": 15},
     "redis.image.pullPolicy": PULL_POLICY,
     "redis.extraArgs": {"items": {"type": "string"}},
+    # A Secret name (DNS subdomain), or empty for the chart's own.
+    "clusterSecret.existingSecret": {"pattern": r"^$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "maxLength": 253},
+    "clusterSecret.existingSecretKey": {"pattern": r"^[-._a-zA-Z0-9]+$"},
     "secrets.extraEnv": {
         "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
         "additionalProperties": {"type": ["string", "number", "boolean"]},

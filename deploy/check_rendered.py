@@ -19,7 +19,10 @@
   window longer than the drain timeout; Services and PDBs select pods that
   exist and name ports those pods declare; origins and edges share the
   cluster-wide settings (Redis URL and key prefix, lease, relay-tree limits)
-  and numbers are in the binaries' ranges; with --known-env, every CASCADE_*
+  and numbers are in the binaries' ranges; CASCADE_CLUSTER_SECRET comes from a
+  Secret (never a literal in the pod spec), the same Secret and key on every
+  node, and a Secret the chart renders holds at least 32 bytes under that key;
+  with --known-env, every CASCADE_*
   variable set is one the binaries read (they refuse unknown ones at start).
 * The UDP mux: CASCADE_UDP_MUX is true or false; when true,
   CASCADE_UDP_MUX_PORT is the pod's declared UDP port "udp-mux", and with
@@ -37,6 +40,8 @@ Prints one line per failed assertion and exits 1 if there is any.
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import re
 import sys
 from pathlib import Path
@@ -165,8 +170,10 @@ REQUIRED_ENV = [
     "CASCADE_MEDIA_BIND", "CASCADE_UDP_PORTS", "CASCADE_REDIS", "CASCADE_GRPC_ADVERTISE", "CASCADE_HTTP_ADVERTISE",
     "CASCADE_CAPACITY", "CASCADE_DRAIN_TIMEOUT", "CASCADE_LOG_FORMAT", "RUST_LOG", "CASCADE_REDIS_PREFIX",
     "CASCADE_LEASE_SECS", "CASCADE_MAX_EDGE_FANOUT", "CASCADE_MAX_RELAY_DEPTH", "CASCADE_FAILOVER_TIMEOUT",
-    "CASCADE_UDP_MUX",
+    "CASCADE_UDP_MUX", "CASCADE_CLUSTER_SECRET",
 ]
+# The shortest cluster secret the binaries accept (HS256 key, MIN_CLUSTER_SECRET_BYTES).
+MIN_CLUSTER_SECRET_BYTES = 32
 # Name of the container port of the UDP mux (CASCADE_UDP_MUX_PORT), and of its shard i > 0
 # (CASCADE_UDP_MUX_PORT + i, with CASCADE_UDP_MUX_SHARDS > i).
 MUX_PORT = "udp-mux"
@@ -214,6 +221,19 @@ class Checker:
     def configmap_value(self, name: str, key: str) -> str | None:
         for cm in self.find("ConfigMap", name):
             return (cm.get("data") or {}).get(key)
+        return None
+
+    def rendered_secret_value(self, name: str, key: str) -> bytes | None:
+        """The value of key in the Secret the chart renders (None: not rendered or no such key)."""
+        for s in self.find("Secret", name):
+            if key in (s.get("stringData") or {}):
+                return str(s["stringData"][key]).encode()
+            if key in (s.get("data") or {}):
+                try:
+                    return base64.b64decode(str(s["data"][key]), validate=True)
+                except binascii.Error:
+                    self.fail(f"Secret/{name}", f"data.{key} is not base64")
+                    return b""
         return None
 
     def rendered_secret_keys(self, name: str) -> set[str] | None:
@@ -348,6 +368,7 @@ class Checker:
         if not resolved.get("CASCADE_REDIS_PREFIX"):
             self.fail(where, "CASCADE_REDIS_PREFIX is empty")
         self.cluster_env[where] = {var: resolved.get(var) for var in CLUSTER_ENV}
+        self.cluster_env[where]["CASCADE_CLUSTER_SECRET"] = self.check_cluster_secret(where, env)
         if resolved.get("CASCADE_LOG_FORMAT") not in ("json", "text"):
             self.fail(where, f"CASCADE_LOG_FORMAT={resolved.get('CASCADE_LOG_FORMAT')!r}")
         for var in ("CASCADE_GRPC_ADVERTISE", "CASCADE_HTTP_ADVERTISE") + (("CASCADE_UPSTREAM",) if "CASCADE_UPSTREAM" in names else ()):
@@ -377,6 +398,23 @@ class Checker:
         sc = c.get("securityContext", {})
         if sc.get("allowPrivilegeEscalation") is not False or not sc.get("readOnlyRootFilesystem"):
             self.fail(where, "container is not locked down (allowPrivilegeEscalation, readOnlyRootFilesystem)")
+
+    def check_cluster_secret(self, where: str, env: list[dict]) -> str | None:
+        """CASCADE_CLUSTER_SECRET from a Secret; returns "<secret>/<key>" to compare across nodes."""
+        entry = next((e for e in env if e["name"] == "CASCADE_CLUSTER_SECRET"), None)
+        if entry is None:
+            return None  # reported as missing
+        ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
+        if not ref:
+            self.fail(where, "CASCADE_CLUSTER_SECRET does not come from a Secret (secretKeyRef)")
+            return None
+        if ref.get("optional"):
+            self.fail(where, "CASCADE_CLUSTER_SECRET's secretKeyRef is optional: a node without it accepts any call")
+        value = self.rendered_secret_value(ref["name"], ref["key"])
+        if value is not None and len(value) < MIN_CLUSTER_SECRET_BYTES:
+            self.fail(where, f"Secret {ref['name']} key {ref['key']} holds {len(value)} bytes; the binaries need "
+                             f"at least {MIN_CLUSTER_SECRET_BYTES}")
+        return f"{ref['name']}/{ref['key']}"
 
     def check_mux(self, where: str, role: str, resolved: dict, declared: dict[str, dict], udp_range: range) -> None:
         """declared: the container ports named udp-mux or udp-mux-<i>, by name."""
@@ -513,7 +551,7 @@ class Checker:
                 self.fail("chart", f"node port {number}/{proto} is published by {', '.join(owners)}")
         envs = list(self.cluster_env.items())
         for where, env in envs[1:]:
-            for var in CLUSTER_ENV:
+            for var in CLUSTER_ENV + ["CASCADE_CLUSTER_SECRET"]:
                 if env[var] != envs[0][1][var]:
                     self.fail(where, f"{var}={env[var]!r} differs from {envs[0][0]}'s {envs[0][1][var]!r}: "
                                      "nodes of one cluster must share it")

@@ -34,6 +34,10 @@
 #          the UDP mux (CASCADE_UDP_MUX_PORT is the declared udp-mux port and, with
 #          CASCADE_UDP_MUX_SHARDS, shard i's port + i is udp-mux-<i>; on the node with the range,
 #          outside it, admitted by NetworkPolicies), no node port published twice
+#        the cluster secret: every origin and edge container reads CASCADE_CLUSTER_SECRET from
+#          one Secret; without clusterSecret.existingSecret that is the rendered Secret
+#          cascade-cluster, key cluster-secret, 48 characters; with it (ci/podip-values.yaml) the
+#          named Secret and key, and no Secret cascade-cluster is rendered
 #        for ci/udp-mux-shards-values.yaml also: the edge pod declares udp-mux, udp-mux-1,
 #          udp-mux-2 on UDP 7883-7885 (node ports too), its ConfigMap and environment carry
 #          CASCADE_UDP_MUX_SHARDS "3", its NetworkPolicy admits the three ports
@@ -42,7 +46,8 @@
 #      host mode, a UDP mux port below 1024, 0 UDP mux shards, mux shard ports running into a
 #      range or into the other role's mux ports in a host mode, a grace period not above the
 #      drain, a scale-down window not above the drain, an ingress without hosts, KEDA together
-#      with Prometheus Adapter metrics
+#      with Prometheus Adapter metrics, CASCADE_CLUSTER_SECRET in secrets.extraEnv or
+#      edge.extraEnv, a clusterSecret.existingSecret that is no Secret name
 #
 # Environment:
 #   CASCADE_RENDER_DIR     keep the rendered manifests there: <dir>/<combination>/all.yaml (helm
@@ -227,6 +232,55 @@ sys.exit(1 if errors else 0)
 PYEOF
 }
 
+# The cluster secret of one rendering: every origin and edge container reads CASCADE_CLUSTER_SECRET
+# through a secretKeyRef to SECRET/KEY; GENERATED=yes: the chart renders that Secret (48 random
+# characters under KEY), no: it renders no cluster Secret and the reference is the user's.
+cluster_secret_rendered() {
+    "$PY" - "$@" <<'PYEOF'
+import base64
+import sys
+
+import yaml
+
+path, name, key, generated = sys.argv[1:5]
+docs = [d for d in yaml.safe_load_all(open(path)) if d]
+errors = []
+containers = 0
+for d in docs:
+    if d["kind"] not in ("Deployment", "StatefulSet"):
+        continue
+    role = d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
+    if role not in ("origin", "edge"):
+        continue
+    for c in d["spec"]["template"]["spec"]["containers"]:
+        if c["name"] != role:
+            continue
+        containers += 1
+        found = [e for e in c.get("env", []) if e["name"] == "CASCADE_CLUSTER_SECRET"]
+        ref = (found[0].get("valueFrom") or {}).get("secretKeyRef") if len(found) == 1 else None
+        if not ref or ref.get("name") != name or ref.get("key") != key:
+            errors.append(f"{d['kind']}/{d['metadata']['name']}: CASCADE_CLUSTER_SECRET is {found}, "
+                          f"want a secretKeyRef to {name}/{key}")
+if containers < 2:
+    errors.append(f"{containers} origin/edge containers found, want both roles")
+secrets = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] in (name, "cascade-cluster")]
+if generated == "yes":
+    if len(secrets) != 1 or secrets[0]["metadata"]["name"] != name:
+        errors.append(f"want one rendered Secret {name}, got {[s['metadata']['name'] for s in secrets]}")
+    else:
+        value = base64.b64decode((secrets[0].get("data") or {}).get(key, ""))
+        if len(value) != 48 or not value.isalnum():
+            errors.append(f"Secret {name} key {key}: {len(value)} bytes, want 48 alphanumerics")
+elif secrets:
+    errors.append(f"renders Secrets {[s['metadata']['name'] for s in secrets]}, want none (existing Secret {name})")
+for e in errors:
+    print(f"FAIL {e}")
+print(f"{containers} containers read CASCADE_CLUSTER_SECRET from {name}/{key} "
+      f"({'rendered' if generated == 'yes' else 'existing'} Secret); {len(errors)} failed assertion(s)")
+sys.exit(1 if errors else 0)
+PYEOF
+}
+
 yaml_files=("$CHART/values.yaml" "$CHART/Chart.yaml" "$CHART"/ci/*.yaml "$CHART"/examples/*.yaml "$ROOT/deploy/compose.yaml")
 
 log "documentation and lint"
@@ -275,6 +329,13 @@ for name in "${NAMES[@]}"; do
         "$PY" "$ROOT/deploy/check_rendered.py" "$dir/all.yaml" --k8s-out "$WORK/$name-k8s.yaml" \
         --split-dir "$dir/resources" "${KNOWN_ENV_ARGS[@]}"
     run "$name: kubernetes-validate --strict ($KUBE_VERSIONS)" kube_validate "$WORK/$name-k8s.yaml"
+    if [[ "$name" == podip ]]; then
+        run "$name: containers read the existing Secret cascade-cluster-auth/secret, no cluster Secret rendered" \
+            cluster_secret_rendered "$dir/all.yaml" cascade-cluster-auth secret no
+    else
+        run "$name: containers read the generated Secret cascade-cluster/cluster-secret" \
+            cluster_secret_rendered "$dir/all.yaml" cascade-cluster cluster-secret yes
+    fi
     if [[ "$name" == udp-mux-shards ]]; then
         run "$name: edge declares udp-mux, udp-mux-1, udp-mux-2 on 7883-7885, CASCADE_UDP_MUX_SHARDS=3" \
             udp_mux_shards_rendered "$dir/all.yaml"
@@ -316,6 +377,14 @@ run "ingress without hosts is rejected" \
 run "KEDA with Prometheus Adapter metrics is rejected" \
     expect_fail "keda+adapter" "exclusive" \
     --set edge.autoscaling.keda.enabled=true --set edge.autoscaling.customMetrics.enabled=true
+run "CASCADE_CLUSTER_SECRET in secrets.extraEnv is rejected" \
+    expect_fail "cluster secret in extraEnv" "must not set CASCADE_CLUSTER_SECRET" \
+    --set secrets.extraEnv.CASCADE_CLUSTER_SECRET=0123456789abcdef0123456789abcdef
+run "CASCADE_CLUSTER_SECRET in edge.extraEnv is rejected" \
+    expect_fail "cluster secret in edge env" "edge.extraEnv must not set CASCADE_CLUSTER_SECRET" \
+    --set 'edge.extraEnv[0].name=CASCADE_CLUSTER_SECRET' --set 'edge.extraEnv[0].value=x'
+run "a clusterSecret.existingSecret that is no Secret name is rejected by the schema" \
+    expect_fail "cluster secret name" "clusterSecret/existingSecret" --set clusterSecret.existingSecret=Bad_Name
 
 # --- summary ---------------------------------------------------------------
 

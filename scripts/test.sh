@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine: installs what the tests need
-# (Chromium and its driver, redis-server, npm for Helm), checks formatting and lints, builds the
+# (Chromium and its driver, redis-server, coturn, npm for Helm), checks formatting and lints, builds the
 # binaries the integration tests start as processes, then runs unit, integration and browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,8 @@ need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 command -v redis-server >/dev/null || need+=(redis-server)
+# The TURN test's relay (tests/tests/turn.rs).
+command -v turnserver >/dev/null || need+=(coturn)
 command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)

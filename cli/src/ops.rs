@@ -1,5 +1,6 @@
 //! The operator's commands: `status`, `rooms`, `room`, `drain`, as clients of any node's status
 //! API (`--url` or `CASCADE_URL`). `--json` prints the API's JSON instead of tables.
+//! `--token` (`CASCADE_ADMIN_TOKEN`) is sent as `Authorization: Bearer` with every request.
 
 use anyhow::{Context, Result, bail};
 use cascade_core::api::status::{ClusterReport, NodeDetail, RoomReport, RoomsReport};
@@ -15,12 +16,24 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(url: &str) -> Result<Self> {
+    /// A client of the node at `url`, sending `token` (an admin credential) with each request.
+    pub fn new(url: &str, token: Option<&[u8]>) -> Result<Self> {
         let base = url.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("--url must be an http:// or https:// URL of a Cascade node, not {url:?}");
         }
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            let mut value = reqwest::header::HeaderValue::from_bytes(
+                &[b"Bearer ".as_slice(), token.trim_ascii()].concat(),
+            )
+            .map_err(|_| anyhow::anyhow!("--token: not a valid HTTP header value"))?;
+            // Kept out of reqwest's Debug output.
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(3))
             .build()?;
@@ -269,8 +282,32 @@ pub async fn room(api: &Api, room: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Finds the node through the cluster API and asks it to drain (its drain endpoint only
-/// accepts loopback callers, so this works from the node's own machine).
+/// Finds the room's origin through the cluster API and asks it to end the room (with the admin
+/// token, or from the origin's own machine).
+pub async fn close_room(api: &Api, room: &str, json: bool) -> Result<()> {
+    let (_, report) = api
+        .get_as::<RoomReport>(&format!("/v1/rooms/{room}"))
+        .await?;
+    let (_, origin) = api
+        .get_as::<NodeDetail>(&format!("/v1/nodes/{}", report.origin))
+        .await?;
+    let url = format!(
+        "{}/v1/rooms/{room}",
+        origin.summary.http_url.trim_end_matches('/')
+    );
+    let value = api.send(api.http.delete(&url), &url).await?;
+    if json {
+        return print_json(&value);
+    }
+    println!(
+        "room {room} closed by {}: its publisher and viewers are disconnected",
+        value["closed_by"].as_str().unwrap_or("its origin")
+    );
+    Ok(())
+}
+
+/// Finds the node through the cluster API and asks it to drain (with the admin token, or from
+/// the node's own machine, which its drain endpoint accepts from loopback by default).
 pub async fn drain(api: &Api, node: &str, json: bool) -> Result<()> {
     let (_, detail) = api
         .get_as::<NodeDetail>(&format!("/v1/nodes/{node}"))

@@ -2,10 +2,15 @@
 //! `--http-listen` is `CASCADE_HTTP_LISTEN`), with defaults that work on a laptop and a
 //! validation step that names the key at fault.
 
+use crate::api::admin::AdminSettings;
 use crate::api::auth::{Auth, MIN_SECRET_BYTES};
+use crate::api::client_limits::{ClientLimits, parse_proxies};
+use crate::api::ice_servers::{IceServers, TurnCredentials};
 use crate::api::listener::HttpLimits;
+use crate::cluster::credential::{ClusterKey, Credential};
 use crate::cluster::routing::Role;
 use crate::cluster::settings::NodeSettings;
+use crate::cluster::tls::GrpcTls;
 use crate::obs::telemetry::TelemetrySettings;
 use crate::rtc::pc::{MediaSettings, MuxSettings};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -61,18 +66,68 @@ pub struct NodeArgs {
     #[arg(long, env = "CASCADE_GRPC_ADVERTISE")]
     pub grpc_advertise: Option<String>,
 
-    /// Sessions this node accepts at most (viewers on an edge, publishers on an origin).
+    /// Sessions this node serves at most: WHIP publishers, WHEP viewers and relay links to
+    /// other nodes, whatever its role, connected or still connecting. A full node sends new
+    /// viewers and publishers to another node with room (307) or refuses them (503).
     #[arg(long, env = "CASCADE_CAPACITY", default_value_t = 1000)]
     pub capacity: u32,
+
+    /// Seconds a new session (WHIP, WHEP, relay link) has to connect (ICE and DTLS); then it
+    /// is closed and frees its capacity slot, and a publisher's new room is released.
+    #[arg(
+        long,
+        env = "CASCADE_CONNECT_TIMEOUT",
+        default_value_t = 5,
+        value_name = "SECS"
+    )]
+    pub connect_timeout: u64,
+
+    /// WHIP/WHEP offers one client may send per second (also the burst); more get 429 with
+    /// `Retry-After`. 0: no limit.
+    #[arg(
+        long,
+        env = "CASCADE_MAX_REQUESTS_PER_IP_PER_SEC",
+        default_value_t = 0,
+        value_name = "N"
+    )]
+    pub max_requests_per_ip_per_sec: u32,
+
+    /// WHIP/WHEP sessions of one client that may be answered but not yet connected; more
+    /// offers get 429 with `Retry-After`. 0: no limit.
+    #[arg(
+        long,
+        env = "CASCADE_MAX_PENDING_PER_IP",
+        default_value_t = 0,
+        value_name = "N"
+    )]
+    pub max_pending_per_ip: u32,
+
+    /// Proxies (CIDR networks or addresses, comma-separated) whose `X-Forwarded-For` entry
+    /// names the client for the per-client limits; from any other peer the header is ignored.
+    #[arg(
+        long,
+        env = "CASCADE_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "CIDR,..."
+    )]
+    pub trusted_proxies: Vec<String>,
 
     /// Log format: `text` or `json`.
     #[arg(long, env = "CASCADE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
 
-    /// Redis URL of the cluster's shared routing store (`redis://host:6379/0`). Without it the
-    /// node keeps its routing in memory and sees no other node.
+    /// Redis URL of the cluster's shared routing store: `redis://[user:pass@]host:6379/0`,
+    /// `rediss://…` (TLS), or `redis+sentinel://[user:pass@]host:26379,host:26379/master[/db]`
+    /// (`rediss+sentinel://` with TLS) to follow a Sentinel-managed master through failovers.
+    /// Without it the node keeps its routing in memory and sees no other node. Never logged with
+    /// its password.
     #[arg(long, env = "CASCADE_REDIS")]
     pub redis: Option<String>,
+
+    /// PEM file of the certificate authorities a `rediss://` Redis (and its sentinels) must
+    /// present a certificate from, instead of the public web roots.
+    #[arg(long, env = "CASCADE_REDIS_CA")]
+    pub redis_ca: Option<String>,
 
     /// Prefix of every Redis key this node writes, so several clusters can share one Redis.
     #[arg(long, env = "CASCADE_REDIS_PREFIX", default_value = crate::cluster::routing::redis::schema::DEFAULT_PREFIX)]
@@ -111,7 +166,27 @@ pub struct NodeArgs {
     /// the room and granting `publish`; see `cascade_core::api::auth`). Without it anyone may
     /// publish. Every node of a cluster needs the same one.
     #[arg(long, env = "CASCADE_AUTH_SECRET", hide_env_values = true)]
-    pub auth_secret: Option<String>,
+    pub auth_secret: Option<Secret>,
+
+    /// Secret (at least 32 bytes) every node of the cluster shares: each gRPC call between
+    /// nodes (relay and status) carries a short-lived token signed with it, and a node with it
+    /// refuses calls without one (`UNAUTHENTICATED`). Without it the gRPC port trusts whoever
+    /// reaches it. Generate one with `openssl rand -base64 32`.
+    #[arg(long, env = "CASCADE_CLUSTER_SECRET", hide_env_values = true)]
+    pub cluster_secret: Option<Secret>,
+
+    /// PEM certificate (chain) of this node for mutual TLS on the gRPC port. With
+    /// `--grpc-tls-key` and `--grpc-tls-ca`, the gRPC port speaks only TLS and requires a
+    /// client certificate signed by the CA, and `https://` upstreams are reached with it.
+    #[arg(long, env = "CASCADE_GRPC_TLS_CERT", value_name = "PEM")]
+    pub grpc_tls_cert: Option<String>,
+    /// PEM private key of `--grpc-tls-cert`.
+    #[arg(long, env = "CASCADE_GRPC_TLS_KEY", value_name = "PEM")]
+    pub grpc_tls_key: Option<String>,
+    /// PEM CA certificate(s) that peers' gRPC certificates (clients' and upstreams') must
+    /// chain to.
+    #[arg(long, env = "CASCADE_GRPC_TLS_CA", value_name = "PEM")]
+    pub grpc_tls_ca: Option<String>,
 
     /// With `--auth-secret`: WHEP viewers need a token too (granting `subscribe`).
     #[arg(long, env = "CASCADE_AUTH_VIEWERS", default_value_t = false, action = clap::ArgAction::Set)]
@@ -154,6 +229,97 @@ pub struct NodeArgs {
         value_name = "N"
     )]
     pub http_max_connections: usize,
+
+    /// Whether the status API (`/v1/*` reads), `/dashboard` and `/metrics` answer without an
+    /// admin credential. Default: true without `--auth-secret`, false with it. `/healthz` and
+    /// `/readyz` always answer.
+    #[arg(long, env = "CASCADE_STATUS_PUBLIC", action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub status_public: Option<bool>,
+
+    /// Whether `POST /v1/nodes/{id}/drain` (and gRPC `DrainNode`) from a loopback peer needs no
+    /// admin credential (the Kubernetes preStop hook). Elsewhere one is always needed.
+    #[arg(long, env = "CASCADE_DRAIN_FROM_LOOPBACK", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub drain_from_loopback: bool,
+
+    /// A browser origin (`https://ops.example`) allowed to call the status API from its pages
+    /// (CORS); repeat for several, comma-separated in the environment. Without any, the status
+    /// API sends no CORS headers. WHIP/WHEP allow every origin regardless.
+    #[arg(
+        long = "cors-origin",
+        env = "CASCADE_CORS_ORIGIN",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// A STUN or TURN server announced to WHIP and WHEP clients (RFC 9725 `Link` headers, on
+    /// every answer and on `OPTIONS`), e.g. `turn:turn.example.com:3478?transport=tcp`: how a
+    /// client on a network without UDP reaches the node. Repeat for several, comma-separated in
+    /// the environment. TURN servers need `--turn-secret` or `--turn-username`/`--turn-password`.
+    #[arg(
+        long = "ice-servers",
+        env = "CASCADE_ICE_SERVERS",
+        value_delimiter = ',',
+        value_name = "URI"
+    )]
+    pub ice_servers: Vec<String>,
+
+    /// Secret shared with the TURN servers (coturn's `static-auth-secret`): each answer carries
+    /// TURN REST API credentials minted from it, valid for `--turn-ttl`.
+    #[arg(long, env = "CASCADE_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<Secret>,
+
+    /// Seconds the credentials minted from `--turn-secret` stay valid: at least as long as a
+    /// viewer watches, since TURN allocations are refreshed with them.
+    #[arg(
+        long,
+        env = "CASCADE_TURN_TTL",
+        default_value_t = 86_400,
+        value_name = "SECS"
+    )]
+    pub turn_ttl: u64,
+
+    /// A static TURN username, announced with `--turn-password` (without `--turn-secret`).
+    #[arg(long, env = "CASCADE_TURN_USERNAME")]
+    pub turn_username: Option<String>,
+
+    /// The static TURN password that goes with `--turn-username`.
+    #[arg(long, env = "CASCADE_TURN_PASSWORD", hide_env_values = true)]
+    pub turn_password: Option<Secret>,
+}
+
+/// A secret given on the command line or in the environment: kept out of `Debug` and logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A fresh random secret (256 bits, as 64 hex characters): for a demo cluster in one
+    /// process, whose nodes share it.
+    pub fn generate() -> Self {
+        Self(format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ))
+    }
+
+    /// The secret's bytes.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
 }
 
 /// A node's validated configuration: each part's own settings, composed from the flags.
@@ -169,15 +335,40 @@ pub struct NodeConfig {
     pub auth: Option<Arc<Auth>>,
     /// What the HTTP listener allows a client (timeouts, connection cap).
     pub http: HttpLimits,
+    /// Who may read the status API and drain the node.
+    pub admin: AdminSettings,
+    /// Per-client limits on WHIP/WHEP offers.
+    pub clients: ClientLimits,
+    /// STUN and TURN servers announced to WHIP/WHEP clients.
+    pub ice_servers: IceServers,
 }
 
 /// The routing store's place: Redis (`--redis`) or this process's memory.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RoutingSettings {
     /// Redis URL of the shared routing store; `None` keeps routing in memory.
     pub redis: Option<String>,
     /// Prefix of the Redis keys.
     pub redis_prefix: String,
+    /// The PEM bundle read from `--redis-ca`.
+    pub redis_ca: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for RoutingSettings {
+    // Not derived: the URL may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoutingSettings")
+            .field(
+                "redis",
+                &self
+                    .redis
+                    .as_deref()
+                    .map(crate::cluster::routing::redis::target::redact),
+            )
+            .field("redis_prefix", &self.redis_prefix)
+            .field("redis_ca", &self.redis_ca.as_ref().map(|_| "<PEM>"))
+            .finish()
+    }
 }
 
 /// A configuration error, naming the key.
@@ -255,6 +446,28 @@ impl NodeArgs {
         Ok(())
     }
 
+    /// The `--redis-ca` bundle, read now so a missing file stops the node at start.
+    fn read_redis_ca(&self) -> Result<Option<Vec<u8>>, ConfigError> {
+        let Some(path) = &self.redis_ca else {
+            return Ok(None);
+        };
+        let pem = std::fs::read(path).map_err(|e| {
+            err(
+                "--redis-ca",
+                "CASCADE_REDIS_CA",
+                format!("cannot read {path}: {e}"),
+            )
+        })?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(err(
+                "--redis-ca",
+                "CASCADE_REDIS_CA",
+                format!("{path} holds no PEM certificate"),
+            ));
+        }
+        Ok(Some(pem))
+    }
+
     /// Validates the flags into a [`NodeConfig`] for `role`.
     pub fn into_config(
         self,
@@ -305,13 +518,26 @@ impl NodeArgs {
             "CASCADE_OTLP_ENDPOINT",
             &self.otlp_endpoint,
         )?;
-        if let Some(url) = &self.redis
-            && ::redis::Client::open(url.as_str()).is_err()
-        {
+        let redis_ca = self.read_redis_ca()?;
+        if let Some(url) = &self.redis {
+            crate::cluster::routing::redis::target::parse(url, redis_ca.as_deref()).map_err(
+                |why| {
+                    err(
+                        "--redis",
+                        "CASCADE_REDIS",
+                        format!(
+                            "{}: {why} (forms: redis://[user:pass@]host:6379/0, rediss://…, \
+                         redis+sentinel://host:26379,host:26379/master-name)",
+                            crate::cluster::routing::redis::target::redact(url)
+                        ),
+                    )
+                },
+            )?;
+        } else if self.redis_ca.is_some() {
             return Err(err(
-                "--redis",
-                "CASCADE_REDIS",
-                "expected a Redis URL such as redis://127.0.0.1:6379/0",
+                "--redis-ca",
+                "CASCADE_REDIS_CA",
+                "needs --redis with a rediss:// URL",
             ));
         }
         if self.redis_prefix.is_empty() {
@@ -365,7 +591,7 @@ impl NodeArgs {
             ));
         }
         if let Some(secret) = &self.auth_secret
-            && secret.len() < MIN_SECRET_BYTES
+            && secret.expose().len() < MIN_SECRET_BYTES
         {
             return Err(err(
                 "--auth-secret",
@@ -384,9 +610,25 @@ impl NodeArgs {
             ));
         }
         let http = self.http_limits()?;
+        if !(1..=300).contains(&self.connect_timeout) {
+            return Err(err(
+                "--connect-timeout",
+                "CASCADE_CONNECT_TIMEOUT",
+                "between 1 and 300 seconds",
+            ));
+        }
+        let clients = ClientLimits {
+            requests_per_sec: self.max_requests_per_ip_per_sec,
+            max_pending: self.max_pending_per_ip,
+            trusted_proxies: parse_proxies(&self.trusted_proxies)
+                .map_err(|m| err("--trusted-proxies", "CASCADE_TRUSTED_PROXIES", m))?,
+        };
+        let admin = self.admin_settings()?;
+        let ice_servers = self.ice_servers()?;
+        let grpc_tls = self.grpc_tls()?;
         let auth = match &self.auth_secret {
             Some(secret) => Some(Arc::new(
-                Auth::new(secret.as_bytes(), self.auth_viewers)
+                Auth::new(secret.expose(), self.auth_viewers)
                     .map_err(|e| err("--auth-secret", "CASCADE_AUTH_SECRET", e))?,
             )),
             None => None,
@@ -402,6 +644,13 @@ impl NodeArgs {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             )
         });
+        let cluster_key = match &self.cluster_secret {
+            Some(secret) => Some(Arc::new(
+                ClusterKey::new(secret.expose(), &node_id)
+                    .map_err(|e| err("--cluster-secret", "CASCADE_CLUSTER_SECRET", e))?,
+            )),
+            None => None,
+        };
         let telemetry = TelemetrySettings {
             service: format!("cascade-{}", role.as_str()),
             node_id: node_id.clone(),
@@ -426,23 +675,118 @@ impl NodeArgs {
             grpc_advertise: self.grpc_advertise,
             upstream,
             capacity: self.capacity,
+            connect_timeout: Duration::from_secs(self.connect_timeout),
             drain_timeout: Duration::from_secs(self.drain_timeout),
             lease: Duration::from_secs(self.lease_secs),
             max_fanout: self.max_edge_fanout,
             max_depth: self.max_relay_depth.max(1),
             failover_timeout: Duration::from_secs(self.failover_timeout),
-            liveness: crate::cluster::decide::claims::Liveness::Reachability,
+            credential: Credential(cluster_key),
+            grpc_tls,
         };
         Ok(NodeConfig {
             node,
             routing: RoutingSettings {
+                redis_ca,
                 redis: self.redis,
                 redis_prefix: self.redis_prefix,
             },
             telemetry,
             auth,
             http,
+            admin,
+            clients,
+            ice_servers,
         })
+    }
+
+    /// `--ice-servers` with the TURN credentials to announce, checked.
+    fn ice_servers(&self) -> Result<IceServers, ConfigError> {
+        let credentials = match (&self.turn_secret, &self.turn_username, &self.turn_password) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(err(
+                    "--turn-secret",
+                    "CASCADE_TURN_SECRET",
+                    "use either --turn-secret or --turn-username/--turn-password, not both",
+                ));
+            }
+            (Some(secret), None, None) => TurnCredentials::Rest {
+                secret: secret.expose().to_vec(),
+                ttl_secs: self.turn_ttl.max(60),
+            },
+            (None, Some(username), Some(password)) => TurnCredentials::Static {
+                username: username.clone(),
+                password: String::from_utf8_lossy(password.expose()).into_owned(),
+            },
+            (None, None, None) => TurnCredentials::None,
+            (None, _, _) => {
+                return Err(err(
+                    "--turn-username",
+                    "CASCADE_TURN_USERNAME",
+                    "--turn-username and --turn-password go together",
+                ));
+            }
+        };
+        let urls = self
+            .ice_servers
+            .iter()
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .collect();
+        IceServers::new(urls, credentials)
+            .map_err(|m| err("--ice-servers", "CASCADE_ICE_SERVERS", m))
+    }
+
+    /// The admin surface's flags, resolved and checked: a node that would ask for an admin
+    /// credential must have a secret to check one with.
+    fn admin_settings(&self) -> Result<AdminSettings, ConfigError> {
+        let credential = self.auth_secret.is_some() || self.cluster_secret.is_some();
+        let status_public = crate::api::admin::status_public_default(
+            self.status_public,
+            self.auth_secret.is_some(),
+        );
+        if !status_public && !credential {
+            return Err(err(
+                "--status-public",
+                "CASCADE_STATUS_PUBLIC",
+                "false needs --auth-secret or --cluster-secret: no admin credential could be \
+                 checked without one",
+            ));
+        }
+        if !self.drain_from_loopback && !credential {
+            return Err(err(
+                "--drain-from-loopback",
+                "CASCADE_DRAIN_FROM_LOOPBACK",
+                "false needs --auth-secret or --cluster-secret: nobody could drain the node",
+            ));
+        }
+        let cors_origins = self
+            .cors_origins
+            .iter()
+            .filter(|o| !o.trim().is_empty())
+            .map(|o| crate::api::admin::check_origin(o))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| err("--cors-origin", "CASCADE_CORS_ORIGIN", m))?;
+        Ok(AdminSettings {
+            status_public,
+            drain_from_loopback: self.drain_from_loopback,
+            cors_origins,
+        })
+    }
+
+    /// The `--grpc-tls-*` flags: all three or none, the files loaded and checked.
+    fn grpc_tls(&self) -> Result<Option<Arc<GrpcTls>>, ConfigError> {
+        match (&self.grpc_tls_cert, &self.grpc_tls_key, &self.grpc_tls_ca) {
+            (None, None, None) => Ok(None),
+            (Some(cert), Some(key), Some(ca)) => GrpcTls::load(cert, key, ca)
+                .map(Some)
+                .map_err(|e| err("--grpc-tls-cert", "CASCADE_GRPC_TLS_CERT", e.to_string())),
+            _ => Err(err(
+                "--grpc-tls-cert",
+                "CASCADE_GRPC_TLS_CERT",
+                "mutual TLS needs all three of --grpc-tls-cert, --grpc-tls-key and --grpc-tls-ca",
+            )),
+        }
     }
 
     /// The `--http-*` flags, checked.
@@ -490,6 +834,10 @@ pub const KNOWN_ENV: &[&str] = &[
     "CASCADE_HTTP_LISTEN",
     "CASCADE_GRPC_LISTEN",
     "CASCADE_AUTH_SECRET",
+    "CASCADE_CLUSTER_SECRET",
+    "CASCADE_GRPC_TLS_CERT",
+    "CASCADE_GRPC_TLS_KEY",
+    "CASCADE_GRPC_TLS_CA",
     "CASCADE_AUTH_VIEWERS",
     "CASCADE_NODE_ID",
     "CASCADE_ADVERTISE_IP",
@@ -505,6 +853,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "CASCADE_UPSTREAM",
     "CASCADE_REDIS",
     "CASCADE_REDIS_PREFIX",
+    "CASCADE_REDIS_CA",
     "CASCADE_LEASE_SECS",
     "CASCADE_URL",
     "CASCADE_DRAIN_TIMEOUT",
@@ -516,6 +865,19 @@ pub const KNOWN_ENV: &[&str] = &[
     "CASCADE_HTTP_IDLE_TIMEOUT",
     "CASCADE_HTTP_BODY_TIMEOUT",
     "CASCADE_HTTP_MAX_CONNECTIONS",
+    "CASCADE_STATUS_PUBLIC",
+    "CASCADE_DRAIN_FROM_LOOPBACK",
+    "CASCADE_CORS_ORIGIN",
+    "CASCADE_ADMIN_TOKEN",
+    "CASCADE_CONNECT_TIMEOUT",
+    "CASCADE_MAX_REQUESTS_PER_IP_PER_SEC",
+    "CASCADE_MAX_PENDING_PER_IP",
+    "CASCADE_TRUSTED_PROXIES",
+    "CASCADE_ICE_SERVERS",
+    "CASCADE_TURN_SECRET",
+    "CASCADE_TURN_TTL",
+    "CASCADE_TURN_USERNAME",
+    "CASCADE_TURN_PASSWORD",
 ];
 
 /// Refuses `CASCADE_*` environment variables no binary reads (a typo would otherwise be
@@ -534,141 +896,4 @@ pub fn check_environment() -> Result<(), ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        node: NodeArgs,
-    }
-
-    fn config(args: &[&str]) -> Result<NodeConfig, String> {
-        let mut argv = vec!["test"];
-        argv.extend_from_slice(args);
-        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
-        cli.node
-            .into_config(Role::Edge, Some("http://127.0.0.1:9090".into()))
-            .map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn defaults_work_on_a_laptop() {
-        let c = config(&[]).unwrap();
-        assert_eq!(c.node.http_listen.port(), 8080);
-        assert_eq!(c.node.media.bind_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
-        assert!(c.node.media.udp_ports.is_none());
-        assert!(c.node.node_id.starts_with("edge-"));
-    }
-
-    #[test]
-    fn port_ranges() {
-        assert_eq!(parse_port_range("0"), Ok(None));
-        assert_eq!(parse_port_range("40000-40010"), Ok(Some((40000, 40010))));
-        for bad in ["40010-40000", "x-y", "40000", "0-10", "1-70000"] {
-            assert!(parse_port_range(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn errors_name_the_key() {
-        let e = config(&["--udp-ports", "9-1"]).unwrap_err();
-        assert!(
-            e.contains("--udp-ports") && e.contains("CASCADE_UDP_PORTS"),
-            "{e}"
-        );
-        let e = config(&["--node-id", "a b"]).unwrap_err();
-        assert!(e.contains("--node-id"), "{e}");
-        let e = config(&["--advertise-ip", "0.0.0.0"]).unwrap_err();
-        assert!(e.contains("--advertise-ip"), "{e}");
-        let e = config(&["--http-listen", "nope"]).unwrap_err();
-        assert!(e.contains("--http-listen"), "{e}");
-        let e = config(&["--redis", "not a url"]).unwrap_err();
-        assert!(e.contains("--redis") && e.contains("CASCADE_REDIS"), "{e}");
-        let e = config(&["--otlp-endpoint", "collector:4317"]).unwrap_err();
-        assert!(e.contains("CASCADE_OTLP_ENDPOINT"), "{e}");
-        let e = config(&["--lease-secs", "0"]).unwrap_err();
-        assert!(e.contains("--lease-secs"), "{e}");
-    }
-
-    #[test]
-    fn auth_needs_a_long_enough_secret_and_keeps_it_out_of_logs() {
-        assert!(config(&[]).unwrap().auth.is_none());
-        let e = config(&["--auth-secret", "short"]).unwrap_err();
-        assert!(e.contains("--auth-secret") && e.contains("32 bytes"), "{e}");
-        let e = config(&["--auth-viewers", "true"]).unwrap_err();
-        assert!(e.contains("--auth-viewers"), "{e}");
-        let secret = "0123456789abcdef0123456789abcdef";
-        let c = config(&["--auth-secret", secret, "--auth-viewers", "true"]).unwrap();
-        assert!(c.auth.is_some());
-        assert!(
-            !format!("{c:?}").contains(secret),
-            "the secret shows in {c:?}"
-        );
-    }
-
-    #[test]
-    fn http_limits_default_and_are_checked() {
-        assert_eq!(config(&[]).unwrap().http, HttpLimits::default());
-        let c = config(&[
-            "--http-header-timeout",
-            "2",
-            "--http-idle-timeout",
-            "5",
-            "--http-body-timeout",
-            "3",
-            "--http-max-connections",
-            "50",
-        ])
-        .unwrap();
-        assert_eq!(
-            c.http,
-            HttpLimits {
-                header_timeout: Duration::from_secs(2),
-                idle_timeout: Duration::from_secs(5),
-                body_timeout: Duration::from_secs(3),
-                max_connections: 50,
-            }
-        );
-        for (flag, env, value) in [
-            (
-                "--http-max-connections",
-                "CASCADE_HTTP_MAX_CONNECTIONS",
-                "0",
-            ),
-            ("--http-header-timeout", "CASCADE_HTTP_HEADER_TIMEOUT", "0"),
-            ("--http-idle-timeout", "CASCADE_HTTP_IDLE_TIMEOUT", "0"),
-            ("--http-body-timeout", "CASCADE_HTTP_BODY_TIMEOUT", "0"),
-            (
-                "--http-header-timeout",
-                "CASCADE_HTTP_HEADER_TIMEOUT",
-                "3601",
-            ),
-        ] {
-            let e = config(&[flag, value]).unwrap_err();
-            assert!(e.contains(flag) && e.contains(env), "{e}");
-        }
-    }
-
-    #[test]
-    fn an_edge_needs_an_upstream_or_redis() {
-        let cli = Cli::try_parse_from(["test"]).unwrap();
-        let e = cli.node.check_edge_source(&None).unwrap_err().to_string();
-        assert!(
-            e.contains("--upstream") && e.contains("--redis") && e.contains("CASCADE_REDIS"),
-            "{e}"
-        );
-        let cli = Cli::try_parse_from(["test", "--redis", "redis://127.0.0.1:1"]).unwrap();
-        cli.node.check_edge_source(&None).unwrap();
-        let c = cli.node.into_config(Role::Edge, None).unwrap();
-        assert_eq!(c.routing.redis.as_deref(), Some("redis://127.0.0.1:1"));
-        assert_eq!(c.routing.redis_prefix, "cascade:");
-        assert_eq!(c.node.drain_timeout, Duration::from_secs(30));
-        assert_eq!(c.node.heartbeat(), Duration::from_secs(10) / 3);
-        let cli = Cli::try_parse_from(["test"]).unwrap();
-        cli.node
-            .check_edge_source(&Some("http://127.0.0.1:9090".into()))
-            .unwrap();
-    }
-}
+mod tests;

@@ -65,13 +65,55 @@ impl RunningNode {
 pub fn routing_store(config: &RoutingSettings) -> std::io::Result<Arc<dyn RoutingStore>> {
     match &config.redis {
         Some(url) => {
-            let store = RedisStore::lazy(url, &config.redis_prefix)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-            tracing::info!(prefix = %config.redis_prefix, "routing through Redis");
+            let store = RedisStore::lazy_tls(
+                url,
+                config.redis_ca.as_deref(),
+                &config.redis_prefix,
+                Default::default(),
+            )
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            tracing::info!(
+                redis = %cluster::routing::redis::target::redact(url),
+                prefix = %config.redis_prefix,
+                "routing through Redis"
+            );
             Ok(Arc::new(store))
         }
         None => Ok(Arc::new(MemoryStore::new())),
     }
+}
+
+/// [`routing_store`], and with Redis one check that it accepts the URL's credentials: a node
+/// whose `--redis` password Redis refuses stops at start with a message naming `--redis`
+/// instead of running unable to route. A Redis that cannot be reached yet does not stop it.
+pub async fn routing_store_checked(
+    config: &RoutingSettings,
+) -> std::io::Result<Arc<dyn RoutingStore>> {
+    let Some(url) = &config.redis else {
+        return routing_store(config);
+    };
+    let store = RedisStore::lazy_tls(
+        url,
+        config.redis_ca.as_deref(),
+        &config.redis_prefix,
+        Default::default(),
+    )
+    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    if let Err(why) = store.check_credentials().await {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "--redis (CASCADE_REDIS): Redis at {} refused the credentials: {why}",
+                cluster::routing::redis::target::redact(url)
+            ),
+        ));
+    }
+    tracing::info!(
+        redis = %cluster::routing::redis::target::redact(url),
+        prefix = %config.redis_prefix,
+        "routing through Redis"
+    );
+    Ok(Arc::new(store))
 }
 
 /// Binds the node's HTTP and gRPC listeners and starts serving.
@@ -83,6 +125,9 @@ pub async fn serve(
         node,
         auth,
         http: http_limits,
+        admin,
+        clients,
+        ice_servers,
         ..
     } = config;
     listener::raise_nofile_limit(http_limits.max_connections);
@@ -102,7 +147,21 @@ pub async fn serve(
 
     // Handlers see each request's peer as `ConnectInfo<SocketAddr>`; the listener enforces the
     // `--http-*` limits and stops gracefully with the node.
-    let app = http::router(node.clone(), auth);
+    let viewer_auth = auth.is_some();
+    // Who may read the status API and drain: an admin JWT of `--auth-secret` or a cluster
+    // credential (HTTP and gRPC alike).
+    let admin = Arc::new(api::admin::Admin::new(
+        admin,
+        auth.clone(),
+        node.config.credential.0.clone(),
+    ));
+    let app = http::router(
+        node.clone(),
+        auth,
+        admin.clone(),
+        clients,
+        Arc::new(ice_servers),
+    );
     let http = tokio::spawn(listener::serve(
         http_listener,
         app,
@@ -112,12 +171,44 @@ pub async fn serve(
     ));
 
     let shutdown = node.shutdown.clone();
-    let service = relay_service::RelayServer::new(relay_service::RelayService::new(node.clone()));
-    let status = grpc_status::StatusServer::new(grpc_status::StatusService::new(node.clone()));
+    // With `--cluster-secret`, every call needs the cluster credential before it reaches a
+    // service; a node with viewer and publisher auth but an open gRPC port is named loudly.
+    let key = node.config.credential.0.clone();
+    if key.is_none() && viewer_auth {
+        tracing::warn!(
+            grpc = %grpc_addr,
+            "--auth-secret is set but --cluster-secret is not: anyone who reaches the gRPC port \
+             can pull any room over the relay service and read the node's status; set \
+             --cluster-secret (CASCADE_CLUSTER_SECRET) on every node"
+        );
+    }
+    let check = cluster::credential::server_check(key);
+    let service = relay_service::RelayServer::with_interceptor(
+        relay_service::RelayService::new(node.clone()),
+        check,
+    );
+    // The status service checks its callers in each method (drain's rule differs from the
+    // reads'; `grpc_status`'s module docs).
+    let status =
+        grpc_status::StatusServer::new(grpc_status::StatusService::new(node.clone(), admin));
+    let tls = node.config.grpc_tls.clone();
     let grpc = tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
-        if let Err(e) = tonic::transport::Server::builder()
+        let mut server = tonic::transport::Server::builder()
             .tcp_nodelay(true)
+            .http2_keepalive_interval(Some(GRPC_KEEPALIVE))
+            .http2_keepalive_timeout(Some(GRPC_KEEPALIVE_TIMEOUT))
+            .concurrency_limit_per_connection(GRPC_CONCURRENCY_PER_CONNECTION);
+        if let Some(tls) = &tls {
+            server = match server.tls_config(tls.server()) {
+                Ok(server) => server,
+                Err(e) => {
+                    tracing::error!(error = %e, "gRPC TLS configuration refused");
+                    return;
+                }
+            };
+        }
+        if let Err(e) = server
             .add_service(service)
             .add_service(status)
             .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await })
@@ -132,6 +223,14 @@ pub async fn serve(
         tasks: vec![http, grpc, heartbeat],
     })
 }
+
+/// How often the gRPC server pings a client connection, and how long it waits for the answer:
+/// a peer that vanished without closing (a frozen or partitioned node) is dropped.
+const GRPC_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(10);
+/// See [`GRPC_KEEPALIVE`].
+const GRPC_KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Calls in flight at once on one gRPC connection (a relay link is one long call per room).
+const GRPC_CONCURRENCY_PER_CONNECTION: usize = 1024;
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

@@ -41,7 +41,7 @@ pub async fn start(
 ) -> std::io::Result<RunningNode> {
     let routing = match routing {
         Some(r) => r,
-        None => cascade_core::routing_store(&config.routing)?,
+        None => cascade_core::routing_store_checked(&config.routing).await?,
     };
     cascade_core::serve(config, routing).await
 }

@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
     let telemetry = cascade_core::obs::telemetry::init_node(&config.telemetry)?;
     let node = cascade_origin::start(config, None)
         .await
-        .context("cannot bind the HTTP or gRPC listener")?;
+        .context("cannot start the node (its routing store or its HTTP or gRPC listener)")?;
     cascade_core::run_until_signal(node).await;
     // Spans still batched are exported before the process exits.
     telemetry.shutdown().await;

@@ -4,6 +4,8 @@
 //! README's test command does it) on port 0; the harness reads the addresses they bound from
 //! their `listening` log line. Waiting is always a poll with a deadline, never a bare sleep.
 
+pub mod netlab;
+
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -41,6 +43,55 @@ pub struct NodeProc {
     pub http: SocketAddr,
     pub grpc: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
+    /// The secret the node checks admin credentials with, when it has one: `status` mints
+    /// its bearer token from it.
+    admin_secret: Option<AdminSecret>,
+}
+
+/// What the harness signs its status requests with.
+enum AdminSecret {
+    /// `--auth-secret`: a JWT granting `admin`.
+    Auth(String),
+    /// `--cluster-secret` only: a cluster credential.
+    Cluster(String),
+}
+
+impl AdminSecret {
+    /// Reads the secret from the node's flags or environment, `--auth-secret` first.
+    fn of(args: &[&str], env: &[(&str, &str)]) -> Option<Self> {
+        let find = |flag: &str, var: &str| {
+            args.windows(2)
+                .find(|w| w[0] == flag)
+                .map(|w| w[1].to_owned())
+                .or_else(|| {
+                    env.iter()
+                        .find(|(k, _)| *k == var)
+                        .map(|(_, v)| (*v).to_owned())
+                })
+        };
+        find("--auth-secret", "CASCADE_AUTH_SECRET")
+            .map(Self::Auth)
+            .or_else(|| find("--cluster-secret", "CASCADE_CLUSTER_SECRET").map(Self::Cluster))
+    }
+
+    fn token(&self) -> String {
+        match self {
+            Self::Auth(secret) => {
+                let exp = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs()
+                    + 600;
+                jsonwebtoken::encode(
+                    &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+                    &serde_json::json!({ "admin": true, "exp": exp }),
+                    &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+                )
+                .unwrap()
+            }
+            Self::Cluster(secret) => cluster_credential(secret, "cascade-cluster", 600),
+        }
+    }
 }
 
 impl NodeProc {
@@ -84,21 +135,21 @@ impl NodeProc {
             }
             None => Command::new(bin(binary)),
         };
-        cmd.args([
-            "--http-listen",
-            "127.0.0.1:0",
-            "--grpc-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--node-id", name])
-        .args(args)
-        .env(
-            "RUST_LOG",
-            std::env::var("TEST_NODE_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        // Loopback on port 0, unless the test chose a listen address.
+        for flag in ["--http-listen", "--grpc-listen"] {
+            if !args.contains(&flag) {
+                cmd.args([flag, "127.0.0.1:0"]);
+            }
+        }
+        cmd.args(["--node-id", name])
+            .args(args)
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_NODE_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         // A node refuses unknown `CASCADE_*` variables, and the test's own (such as
         // `CASCADE_SCREENSHOT_DIR`) are not the node's configuration.
         for (key, _) in std::env::vars_os() {
@@ -139,6 +190,7 @@ impl NodeProc {
             grpc: field("grpc=")?,
             child,
             log,
+            admin_secret: AdminSecret::of(args, env),
         })
     }
 
@@ -167,8 +219,14 @@ impl NodeProc {
     }
 
     /// The node's `/v1/node` status.
+    /// The node's `/v1/node`, with an admin credential when the node has a secret to check one
+    /// (a closed status API answers 401 without it).
     pub async fn status(&self) -> Result<Value> {
-        Ok(reqwest::get(self.url("/v1/node")).await?.json().await?)
+        let mut request = reqwest::Client::new().get(self.url("/v1/node"));
+        if let Some(secret) = &self.admin_secret {
+            request = request.bearer_auth(secret.token());
+        }
+        Ok(request.send().await?.error_for_status()?.json().await?)
     }
 
     /// The status entry of `room`, if the node holds it.
@@ -347,6 +405,67 @@ impl Drop for Netns {
     }
 }
 
+/// A short load-generator broadcast (500 kbit/s video, 4 s) of `room`, published
+/// to `origin` and watched by `viewers` viewers on `edge`, its JSON report
+/// written to `json`. Add flags (a token) before running it.
+pub fn loadgen_broadcast(
+    origin: &NodeProc,
+    edge: &NodeProc,
+    room: &str,
+    viewers: u32,
+    json: &std::path::Path,
+) -> Command {
+    let mut cmd = Command::new(bin("cascade-loadgen"));
+    cmd.args(["run", "--origin", &origin.url(""), "--edge", &edge.url("")])
+        .args(["--room", room, "--viewers", &viewers.to_string()])
+        .args(["--ramp", "10", "--duration", "4", "--video-kbps", "500"])
+        .args(["--quiet", "--json"])
+        .arg(json);
+    cmd
+}
+
+/// Checks a finished load-generator run: it exited cleanly, `viewers` viewers
+/// connected, and every one received video and audio without loss. Returns the
+/// JSON report (read from `json`, which is removed).
+pub fn assert_clean_broadcast(
+    out: &std::process::Output,
+    json: &std::path::Path,
+    viewers: u64,
+) -> Result<Value> {
+    if !out.status.success() {
+        bail!("loadgen failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let report: Value = serde_json::from_slice(&std::fs::read(json)?)?;
+    let _ = std::fs::remove_file(json);
+    assert_eq!(
+        report["viewers"]["connected"], viewers,
+        "{}",
+        report["viewers"]
+    );
+    for kind in ["video", "audio"] {
+        let t = &report["packets"][kind];
+        assert!(t["received"].as_u64() > Some(0), "{kind}: {t}");
+        assert_eq!(t["lost"], 0, "{kind}: {t}");
+    }
+    Ok(report)
+}
+
+/// A cluster credential as a node mints it: HS256, `sub` the calling node, audience
+/// `cascade-cluster`.
+pub fn cluster_credential(secret: &str, audience: &str, exp_from_now: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims = serde_json::json!({ "sub": "test-client", "aud": audience, "iat": now, "exp": now + exp_from_now });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
 /// Polls `check` every 200 ms until it returns `Some`, or fails after `deadline`.
 pub async fn poll<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> Result<T>
 where
@@ -377,10 +496,12 @@ where
 /// A chromedriver process, from which browsers are opened.
 pub struct Chromedriver {
     child: Child,
-    port: u16,
+    /// Where it answers: `127.0.0.1:port`, or the client's address in a [`netlab::ClientNet`].
+    addr: SocketAddr,
 }
 
-fn free_port() -> u16 {
+/// A TCP port on loopback that nothing listens on now.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -392,26 +513,47 @@ fn find(candidates: &[&str]) -> Option<PathBuf> {
 }
 
 impl Chromedriver {
+    /// A chromedriver on loopback; its browsers use the machine's network.
     pub async fn start() -> Result<Self> {
+        Self::start_in(None).await
+    }
+
+    /// A chromedriver whose browsers run in `net` (the network lab), when given: they reach the
+    /// nodes only over that client's link.
+    pub async fn start_in(net: Option<&netlab::ClientNet>) -> Result<Self> {
         let driver = find(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]).context(
             "chromedriver not found: install the Debian packages chromium and chromium-driver",
         )?;
         let port = free_port();
+        let (mut cmd, addr) = match net {
+            Some(net) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &net.ns.name])
+                    .arg(driver)
+                    // The test talks to it from the host's end of the link.
+                    .arg(format!("--allowed-ips={}", net.host_ip));
+                (c, SocketAddr::new(net.client_ip.into(), port))
+            }
+            None => (
+                Command::new(driver),
+                SocketAddr::from(([127, 0, 0, 1], port)),
+            ),
+        };
         // Its own process group, which the browsers it starts join: dropping the driver kills
         // them all, even when a failing test never closed its browsers.
-        let child = Command::new(driver)
+        let child = cmd
             .arg(format!("--port={port}"))
             .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .context("spawning chromedriver")?;
-        let me = Self { child, port };
+        let me = Self { child, addr };
         poll(
             "chromedriver to listen",
             Duration::from_secs(20),
             || async {
-                Ok(reqwest::get(format!("http://127.0.0.1:{port}/status"))
+                Ok(reqwest::get(format!("http://{addr}/status"))
                     .await
                     .ok()
                     .map(|_| ()))
@@ -446,7 +588,7 @@ impl Chromedriver {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = fantoccini::ClientBuilder::rustls()?
             .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .connect(&format!("http://{}", self.addr))
             .await
             .context("opening a Chromium session")?;
         Ok(Browser { client, profile })
@@ -547,4 +689,102 @@ pub async fn wait_playing(viewer: &Browser, more: u64, deadline: Duration) -> Re
         Ok(ok.then_some(s))
     })
     .await
+}
+
+/// A `redis-server` started with the test's own arguments: a password, TLS, a replica, or
+/// Sentinel mode (`redis-server FILE --sentinel`). `port` is the one it answers on (given in
+/// `args` by the caller, as `--port` or `--tls-port`); killed (SIGKILL) when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// A free loopback port for [`RedisServer::start`].
+    pub fn free_port() -> u16 {
+        free_port()
+    }
+
+    /// Runs `redis-server args` and waits until `port` accepts TCP connections.
+    pub fn start(port: u16, args: &[&str]) -> Result<Self> {
+        let child = Command::new("redis-server")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| anyhow!("cannot run redis-server ({e}): install redis-server"))?;
+        let mut me = Self {
+            port,
+            child: Some(child),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = me.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                bail!("redis-server {args:?} exited at start: {status}");
+            }
+            if Instant::now() > deadline {
+                bail!("redis-server {args:?} did not listen on {port} within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(me)
+    }
+
+    /// A Sentinel on a free port watching the master `name` at `127.0.0.1:master_port` with
+    /// `quorum`, judging it down after `down_after_ms`; its config file lives in `dir`.
+    pub fn sentinel(
+        dir: &std::path::Path,
+        name: &str,
+        master_port: u16,
+        quorum: u32,
+        down_after_ms: u64,
+    ) -> Result<Self> {
+        let port = free_port();
+        let conf = dir.join(format!("sentinel-{port}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                 sentinel monitor {name} 127.0.0.1 {master_port} {quorum}\n\
+                 sentinel down-after-milliseconds {name} {down_after_ms}\n\
+                 sentinel failover-timeout {name} 5000\n\
+                 sentinel parallel-syncs {name} 1\n",
+                dir = dir.display()
+            ),
+        )?;
+        let conf = conf.to_str().context("utf-8 temp path")?.to_owned();
+        Self::start(port, &[&conf, "--sentinel"])
+    }
+
+    /// Kills the server (SIGKILL).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// [`loadgen_broadcast`] lasting `duration_s` seconds instead of 4.
+pub fn loadgen_broadcast_for(
+    origin: &NodeProc,
+    edge: &NodeProc,
+    room: &str,
+    viewers: u32,
+    duration_s: u32,
+    json: &std::path::Path,
+) -> Command {
+    let mut cmd = Command::new(bin("cascade-loadgen"));
+    cmd.args(["run", "--origin", &origin.url(""), "--edge", &edge.url("")])
+        .args(["--room", room, "--viewers", &viewers.to_string()])
+        .args(["--ramp", "10", "--duration", &duration_s.to_string()])
+        .args(["--video-kbps", "500", "--quiet", "--json"])
+        .arg(json);
+    cmd
 }

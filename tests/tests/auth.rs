@@ -3,11 +3,10 @@
 //! `WWW-Authenticate: Bearer`, or 403 for a token that does not grant it), and a real broadcast
 //! (`cascade-loadgen`, WebRTC end to end) that reaches its viewers with one.
 
-use cascade_tests::NodeProc;
+use cascade_tests::{NodeProc, assert_clean_broadcast, loadgen_broadcast};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-use std::process::Command;
+use serde_json::json;
 
 const SECRET: &str = "the cluster's shared secret, 32+ bytes long";
 
@@ -123,20 +122,7 @@ async fn only_a_valid_token_for_the_room_publishes_or_watches() -> anyhow::Resul
     // A real broadcast with the publisher's token: the viewers get it all.
     let json = std::env::temp_dir().join(format!("cascade-auth-{}.json", std::process::id()));
     let run = |t: Option<&str>| {
-        let mut cmd = Command::new(cascade_tests::bin("cascade-loadgen"));
-        cmd.args(["run", "--origin", &origin.url(""), "--edge", &edge.url("")])
-            .args([
-                "--room",
-                "stage",
-                "--viewers",
-                "3",
-                "--ramp",
-                "10",
-                "--duration",
-                "4",
-            ])
-            .args(["--video-kbps", "500", "--quiet", "--json"])
-            .arg(&json);
+        let mut cmd = loadgen_broadcast(&origin, &edge, "stage", 3, &json);
         if let Some(t) = t {
             cmd.args(["--token", t]);
         }
@@ -154,18 +140,6 @@ async fn only_a_valid_token_for_the_room_publishes_or_watches() -> anyhow::Resul
         String::from_utf8_lossy(&refused.stderr)
     );
     let out = run(Some(&publisher))?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&std::fs::read(&json)?)?;
-    let _ = std::fs::remove_file(&json);
-    assert_eq!(report["viewers"]["connected"], 3, "{}", report["viewers"]);
-    for kind in ["video", "audio"] {
-        let t = &report["packets"][kind];
-        assert!(t["received"].as_u64() > Some(0), "{kind}: {t}");
-        assert_eq!(t["lost"], 0, "{kind}: {t}");
-    }
+    assert_clean_broadcast(&out, &json, 3)?;
     Ok(())
 }

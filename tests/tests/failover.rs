@@ -3,8 +3,9 @@
 //! - `kill -9` of a middle edge: the edge below it re-attaches to another source (the origin)
 //!   and its viewers keep receiving on the peer connections they have, their RTP sequence
 //!   numbers continuous;
-//! - `kill -9` of the origin: the publisher publishes again to a second origin, which takes the
-//!   dead origin's room over at once; the edge follows it and its viewers carry on the same way.
+//! - `kill -9` of the origin: the publisher publishes again to a second origin, which lets it in
+//!   once the dead origin's lease is over; the edge follows it and its viewers carry on the same
+//!   way. (A hung origin, whose ports still accept: `hung_origin.rs`.)
 
 use anyhow::{Context, Result};
 use cascade_tests::{NodeProc, RedisProc, bin, poll};
@@ -193,9 +194,9 @@ async fn killing_the_origin_lets_the_publisher_resume_on_another_and_viewers_fol
 {
     let redis = RedisProc::start()?;
     let url = redis.url();
-    // A lease longer than the whole failover: origin-2 must take over a claim that has not
-    // expired (the publisher notices the dead origin in about 8 s, by ICE).
-    let common = ["--redis", url.as_str(), "--lease-secs", "30"];
+    // The publisher notices the dead origin in about 8 s, by ICE: by then its lease (3 s) is
+    // over, and origin-2 lets the publisher in.
+    let common = ["--redis", url.as_str(), "--lease-secs", "3"];
     let mut origin1 = NodeProc::start("cascade-origin", "origin-1", &common)?;
     let origin2 = NodeProc::start("cascade-origin", "origin-2", &common)?;
     let edge = NodeProc::start("cascade-edge", "edge-1", &common)?;
@@ -267,12 +268,5 @@ async fn killing_the_origin_lets_the_publisher_resume_on_another_and_viewers_fol
     for id in [0, 1] {
         watched_through(&report, id, resumed_at);
     }
-    assert!(
-        origin2
-            .log()
-            .iter()
-            .any(|l| l.contains("took over the room")),
-        "origin-2 took the room over before the dead origin's claim expired"
-    );
     Ok(())
 }

@@ -569,6 +569,7 @@ mod grpc {
                             "kind": t.kind, "codec": t.codec, "packets_in": t.packets_in,
                             "bytes_in": t.bytes_in, "queue_drops": t.queue_drops,
                             "subscribers": t.subscribers, "bitrate_bps": t.bitrate_bps,
+                            "rid": t.rid,
                         })).collect::<Vec<_>>(),
                     })
                 })

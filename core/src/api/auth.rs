@@ -11,10 +11,14 @@
 //!
 //! A missing or invalid token (bad signature, expired, not a JWT) is 401 with
 //! `WWW-Authenticate: Bearer`; a valid token for another room or without the grant is 403.
+//!
+//! The same secret signs operators' tokens: one with `admin: true` (no room needed) is an
+//! admin credential for the status API and drain ([`Auth::check_admin`], used by
+//! [`crate::api::admin`]). An admin token does not publish or watch unless it grants that too.
 
 use crate::error::{Error, Result};
 use axum::http::{HeaderMap, header};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 /// The shortest secret accepted: HS256 keys shorter than its 256-bit output weaken it
@@ -24,7 +28,8 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// What a token grants.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
-    /// The room, or `*` for every room.
+    /// The room, or `*` for every room; empty (absent) in an admin-only token.
+    #[serde(default)]
     pub room: String,
     /// May publish (WHIP); also allows watching.
     #[serde(default)]
@@ -32,6 +37,9 @@ pub struct Claims {
     /// May watch (WHEP).
     #[serde(default)]
     pub subscribe: bool,
+    /// May read the status API and drain the node ([`crate::api::admin`]).
+    #[serde(default)]
+    pub admin: bool,
     /// Expiry, seconds since the Unix epoch.
     pub exp: u64,
 }
@@ -46,6 +54,8 @@ pub enum Grant {
 /// The node's token checker.
 pub struct Auth {
     key: DecodingKey,
+    /// Mints the short-lived admin tokens a node shows its peers' status API.
+    signing: EncodingKey,
     validation: Validation,
     /// Whether WHEP needs a token too.
     viewers: bool,
@@ -73,6 +83,7 @@ impl Auth {
         validation.leeway = 30;
         Ok(Self {
             key: DecodingKey::from_secret(secret).map_err(|e| e.to_string())?,
+            signing: EncodingKey::from_secret(secret).map_err(|e| e.to_string())?,
             validation,
             viewers,
         })
@@ -88,17 +99,8 @@ impl Auth {
         if grant == Grant::Subscribe && !self.viewers {
             return Ok(());
         }
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .ok_or(AuthError::Missing)?;
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|e| AuthError::Invalid(e.to_string()))?
-            .claims;
+        let token = bearer(headers).ok_or(AuthError::Missing)?;
+        let claims = self.decode(token)?;
         if claims.room != room && claims.room != "*" {
             return Err(AuthError::OtherRoom {
                 token: claims.room,
@@ -114,6 +116,73 @@ impl Auth {
         }
         Ok(())
     }
+
+    /// Whether `token` (a bearer token's value) is a valid token granting `admin`.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Invalid`] for a token that is not valid, [`AuthError::NotAdmin`] for a
+    /// valid one without the grant (a publisher's or viewer's).
+    pub fn check_admin(&self, token: &str) -> Result<(), AuthError> {
+        if self.decode(token)?.admin {
+            Ok(())
+        } else {
+            Err(AuthError::NotAdmin)
+        }
+    }
+
+    /// A fresh admin token valid for `ttl`: what a node shows other nodes' status API when it
+    /// answers for the cluster and has no cluster secret.
+    pub fn admin_token(&self, ttl: std::time::Duration) -> String {
+        self.mint(
+            Claims {
+                room: String::new(),
+                publish: false,
+                subscribe: false,
+                admin: true,
+                exp: 0,
+            },
+            ttl,
+        )
+    }
+
+    /// A token granting what `claims` grant, expiring `ttl` from now (`claims.exp` is set):
+    /// what `cascade token` prints.
+    pub fn mint(&self, mut claims: Claims, ttl: std::time::Duration) -> String {
+        claims.exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .saturating_add(ttl)
+            .as_secs();
+        // Encoding an HS256 token with a valid key cannot fail; an empty token is refused by
+        // the peer if it ever did.
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.signing)
+            .unwrap_or_default()
+    }
+
+    fn decode(&self, token: &str) -> Result<Claims, AuthError> {
+        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| AuthError::Invalid(e.to_string()))
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value (the scheme is
+/// case-insensitive, RFC 9110 §11.1), if it is one.
+pub fn bearer_value(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The bearer token of a request's headers, if it has one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_value)
 }
 
 /// Why a request's bearer token does not let it through.
@@ -131,13 +200,16 @@ pub enum AuthError {
     /// A valid token for this room that does not grant this.
     #[error("the token does not allow {}", match .0 { Grant::Publish => "publishing", Grant::Subscribe => "watching" })]
     NotGranted(Grant),
+    /// A valid token without the `admin` grant, where one is needed.
+    #[error("the token does not grant admin")]
+    NotAdmin,
 }
 
 impl From<AuthError> for Error {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Missing | AuthError::Invalid(_) => Error::Unauthorized(e.to_string()),
-            AuthError::OtherRoom { .. } | AuthError::NotGranted(_) => {
+            AuthError::OtherRoom { .. } | AuthError::NotGranted(_) | AuthError::NotAdmin => {
                 Error::Forbidden(e.to_string())
             }
         }
@@ -149,7 +221,6 @@ mod tests {
     use super::*;
     use crate::api::error::HttpError;
     use axum::http::{HeaderValue, StatusCode};
-    use jsonwebtoken::{EncodingKey, Header};
 
     const SECRET: &[u8] = b"a test secret of thirty-two bytes!";
 
@@ -165,6 +236,7 @@ mod tests {
             room: room.into(),
             publish,
             subscribe,
+            admin: false,
             exp,
         };
         jsonwebtoken::encode(
@@ -268,5 +340,33 @@ mod tests {
         );
         let publisher = holding("demo", true, false);
         assert!(closed.check(&publisher, "demo", Grant::Subscribe).is_ok());
+    }
+
+    #[test]
+    fn only_a_token_granting_admin_is_an_admin_credential() {
+        let auth = Auth::new(SECRET, false).unwrap();
+        let minted = auth.admin_token(std::time::Duration::from_secs(60));
+        assert_eq!(auth.check_admin(&minted), Ok(()));
+        // An admin token names no room: it publishes and watches nothing.
+        let admin = bearer(&format!("Bearer {minted}"));
+        assert_eq!(
+            status(auth.check(&admin, "demo", Grant::Publish)),
+            StatusCode::FORBIDDEN
+        );
+        let publisher = token(SECRET, "*", true, true, now() + 60);
+        assert_eq!(auth.check_admin(&publisher), Err(AuthError::NotAdmin));
+        assert_eq!(
+            Error::from(AuthError::NotAdmin).status(),
+            StatusCode::FORBIDDEN
+        );
+        let other = Auth::new(b"another secret, thirty-two bytes.", false).unwrap();
+        let foreign = other.admin_token(std::time::Duration::from_secs(60));
+        assert!(matches!(
+            auth.check_admin(&foreign),
+            Err(AuthError::Invalid(_))
+        ));
+        assert_eq!(bearer_value("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_value("Bearer "), None);
+        assert_eq!(bearer_value("Basic abc"), None);
     }
 }

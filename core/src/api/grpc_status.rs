@@ -3,8 +3,16 @@
 //! gRPC port. The answers are built by [`crate::api::status`], exactly as for the HTTP JSON API;
 //! this module only converts them to protobuf and errors to gRPC codes
 //! ([`crate::Error`]'s `From` for `tonic::Status`: NOT_FOUND, INVALID_ARGUMENT, UNAVAILABLE,
-//! PERMISSION_DENIED). `DrainNode` is guarded like the HTTP drain: loopback callers only.
+//! PERMISSION_DENIED).
+//!
+//! Each method checks its caller first, as over HTTP ([`crate::api::admin`]): the reads need an
+//! admin credential (an admin JWT or a cluster credential in `authorization` metadata) on a
+//! node with a cluster secret or whose status is not public; `DrainNode` needs one unless it
+//! comes from loopback while `--drain-from-loopback`. The checks are in the methods, not in an
+//! interceptor, because an interceptor does not know which method is called and drain's rule
+//! differs. A method added here checks its caller the same way.
 
+use crate::api::admin::{Admin, Caller};
 use crate::api::status;
 use crate::cluster::node::Node;
 use cascade_proto::status::v1 as pb;
@@ -18,12 +26,28 @@ pub use cascade_proto::status::v1::status_server::StatusServer;
 #[derive(Debug, Clone)]
 pub struct StatusService {
     node: Arc<Node>,
+    admin: Arc<Admin>,
 }
 
 impl StatusService {
-    pub fn new(node: Arc<Node>) -> Self {
-        Self { node }
+    pub fn new(node: Arc<Node>, admin: Arc<Admin>) -> Self {
+        Self { node, admin }
     }
+
+    /// A status read's check ([`Admin::status_grpc`]).
+    fn read<T>(&self, request: &Request<T>) -> Result<(), tonic::Status> {
+        self.admin
+            .status_grpc(authorization(request))
+            .map_err(|e| crate::Error::from(e).into())
+    }
+}
+
+/// A call's `authorization` metadata.
+fn authorization<T>(request: &Request<T>) -> Option<&str> {
+    request
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
 }
 
 type Answer<T> = Result<Response<T>, tonic::Status>;
@@ -91,6 +115,7 @@ fn node_room(r: &status::NodeRoom) -> pb::NodeRoom {
                 queue_drops: t.queue_drops,
                 subscribers: count(t.subscribers),
                 bitrate_bps: t.bitrate_bps,
+                rid: t.rid.clone(),
             })
             .collect(),
     }
@@ -151,24 +176,30 @@ fn room(r: &status::RoomReport) -> pb::Room {
 
 #[tonic::async_trait]
 impl Status for StatusService {
-    async fn get_cluster(&self, _: Request<pb::GetClusterRequest>) -> Answer<pb::Cluster> {
-        Ok(Response::new(cluster(&status::cluster(&self.node).await?)))
+    async fn get_cluster(&self, request: Request<pb::GetClusterRequest>) -> Answer<pb::Cluster> {
+        self.read(&request)?;
+        Ok(Response::new(cluster(
+            &status::cluster(&self.node, &self.admin).await?,
+        )))
     }
 
-    async fn list_rooms(&self, _: Request<pb::ListRoomsRequest>) -> Answer<pb::Rooms> {
-        let report = status::rooms(&self.node).await?;
+    async fn list_rooms(&self, request: Request<pb::ListRoomsRequest>) -> Answer<pb::Rooms> {
+        self.read(&request)?;
+        let report = status::rooms(&self.node, &self.admin).await?;
         Ok(Response::new(pb::Rooms {
             rooms: report.rooms.iter().map(room).collect(),
         }))
     }
 
     async fn get_room(&self, request: Request<pb::GetRoomRequest>) -> Answer<pb::Room> {
-        let report = status::room(&self.node, &request.into_inner().room).await?;
+        self.read(&request)?;
+        let report = status::room(&self.node, &request.into_inner().room, &self.admin).await?;
         Ok(Response::new(room(&report)))
     }
 
     async fn get_node(&self, request: Request<pb::GetNodeRequest>) -> Answer<pb::NodeDetail> {
-        let detail = status::node_detail(&self.node, &request.into_inner().id).await?;
+        self.read(&request)?;
+        let detail = status::node_detail(&self.node, &request.into_inner().id, &self.admin).await?;
         Ok(Response::new(node_detail(&detail)))
     }
 
@@ -176,12 +207,16 @@ impl Status for StatusService {
         &self,
         request: Request<pb::DrainNodeRequest>,
     ) -> Answer<pb::DrainNodeResponse> {
-        // No address (not served over TCP) is not loopback: refused.
+        // No address (not served over TCP) is not loopback.
         let caller = match request.remote_addr() {
-            Some(addr) => status::Caller::Peer(addr.ip()),
-            None => status::Caller::Peer(std::net::Ipv4Addr::UNSPECIFIED.into()),
+            Some(addr) => Caller::Peer(addr.ip()),
+            None => Caller::Peer(std::net::Ipv4Addr::UNSPECIFIED.into()),
         };
-        let report = status::drain(&self.node, &request.into_inner().id, caller)?;
+        if let Err(e) = self.admin.drain(authorization(&request), caller) {
+            tracing::info!(?caller, error = %e, "gRPC drain refused");
+            return Err(crate::Error::from(e).into());
+        }
+        let report = status::drain(&self.node, &request.into_inner().id)?;
         Ok(Response::new(pb::DrainNodeResponse {
             node: report.node,
             draining: report.draining,
@@ -214,6 +249,8 @@ mod tests {
         ("Link", Some("Link")),
         ("NodeViewers", Some("NodeViewers")),
         ("DrainAccepted", Some("DrainNodeResponse")),
+        // Closing a room is HTTP only (and the CLI).
+        ("RoomClosed", None),
         ("NodeReport", None),
         ("NodeInfo", None),
         ("SessionCounts", None),
@@ -303,7 +340,7 @@ mod tests {
     #[tokio::test]
     async fn drain_needs_a_loopback_caller_and_this_nodes_id() {
         let node = crate::api::http::tests::test_node(10);
-        let service = StatusService::new(node.clone());
+        let service = StatusService::new(node.clone(), Arc::new(Admin::default()));
         let drain = |id: &str, from: Option<&str>| {
             let mut request = Request::new(pb::DrainNodeRequest { id: id.into() });
             if let Some(addr) = from {
@@ -336,8 +373,73 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_method_checks_its_caller_on_a_closed_node() {
+        use crate::api::admin::AdminSettings;
+        let key = Arc::new(crate::cluster::credential::ClusterKey::new(&[7; 32], "test").unwrap());
+        let settings = AdminSettings {
+            status_public: false,
+            drain_from_loopback: false,
+            ..AdminSettings::default()
+        };
+        let node = crate::api::http::tests::test_node(10);
+        let service = StatusService::new(
+            node.clone(),
+            Arc::new(Admin::new(settings, None, Some(key.clone()))),
+        );
+        let unauthenticated = |r: tonic::Status| assert_eq!(r.code(), tonic::Code::Unauthenticated);
+        unauthenticated(
+            service
+                .get_cluster(Request::new(pb::GetClusterRequest {}))
+                .await
+                .unwrap_err(),
+        );
+        unauthenticated(
+            service
+                .list_rooms(Request::new(pb::ListRoomsRequest {}))
+                .await
+                .unwrap_err(),
+        );
+        unauthenticated(
+            service
+                .get_room(Request::new(pb::GetRoomRequest { room: "r".into() }))
+                .await
+                .unwrap_err(),
+        );
+        unauthenticated(
+            service
+                .get_node(Request::new(pb::GetNodeRequest { id: "self".into() }))
+                .await
+                .unwrap_err(),
+        );
+        unauthenticated(
+            service
+                .drain_node(Request::new(pb::DrainNodeRequest { id: "self".into() }))
+                .await
+                .unwrap_err(),
+        );
+        assert!(!node.is_draining());
+        let mut drain = Request::new(pb::DrainNodeRequest { id: "self".into() });
+        drain.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", key.token()).parse().unwrap(),
+        );
+        assert!(
+            service
+                .drain_node(drain)
+                .await
+                .unwrap()
+                .into_inner()
+                .draining
+        );
+        assert!(node.is_draining());
+    }
+
+    #[tokio::test]
     async fn unknown_rooms_and_nodes_are_not_found_and_bad_names_invalid() {
-        let service = StatusService::new(crate::api::http::tests::test_node(10));
+        let service = StatusService::new(
+            crate::api::http::tests::test_node(10),
+            Arc::new(Admin::default()),
+        );
         let room = |name: &str| Request::new(pb::GetRoomRequest { room: name.into() });
         let code = |r: Result<Response<pb::Room>, tonic::Status>| r.unwrap_err().code();
         assert_eq!(

@@ -6,19 +6,30 @@
 //! ends it. Trickle ICE and ICE restarts are not supported (the answer carries every candidate),
 //! so `PATCH` answers `405`. CORS preflight is answered for any origin so other pages and players
 //! can use the endpoints. Errors are JSON: `{"code": ..., "message": ...}`.
+//!
+//! The status API (`/v1/*`), `/dashboard` and `/metrics` are the admin surface
+//! ([`crate::api::admin`]): behind an admin credential unless `--status-public`, drain behind one
+//! unless from loopback, and CORS only for the `--cors-origin` origins. `/healthz` and
+//! `/readyz` always answer.
 
+use crate::api::admin::{Admin, Caller};
 use crate::api::auth::{Auth, Grant};
+use crate::api::client_limits::{
+    ClientAddr, ClientLimiter, ClientLimits, OfferGate, SessionProgress,
+};
+use crate::api::ice_servers::IceServers;
 use crate::api::openapi::ErrorBody;
 use crate::api::status::{
-    ClusterReport, DrainReport, NodeDetail, NodeReport, RoomReport, RoomsReport,
+    Close, CloseReport, ClusterReport, DrainReport, NodeDetail, NodeReport, RoomReport, RoomsReport,
 };
 use crate::cluster::node::{Node, SessionKind};
 use crate::cluster::placement::Placement;
 use crate::cluster::routing::Role;
 use crate::error::{Error, Result};
 use crate::media::RoomId;
+use crate::media::layers::LayerChoice;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -32,13 +43,19 @@ pub const MAX_SDP_BYTES: usize = 64 * 1024;
 
 const PUBLISH_PAGE: &str = include_str!("../../static/publish.html");
 const WATCH_PAGE: &str = include_str!("../../static/watch.html");
+/// The pages' reading of a WHIP/WHEP endpoint's announced ICE servers.
+const ICE_SCRIPT: &str = include_str!("../../static/ice.js");
 const DASHBOARD_PAGE: &str = include_str!("../../static/cluster.html");
 
-/// What the handlers share: the node, and the bearer-token checks when `--auth-secret` is set.
+/// What the handlers share: the node, the bearer-token checks when `--auth-secret` is set, and
+/// the admin checks.
 #[derive(Debug, Clone)]
 struct AppState {
     node: Arc<Node>,
     auth: Authorizer,
+    admin: Arc<Admin>,
+    /// STUN/TURN servers announced on WHIP/WHEP answers and `OPTIONS`.
+    ice: Arc<IceServers>,
 }
 
 /// The bearer-token checks of WHIP/WHEP, when the node has `--auth-secret` ([`crate::api::auth`]);
@@ -67,8 +84,39 @@ impl FromRef<AppState> for Authorizer {
     }
 }
 
-/// The node's router; `auth` checks WHIP/WHEP bearer tokens when set.
-pub fn router(node: Arc<Node>, auth: Option<Arc<Auth>>) -> Router {
+impl FromRef<AppState> for Arc<IceServers> {
+    fn from_ref(state: &AppState) -> Self {
+        state.ice.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Admin> {
+    fn from_ref(state: &AppState) -> Self {
+        state.admin.clone()
+    }
+}
+
+/// The node's router; `auth` checks WHIP/WHEP bearer tokens when set, `admin` who may use the
+/// status API and drain, `limits` bound each client's WHIP/WHEP offers
+/// ([`crate::api::client_limits`]), `ice` is announced to WHIP/WHEP clients.
+pub fn router(
+    node: Arc<Node>,
+    auth: Option<Arc<Auth>>,
+    admin: Arc<Admin>,
+    limits: ClientLimits,
+    ice: Arc<IceServers>,
+) -> Router {
+    let gate = Arc::new(OfferGate {
+        limiter: ClientLimiter::new(limits, node.config.connect_timeout),
+        refused: node.metrics.limited.clone(),
+    });
+    let state = AppState {
+        node,
+        auth: Authorizer(auth),
+        admin: admin.clone(),
+        ice,
+    };
+    // Browsers publish and watch from other sites' pages: any origin.
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([
@@ -89,13 +137,37 @@ pub fn router(node: Arc<Node>, auth: Option<Arc<Auth>>) -> Router {
             header::LINK,
             header::HeaderName::from_static("accept-post"),
         ]);
+    // The admin surface: reads behind `--status-public` (the check wraps only the routes added
+    // before it), drain checked in its handler; CORS only for the configured origins, outside
+    // the check so that a preflight (which carries no credentials) and a 401 reach the page.
+    let status = Router::new()
+        .route("/dashboard", get(|| async { Html(DASHBOARD_PAGE) }))
+        .route("/metrics", get(metrics))
+        .route("/v1/node", get(node_status))
+        .route("/v1/cluster", get(cluster_status))
+        .route("/v1/rooms", get(rooms_status))
+        .route("/v1/rooms/{room}", get(room_status))
+        .route("/v1/nodes/{id}", get(node_detail))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_status,
+        ))
+        .route("/v1/nodes/{id}/drain", post(drain))
+        .route("/v1/rooms/{room}", axum::routing::delete(close_room));
+    let status = match status_cors(admin.settings().cors_origins.as_slice()) {
+        Some(cors) => status.layer(cors),
+        None => status,
+    };
     Router::new()
         .route("/", get(index))
         .route("/publish.html", get(|| async { Html(PUBLISH_PAGE) }))
         .route("/watch.html", get(|| async { Html(WATCH_PAGE) }))
+        .route(
+            "/ice.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], ICE_SCRIPT) }),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/dashboard", get(|| async { Html(DASHBOARD_PAGE) }))
         .route(
             "/openapi.json",
             get(|| async {
@@ -105,13 +177,6 @@ pub fn router(node: Arc<Node>, auth: Option<Arc<Auth>>) -> Router {
                 )
             }),
         )
-        .route("/metrics", get(metrics))
-        .route("/v1/node", get(node_status))
-        .route("/v1/cluster", get(cluster_status))
-        .route("/v1/rooms", get(rooms_status))
-        .route("/v1/rooms/{room}", get(room_status))
-        .route("/v1/nodes/{id}", get(node_detail))
-        .route("/v1/nodes/{id}/drain", post(drain))
         .route("/whip/{room}", post(whip))
         .route(
             "/whip/{room}/{session}",
@@ -122,13 +187,52 @@ pub fn router(node: Arc<Node>, auth: Option<Arc<Auth>>) -> Router {
             "/whep/{room}/{session}",
             axum::routing::delete(end_whep).patch(patch_session),
         )
-        .layer(DefaultBodyLimit::max(MAX_SDP_BYTES))
         .layer(cors)
-        .layer(axum::middleware::from_fn(accept_post))
-        .with_state(AppState {
-            node,
-            auth: Authorizer(auth),
-        })
+        .merge(status)
+        .layer(DefaultBodyLimit::max(MAX_SDP_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.ice.clone(),
+            endpoint_options,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            gate,
+            crate::api::client_limits::gate,
+        ))
+        .with_state(state)
+}
+
+/// The status API's CORS: only for `origins` (`--cors-origin`), none without any.
+fn status_cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            // The layer's default `Vary` names `Origin`: caches keep the answers apart.
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+    )
+}
+
+/// The `--status-public` check in front of the status reads.
+async fn require_status(
+    State(admin): State<Arc<Admin>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match admin.status(authorization) {
+        Ok(()) => next.run(request).await,
+        Err(e) => Error::from(e).into_response(),
+    }
 }
 
 async fn index(State(node): State<Arc<Node>>) -> Html<String> {
@@ -156,7 +260,11 @@ async fn readyz(State(node): State<Arc<Node>>) -> Response {
 
 #[utoipa::path(get, path = "/v1/node", operation_id = "getSelf", tag = "status",
     summary = "This node's own state",
-    responses((status = 200, description = "this node", body = NodeReport)))]
+    responses(
+        (status = 200, description = "this node", body = NodeReport),
+        (status = 401, description = "no valid admin credential while the status API is not public (WWW-Authenticate: Bearer)", body = ErrorBody),
+        (status = 403, description = "a token without the admin grant", body = ErrorBody),
+    ))]
 async fn node_status(State(node): State<Arc<Node>>) -> Json<NodeReport> {
     Json(crate::api::status::node_report(&node))
 }
@@ -183,20 +291,27 @@ fn json<T: serde::Serialize>(r: Result<T>) -> Response {
     summary = "Every live node and cluster totals",
     responses(
         (status = 200, description = "the cluster", body = ClusterReport),
+        (status = 401, description = "no valid admin credential while the status API is not public (WWW-Authenticate: Bearer)", body = ErrorBody),
+        (status = 403, description = "a token without the admin grant", body = ErrorBody),
         (status = 503, description = "the routing store is unavailable (Retry-After)", body = ErrorBody),
     ))]
-async fn cluster_status(State(node): State<Arc<Node>>) -> Response {
-    json(crate::api::status::cluster(&node).await)
+async fn cluster_status(
+    State(node): State<Arc<Node>>,
+    State(admin): State<Arc<Admin>>,
+) -> Response {
+    json(crate::api::status::cluster(&node, &admin).await)
 }
 
 #[utoipa::path(get, path = "/v1/rooms", operation_id = "listRooms", tag = "status",
     summary = "Every published room: origin, tracks, relay tree, viewers",
     responses(
         (status = 200, description = "the rooms", body = RoomsReport),
+        (status = 401, description = "no valid admin credential while the status API is not public (WWW-Authenticate: Bearer)", body = ErrorBody),
+        (status = 403, description = "a token without the admin grant", body = ErrorBody),
         (status = 503, description = "the routing store is unavailable (Retry-After)", body = ErrorBody),
     ))]
-async fn rooms_status(State(node): State<Arc<Node>>) -> Response {
-    json(crate::api::status::rooms(&node).await)
+async fn rooms_status(State(node): State<Arc<Node>>, State(admin): State<Arc<Admin>>) -> Response {
+    json(crate::api::status::rooms(&node, &admin).await)
 }
 
 #[utoipa::path(get, path = "/v1/rooms/{room}", operation_id = "getRoom", tag = "status",
@@ -206,10 +321,16 @@ async fn rooms_status(State(node): State<Arc<Node>>) -> Response {
         (status = 200, description = "the room", body = RoomReport),
         (status = 400, description = "invalid room name", body = ErrorBody),
         (status = 404, description = "no such room", body = ErrorBody),
+        (status = 401, description = "no valid admin credential while the status API is not public (WWW-Authenticate: Bearer)", body = ErrorBody),
+        (status = 403, description = "a token without the admin grant", body = ErrorBody),
         (status = 503, description = "the routing store is unavailable (Retry-After)", body = ErrorBody),
     ))]
-async fn room_status(State(node): State<Arc<Node>>, Path(room): Path<String>) -> Response {
-    json(crate::api::status::room(&node, &room).await)
+async fn room_status(
+    State(node): State<Arc<Node>>,
+    State(admin): State<Arc<Admin>>,
+    Path(room): Path<String>,
+) -> Response {
+    json(crate::api::status::room(&node, &room, &admin).await)
 }
 
 #[utoipa::path(get, path = "/v1/nodes/{id}", operation_id = "getNode", tag = "status",
@@ -218,35 +339,92 @@ async fn room_status(State(node): State<Arc<Node>>, Path(room): Path<String>) ->
     responses(
         (status = 200, description = "the node", body = NodeDetail),
         (status = 404, description = "no such live node", body = ErrorBody),
+        (status = 401, description = "no valid admin credential while the status API is not public (WWW-Authenticate: Bearer)", body = ErrorBody),
+        (status = 403, description = "a token without the admin grant", body = ErrorBody),
         (status = 503, description = "the routing store is unavailable (Retry-After)", body = ErrorBody),
     ))]
-async fn node_detail(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Response {
-    json(crate::api::status::node_detail(&node, &id).await)
+async fn node_detail(
+    State(node): State<Arc<Node>>,
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+) -> Response {
+    json(crate::api::status::node_detail(&node, &id, &admin).await)
 }
 
 /// `POST /v1/nodes/{id}/drain`: starts draining this node (`id` is its id or `self`).
-/// Idempotent: `202 Accepted` each time, with the node's state. Only from loopback (the
-/// Kubernetes preStop hook, an operator on the machine): the HTTP port also faces viewers.
+/// Idempotent: `202 Accepted` each time, with the node's state. Needs an admin credential, or
+/// a loopback peer while `--drain-from-loopback` (the Kubernetes preStop hook, an operator on
+/// the machine): the HTTP port also faces viewers.
 #[utoipa::path(post, path = "/v1/nodes/{id}/drain", operation_id = "drainNode", tag = "status",
-    summary = "Start draining the node answering (only from loopback; idempotent)",
+    summary = "Start draining the node answering (admin credential or loopback; idempotent)",
     params(("id" = String, Path, description = "node id, or `self`")),
     responses(
         (status = 202, description = "draining", body = DrainReport),
-        (status = 403, description = "not from loopback", body = ErrorBody),
+        (status = 401, description = "no valid admin credential (WWW-Authenticate: Bearer)", body = ErrorBody),
+        (status = 403, description = "a token without the admin grant, or not from loopback on a node without secrets", body = ErrorBody),
         (status = 404, description = "the id is not this node's", body = ErrorBody),
     ))]
 async fn drain(
     State(node): State<Arc<Node>>,
+    State(admin): State<Arc<Admin>>,
     Path(id): Path<String>,
     request: axum::extract::Request,
 ) -> Response {
+    if let Err(refused) = admin_action(&admin, &request, "drain") {
+        return *refused;
+    }
+    match crate::api::status::drain(&node, &id) {
+        Ok(report) => (StatusCode::ACCEPTED, Json(report)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Whether `request` may take an admin action (drain, closing a room): [`Admin::drain`]'s
+/// rule, an admin credential or loopback. The refusal is the response to send.
+fn admin_action(
+    admin: &Admin,
+    request: &axum::extract::Request,
+    action: &str,
+) -> std::result::Result<(), Box<Response>> {
     // Absent when the router is served without connection info (in-process tests).
     let peer = request
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    match crate::api::status::drain(&node, &id, crate::api::status::Caller::from(peer)) {
-        Ok(report) => (StatusCode::ACCEPTED, Json(report)).into_response(),
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    admin.drain(authorization, Caller::from(peer)).map_err(|e| {
+        if let Some(peer) = peer {
+            tracing::info!(%peer, error = %e, action, "admin action refused");
+        }
+        Box::new(Error::from(e).into_response())
+    })
+}
+
+#[utoipa::path(delete, path = "/v1/rooms/{room}", operation_id = "closeRoom", tag = "status",
+    summary = "End a room everywhere: its publisher and viewers are disconnected (admin credential or loopback)",
+    params(("room" = String, Path, description = "room name")),
+    responses(
+        (status = 200, description = "ended by this node, the room's origin", body = CloseReport),
+        (status = 307, description = "another node is the room's origin: Location is its /v1/rooms/{room}", body = ErrorBody),
+        (status = 401, description = "no valid admin credential (WWW-Authenticate: Bearer)", body = ErrorBody),
+        (status = 403, description = "a token without the admin grant, or not from loopback on a node without secrets", body = ErrorBody),
+        (status = 404, description = "nobody publishes the room", body = ErrorBody),
+    ))]
+async fn close_room(
+    State(node): State<Arc<Node>>,
+    State(admin): State<Arc<Admin>>,
+    Path(room): Path<String>,
+    request: axum::extract::Request,
+) -> Response {
+    if let Err(refused) = admin_action(&admin, &request, "close room") {
+        return *refused;
+    }
+    match crate::api::status::close_room(&node, &room).await {
+        Ok(Close::Closed(report)) => Json(report).into_response(),
+        Ok(Close::Elsewhere(origin)) => redirect(&origin, &format!("/v1/rooms/{room}")),
         Err(e) => e.into_response(),
     }
 }
@@ -281,9 +459,14 @@ fn refused(draining: bool) -> Response {
 }
 
 /// RFC 9725 §4.1 (WHIP, and WHEP likewise): the 200 OK to an OPTIONS request to an endpoint
-/// should carry `Accept-Post: application/sdp`. The CORS layer answers every OPTIONS request
-/// itself, as a preflight, so the header is added around it, here.
-async fn accept_post(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// should carry `Accept-Post: application/sdp`, and may carry the ICE servers to gather
+/// candidates with before making the offer (§4.6). The CORS layer answers every OPTIONS
+/// request itself, as a preflight, so the headers are added around it, here.
+async fn endpoint_options(
+    State(ice): State<Arc<IceServers>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let endpoint = request.method() == Method::OPTIONS && is_endpoint(request.uri().path());
     let mut response = next.run(request).await;
     if endpoint {
@@ -291,12 +474,13 @@ async fn accept_post(request: axum::extract::Request, next: axum::middleware::Ne
             header::HeaderName::from_static("accept-post"),
             header::HeaderValue::from_static("application/sdp"),
         );
+        add_ice_links(&mut response, &ice);
     }
     response
 }
 
 /// Whether `path` is a WHIP or WHEP endpoint (`/whip/{room}`, `/whep/{room}`), not a session.
-fn is_endpoint(path: &str) -> bool {
+pub(crate) fn is_endpoint(path: &str) -> bool {
     let mut parts = path.trim_start_matches('/').split('/');
     matches!(
         (parts.next(), parts.next(), parts.next()),
@@ -331,6 +515,21 @@ fn sdp_body(headers: &HeaderMap, body: &Bytes) -> Result<String> {
         .map_err(|_| Error::BadRequest("the SDP offer is not valid UTF-8".into()))
 }
 
+/// Adds a `Link` header per ICE server, with credentials minted now.
+fn add_ice_links(response: &mut Response, ice: &IceServers) {
+    if ice.is_empty() {
+        return;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for link in ice.links(now) {
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            response.headers_mut().append(header::LINK, v);
+        }
+    }
+}
+
 fn created(location: String, answer: String) -> Response {
     let mut response = (StatusCode::CREATED, answer).into_response();
     let headers = response.headers_mut();
@@ -347,7 +546,9 @@ fn created(location: String, answer: String) -> Response {
 async fn whip(
     State(node): State<Arc<Node>>,
     State(auth): State<Authorizer>,
+    State(ice): State<Arc<IceServers>>,
     Path(room): Path<String>,
+    client: Option<axum::Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -378,9 +579,17 @@ async fn whip(
     }
     let span = crate::obs::telemetry::publish_span(&room, node.id());
     match node.publish(&room, &offer).instrument(span.clone()).await {
-        Ok((session, answer)) => {
-            crate::obs::telemetry::record_session(&span, &session);
-            created(format!("/whip/{room}/{session}"), answer)
+        Ok(published) => {
+            let session = &published.handle.id;
+            crate::obs::telemetry::record_session(&span, session);
+            if published.resumed {
+                let remote = client.map(|axum::Extension(ClientAddr(ip))| ip);
+                log_takeover(&auth, &room, remote);
+            }
+            let mut response = created(format!("/whip/{room}/{session}"), published.answer);
+            add_ice_links(&mut response, &ice);
+            SessionProgress::attach(&mut response, &published.handle);
+            response
         }
         Err(e) => {
             tracing::info!(room, error = %e, "publish refused");
@@ -389,10 +598,25 @@ async fn whip(
     }
 }
 
+/// The simulcast layer a WHEP request asks for: `?layer=high|mid|low|<rid>`
+/// ([`LayerChoice::parse`]); the top layer without one.
+fn layer_param(query: Option<&str>) -> Result<LayerChoice> {
+    let value = query
+        .unwrap_or("")
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("layer="));
+    match value {
+        None => Ok(LayerChoice::default()),
+        Some(v) => LayerChoice::parse(v).map_err(Error::BadRequest),
+    }
+}
+
 async fn whep(
     State(node): State<Arc<Node>>,
     State(auth): State<Authorizer>,
+    State(ice): State<Arc<IceServers>>,
     Path(room): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -401,6 +625,10 @@ async fn whep(
     {
         return e.into_response();
     }
+    let layers = match layer_param(query.as_deref()) {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
     let offer = match sdp_body(&headers, &body) {
         Ok(o) => o,
         Err(e) => return e.into_response(),
@@ -409,7 +637,12 @@ async fn whep(
         Ok(Placement::Here) => {}
         Ok(Placement::Redirect(to)) => {
             tracing::info!(room, to = %to.id, "viewer redirected");
-            return redirect(&to, &format!("/whep/{room}"));
+            // The layer choice goes along.
+            let path = match &query {
+                Some(q) => format!("/whep/{room}?{q}"),
+                None => format!("/whep/{room}"),
+            };
+            return redirect(&to, &path);
         }
         Ok(Placement::Refuse { draining }) => return refused(draining),
         Err(e) => {
@@ -419,18 +652,37 @@ async fn whep(
     }
     let span = crate::obs::telemetry::join_span(&room, node.id());
     match node
-        .subscribe(&room, &offer, SessionKind::Viewer)
+        .subscribe(&room, &offer, SessionKind::Viewer, layers)
         .instrument(span.clone())
         .await
     {
         Ok((handle, answer)) => {
             crate::obs::telemetry::record_session(&span, &handle.id);
-            created(format!("/whep/{room}/{}", handle.id), answer)
+            let mut response = created(format!("/whep/{room}/{}", handle.id), answer);
+            add_ice_links(&mut response, &ice);
+            SessionProgress::attach(&mut response, &handle);
+            response
         }
         Err(e) => {
             tracing::info!(room, error = %e, "viewer refused");
             e.into_response()
         }
+    }
+}
+
+/// A live room taken over by a new publisher after its own dropped: with `--auth-secret` the
+/// new one showed a token for the room; without, anyone may, and the log says so.
+fn log_takeover(auth: &Authorizer, room: &str, remote: Option<std::net::IpAddr>) {
+    let remote = remote.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    if auth.0.is_some() {
+        tracing::info!(room, remote = %remote, "room taken over by a publisher with a token for it");
+    } else {
+        tracing::warn!(
+            room,
+            remote = %remote,
+            "room taken over by a new publisher without authentication (its viewers now see \
+             this publisher); --auth-secret limits take-overs to holders of a token for the room"
+        );
     }
 }
 
@@ -512,11 +764,17 @@ pub(crate) mod tests {
         request
             .extensions_mut()
             .insert(ConnectInfo::<std::net::SocketAddr>(peer.parse().unwrap()));
-        router(node.clone(), None)
-            .oneshot(request)
-            .await
-            .unwrap()
-            .status()
+        router(
+            node.clone(),
+            None,
+            Arc::new(Admin::default()),
+            ClientLimits::default(),
+            Arc::new(IceServers::default()),
+        )
+        .oneshot(request)
+        .await
+        .unwrap()
+        .status()
     }
 
     const RECVONLY: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\

@@ -8,13 +8,19 @@
 //! - [`grpc_status`]: the same answers over gRPC.
 //! - [`relay_service`]: the upstream side of a relay link.
 //! - [`auth`]: bearer JWTs on WHIP/WHEP.
+//! - [`admin`]: who may read the status API and drain the node.
+//! - [`client_limits`]: per-client rate and pending-session limits on WHIP/WHEP offers.
+//! - [`ice_servers`]: the STUN/TURN servers announced to clients in `Link` headers.
 //!
 //! Imports [`crate::cluster`] and the layers below it.
 
+pub mod admin;
 pub mod auth;
+pub mod client_limits;
 pub mod error;
 pub mod grpc_status;
 pub mod http;
+pub mod ice_servers;
 pub mod listener;
 pub mod openapi;
 pub mod relay_service;

@@ -54,6 +54,7 @@ pub struct ErrorBody {
         crate::api::http::room_status,
         crate::api::http::node_detail,
         crate::api::http::drain,
+        crate::api::http::close_room,
         crate::api::http::node_status,
     ),
     tags((name = "status", description = "The cluster as any node sees it; the same answers \
@@ -203,6 +204,7 @@ mod tests {
                 queue_drops: 0,
                 subscribers: 1,
                 bitrate_bps: some.then_some(1),
+                rid: some.then(|| "h".into()),
             }],
         }
     }
@@ -304,6 +306,13 @@ mod tests {
                     draining: true,
                     already_draining: false,
                     drain_timeout_seconds: 30,
+                }),
+            ),
+            (
+                "RoomClosed",
+                json(&CloseReport {
+                    room: "r".into(),
+                    closed_by: "o".into(),
                 }),
             ),
             ("Error", error_body()),
@@ -451,6 +460,7 @@ mod tests {
             ("/v1/rooms/{room}", "get", "getRoom"),
             ("/v1/nodes/{id}", "get", "getNode"),
             ("/v1/nodes/{id}/drain", "post", "drainNode"),
+            ("/v1/rooms/{room}", "delete", "closeRoom"),
             ("/v1/node", "get", "getSelf"),
         ]
         .map(|(p, m, o)| (p.to_owned(), m.to_owned(), o.to_owned()));

@@ -49,6 +49,12 @@ fn describe_track(track: &RoomTrack) -> TrackDescription {
         clock_rate: track.codec.clock_rate,
         channels: u32::from(track.codec.channels),
         sdp_fmtp_line: track.codec.sdp_fmtp_line.clone(),
+        rid: track
+            .layer
+            .as_ref()
+            .map(|l| l.rid.clone())
+            .unwrap_or_default(),
+        group: track.layer.as_ref().map_or(0, |l| l.group),
     }
 }
 
@@ -117,7 +123,12 @@ impl RelayService {
         tracing::info!(room = %req.room, downstream = %req.node_id, "relay subscribe");
         let (handle, answer) = self
             .node
-            .subscribe(&req.room, &req.offer_sdp, SessionKind::Relay)
+            .subscribe(
+                &req.room,
+                &req.offer_sdp,
+                SessionKind::Relay,
+                crate::media::layers::LayerChoice::All,
+            )
             .await?;
         let tracks = self
             .node

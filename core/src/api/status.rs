@@ -11,6 +11,7 @@
 //! is derived from them, doc comments becoming descriptions, and a test holds the gRPC messages
 //! (`proto/cascade/status/v1/status.proto`) to their fields.
 
+use crate::api::admin::Admin;
 use crate::cluster::node::Node;
 use crate::cluster::node::SessionCounts;
 use crate::cluster::routing::{Link, NodeInfo, Role};
@@ -80,6 +81,11 @@ pub struct TrackReport {
     /// null on the first read.
     #[schema(required)]
     pub bitrate_bps: Option<u64>,
+    /// The RID of a simulcast layer (each layer is a track of its own); null for a track that
+    /// is not one.
+    #[serde(default)]
+    #[schema(required)]
+    pub rid: Option<String>,
 }
 
 /// The schema of a track's `kind`: a [`crate::media::MediaKind`] by name.
@@ -120,6 +126,7 @@ pub fn node_report(node: &Node) -> NodeReport {
                         queue_drops: t.stats.queue_drops.load(Relaxed),
                         subscribers: t.subscriber_count(),
                         bitrate_bps: t.stats.rate.bitrate(bytes_in),
+                        rid: t.layer.as_ref().map(|l| l.rid.clone()),
                     }
                 })
                 .collect(),
@@ -159,8 +166,8 @@ pub struct NodeSummary {
     pub version: String,
     pub state: NodeState,
     pub capacity: u32,
-    /// What capacity limits: viewers on an edge, rooms owned on an origin (as registered at the
-    /// node's last heartbeat).
+    /// What capacity limits: every session served, publishers, viewers and relay links (as
+    /// registered at the node's last heartbeat).
     pub load: u32,
     /// Whether the node answered this request (the fields below are null when not).
     pub reachable: bool,
@@ -339,9 +346,13 @@ fn client() -> &'static reqwest::Client {
     })
 }
 
-async fn fetch_report(info: &NodeInfo) -> Option<NodeReport> {
+async fn fetch_report(info: &NodeInfo, credential: Option<&str>) -> Option<NodeReport> {
     let url = format!("{}/v1/node", info.http_url.trim_end_matches('/'));
-    let response = client().get(&url).send().await.ok()?;
+    let mut request = client().get(&url);
+    if let Some(value) = credential {
+        request = request.header(reqwest::header::AUTHORIZATION, value);
+    }
+    let response = request.send().await.ok()?;
     match response.error_for_status() {
         Ok(r) => r.json().await.ok(),
         Err(e) => {
@@ -351,13 +362,16 @@ async fn fetch_report(info: &NodeInfo) -> Option<NodeReport> {
     }
 }
 
-/// The reports of `infos`, from this node directly and from the others over HTTP.
-async fn reports(node: &Node, infos: &[NodeInfo]) -> HashMap<String, NodeReport> {
+/// The reports of `infos`, from this node directly and from the others over HTTP (showing
+/// them this node's credential, as their status API may not be public).
+async fn reports(node: &Node, infos: &[NodeInfo], admin: &Admin) -> HashMap<String, NodeReport> {
+    let credential = admin.peer_credential();
+    let credential = credential.as_deref();
     let fetches = infos.iter().map(|info| async move {
         let report = if info.id == node.id() {
             Some(node_report(node))
         } else {
-            fetch_report(info).await
+            fetch_report(info, credential).await
         };
         report.map(|r| (info.id.clone(), r))
     });
@@ -383,11 +397,11 @@ async fn live_nodes(node: &Node) -> Result<Vec<NodeInfo>> {
 }
 
 /// `GET /v1/cluster`.
-pub async fn cluster(node: &Node) -> Result<ClusterReport> {
+pub async fn cluster(node: &Node, admin: &Admin) -> Result<ClusterReport> {
     let (nodes, rooms) = tokio::try_join!(live_nodes(node), async {
         routing(node.routing.rooms().await)
     })?;
-    let reports = reports(node, &nodes).await;
+    let reports = reports(node, &nodes, admin).await;
     let summaries: Vec<NodeSummary> = nodes
         .iter()
         .map(|n| NodeSummary::new(n, reports.get(&n.id)))
@@ -413,21 +427,6 @@ pub async fn cluster(node: &Node) -> Result<ClusterReport> {
     })
 }
 
-/// Where a drain request comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caller {
-    /// A peer at this address.
-    Peer(std::net::IpAddr),
-    /// In-process (no connection: tests, the demo).
-    Local,
-}
-
-impl From<Option<std::net::IpAddr>> for Caller {
-    fn from(peer: Option<std::net::IpAddr>) -> Self {
-        peer.map_or(Caller::Local, Caller::Peer)
-    }
-}
-
 /// `POST /v1/nodes/{id}/drain` (and gRPC `DrainNode`): the answer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[schema(as = DrainAccepted)]
@@ -438,16 +437,55 @@ pub struct DrainReport {
     pub drain_timeout_seconds: u64,
 }
 
-/// Starts draining this node (`id` is its id or `self`). Idempotent. Only from loopback (the
-/// Kubernetes preStop hook, an operator on the machine): the HTTP port also faces viewers.
-pub fn drain(node: &Arc<Node>, id: &str, caller: Caller) -> Result<DrainReport> {
-    if let Caller::Peer(ip) = caller
-        && !ip.is_loopback()
+/// `DELETE /v1/rooms/{room}`: the answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[schema(as = RoomClosed)]
+pub struct CloseReport {
+    pub room: String,
+    /// The origin that ended it; its relay links end the room on every edge.
+    pub closed_by: String,
+}
+
+/// Where a room is to be closed: here, or on its origin.
+#[derive(Debug)]
+pub enum Close {
+    /// This node owned the room and ended it.
+    Closed(CloseReport),
+    /// Another origin owns it: the request goes there.
+    Elsewhere(NodeInfo),
+}
+
+/// Ends `room` on this node when it is the room's origin: its publisher and every subscriber
+/// (viewers, and relay links, which end it on the edges downstream) are disconnected, and its
+/// routing entries go as the publisher's session ends. On another node, names the origin
+/// the routing store gives. The caller has been let through by [`Admin::drain`]'s rule.
+pub async fn close_room(node: &Node, room: &str) -> Result<Close> {
+    crate::media::RoomId::validate(room)?;
+    if let Some(r) = node.room(room)
+        && !r.relayed
+        && !r.is_ended()
     {
-        return Err(Error::Forbidden(
-            "drain is only accepted from loopback".into(),
-        ));
+        r.end(crate::media::room::EndReason {
+            not_found: false,
+            message: "closed by an operator".into(),
+        });
+        tracing::warn!(room, "room closed by an operator");
+        return Ok(Close::Closed(CloseReport {
+            room: room.to_owned(),
+            closed_by: node.id().to_owned(),
+        }));
     }
+    let owner = routing(node.routing.room_owner(room).await)?
+        .filter(|owner| owner != node.id())
+        .ok_or_else(|| Error::NotFound(format!("room {room} is not being published")))?;
+    let info = routing(node.routing.node(&owner).await)?
+        .ok_or_else(|| Error::NotFound(format!("room {room}'s origin {owner} is not live")))?;
+    Ok(Close::Elsewhere(info))
+}
+
+/// Starts draining this node (`id` is its id or `self`). Idempotent. The caller has been
+/// let through by [`Admin::drain`] (an admin credential, or loopback).
+pub fn drain(node: &Arc<Node>, id: &str) -> Result<DrainReport> {
     if id != "self" && id != node.id() {
         return Err(Error::NotFound(format!(
             "this node is {}, not {id}",
@@ -464,7 +502,7 @@ pub fn drain(node: &Arc<Node>, id: &str, caller: Caller) -> Result<DrainReport> 
 }
 
 /// `GET /v1/nodes/{id}` (`self` is this node).
-pub async fn node_detail(node: &Node, id: &str) -> Result<NodeDetail> {
+pub async fn node_detail(node: &Node, id: &str, admin: &Admin) -> Result<NodeDetail> {
     let info = if id == "self" || id == node.id() {
         // The registered entry carries the heartbeat time.
         routing(node.routing.node(node.id()).await)
@@ -475,7 +513,7 @@ pub async fn node_detail(node: &Node, id: &str) -> Result<NodeDetail> {
         routing(node.routing.node(id).await)?
             .ok_or_else(|| Error::NotFound(format!("no live node {id} in the cluster")))?
     };
-    let report = reports(node, std::slice::from_ref(&info))
+    let report = reports(node, std::slice::from_ref(&info), admin)
         .await
         .remove(&info.id);
     let summary = NodeSummary::new(&info, report.as_ref());
@@ -561,7 +599,7 @@ fn involved(
 }
 
 /// `GET /v1/rooms`.
-pub async fn rooms(node: &Node) -> Result<RoomsReport> {
+pub async fn rooms(node: &Node, admin: &Admin) -> Result<RoomsReport> {
     let (nodes, rooms) = tokio::try_join!(live_nodes(node), async {
         routing(node.routing.rooms().await)
     })?;
@@ -572,7 +610,7 @@ pub async fn rooms(node: &Node) -> Result<RoomsReport> {
         .await?
         .into_iter()
         .collect();
-    let reports = reports(node, &involved(&nodes, &rooms, &links)).await;
+    let reports = reports(node, &involved(&nodes, &rooms, &links), admin).await;
     Ok(RoomsReport {
         rooms: rooms
             .iter()
@@ -584,7 +622,7 @@ pub async fn rooms(node: &Node) -> Result<RoomsReport> {
 }
 
 /// `GET /v1/rooms/{room}`.
-pub async fn room(node: &Node, room: &str) -> Result<RoomReport> {
+pub async fn room(node: &Node, room: &str, admin: &Admin) -> Result<RoomReport> {
     crate::media::RoomId::validate(room)?;
     let owner = routing(node.routing.room_owner(room).await)?
         .ok_or_else(|| Error::NotFound(format!("room {room} is not being published")))?;
@@ -593,7 +631,7 @@ pub async fn room(node: &Node, room: &str) -> Result<RoomReport> {
     })?;
     let rooms = [(room.to_owned(), owner.clone())];
     let by_room = BTreeMap::from([(room.to_owned(), links.clone())]);
-    let reports = reports(node, &involved(&nodes, &rooms, &by_room)).await;
+    let reports = reports(node, &involved(&nodes, &rooms, &by_room), admin).await;
     Ok(room_report(room, &owner, &links, &reports))
 }
 

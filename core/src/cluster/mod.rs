@@ -10,13 +10,17 @@
 //!   pulls a room from ([`placement::choose_upstream`]), pure functions.
 //! - [`routing`]: the routing store trait, its in-memory, Redis and metered forms.
 //! - [`relay_client`]: the downstream side of a relay link (pulling a room from upstream).
+//! - [`credential`]: the cluster credential (`--cluster-secret`) on every call between nodes.
+//! - [`tls`]: mutual TLS on the gRPC port (`--grpc-tls-*`).
 //!
 //! Imports [`crate::rtc`], [`crate::media`], [`crate::obs`] and [`crate::error`].
 
 #[warn(missing_docs)]
+pub mod credential;
 pub mod decide;
 pub mod node;
 pub mod placement;
 pub mod relay_client;
 pub mod routing;
 pub mod settings;
+pub mod tls;

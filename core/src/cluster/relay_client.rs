@@ -2,12 +2,15 @@
 //! [`connect`], [`describe`], [`subscribe`] and [`wait_end`], used by the node to pull a room
 //! from its upstream. The upstream side is `api::relay_service`.
 
+use crate::cluster::credential::Credential;
+use crate::cluster::tls::GrpcTls;
 use crate::error::Error;
 use cascade_proto::relay::v1::relay_client::RelayClient;
 use cascade_proto::relay::v1::{
     DescribeRoomRequest, RoomDescription, SubscribeEvent, SubscribeRequest, subscribe_event,
 };
 use std::time::Duration;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Streaming};
 use tracing::Instrument;
@@ -51,14 +54,43 @@ impl From<RelayError> for Error {
 
 type Result<T> = std::result::Result<T, RelayError>;
 
-/// Connects to an upstream's relay service.
-pub async fn connect(url: &str) -> Result<RelayClient<Channel>> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|e| RelayError::BadUrl {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })?
+/// A relay client whose calls carry this node's cluster credential.
+pub type Client = RelayClient<InterceptedService<Channel, Credential>>;
+
+/// How long a unary relay call (`DescribeRoom`, and `Subscribe` until its answer) may take.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How often the relay channel pings its upstream (HTTP/2 keep-alive), and how long it waits
+/// for the answer: an upstream that stops answering (a frozen process whose socket still
+/// accepts) breaks the link within both, and the edge fails over.
+pub const KEEPALIVE: Duration = Duration::from_secs(3);
+/// See [`KEEPALIVE`].
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects to an upstream's relay service; every call carries `credential`. An `https://`
+/// upstream is reached over mutual TLS with `tls` (`--grpc-tls-*`), and needs it.
+pub async fn connect(url: &str, credential: Credential, tls: Option<&GrpcTls>) -> Result<Client> {
+    let bad_url = |reason: String| RelayError::BadUrl {
+        url: url.to_owned(),
+        reason,
+    };
+    let mut endpoint = Endpoint::from_shared(url.to_owned()).map_err(|e| bad_url(e.to_string()))?;
+    if url.starts_with("https://") {
+        let tls = tls.ok_or_else(|| {
+            bad_url(
+                "an https:// upstream needs --grpc-tls-cert, --grpc-tls-key and --grpc-tls-ca"
+                    .into(),
+            )
+        })?;
+        endpoint = endpoint
+            .tls_config(tls.client())
+            .map_err(|e| bad_url(e.to_string()))?;
+    }
+    let endpoint = endpoint
         .connect_timeout(Duration::from_secs(3))
+        .http2_keep_alive_interval(KEEPALIVE)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .keep_alive_while_idle(true)
         .tcp_nodelay(true);
     let channel = endpoint
         .connect()
@@ -67,15 +99,16 @@ pub async fn connect(url: &str) -> Result<RelayClient<Channel>> {
             url: url.to_owned(),
             reason: e.to_string(),
         })?;
-    Ok(RelayClient::new(channel))
+    Ok(RelayClient::with_interceptor(channel, credential))
 }
 
 /// What the upstream has of a room.
-pub async fn describe(client: &mut RelayClient<Channel>, room: &str) -> Result<RoomDescription> {
+pub async fn describe(client: &mut Client, room: &str) -> Result<RoomDescription> {
     let span = tracing::info_span!("relay.describe_room", otel.kind = "client", room);
     let mut request = Request::new(DescribeRoomRequest {
         room: room.to_owned(),
     });
+    request.set_timeout(CALL_DEADLINE);
     crate::obs::trace_ctx::inject(&span, request.metadata_mut());
     Ok(client
         .describe_room(request)
@@ -87,7 +120,7 @@ pub async fn describe(client: &mut RelayClient<Channel>, room: &str) -> Result<R
 /// Opens a relay link: sends our offer, returns the upstream's answer and the event stream
 /// whose lifetime is the link's.
 pub async fn subscribe(
-    client: &mut RelayClient<Channel>,
+    client: &mut Client,
     room: &str,
     node_id: &str,
     offer_sdp: String,
@@ -104,12 +137,23 @@ pub async fn subscribe(
         offer_sdp,
     });
     crate::obs::trace_ctx::inject(&span, request.metadata_mut());
-    let mut events = client
-        .subscribe(request)
-        .instrument(span.clone())
-        .await?
-        .into_inner();
-    match events.message().instrument(span).await? {
+    let answered = async {
+        let mut events = client
+            .subscribe(request)
+            .instrument(span.clone())
+            .await?
+            .into_inner();
+        let first = events.message().instrument(span).await?;
+        Ok::<_, RelayError>((first, events))
+    };
+    let (first, events) = tokio::time::timeout(CALL_DEADLINE, answered)
+        .await
+        .map_err(|_| {
+            RelayError::Status(tonic::Status::deadline_exceeded(
+                "the upstream did not answer the offer in time",
+            ))
+        })??;
+    match first {
         Some(SubscribeEvent {
             event: Some(subscribe_event::Event::Answer(answer)),
         }) => Ok((answer.sdp, events)),

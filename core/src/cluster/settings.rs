@@ -1,10 +1,12 @@
 //! What a node is told at start: its role, addresses, media settings, limits and timings.
 //! Composed from the flags by `crate::config`; nothing here reads flags or the environment.
 
-use crate::cluster::decide::claims::Liveness;
+use crate::cluster::credential::Credential;
 use crate::cluster::routing::Role;
+use crate::cluster::tls::GrpcTls;
 use crate::rtc::pc::MediaSettings;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A node's own settings.
@@ -19,8 +21,11 @@ pub struct NodeSettings {
     pub grpc_advertise: Option<String>,
     /// gRPC URL to pull rooms from when no shared routing store says where they are.
     pub upstream: Option<String>,
-    /// Sessions accepted at most: viewers on an edge, rooms on an origin.
+    /// Sessions served at most: publishers, viewers and relay links, connected or connecting.
     pub capacity: u32,
+    /// How long a new session may take to connect (ICE and DTLS) before it is closed and its
+    /// slot (a publisher's: its room) freed.
+    pub connect_timeout: Duration,
     /// How long a drain waits for sessions to leave before the node exits anyway.
     pub drain_timeout: Duration,
     /// How long routing entries live without a heartbeat.
@@ -31,9 +36,11 @@ pub struct NodeSettings {
     pub max_depth: usize,
     /// How long a room waits for a new source when its source is lost.
     pub failover_timeout: Duration,
-    /// How the owner of a room a publisher wants here is judged dead, so that the room is
-    /// taken over before its claim expires ([`Liveness::Reachability`]: its port refuses).
-    pub liveness: Liveness,
+    /// This node's credential on calls to other nodes (`--cluster-secret`), and the key that
+    /// checks theirs.
+    pub credential: Credential,
+    /// Mutual TLS on the gRPC port and toward `https://` upstreams (`--grpc-tls-*`).
+    pub grpc_tls: Option<Arc<GrpcTls>>,
 }
 
 impl NodeSettings {

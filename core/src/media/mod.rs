@@ -4,6 +4,7 @@
 //! - [`forward`]: pure per-packet decisions (rewriting, keyframes, rate limits, the keyframe
 //!   cache).
 //! - [`room`]: one source per track, fan-out to subscribers' queues.
+//! - [`layers`]: simulcast layers as room tracks, and which one a subscriber is sent.
 //! - [`egress`]: a mux viewer's own SRTP, NACK history, sender reports, the key tap.
 //! - [`outbox`]: datagrams back to back in one reused buffer.
 //!
@@ -12,6 +13,7 @@
 
 pub mod egress;
 pub mod forward;
+pub mod layers;
 pub mod outbox;
 pub mod room;
 

@@ -18,10 +18,11 @@ use crate::media::MediaKind;
 use crate::media::forward::{
     Codec, KeyframeCache, KeyframeLimiter, keyframe_start, strip_extensions,
 };
+use crate::media::layers::Layer;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::Packet;
 use rtc::rtp_transceiver::rtp_sender::RTCRtpCodec;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -32,6 +33,9 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 pub(crate) const KEYFRAME_CACHE_PACKETS: usize = 1024;
 /// At most one keyframe request per track per this interval goes upstream.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+/// How long after a room is created its subscribers may wait for the simulcast layers its
+/// publisher declared to open ([`Room::ready`]).
+pub const LAYER_WAIT: Duration = Duration::from_secs(5);
 /// A subscriber's queue: room for a cached group of pictures plus live packets.
 pub const SUBSCRIBER_QUEUE: usize = KEYFRAME_CACHE_PACKETS + 1024;
 
@@ -169,6 +173,8 @@ impl Fanout {
 pub struct RoomTrack {
     pub index: usize,
     pub kind: MediaKind,
+    /// Set when the track is one simulcast layer of a publisher's track ([`crate::media::layers`]).
+    pub layer: Option<Layer>,
     /// The codec as negotiated with the source, which subscribers are offered.
     pub codec: RTCRtpCodec,
     codec_kind: Codec,
@@ -189,6 +195,16 @@ impl std::fmt::Debug for RoomTrack {
             .field("codec", &self.codec.mime_type)
             .finish()
     }
+}
+
+/// One source stream to bind to a room track ([`Room::bind`]).
+struct Bind {
+    kind: MediaKind,
+    codec: RTCRtpCodec,
+    ssrc: u32,
+    layer: Option<Layer>,
+    /// Counts as a bound track for [`Room::ready`].
+    first_of_group: bool,
 }
 
 /// A track's source: a remote track and the SSRC forwarded from it.
@@ -270,23 +286,21 @@ impl RoomTrack {
         }
     }
 
-    /// Makes `remote` the track's source: its packets are forwarded from now on, the old
-    /// source's no longer. Subscribers see the new source number and continue their streams.
-    fn switch_source(self: &Arc<Self>, remote: Arc<dyn TrackRemote>, ssrc: u32) {
+    /// Makes `remote`'s stream `ssrc` the track's source: its packets are forwarded from now on
+    /// (read by the caller: its own pump, or a simulcast group's), the old source's no longer.
+    /// Subscribers see the new source number and continue their streams. Returns the number.
+    fn rebind(&self, remote: Arc<dyn TrackRemote>, ssrc: u32) -> u32 {
         let number = self
             .fanout
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .switch_source();
-        *self.source.lock().unwrap_or_else(|p| p.into_inner()) = Source {
-            remote: remote.clone(),
-            ssrc,
-        };
+        *self.source.lock().unwrap_or_else(|p| p.into_inner()) = Source { remote, ssrc };
         self.limiter
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .reset();
-        self.pump(remote, ssrc, number);
+        number
     }
 
     /// Feeds the track from one source until that source ends.
@@ -352,6 +366,11 @@ pub struct Room {
     /// Sessions attached or attaching (viewers and downstream relay links).
     reservations: AtomicUsize,
     expected_known: AtomicBool,
+    /// The next simulcast group number (see [`Layer::group`]).
+    next_group: AtomicU32,
+    /// Simulcast layers the publisher declared, and how many have opened.
+    expected_layers: AtomicUsize,
+    opened_layers: AtomicUsize,
 }
 
 impl std::fmt::Debug for Room {
@@ -390,6 +409,9 @@ impl Room {
             end_reason: Mutex::new(None),
             reservations: AtomicUsize::new(0),
             expected_known: AtomicBool::new(false),
+            next_group: AtomicU32::new(0),
+            expected_layers: AtomicUsize::new(0),
+            opened_layers: AtomicUsize::new(0),
         })
     }
 
@@ -400,14 +422,23 @@ impl Room {
         self.bound.send_modify(|_| {});
     }
 
+    /// How many simulcast layers the publisher's offer declares (its `a=rid` send lines): in
+    /// the room's first [`LAYER_WAIT`], [`Room::ready`] waits for them to open.
+    pub fn expect_layers(&self, n: usize) {
+        self.expected_layers.store(n, Ordering::Release);
+    }
+
     /// Binds a source track to the room and starts pumping its packets. After
-    /// [`Room::replace_sources`], a track of the same kind and codec that waits for a new source
-    /// takes this one instead, and its subscribers carry on; otherwise it is a new track.
-    /// `None` when the remote track has no SSRC or codec yet, or a replacement brings another
-    /// codec than the one subscribers negotiated.
+    /// [`Room::replace_sources`], a track of the same kind and codec (and simulcast RID) that
+    /// waits for a new source takes this one instead, and its subscribers carry on; otherwise it
+    /// is a new track. `layer` names the simulcast layer an upstream node described the track
+    /// as; a publisher's simulcast track (its streams carry RIDs) becomes one room track per
+    /// layer ([`crate::media::layers`]). `None` when the remote track has no SSRC or codec yet,
+    /// or a replacement brings another codec than the one subscribers negotiated.
     pub async fn add_track(
         self: &Arc<Self>,
         remote: Arc<dyn TrackRemote>,
+        layer: Option<Layer>,
     ) -> Option<Arc<RoomTrack>> {
         let ssrc = *remote.ssrcs().await.first()?;
         let codec = remote.codec(ssrc).await?;
@@ -415,59 +446,168 @@ impl Room {
             rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Audio => MediaKind::Audio,
             _ => MediaKind::Video,
         };
-        let codec_kind = Codec::from_mime(&codec.mime_type);
-        let replaced = {
-            let mut tracks = self.tracks.lock().unwrap_or_else(|p| p.into_inner());
-            let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(pos) = waiting.iter().position(|t| t.kind == kind) {
-                let track = waiting.remove(pos);
-                if !same_codec(&track.codec, &codec) {
-                    tracing::error!(
-                        room = %self.id, track = track.index, was = %track.codec.mime_type,
-                        now = %codec.mime_type, "a new source brings another codec; not bound"
-                    );
-                    return None;
-                }
-                Some(track)
-            } else {
-                let track = Arc::new(RoomTrack {
-                    index: tracks.len(),
-                    kind,
-                    codec_kind,
-                    codec: codec.clone(),
-                    source: Mutex::new(Source {
-                        remote: remote.clone(),
-                        ssrc,
-                    }),
-                    fanout: Mutex::new(Fanout::new(tracks.len(), codec_kind)),
-                    limiter: Mutex::new(KeyframeLimiter::new(KEYFRAME_REQUEST_INTERVAL)),
-                    epoch: Instant::now(),
-                    stats: TrackStats::default(),
-                    traffic: self.traffic.clone(),
-                });
-                tracks.push(track.clone());
-                drop(waiting);
-                drop(tracks);
-                tracing::info!(room = %self.id, track = track.index, kind = kind.as_str(), codec = %track.codec.mime_type, ssrc, "track bound");
-                self.bound.send_modify(|n| *n += 1);
-                track.pump(remote, ssrc, 0);
-                return Some(track);
-            }
-        };
-        let track = replaced?;
-        track.switch_source(remote, ssrc);
-        tracing::info!(room = %self.id, track = track.index, kind = kind.as_str(), ssrc, "track source replaced");
-        if self
-            .waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
+        if layer.is_none()
+            && let Some(rid) = remote.rid(ssrc).await
         {
-            self.orphaned.store(false, Ordering::Release);
+            return self.add_simulcast(remote, kind, codec, ssrc, rid).await;
         }
-        // Subscribers wait for a keyframe of the new source: ask for one now.
-        track.request_keyframe().await;
+        let bind = Bind {
+            kind,
+            codec,
+            ssrc,
+            layer,
+            first_of_group: true,
+        };
+        let (track, number, replaced) = self.bind(&remote, bind)?;
+        track.pump(remote, ssrc, number);
+        if replaced {
+            // Subscribers wait for a keyframe of the new source: ask for one now.
+            track.request_keyframe().await;
+        }
         Some(track)
+    }
+
+    /// A publisher's simulcast track: one room track per layer, bound as each layer's stream
+    /// opens, and one task that reads them all and hands each packet to its layer by SSRC.
+    async fn add_simulcast(
+        self: &Arc<Self>,
+        remote: Arc<dyn TrackRemote>,
+        kind: MediaKind,
+        codec: RTCRtpCodec,
+        ssrc: u32,
+        rid: String,
+    ) -> Option<Arc<RoomTrack>> {
+        let group = self.next_group.fetch_add(1, Ordering::Relaxed);
+        let bind = Bind {
+            kind,
+            codec: codec.clone(),
+            ssrc,
+            layer: Some(Layer { group, rid }),
+            first_of_group: true,
+        };
+        let (first, number, replaced) = self.bind(&remote, bind)?;
+        // A resumed group keeps the number its subscribers know.
+        let group = first.layer.as_ref().map_or(group, |l| l.group);
+        if replaced {
+            first.request_keyframe().await;
+        }
+        let room = self.clone();
+        let reader = remote.clone();
+        let mut layers = vec![(ssrc, first.clone(), number)];
+        tokio::spawn(async move {
+            while let Some(event) = reader.poll().await {
+                match event {
+                    TrackRemoteEvent::OnRtpPacket(packet) => {
+                        let ssrc = packet.header.ssrc;
+                        // At most a handful of layers: a scan, no map.
+                        if let Some((_, track, number)) = layers.iter().find(|l| l.0 == ssrc) {
+                            track.on_packet(packet, ssrc, *number);
+                        }
+                    }
+                    TrackRemoteEvent::OnOpen(init) => {
+                        let Some(rid) = init.rid.map(|r| r.to_string()) else {
+                            continue;
+                        };
+                        // One track per RID: a stream that repeats one (a repair stream) is
+                        // not a layer.
+                        if layers.iter().any(|l| {
+                            l.0 == init.ssrc || l.1.layer.as_ref().is_some_and(|x| x.rid == rid)
+                        }) {
+                            continue;
+                        }
+                        let bind = Bind {
+                            kind,
+                            codec: codec.clone(),
+                            ssrc: init.ssrc,
+                            layer: Some(Layer { group, rid }),
+                            first_of_group: false,
+                        };
+                        if let Some((track, number, replaced)) = room.bind(&reader, bind) {
+                            if replaced {
+                                track.request_keyframe().await;
+                            }
+                            layers.push((init.ssrc, track, number));
+                        }
+                    }
+                    TrackRemoteEvent::OnEnded | TrackRemoteEvent::OnError => break,
+                    _ => {}
+                }
+            }
+            tracing::debug!(room = %room.id, group, "simulcast source ended");
+        });
+        Some(first)
+    }
+
+    /// Binds one source stream: to a track waiting for a new source of its kind, codec and RID
+    /// (returned with `true`), or to a new track. Returns the track and the source's number; the
+    /// caller reads the stream. Only the first layer of a group counts as a bound track for
+    /// [`Room::ready`]: the publisher's offer counts sections, not layers.
+    fn bind(
+        &self,
+        remote: &Arc<dyn TrackRemote>,
+        bind: Bind,
+    ) -> Option<(Arc<RoomTrack>, u32, bool)> {
+        let Bind {
+            kind,
+            codec,
+            ssrc,
+            layer,
+            first_of_group,
+        } = bind;
+        let rid = layer.as_ref().map(|l| l.rid.as_str());
+        let mut tracks = self.tracks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pos) = waiting
+            .iter()
+            .position(|t| t.kind == kind && t.layer.as_ref().map(|l| l.rid.as_str()) == rid)
+        {
+            let track = waiting.remove(pos);
+            if !same_codec(&track.codec, &codec) {
+                tracing::error!(
+                    room = %self.id, track = track.index, was = %track.codec.mime_type,
+                    now = %codec.mime_type, "a new source brings another codec; not bound"
+                );
+                return None;
+            }
+            let number = track.rebind(remote.clone(), ssrc);
+            if waiting.is_empty() {
+                self.orphaned.store(false, Ordering::Release);
+            }
+            tracing::info!(room = %self.id, track = track.index, kind = kind.as_str(), ssrc, "track source replaced");
+            return Some((track, number, true));
+        }
+        let codec_kind = Codec::from_mime(&codec.mime_type);
+        let track = Arc::new(RoomTrack {
+            index: tracks.len(),
+            kind,
+            layer,
+            codec_kind,
+            codec,
+            source: Mutex::new(Source {
+                remote: remote.clone(),
+                ssrc,
+            }),
+            fanout: Mutex::new(Fanout::new(tracks.len(), codec_kind)),
+            limiter: Mutex::new(KeyframeLimiter::new(KEYFRAME_REQUEST_INTERVAL)),
+            epoch: Instant::now(),
+            stats: TrackStats::default(),
+            traffic: self.traffic.clone(),
+        });
+        tracks.push(track.clone());
+        drop(waiting);
+        drop(tracks);
+        tracing::info!(
+            room = %self.id, track = track.index, kind = kind.as_str(),
+            codec = %track.codec.mime_type, ssrc,
+            rid = track.layer.as_ref().map(|l| l.rid.as_str()), "track bound"
+        );
+        if track.layer.is_some() {
+            self.opened_layers.fetch_add(1, Ordering::AcqRel);
+        }
+        // Wakes `ready` for a layer too; only the first of a group counts as a track.
+        self.bound
+            .send_modify(|n| *n += usize::from(first_of_group));
+        Some((track, 0, false))
     }
 
     /// The room's sources are gone (an upstream link broke, a publisher vanished) and new ones
@@ -516,12 +656,25 @@ impl Room {
     /// tracks bound by then.
     pub async fn ready(&self, timeout: Duration) -> Result<Vec<Arc<RoomTrack>>, EndReason> {
         let mut rx = self.bound.subscribe();
+        let layers_by = tokio::time::Instant::from_std(self.created + LAYER_WAIT);
         let wait = async {
             loop {
                 let bound = *rx.borrow_and_update();
                 let expected = self.expected_tracks.load(Ordering::Acquire);
                 if self.expected_known.load(Ordering::Acquire) && bound >= expected {
-                    return;
+                    // A simulcast publisher's layers open one by one as its sender ramps up:
+                    // early on, wait for the declared ones, so that a relay link made now
+                    // carries them all.
+                    let layers = self.opened_layers.load(Ordering::Acquire)
+                        >= self.expected_layers.load(Ordering::Acquire);
+                    if layers || tokio::time::Instant::now() >= layers_by {
+                        return;
+                    }
+                    tokio::select! {
+                        changed = rx.changed() => if changed.is_err() { return },
+                        _ = tokio::time::sleep_until(layers_by) => return,
+                    }
+                    continue;
                 }
                 if rx.changed().await.is_err() {
                     return;

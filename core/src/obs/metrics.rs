@@ -27,6 +27,8 @@
 //! | `cascade_http_connections` | gauge | HTTP connections open |
 //! | `cascade_http_refused_connections_total` | counter | HTTP connections closed at accept: `--http-max-connections` were open |
 //! | `cascade_http_timed_out_connections_total{phase}` | counter | HTTP connections closed by a timeout: `header` (no whole request head in `--http-header-timeout`), `idle` (no request in `--http-idle-timeout`) |
+//! | `cascade_room_takeovers_total` | counter | WHIP publishers that took over a live room whose publisher had dropped (its viewers kept); with `--auth-secret` each needed a token for the room |
+//! | `cascade_http_limited_requests_total{reason}` | counter | WHIP/WHEP offers answered 429: `rate` (over `--max-requests-per-ip-per-sec`), `pending` (`--max-pending-per-ip` sessions of that client not yet connected) |
 //! | `process_cpu_seconds_total`, `process_resident_memory_bytes` | counter, gauge | this process, read from `/proc/self` at scrape time |
 //!
 //! The traffic counters are shared by every room of the node ([`Traffic`] is a set of handles
@@ -139,6 +141,19 @@ pub struct Metrics {
     relay_links: Family<OpLabels, Gauge>,
     routing_errors: Family<OpLabels, Counter>,
     routing_duration: Family<OpLabels, Histogram>,
+    /// Live rooms taken over by a new publisher after theirs dropped.
+    pub room_takeovers: Counter,
+    /// WHIP/WHEP offers refused by the per-client limits, by reason.
+    pub limited: LimitedRequests,
+}
+
+/// WHIP/WHEP offers the per-client limits refused (`crate::api::client_limits`).
+#[derive(Debug, Clone, Default)]
+pub struct LimitedRequests {
+    /// Over the client's request rate.
+    pub rate: Counter,
+    /// Over the client's sessions not yet connected.
+    pub pending: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -317,7 +332,27 @@ impl Metrics {
             "HTTP connections closed by a timeout: header (no whole request head in time), idle (no next request)",
             timed_out,
         );
+        let room_takeovers = Counter::default();
+        registry.register(
+            "room_takeovers",
+            "WHIP publishers that took over a live room whose publisher had dropped",
+            room_takeovers.clone(),
+        );
+        let limited_family = Family::<OpLabels, Counter>::default();
+        // One statement each: a family's guard lives to the end of its statement.
+        let rate = limited_family.get_or_create(&[("reason", "rate")]).clone();
+        let pending = limited_family
+            .get_or_create(&[("reason", "pending")])
+            .clone();
+        let limited = LimitedRequests { rate, pending };
+        registry.register(
+            "http_limited_requests",
+            "WHIP/WHEP offers answered 429 by the per-client limits: rate, pending",
+            limited_family,
+        );
         Self {
+            room_takeovers,
+            limited,
             registry: root,
             traffic,
             feedback,

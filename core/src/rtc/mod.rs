@@ -23,5 +23,7 @@ pub mod pair;
 use std::time::Duration;
 
 /// How long a new session (publisher, viewer, relay link) may take to connect (ICE and DTLS)
-/// before it is given up.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// before it is closed, by default (`--connect-timeout`). Until then it holds a capacity slot
+/// (and a publisher its room), so a flood of offers that never connect keeps nobody out for
+/// longer than this.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -6,6 +6,7 @@
 use crate::error::Error;
 use crate::media::MediaKind;
 use crate::media::forward::{Codec, Leg, Rewriter};
+use crate::media::layers::LayerChoice;
 use crate::media::room::{Room, RoomTrack, same_codec};
 use crate::rtc::pc::{OfferedMedia, scan_offer};
 use rtc::media_stream::MediaStreamTrack;
@@ -13,6 +14,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Why an offer could not be answered.
@@ -55,11 +57,15 @@ impl From<NegotiationError> for Error {
 /// How long a subscriber waits for a room's tracks to appear.
 const ROOM_READY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// An SDP offer, its media sections read once (by [`scan_offer`]) before any WebRTC work.
+/// An SDP offer, its media sections read once (by [`scan_offer`]) before any WebRTC work, and
+/// which simulcast layers its sender is to be sent.
 #[derive(Debug, Clone)]
 pub struct Offer {
     pub sdp: String,
     pub media: Vec<OfferedMedia>,
+    /// A viewer's choice of layer ([`LayerChoice::Top`] unless it asked), or every layer for a
+    /// relay link.
+    pub layers: LayerChoice,
 }
 
 impl Offer {
@@ -68,12 +74,22 @@ impl Offer {
         Ok(Self {
             media: scan_offer(sdp)?,
             sdp: sdp.to_owned(),
+            layers: LayerChoice::default(),
         })
     }
 
     /// Sections that send media (a publisher's tracks).
     pub fn sending(&self) -> usize {
         self.media.iter().filter(|m| m.sends).count()
+    }
+
+    /// Simulcast layers the sending sections declare (`a=rid:<id> send`), all sections together.
+    pub fn declared_layers(&self) -> usize {
+        self.media
+            .iter()
+            .filter(|m| m.sends)
+            .map(|m| m.send_rids)
+            .sum()
     }
 
     /// The kinds of the sections that receive media, in order.
@@ -87,14 +103,46 @@ impl Offer {
 }
 
 /// Picks, for each receiving section of an offer in order, the first unused room track of the
-/// same kind.
-fn match_tracks(offered: &[MediaKind], tracks: &[Arc<RoomTrack>]) -> Vec<Arc<RoomTrack>> {
+/// same kind. A simulcast group is one track to a viewer: its section gets the layer `layers`
+/// picks and the group's other layers are used up with it. With [`LayerChoice::All`] (a relay
+/// link, whose offer has a section per track) every layer is a track.
+fn match_tracks(
+    offered: &[MediaKind],
+    tracks: &[Arc<RoomTrack>],
+    layers: &LayerChoice,
+) -> Vec<Arc<RoomTrack>> {
     let mut used = vec![false; tracks.len()];
     let mut out = Vec::new();
     for kind in offered {
-        if let Some(i) = (0..tracks.len()).find(|&i| !used[i] && tracks[i].kind == *kind) {
-            used[i] = true;
-            out.push(tracks[i].clone());
+        let Some(i) = (0..tracks.len()).find(|&i| !used[i] && tracks[i].kind == *kind) else {
+            continue;
+        };
+        let group = match (&tracks[i].layer, layers) {
+            (Some(layer), choice) if *choice != LayerChoice::All => layer.group,
+            _ => {
+                used[i] = true;
+                out.push(tracks[i].clone());
+                continue;
+            }
+        };
+        let members: Vec<usize> = (0..tracks.len())
+            .filter(|&j| {
+                tracks[j].kind == *kind
+                    && tracks[j].layer.as_ref().is_some_and(|l| l.group == group)
+            })
+            .collect();
+        let ranked: Vec<(&str, u64)> = members
+            .iter()
+            .map(|&j| {
+                let rid = tracks[j].layer.as_ref().map_or("", |l| l.rid.as_str());
+                (rid, tracks[j].stats.bytes_in.load(Ordering::Relaxed))
+            })
+            .collect();
+        if let Some(pick) = layers.pick(&ranked) {
+            out.push(tracks[members[pick]].clone());
+        }
+        for j in members {
+            used[j] = true;
         }
     }
     out
@@ -140,7 +188,7 @@ pub async fn choose_tracks(
             NegotiationError::RoomUnavailable(format!("room {} ended: {}", room.id, r.message))
         }
     })?;
-    let chosen = match_tracks(&receiving, &tracks);
+    let chosen = match_tracks(&receiving, &tracks, &offer.layers);
     if chosen.is_empty() {
         return Err(if tracks.is_empty() {
             NegotiationError::RoomUnavailable(format!("room {} has no media yet", room.id))

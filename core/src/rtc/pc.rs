@@ -124,6 +124,8 @@ pub struct PcFactory {
     settings: MediaSettings,
     next_port: AtomicU32,
     feedback: crate::obs::metrics::Feedback,
+    /// How long a session answered by this node may take to connect (`--connect-timeout`).
+    connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for PcFactory {
@@ -143,7 +145,20 @@ impl PcFactory {
             settings,
             next_port: AtomicU32::new(0),
             feedback: crate::obs::metrics::Feedback::default(),
+            connect_timeout: crate::rtc::DEFAULT_CONNECT_TIMEOUT,
         }
+    }
+
+    /// Sessions answered with this factory's peer connections that have not connected (ICE
+    /// and DTLS) within `timeout` are closed (`--connect-timeout`).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a new session may take to connect before it is closed.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
     }
 
     /// Counts the RTCP feedback of every peer connection built from now on in `feedback`.
@@ -578,6 +593,8 @@ pub struct OfferedMedia {
     pub sends: bool,
     /// The offerer receives media in this section (`recvonly` or `sendrecv`).
     pub receives: bool,
+    /// Simulcast layers the offerer declares it sends here (`a=rid:<id> send` lines).
+    pub send_rids: usize,
 }
 
 /// Reads the audio and video sections of an SDP offer. Rejected sections (port 0) and other
@@ -589,14 +606,16 @@ pub fn scan_offer(sdp: &str) -> Result<Vec<OfferedMedia>, NegotiationError> {
         ));
     }
     let mut sections = Vec::new();
-    let mut current: Option<(Option<MediaKind>, bool, &str)> = None;
+    let mut current: Option<(Option<MediaKind>, bool, &str, usize)> = None;
     let mut session_dir = "sendrecv";
-    let finish = |cur: Option<(Option<MediaKind>, bool, &str)>, out: &mut Vec<OfferedMedia>| {
-        if let Some((Some(kind), true, dir)) = cur {
+    let finish = |cur: Option<(Option<MediaKind>, bool, &str, usize)>,
+                  out: &mut Vec<OfferedMedia>| {
+        if let Some((Some(kind), true, dir, send_rids)) = cur {
             out.push(OfferedMedia {
                 kind,
                 sends: matches!(dir, "sendonly" | "sendrecv"),
                 receives: matches!(dir, "recvonly" | "sendrecv"),
+                send_rids,
             });
         }
     };
@@ -612,7 +631,7 @@ pub fn scan_offer(sdp: &str) -> Result<Vec<OfferedMedia>, NegotiationError> {
                     "malformed media line: {line}"
                 )));
             }
-            current = Some((kind, port_ok, session_dir));
+            current = Some((kind, port_ok, session_dir, 0));
         } else if let Some(dir @ ("sendrecv" | "sendonly" | "recvonly" | "inactive")) =
             line.strip_prefix("a=")
         {
@@ -620,6 +639,11 @@ pub fn scan_offer(sdp: &str) -> Result<Vec<OfferedMedia>, NegotiationError> {
                 Some(c) => c.2 = dir,
                 None => session_dir = dir,
             }
+        } else if let Some(rid) = line.strip_prefix("a=rid:")
+            && rid.split(' ').nth(1) == Some("send")
+            && let Some(c) = current.as_mut()
+        {
+            c.3 += 1;
         }
     }
     finish(current.take(), &mut sections);
@@ -736,14 +760,28 @@ mod tests {
                 OfferedMedia {
                     kind: MediaKind::Audio,
                     sends: true,
-                    receives: false
+                    receives: false,
+                    send_rids: 0,
                 },
                 OfferedMedia {
                     kind: MediaKind::Video,
                     sends: true,
-                    receives: true
+                    receives: true,
+                    send_rids: 0,
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn counts_the_simulcast_layers_a_section_sends() {
+        let offer = "v=0\r\ns=-\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendonly\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\na=rid:l send\r\n\
+            a=rid:m send\r\na=rid:h send\r\na=rid:x recv\r\na=simulcast:send l;m;h\r\n";
+        let media = scan_offer(offer).unwrap();
+        assert_eq!(
+            media.iter().map(|m| m.send_rids).collect::<Vec<_>>(),
+            [0, 3]
         );
     }
 

@@ -7,6 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::media::MediaKind;
+use crate::media::layers::Layer;
 use crate::media::room::{EndReason, Room, RoomTrack};
 use crate::rtc::events::{PeerEvents, gone};
 use crate::rtc::negotiate::{
@@ -27,7 +28,6 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 
 /// How long ICE gathering may take before we answer with what we have.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long a new session may take to connect before it is given up.
 /// Packets a subscriber forwards per wake-up at most.
 const BATCH: usize = 64;
 
@@ -86,10 +86,10 @@ impl Peer {
         self.local_sdp().await
     }
 
-    /// Resolves when the connection is up; errors when it fails or takes too long.
-    async fn connected(&mut self) -> Result<()> {
+    /// Resolves when the connection is up; errors when it fails or takes longer than `timeout`.
+    async fn connected(&mut self, timeout: Duration) -> Result<()> {
         let result = tokio::time::timeout(
-            crate::rtc::CONNECT_TIMEOUT,
+            timeout,
             self.state.wait_for(|s| {
                 matches!(
                     s,
@@ -116,16 +116,23 @@ pub struct SessionHandle {
     pub cancel: CancellationToken,
     /// Resolves (cancelled) once the session has fully ended.
     pub finished: CancellationToken,
+    /// Cancelled once the session's ICE and DTLS are done (never, for one that does not
+    /// connect within the connect timeout: it is closed instead).
+    pub connected: CancellationToken,
 }
 
-/// Starts a publisher session into `room` (a new, empty room this node owns). Returns the SDP
-/// answer. The room ends when the publisher goes away or `cancel` fires.
+/// Starts a publisher session into `room` (a new, empty room this node owns, or one resumed).
+/// Returns the SDP answer. The room ends when the publisher goes away or `cancel` fires.
+/// `connected` fires once ICE and DTLS are done. A publisher that does not connect within the
+/// factory's connect timeout is closed: a room it opened (no tracks yet) ends, so its name is
+/// free again at once; a room it resumed waits for a publisher again, as after a disconnect.
 pub async fn publish(
     factory: &PcFactory,
     room: Arc<Room>,
     offer: &Offer,
     cancel: CancellationToken,
     finished: CancellationToken,
+    connected: CancellationToken,
 ) -> Result<String> {
     let sending = offer.sending();
     if sending == 0 {
@@ -140,6 +147,8 @@ pub async fn publish(
         }
     };
     room.expect_tracks(sending);
+    room.expect_layers(offer.declared_layers());
+    let connect_by = tokio::time::Instant::now() + factory.connect_timeout();
     tokio::spawn(async move {
         let Peer {
             pc,
@@ -147,16 +156,33 @@ pub async fn publish(
             mut tracks,
             ..
         } = peer;
+        let mut up_state = state.clone();
         loop {
             tokio::select! {
                 Some(track) = tracks.recv() => {
-                    room.add_track(track).await;
+                    room.add_track(track, None).await;
+                }
+                up = reached_connected(&mut up_state), if !connected.is_cancelled() => {
+                    if up {
+                        connected.cancel();
+                    } else {
+                        never_connected(&room);
+                        break;
+                    }
+                }
+                _ = tokio::time::sleep_until(connect_by), if !connected.is_cancelled() => {
+                    never_connected(&room);
+                    break;
                 }
                 _ = gone(&mut state) => {
-                    // Not the end: the publisher may come back (see `Node::publish`); the
-                    // room's subscribers wait for it.
-                    tracing::info!(room = %room.id, "publisher disconnected; waiting for it to come back");
-                    room.replace_sources();
+                    if connected.is_cancelled() {
+                        // Not the end: the publisher may come back (see `Node::publish`); the
+                        // room's subscribers wait for it.
+                        tracing::info!(room = %room.id, "publisher disconnected; waiting for it to come back");
+                        room.replace_sources();
+                    } else {
+                        never_connected(&room);
+                    }
                     break;
                 }
                 _ = cancel.cancelled() => {
@@ -172,6 +198,29 @@ pub async fn publish(
     Ok(answer)
 }
 
+/// Whether the connection reached `Connected` (false: its events ended first).
+async fn reached_connected(state: &mut watch::Receiver<RTCPeerConnectionState>) -> bool {
+    state
+        .wait_for(|s| *s == RTCPeerConnectionState::Connected)
+        .await
+        .is_ok()
+}
+
+/// A publisher that never connected (timed out, or ICE failed first) lets its room go: a room
+/// it opened ends; one it resumed (whose tracks the last publisher bound) waits for a
+/// publisher again.
+fn never_connected(room: &Room) {
+    tracing::info!(room = %room.id, "publisher never connected; closed");
+    if room.tracks().is_empty() {
+        room.end(EndReason {
+            not_found: false,
+            message: "the publisher never connected".into(),
+        });
+    } else {
+        room.replace_sources();
+    }
+}
+
 /// One room track as one subscriber receives it.
 struct Leg {
     track: Arc<RoomTrack>,
@@ -180,14 +229,16 @@ struct Leg {
 }
 
 /// Starts a subscriber session on `room` (a viewer, or the upstream end of a relay link).
-/// Returns the SDP answer; the session runs until the peer goes, the room ends, or `cancel`.
-/// `on_end` runs once when it is over.
+/// Returns the SDP answer; the session runs until the peer goes, the room ends, or `cancel`,
+/// or until the factory's connect timeout when it does not connect; then `finished` fires.
+/// `connected` fires once ICE and DTLS are done.
 pub async fn subscribe(
     factory: &PcFactory,
     room: Arc<Room>,
     offer: &Offer,
     cancel: CancellationToken,
     finished: CancellationToken,
+    connected: CancellationToken,
 ) -> Result<String> {
     let offered_at = std::time::Instant::now();
     let chosen = choose_tracks(&room, offer).await?;
@@ -243,28 +294,47 @@ pub async fn subscribe(
         let _ = peer.pc.close().await;
         return Err(no_codec_accepted(&chosen).into());
     }
-    tokio::spawn(run_subscriber(
-        peer, room, negotiated, cancel, finished, offered_at,
-    ));
+    let ends = Ends {
+        cancel,
+        finished,
+        connected,
+        timeout: factory.connect_timeout(),
+    };
+    tokio::spawn(run_subscriber(peer, room, negotiated, ends, offered_at));
     Ok(answer)
+}
+
+/// How a subscriber session is ended and tells of its progress.
+struct Ends {
+    cancel: CancellationToken,
+    finished: CancellationToken,
+    connected: CancellationToken,
+    /// How long it may take to connect.
+    timeout: Duration,
 }
 
 async fn run_subscriber(
     mut peer: Peer,
     room: Arc<Room>,
     mut legs: Vec<Leg>,
-    cancel: CancellationToken,
-    finished: CancellationToken,
+    ends: Ends,
     offered_at: std::time::Instant,
 ) {
-    let connected = tokio::select! {
-        r = peer.connected() => r,
+    let Ends {
+        cancel,
+        finished,
+        connected,
+        timeout,
+    } = ends;
+    let up = tokio::select! {
+        r = peer.connected(timeout) => r,
         _ = cancel.cancelled() => Err(Error::Unavailable("cancelled".into())),
         _ = room.ended() => Err(Error::Unavailable("room ended".into())),
     };
-    if let Err(e) = connected {
-        tracing::info!(room = %room.id, error = %e, "subscriber never connected");
+    if let Err(e) = up {
+        tracing::info!(room = %room.id, error = %e, "subscriber never connected; closed");
     } else {
+        connected.cancel();
         // Keyframe requests from the subscriber travel upstream, rate-limited per track.
         let feedback = CancellationToken::new();
         for leg in &legs {
@@ -393,12 +463,14 @@ impl UpstreamPeer {
     }
 
     /// Applies the upstream's answer, then feeds `room` until the link fails, the room ends or
-    /// `cancel` fires. Returns why it stopped.
+    /// `cancel` fires. Returns why it stopped. `layers` is what the upstream described each of
+    /// its tracks as (by its index): a simulcast layer, or not.
     pub async fn run(
         self,
         answer: &str,
         room: Arc<Room>,
         cancel: CancellationToken,
+        layers: Vec<Option<Layer>>,
     ) -> Result<UpstreamEnd> {
         let Peer {
             pc,
@@ -415,7 +487,10 @@ impl UpstreamPeer {
         let why = loop {
             tokio::select! {
                 Some(track) = tracks.recv() => {
-                    room.add_track(track).await;
+                    // The upstream names each track `{kind}-{index}` (`sending_track`).
+                    let layer = upstream_index(&track.track_id().await)
+                        .and_then(|i| layers.get(i).cloned().flatten());
+                    room.add_track(track, layer).await;
                 }
                 _ = gone(&mut state) => break UpstreamEnd::Failed,
                 _ = cancel.cancelled() => break UpstreamEnd::Cancelled,
@@ -425,4 +500,9 @@ impl UpstreamPeer {
         let _ = pc.close().await;
         Ok(why)
     }
+}
+
+/// The upstream's index of a track it sent, from the track id it gave it (`video-3`).
+fn upstream_index(track_id: &str) -> Option<usize> {
+    track_id.rsplit_once('-')?.1.parse().ok()
 }

@@ -71,8 +71,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and (not .Values.redis.external.url) (not .Values.redis.external.existingSecret) }}true{{- end }}
 {{- end }}
 
+{{/* The bundled Redis's URL with its password: dict "root" $ "password" P. */}}
 {{- define "cascade.redis.bundledURL" -}}
-{{- printf "redis://%s.%s.svc:6379/%v" (include "cascade.componentName" (dict "root" . "component" "redis")) .Release.Namespace (int .Values.redis.database) }}
+{{- $root := .root }}
+{{- printf "redis://:%s@%s.%s.svc:6379/%v" .password (include "cascade.componentName" (dict "root" $root "component" "redis")) $root.Release.Namespace (int $root.Values.redis.database) }}
 {{- end }}
 
 {{/* Prefix of the nodes' Redis keys: redis.keyPrefix, else "<fullname>:". */}}
@@ -80,7 +82,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (printf "%s:" (include "cascade.fullname" .)) .Values.redis.keyPrefix }}
 {{- end }}
 
-{{/* Name of the Secret the Redis URL is read from when Redis is external. */}}
+{{/* Name of the Secret the Redis URL is read from: the user's (redis.external.existingSecret),
+else the chart's (the external URL, or the bundled Redis's password and URL). */}}
 {{- define "cascade.redis.secretName" -}}
 {{- if .Values.redis.external.existingSecret }}
 {{- .Values.redis.external.existingSecret }}
@@ -94,6 +97,24 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- .Values.redis.external.existingSecretKey }}
 {{- else -}}
 redis-url
+{{- end }}
+{{- end }}
+
+{{/* Name of the Secret holding the cluster secret (CASCADE_CLUSTER_SECRET): the user's
+clusterSecret.existingSecret, else the one the chart generates, <fullname>-cluster. */}}
+{{- define "cascade.clusterSecret.name" -}}
+{{- if .Values.clusterSecret.existingSecret }}
+{{- .Values.clusterSecret.existingSecret }}
+{{- else }}
+{{- include "cascade.fullname" . }}-cluster
+{{- end }}
+{{- end }}
+
+{{- define "cascade.clusterSecret.key" -}}
+{{- if .Values.clusterSecret.existingSecret }}
+{{- .Values.clusterSecret.existingSecretKey }}
+{{- else -}}
+cluster-secret
 {{- end }}
 {{- end }}
 
@@ -246,6 +267,18 @@ message naming the key to fix.
 {{- range $p := $eports }}
 {{- if has $p $oports }}
 {{- fail (printf "edge.ports and origin.ports share port %d; in %s mode both use node ports" $p $v.media.mode) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- /* The chart sets CASCADE_CLUSTER_SECRET from clusterSecret; a second source would set it twice
+       (env) or be ignored (envFrom loses to env). */}}
+{{- if hasKey $v.secrets.extraEnv "CASCADE_CLUSTER_SECRET" }}
+{{- fail "secrets.extraEnv must not set CASCADE_CLUSTER_SECRET: the chart sets it from clusterSecret (use clusterSecret.existingSecret for your own)" }}
+{{- end }}
+{{- range $comp := list "origin" "edge" }}
+{{- range $e := (index $v $comp).extraEnv }}
+{{- if eq $e.name "CASCADE_CLUSTER_SECRET" }}
+{{- fail (printf "%s.extraEnv must not set CASCADE_CLUSTER_SECRET: the chart sets it from clusterSecret (use clusterSecret.existingSecret for your own)" $comp) }}
 {{- end }}
 {{- end }}
 {{- end }}

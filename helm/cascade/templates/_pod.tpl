@@ -5,7 +5,7 @@ Call with (dict "root" $ "component" "origin"|"edge" "binary" "cascade-origin"|"
 The container is configured only through environment variables, one per
 CASCADE_* setting of the binary. Static settings come from the component's
 ConfigMap, per-pod ones from the downward API, the Redis URL of an external
-Redis from a Secret.
+Redis and the cluster secret from Secrets.
 */}}
 {{- define "cascade.podTemplate" -}}
 {{- $root := .root }}
@@ -226,17 +226,19 @@ spec:
           value: {{ include "cascade.grpcAdvertise" $sel | quote }}
         - name: CASCADE_HTTP_ADVERTISE
           value: {{ include "cascade.httpAdvertise" $sel | quote }}
+        {{- /* From a Secret: the URL carries the Redis password (bundled or external). */}}
         - name: CASCADE_REDIS
           valueFrom:
-            {{- if include "cascade.redis.bundled" $root }}
-            configMapKeyRef:
-              name: {{ $name }}
-              key: CASCADE_REDIS
-            {{- else }}
             secretKeyRef:
               name: {{ include "cascade.redis.secretName" $root }}
               key: {{ include "cascade.redis.secretKey" $root }}
-            {{- end }}
+        {{- /* Signs and checks the token on every gRPC call between nodes (relay, status): the same
+               Secret for origins and edges. */}}
+        - name: CASCADE_CLUSTER_SECRET
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "cascade.clusterSecret.name" $root }}
+              key: {{ include "cascade.clusterSecret.key" $root }}
         {{- $keys := list "CASCADE_CAPACITY" "CASCADE_DRAIN_TIMEOUT" "CASCADE_LOG_FORMAT" "RUST_LOG" "CASCADE_REDIS_PREFIX" "CASCADE_LEASE_SECS" "CASCADE_MAX_EDGE_FANOUT" "CASCADE_MAX_RELAY_DEPTH" "CASCADE_FAILOVER_TIMEOUT" }}
         {{- if $v.otlp.endpoint }}
         {{- $keys = append $keys "CASCADE_OTLP_ENDPOINT" }}

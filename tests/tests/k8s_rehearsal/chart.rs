@@ -68,6 +68,23 @@ impl Chart {
             .ok_or_else(|| anyhow!("ConfigMap {name} has no key {key}"))
     }
 
+    /// A key of a rendered Secret, decoded.
+    pub(crate) fn secret(&self, name: &str, key: &str) -> Result<String> {
+        use base64::Engine;
+        let doc = self
+            .of_kind("Secret")
+            .find(|d| d["metadata"]["name"] == name)
+            .ok_or_else(|| anyhow!("no Secret {name} rendered"))?;
+        if let Some(v) = doc["stringData"][key].as_str() {
+            return Ok(v.to_owned());
+        }
+        let encoded = doc["data"][key]
+            .as_str()
+            .ok_or_else(|| anyhow!("Secret {name} has no key {key}"))?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(encoded)?;
+        Ok(String::from_utf8(bytes)?)
+    }
+
     /// The pod template of the workload running `component`.
     pub(crate) fn pod_template(&self, component: &str) -> Result<PodTemplate> {
         let workload = self

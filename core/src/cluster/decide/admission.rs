@@ -10,11 +10,17 @@
 //!    carries the room, else to the least-loaded edge with room, else refuses it; a publisher
 //!    to the least-loaded origin with room, else refuses it.
 //! 2. An edge that does not carry the room sends a viewer to an edge with room that does.
-//! 3. Otherwise the node takes it.
+//! 3. A relay link (a downstream node's `Subscribe`) is always taken, and counted: the
+//!    downstream node chose this node by the relay tree's rule (`--max-edge-fanout` links per
+//!    room at most), and refusing the link would end the room for the viewers that node has
+//!    already admitted. Its slot makes the node full sooner for new viewers and publishers.
+//! 4. Otherwise the node takes it.
 //!
 //! "Least loaded" compares `load / capacity`; ties go to the smaller id. A node's load is its
-//! reservations: viewers on an edge, publishers (rooms) on an origin. A reservation is taken
-//! in the same step as the decision, so the last slot goes to exactly one join.
+//! reservations: every session it serves (publishers, viewers, relay links), whatever its
+//! role, since each one costs it a peer connection and its media. A reservation is taken in
+//! the same step as the decision, so the last slot goes to exactly one join; a session that
+//! never connects gives its slot back after the connect timeout (the driver's `Leave`).
 //!
 //! The driver sends [`AdmissionEvent::Join`] for each new session, answers
 //! [`AdmissionAction::LookUp`] with the live nodes ([`AdmissionEvent::LookedUp`], or
@@ -28,9 +34,9 @@ use std::time::Instant;
 /// A node's role, as far as admission cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeRole {
-    /// Takes publishers; its capacity counts rooms.
+    /// Takes publishers (and viewers, and relay links).
     Origin,
-    /// Takes relayed rooms; its capacity counts viewers.
+    /// Takes relayed rooms' viewers (and relay links to edges below it).
     Edge,
 }
 
@@ -84,6 +90,8 @@ pub enum Join {
     },
     /// A WHIP publisher.
     Publisher,
+    /// A downstream node's relay link (`Subscribe`).
+    Relay,
 }
 
 /// Why a join is refused (`503` + `Retry-After`).
@@ -174,12 +182,12 @@ impl Admission {
                 self.next += 1;
                 let here = self.has_room()
                     && match join {
-                        Join::Publisher => true,
+                        Join::Publisher | Join::Relay => true,
                         Join::Viewer { carries_room } => {
                             carries_room || self.settings.role == NodeRole::Origin
                         }
                     };
-                if here {
+                if here || join == Join::Relay {
                     return vec![self.admit(ticket, join)];
                 }
                 self.pending.insert(ticket, join);
@@ -192,6 +200,7 @@ impl Admission {
                 let choice = match join {
                     Join::Publisher => self.place_publisher(&nodes),
                     Join::Viewer { carries_room } => self.place_viewer(carries_room, &nodes),
+                    Join::Relay => Ok(None),
                 };
                 vec![match choice {
                     Ok(None) => self.admit(ticket, join),
@@ -224,15 +233,9 @@ impl Admission {
         }
     }
 
-    /// Admits a join, reserving a slot when it is what this node's capacity counts.
-    fn admit(&mut self, ticket: Ticket, join: Join) -> AdmissionAction {
-        let counted = match join {
-            Join::Publisher => self.settings.role == NodeRole::Origin,
-            Join::Viewer { .. } => self.settings.role == NodeRole::Edge,
-        };
-        if counted {
-            self.slots.insert(ticket);
-        }
+    /// Admits a join, reserving its slot.
+    fn admit(&mut self, ticket: Ticket, _join: Join) -> AdmissionAction {
+        self.slots.insert(ticket);
         AdmissionAction::Admit(ticket)
     }
 

@@ -1,10 +1,19 @@
 //! One room's claim in the routing store (`SET NX PX` with a token, renewed every heartbeat,
 //! released by compare-and-delete): whether this node owns the room.
 //!
-//! Unclaimed → Claiming → Held; when another node holds the room: Probing its owner → dead:
-//! TakingOver → Held, alive: refused. Held is renewed every `renew_every`; a claim the store
-//! lost is claimed again with a new token (Reclaiming); one found taken by another node is
-//! given up (Lost), so two nodes that both see the store never both act as the owner.
+//! Unclaimed → Claiming → Held; when another node holds the room: Probing its owner → its
+//! registration expired: TakingOver → Held, registered: refused. Held is renewed every
+//! `renew_every` by compare-and-extend on the token; a claim the store lost is claimed again
+//! with a new token (Reclaiming); one found taken by another node is given up (Lost), so two
+//! nodes that both see the store never both act as the owner.
+//!
+//! An owner is dead when its lease in the store ran out, and only then: never because a TCP
+//! connect to it succeeded or failed. A hung process (SIGSTOP, a stuck runtime) still has its
+//! port accepted by the kernel, so it would pass such a probe forever; an owner we merely cannot
+//! reach (a partition between origins) would fail one while it still serves its room. Its lease
+//! is what every node sees the same way: a hung owner stops renewing and is dead within one
+//! lease; when it wakes, its renewal finds the token gone and another node's claim in its place,
+//! and it gives the room up rather than take it back.
 //!
 //! The driver keeps a [`Claim`] per published room, performs each [`ClaimAction`] and answers
 //! it with the event its doc names, tells the join `Owned` or `Refused`, stops acting as the
@@ -15,16 +24,6 @@ use std::time::{Duration, Instant};
 /// Proof of owning a room: only the holder of the token may renew or release the claim.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClaimToken(pub String);
-
-/// How the owner of a room we want is judged dead, to take the room over before its claim ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Liveness {
-    /// Today's: dead when its registration expired, or its gRPC port refuses (a crash).
-    Reachability,
-    /// Dead only when its registration expired: a hung process whose port still accepts is
-    /// dead after one lease; an owner we merely cannot reach (a partition) keeps its room.
-    Lease,
-}
 
 /// What a node does when its claim's lease ran out without a renewal (the store unreachable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,20 +43,17 @@ pub struct ClaimSettings {
     pub lease: Duration,
     /// How often a held claim is renewed.
     pub renew_every: Duration,
-    /// How a room's owner is judged dead.
-    pub liveness: Liveness,
     /// What a claim that ran out without renewal does.
     pub on_lapse: Lapse,
 }
 
 impl ClaimSettings {
-    /// Today's settings: renewed three times a lease, owners probed, lapsed claims kept.
+    /// Today's settings: renewed three times a lease, lapsed claims kept.
     pub fn new(node_id: impl Into<String>, lease: Duration) -> Self {
         Self {
             node_id: node_id.into(),
             lease,
             renew_every: lease / 3,
-            liveness: Liveness::Reachability,
             on_lapse: Lapse::KeepServing,
         }
     }
@@ -81,8 +77,8 @@ pub enum ClaimAnswer {
 pub enum OwnerHealth {
     /// Its registration is gone from the store: its lease expired.
     LeaseExpired,
-    /// Registered; whether its gRPC port accepted a connection (`None`: not probed).
-    Live(Option<bool>),
+    /// Registered: it renewed its lease within the last lease.
+    Live,
     /// The store could not be read: the join is refused (`503`), nothing is taken over.
     Unknown,
 }
@@ -118,13 +114,8 @@ pub enum ClaimEvent {
 pub enum ClaimAction {
     /// `claim_room` (`SET NX PX`), and on refusal `room_owner`: answer [`ClaimEvent::Claimed`].
     TryClaim,
-    /// Read the owner's registration, and try its port when `connect`: answer `OwnerProbed`.
-    ProbeOwner {
-        /// The room's owner.
-        owner: String,
-        /// Whether to probe the port ([`Liveness::Reachability`]).
-        connect: bool,
-    },
+    /// Read this owner's registration (its lease): answer `OwnerProbed`.
+    ProbeOwner(String),
     /// `take_over_room` from this dead owner: answer `Claimed`.
     TakeOver(String),
     /// `renew_room` with this token: answer [`ClaimEvent::Renewed`].
@@ -289,11 +280,7 @@ impl Claim {
                 taking_over(owner, now)
             }
             (S::Claiming { .. }, HeldBy(owner)) => {
-                let connect = self.settings.liveness == Liveness::Reachability;
-                let probe = A::ProbeOwner {
-                    owner: owner.clone(),
-                    connect,
-                };
+                let probe = A::ProbeOwner(owner.clone());
                 (S::Probing(owner), vec![probe])
             }
             (S::Reclaiming { .. }, HeldBy(owner)) => {
@@ -314,19 +301,14 @@ impl Claim {
     }
 
     fn probed(&self, owner: String, health: OwnerHealth, now: Instant) -> Step {
-        let dead = match (self.settings.liveness, health) {
-            (_, OwnerHealth::Unknown) => {
-                return (ClaimState::Unclaimed, vec![ClaimAction::Refused(None)]);
-            }
-            (_, OwnerHealth::LeaseExpired) => true,
-            (Liveness::Reachability, OwnerHealth::Live(reachable)) => reachable == Some(false),
-            (Liveness::Lease, OwnerHealth::Live(_)) => false,
-        };
-        if dead {
-            return taking_over(owner, now);
+        match health {
+            OwnerHealth::LeaseExpired => taking_over(owner, now),
+            OwnerHealth::Live => (
+                ClaimState::Unclaimed,
+                vec![ClaimAction::Refused(Some(owner))],
+            ),
+            OwnerHealth::Unknown => (ClaimState::Unclaimed, vec![ClaimAction::Refused(None)]),
         }
-        let refused = vec![ClaimAction::Refused(Some(owner))];
-        (ClaimState::Unclaimed, refused)
     }
 
     fn renewed(&self, mut h: Holding, answer: ClaimEvent, now: Instant) -> Step {

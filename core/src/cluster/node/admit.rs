@@ -7,8 +7,11 @@
 //! The slot goes from placement to the session without passing through the caller:
 //! [`Node::place_viewer`] and [`Node::place_publisher`] leave it with the node, and the
 //! [`Node::subscribe`] or [`Node::publish`] that follows (at once, with no await in between)
-//! takes it. A session keeps it until it ends; an origin's publisher hands it to its room's
-//! claim, which keeps it until the room is forgotten. Dropping a slot frees it (`Leave`).
+//! takes it. A session keeps it until it ends (a session that does not connect within
+//! `--connect-timeout` is closed, so a flood of offers that never connect holds slots for that
+//! long at most); an origin's publisher hands it to its room's claim, which keeps it until the
+//! room is forgotten. A relay link takes one in [`Node::subscribe`] itself (relay links are
+//! never refused, only counted). Dropping a slot frees it (`Leave`).
 
 use super::Node;
 use crate::cluster::decide::admission::{
@@ -115,6 +118,12 @@ impl Admitter {
         }
         handoff.retain(|_, slots| !slots.is_empty());
         handoff.entry(to).or_default().push_back((now, slot));
+    }
+
+    /// A relay link's slot: always granted, and counted in the load.
+    pub(super) fn relay_slot(&self) -> Option<Slot> {
+        let action = self.handle(AdmissionEvent::Join(Join::Relay))?;
+        Some(self.slot(&action))
     }
 
     /// The slot placement left for this session; `None` when the session was not placed (it

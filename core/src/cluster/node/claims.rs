@@ -7,7 +7,7 @@
 //! actions it leads to, answering each ask, until nothing is left to do; an answer that
 //! decides a join (`Owned`, `Refused`) goes to the join waiting for it, whoever found it.
 
-use super::{Node, State, admit::Slot, heartbeat::reachable};
+use super::{Node, State, admit::Slot};
 use crate::cluster::decide::claims::{
     Claim, ClaimAction, ClaimAnswer, ClaimEvent, ClaimSettings, ClaimToken, OwnerHealth,
 };
@@ -35,16 +35,13 @@ pub(super) struct ClaimEntry {
 
 impl Node {
     fn claim_settings(&self) -> ClaimSettings {
-        ClaimSettings {
-            liveness: self.config.liveness,
-            ..ClaimSettings::new(self.id(), self.config.lease)
-        }
+        ClaimSettings::new(self.id(), self.config.lease)
     }
 
     /// Claims a room for this origin's publisher, which holds `slot` of its capacity. A room
-    /// still claimed by an origin judged dead (by the node's
-    /// [`Liveness`](crate::cluster::decide::claims::Liveness): its registration expired or its
-    /// port refuses) is taken over, so its publisher can come back here at once. Fails with
+    /// still claimed by an origin whose registration expired (dead or hung for a whole lease:
+    /// see [`crate::cluster::decide::claims`]) is taken over, so its publisher can come back
+    /// here without waiting for the claim to run out too. Fails with
     /// [`Error::Conflict`] (409) when a live origin holds it, [`Error::Routing`] (503) when
     /// the store cannot be asked.
     pub(super) async fn claim(&self, room: &Arc<Room>, slot: Option<Slot>) -> Result<()> {
@@ -115,8 +112,8 @@ impl Node {
                     }
                     ClaimEvent::Claimed(answer)
                 }
-                ClaimAction::ProbeOwner { owner, connect } => {
-                    let health = self.probe_owner(room, &owner, connect).await;
+                ClaimAction::ProbeOwner(owner) => {
+                    let health = self.probe_owner(room, &owner).await;
                     ClaimEvent::OwnerProbed { owner, health }
                 }
                 ClaimAction::TakeOver(owner) => {
@@ -178,12 +175,12 @@ impl Node {
         ClaimAnswer::Failed
     }
 
-    /// The owner's registration, and whether its gRPC port accepts when `connect`.
-    async fn probe_owner(&self, room: &str, owner: &str, connect: bool) -> OwnerHealth {
+    /// Whether the owner's registration (its lease) is still in the store. Nothing else is
+    /// asked of it: a hung origin's port still accepts connections.
+    async fn probe_owner(&self, room: &str, owner: &str) -> OwnerHealth {
         match self.routing.node(owner).await {
             Ok(None) => OwnerHealth::LeaseExpired,
-            Ok(Some(node)) if connect => OwnerHealth::Live(Some(reachable(&node.grpc_url).await)),
-            Ok(Some(_)) => OwnerHealth::Live(None),
+            Ok(Some(_)) => OwnerHealth::Live,
             Err(e) => {
                 self.store_failed(room, &e);
                 OwnerHealth::Unknown
@@ -198,7 +195,7 @@ impl Node {
             .await;
         match taken {
             Ok(Some(claim)) => {
-                tracing::info!(room, from = %owner, "took over the room of an origin that does not answer");
+                tracing::info!(room, from = %owner, "took over the room of an origin whose lease expired");
                 ClaimAnswer::Won(ClaimToken(claim.token))
             }
             // Another origin was quicker: who, for the 409.
@@ -229,7 +226,9 @@ impl Node {
             Some(owner) => format!("room taken over by origin {owner}"),
             None => "room claim lapsed".to_owned(),
         };
-        tracing::warn!(room = %room.id, owner = ?owner, "room claim lost to another origin; ending the room here");
+        // Said as what it is: this origin's lease on the room is lost (it hung, or the store
+        // lost it while another origin claimed the room), so it must not serve it on.
+        tracing::warn!(room = %room.id, owner = ?owner, "room lease lost to another origin; giving the room up here");
         room.end(EndReason {
             not_found: false,
             message,

@@ -1,10 +1,10 @@
 //! The node's place in the routing store: its registration renewed every heartbeat, its room
-//! claims ticked after each healthy one (the claim machines renew them, claim lost ones again;
-//! see `claims`), and the liveness probe of another origin.
+//! claims ticked after each healthy one (the claim machines renew them, claim lost ones again,
+//! give up those another origin took; see `claims`). The registration is this node's lease:
+//! other origins judge it alive by that alone.
 
 use super::Node;
 use std::sync::Arc;
-use std::time::Duration;
 
 impl Node {
     /// Renews this node's routing entries until shutdown, then removes them.
@@ -48,27 +48,3 @@ impl Node {
         }
     }
 }
-
-/// Whether a node's gRPC server accepts connections: a dead node's port refuses them (or, on
-/// another machine, does not answer).
-pub(super) async fn reachable(grpc_url: &str) -> bool {
-    let Ok(uri) = grpc_url.parse::<tonic::codegen::http::Uri>() else {
-        return false;
-    };
-    let Some(host) = uri.host() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
-    matches!(
-        tokio::time::timeout(
-            REACHABLE_TIMEOUT,
-            tokio::net::TcpStream::connect((host, port))
-        )
-        .await,
-        Ok(Ok(_))
-    )
-}
-
-/// How long a liveness probe of another node waits for its connection.
-const REACHABLE_TIMEOUT: Duration = Duration::from_secs(1);

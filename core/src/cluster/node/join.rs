@@ -5,16 +5,31 @@
 use super::{Node, SessionKind, admit::Handoff};
 use crate::cluster::routing::Role;
 use crate::error::{Error, Result};
+use crate::media::layers::LayerChoice;
 use crate::media::room::{EndReason, Room};
 use crate::rtc::negotiate::Offer;
 use crate::rtc::session::{self, SessionHandle};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A publisher session [`Node::publish`] started.
+#[derive(Debug)]
+pub struct Published {
+    /// The session (its `connected` fires once ICE and DTLS are done).
+    pub handle: SessionHandle,
+    /// The SDP answer.
+    pub answer: String,
+    /// Whether it took over a live room whose publisher had dropped (and kept its viewers).
+    pub resumed: bool,
+}
+
 impl Node {
-    /// WHIP: starts a publisher session for `room_id`. Returns the session id and SDP answer.
-    /// Takes over the slot [`Node::place_publisher`] reserved, when it was called just before.
-    pub async fn publish(self: &Arc<Self>, room_id: &str, offer: &str) -> Result<(String, String)> {
+    /// WHIP: starts a publisher session for `room_id`. Takes over the slot
+    /// [`Node::place_publisher`] reserved, when it was called just before. A room whose
+    /// publisher dropped is taken over (resumed) by whoever publishes it next: the caller
+    /// decides who may (with `--auth-secret`, a token for the room); each one is counted in
+    /// `cascade_room_takeovers_total`.
+    pub async fn publish(self: &Arc<Self>, room_id: &str, offer: &str) -> Result<Published> {
         let slot = self.admission.take(&Handoff::Publisher);
         if self.role() != Role::Origin {
             return Err(Error::NotFound(format!(
@@ -56,13 +71,21 @@ impl Node {
             offer,
             handle.cancel.clone(),
             handle.finished.clone(),
+            handle.connected.clone(),
         )
         .await
         {
             Ok(answer) => {
                 tracing::info!(room = room_id, session = %handle.id, resumed, "publisher joined");
+                if resumed {
+                    self.metrics.room_takeovers.inc();
+                }
                 self.track_session(handle.clone(), SessionKind::Publisher, room, None);
-                Ok((handle.id, answer))
+                Ok(Published {
+                    handle,
+                    answer,
+                    resumed,
+                })
             }
             Err(e) if resumed => {
                 room.replace_sources();
@@ -107,18 +130,27 @@ impl Node {
     /// WHEP, and the upstream end of a relay link: attaches a subscriber to `room_id`, pulling
     /// the room from upstream first when this node does not hold it. A viewer takes over the
     /// slot [`Node::place_viewer`] reserved, when it was called just before; it frees the slot
-    /// when it fails to start or ends.
+    /// when it fails to start or ends. `layers` is a viewer's choice of simulcast layer (a relay
+    /// link is sent every layer).
     pub async fn subscribe(
         self: &Arc<Self>,
         room_id: &str,
         offer: &str,
         kind: SessionKind,
+        layers: LayerChoice,
     ) -> Result<(SessionHandle, String)> {
         let slot = match kind {
             SessionKind::Viewer => self.admission.take(&Handoff::Viewer(room_id.to_owned())),
-            SessionKind::Publisher | SessionKind::Relay => None,
+            SessionKind::Relay => self.admission.relay_slot(),
+            SessionKind::Publisher => None,
         };
-        let offer = &Offer::parse(offer)?;
+        let mut offer = Offer::parse(offer)?;
+        // A relay link carries every simulcast layer; a viewer is sent the one it chose.
+        offer.layers = match kind {
+            SessionKind::Relay => LayerChoice::All,
+            _ => layers,
+        };
+        let offer = &offer;
         let room = self.reserve_room(room_id)?;
         let handle = self.new_handle(room_id);
         let joined = match (kind, self.mux.get()) {
@@ -129,6 +161,7 @@ impl Node {
                     offer,
                     handle.cancel.clone(),
                     handle.finished.clone(),
+                    handle.connected.clone(),
                 )
                 .await
             }
@@ -139,6 +172,7 @@ impl Node {
                     offer,
                     handle.cancel.clone(),
                     handle.finished.clone(),
+                    handle.connected.clone(),
                 )
                 .await
             }

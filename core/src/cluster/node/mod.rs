@@ -41,6 +41,8 @@ mod heartbeat;
 mod join;
 mod pull;
 
+pub use join::Published;
+
 /// How long a node's routing entries live without a heartbeat, by default (`--lease-secs`).
 pub const LEASE: Duration = Duration::from_secs(10);
 /// How often a node renews its entries, by default (a third of the lease).
@@ -115,7 +117,9 @@ impl Node {
         let metrics = Arc::new(crate::obs::metrics::Metrics::new());
         let routing = crate::cluster::routing::MeteredStore::wrap(routing, metrics.clone());
         Arc::new(Self {
-            factory: PcFactory::new(config.media.clone()).with_feedback(metrics.feedback.clone()),
+            factory: PcFactory::new(config.media.clone())
+                .with_feedback(metrics.feedback.clone())
+                .with_connect_timeout(config.connect_timeout),
             drain: Mutex::new(drain::DrainDriver::new(config.drain_timeout)),
             admission: admit::Admitter::new(&config),
             config,
@@ -185,14 +189,19 @@ impl Node {
 
     /// The URL other nodes use for this node's relay service.
     pub fn grpc_url(&self) -> String {
-        self.config
-            .grpc_advertise
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", advertised(self.grpc_addr, &self.config)))
+        self.config.grpc_advertise.clone().unwrap_or_else(|| {
+            let scheme = if self.config.grpc_tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}", advertised(self.grpc_addr, &self.config))
+        })
     }
 
     /// This node as the routing store shows it. Its load is what its capacity limits, the
-    /// slots admission has handed out: viewers on an edge, rooms it owns on an origin.
+    /// slots admission has handed out: every session it serves (publishers, viewers, relay
+    /// links), connected or still connecting.
     pub fn info(&self) -> NodeInfo {
         let load = self.admission.load();
         NodeInfo {
@@ -281,6 +290,7 @@ impl Node {
             room: room_id.to_owned(),
             cancel: self.shutdown.child_token(),
             finished: CancellationToken::new(),
+            connected: CancellationToken::new(),
         }
     }
 

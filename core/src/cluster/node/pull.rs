@@ -7,6 +7,12 @@
 //! as the one piece of work in flight, runs the link once the machine has it `Linked`, and
 //! feeds back what came of them, the machine's ticks, and the room ending or the node
 //! stopping. The link's refresher in the store and the `failover` span are the driver's.
+//!
+//! The routing store says who owns the room. A link to the owner (or an attempt at one) is
+//! given up as soon as the store names another owner: the owner hung past its lease and an
+//! origin took the room over, so the edge follows the new owner at once rather than wait on a
+//! process that still accepts connections but answers nothing (keep-alive pings and call
+//! deadlines catch that too, later).
 
 use super::Node;
 use crate::cluster::decide::upstream::{
@@ -17,6 +23,7 @@ use crate::cluster::relay_client as relay;
 use crate::cluster::routing::Link;
 use crate::error::{Error, Result};
 use crate::media::MediaKind;
+use crate::media::layers::Layer;
 use crate::media::room::{EndReason, Room};
 use crate::rtc::session::{UpstreamEnd, UpstreamPeer};
 use cascade_proto::relay::v1::SubscribeEvent;
@@ -90,6 +97,7 @@ impl Node {
             room,
             work: None,
             ready: None,
+            owner: None,
             failover: None,
             error: None,
             over: None,
@@ -129,6 +137,11 @@ struct ReadyLink {
     events: tonic::Streaming<SubscribeEvent>,
     /// The upstream's node id (for a configured URL, the id the upstream gave).
     upstream: String,
+    /// The room's owner, when the link is to it: the link ends when the store names another.
+    owner: Option<String>,
+    /// What the upstream described each of its tracks as (by its index): a simulcast layer or
+    /// not.
+    layers: Vec<Option<Layer>>,
 }
 
 impl ReadyLink {
@@ -137,7 +150,7 @@ impl ReadyLink {
         tracing::debug!(room = %room.id, upstream = %self.upstream, "relay link up after the room ended; closing it");
         let cancel = CancellationToken::new();
         cancel.cancel();
-        let _ = self.peer.run(&self.answer, room, cancel).await;
+        let _ = self.peer.run(&self.answer, room, cancel, Vec::new()).await;
     }
 }
 
@@ -168,6 +181,8 @@ struct Puller {
     work: Option<Work>,
     /// A link just answered, until the machine has taken it (`LinkUp`).
     ready: Option<ReadyLink>,
+    /// The room's owner, when the last choice was the owner itself.
+    owner: Option<String>,
     failover: Option<Failover>,
     /// Why the last attempt failed, for the room's end reason.
     error: Option<Error>,
@@ -188,9 +203,11 @@ impl Puller {
             UpstreamAction::Connect(source) => {
                 let first = matches!(self.machine.state(), UpstreamState::Starting(_));
                 let room = self.room.clone();
+                let owner = self.owner.take().filter(|o| *o == source.id);
                 let connect = async move {
                     let id = source.id.clone();
-                    Done::Connected(id, connect(&node, &room, source, first).await.map(Box::new))
+                    let link = connect(&node, &room, source, first, owner).await;
+                    Done::Connected(id, link.map(Box::new))
                 };
                 self.work = Some(Box::pin(connect.instrument(span)));
             }
@@ -241,6 +258,7 @@ impl Puller {
     fn on_done(&mut self, done: Done) -> UpstreamEvent {
         match done {
             Done::Chosen(Ok((owner, source))) => {
+                self.owner = Some(owner.clone());
                 UpstreamEvent::Candidates(Candidates::Chosen { owner, source })
             }
             Done::Chosen(Err(e)) => {
@@ -388,10 +406,38 @@ impl Puller {
 }
 
 /// Sets up a relay link to `source`: describe, offer, subscribe. The first link of a room
-/// tells it how many tracks to expect.
-async fn connect(node: &Node, room: &Room, source: Source, first: bool) -> Result<ReadyLink> {
-    let mut client = relay::connect(&source.url).await?;
-    let description = relay::describe(&mut client, &room.id).await?;
+/// tells it how many tracks to expect. When `source` is the room's `owner`, the attempt is
+/// given up as soon as the store names another owner (a hung owner accepts the connection and
+/// answers nothing until the describe's deadline).
+async fn connect(
+    node: &Node,
+    room: &Room,
+    source: Source,
+    first: bool,
+    owner: Option<String>,
+) -> Result<ReadyLink> {
+    let described = async {
+        let mut client = relay::connect(
+            &source.url,
+            node.config.credential.clone(),
+            node.config.grpc_tls.as_deref(),
+        )
+        .await?;
+        let description = relay::describe(&mut client, &room.id).await?;
+        Ok::<_, Error>((client, description))
+    };
+    let (mut client, description) = match &owner {
+        Some(owner) => tokio::select! {
+            described = described => described?,
+            moved = owner_moved(node, &room.id, owner) => {
+                return Err(Error::Unavailable(format!(
+                    "room {} moved from origin {owner} to {moved}",
+                    room.id
+                )));
+            }
+        },
+        None => described.await?,
+    };
     let kinds: Vec<MediaKind> = description
         .tracks
         .iter()
@@ -400,6 +446,16 @@ async fn connect(node: &Node, room: &Room, source: Source, first: bool) -> Resul
     if first {
         room.expect_tracks(kinds.len());
     }
+    let layers = description
+        .tracks
+        .iter()
+        .map(|t| {
+            (!t.rid.is_empty()).then(|| Layer {
+                group: t.group,
+                rid: t.rid.clone(),
+            })
+        })
+        .collect();
     let (peer, offer) = UpstreamPeer::offer(&node.factory, &kinds).await?;
     let (answer, events) = relay::subscribe(&mut client, &room.id, node.id(), offer).await?;
     // A configured upstream is known by its URL until it names its node.
@@ -413,7 +469,24 @@ async fn connect(node: &Node, room: &Room, source: Source, first: bool) -> Resul
         answer,
         events,
         upstream,
+        owner,
+        layers,
     })
+}
+
+/// Resolves with the room's new owner once the routing store names one other than `owner`:
+/// `owner` lost the room (it hung or died past its lease and another origin claimed it).
+/// Asked every heartbeat period; a store that cannot be read, or names nobody (the claim ran
+/// out and nobody took the room yet), changes nothing.
+async fn owner_moved(node: &Node, room: &str, owner: &str) -> String {
+    loop {
+        if let Ok(Some(now)) = node.routing.room_owner(room).await
+            && now != owner
+        {
+            return now;
+        }
+        tokio::time::sleep(node.config.heartbeat()).await;
+    }
 }
 
 /// Feeds the room from a link until it ends, keeping the link in the store meanwhile.
@@ -423,6 +496,8 @@ async fn run(node: Arc<Node>, room: Arc<Room>, link: ReadyLink) -> Done {
         answer,
         mut events,
         upstream,
+        owner,
+        layers,
     } = link;
     let record = Link {
         room: room.id.clone(),
@@ -460,9 +535,28 @@ async fn run(node: Arc<Node>, room: Arc<Room>, link: ReadyLink) -> Done {
             }
         }
     });
-    let end = peer.run(&answer, room.clone(), cancel.clone()).await;
+    // A link to the owner lasts as long as the store says it owns the room.
+    let follower = owner.map(|owner| {
+        let (node, room, stop) = (node.clone(), room.id.clone(), cancel.clone());
+        tokio::spawn(async move {
+            let moved = tokio::select! {
+                moved = owner_moved(&node, &room, &owner) => moved,
+                _ = stop.cancelled() => return None,
+            };
+            tracing::warn!(%room, from = %owner, to = %moved, "room's owner changed; leaving the old owner's link");
+            stop.cancel();
+            Some(moved)
+        })
+    });
+    let end = peer
+        .run(&answer, room.clone(), cancel.clone(), layers)
+        .await;
     cancel.cancel();
     let _ = refresher.await;
+    let moved = match follower {
+        Some(task) => task.await.ok().flatten(),
+        None => None,
+    };
     let call = if watcher.is_finished() {
         watcher.await.ok()
     } else {
@@ -481,9 +575,10 @@ async fn run(node: Arc<Node>, room: Arc<Room>, link: ReadyLink) -> Done {
         _ if room.is_ended() => over("room ended"),
         _ if node.shutdown.is_cancelled() => over("node shutting down"),
         UpstreamEnd::Failed => Pulled::Lost("relay peer connection failed".into()),
-        UpstreamEnd::Cancelled => Pulled::Lost(match call {
-            Some(relay::LinkEnd::Broken(why) | relay::LinkEnd::RoomEnded(why)) => why,
-            None => "relay call ended".into(),
+        UpstreamEnd::Cancelled => Pulled::Lost(match (moved, call) {
+            (Some(moved), _) => format!("the room's owner is now {moved}"),
+            (None, Some(relay::LinkEnd::Broken(why) | relay::LinkEnd::RoomEnded(why))) => why,
+            (None, None) => "relay call ended".into(),
         }),
     });
     Done::Ran(upstream, pulled)

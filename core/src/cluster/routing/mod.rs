@@ -43,7 +43,7 @@ pub struct NodeInfo {
     pub http_url: String,
     /// URL of its gRPC relay service.
     pub grpc_url: String,
-    /// Sessions it accepts at most (viewers on an edge, rooms on an origin).
+    /// Sessions it serves at most (publishers, viewers and relay links).
     pub capacity: u32,
     /// Sessions it holds now.
     pub load: u32,

@@ -23,8 +23,8 @@
 //! | `room:{id}:links` | HASH edge id → `"{expiry ms}\n{upstream id}"` | ≥ longest link lease; each field carries its own expiry | `put_link`, `remove_link`, `release_room`, `remove_node` |
 //!
 //! The writer is always the node the entry is about (its heartbeat, its claims, its links),
-//! except `take_over_room`: an origin that found a room's owner dead (its gRPC port refuses)
-//! replaces that owner's claim before it expires, so the room's publisher can come back at once.
+//! except `take_over_room`: an origin that found a room's owner dead (its registration, its
+//! lease, expired) replaces that owner's claim before the claim expires too.
 //! The indices
 //! (`node:{id}:rooms`, `node:{id}:links`, the two ZSETs) may hold stale members; readers check
 //! the entry itself, so a stale member costs nothing but a few bytes until its TTL.
@@ -71,6 +71,12 @@
 //! Redis does, without being rebuilt. Lua scripts are reloaded automatically (`NOSCRIPT`)
 //! after a restart emptied Redis's script cache.
 //!
+//! With a `redis+sentinel://` URL the store asks the sentinels for the master's address
+//! before its first operation and again after any connection failure, timeout or `READONLY`
+//! answer (a failover demoted or killed the master it used), so a promoted replica serves the
+//! cluster without nodes restarting; meanwhile operations fail as through an outage, and
+//! sessions continue. See [`conn`] and [`target`] for the URL forms.
+//!
 //! Errors: connection, timeout and server-side refusals (`LOADING`, `READONLY`, `OOM`, …) are
 //! [`RoutingError::Unavailable`]; an answer we cannot read (a key of the wrong type, bytes that
 //! are not our encoding) is [`RoutingError::Corrupt`].
@@ -80,11 +86,13 @@
 
 use super::{Link, NodeInfo, RoomClaim, RoutingError, RoutingResult, RoutingStore};
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, ErrorKind, RedisError, Script};
+use ::redis::{ErrorKind, RedisError, Script};
+use conn::Conn;
 use std::future::Future;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+mod conn;
+pub mod target;
 
 /// The Redis keys of the routing store, each appended to the store's prefix. `{id}` stands for
 /// a node id or a room id, verbatim. The table in the [module docs](super) gives each
@@ -379,12 +387,8 @@ impl Scripts {
 pub struct RedisStore {
     keys: Keys,
     options: RedisOptions,
-    client: Client,
-    manager_config: ConnectionManagerConfig,
-    /// Swapped for a fresh one after [`REPLACE_AFTER_TIMEOUTS`] timeouts in a row; the lock is
-    /// held only to clone the handle.
-    con: Mutex<ConnectionManager>,
-    timeouts_in_a_row: AtomicU32,
+    /// The connection, replaced when it hangs or (under Sentinel) when the master moves.
+    con: Conn,
     scripts: Scripts,
 }
 
@@ -392,10 +396,7 @@ impl std::fmt::Debug for RedisStore {
     // Not derived: the client's connection info may hold a password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
-            .field(
-                "addr",
-                &self.client.get_connection_info().addr().to_string(),
-            )
+            .field("redis", &self.con)
             .field("prefix", &self.keys.prefix)
             .field("options", &self.options)
             .finish_non_exhaustive()
@@ -440,7 +441,7 @@ impl RedisStore {
         }))
     }
 
-    /// Connects to the Redis at `url` (`redis://[:password@]host:port[/db]`) and checks that it
+    /// Connects to the Redis at `url` (any form [`target`] reads) and checks that it
     /// answers, within [`RedisOptions::op_timeout`]: an unreachable Redis is an
     /// [`RoutingError::Unavailable`] after about a second, not a hang.
     pub async fn connect(url: &str, prefix: &str) -> RoutingResult<Self> {
@@ -472,24 +473,36 @@ impl RedisStore {
 
     /// [`lazy`](Self::lazy) with options.
     pub fn lazy_with(url: &str, prefix: &str, options: RedisOptions) -> RoutingResult<Self> {
-        let client = Client::open(url)
-            .map_err(|e| RoutingError::Unavailable(format!("invalid Redis URL: {e}")))?;
+        Self::lazy_tls(url, None, prefix, options)
+    }
+
+    /// [`lazy_with`](Self::lazy_with), trusting the CAs in the PEM bundle `ca` for a `rediss`
+    /// server instead of the public web roots. A URL that cannot be read is an error whose
+    /// message holds no password.
+    pub fn lazy_tls(
+        url: &str,
+        ca: Option<&[u8]>,
+        prefix: &str,
+        options: RedisOptions,
+    ) -> RoutingResult<Self> {
+        // rustls needs one process-wide provider; the nodes use ring (see cluster::tls).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let target = target::parse(url, ca).map_err(|e| {
+            RoutingError::Unavailable(format!("invalid Redis URL {}: {e}", target::redact(url)))
+        })?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.op_timeout))
             .set_response_timeout(Some(options.op_timeout))
             .set_number_of_retries(RECONNECT_RETRIES)
             .set_min_delay(Duration::from_millis(100))
             .set_max_delay(options.reconnect_max_delay);
-        let con = Self::manager(&client, &manager_config)?;
+        let con = Conn::new(target, manager_config).map_err(RoutingError::Unavailable)?;
         Ok(Self {
             keys: Keys {
                 prefix: prefix.to_owned(),
             },
             options,
-            client,
-            manager_config,
-            con: Mutex::new(con),
-            timeouts_in_a_row: AtomicU32::new(0),
+            con,
             scripts: Scripts::new(),
         })
     }
@@ -508,50 +521,65 @@ impl RedisStore {
         .map(drop)
     }
 
-    fn manager(
-        client: &Client,
-        config: &ConnectionManagerConfig,
-    ) -> RoutingResult<ConnectionManager> {
-        ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
-            .map_err(|e| RoutingError::Unavailable(format!("Redis connection: {e}")))
+    /// The start-up check of the URL's credentials: an error (naming no password) when Redis,
+    /// or under Sentinel the sentinels or the master, answer but refuse them (wrong password,
+    /// unknown ACL user, a password missing); `Ok` when they are accepted or Redis cannot be
+    /// reached now (the node then starts and keeps retrying, as through an outage).
+    pub async fn check_credentials(&self) -> Result<(), String> {
+        let refused = |e: &RedisError| {
+            e.kind() == ErrorKind::AuthenticationFailed
+                || matches!(e.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"))
+        };
+        let timeout = self.options.op_timeout;
+        match tokio::time::timeout(timeout, self.con.probe(timeout)).await {
+            Ok(Some(Err(e))) if refused(&e) => return Err(e.to_string()),
+            Ok(Some(_)) | Err(_) => return Ok(()),
+            Ok(None) => {}
+        }
+        // Under Sentinel a refusal arrives as the lookup's text.
+        match self.ping().await {
+            Err(RoutingError::Unavailable(why))
+                if ["WRONGPASS", "NOAUTH", "NOPERM", "uthentication"]
+                    .iter()
+                    .any(|w| why.contains(w)) =>
+            {
+                Err(why)
+            }
+            _ => Ok(()),
+        }
     }
 
-    fn connection(&self) -> ConnectionManager {
-        self.con.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Runs one operation on a clone of the connection, bounded by the operation timeout.
+    /// Runs one operation on a clone of the connection, bounded by the operation timeout
+    /// (a Sentinel lookup included).
     async fn run<T, F, Fut>(&self, what: &str, op: F) -> RoutingResult<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
-        match tokio::time::timeout(self.options.op_timeout, op(self.connection())).await {
+        let mut generation = None;
+        let attempt = async {
+            let (con, g) = self.con.get().await.map_err(RoutingError::Unavailable)?;
+            generation = Some(g);
+            op(con).await.map_err(|e| {
+                self.con.failed(g, &e);
+                classify(what, e)
+            })
+        };
+        let outcome = tokio::time::timeout(self.options.op_timeout, attempt).await;
+        match outcome {
             Ok(result) => {
-                self.timeouts_in_a_row.store(0, Ordering::Relaxed);
-                result.map_err(|e| classify(what, e))
+                self.con.answered();
+                result
             }
             Err(_) => {
-                self.on_timeout();
+                if let Some(g) = generation {
+                    self.con.timed_out(g);
+                }
                 Err(RoutingError::Unavailable(format!(
                     "Redis {what}: no answer within {:?}",
                     self.options.op_timeout
                 )))
             }
-        }
-    }
-
-    /// A connection that neither answers nor drops (hung server, black-holed route) is never
-    /// replaced by the manager itself, which reconnects only on a dropped connection.
-    fn on_timeout(&self) {
-        let n = self.timeouts_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
-        if n < REPLACE_AFTER_TIMEOUTS {
-            return;
-        }
-        if let Ok(fresh) = Self::manager(&self.client, &self.manager_config) {
-            *self.con.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
-            self.timeouts_in_a_row.store(0, Ordering::Relaxed);
-            tracing::debug!(prefix = %self.keys.prefix, "replaced an unresponsive Redis connection");
         }
     }
 

@@ -224,6 +224,7 @@ impl Engine {
             self.remove(key);
         } else if connected && viewer.connected_at.is_none() {
             viewer.connected_at = Some(Instant::now());
+            viewer.connected.cancel();
             self.attach(key);
             self.catch_up(key, Instant::now());
         }
@@ -399,8 +400,7 @@ impl Engine {
             if full {
                 viewer.deadline = viewer.pc.poll_timeout();
             }
-            let timed_out = viewer.connected_at.is_none()
-                && now - viewer.offered_at > crate::rtc::CONNECT_TIMEOUT;
+            let timed_out = viewer.connected_at.is_none() && now > viewer.connect_by;
             if timed_out {
                 viewer.gone = true;
             }

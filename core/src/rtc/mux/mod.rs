@@ -174,7 +174,11 @@ struct Viewer {
     traffic: Traffic,
     finished: CancellationToken,
     offered_at: Instant,
+    /// Closed if not connected by then (`--connect-timeout`).
+    connect_by: Instant,
     connected_at: Option<Instant>,
+    /// Cancelled when the viewer connects.
+    connected: CancellationToken,
     first_sent: bool,
     /// When the core next wants `handle_timeout`.
     deadline: Option<Instant>,
@@ -259,7 +263,9 @@ impl Mux {
     }
 
     /// A WHEP viewer on the mux: answers `offer` with `room`'s tracks and hands the viewer to the
-    /// engine. It runs until it leaves, `cancel` fires or the room ends; then `finished` fires.
+    /// engine. It runs until it leaves, `cancel` fires, the room ends, or the factory's connect
+    /// timeout passes before it connects; then `finished` fires. `connected` fires when ICE and
+    /// DTLS are done.
     pub async fn subscribe(
         &self,
         factory: &PcFactory,
@@ -267,6 +273,7 @@ impl Mux {
         offer: &Offer,
         cancel: CancellationToken,
         finished: CancellationToken,
+        connected: CancellationToken,
     ) -> Result<String> {
         let offered_at = Instant::now();
         let chosen = choose_tracks(&room, offer).await?;
@@ -315,7 +322,9 @@ impl Mux {
             traffic: room.traffic.clone(),
             finished: finished.clone(),
             offered_at,
+            connect_by: offered_at + factory.connect_timeout(),
             connected_at: None,
+            connected,
             first_sent: false,
             deadline: Some(now),
             addrs: Vec::new(),

@@ -168,19 +168,20 @@ fn an_edge_not_carrying_the_room_sends_viewers_to_one_that_does() {
 }
 
 #[test]
-fn an_origin_counts_publishers_and_sends_them_to_the_least_loaded_origin_when_full() {
+fn an_origin_counts_every_session_and_sends_publishers_to_the_least_loaded_origin_when_full() {
     let now = Instant::now();
-    let mut o = node("o1", NodeRole::Origin, 1);
+    let mut o = node("o1", NodeRole::Origin, 2);
     let viewer = o.handle(AdmissionEvent::Join(NOT_CARRIED), now);
     assert!(
         matches!(viewer[..], [Admit(_)]),
         "origins keep their viewers"
     );
-    assert_eq!(o.load(), 0, "viewers take no origin slot");
+    assert_eq!(o.load(), 1, "a viewer takes an origin slot too");
     assert!(matches!(
         o.handle(AdmissionEvent::Join(Join::Publisher), now)[..],
         [Admit(_)]
     ));
+    assert_eq!(o.load(), 2);
     let t = ticket(&o.handle(AdmissionEvent::Join(Join::Publisher), now));
     let nodes = vec![
         origin("o2", 4, 5),
@@ -188,9 +189,30 @@ fn an_origin_counts_publishers_and_sends_them_to_the_least_loaded_origin_when_fu
         edge("e", 0, 100, false),
     ];
     assert_eq!(
-        o.handle(LookedUp(t, nodes), now),
+        o.handle(LookedUp(t, nodes.clone()), now),
         [Redirect(t, "o3".into())]
     );
+    // A full origin sends a new viewer to an edge with room.
+    let t = ticket(&o.handle(AdmissionEvent::Join(NOT_CARRIED), now));
+    assert_eq!(o.handle(LookedUp(t, nodes), now), [Redirect(t, "e".into())]);
+}
+
+#[test]
+fn relay_links_are_always_taken_and_counted() {
+    let now = Instant::now();
+    let mut a = node("a", NodeRole::Edge, 2);
+    fill(&mut a, 2, now);
+    let [Admit(relay)] = a.handle(AdmissionEvent::Join(Join::Relay), now)[..] else {
+        panic!("a relay link is taken by its chosen upstream even when full")
+    };
+    assert_eq!(a.load(), 3);
+    a.handle(AdmissionEvent::Drain, now);
+    assert!(matches!(
+        a.handle(AdmissionEvent::Join(Join::Relay), now)[..],
+        [Admit(_)]
+    ));
+    a.handle(Leave(relay), now);
+    assert_eq!(a.load(), 3);
 }
 
 #[test]

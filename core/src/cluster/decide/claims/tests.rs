@@ -1,6 +1,5 @@
-//! Claims driven against a store fake written here: `SET NX PX` rooms with tokens, node
-//! registrations with leases, and which nodes' gRPC ports accept. No sockets, no sleeps:
-//! time is an `Instant` moved by hand.
+//! Claims driven against a store fake written here: `SET NX PX` rooms with tokens and node
+//! registrations with leases. No sockets, no sleeps: time is an `Instant` moved by hand.
 
 use super::*;
 use std::collections::{HashMap, VecDeque};
@@ -19,8 +18,6 @@ struct Store {
     rooms: HashMap<String, (String, ClaimToken, Instant)>,
     /// Node → registration expiry.
     registered: HashMap<String, Instant>,
-    /// Nodes whose gRPC port accepts connections.
-    accepting: Vec<String>,
     /// Every operation fails (the store unreachable).
     down: bool,
     tokens: u32,
@@ -29,7 +26,6 @@ struct Store {
 impl Store {
     fn heartbeat(&mut self, node: &str, now: Instant) {
         self.registered.insert(node.into(), now + LEASE);
-        self.accepting.push(node.into());
     }
 
     fn held(&mut self, now: Instant) -> Option<(String, ClaimToken)> {
@@ -76,11 +72,9 @@ impl Store {
         }
     }
 
-    fn probe(&self, owner: &str, connect: bool, now: Instant) -> OwnerHealth {
+    fn probe(&self, owner: &str, now: Instant) -> OwnerHealth {
         match self.registered.get(owner) {
-            Some(expires) if *expires > now => {
-                OwnerHealth::Live(connect.then(|| self.accepting.iter().any(|n| n == owner)))
-            }
+            Some(expires) if *expires > now => OwnerHealth::Live,
             _ => OwnerHealth::LeaseExpired,
         }
     }
@@ -114,8 +108,8 @@ impl Node {
                 ClaimAction::TryClaim | ClaimAction::Reclaim => {
                     ClaimEvent::Claimed(store.set_nx(&self.id, now))
                 }
-                ClaimAction::ProbeOwner { owner, connect } => {
-                    let health = store.probe(&owner, connect, now);
+                ClaimAction::ProbeOwner(owner) => {
+                    let health = store.probe(&owner, now);
                     ClaimEvent::OwnerProbed { owner, health }
                 }
                 ClaimAction::TakeOver(owner) => {
@@ -181,53 +175,87 @@ fn two_nodes_racing_for_a_room_one_wins_and_the_other_is_refused() {
 }
 
 #[test]
-fn a_hung_owner_is_taken_over_once_its_lease_expires_though_its_port_accepts() {
-    for liveness in [Liveness::Reachability, Liveness::Lease] {
-        let t0 = Instant::now();
-        let mut store = Store::default();
-        let mut a = Node::new("a", |_| {});
-        let mut b = Node::new("b", |s| s.liveness = liveness);
-        store.heartbeat("a", t0);
-        store.heartbeat("b", t0);
-        a.run(&mut store, ClaimEvent::Claim, t0 + ms(50));
-        assert!(a.owns());
-        // `a` hangs: no heartbeat, no renewal, yet the kernel still accepts on its port.
-        b.run(&mut store, ClaimEvent::Claim, t0 + Duration::from_secs(5));
-        assert_eq!(b.outcomes, [ClaimAction::Refused(Some("a".into()))]);
-        // Its registration has expired; its claim (written 50 ms later) has not yet.
-        let later = t0 + LEASE + ms(10);
-        assert!(store.held(later).is_some());
-        b.run(&mut store, ClaimEvent::Claim, later);
-        assert_eq!(b.outcomes[1..], [ClaimAction::Owned]);
-        assert!(b.owns());
-        // `a` wakes up: its renewal finds the room taken, so it gives the room up.
-        a.run(&mut store, ClaimEvent::Tick, later + Duration::from_secs(1));
-        assert_eq!(
-            a.outcomes,
-            [ClaimAction::Owned, ClaimAction::GiveUp(Some("b".into()))]
-        );
-        assert_eq!(a.claim.state(), &ClaimState::Lost(Some("b".into())));
-        assert!(b.owns() && !a.owns());
-    }
+fn a_hung_owner_is_taken_over_once_its_lease_expires_and_gives_the_room_up_on_waking() {
+    let t0 = Instant::now();
+    let mut store = Store::default();
+    let (mut a, mut b) = (Node::new("a", |_| {}), Node::new("b", |_| {}));
+    store.heartbeat("a", t0);
+    store.heartbeat("b", t0);
+    a.run(&mut store, ClaimEvent::Claim, t0 + ms(50));
+    assert!(a.owns());
+    // `a` renews on time, then hangs (SIGSTOP): no heartbeat, no renewal, though the kernel
+    // still accepts connections on its ports.
+    let renewed = a.claim.poll_timeout().expect("a renewal is due");
+    store.heartbeat("a", renewed);
+    a.run(&mut store, ClaimEvent::Tick, renewed + ms(5));
+    let hung = renewed + ms(6);
+    // A publisher arriving at `b` within the lease is refused: `a` is alive as far as anyone
+    // can tell.
+    b.run(&mut store, ClaimEvent::Claim, hung + LEASE / 2);
+    assert_eq!(b.outcomes, [ClaimAction::Refused(Some("a".into()))]);
+    // Its registration has expired, its claim (renewed just after) not yet: `b` takes over,
+    // within one lease of the hang.
+    let expired = renewed + LEASE;
+    assert!(store.held(expired).is_some_and(|(o, _)| o == "a"));
+    b.run(&mut store, ClaimEvent::Claim, expired);
+    assert_eq!(b.outcomes[1..], [ClaimAction::Owned]);
+    assert!(expired <= hung + LEASE);
+    // `a` wakes (SIGCONT) long after: its heartbeat registers it again, its renewal
+    // (compare-and-extend on its token) fails, and it gives the room up to `b`.
+    let woke = hung + LEASE * 3;
+    store.heartbeat("b", woke);
+    b.run(&mut store, ClaimEvent::Tick, woke);
+    store.heartbeat("a", woke);
+    a.run(&mut store, ClaimEvent::Tick, woke);
+    assert_eq!(
+        a.outcomes,
+        [ClaimAction::Owned, ClaimAction::GiveUp(Some("b".into()))]
+    );
+    assert_eq!(a.claim.state(), &ClaimState::Lost(Some("b".into())));
+    // It stays given up: later ticks ask the store nothing and take nothing back; `b` owns.
+    assert_eq!(a.claim.poll_timeout(), None);
+    assert_eq!(a.claim.handle(ClaimEvent::Tick, woke + LEASE), []);
+    assert!(b.owns() && !a.owns());
+    assert_eq!(store.held(woke + ms(1)).map(|(o, _)| o), Some("b".into()));
+    // The room's end releases `a`'s claim: nothing is asked, `b`'s claim stays.
+    assert_eq!(a.claim.handle(ClaimEvent::Release, woke + ms(2)), []);
+    assert!(a.claim.is_done());
 }
 
 #[test]
-fn a_crashed_owner_is_taken_over_at_once_by_reachability_but_not_by_lease() {
+fn an_owner_whose_lease_runs_is_never_taken_over_whatever_its_ports_do() {
+    // `a` crashed, or is cut off from `b` (a partition): `b` cannot tell which, and does not
+    // try. Until `a`'s lease runs out, the room is `a`'s.
     let t0 = Instant::now();
     let mut store = Store::default();
     let mut a = Node::new("a", |_| {});
     store.heartbeat("a", t0);
     a.run(&mut store, ClaimEvent::Claim, t0);
-    store.accepting.clear(); // `a` crashed: its port refuses, its lease runs on
-    let mut lease_judged = Node::new("c", |s| s.liveness = Liveness::Lease);
-    lease_judged.run(&mut store, ClaimEvent::Claim, t0 + ms(100));
-    assert_eq!(
-        lease_judged.outcomes,
-        [ClaimAction::Refused(Some("a".into()))]
-    );
-    let mut probing = Node::new("b", |_| {});
-    probing.run(&mut store, ClaimEvent::Claim, t0 + ms(200));
-    assert_eq!(probing.outcomes, [ClaimAction::Owned]);
+    let mut b = Node::new("b", |_| {});
+    b.run(&mut store, ClaimEvent::Claim, t0 + ms(100));
+    assert_eq!(b.outcomes, [ClaimAction::Refused(Some("a".into()))]);
+    b.run(&mut store, ClaimEvent::Claim, t0 + LEASE - ms(1));
+    assert_eq!(b.outcomes[1], ClaimAction::Refused(Some("a".into())));
+    // Lease over: both entries expired, the room is free to claim.
+    b.run(&mut store, ClaimEvent::Claim, t0 + LEASE);
+    assert_eq!(b.outcomes[2..], [ClaimAction::Owned]);
+}
+
+#[test]
+fn a_waking_owner_that_lost_its_lease_to_nobody_claims_the_room_again() {
+    // Hung past its lease but nobody wanted the room meanwhile: no split brain to avoid, so
+    // the room goes on here under a new token.
+    let t0 = Instant::now();
+    let mut store = Store::default();
+    let mut a = Node::new("a", |_| {});
+    store.heartbeat("a", t0);
+    a.run(&mut store, ClaimEvent::Claim, t0);
+    let woke = t0 + LEASE * 2;
+    store.heartbeat("a", woke);
+    a.run(&mut store, ClaimEvent::Tick, woke);
+    assert!(a.owns());
+    assert_eq!(a.outcomes, [ClaimAction::Owned]);
+    assert_eq!(store.held(woke).map(|(o, _)| o), Some("a".into()));
 }
 
 #[test]
@@ -343,10 +371,7 @@ fn an_owner_the_store_cannot_tell_about_refuses_the_join_and_takes_nothing_over(
     let mut claim = Claim::new(ClaimSettings::new("b", LEASE));
     assert_eq!(claim.handle(ClaimEvent::Claim, t0), [ClaimAction::TryClaim]);
     let held = ClaimEvent::Claimed(ClaimAnswer::HeldBy("a".into()));
-    let probe = ClaimAction::ProbeOwner {
-        owner: "a".into(),
-        connect: true,
-    };
+    let probe = ClaimAction::ProbeOwner("a".into());
     assert_eq!(claim.handle(held, t0), [probe]);
     let unknown = ClaimEvent::OwnerProbed {
         owner: "a".into(),

@@ -1,0 +1,121 @@
+//! A viewer on a network without UDP: the edge announces a TURN server (coturn, Debian package
+//! `coturn`) in its WHEP answers' and `OPTIONS`' `Link` headers (RFC 9725 section 4.6) with
+//! TURN REST credentials minted from `--turn-secret`; the watch page gathers a relay candidate
+//! over TCP with them and plays through it. The viewer's Chromium runs in a network namespace of
+//! its own (`cascade_tests::netlab`) that drops every UDP datagram.
+
+use anyhow::{Context, Result, bail};
+use cascade_tests::netlab::ClientNet;
+use cascade_tests::{Chromedriver, NodeProc, free_port, wait_playing};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(45);
+const TURN_SECRET: &str = "a secret the nodes share with coturn";
+
+/// A coturn server on `ip:port` with TURN REST API authentication, killed when dropped.
+struct Coturn(Child);
+
+impl Coturn {
+    fn start(ip: &str, port: u16) -> Result<Self> {
+        let child = Command::new("turnserver")
+            .args(["-n", "--no-cli", "--no-tls", "--no-dtls", "--fingerprint"])
+            .args(["--listening-ip", ip, "--relay-ip", ip])
+            .args(["--listening-port", &port.to_string()])
+            .args(["--min-port", "49152", "--max-port", "65535"])
+            .args(["--use-auth-secret", "--static-auth-secret", TURN_SECRET])
+            .args(["--realm", "cascade.test", "--no-stdout-log"])
+            .args(["--log-file", "/dev/null", "--pidfile", "/dev/null"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("running turnserver: install the Debian package coturn")?;
+        let mut me = Self(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect((ip, port)).is_err() {
+            if let Ok(Some(status)) = me.0.try_wait() {
+                bail!("turnserver exited at start: {status}");
+            }
+            if Instant::now() > deadline {
+                bail!("turnserver did not listen on {ip}:{port} within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(me)
+    }
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_viewer_without_udp_plays_through_the_announced_turn_server_over_tcp() -> Result<()> {
+    let net = ClientNet::create("noudp")?;
+    let host = net.host_ip.to_string();
+    let turn_port = free_port();
+    let _turn = Coturn::start(&host, turn_port)?;
+    let origin = NodeProc::origin("origin-1")?;
+    let turn = format!("turn:{host}:{turn_port}?transport=tcp");
+    let upstream = origin.grpc_url();
+    let edge = NodeProc::start_with_env(
+        "cascade-edge",
+        "edge-1",
+        &[
+            "--upstream",
+            &upstream,
+            "--http-listen",
+            "0.0.0.0:0",
+            "--advertise-ip",
+            &host,
+            "--ice-servers",
+            &turn,
+        ],
+        &[("CASCADE_TURN_SECRET", TURN_SECRET)],
+    )?;
+
+    // Asked before the offer, the endpoint names the TURN server with fresh credentials.
+    let options = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, edge.url("/whep/noudp"))
+        .send()
+        .await?;
+    let links: Vec<String> = options
+        .headers()
+        .get_all("link")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    assert!(
+        links.len() == 1
+            && links[0].starts_with(&format!("<{turn}>; rel=\"ice-server\""))
+            && links[0].contains(":cascade\"; credential=\"")
+            && !links[0].contains(TURN_SECRET),
+        "{links:?}"
+    );
+
+    let driver = Chromedriver::start().await?;
+    let publisher = driver.browser().await?;
+    publisher
+        .open(&origin.url("/publish.html?room=noudp&codec=VP8&autostart=1"))
+        .await?;
+    publisher.wait_connected(DEADLINE).await?;
+
+    net.block_udp()?;
+    let lab = Chromedriver::start_in(Some(&net)).await?;
+    let viewer = lab.browser().await?;
+    viewer
+        .open(&format!(
+            "http://{host}:{}/watch.html?room=noudp&autostart=1",
+            edge.http.port()
+        ))
+        .await?;
+    let stats = wait_playing(&viewer, 30, DEADLINE).await?;
+    assert_eq!(
+        stats["candidateType"], "relay",
+        "the media came through the TURN server: {stats}"
+    );
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! Viewers on real networks, in the network lab (`cascade_tests::netlab`): a headless Chromium
+//! viewer in a network namespace of its own, joined to the machine by a veth pair, its link
+//! shaped with nftables; the publisher and the nodes on loopback.
+
+use anyhow::Result;
+use cascade_tests::netlab::ClientNet;
+use cascade_tests::{Browser, Chromedriver, NodeProc, wait_playing};
+use serde_json::Value;
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(45);
+
+fn count(stats: &Value, key: &str) -> u64 {
+    stats[key].as_u64().unwrap_or(0)
+}
+
+/// A Chromium publisher on loopback, publishing VP8 to `origin`'s publish page.
+async fn publish(driver: &Chromedriver, origin: &NodeProc, room: &str) -> Result<Browser> {
+    let publisher = driver.browser().await?;
+    publisher
+        .open(&origin.url(&format!("/publish.html?room={room}&codec=VP8&autostart=1")))
+        .await?;
+    publisher.wait_connected(DEADLINE).await?;
+    Ok(publisher)
+}
+
+/// A viewer whose link drops 5 % of its UDP at random keeps playing: the edge answers its NACKs
+/// from the feed's history, so over 30 s it sees at most 1 s of freezes and a steady frame rate.
+#[tokio::test]
+async fn a_viewer_losing_five_percent_of_its_packets_plays_without_freezing() -> Result<()> {
+    let net = ClientNet::create("lossy")?;
+    let origin = NodeProc::origin("origin-1")?;
+    let host = net.host_ip.to_string();
+    // The edge listens on every address and advertises the host's end of the viewer's link,
+    // which the origin (on loopback) reaches too: it is an address of this machine.
+    let edge = NodeProc::edge_with(
+        "edge-1",
+        &origin,
+        &["--http-listen", "0.0.0.0:0", "--advertise-ip", &host],
+    )?;
+    let driver = Chromedriver::start().await?;
+    let _publisher = publish(&driver, &origin, "lossy").await?;
+
+    let lab_driver = Chromedriver::start_in(Some(&net)).await?;
+    let viewer = lab_driver.browser().await?;
+    viewer
+        .open(&format!(
+            "http://{host}:{}/watch.html?room=lossy&autostart=1",
+            edge.http.port()
+        ))
+        .await?;
+    wait_playing(&viewer, 30, DEADLINE).await?;
+
+    net.random_loss(5)?;
+    let before = viewer.stats().await?;
+    // The measurement window: what the viewer sees over 30 s of a lossy link.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let after = viewer.stats().await?;
+    let delta = |key: &str| count(&after, key).saturating_sub(count(&before, key));
+
+    let frames = delta("framesDecoded");
+    let freezes_ms = delta("freezesMs");
+    let nacks = delta("nackCount");
+    println!(
+        "5 % loss, 30 s: {frames} frames decoded, {} freezes ({freezes_ms} ms), {nacks} NACKs \
+         sent, {} video packets lost for good",
+        delta("freezeCount"),
+        delta("videoLost"),
+    );
+    assert!(
+        nacks > 0,
+        "the link lost packets and the viewer asked again"
+    );
+    assert!(
+        frames >= 15 * 30,
+        "at least 15 frames a second: {frames} in 30 s"
+    );
+    assert!(
+        freezes_ms <= 1_000,
+        "at most 1 s of freezes in 30 s: {freezes_ms} ms"
+    );
+    Ok(())
+}
