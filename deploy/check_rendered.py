@@ -194,7 +194,8 @@ CLUSTER_ENV = ["CASCADE_REDIS", "CASCADE_REDIS_PREFIX", "CASCADE_LEASE_SECS", "C
 NUMERIC_ENV = {"CASCADE_LEASE_SECS": (1, 3600), "CASCADE_MAX_EDGE_FANOUT": (0, 1 << 32),
                "CASCADE_MAX_RELAY_DEPTH": (0, 1 << 32), "CASCADE_CAPACITY": (1, 1 << 32),
                "CASCADE_FAILOVER_TIMEOUT": (0, 3600)}
-BINARY = {"origin": "cascade-origin", "edge": "cascade-edge"}
+# The command each role runs (last, after entrypoint.sh when that wraps it).
+BINARY = {"origin": ["cascade", "origin"], "edge": ["cascade", "edge"]}
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding"}
 REF_RE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
@@ -269,9 +270,9 @@ class Checker:
             self.fail(where, f"no container named {role}")
             return
         cmd = c.get("command") or []
-        if not cmd or cmd[-1] != BINARY[role]:
-            self.fail(where, f"command {cmd} does not run {BINARY[role]}")
-        wrapped = len(cmd) > 1  # entrypoint.sh sets CASCADE_ADVERTISE_IP (nodeExternalIP)
+        if cmd[-2:] != BINARY[role]:
+            self.fail(where, f"command {cmd} does not run {' '.join(BINARY[role])}")
+        wrapped = len(cmd) > 2  # entrypoint.sh sets CASCADE_ADVERTISE_IP (nodeExternalIP)
         if wrapped and not any(i["name"] == "advertise-ip" for i in pod.get("initContainers", [])):
             self.fail(where, "wrapped command without the advertise-ip init container")
 
@@ -297,7 +298,7 @@ class Checker:
             unknown = sorted({n for n in names + from_secrets
                               if n.startswith("CASCADE_") and n not in self.known_env})
             if unknown:
-                self.fail(where, f"sets {unknown}, which the binaries do not read (KNOWN_ENV)")
+                self.fail(where, f"sets {unknown}, which no flag of the binaries reads")
 
         resolved: dict[str, str | None] = {}
         defined: set[str] = set()
@@ -571,19 +572,21 @@ def main() -> int:
     ap.add_argument("rendered", type=Path)
     ap.add_argument("--k8s-out", type=Path, required=True)
     ap.add_argument("--split-dir", type=Path, required=True)
-    ap.add_argument("--known-env", type=Path, metavar="RUST_FILE",
-                    help="Rust source holding the binaries' KNOWN_ENV list; every CASCADE_* variable "
-                         "the chart sets must be in it")
+    ap.add_argument("--known-env", type=Path, metavar="RUST_FILE", nargs="+",
+                    help="Rust sources of the binaries' flags (clap `env = \"CASCADE_...\"`); every "
+                         "CASCADE_* variable the chart sets must be one of them")
     args = ap.parse_args()
 
     known_env = None
     if args.known_env:
-        m = re.search(r"KNOWN_ENV\s*:\s*&\[&str\]\s*=\s*&\[(.*?)\];", args.known_env.read_text(), re.S)
-        if not m:
-            print(f"FAIL no KNOWN_ENV list in {args.known_env}")
+        known_env = set()
+        for source in args.known_env:
+            known_env |= set(re.findall(r'env\s*=\s*"(CASCADE_[A-Z0-9_]+)"', source.read_text()))
+        if not known_env:
+            print(f"FAIL no CASCADE_* flag variables in {args.known_env}")
             return 1
-        known_env = set(re.findall(r'"(CASCADE_[A-Z0-9_]+)"', m.group(1)))
-        print(f"CASCADE_* variables checked against KNOWN_ENV of {args.known_env} ({len(known_env)} names)")
+        print(f"CASCADE_* variables checked against the flags of {len(args.known_env)} sources "
+              f"({len(known_env)} names)")
 
     docs = [d for d in yaml.safe_load_all(args.rendered.read_text()) if d]
     errors: list[str] = []

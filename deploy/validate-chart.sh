@@ -29,7 +29,7 @@
 #          in the Kubernetes schemas, so deploy/check_rendered.py checks them against its own
 #          structural schema, and fails any other custom kind
 #        deploy/check_rendered.py assertions: CASCADE_* environment (and, when core/src holds the
-#          binaries' KNOWN_ENV list, that every CASCADE_* name set is on it), probes, preStop
+#          binaries' flag definitions, that every CASCADE_* name set is some flag's variable), probes, preStop
 #          drain, grace period vs drain timeout, autoscaler windows, Service/PDB selectors, ports,
 #          the UDP mux (CASCADE_UDP_MUX_PORT is the declared udp-mux port and, with
 #          CASCADE_UDP_MUX_SHARDS, shard i's port + i is udp-mux-<i>; on the node with the range,
@@ -291,15 +291,16 @@ run "shellcheck deploy/validate-chart.sh, render-chart.sh" \
     shellcheck "$ROOT/deploy/validate-chart.sh" "$ROOT/deploy/render-chart.sh"
 run "kubernetes-validate --strict rejects an unknown field" validator_rejects_unknown_field
 
-# The binaries refuse CASCADE_* variables they do not read; when their list is in the tree,
-# every variable the chart sets must be on it.
+# The binaries refuse CASCADE_* variables no flag reads: every variable the chart sets must be
+# the `env` of a flag in the sources that define them.
 KNOWN_ENV_ARGS=()
-KNOWN_ENV_FILE="$(grep -rl --include='*.rs' 'KNOWN_ENV: &\[&str\]' "$ROOT/core/src" 2>/dev/null | head -n 1 || true)"
-if [[ -n "$KNOWN_ENV_FILE" ]]; then
-    KNOWN_ENV_ARGS=(--known-env "$KNOWN_ENV_FILE")
-    echo "  (CASCADE_* names are checked against KNOWN_ENV in ${KNOWN_ENV_FILE#"$ROOT"/})"
+mapfile -t FLAG_SOURCES < <(grep -rl --include='*.rs' 'env = "CASCADE_' \
+    "$ROOT/core/src/config.rs" "$ROOT/edge/src" "$ROOT/origin/src" "$ROOT/cli/src" 2>/dev/null || true)
+if ((${#FLAG_SOURCES[@]})); then
+    KNOWN_ENV_ARGS=(--known-env "${FLAG_SOURCES[@]}")
+    echo "  (CASCADE_* names are checked against the flags of ${#FLAG_SOURCES[@]} sources)"
 else
-    echo "  (no KNOWN_ENV list under core/src: CASCADE_* names are not checked against the binaries)"
+    echo "  (no flag sources found: CASCADE_* names are not checked against the binaries)"
 fi
 
 declare -A COMBOS=()

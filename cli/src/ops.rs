@@ -1,9 +1,11 @@
-//! The operator's commands: `status`, `rooms`, `room`, `drain`, as clients of any node's status
+//! The operator's commands: `status`, `rooms`, `room`, `sessions`, `session close`, `drain`, as clients of any node's status
 //! API (`--url` or `CASCADE_URL`). `--json` prints the API's JSON instead of tables.
 //! `--token` (`CASCADE_ADMIN_TOKEN`) is sent as `Authorization: Bearer` with every request.
 
 use anyhow::{Context, Result, bail};
-use cascade_core::api::status::{ClusterReport, NodeDetail, RoomReport, RoomsReport};
+use cascade_core::api::status::{
+    ClusterReport, NodeDetail, RoomReport, RoomsReport, SessionsReport,
+};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -89,6 +91,23 @@ fn kbps(bps: Option<u64>) -> String {
     bps.map_or_else(|| "-".to_owned(), |b| format!("{} kb/s", b / 1000))
 }
 
+/// `rows` (the first one the heading) in columns as wide as their widest cell.
+fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    out
+}
+
 /// The node table.
 pub fn nodes_table(cluster: &ClusterReport) -> String {
     let mut rows = vec![
@@ -116,18 +135,7 @@ pub fn nodes_table(cluster: &ClusterReport) -> String {
             n.http_url.clone(),
         ]);
     }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-    }
+    let mut out = table(&rows);
     let t = &cluster.totals;
     let _ = writeln!(
         out,
@@ -302,6 +310,40 @@ pub async fn close_room(api: &Api, room: &str, json: bool) -> Result<()> {
     println!(
         "room {room} closed by {}: its publisher and viewers are disconnected",
         value["closed_by"].as_str().unwrap_or("its origin")
+    );
+    Ok(())
+}
+
+/// The sessions of the node at `--url`.
+pub async fn sessions(api: &Api, json: bool) -> Result<()> {
+    let (value, report) = api.get_as::<SessionsReport>("/v1/sessions").await?;
+    if json {
+        return print_json(&value);
+    }
+    let mut rows = vec![["SESSION", "ROOM", "KIND", "CONNECTED"].map(str::to_owned)];
+    rows.extend(report.sessions.iter().map(|s| {
+        [
+            s.id.clone(),
+            s.room.clone(),
+            format!("{:?}", s.kind).to_lowercase(),
+            s.connected.to_string(),
+        ]
+    }));
+    print!("{}", table(&rows));
+    Ok(())
+}
+
+/// Ends one session of the node at `--url` (with the admin token, or from its machine).
+pub async fn close_session(api: &Api, id: &str, json: bool) -> Result<()> {
+    let url = format!("{}/v1/sessions/{id}", api.base);
+    let value = api.send(api.http.delete(&url), &url).await?;
+    if json {
+        return print_json(&value);
+    }
+    println!(
+        "{} session {id} of room {} closed",
+        value["kind"].as_str().unwrap_or("the"),
+        value["room"].as_str().unwrap_or("?")
     );
     Ok(())
 }

@@ -20,6 +20,12 @@ use std::time::Duration;
 /// Flags shared by the origin and edge binaries. Each is documented by its `--help` line.
 #[derive(Debug, Clone, clap::Args)]
 pub struct NodeArgs {
+    /// YAML file of settings whose keys are these flags' long names (`http-listen:
+    /// 0.0.0.0:8080`, a list where a flag repeats). Flags and `CASCADE_*` variables override it;
+    /// an unknown key or a bad value stops the node. Example: deploy/cascade.example.yaml.
+    #[arg(long, env = "CASCADE_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
     /// Address the HTTP server (WHIP/WHEP, API, pages, health) listens on; port 0 picks one.
     #[arg(long, env = "CASCADE_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
     pub http_listen: SocketAddr,
@@ -121,7 +127,7 @@ pub struct NodeArgs {
     /// (`rediss+sentinel://` with TLS) to follow a Sentinel-managed master through failovers.
     /// Without it the node keeps its routing in memory and sees no other node. Never logged with
     /// its password.
-    #[arg(long, env = "CASCADE_REDIS")]
+    #[arg(long, env = "CASCADE_REDIS", hide_env_values = true)]
     pub redis: Option<String>,
 
     /// PEM file of the certificate authorities a `rediss://` Redis (and its sentinels) must
@@ -829,71 +835,7 @@ impl NodeArgs {
     }
 }
 
-/// Every `CASCADE_*` variable some Cascade binary reads. Others are typos: refused at start.
-pub const KNOWN_ENV: &[&str] = &[
-    "CASCADE_HTTP_LISTEN",
-    "CASCADE_GRPC_LISTEN",
-    "CASCADE_AUTH_SECRET",
-    "CASCADE_CLUSTER_SECRET",
-    "CASCADE_GRPC_TLS_CERT",
-    "CASCADE_GRPC_TLS_KEY",
-    "CASCADE_GRPC_TLS_CA",
-    "CASCADE_AUTH_VIEWERS",
-    "CASCADE_NODE_ID",
-    "CASCADE_ADVERTISE_IP",
-    "CASCADE_MEDIA_BIND",
-    "CASCADE_UDP_PORTS",
-    "CASCADE_UDP_MUX",
-    "CASCADE_UDP_MUX_PORT",
-    "CASCADE_UDP_MUX_SHARDS",
-    "CASCADE_HTTP_ADVERTISE",
-    "CASCADE_GRPC_ADVERTISE",
-    "CASCADE_CAPACITY",
-    "CASCADE_LOG_FORMAT",
-    "CASCADE_UPSTREAM",
-    "CASCADE_REDIS",
-    "CASCADE_REDIS_PREFIX",
-    "CASCADE_REDIS_CA",
-    "CASCADE_LEASE_SECS",
-    "CASCADE_URL",
-    "CASCADE_DRAIN_TIMEOUT",
-    "CASCADE_OTLP_ENDPOINT",
-    "CASCADE_MAX_EDGE_FANOUT",
-    "CASCADE_MAX_RELAY_DEPTH",
-    "CASCADE_FAILOVER_TIMEOUT",
-    "CASCADE_HTTP_HEADER_TIMEOUT",
-    "CASCADE_HTTP_IDLE_TIMEOUT",
-    "CASCADE_HTTP_BODY_TIMEOUT",
-    "CASCADE_HTTP_MAX_CONNECTIONS",
-    "CASCADE_STATUS_PUBLIC",
-    "CASCADE_DRAIN_FROM_LOOPBACK",
-    "CASCADE_CORS_ORIGIN",
-    "CASCADE_ADMIN_TOKEN",
-    "CASCADE_CONNECT_TIMEOUT",
-    "CASCADE_MAX_REQUESTS_PER_IP_PER_SEC",
-    "CASCADE_MAX_PENDING_PER_IP",
-    "CASCADE_TRUSTED_PROXIES",
-    "CASCADE_ICE_SERVERS",
-    "CASCADE_TURN_SECRET",
-    "CASCADE_TURN_TTL",
-    "CASCADE_TURN_USERNAME",
-    "CASCADE_TURN_PASSWORD",
-];
-
-/// Refuses `CASCADE_*` environment variables no binary reads (a typo would otherwise be
-/// silently ignored and the default used).
-pub fn check_environment() -> Result<(), ConfigError> {
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CASCADE_") && !KNOWN_ENV.contains(&key.as_str()) {
-            return Err(err(
-                "environment",
-                "CASCADE_*",
-                format!("unknown variable {key}; known: {}", KNOWN_ENV.join(", ")),
-            ));
-        }
-    }
-    Ok(())
-}
+pub mod file;
 
 #[cfg(test)]
 mod tests;

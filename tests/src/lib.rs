@@ -141,15 +141,15 @@ impl NodeProc {
                 cmd.args([flag, "127.0.0.1:0"]);
             }
         }
-        cmd.args(["--node-id", name])
-            .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("TEST_NODE_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args(["--node-id", name]).args(args);
+        let mut node = Self::start_command(name, cmd, env)?;
+        node.admin_secret = AdminSecret::of(args, env);
+        Ok(node)
+    }
+
+    /// Starts the node `cmd` runs (given all its flags; nothing is added but `RUST_LOG` and
+    /// `env`, and the test's own `CASCADE_*` variables are removed) and waits for it to listen.
+    pub fn start_command(name: &str, mut cmd: Command, env: &[(&str, &str)]) -> Result<Self> {
         // A node refuses unknown `CASCADE_*` variables, and the test's own (such as
         // `CASCADE_SCREENSHOT_DIR`) are not the node's configuration.
         for (key, _) in std::env::vars_os() {
@@ -157,6 +157,14 @@ impl NodeProc {
                 cmd.env_remove(key);
             }
         }
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("TEST_NODE_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        let binary = format!("{:?}", cmd.get_program());
         let mut child = cmd.spawn().with_context(|| format!("spawning {binary}"))?;
         let stderr = child.stderr.take().expect("piped stderr");
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -190,7 +198,7 @@ impl NodeProc {
             grpc: field("grpc=")?,
             child,
             log,
-            admin_secret: AdminSecret::of(args, env),
+            admin_secret: None,
         })
     }
 

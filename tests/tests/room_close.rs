@@ -1,6 +1,7 @@
 //! An operator ends a live room: `cascade room close R` (and `DELETE /v1/rooms/{room}` on the
 //! room's origin) with an admin token disconnects its publisher and viewers on every node and
-//! its routing entries go. Real origin and edge processes, a real redis-server, a real WebRTC
+//! its routing entries go; `cascade session close ID` (`DELETE /v1/sessions/{id}`) ends one
+//! viewer and leaves the rest. Real origin and edge processes, a real redis-server, a real WebRTC
 //! broadcast (`cascade-loadgen`).
 
 use anyhow::{Context, Result};
@@ -91,6 +92,48 @@ async fn an_admin_closes_a_live_room_everywhere() -> Result<()> {
         response.headers()["location"],
         origin.url("/v1/rooms/stage").as_str()
     );
+
+    // One session ends, the rest go on: the edge lists its two viewers and an operator closes
+    // one of them (`cascade sessions`, `cascade session close ID`).
+    let cli = |args: &[&str], token: Option<&str>| -> Result<std::process::Output> {
+        let mut cmd = Command::new(bin("cascade"));
+        cmd.args(["--url", &edge.url("")]).args(args);
+        if let Some(t) = token {
+            cmd.args(["--token", t]);
+        }
+        Ok(cmd.env_remove("CASCADE_ADMIN_TOKEN").output()?)
+    };
+    let out = cli(&["sessions", "--json"], Some(&admin))?;
+    let sessions: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let viewers: Vec<&str> = sessions["sessions"]
+        .as_array()
+        .context("a list of sessions")?
+        .iter()
+        .filter(|s| s["kind"] == "viewer" && s["room"] == "stage" && s["connected"] == true)
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(viewers.len(), 2, "{sessions}");
+    let out = cli(&["session", "close", viewers[0]], Some(&publish))?;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("403"));
+    let out = cli(&["session", "close", viewers[0]], Some(&admin))?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("viewer session"));
+    poll(
+        "one viewer left on the edge",
+        Duration::from_secs(10),
+        || async {
+            let status = edge.status().await?;
+            Ok((status["sessions"]["viewers"].as_u64() == Some(1)).then_some(()))
+        },
+    )
+    .await?;
+    let out = cli(&["session", "close", viewers[0]], Some(&admin))?;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("404"));
+    assert!(edge.room("stage").await?.is_some(), "the room goes on");
 
     // Through any node, with the admin token: the room ends everywhere.
     let out = close(&edge, "stage", Some(&admin))?;

@@ -251,6 +251,10 @@ mod tests {
         ("DrainAccepted", Some("DrainNodeResponse")),
         // Closing a room is HTTP only (and the CLI).
         ("RoomClosed", None),
+        // Listing and ending sessions are HTTP only (and the CLI): one node's, never the cluster's.
+        ("SessionsReport", None),
+        ("SessionInfo", None),
+        ("SessionKind", None),
         ("NodeReport", None),
         ("NodeInfo", None),
         ("SessionCounts", None),

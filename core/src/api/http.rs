@@ -20,9 +20,10 @@ use crate::api::client_limits::{
 use crate::api::ice_servers::IceServers;
 use crate::api::openapi::ErrorBody;
 use crate::api::status::{
-    Close, CloseReport, ClusterReport, DrainReport, NodeDetail, NodeReport, RoomReport, RoomsReport,
+    Close, CloseReport, ClusterReport, DrainReport, NodeDetail, NodeReport, RoomReport,
+    RoomsReport, SessionsReport,
 };
-use crate::cluster::node::{Node, SessionKind};
+use crate::cluster::node::{Node, SessionInfo, SessionKind};
 use crate::cluster::placement::Placement;
 use crate::cluster::routing::Role;
 use crate::error::{Error, Result};
@@ -148,12 +149,14 @@ pub fn router(
         .route("/v1/rooms", get(rooms_status))
         .route("/v1/rooms/{room}", get(room_status))
         .route("/v1/nodes/{id}", get(node_detail))
+        .route("/v1/sessions", get(list_sessions))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_status,
         ))
         .route("/v1/nodes/{id}/drain", post(drain))
-        .route("/v1/rooms/{room}", axum::routing::delete(close_room));
+        .route("/v1/rooms/{room}", axum::routing::delete(close_room))
+        .route("/v1/sessions/{id}", axum::routing::delete(close_session));
     let status = match status_cors(admin.settings().cors_origins.as_slice()) {
         Some(cors) => status.layer(cors),
         None => status,
@@ -364,43 +367,48 @@ async fn node_detail(
         (status = 403, description = "a token without the admin grant, or not from loopback on a node without secrets", body = ErrorBody),
         (status = 404, description = "the id is not this node's", body = ErrorBody),
     ))]
-async fn drain(
-    State(node): State<Arc<Node>>,
-    State(admin): State<Arc<Admin>>,
-    Path(id): Path<String>,
-    request: axum::extract::Request,
-) -> Response {
-    if let Err(refused) = admin_action(&admin, &request, "drain") {
-        return *refused;
-    }
+async fn drain(State(node): State<Arc<Node>>, _: AdminCaller, Path(id): Path<String>) -> Response {
     match crate::api::status::drain(&node, &id) {
         Ok(report) => (StatusCode::ACCEPTED, Json(report)).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-/// Whether `request` may take an admin action (drain, closing a room): [`Admin::drain`]'s
-/// rule, an admin credential or loopback. The refusal is the response to send.
-fn admin_action(
-    admin: &Admin,
-    request: &axum::extract::Request,
-    action: &str,
-) -> std::result::Result<(), Box<Response>> {
-    // Absent when the router is served without connection info (in-process tests).
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    admin.drain(authorization, Caller::from(peer)).map_err(|e| {
-        if let Some(peer) = peer {
-            tracing::info!(%peer, error = %e, action, "admin action refused");
+/// The caller of an admin action (drain, closing a room or a session), checked by
+/// [`Admin::drain`]'s rule: an admin credential, or loopback. Rejected with the response to send.
+struct AdminCaller;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AdminCaller
+where
+    Arc<Admin>: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> std::result::Result<Self, Response> {
+        let admin = Arc::<Admin>::from_ref(state);
+        // Absent when the router is served without connection info (in-process tests).
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match admin.drain(authorization, Caller::from(peer)) {
+            Ok(()) => Ok(AdminCaller),
+            Err(e) => {
+                if let Some(peer) = peer {
+                    let (method, path) = (&parts.method, parts.uri.path());
+                    tracing::info!(%peer, error = %e, %method, path, "admin action refused");
+                }
+                Err(Error::from(e).into_response())
+            }
         }
-        Box::new(Error::from(e).into_response())
-    })
+    }
 }
 
 #[utoipa::path(delete, path = "/v1/rooms/{room}", operation_id = "closeRoom", tag = "status",
@@ -415,16 +423,45 @@ fn admin_action(
     ))]
 async fn close_room(
     State(node): State<Arc<Node>>,
-    State(admin): State<Arc<Admin>>,
+    _: AdminCaller,
     Path(room): Path<String>,
-    request: axum::extract::Request,
 ) -> Response {
-    if let Err(refused) = admin_action(&admin, &request, "close room") {
-        return *refused;
-    }
     match crate::api::status::close_room(&node, &room).await {
         Ok(Close::Closed(report)) => Json(report).into_response(),
         Ok(Close::Elsewhere(origin)) => redirect(&origin, &format!("/v1/rooms/{room}")),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/sessions", operation_id = "listSessions", tag = "status",
+    summary = "This node's sessions: publishers, viewers and relay links it feeds",
+    responses(
+        (status = 200, description = "by room and id", body = SessionsReport),
+        (status = 401, description = "the status API is not public and no valid admin credential came", body = ErrorBody),
+    ))]
+async fn list_sessions(State(node): State<Arc<Node>>) -> Json<SessionsReport> {
+    Json(SessionsReport {
+        node: node.id().to_owned(),
+        sessions: node.sessions(),
+    })
+}
+
+#[utoipa::path(delete, path = "/v1/sessions/{id}", operation_id = "closeSession", tag = "status",
+    summary = "End one session of this node (admin credential or loopback)",
+    params(("id" = String, Path, description = "the session's id, the last segment of its WHIP/WHEP resource URL")),
+    responses(
+        (status = 200, description = "the session, now ending", body = SessionInfo),
+        (status = 401, description = "no valid admin credential (WWW-Authenticate: Bearer)", body = ErrorBody),
+        (status = 403, description = "a token without the admin grant, or not from loopback on a node without secrets", body = ErrorBody),
+        (status = 404, description = "no such session on this node", body = ErrorBody),
+    ))]
+async fn close_session(
+    State(node): State<Arc<Node>>,
+    _: AdminCaller,
+    Path(id): Path<String>,
+) -> Response {
+    match node.close_session(&id) {
+        Ok(session) => Json(session).into_response(),
         Err(e) => e.into_response(),
     }
 }

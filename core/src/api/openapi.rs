@@ -56,6 +56,8 @@ pub struct ErrorBody {
         crate::api::http::drain,
         crate::api::http::close_room,
         crate::api::http::node_status,
+        crate::api::http::list_sessions,
+        crate::api::http::close_session,
     ),
     tags((name = "status", description = "The cluster as any node sees it; the same answers \
         over gRPC are `cascade.status.v1.Status`."))
@@ -315,8 +317,25 @@ mod tests {
                     closed_by: "o".into(),
                 }),
             ),
+            ("SessionInfo", json(&session(some))),
+            (
+                "SessionsReport",
+                json(&crate::api::status::SessionsReport {
+                    node: "e".into(),
+                    sessions: vec![session(some)],
+                }),
+            ),
             ("Error", error_body()),
         ]
+    }
+
+    fn session(connected: bool) -> crate::cluster::node::SessionInfo {
+        crate::cluster::node::SessionInfo {
+            id: "s".into(),
+            room: "r".into(),
+            kind: crate::cluster::node::SessionKind::Viewer,
+            connected,
+        }
     }
 
     fn json<T: Serialize>(v: &T) -> Value {
@@ -462,6 +481,8 @@ mod tests {
             ("/v1/nodes/{id}/drain", "post", "drainNode"),
             ("/v1/rooms/{room}", "delete", "closeRoom"),
             ("/v1/node", "get", "getSelf"),
+            ("/v1/sessions", "get", "listSessions"),
+            ("/v1/sessions/{id}", "delete", "closeSession"),
         ]
         .map(|(p, m, o)| (p.to_owned(), m.to_owned(), o.to_owned()));
         assert_eq!(operations, BTreeSet::from(expected));

@@ -329,6 +329,15 @@ pub struct NodeViewers {
     pub viewers: Option<usize>,
 }
 
+/// `GET /v1/sessions`: the sessions of the node that answers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct SessionsReport {
+    /// The id of the node that answers.
+    pub node: String,
+    /// By room, then id.
+    pub sessions: Vec<crate::cluster::node::SessionInfo>,
+}
+
 /// `GET /v1/rooms`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct RoomsReport {

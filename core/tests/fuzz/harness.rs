@@ -764,7 +764,7 @@ pub fn config(data: &[u8]) {
     }
 }
 
-/// YAML, as a configuration file will be read (none is yet): into a map of strings, and into a
+/// YAML, as a configuration file is read: into a map of strings, and into a
 /// document of any shape.
 pub fn yaml(data: &[u8]) {
     let _ = serde_yaml_ng::from_slice::<std::collections::BTreeMap<String, String>>(data);

@@ -1,6 +1,6 @@
 {{/*
 The pod template shared by origins (StatefulSet) and edges (Deployment).
-Call with (dict "root" $ "component" "origin"|"edge" "binary" "cascade-origin"|"cascade-edge").
+Call with (dict "root" $ "component" "origin"|"edge"); the container runs `cascade <component>`.
 
 The container is configured only through environment variables, one per
 CASCADE_* setting of the binary. Static settings come from the component's
@@ -128,10 +128,10 @@ spec:
       image: {{ include "cascade.image" $root }}
       imagePullPolicy: {{ $v.image.pullPolicy }}
       {{- if $lookupIP }}
-      {{- /* Reads the IP found by the init container, then execs the binary. */}}
-      command: ["/bin/sh", "/opt/cascade/scripts/entrypoint.sh", {{ .binary | quote }}]
+      {{- /* Reads the IP found by the init container, then execs the node. */}}
+      command: ["/bin/sh", "/opt/cascade/scripts/entrypoint.sh", "cascade", {{ $comp | quote }}]
       {{- else }}
-      command: [{{ .binary | quote }}]
+      command: ["cascade", {{ $comp | quote }}]
       {{- end }}
       ports:
         - name: http

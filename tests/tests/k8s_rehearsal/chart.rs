@@ -117,8 +117,8 @@ impl Chart {
         };
         let command = strings(&container["command"]);
         ensure!(
-            command.len() == 1 && container["args"].is_null(),
-            "{component}: expected the command to be just the binary, got {command:?}"
+            command == ["cascade", component] && container["args"].is_null(),
+            "{component}: expected the command to be `cascade {component}`, got {command:?}"
         );
         let pre_stop = strings(&container["lifecycle"]["preStop"]["exec"]["command"]);
         ensure!(!pre_stop.is_empty(), "{component}: no preStop exec command");
@@ -135,7 +135,7 @@ impl Chart {
                 .as_str()
                 .unwrap_or("default")
                 .to_owned(),
-            binary: command[0].clone(),
+            command,
             grace: Duration::from_secs(
                 spec["terminationGracePeriodSeconds"]
                     .as_u64()
@@ -152,7 +152,8 @@ pub(crate) struct PodTemplate {
     pub(crate) component: String,
     pub(crate) name_prefix: String,
     pub(crate) namespace: String,
-    pub(crate) binary: String,
+    /// The container's command: the binary, then its arguments.
+    pub(crate) command: Vec<String>,
     pub(crate) grace: Duration,
     pub(crate) pre_stop: Vec<String>,
     pub(crate) container: Value,

@@ -244,14 +244,15 @@ impl<'a> Kubelet<'a> {
             .iter()
             .map(|a| self.map_addresses(a, &ports))
             .collect::<Result<Vec<_>>>()?;
-        let mut child = Command::new(bin(&t.binary))
+        let mut child = Command::new(bin(&t.command[0]))
+            .args(&t.command[1..])
             .env_clear()
             .envs(env.iter().cloned())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("starting {}", t.binary))?;
+            .with_context(|| format!("starting {}", t.command.join(" ")))?;
         let log = Arc::new(Mutex::new(Vec::new()));
         let streams: [Box<dyn Read + Send>; 2] = [
             Box::new(child.stdout.take().expect("piped")),

@@ -49,7 +49,8 @@ pub const LEASE: Duration = Duration::from_secs(10);
 pub const HEARTBEAT: Duration = Duration::from_secs(3);
 
 /// What kind of session a handle belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum SessionKind {
     Publisher,
     Viewer,
@@ -65,12 +66,35 @@ pub struct SessionCounts {
     pub relays: usize,
 }
 
+/// One session of this node (`GET /v1/sessions`, `DELETE /v1/sessions/{id}`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct SessionInfo {
+    /// The id in its resource URL (`/whip/{room}/{id}`, `/whep/{room}/{id}`).
+    pub id: String,
+    pub room: String,
+    /// `publisher`, `viewer`, or `relay` (a link feeding another node).
+    pub kind: SessionKind,
+    /// Whether its ICE and DTLS are done.
+    pub connected: bool,
+}
+
 #[derive(Debug)]
 struct SessionEntry {
     handle: SessionHandle,
     kind: SessionKind,
     /// The capacity slot it was admitted with; dropped with the entry (`Leave`).
     _slot: Option<admit::Slot>,
+}
+
+impl SessionEntry {
+    fn info(&self) -> SessionInfo {
+        SessionInfo {
+            id: self.handle.id.clone(),
+            room: self.handle.room.clone(),
+            kind: self.kind,
+            connected: self.handle.connected.is_cancelled(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -282,6 +306,31 @@ impl Node {
                 "no session {session_id} in room {room_id}"
             ))),
         }
+    }
+
+    /// This node's sessions, by room and id.
+    pub fn sessions(&self) -> Vec<SessionInfo> {
+        let mut sessions: Vec<SessionInfo> = self
+            .state()
+            .sessions
+            .values()
+            .map(SessionEntry::info)
+            .collect();
+        sessions.sort_by(|a, b| (&a.room, &a.id).cmp(&(&b.room, &b.id)));
+        sessions
+    }
+
+    /// Ends one session of this node, whatever its room and kind (an operator's
+    /// `DELETE /v1/sessions/{id}`): a publisher's room then waits for it as after a network
+    /// loss, a relay link's downstream node re-attaches.
+    pub fn close_session(&self, id: &str) -> Result<SessionInfo> {
+        let state = self.state();
+        let entry = state.sessions.get(id).ok_or_else(|| {
+            Error::NotFound(format!("no session {id} on node {}", self.config.node_id))
+        })?;
+        entry.handle.cancel.cancel();
+        tracing::warn!(session = id, room = %entry.handle.room, kind = ?entry.kind, "session closed by an operator");
+        Ok(entry.info())
     }
 
     fn new_handle(&self, room_id: &str) -> SessionHandle {
