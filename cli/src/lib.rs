@@ -112,6 +112,12 @@ enum Command {
         /// Address to listen on and put in ICE candidates.
         #[arg(long, default_value = "127.0.0.1")]
         ip: std::net::IpAddr,
+        /// Address of the media sockets, put in ICE candidates, when it is not `--ip`. Firefox
+        /// does not connect to loopback candidates: give this machine's LAN address here to
+        /// publish or watch from Firefox while the pages stay on `http://127.0.0.1` (a secure
+        /// origin, which the camera needs).
+        #[arg(long)]
+        media_ip: Option<std::net::IpAddr>,
     },
     /// Every node (role, state, load) and each room's relay tree.
     Status,
@@ -141,13 +147,19 @@ enum Command {
     },
 }
 
-fn node_args(ip: std::net::IpAddr, port: u16, id: &str, cluster_secret: &Secret) -> NodeArgs {
+fn node_args(
+    ip: std::net::IpAddr,
+    media_ip: std::net::IpAddr,
+    port: u16,
+    id: &str,
+    cluster_secret: &Secret,
+) -> NodeArgs {
     let http = cascade_core::api::listener::HttpLimits::default();
     NodeArgs {
         http_listen: SocketAddr::new(ip, port),
         grpc_listen: SocketAddr::new(ip, 0),
         node_id: Some(id.to_owned()),
-        advertise_ip: Some(ip),
+        advertise_ip: Some(media_ip),
         media_bind: None,
         udp_ports: "0".into(),
         udp_mux: true,
@@ -198,11 +210,16 @@ fn node_args(ip: std::net::IpAddr, port: u16, id: &str, cluster_secret: &Secret)
     }
 }
 
-async fn demo(port: u16, ip: std::net::IpAddr) -> anyhow::Result<()> {
+async fn demo(
+    port: u16,
+    ip: std::net::IpAddr,
+    media_ip: Option<std::net::IpAddr>,
+) -> anyhow::Result<()> {
+    let media_ip = media_ip.unwrap_or(ip);
     let routing: Arc<dyn RoutingStore> = Arc::new(MemoryStore::new());
     let secret = Secret::generate();
     let origin = cascade_origin::start(
-        node_args(ip, port, "origin-1", &secret).into_config(Role::Origin, None)?,
+        node_args(ip, media_ip, port, "origin-1", &secret).into_config(Role::Origin, None)?,
         Some(routing.clone()),
     )
     .await
@@ -210,7 +227,7 @@ async fn demo(port: u16, ip: std::net::IpAddr) -> anyhow::Result<()> {
     let mut edges = Vec::new();
     for i in 1..=2u16 {
         let edge_port = if port == 0 { 0 } else { port + i };
-        let config = node_args(ip, edge_port, &format!("edge-{i}"), &secret)
+        let config = node_args(ip, media_ip, edge_port, &format!("edge-{i}"), &secret)
             .into_config(Role::Edge, None)?;
         edges.push(
             cascade_edge::start(config, Some(routing.clone()))
@@ -362,9 +379,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Origin(_) | Command::Edge(_) => anyhow::bail!(
             "a node's flags follow its role: cascade origin [FLAGS] or cascade edge [FLAGS]"
         ),
-        Command::Demo { port, ip } => {
+        Command::Demo { port, ip, media_ip } => {
             cascade_core::obs::telemetry::init("text");
-            demo(port, ip).await
+            demo(port, ip, media_ip).await
         }
         Command::Status => ops::status(&api()?, cli.json).await,
         Command::Rooms => ops::rooms(&api()?, cli.json).await,

@@ -137,3 +137,79 @@ fn each_node_variable_is_its_flag_name() {
         assert!(known.iter().any(|k| k == name), "{name}");
     }
 }
+
+/// `deploy/compose.yaml`, as `docker compose` reads it: every service that runs `cascade origin`
+/// or `cascade edge` sets only variables its role reads, with values its flags and settings
+/// accept (`${VAR:-default}` taken at its default).
+#[test]
+fn the_compose_files_nodes_start_with_what_it_sets() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/compose.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    doc.apply_merge().unwrap();
+    let interpolate = |value: &str| {
+        let mut out = String::new();
+        let mut rest = value;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = start + rest[start..].find('}').expect("a closed ${...}");
+            let inner = &rest[start + 2..end];
+            out.push_str(inner.split_once(":-").map(|(_, d)| d).unwrap_or(""));
+            rest = &rest[end + 1..];
+        }
+        out + rest
+    };
+    let mut roles = vec![];
+    for (name, service) in doc["services"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        let command: Vec<&str> = match service.get("command") {
+            Some(c) => c
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect(),
+            None => continue,
+        };
+        if command.first() != Some(&"cascade") {
+            continue;
+        }
+        let role = command[1];
+        let cmd = match role {
+            "origin" => OriginArgs::command(),
+            "edge" => EdgeArgs::command(),
+            other => panic!("{name}: cascade {other} is no role"),
+        };
+        let variables = env_names(&cmd);
+        let mut args = vec![format!("cascade-{role}")];
+        for (key, value) in service["environment"].as_mapping().unwrap() {
+            let key = key.as_str().unwrap();
+            let Some(flag) = key.strip_prefix("CASCADE_") else {
+                continue;
+            };
+            assert!(
+                variables.iter().any(|v| v == key),
+                "{name}: {key} is read by no flag"
+            );
+            // An empty entry passes the shell's value through.
+            let Some(value) = value.as_str() else {
+                continue;
+            };
+            args.push(format!("--{}", flag.to_ascii_lowercase().replace('_', "-")));
+            args.push(interpolate(value));
+        }
+        let matches = cmd
+            .try_get_matches_from(&args)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let config = match role {
+            "origin" => OriginArgs::from_arg_matches(&matches)
+                .unwrap()
+                .into_config(),
+            _ => EdgeArgs::from_arg_matches(&matches).unwrap().into_config(),
+        };
+        config.unwrap_or_else(|e| panic!("{name}: {e}"));
+        roles.push(role);
+    }
+    roles.sort();
+    assert_eq!(roles, ["edge", "edge", "origin"]);
+}

@@ -501,11 +501,65 @@ where
     }
 }
 
-/// A chromedriver process, from which browsers are opened.
-pub struct Chromedriver {
+/// A WebDriver server (chromedriver, geckodriver) in a process group of its own, which the
+/// browsers it starts join: dropping it kills them all, even when a failing test never closed
+/// its browsers.
+struct DriverProc {
     child: Child,
     /// Where it answers: `127.0.0.1:port`, or the client's address in a [`netlab::ClientNet`].
     addr: SocketAddr,
+}
+
+impl DriverProc {
+    async fn spawn(mut cmd: Command, addr: SocketAddr, what: &str) -> Result<Self> {
+        let child = cmd
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("spawning {what}"))?;
+        let me = Self { child, addr };
+        poll(
+            &format!("{what} to listen"),
+            Duration::from_secs(20),
+            || async {
+                Ok(reqwest::get(format!("http://{addr}/status"))
+                    .await
+                    .ok()
+                    .map(|_| ()))
+            },
+        )
+        .await?;
+        Ok(me)
+    }
+
+    async fn session(&self, caps: Value, what: &str) -> Result<fantoccini::Client> {
+        let caps: serde_json::Map<String, Value> = serde_json::from_value(caps)?;
+        // Only plain HTTP to the driver on loopback, but the builder wants a TLS provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        fantoccini::ClientBuilder::rustls()?
+            .capabilities(caps)
+            .connect(&format!("http://{}", self.addr))
+            .await
+            .with_context(|| format!("opening a {what} session"))
+    }
+}
+
+impl Drop for DriverProc {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A chromedriver process, from which browsers are opened.
+pub struct Chromedriver {
+    driver: DriverProc,
 }
 
 /// A TCP port on loopback that nothing listens on now.
@@ -547,28 +601,9 @@ impl Chromedriver {
                 SocketAddr::from(([127, 0, 0, 1], port)),
             ),
         };
-        // Its own process group, which the browsers it starts join: dropping the driver kills
-        // them all, even when a failing test never closed its browsers.
-        let child = cmd
-            .arg(format!("--port={port}"))
-            .process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("spawning chromedriver")?;
-        let me = Self { child, addr };
-        poll(
-            "chromedriver to listen",
-            Duration::from_secs(20),
-            || async {
-                Ok(reqwest::get(format!("http://{addr}/status"))
-                    .await
-                    .ok()
-                    .map(|_| ()))
-            },
-        )
-        .await?;
-        Ok(me)
+        cmd.arg(format!("--port={port}"));
+        let driver = DriverProc::spawn(cmd, addr, "chromedriver").await?;
+        Ok(Self { driver })
     }
 
     /// Opens a headless Chromium with a fake camera and microphone.
@@ -576,7 +611,7 @@ impl Chromedriver {
         let binary = find(&["/usr/lib/chromium/chromium", "/usr/bin/chromium"])
             .context("chromium not found: install the Debian package chromium")?;
         let profile = tempdir()?;
-        let caps: serde_json::Map<String, Value> = serde_json::from_value(serde_json::json!({
+        let caps = serde_json::json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": binary,
@@ -591,28 +626,89 @@ impl Chromedriver {
                     format!("--user-data-dir={}", profile.display()),
                 ]
             }
-        }))?;
-        // Only plain HTTP to chromedriver on loopback, but the builder wants a TLS provider.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = fantoccini::ClientBuilder::rustls()?
-            .capabilities(caps)
-            .connect(&format!("http://{}", self.addr))
-            .await
-            .context("opening a Chromium session")?;
-        Ok(Browser { client, profile })
+        });
+        let client = self.driver.session(caps, "Chromium").await?;
+        Ok(Browser {
+            client,
+            profile,
+            _driver: None,
+        })
     }
 }
 
-impl Drop for Chromedriver {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Opens a headless Firefox (Debian's `firefox-esr`) with fake camera and microphone streams,
+/// through a geckodriver of its own (geckodriver serves one session at a time).
+pub async fn firefox() -> Result<Browser> {
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|home| home.join("bin/geckodriver"));
+    let geckodriver = which("geckodriver")
+        .or(cargo_bin.filter(|p| p.exists()))
+        .context("geckodriver not found: scripts/test.sh installs it with `cargo install`")?;
+    let binary = find(&["/usr/bin/firefox-esr", "/usr/bin/firefox"])
+        .context("firefox not found: install the Debian package firefox-esr")?;
+    let port = free_port();
+    let mut cmd = Command::new(geckodriver);
+    cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        // Its own Marionette and WebDriver BiDi ports: several run at once.
+        .args(["--marionette-port", &free_port().to_string()])
+        .args(["--websocket-port", &free_port().to_string()]);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let driver = DriverProc::spawn(cmd, addr, "geckodriver").await?;
+    let profile = tempdir()?;
+    let caps = serde_json::json!({
+        "browserName": "firefox",
+        "moz:firefoxOptions": {
+            "binary": binary,
+            "args": ["-headless", "-profile", profile],
+            "prefs": {
+                // Fake camera and microphone, no permission prompt, autoplay allowed.
+                "media.navigator.streams.fake": true,
+                "media.navigator.permission.disabled": true,
+                "media.autoplay.default": 0,
+                "media.autoplay.blocking_policy": 0,
+                // Host candidates on loopback, by their address rather than an mDNS name.
+                "media.peerconnection.ice.loopback": true,
+                "media.peerconnection.ice.obfuscate_host_addresses": false,
+                "network.proxy.type": 0,
+                "app.update.disabledForTesting": true,
+                "browser.shell.checkDefaultBrowser": false,
+            }
+        }
+    });
+    let client = driver.session(caps, "Firefox").await?;
+    Ok(Browser {
+        client,
+        profile,
+        _driver: Some(driver),
+    })
+}
+
+/// This machine's first global IPv4 address (`ip -4 addr show scope global`). Firefox does not
+/// connect to loopback ICE candidates, so nodes that Firefox reaches advertise this one.
+pub fn machine_ip() -> Result<std::net::IpAddr> {
+    let out = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .context("running ip (Debian package iproute2)")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|w| *w == "inet")?;
+            words.next()?.split('/').next()?.parse().ok()
+        })
+        .next()
+        .context("this machine has no global IPv4 address for Firefox's ICE candidates")
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.exists())
+    })
 }
 
 fn tempdir() -> Result<PathBuf> {
@@ -627,10 +723,12 @@ fn tempdir() -> Result<PathBuf> {
 
 static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// One headless Chromium.
+/// One headless browser: Chromium or Firefox.
 pub struct Browser {
     pub client: fantoccini::Client,
     profile: PathBuf,
+    /// The geckodriver of a Firefox, which serves it alone.
+    _driver: Option<DriverProc>,
 }
 
 impl Browser {

@@ -1,9 +1,11 @@
 //! `cascade token` mints what the nodes accept, and the publish and watch pages send it: real
 //! origin and edge processes with `--auth-secret` and `--auth-viewers true`, a Chromium
-//! publisher and viewer whose pages carry `?token=` from the CLI.
+//! publisher and viewer whose pages carry `?token=` from the CLI, and a page that a full edge
+//! redirects to another.
 
 use anyhow::{Context, Result, ensure};
-use cascade_tests::{Chromedriver, NodeProc, bin, wait_playing};
+use cascade_tests::{Browser, Chromedriver, NodeProc, RedisProc, bin, poll, wait_playing};
+use redis::AsyncCommands;
 use reqwest::StatusCode;
 use std::time::Duration;
 
@@ -32,14 +34,11 @@ fn node(binary: &str, name: &str, args: &[&str]) -> Result<NodeProc> {
     NodeProc::start_with_env(binary, name, &all, &[("CASCADE_AUTH_SECRET", SECRET)])
 }
 
-#[tokio::test]
-async fn tokens_from_the_cli_publish_and_watch_from_the_pages() -> Result<()> {
-    let origin = node("cascade-origin", "origin-1", &[])?;
-    let upstream = origin.grpc_url();
-    let edge = node("cascade-edge", "edge-1", &["--upstream", &upstream])?;
+/// A Chromium publishing room `stage` on `origin` from the publish page with a token from the
+/// CLI; the driver, the publisher, and a publish and a subscribe token for the room.
+async fn publish_stage(origin: &NodeProc) -> Result<(Chromedriver, Browser, String, String)> {
     let publish = cascade_token(&["--room", "stage", "--publish", "--ttl", "600"])?;
     let watch = cascade_token(&["--room", "stage", "--subscribe", "--ttl", "600"])?;
-
     let driver = Chromedriver::start().await?;
     let publisher = driver.browser().await?;
     publisher
@@ -48,6 +47,15 @@ async fn tokens_from_the_cli_publish_and_watch_from_the_pages() -> Result<()> {
         )))
         .await?;
     publisher.wait_connected(DEADLINE).await?;
+    Ok((driver, publisher, publish, watch))
+}
+
+#[tokio::test]
+async fn tokens_from_the_cli_publish_and_watch_from_the_pages() -> Result<()> {
+    let origin = node("cascade-origin", "origin-1", &[])?;
+    let upstream = origin.grpc_url();
+    let edge = node("cascade-edge", "edge-1", &["--upstream", &upstream])?;
+    let (driver, _publisher, publish, watch) = publish_stage(&origin).await?;
     let viewer = driver.browser().await?;
     viewer
         .open(&edge.url(&format!("/watch.html?room=stage&autostart=1&token={watch}")))
@@ -104,4 +112,47 @@ fn the_cli_refuses_tokens_no_node_would_take() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("32 bytes"));
+}
+
+/// A watch page sent by a full edge to another (`307`) keeps its token: the browser drops the
+/// `Authorization` header on a redirect to another origin, and the page sends the offer again,
+/// with the header, to the node it was sent to.
+#[tokio::test]
+async fn a_page_redirected_to_another_edge_keeps_its_token() -> Result<()> {
+    let redis = RedisProc::start()?;
+    let url = redis.url();
+    let clustered = |binary: &str, name: &str, capacity: &str| {
+        node(
+            binary,
+            name,
+            &["--redis", &url, "--lease-secs", "3", "--capacity", capacity],
+        )
+    };
+    let origin = clustered("cascade-origin", "origin-1", "10")?;
+    let full = clustered("cascade-edge", "edge-a", "1")?;
+    let other = clustered("cascade-edge", "edge-b", "5")?;
+    poll("three nodes in Redis", DEADLINE, || async {
+        let mut con = redis.connection().await?;
+        let nodes: Vec<String> = con.zrange("cascade:nodes", 0, -1).await?;
+        Ok((nodes.len() == 3).then_some(()))
+    })
+    .await?;
+    let (driver, _publisher, _, watch) = publish_stage(&origin).await?;
+    let page = format!("/watch.html?room=stage&autostart=1&token={watch}");
+    let first = driver.browser().await?;
+    first.open(&full.url(&page)).await?;
+    wait_playing(&first, 10, DEADLINE).await?;
+    // edge-a is at its capacity: the second page is sent to edge-b and plays there.
+    let second = driver.browser().await?;
+    second.open(&full.url(&page)).await?;
+    wait_playing(&second, 30, DEADLINE).await?;
+    let session = second.eval("window.cascade.location").await?;
+    let session = session.as_str().context("the page's session URL")?;
+    assert!(session.starts_with(&other.url("/whep/stage/")), "{session}");
+    assert_eq!(
+        other.status().await?["sessions"]["viewers"],
+        1,
+        "the viewer is edge-b's"
+    );
+    Ok(())
 }

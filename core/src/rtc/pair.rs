@@ -665,4 +665,63 @@ mod tests {
             "sender went {state:?}"
         );
     }
+
+    /// Whether the sender (ICE-lite, as the node is to a publisher) goes `Disconnected` in 12 s
+    /// in which none of the viewer's consent checks arrive, while the viewer sends it media
+    /// (`media`) or nothing.
+    fn sender_disconnects_without_checks(media: bool) -> bool {
+        let mut pair = Pair::connected(CoreKind::OwnMedia).expect("connected");
+        while pair.sender.poll_event().is_some() {}
+        let start = Instant::now();
+        let end = start + Duration::from_secs(12);
+        let mut now = start;
+        let mut disconnected = false;
+        while now < end {
+            now += Duration::from_millis(100);
+            if pair.sender.poll_timeout().is_some_and(|t| t <= now) {
+                let _ = pair.sender.handle_timeout(now);
+            }
+            if pair.viewer.poll_timeout().is_some_and(|t| t <= now) {
+                let _ = pair.viewer.handle_timeout(now);
+            }
+            while pair.sender.poll_write().is_some() {}
+            // The viewer's checks are lost on the way.
+            while pair.viewer.poll_write().is_some() {}
+            if media {
+                // An SRTCP-shaped datagram: past ICE it is media, whatever SRTP makes of it.
+                let mut datagram = bytes::BytesMut::from(&[0x80u8, 201, 0, 7][..]);
+                datagram.resize(32, 0);
+                deliver_at(
+                    now,
+                    &mut pair.sender,
+                    pair.viewer_addr,
+                    pair.sender_addr,
+                    datagram,
+                );
+            }
+            while let Some(e) = pair.sender.poll_event() {
+                if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
+                    RTCPeerConnectionState::Disconnected,
+                ) = e
+                {
+                    disconnected = true;
+                }
+            }
+        }
+        disconnected
+    }
+
+    /// A peer that sends media but checks consent only every 5 s or so (Firefox) stays
+    /// connected: media on the selected pair is traffic from the peer (patched `rtc-ice`).
+    #[test]
+    fn media_on_the_selected_pair_keeps_a_peer_connected() {
+        assert!(
+            !sender_disconnects_without_checks(true),
+            "disconnected while media arrived"
+        );
+        assert!(
+            sender_disconnects_without_checks(false),
+            "the check itself sees silence"
+        );
+    }
 }

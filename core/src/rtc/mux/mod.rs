@@ -479,7 +479,7 @@ fn negotiate(
 
 /// Random ICE credential characters (RFC 8839: ice-char is ALPHA / DIGIT / "+" / "/").
 fn random_token(len: usize) -> String {
-    use rand::Rng;
+    use rand::RngExt;
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     (0..len)

@@ -1506,6 +1506,20 @@ impl Agent {
         Ok(())
     }
 
+    /// Cascade patch: media from the selected pair's remote address is traffic from that
+    /// candidate, as a connectivity check is. Without it, a connected peer that sends media but
+    /// checks consent only every 5 s or so (Firefox, RFC 7675) was seen as silent between its
+    /// checks and flapped to `Disconnected`. Constant time: only the selected pair is compared.
+    pub fn note_selected_pair_traffic(&mut self, now: Instant, peer_addr: SocketAddr) {
+        if let Some(pair_index) = self.selected_pair {
+            let remote_index = self.candidate_pairs[pair_index].remote_index;
+            let remote = &mut self.remote_candidates[remote_index];
+            if remote.addr() == peer_addr {
+                remote.seen(now, false);
+            }
+        }
+    }
+
     // Processes non STUN traffic from a remote candidate, and returns true if it is an actual
     // remote candidate.
     pub(crate) fn validate_non_stun_traffic(

@@ -94,6 +94,13 @@ impl<'a>
                 pair.on_packet_received(bytes, msg.now);
             }
 
+            // Cascade patch: media on the selected pair keeps the peer alive (rtc-ice
+            // `note_selected_pair_traffic`).
+            self.ctx
+                .ice_transport
+                .agent
+                .note_selected_pair_traffic(msg.now, msg.transport.peer_addr);
+
             // When ICE restarts and the selected candidate pair changes,
             // WebRTC treats this as a path migration, and DTLS continues unchanged, bound to the ICE transport, not to a fixed 5-tuple.
             // Use default for transport to make DTLS tunneled

@@ -1,0 +1,6 @@
+//! OpenTelemetry Propagators
+mod baggage;
+mod trace_context;
+
+pub use baggage::BaggagePropagator;
+pub use trace_context::TraceContextPropagator;

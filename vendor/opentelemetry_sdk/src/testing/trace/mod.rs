@@ -1,0 +1,3 @@
+#[doc(hidden)]
+mod span_exporters;
+pub use span_exporters::*;
