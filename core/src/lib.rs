@@ -155,12 +155,16 @@ pub async fn serve(
         auth.clone(),
         node.config.credential.0.clone(),
     ));
+    // The dashboard's charts: a sample of the node every few seconds.
+    let history = Arc::new(api::history::History::default());
+    tokio::spawn(api::history::record(node.clone(), history.clone()));
     let app = http::router(
         node.clone(),
         auth,
         admin.clone(),
         clients,
         Arc::new(ice_servers),
+        history,
     );
     let http = tokio::spawn(listener::serve(
         http_listener,

@@ -337,6 +337,8 @@ async fn cli_json_matches_the_api_and_every_answer_matches_the_openapi_document(
         ("/v1/nodes/{id}", "/v1/nodes/nope", 404),
         ("/v1/node", "/v1/node", 200),
         ("/v1/sessions", "/v1/sessions", 200),
+        ("/v1/node/history", "/v1/node/history", 200),
+        ("/v1/history", "/v1/history", 200),
     ];
     // Checked below with their own methods.
     let posts_and_deletes = ["/v1/nodes/{id}/drain", "/v1/sessions/{id}"];
@@ -517,6 +519,40 @@ async fn the_dashboard_draws_the_origin_the_edges_and_their_viewers() -> Result<
         Ok(shown.then_some(()))
     })
     .await?;
+    // The charts: room1's viewers (2, on the two edges) and bitrates over the last samples
+    // (one every 5 s, kept by each node), and a CPU line per node.
+    let charts = poll("room1's charts with two samples", DEADLINE, || async {
+        let v = browser
+            .eval(
+                r#"(() => {
+                    const room = document.querySelector('section[data-room="room1"]');
+                    const line = (chart, cls) =>
+                        room.querySelector(`figure[data-chart="${chart}"] polyline.${cls}`);
+                    const h = window.cascadeDashboard.history;
+                    const series = h && h.rooms.find(s => s.room === 'room1');
+                    return {
+                        viewers: Number(line('viewers', 'viewers').dataset.points),
+                        egress: Number(line('bitrate', 'egress').dataset.points),
+                        ingress: Number(line('bitrate', 'ingress').dataset.points),
+                        last: series ? series.points[series.points.length - 1] : null,
+                        cpu: Array.from(document.querySelectorAll('#nodes td.spark polyline.cpu'))
+                            .map(p => Number(p.dataset.points)),
+                    };
+                })()"#,
+            )
+            .await?;
+        let ready = v["viewers"].as_u64() >= Some(2)
+            && v["last"]["viewers"] == 2
+            && v["last"]["egress_bps"].as_u64() > Some(0)
+            && v["last"]["ingress_bps"].as_u64() > Some(0);
+        Ok(ready.then_some(v))
+    })
+    .await?;
+    assert!(charts["egress"].as_u64() >= Some(2), "{charts}");
+    assert!(charts["ingress"].as_u64() >= Some(2), "{charts}");
+    let cpu: Vec<u64> = serde_json::from_value(charts["cpu"].clone())?;
+    assert_eq!(cpu.len(), 3, "a CPU chart per node: {charts}");
+    assert!(cpu.iter().all(|&n| n >= 1), "{charts}");
     // The README's picture of the page: `CASCADE_SCREENSHOT_DIR=$PWD/docs cargo test ...`.
     if let Some(dir) = std::env::var_os("CASCADE_SCREENSHOT_DIR") {
         let png = browser.client.screenshot().await?;

@@ -17,6 +17,7 @@ use crate::api::auth::{Auth, Grant};
 use crate::api::client_limits::{
     ClientAddr, ClientLimiter, ClientLimits, OfferGate, SessionProgress,
 };
+use crate::api::history::History;
 use crate::api::ice_servers::IceServers;
 use crate::api::openapi::ErrorBody;
 use crate::api::status::{
@@ -57,6 +58,8 @@ struct AppState {
     admin: Arc<Admin>,
     /// STUN/TURN servers announced on WHIP/WHEP answers and `OPTIONS`.
     ice: Arc<IceServers>,
+    /// The node's last minutes, for the dashboard.
+    history: Arc<History>,
 }
 
 /// The bearer-token checks of WHIP/WHEP, when the node has `--auth-secret` ([`crate::api::auth`]);
@@ -91,6 +94,12 @@ impl FromRef<AppState> for Arc<IceServers> {
     }
 }
 
+impl FromRef<AppState> for Arc<History> {
+    fn from_ref(state: &AppState) -> Self {
+        state.history.clone()
+    }
+}
+
 impl FromRef<AppState> for Arc<Admin> {
     fn from_ref(state: &AppState) -> Self {
         state.admin.clone()
@@ -99,13 +108,15 @@ impl FromRef<AppState> for Arc<Admin> {
 
 /// The node's router; `auth` checks WHIP/WHEP bearer tokens when set, `admin` who may use the
 /// status API and drain, `limits` bound each client's WHIP/WHEP offers
-/// ([`crate::api::client_limits`]), `ice` is announced to WHIP/WHEP clients.
+/// ([`crate::api::client_limits`]), `ice` is announced to WHIP/WHEP clients, `history` is
+/// served to the dashboard.
 pub fn router(
     node: Arc<Node>,
     auth: Option<Arc<Auth>>,
     admin: Arc<Admin>,
     limits: ClientLimits,
     ice: Arc<IceServers>,
+    history: Arc<History>,
 ) -> Router {
     let gate = Arc::new(OfferGate {
         limiter: ClientLimiter::new(limits, node.config.connect_timeout),
@@ -116,6 +127,7 @@ pub fn router(
         auth: Authorizer(auth),
         admin: admin.clone(),
         ice,
+        history,
     };
     // Browsers publish and watch from other sites' pages: any origin.
     let cors = CorsLayer::new()
@@ -150,6 +162,8 @@ pub fn router(
         .route("/v1/rooms/{room}", get(room_status))
         .route("/v1/nodes/{id}", get(node_detail))
         .route("/v1/sessions", get(list_sessions))
+        .route("/v1/node/history", get(crate::api::history::node_history))
+        .route("/v1/history", get(crate::api::history::cluster_history))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_status,
@@ -807,6 +821,7 @@ pub(crate) mod tests {
             Arc::new(Admin::default()),
             ClientLimits::default(),
             Arc::new(IceServers::default()),
+            Arc::new(History::default()),
         )
         .oneshot(request)
         .await

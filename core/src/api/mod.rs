@@ -4,6 +4,8 @@
 //! - [`http`]: the axum router; the one place errors become HTTP statuses ([`http::respond`]).
 //! - [`listener`]: the HTTP accept loop and its limits (timeouts, connection cap).
 //! - [`status`]: the cluster status API's answers (nodes, rooms, relay trees).
+//! - [`history`]: the last minutes of each node (CPU, rooms' viewers and bitrates) for the
+//!   dashboard's charts.
 //! - [`openapi`]: the status API's OpenAPI document, derived from [`status`]'s types.
 //! - [`grpc_status`]: the same answers over gRPC.
 //! - [`relay_service`]: the upstream side of a relay link.
@@ -19,6 +21,7 @@ pub mod auth;
 pub mod client_limits;
 pub mod error;
 pub mod grpc_status;
+pub mod history;
 pub mod http;
 pub mod ice_servers;
 pub mod listener;

@@ -58,6 +58,8 @@ pub struct ErrorBody {
         crate::api::http::node_status,
         crate::api::http::list_sessions,
         crate::api::http::close_session,
+        crate::api::history::node_history,
+        crate::api::history::cluster_history,
     ),
     tags((name = "status", description = "The cluster as any node sees it; the same answers \
         over gRPC are `cascade.status.v1.Status`."))
@@ -325,6 +327,47 @@ mod tests {
                     sessions: vec![session(some)],
                 }),
             ),
+            (
+                "NodeHistory",
+                json(&crate::api::history::NodeHistory {
+                    node: "e".into(),
+                    interval_ms: 5000,
+                    samples: vec![crate::api::history::NodeSample {
+                        t_unix_ms: 1,
+                        cpu_percent: some.then_some(1.5),
+                        rooms: vec![crate::api::history::RoomSample {
+                            room: "r".into(),
+                            relayed: some,
+                            viewers: 1,
+                            ingress_bps: 2,
+                            egress_bps: 3,
+                        }],
+                    }],
+                }),
+            ),
+            (
+                "ClusterHistory",
+                json(&crate::api::history::ClusterHistory {
+                    answered_by: "e".into(),
+                    interval_ms: 5000,
+                    rooms: vec![crate::api::history::RoomSeries {
+                        room: "r".into(),
+                        points: vec![crate::api::history::RoomPoint {
+                            t_unix_ms: 1,
+                            viewers: 1,
+                            ingress_bps: 2,
+                            egress_bps: 3,
+                        }],
+                    }],
+                    nodes: vec![crate::api::history::NodeCpuSeries {
+                        node: "e".into(),
+                        points: vec![crate::api::history::CpuPoint {
+                            t_unix_ms: 1,
+                            cpu_percent: 1.5,
+                        }],
+                    }],
+                }),
+            ),
             ("Error", error_body()),
         ]
     }
@@ -483,6 +526,8 @@ mod tests {
             ("/v1/node", "get", "getSelf"),
             ("/v1/sessions", "get", "listSessions"),
             ("/v1/sessions/{id}", "delete", "closeSession"),
+            ("/v1/node/history", "get", "getSelfHistory"),
+            ("/v1/history", "get", "getHistory"),
         ]
         .map(|(p, m, o)| (p.to_owned(), m.to_owned(), o.to_owned()));
         assert_eq!(operations, BTreeSet::from(expected));

@@ -356,7 +356,17 @@ fn client() -> &'static reqwest::Client {
 }
 
 async fn fetch_report(info: &NodeInfo, credential: Option<&str>) -> Option<NodeReport> {
-    let url = format!("{}/v1/node", info.http_url.trim_end_matches('/'));
+    fetch_json(info, "/v1/node", credential).await
+}
+
+/// `GET path` of another node's status API, showing `credential` (its status API may not be
+/// public); `None` when it does not answer in time or answers an error.
+pub(crate) async fn fetch_json<T: serde::de::DeserializeOwned>(
+    info: &NodeInfo,
+    path: &str,
+    credential: Option<&str>,
+) -> Option<T> {
+    let url = format!("{}{path}", info.http_url.trim_end_matches('/'));
     let mut request = client().get(&url);
     if let Some(value) = credential {
         request = request.header(reqwest::header::AUTHORIZATION, value);
@@ -365,7 +375,7 @@ async fn fetch_report(info: &NodeInfo, credential: Option<&str>) -> Option<NodeR
     match response.error_for_status() {
         Ok(r) => r.json().await.ok(),
         Err(e) => {
-            tracing::debug!(node = %info.id, error = %e, "node status unavailable");
+            tracing::debug!(node = %info.id, path, error = %e, "node status unavailable");
             None
         }
     }
@@ -396,7 +406,7 @@ fn routing<T>(r: crate::cluster::routing::RoutingResult<T>) -> Result<T> {
 }
 
 /// Live nodes, with this node added when the store does not list it (yet).
-async fn live_nodes(node: &Node) -> Result<Vec<NodeInfo>> {
+pub(crate) async fn live_nodes(node: &Node) -> Result<Vec<NodeInfo>> {
     let mut nodes = routing(node.routing.nodes().await)?;
     if !nodes.iter().any(|n| n.id == node.id()) {
         nodes.push(node.info());
