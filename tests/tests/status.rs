@@ -665,6 +665,22 @@ async fn grpc_status_answers_match_the_http_api_after_joins() -> Result<()> {
     let c = start_cluster()?;
     let _media = LoadGen::start(&c, "room1", 60)?;
     wait_tree(&c.origin, "room1").await?;
+    // Each edge's viewer is on its tracks (it subscribes once connected, after the tree shows
+    // it): the answers compared below do not change between the two reads.
+    for edge in [&c.a, &c.b] {
+        poll("the edge's viewer on every track", DEADLINE, || async {
+            let status = edge.status().await?;
+            let on_tracks = status["rooms"].as_array().is_some_and(|rooms| {
+                rooms.iter().all(|r| {
+                    r["tracks"]
+                        .as_array()
+                        .is_some_and(|t| !t.is_empty() && t.iter().all(|t| t["subscribers"] == 1))
+                })
+            });
+            Ok(on_tracks.then_some(()))
+        })
+        .await?;
+    }
 
     for node in [&c.origin, &c.a] {
         let mut grpc = StatusClient::connect(node.grpc_url()).await?;
