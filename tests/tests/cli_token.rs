@@ -74,6 +74,31 @@ async fn tokens_from_the_cli_publish_and_watch_from_the_pages() -> Result<()> {
     .await?;
     assert!(error.contains("401"), "{error}");
 
+    // The dashboard of a node whose status API is closed: refused without a token or with a
+    // publisher's, drawn from `?token=` with an admin one.
+    let admin = cascade_token(&["--admin", "--ttl", "60"])?;
+    for (query, status) in [
+        (String::new(), StatusCode::UNAUTHORIZED),
+        (format!("?token={publish}"), StatusCode::FORBIDDEN),
+        (format!("?token={admin}"), StatusCode::OK),
+    ] {
+        let response = reqwest::get(origin.url(&format!("/dashboard{query}"))).await?;
+        assert_eq!(response.status(), status, "/dashboard{query}");
+    }
+    let dashboard = driver.browser().await?;
+    dashboard
+        .open(&origin.url(&format!("/dashboard?token={admin}")))
+        .await?;
+    cascade_tests::poll("the dashboard to draw the room", DEADLINE, || async {
+        let v = dashboard.eval("window.cascadeDashboard").await?;
+        let drawn = v["error"].is_null()
+            && v["rooms"]["rooms"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["room"] == "stage"));
+        Ok(drawn.then_some(()))
+    })
+    .await?;
+
     // Another room's token gets 403; an admin token reads the closed status API, others not.
     let other = cascade_token(&["--room", "other", "--publish"])?;
     let response = reqwest::Client::new()
@@ -84,7 +109,6 @@ async fn tokens_from_the_cli_publish_and_watch_from_the_pages() -> Result<()> {
         .send()
         .await?;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let admin = cascade_token(&["--admin", "--ttl", "60"])?;
     for (token, status) in [(&admin, StatusCode::OK), (&publish, StatusCode::FORBIDDEN)] {
         let response = reqwest::Client::new()
             .get(origin.url("/v1/node"))

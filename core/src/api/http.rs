@@ -242,14 +242,28 @@ async fn require_status(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let authorization = request
+    let header = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match admin.status(authorization) {
+    // A browser sends no header when it opens `/dashboard`: the page's URL may carry the admin
+    // token as `?token=` (the page sends it on as a bearer with its API calls).
+    let from_query = (request.uri().path() == "/dashboard")
+        .then(|| dashboard_token(request.uri().query()))
+        .flatten()
+        .map(|token| format!("Bearer {token}"));
+    match admin.status(header.or(from_query.as_deref())) {
         Ok(()) => next.run(request).await,
         Err(e) => Error::from(e).into_response(),
     }
+}
+
+/// The `token` parameter of a query string (a JWT: nothing in it is percent-encoded).
+fn dashboard_token(query: Option<&str>) -> Option<&str> {
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .filter(|t| !t.is_empty())
 }
 
 async fn index(State(node): State<Arc<Node>>) -> Html<String> {
