@@ -42,6 +42,9 @@ INT_OR_PERCENT = {"type": ["integer", "string"], "pattern": r"^[0-9]+%$", "minim
 ENV_LIST = {"items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}
 PEERS = {"items": {"type": "object"}}
 DURATION = {"pattern": r"^[0-9]+(ms|s|m|h)$"}
+# A Secret name (DNS subdomain), or empty; and a key of a Secret's data.
+SECRET_NAME = {"pattern": r"^$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "maxLength": 253}
+SECRET_KEY = {"pattern": r"^[-._a-zA-Z0-9]+$"}
 
 # Constraints beyond the type of the default, by dotted key ("*" matches one level).
 CONSTRAINTS: dict[str, dict] = {
@@ -64,9 +67,18 @@ CONSTRAINTS: dict[str, dict] = {
     "redis.database": {"minimum": 0, "maximum": 15},
     "redis.image.pullPolicy": PULL_POLICY,
     "redis.extraArgs": {"items": {"type": "string"}},
-    # A Secret name (DNS subdomain), or empty for the chart's own.
-    "clusterSecret.existingSecret": {"pattern": r"^$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "maxLength": 253},
-    "clusterSecret.existingSecretKey": {"pattern": r"^[-._a-zA-Z0-9]+$"},
+    # A Secret name, or empty for the chart's own.
+    "clusterSecret.existingSecret": SECRET_NAME,
+    "clusterSecret.existingSecretKey": SECRET_KEY,
+    # What the binaries accept in CASCADE_ICE_SERVERS: a stun:, stuns:, turn: or turns: URI with
+    # nothing a Link header cannot carry (the list is comma-joined, so no comma either).
+    "turn.servers": {"items": {"type": "string", "pattern": r'^(stun|stuns|turn|turns):[^\s<>",;]+$'}},
+    "turn.existingSecret": SECRET_NAME,
+    "turn.existingSecretKey": SECRET_KEY,
+    "turn.ttlSeconds": {"minimum": 0},
+    "turn.static.existingSecret": SECRET_NAME,
+    "turn.static.usernameKey": SECRET_KEY,
+    "turn.static.passwordKey": SECRET_KEY,
     "secrets.extraEnv": {
         "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
         "additionalProperties": {"type": ["string", "number", "boolean"]},

@@ -24,6 +24,13 @@
   node, and a Secret the chart renders holds at least 32 bytes under that key;
   with --known-env, every CASCADE_*
   variable set is one the binaries read (they refuse unknown ones at start).
+* TURN (CASCADE_ICE_SERVERS and its credentials), when set: every URI is one
+  the binaries accept (stun:, stuns:, turn: or turns:, nothing a Link header
+  cannot carry); CASCADE_TURN_SECRET and CASCADE_TURN_PASSWORD come from a
+  Secret (never a literal or a ConfigMap), not both kinds of credentials,
+  CASCADE_TURN_USERNAME with CASCADE_TURN_PASSWORD, a turn: or turns: URI
+  only with credentials, CASCADE_TURN_TTL a whole number of seconds; a Secret
+  the chart renders holds a non-empty value under the key read.
 * The UDP mux: CASCADE_UDP_MUX is true or false; when true,
   CASCADE_UDP_MUX_PORT is the pod's declared UDP port "udp-mux", and with
   CASCADE_UDP_MUX_SHARDS=N (1..256, 1 when unset) shard i's port
@@ -194,6 +201,11 @@ CLUSTER_ENV = ["CASCADE_REDIS", "CASCADE_REDIS_PREFIX", "CASCADE_LEASE_SECS", "C
 NUMERIC_ENV = {"CASCADE_LEASE_SECS": (1, 3600), "CASCADE_MAX_EDGE_FANOUT": (0, 1 << 32),
                "CASCADE_MAX_RELAY_DEPTH": (0, 1 << 32), "CASCADE_CAPACITY": (1, 1 << 32),
                "CASCADE_FAILOVER_TIMEOUT": (0, 3600)}
+# What the binaries accept in CASCADE_ICE_SERVERS (core/src/api/ice_servers.rs), one URI of the
+# comma-separated list.
+ICE_SERVER_RE = re.compile(r'^(stun|stuns|turn|turns):[^\s<>",;]+$')
+# TURN variables that hold a credential: only ever from a Secret.
+TURN_SECRET_ENV = ["CASCADE_TURN_SECRET", "CASCADE_TURN_PASSWORD"]
 # The command each role runs (last, after entrypoint.sh when that wraps it).
 BINARY = {"origin": ["cascade", "origin"], "edge": ["cascade", "edge"]}
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding"}
@@ -370,6 +382,7 @@ class Checker:
             self.fail(where, "CASCADE_REDIS_PREFIX is empty")
         self.cluster_env[where] = {var: resolved.get(var) for var in CLUSTER_ENV}
         self.cluster_env[where]["CASCADE_CLUSTER_SECRET"] = self.check_cluster_secret(where, env)
+        self.check_turn(where, env, resolved)
         if resolved.get("CASCADE_LOG_FORMAT") not in ("json", "text"):
             self.fail(where, f"CASCADE_LOG_FORMAT={resolved.get('CASCADE_LOG_FORMAT')!r}")
         for var in ("CASCADE_GRPC_ADVERTISE", "CASCADE_HTTP_ADVERTISE") + (("CASCADE_UPSTREAM",) if "CASCADE_UPSTREAM" in names else ()):
@@ -416,6 +429,41 @@ class Checker:
             self.fail(where, f"Secret {ref['name']} key {ref['key']} holds {len(value)} bytes; the binaries need "
                              f"at least {MIN_CLUSTER_SECRET_BYTES}")
         return f"{ref['name']}/{ref['key']}"
+
+    def check_turn(self, where: str, env: list[dict], resolved: dict) -> None:
+        """The ICE servers and TURN credentials, as the binaries check them at start."""
+        by_name = {e["name"]: e for e in env}
+        for var in TURN_SECRET_ENV:
+            entry = by_name.get(var)
+            if entry is None:
+                continue
+            ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
+            if not ref:
+                self.fail(where, f"{var} does not come from a Secret (secretKeyRef): {entry}")
+                continue
+            value = self.rendered_secret_value(ref["name"], ref["key"])
+            if value is not None and not value:
+                self.fail(where, f"{var}: Secret {ref['name']} key {ref['key']} is empty")
+        shared = "CASCADE_TURN_SECRET" in by_name
+        user, password = "CASCADE_TURN_USERNAME" in by_name, "CASCADE_TURN_PASSWORD" in by_name
+        if shared and (user or password):
+            self.fail(where, "sets CASCADE_TURN_SECRET and CASCADE_TURN_USERNAME/CASCADE_TURN_PASSWORD: the "
+                             "binaries take one kind of TURN credentials")
+        if user != password:
+            self.fail(where, "CASCADE_TURN_USERNAME and CASCADE_TURN_PASSWORD go together")
+        if "CASCADE_ICE_SERVERS" in by_name:
+            servers = resolved.get("CASCADE_ICE_SERVERS")
+            if not servers:
+                self.fail(where, f"CASCADE_ICE_SERVERS={servers!r} is empty")
+            for url in (servers or "").split(","):
+                if not ICE_SERVER_RE.match(url):
+                    self.fail(where, f"CASCADE_ICE_SERVERS: {url!r} is not a stun:, stuns:, turn: or turns: URI "
+                                     "the binaries accept")
+                elif url.startswith("turn") and not (shared or (user and password)):
+                    self.fail(where, f"CASCADE_ICE_SERVERS: {url!r} is a TURN server, but neither "
+                                     "CASCADE_TURN_SECRET nor CASCADE_TURN_USERNAME/CASCADE_TURN_PASSWORD is set")
+        if "CASCADE_TURN_TTL" in by_name and not (resolved.get("CASCADE_TURN_TTL") or "").isdigit():
+            self.fail(where, f"CASCADE_TURN_TTL={resolved.get('CASCADE_TURN_TTL')!r} is not a whole number of seconds")
 
     def check_mux(self, where: str, role: str, resolved: dict, declared: dict[str, dict], udp_range: range) -> None:
         """declared: the container ports named udp-mux or udp-mux-<i>, by name."""

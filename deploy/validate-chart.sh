@@ -41,13 +41,21 @@
 #        for ci/udp-mux-shards-values.yaml also: the edge pod declares udp-mux, udp-mux-1,
 #          udp-mux-2 on UDP 7883-7885 (node ports too), its ConfigMap and environment carry
 #          CASCADE_UDP_MUX_SHARDS "3", its NetworkPolicy admits the three ports
+#        TURN: for ci/turn-values.yaml every origin and edge container reads CASCADE_ICE_SERVERS
+#          (the servers comma-joined) and CASCADE_TURN_TTL from its ConfigMap and
+#          CASCADE_TURN_SECRET through a secretKeyRef to the existing Secret (no literal); for
+#          ci/turn-static-values.yaml CASCADE_TURN_USERNAME/CASCADE_TURN_PASSWORD likewise; for
+#          ci/turn-inline-values.yaml CASCADE_TURN_SECRET from the Secret cascade-turn the chart
+#          renders; every other combination sets no TURN variable and renders no TURN Secret
 #   5. renders that must fail: an unknown key, a wrong type, a lease out of range, overlapping
 #      UDP ranges, a UDP mux port inside a range, one UDP mux port for origins and edges in a
 #      host mode, a UDP mux port below 1024, 0 UDP mux shards, mux shard ports running into a
 #      range or into the other role's mux ports in a host mode, a grace period not above the
 #      drain, a scale-down window not above the drain, an ingress without hosts, KEDA together
 #      with Prometheus Adapter metrics, CASCADE_CLUSTER_SECRET in secrets.extraEnv or
-#      edge.extraEnv, a clusterSecret.existingSecret that is no Secret name
+#      edge.extraEnv, a clusterSecret.existingSecret that is no Secret name, a turn.servers
+#      entry that is no stun:/turn: URI, a TURN server without credentials, both kinds of TURN
+#      credentials, CASCADE_TURN_SECRET in secrets.extraEnv next to turn.existingSecret
 #
 # Environment:
 #   CASCADE_RENDER_DIR     keep the rendered manifests there: <dir>/<combination>/all.yaml (helm
@@ -281,6 +289,123 @@ sys.exit(1 if errors else 0)
 PYEOF
 }
 
+# The TURN environment of one rendering (turn.*): every origin and edge container reads
+# CASCADE_ICE_SERVERS from its ConfigMap, holding the comma-joined --servers, and its TURN
+# credentials from a Secret through a secretKeyRef (never a literal): --secret NAME/KEY for
+# CASCADE_TURN_SECRET (--rendered: the chart renders that Secret, holding --value under KEY; else
+# it renders no TURN Secret), or --static NAME/USERKEY/PASSKEY for CASCADE_TURN_USERNAME and
+# CASCADE_TURN_PASSWORD; --ttl for CASCADE_TURN_TTL. Without --servers no TURN variable, ConfigMap
+# key or Secret is rendered at all.
+turn_rendered() {
+    "$PY" - "$@" <<'PYEOF'
+import argparse
+import base64
+
+import yaml
+
+ap = argparse.ArgumentParser()
+ap.add_argument("rendered")
+ap.add_argument("--servers")
+ap.add_argument("--secret")
+ap.add_argument("--rendered-value")
+ap.add_argument("--static")
+ap.add_argument("--ttl")
+args = ap.parse_args()
+docs = [d for d in yaml.safe_load_all(open(args.rendered)) if d]
+TURN_ENV = ["CASCADE_ICE_SERVERS", "CASCADE_TURN_SECRET", "CASCADE_TURN_TTL", "CASCADE_TURN_USERNAME",
+            "CASCADE_TURN_PASSWORD"]
+errors = []
+
+
+def secret_ref(where, env, var, name, key):
+    found = [e for e in env if e["name"] == var]
+    if len(found) != 1:
+        errors.append(f"{where}: {var} is set {len(found)} times, want once")
+        return
+    if "value" in found[0]:
+        errors.append(f"{where}: {var} is a literal in the pod spec, want a secretKeyRef")
+    ref = (found[0].get("valueFrom") or {}).get("secretKeyRef") or {}
+    if ref.get("name") != name or ref.get("key") != key or ref.get("optional"):
+        errors.append(f"{where}: {var} is {found[0]}, want a (not optional) secretKeyRef to {name}/{key}")
+
+
+def configmap_value(where, env, var):
+    found = [e for e in env if e["name"] == var]
+    if len(found) != 1:
+        errors.append(f"{where}: {var} is set {len(found)} times, want once")
+        return None
+    ref = (found[0].get("valueFrom") or {}).get("configMapKeyRef") or {}
+    for d in docs:
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"] == ref.get("name"):
+            return (d.get("data") or {}).get(ref.get("key"))
+    errors.append(f"{where}: {var} is {found[0]}, want a configMapKeyRef to a rendered ConfigMap")
+    return None
+
+
+want = set()
+if args.servers:
+    want.add("CASCADE_ICE_SERVERS")
+if args.secret:
+    want.add("CASCADE_TURN_SECRET")
+if args.static:
+    want |= {"CASCADE_TURN_USERNAME", "CASCADE_TURN_PASSWORD"}
+if args.ttl:
+    want.add("CASCADE_TURN_TTL")
+containers = 0
+for d in docs:
+    if d["kind"] not in ("Deployment", "StatefulSet"):
+        continue
+    role = d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
+    if role not in ("origin", "edge"):
+        continue
+    for c in d["spec"]["template"]["spec"]["containers"]:
+        if c["name"] != role:
+            continue
+        containers += 1
+        where = f"{d['kind']}/{d['metadata']['name']}"
+        env = c.get("env", [])
+        got = {e["name"] for e in env if e["name"] in TURN_ENV}
+        if got != want:
+            errors.append(f"{where}: TURN variables {sorted(got)}, want {sorted(want)}")
+        if args.servers:
+            value = configmap_value(where, env, "CASCADE_ICE_SERVERS")
+            if value != args.servers:
+                errors.append(f"{where}: CASCADE_ICE_SERVERS={value!r}, want {args.servers!r}")
+        if args.ttl:
+            value = configmap_value(where, env, "CASCADE_TURN_TTL")
+            if value != args.ttl:
+                errors.append(f"{where}: CASCADE_TURN_TTL={value!r}, want {args.ttl!r}")
+        if args.secret:
+            secret_ref(where, env, "CASCADE_TURN_SECRET", *args.secret.split("/"))
+        if args.static:
+            name, user_key, pass_key = args.static.split("/")
+            secret_ref(where, env, "CASCADE_TURN_USERNAME", name, user_key)
+            secret_ref(where, env, "CASCADE_TURN_PASSWORD", name, pass_key)
+if containers < 2:
+    errors.append(f"{containers} origin/edge containers found, want both roles")
+for d in docs:
+    if d["kind"] == "ConfigMap":
+        keys = sorted(k for k in (d.get("data") or {}) if k in TURN_ENV)
+        if "CASCADE_TURN_SECRET" in keys or "CASCADE_TURN_PASSWORD" in keys:
+            errors.append(f"ConfigMap/{d['metadata']['name']} holds TURN credentials: {keys}")
+        if not args.servers and keys:
+            errors.append(f"ConfigMap/{d['metadata']['name']} holds {keys} without turn values")
+turn_secrets = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "cascade-turn"]
+if args.rendered_value is not None:
+    name, key = args.secret.split("/")
+    found = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == name]
+    value = base64.b64decode((found[0].get("data") or {}).get(key, "")).decode() if found else None
+    if value != args.rendered_value:
+        errors.append(f"rendered Secret {name} key {key} holds {value!r}, want {args.rendered_value!r}")
+elif turn_secrets:
+    errors.append("renders the Secret cascade-turn, want none (no turn.secret)")
+for e in errors:
+    print(f"FAIL {e}")
+print(f"{containers} containers: TURN variables {sorted(want) or 'none'}; {len(errors)} failed assertion(s)")
+raise SystemExit(1 if errors else 0)
+PYEOF
+}
+
 yaml_files=("$CHART/values.yaml" "$CHART/Chart.yaml" "$CHART"/ci/*.yaml "$CHART"/examples/*.yaml "$ROOT/deploy/compose.yaml")
 
 log "documentation and lint"
@@ -302,6 +427,10 @@ if ((${#FLAG_SOURCES[@]})); then
 else
     echo "  (no flag sources found: CASCADE_* names are not checked against the binaries)"
 fi
+
+# The servers of ci/turn-values.yaml, as the nodes must get them.
+TURN_SERVERS="turn:turn.example.com:3478?transport=udp,turn:turn.example.com:3478?transport=tcp"
+TURN_SERVERS+=",turns:turn.example.com:5349?transport=tcp"
 
 declare -A COMBOS=()
 for f in "$CHART"/ci/*-values.yaml; do
@@ -337,6 +466,25 @@ for name in "${NAMES[@]}"; do
         run "$name: containers read the generated Secret cascade-cluster/cluster-secret" \
             cluster_secret_rendered "$dir/all.yaml" cascade-cluster cluster-secret yes
     fi
+    case "$name" in
+        turn)
+            run "$name: CASCADE_ICE_SERVERS is the 3 servers comma-joined, CASCADE_TURN_SECRET from coturn-auth/static-auth-secret, CASCADE_TURN_TTL=3600" \
+                turn_rendered "$dir/all.yaml" --servers "$TURN_SERVERS" --secret coturn-auth/static-auth-secret --ttl 3600
+            ;;
+        turn-static)
+            run "$name: CASCADE_ICE_SERVERS is stun + turn, CASCADE_TURN_USERNAME/PASSWORD from turn-static-credentials/user, pass" \
+                turn_rendered "$dir/all.yaml" --servers "stun:stun.example.com:3478,turn:turn.example.com:3478?transport=tcp" \
+                --static turn-static-credentials/user/pass
+            ;;
+        turn-inline)
+            run "$name: CASCADE_TURN_SECRET from the rendered Secret cascade-turn/turn-secret, not a literal" \
+                turn_rendered "$dir/all.yaml" --servers "turns:turn.example.com:5349?transport=tcp" \
+                --secret cascade-turn/turn-secret --rendered-value a-secret-shared-with-coturn-for-ci
+            ;;
+        *)
+            run "$name: no TURN variables without turn values" turn_rendered "$dir/all.yaml"
+            ;;
+    esac
     if [[ "$name" == udp-mux-shards ]]; then
         run "$name: edge declares udp-mux, udp-mux-1, udp-mux-2 on 7883-7885, CASCADE_UDP_MUX_SHARDS=3" \
             udp_mux_shards_rendered "$dir/all.yaml"
@@ -386,6 +534,16 @@ run "CASCADE_CLUSTER_SECRET in edge.extraEnv is rejected" \
     --set 'edge.extraEnv[0].name=CASCADE_CLUSTER_SECRET' --set 'edge.extraEnv[0].value=x'
 run "a clusterSecret.existingSecret that is no Secret name is rejected by the schema" \
     expect_fail "cluster secret name" "clusterSecret/existingSecret" --set clusterSecret.existingSecret=Bad_Name
+run "a turn.servers entry that is no stun:/turn: URI is rejected by the schema" \
+    expect_fail "turn uri" "turn/servers/0" --set 'turn.servers[0]=https://turn.example.com'
+run "a TURN server without credentials is rejected" \
+    expect_fail "turn without credentials" "no credentials" --set 'turn.servers[0]=turn:turn.example.com:3478'
+run "turn.existingSecret together with turn.static.existingSecret is rejected" \
+    expect_fail "both turn credentials" "exclusive with turn.secret" --set 'turn.servers[0]=turn:t.example.com' \
+    --set turn.existingSecret=coturn-auth --set turn.static.existingSecret=turn-static
+run "CASCADE_TURN_SECRET in secrets.extraEnv next to turn.existingSecret is rejected" \
+    expect_fail "turn secret twice" "must not set CASCADE_TURN_SECRET" \
+    --set turn.existingSecret=coturn-auth --set secrets.extraEnv.CASCADE_TURN_SECRET=x
 
 # --- summary ---------------------------------------------------------------
 

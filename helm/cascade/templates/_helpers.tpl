@@ -118,6 +118,43 @@ cluster-secret
 {{- end }}
 {{- end }}
 
+{{/* Name of the Secret holding the TURN shared secret (CASCADE_TURN_SECRET): the user's
+turn.existingSecret, else the chart's <fullname>-turn when turn.secret is set; empty without
+either (the variable is not set). */}}
+{{- define "cascade.turn.secretName" -}}
+{{- if .Values.turn.existingSecret }}
+{{- .Values.turn.existingSecret }}
+{{- else if .Values.turn.secret }}
+{{- include "cascade.fullname" . }}-turn
+{{- end }}
+{{- end }}
+
+{{- define "cascade.turn.secretKey" -}}
+{{- if .Values.turn.existingSecret }}
+{{- .Values.turn.existingSecretKey }}
+{{- else -}}
+turn-secret
+{{- end }}
+{{- end }}
+
+{{/* The TURN variables the chart sets on origins and edges from the turn values, one per line. */}}
+{{- define "cascade.turn.env" -}}
+{{- $t := .Values.turn }}
+{{- if $t.servers }}
+CASCADE_ICE_SERVERS
+{{- end }}
+{{- if include "cascade.turn.secretName" . }}
+CASCADE_TURN_SECRET
+{{- end }}
+{{- if $t.ttlSeconds }}
+CASCADE_TURN_TTL
+{{- end }}
+{{- if $t.static.existingSecret }}
+CASCADE_TURN_USERNAME
+CASCADE_TURN_PASSWORD
+{{- end }}
+{{- end }}
+
 {{/* The advertise IP source with "auto" resolved. */}}
 {{- define "cascade.advertiseSource" -}}
 {{- $s := .Values.media.advertiseIP.source }}
@@ -279,6 +316,34 @@ message naming the key to fix.
 {{- range $e := (index $v $comp).extraEnv }}
 {{- if eq $e.name "CASCADE_CLUSTER_SECRET" }}
 {{- fail (printf "%s.extraEnv must not set CASCADE_CLUSTER_SECRET: the chart sets it from clusterSecret (use clusterSecret.existingSecret for your own)" $comp) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- /* TURN: what the nodes refuse at start (both kinds of credentials, a TURN server without
+       credentials), and a second source for a variable the chart sets. */}}
+{{- $t := $v.turn }}
+{{- $turnShared := include "cascade.turn.secretName" . }}
+{{- if and $turnShared $t.static.existingSecret }}
+{{- fail "turn.static.existingSecret is exclusive with turn.secret and turn.existingSecret: the nodes take either the shared secret or a static username and password" }}
+{{- end }}
+{{- if not (or $turnShared $t.static.existingSecret) }}
+{{- range $t.servers }}
+{{- if hasPrefix "turn" . }}
+{{- fail (printf "turn.servers holds the TURN server %q but no credentials: set turn.existingSecret (or turn.secret) to the TURN server's static-auth-secret, or turn.static.existingSecret" .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $name := splitList "\n" (include "cascade.turn.env" .) }}
+{{- if $name }}
+{{- if hasKey $v.secrets.extraEnv $name }}
+{{- fail (printf "secrets.extraEnv must not set %s: the chart sets it from the turn values" $name) }}
+{{- end }}
+{{- range $comp := list "origin" "edge" }}
+{{- range $e := (index $v $comp).extraEnv }}
+{{- if eq $e.name $name }}
+{{- fail (printf "%s.extraEnv must not set %s: the chart sets it from the turn values" $comp $name) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}

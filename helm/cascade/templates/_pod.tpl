@@ -5,7 +5,7 @@ Call with (dict "root" $ "component" "origin"|"edge"); the container runs `casca
 The container is configured only through environment variables, one per
 CASCADE_* setting of the binary. Static settings come from the component's
 ConfigMap, per-pod ones from the downward API, the Redis URL of an external
-Redis and the cluster secret from Secrets.
+Redis, the cluster secret and the TURN credentials from Secrets.
 */}}
 {{- define "cascade.podTemplate" -}}
 {{- $root := .root }}
@@ -239,12 +239,39 @@ spec:
             secretKeyRef:
               name: {{ include "cascade.clusterSecret.name" $root }}
               key: {{ include "cascade.clusterSecret.key" $root }}
+        {{- /* TURN credentials announced with turn.servers, only from Secrets: the shared secret the
+               nodes mint credentials from, or a static username and password. */}}
+        {{- with include "cascade.turn.secretName" $root }}
+        - name: CASCADE_TURN_SECRET
+          valueFrom:
+            secretKeyRef:
+              name: {{ . }}
+              key: {{ include "cascade.turn.secretKey" $root }}
+        {{- end }}
+        {{- with $v.turn.static.existingSecret }}
+        - name: CASCADE_TURN_USERNAME
+          valueFrom:
+            secretKeyRef:
+              name: {{ . }}
+              key: {{ $v.turn.static.usernameKey }}
+        - name: CASCADE_TURN_PASSWORD
+          valueFrom:
+            secretKeyRef:
+              name: {{ . }}
+              key: {{ $v.turn.static.passwordKey }}
+        {{- end }}
         {{- $keys := list "CASCADE_CAPACITY" "CASCADE_DRAIN_TIMEOUT" "CASCADE_LOG_FORMAT" "RUST_LOG" "CASCADE_REDIS_PREFIX" "CASCADE_LEASE_SECS" "CASCADE_MAX_EDGE_FANOUT" "CASCADE_MAX_RELAY_DEPTH" "CASCADE_FAILOVER_TIMEOUT" }}
         {{- if $v.otlp.endpoint }}
         {{- $keys = append $keys "CASCADE_OTLP_ENDPOINT" }}
         {{- end }}
         {{- if and (eq $comp "edge") $v.edge.upstream }}
         {{- $keys = append $keys "CASCADE_UPSTREAM" }}
+        {{- end }}
+        {{- if $v.turn.servers }}
+        {{- $keys = append $keys "CASCADE_ICE_SERVERS" }}
+        {{- end }}
+        {{- if $v.turn.ttlSeconds }}
+        {{- $keys = append $keys "CASCADE_TURN_TTL" }}
         {{- end }}
         {{- range $key := $keys }}
         - name: {{ $key }}
