@@ -686,21 +686,40 @@ pub async fn firefox() -> Result<Browser> {
 }
 
 /// This machine's first global IPv4 address (`ip -4 addr show scope global`). Firefox does not
-/// connect to loopback ICE candidates, so nodes that Firefox reaches advertise this one.
+/// connect to loopback ICE candidates, so nodes that Firefox reaches advertise this one. A
+/// machine with none (a container with loopback only) gets a dummy interface with one
+/// (`cascade-ff`, 10.213.0.1; needs root, as the network lab does).
 pub fn machine_ip() -> Result<std::net::IpAddr> {
+    if let Some(ip) = global_ipv4()? {
+        return Ok(ip);
+    }
+    for args in [
+        &["link", "add", "cascade-ff", "type", "dummy"][..],
+        &["addr", "add", "10.213.0.1/32", "dev", "cascade-ff"],
+        &["link", "set", "cascade-ff", "up"],
+    ] {
+        // Each step may have been done by an earlier test.
+        let _ = Command::new("ip").args(args).stderr(Stdio::null()).status();
+    }
+    global_ipv4()?.context(
+        "this machine has no global IPv4 address for Firefox's ICE candidates, and a dummy \
+         interface could not be added (root needed)",
+    )
+}
+
+fn global_ipv4() -> Result<Option<std::net::IpAddr>> {
     let out = Command::new("ip")
         .args(["-4", "-o", "addr", "show", "scope", "global"])
         .output()
         .context("running ip (Debian package iproute2)")?;
-    String::from_utf8_lossy(&out.stdout)
+    Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|line| {
             let mut words = line.split_whitespace();
             words.find(|w| *w == "inet")?;
             words.next()?.split('/').next()?.parse().ok()
         })
-        .next()
-        .context("this machine has no global IPv4 address for Firefox's ICE candidates")
+        .next())
 }
 
 fn which(name: &str) -> Option<PathBuf> {
