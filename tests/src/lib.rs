@@ -687,23 +687,45 @@ pub async fn firefox() -> Result<Browser> {
 
 /// This machine's first global IPv4 address (`ip -4 addr show scope global`). Firefox does not
 /// connect to loopback ICE candidates, so nodes that Firefox reaches advertise this one. A
-/// machine with none (a container with loopback only) gets a dummy interface with one
-/// (`cascade-ff`, 10.213.0.1; needs root, as the network lab does).
+/// machine with none (a container with loopback only) gets one on a veth pair of its own
+/// (`cascade-ff0`, 10.213.0.1; a veth, since kernels without the `dummy` driver exist), and a
+/// default route through it when there is none (needs root, as the network lab does).
 pub fn machine_ip() -> Result<std::net::IpAddr> {
     if let Some(ip) = global_ipv4()? {
         return Ok(ip);
     }
     for args in [
-        &["link", "add", "cascade-ff", "type", "dummy"][..],
-        &["addr", "add", "10.213.0.1/32", "dev", "cascade-ff"],
-        &["link", "set", "cascade-ff", "up"],
+        &[
+            "link",
+            "add",
+            "cascade-ff0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "cascade-ff1",
+        ][..],
+        &["addr", "add", "10.213.0.1/24", "dev", "cascade-ff0"],
+        &["link", "set", "cascade-ff0", "up"],
+        &["link", "set", "cascade-ff1", "up"],
+        // Firefox gathers no host candidate on a machine without a default route.
+        &[
+            "route",
+            "add",
+            "default",
+            "via",
+            "10.213.0.2",
+            "dev",
+            "cascade-ff0",
+            "onlink",
+        ],
     ] {
         // Each step may have been done by an earlier test.
         let _ = Command::new("ip").args(args).stderr(Stdio::null()).status();
     }
     global_ipv4()?.context(
-        "this machine has no global IPv4 address for Firefox's ICE candidates, and a dummy \
-         interface could not be added (root needed)",
+        "this machine has no global IPv4 address for Firefox's ICE candidates, and a veth \
+         pair could not be added (root needed)",
     )
 }
 
