@@ -188,6 +188,19 @@ MUX_PORT_RE = re.compile(r"^udp-mux(-[0-9]+)?$")
 MAX_MUX_SHARDS = 256
 
 
+def node_containers(docs):
+    """The origin and edge containers of a rendering: (`Kind/name`, role, container) each."""
+    for d in docs:
+        if d["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        role = d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
+        if role not in ("origin", "edge"):
+            continue
+        for c in d["spec"]["template"]["spec"]["containers"]:
+            if c["name"] == role:
+                yield f"{d['kind']}/{d['metadata']['name']}", role, c
+
+
 def mux_port_name(shard: int) -> str:
     return MUX_PORT if shard == 0 else f"{MUX_PORT}-{shard}"
 

@@ -244,31 +244,23 @@ PYEOF
 # through a secretKeyRef to SECRET/KEY; GENERATED=yes: the chart renders that Secret (48 random
 # characters under KEY), no: it renders no cluster Secret and the reference is the user's.
 cluster_secret_rendered() {
-    "$PY" - "$@" <<'PYEOF'
+    PYTHONPATH="$ROOT/deploy" "$PY" - "$@" <<'PYEOF'
 import base64
 import sys
 
 import yaml
+from check_rendered import node_containers
 
 path, name, key, generated = sys.argv[1:5]
 docs = [d for d in yaml.safe_load_all(open(path)) if d]
 errors = []
 containers = 0
-for d in docs:
-    if d["kind"] not in ("Deployment", "StatefulSet"):
-        continue
-    role = d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
-    if role not in ("origin", "edge"):
-        continue
-    for c in d["spec"]["template"]["spec"]["containers"]:
-        if c["name"] != role:
-            continue
-        containers += 1
-        found = [e for e in c.get("env", []) if e["name"] == "CASCADE_CLUSTER_SECRET"]
-        ref = (found[0].get("valueFrom") or {}).get("secretKeyRef") if len(found) == 1 else None
-        if not ref or ref.get("name") != name or ref.get("key") != key:
-            errors.append(f"{d['kind']}/{d['metadata']['name']}: CASCADE_CLUSTER_SECRET is {found}, "
-                          f"want a secretKeyRef to {name}/{key}")
+for where, _, c in node_containers(docs):
+    containers += 1
+    found = [e for e in c.get("env", []) if e["name"] == "CASCADE_CLUSTER_SECRET"]
+    ref = (found[0].get("valueFrom") or {}).get("secretKeyRef") if len(found) == 1 else None
+    if not ref or ref.get("name") != name or ref.get("key") != key:
+        errors.append(f"{where}: CASCADE_CLUSTER_SECRET is {found}, want a secretKeyRef to {name}/{key}")
 if containers < 2:
     errors.append(f"{containers} origin/edge containers found, want both roles")
 secrets = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] in (name, "cascade-cluster")]
@@ -297,11 +289,12 @@ PYEOF
 # CASCADE_TURN_PASSWORD; --ttl for CASCADE_TURN_TTL. Without --servers no TURN variable, ConfigMap
 # key or Secret is rendered at all.
 turn_rendered() {
-    "$PY" - "$@" <<'PYEOF'
+    PYTHONPATH="$ROOT/deploy" "$PY" - "$@" <<'PYEOF'
 import argparse
 import base64
 
 import yaml
+from check_rendered import node_containers
 
 ap = argparse.ArgumentParser()
 ap.add_argument("rendered")
@@ -352,35 +345,26 @@ if args.static:
 if args.ttl:
     want.add("CASCADE_TURN_TTL")
 containers = 0
-for d in docs:
-    if d["kind"] not in ("Deployment", "StatefulSet"):
-        continue
-    role = d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
-    if role not in ("origin", "edge"):
-        continue
-    for c in d["spec"]["template"]["spec"]["containers"]:
-        if c["name"] != role:
-            continue
-        containers += 1
-        where = f"{d['kind']}/{d['metadata']['name']}"
-        env = c.get("env", [])
-        got = {e["name"] for e in env if e["name"] in TURN_ENV}
-        if got != want:
-            errors.append(f"{where}: TURN variables {sorted(got)}, want {sorted(want)}")
-        if args.servers:
-            value = configmap_value(where, env, "CASCADE_ICE_SERVERS")
-            if value != args.servers:
-                errors.append(f"{where}: CASCADE_ICE_SERVERS={value!r}, want {args.servers!r}")
-        if args.ttl:
-            value = configmap_value(where, env, "CASCADE_TURN_TTL")
-            if value != args.ttl:
-                errors.append(f"{where}: CASCADE_TURN_TTL={value!r}, want {args.ttl!r}")
-        if args.secret:
-            secret_ref(where, env, "CASCADE_TURN_SECRET", *args.secret.split("/"))
-        if args.static:
-            name, user_key, pass_key = args.static.split("/")
-            secret_ref(where, env, "CASCADE_TURN_USERNAME", name, user_key)
-            secret_ref(where, env, "CASCADE_TURN_PASSWORD", name, pass_key)
+for where, _, c in node_containers(docs):
+    containers += 1
+    env = c.get("env", [])
+    got = {e["name"] for e in env if e["name"] in TURN_ENV}
+    if got != want:
+        errors.append(f"{where}: TURN variables {sorted(got)}, want {sorted(want)}")
+    if args.servers:
+        value = configmap_value(where, env, "CASCADE_ICE_SERVERS")
+        if value != args.servers:
+            errors.append(f"{where}: CASCADE_ICE_SERVERS={value!r}, want {args.servers!r}")
+    if args.ttl:
+        value = configmap_value(where, env, "CASCADE_TURN_TTL")
+        if value != args.ttl:
+            errors.append(f"{where}: CASCADE_TURN_TTL={value!r}, want {args.ttl!r}")
+    if args.secret:
+        secret_ref(where, env, "CASCADE_TURN_SECRET", *args.secret.split("/"))
+    if args.static:
+        name, user_key, pass_key = args.static.split("/")
+        secret_ref(where, env, "CASCADE_TURN_USERNAME", name, user_key)
+        secret_ref(where, env, "CASCADE_TURN_PASSWORD", name, pass_key)
 if containers < 2:
     errors.append(f"{containers} origin/edge containers found, want both roles")
 for d in docs:
