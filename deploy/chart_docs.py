@@ -93,6 +93,7 @@ CONSTRAINTS: dict[str, dict] = {
     "*.ports.http": PORT,
     "*.ports.grpc": PORT,
     "*.ports.udpMux": PORT,
+    "*.ports.iceTcp": PORT,
     # The binaries' range of CASCADE_UDP_MUX_SHARDS.
     "*.udpMuxShards": {"minimum": 1, "maximum": 256},
     "*.udpPorts.start": PORT,

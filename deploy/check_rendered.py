@@ -38,8 +38,14 @@
   port); all of them outside CASCADE_UDP_PORTS, published on the same node
   port when the pod's media is on the node, and admitted by the
   NetworkPolicies that select the pod; when false, neither the variables nor
-  the ports are there. No two workloads publish the same node port (protocol
-  and number).
+  the ports are there.
+* ICE over TCP: CASCADE_ICE_TCP_PORT is "off" and no port is named "ice-tcp",
+  or it is a fixed port (not 0, which the OS would pick and nothing could
+  publish) declared as the TCP port "ice-tcp", other than the HTTP and gRPC
+  ports, published on the same node port when the pod's media is on the node,
+  and admitted (TCP) by the NetworkPolicies that select the pod.
+* No two workloads publish the same node port (protocol and number), and no
+  workload publishes one twice.
 
 Prints one line per failed assertion and exits 1 if there is any.
 """
@@ -177,7 +183,7 @@ REQUIRED_ENV = [
     "CASCADE_MEDIA_BIND", "CASCADE_UDP_PORTS", "CASCADE_REDIS", "CASCADE_GRPC_ADVERTISE", "CASCADE_HTTP_ADVERTISE",
     "CASCADE_CAPACITY", "CASCADE_DRAIN_TIMEOUT", "CASCADE_LOG_FORMAT", "RUST_LOG", "CASCADE_REDIS_PREFIX",
     "CASCADE_LEASE_SECS", "CASCADE_MAX_EDGE_FANOUT", "CASCADE_MAX_RELAY_DEPTH", "CASCADE_FAILOVER_TIMEOUT",
-    "CASCADE_UDP_MUX", "CASCADE_CLUSTER_SECRET",
+    "CASCADE_UDP_MUX", "CASCADE_ICE_TCP_PORT", "CASCADE_CLUSTER_SECRET",
 ]
 # The shortest cluster secret the binaries accept (HS256 key, MIN_CLUSTER_SECRET_BYTES).
 MIN_CLUSTER_SECRET_BYTES = 32
@@ -186,6 +192,8 @@ MIN_CLUSTER_SECRET_BYTES = 32
 MUX_PORT = "udp-mux"
 MUX_PORT_RE = re.compile(r"^udp-mux(-[0-9]+)?$")
 MAX_MUX_SHARDS = 256
+# Name of the container port of ICE over TCP (CASCADE_ICE_TCP_PORT, TCP).
+ICE_TCP_PORT = "ice-tcp"
 
 
 def node_containers(docs):
@@ -237,6 +245,8 @@ class Checker:
         self.node_ports: dict[tuple[str, int], list[str]] = {}
         # role -> the mux ports its pods declare, shard 0 first (only when the mux is on)
         self.mux_ports: dict[str, list[int]] = {}
+        # role -> the ICE-TCP port its pods declare (only when ICE-TCP is on)
+        self.ice_tcp_ports: dict[str, int] = {}
 
     def fail(self, where: str, msg: str) -> None:
         self.errors.append(f"{where}: {msg}")
@@ -382,6 +392,7 @@ class Checker:
                 self.node_ports.setdefault(key, []).append(where)
         mux_decl = {n: p for n, p in ports.items() if MUX_PORT_RE.match(n)}
         self.check_mux(where, role, resolved, mux_decl, udp_range)
+        self.check_ice_tcp(where, role, resolved, ports, on_node)
         drain = resolved.get("CASCADE_DRAIN_TIMEOUT")
         if not (drain or "").isdigit():
             self.fail(where, f"CASCADE_DRAIN_TIMEOUT={drain!r} is not a number of seconds")
@@ -523,10 +534,52 @@ class Checker:
                              "CASCADE_UDP_PORTS")
         self.mux_ports[role] = numbers
 
+    def check_ice_tcp(self, where: str, role: str, resolved: dict, ports: dict[str, dict], on_node: bool) -> None:
+        """ports: the container's named ports, by name."""
+        value = resolved.get("CASCADE_ICE_TCP_PORT")
+        declared = ports.get(ICE_TCP_PORT)
+        if value == "off":
+            if declared is not None:
+                self.fail(where, f"CASCADE_ICE_TCP_PORT=off, yet the pod declares the port {ICE_TCP_PORT}: {declared}")
+            return
+        if not (value or "").isdigit() or not 1 <= int(value) <= 65535:
+            self.fail(where, f"CASCADE_ICE_TCP_PORT={value!r} is neither off nor a fixed TCP port (0, a port the "
+                             "OS picks, cannot be declared or published)")
+            return
+        number = int(value)
+        if declared is None or declared.get("protocol", "TCP") != "TCP" or declared.get("containerPort") != number:
+            self.fail(where, f"CASCADE_ICE_TCP_PORT={number} is not the declared TCP port {ICE_TCP_PORT}: {declared}")
+            return
+        # Every session's passive TCP candidate is <advertise IP>:<this port>: on the node, the same number.
+        if on_node and declared.get("hostPort") != number:
+            self.fail(where, f"ICE-TCP port {number} is not published on the same node port: {declared}")
+        for other in ("http", "grpc"):
+            if (ports.get(other) or {}).get("containerPort") == number:
+                self.fail(where, f"CASCADE_ICE_TCP_PORT={number} is also the {other} port")
+        self.ice_tcp_ports[role] = number
+
     def check_network_policy(self, d: dict) -> None:
         where = f"NetworkPolicy/{d['metadata']['name']}"
         for t in self.pods_matching((d["spec"].get("podSelector") or {}).get("matchLabels") or {}):
             role = t["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
+            rules = d["spec"].get("ingress") or []
+            if role in self.ice_tcp_ports:
+                number = self.ice_tcp_ports[role]
+
+                def admits_tcp(rule: dict) -> bool:
+                    if not rule.get("ports"):
+                        return True  # a rule without ports admits every port
+                    for p in rule["ports"]:
+                        port = p.get("port")
+                        if p.get("protocol", "TCP") != "TCP":
+                            continue
+                        if port == ICE_TCP_PORT or (isinstance(port, int)
+                                                    and port <= number <= p.get("endPort", port)):
+                            return True
+                    return False
+
+                if not any(admits_tcp(rule) for rule in rules):
+                    self.fail(where, f"admits no TCP to the {role}s' ICE-TCP port {number} ({ICE_TCP_PORT})")
             if role not in self.mux_ports:
                 continue
 

@@ -33,11 +33,17 @@
 #          drain, grace period vs drain timeout, autoscaler windows, Service/PDB selectors, ports,
 #          the UDP mux (CASCADE_UDP_MUX_PORT is the declared udp-mux port and, with
 #          CASCADE_UDP_MUX_SHARDS, shard i's port + i is udp-mux-<i>; on the node with the range,
-#          outside it, admitted by NetworkPolicies), no node port published twice
+#          outside it, admitted by NetworkPolicies), ICE over TCP (CASCADE_ICE_TCP_PORT is off with
+#          no ice-tcp port, or the declared TCP port ice-tcp, not the HTTP or gRPC port, on the node
+#          with the media, admitted by NetworkPolicies), no node port published twice
 #        the cluster secret: every origin and edge container reads CASCADE_CLUSTER_SECRET from
 #          one Secret; without clusterSecret.existingSecret that is the rendered Secret
 #          cascade-cluster, key cluster-secret, 48 characters; with it (ci/podip-values.yaml) the
 #          named Secret and key, and no Secret cascade-cluster is rendered
+#        ICE over TCP, pinned: origins read CASCADE_ICE_TCP_PORT "7881" and edges "7886" from their
+#          ConfigMaps and declare it as the TCP port ice-tcp (a hostPort in the host modes), which
+#          their NetworkPolicy (when rendered) admits with the media UDP ports, from mediaFrom; for
+#          ci/podip-values.yaml (media.iceTcp.enabled=false) "off" and no ice-tcp port
 #        for ci/udp-mux-shards-values.yaml also: the edge pod declares udp-mux, udp-mux-1,
 #          udp-mux-2 on UDP 7883-7885 (node ports too), its ConfigMap and environment carry
 #          CASCADE_UDP_MUX_SHARDS "3", its NetworkPolicy admits the three ports
@@ -50,10 +56,12 @@
 #   5. renders that must fail: an unknown key, a wrong type, a lease out of range, overlapping
 #      UDP ranges, a UDP mux port inside a range, one UDP mux port for origins and edges in a
 #      host mode, a UDP mux port below 1024, 0 UDP mux shards, mux shard ports running into a
-#      range or into the other role's mux ports in a host mode, a grace period not above the
-#      drain, a scale-down window not above the drain, an ingress without hosts, KEDA together
-#      with Prometheus Adapter metrics, CASCADE_CLUSTER_SECRET in secrets.extraEnv or
-#      edge.extraEnv, a clusterSecret.existingSecret that is no Secret name, a turn.servers
+#      range or into the other role's mux ports in a host mode, an ICE-TCP port that is the
+#      role's HTTP port, one ICE-TCP port for origins and edges in a host mode, an ICE-TCP port
+#      below 1024, a grace period not above the drain, a scale-down window not above the
+#      drain, an ingress without hosts, KEDA together with Prometheus Adapter metrics,
+#      CASCADE_CLUSTER_SECRET in secrets.extraEnv or edge.extraEnv, a
+#      clusterSecret.existingSecret that is no Secret name, a turn.servers
 #      entry that is no stun:/turn: URI, a TURN server without credentials, both kinds of TURN
 #      credentials, CASCADE_TURN_SECRET in secrets.extraEnv next to turn.existingSecret
 #
@@ -236,6 +244,68 @@ if missing:
 for e in errors:
     print(f"FAIL {e}")
 print(f"edge: {len(want)} mux shard ports checked; {len(errors)} failed assertion(s)")
+sys.exit(1 if errors else 0)
+PYEOF
+}
+
+# ICE over TCP in one rendering: ICE_TCP_RENDERED FILE ORIGIN EDGE, each a port or "off". Each
+# role's ConfigMap holds CASCADE_ICE_TCP_PORT=<that>, its container reads it from there and, unless
+# off, declares it as the TCP port ice-tcp, a hostPort of the same number when the pod's media is on
+# the node (hostNetwork, or the UDP range as hostPorts), and its NetworkPolicy, if any, admits it in
+# the rule of the media UDP range (peers: networkPolicy.mediaFrom). Off: no ice-tcp port at all.
+ice_tcp_rendered() {
+    PYTHONPATH="$ROOT/deploy" "$PY" - "$@" <<'PYEOF'
+import sys
+
+import yaml
+from check_rendered import node_containers
+
+path, want = sys.argv[1], {"origin": sys.argv[2], "edge": sys.argv[3]}
+docs = [d for d in yaml.safe_load_all(open(path)) if d]
+errors = []
+seen = set()
+
+
+def of_role(kind, role):
+    return [d for d in docs if d["kind"] == kind
+            and d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == role]
+
+
+workloads = {f"{d['kind']}/{d['metadata']['name']}": d for d in docs if d["kind"] in ("Deployment", "StatefulSet")}
+for where, role, c in node_containers(docs):
+    seen.add(role)
+    cms = of_role("ConfigMap", role)
+    value = (cms[0].get("data") or {}).get("CASCADE_ICE_TCP_PORT") if len(cms) == 1 else None
+    if value != want[role]:
+        errors.append(f"{role} ConfigMap CASCADE_ICE_TCP_PORT={value!r}, want {want[role]!r}")
+    found = [e for e in c.get("env", []) if e["name"] == "CASCADE_ICE_TCP_PORT"]
+    ref = (found[0].get("valueFrom") or {}).get("configMapKeyRef") or {} if len(found) == 1 else {}
+    if ref.get("key") != "CASCADE_ICE_TCP_PORT" or not cms or ref.get("name") != cms[0]["metadata"]["name"]:
+        errors.append(f"{where}: CASCADE_ICE_TCP_PORT is {found}, want one configMapKeyRef to its ConfigMap")
+    ports = [p for p in c.get("ports", []) if p.get("name") == "ice-tcp"]
+    if want[role] == "off":
+        if ports:
+            errors.append(f"{where}: ICE-TCP is off, yet the pod declares {ports}")
+        continue
+    pod = workloads[where]["spec"]["template"]["spec"]
+    on_node = pod.get("hostNetwork") or any(p.get("protocol") == "UDP" and "hostPort" in p
+                                            for p in c.get("ports", []))
+    number = int(want[role])
+    expect = {"name": "ice-tcp", "containerPort": number, "protocol": "TCP"}
+    if on_node:
+        expect["hostPort"] = number
+    if ports != [expect]:
+        errors.append(f"{where}: ice-tcp ports {ports}, want [{expect}]")
+    for np in of_role("NetworkPolicy", role):
+        media = [r for r in np["spec"].get("ingress", [])
+                 if any(p.get("protocol") == "UDP" and "endPort" in p for p in r.get("ports", []))]
+        if not any({"port": "ice-tcp", "protocol": "TCP"} in r["ports"] for r in media):
+            errors.append(f"NetworkPolicy/{np['metadata']['name']}: the media rule does not admit TCP ice-tcp")
+if seen != {"origin", "edge"}:
+    errors.append(f"found the roles {sorted(seen)}, want origin and edge")
+for e in errors:
+    print(f"FAIL {e}")
+print(f"ICE-TCP origin {want['origin']}, edge {want['edge']}; {len(errors)} failed assertion(s)")
 sys.exit(1 if errors else 0)
 PYEOF
 }
@@ -469,6 +539,13 @@ for name in "${NAMES[@]}"; do
             run "$name: no TURN variables without turn values" turn_rendered "$dir/all.yaml"
             ;;
     esac
+    if [[ "$name" == podip ]]; then
+        run "$name: CASCADE_ICE_TCP_PORT=off (media.iceTcp.enabled=false), no ice-tcp port" \
+            ice_tcp_rendered "$dir/all.yaml" off off
+    else
+        run "$name: CASCADE_ICE_TCP_PORT is the TCP port ice-tcp (origin 7881, edge 7886), on the node in host modes" \
+            ice_tcp_rendered "$dir/all.yaml" 7881 7886
+    fi
     if [[ "$name" == udp-mux-shards ]]; then
         run "$name: edge declares udp-mux, udp-mux-1, udp-mux-2 on 7883-7885, CASCADE_UDP_MUX_SHARDS=3" \
             udp_mux_shards_rendered "$dir/all.yaml"
@@ -500,6 +577,12 @@ run "UDP mux shard ports running into the UDP range are rejected" \
     --set edge.ports.udpMux=40098 --set edge.udpMuxShards=3
 run "origin mux shard ports on the edges' mux port in a host mode are rejected" \
     expect_fail "shards shared" "both are node ports" --set origin.udpMuxShards=2
+run "an ICE-TCP port that is the role's HTTP port is rejected" \
+    expect_fail "ice-tcp on http" "the pod listens on each over TCP" --set edge.ports.iceTcp=8081
+run "one ICE-TCP port for origins and edges on nodes is rejected" \
+    expect_fail "shared ice-tcp" "share TCP port 7881" --set edge.ports.iceTcp=7881
+run "privileged ICE-TCP port is rejected by the schema" \
+    expect_fail "ice-tcp port" "edge/ports/iceTcp" --set edge.ports.iceTcp=443
 run "grace period not above the drain is rejected" \
     expect_fail "grace" "must exceed" --set edge.terminationGracePeriodSeconds=100
 run "scale-down window not above the drain is rejected" \

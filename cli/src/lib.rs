@@ -165,6 +165,7 @@ fn node_args(
         udp_mux: true,
         udp_mux_port: 0,
         udp_mux_shards: 1,
+        ice_tcp_port: "0".into(),
         config: None,
         http_advertise: None,
         grpc_advertise: None,

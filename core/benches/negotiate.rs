@@ -20,6 +20,7 @@ fn bench(c: &mut Criterion) {
         bind_ip: "127.0.0.1".parse().unwrap(),
         advertise_ip: None,
         udp_ports: None,
+        ice_tcp_port: None,
         mux: None,
     });
     let host = cascade_core::rtc::pc::host_candidate("127.0.0.1:7882".parse().unwrap()).unwrap();

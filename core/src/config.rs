@@ -64,6 +64,12 @@ pub struct NodeArgs {
     #[arg(long, env = "CASCADE_UDP_MUX_SHARDS", default_value_t = 1)]
     pub udp_mux_shards: u16,
 
+    /// TCP port for ICE over TCP (RFC 6544), for clients whose network drops UDP: every
+    /// session's answer carries a passive TCP candidate on it. `0` lets the OS pick (the log
+    /// names it); `off` turns ICE over TCP off.
+    #[arg(long, env = "CASCADE_ICE_TCP_PORT", default_value = "0")]
+    pub ice_tcp_port: String,
+
     /// The HTTP base URL other nodes and redirected clients use for this node.
     #[arg(long, env = "CASCADE_HTTP_ADVERTISE")]
     pub http_advertise: Option<String>,
@@ -482,6 +488,16 @@ impl NodeArgs {
     ) -> Result<NodeConfig, ConfigError> {
         let udp_ports = parse_port_range(&self.udp_ports)
             .map_err(|m| err("--udp-ports", "CASCADE_UDP_PORTS", m))?;
+        let ice_tcp_port = match self.ice_tcp_port.trim() {
+            "off" => None,
+            port => Some(port.parse::<u16>().map_err(|_| {
+                err(
+                    "--ice-tcp-port",
+                    "CASCADE_ICE_TCP_PORT",
+                    format!("{port:?} is neither a TCP port (0-65535) nor off"),
+                )
+            })?),
+        };
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(err(
                 "--log-format",
@@ -672,6 +688,7 @@ impl NodeArgs {
                 bind_ip,
                 advertise_ip: self.advertise_ip,
                 udp_ports,
+                ice_tcp_port,
                 mux: self.udp_mux.then_some(MuxSettings {
                     port: self.udp_mux_port,
                     shards: self.udp_mux_shards,

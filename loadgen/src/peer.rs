@@ -123,6 +123,37 @@ impl Peer {
             .map_err(PeerError::webrtc("set_remote_description"))
     }
 
+    /// Applies an answer as a client without UDP does: none of its candidates but its passive
+    /// TCP ones, given to the peer connection one by one (webrtc-rs connects to those it is
+    /// given so, not to those in a description).
+    pub async fn apply_answer_tcp(&self, sdp: String) -> Result<(), PeerError> {
+        let tcp: Vec<String> = sdp
+            .lines()
+            .filter_map(|l| l.trim_end().strip_prefix("a="))
+            .filter(|c| {
+                c.starts_with("candidate:") && c.contains(" tcp ") && c.contains("tcptype passive")
+            })
+            .map(str::to_owned)
+            .collect();
+        let bare: String = sdp
+            .split_inclusive('\n')
+            .filter(|l| !l.starts_with("a=candidate:"))
+            .collect();
+        self.apply_answer(bare).await?;
+        for candidate in tcp {
+            self.pc
+                .add_ice_candidate(rtc::peer_connection::transport::RTCIceCandidateInit {
+                    candidate,
+                    sdp_mid: None,
+                    sdp_mline_index: Some(0),
+                    ..Default::default()
+                })
+                .await
+                .map_err(PeerError::webrtc("add_ice_candidate"))?;
+        }
+        Ok(())
+    }
+
     /// Resolves when connected; errors when the connection fails, closes or takes too long.
     pub async fn connected(&mut self, timeout: Duration) -> Result<(), PeerError> {
         let wait = self.state.wait_for(|s| {

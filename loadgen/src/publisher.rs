@@ -246,6 +246,7 @@ async fn connect(
         bind_ip: config.bind_ip,
         advertise_ip: None,
         udp_ports: None,
+        ice_tcp_port: None,
         mux: None,
     });
     let mut peer = Peer::new(&factory).await?;

@@ -24,6 +24,8 @@ pub struct RunConfig {
     pub keyframe_interval_s: f64,
     /// `rtc` or `pc` (`--viewer-engine`).
     pub viewer_engine: String,
+    /// `udp`, or `tcp` for viewers on ICE-TCP (`--viewer-transport`).
+    pub viewer_transport: String,
     /// Percent of video datagrams each viewer drops on arrival (`--viewer-loss`).
     pub viewer_loss_pct: f64,
     /// Whether viewers' sockets asked for UDP GRO (`--viewer-gro`).

@@ -98,6 +98,10 @@ pub struct RunArgs {
     /// and reader tasks).
     #[arg(long, value_enum, default_value_t = ViewerEngine::Rtc)]
     pub viewer_engine: ViewerEngine,
+    /// How `pc` viewers reach the edge: `udp`, or `tcp` (ICE over TCP: they use only the
+    /// answer's passive TCP candidate, as a client on a network without UDP does).
+    #[arg(long, value_enum, default_value_t = ViewerTransport::Udp)]
+    pub viewer_transport: ViewerTransport,
     /// Percent of arriving video datagrams each `rtc` viewer drops before its core sees them
     /// (evenly spaced, so each loss is a single packet), to show that losses between edge and
     /// viewer are recovered by NACK. 0 (the default) drops nothing.
@@ -129,6 +133,13 @@ pub struct RunArgs {
     /// No progress line on stderr.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// How viewers reach the edge (`--viewer-transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ViewerTransport {
+    Udp,
+    Tcp,
 }
 
 /// How viewers are built (`--viewer-engine`).
@@ -193,6 +204,9 @@ impl RunArgs {
         if self.viewer_loss > 0.0 && self.viewer_engine != ViewerEngine::Rtc {
             bail!("--viewer-loss needs --viewer-engine rtc");
         }
+        if self.viewer_transport == ViewerTransport::Tcp && self.viewer_engine != ViewerEngine::Pc {
+            bail!("--viewer-transport tcp needs --viewer-engine pc");
+        }
         let failover = self
             .failover_origins
             .iter()
@@ -214,6 +228,11 @@ impl RunArgs {
             audio_kbps: self.audio_kbps,
             keyframe_interval_s: self.keyframe_interval,
             viewer_engine: self.viewer_engine.name().to_owned(),
+            viewer_transport: match self.viewer_transport {
+                ViewerTransport::Udp => "udp",
+                ViewerTransport::Tcp => "tcp",
+            }
+            .to_owned(),
             viewer_loss_pct: self.viewer_loss,
             viewer_gro: self.viewer_gro && self.viewer_engine == ViewerEngine::Rtc,
             viewer_own_srtp: self.viewer_own_srtp && self.viewer_engine == ViewerEngine::Rtc,
@@ -284,12 +303,20 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let video_capacity = (plan.video_packets_per_second() * seconds * 2.0) as usize + 4096;
     let audio_capacity = (plan.audio_packets_per_second() * seconds * 1.5) as usize + 1024;
     let ctx = Arc::new(ViewerContext {
-        factory: PcFactory::new(MediaSettings {
-            bind_ip: args.bind,
-            advertise_ip: None,
-            udp_ports: None,
-            mux: None,
-        }),
+        factory: {
+            let factory = PcFactory::new(MediaSettings {
+                bind_ip: args.bind,
+                advertise_ip: None,
+                udp_ports: None,
+                ice_tcp_port: None,
+                mux: None,
+            });
+            match args.viewer_transport {
+                ViewerTransport::Udp => factory,
+                ViewerTransport::Tcp => factory.with_tcp_client(),
+            }
+        },
+        tcp: args.viewer_transport == ViewerTransport::Tcp,
         client: signal::client(args.token.as_deref()).context("building the HTTP client")?,
         room: args.room.clone(),
         publisher: publisher.stats.clone(),

@@ -58,6 +58,8 @@ pub struct Counters {
 /// What every viewer shares.
 pub struct ViewerContext {
     pub factory: PcFactory,
+    /// `pc` viewers connect by ICE-TCP only (`--viewer-transport tcp`).
+    pub tcp: bool,
     pub client: reqwest::Client,
     pub room: String,
     pub publisher: Arc<PublisherStats>,
@@ -424,7 +426,12 @@ async fn negotiate(
     }
     let offer = peer.offer(GATHER_TIMEOUT).await.map_err(SetupError::Peer)?;
     let (answer, post_start_ns) = post_whep(ctx, edge, &offer, location, result).await?;
-    peer.apply_answer(answer).await.map_err(SetupError::Peer)?;
+    if ctx.tcp {
+        peer.apply_answer_tcp(answer).await
+    } else {
+        peer.apply_answer(answer).await
+    }
+    .map_err(SetupError::Peer)?;
     peer.connected(CONNECT_TIMEOUT)
         .await
         .map_err(SetupError::Peer)?;

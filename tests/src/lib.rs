@@ -608,6 +608,20 @@ impl Chromedriver {
 
     /// Opens a headless Chromium with a fake camera and microphone.
     pub async fn browser(&self) -> Result<Browser> {
+        self.browser_with(&[]).await
+    }
+
+    /// As [`Chromedriver::browser`], treating `origins` (`http://host:port`) as secure: a page
+    /// served over plain HTTP from an address other than loopback may use the camera then.
+    pub async fn browser_trusting(&self, origins: &[&str]) -> Result<Browser> {
+        self.browser_with(&[format!(
+            "--unsafely-treat-insecure-origin-as-secure={}",
+            origins.join(",")
+        )])
+        .await
+    }
+
+    async fn browser_with(&self, extra: &[String]) -> Result<Browser> {
         let binary = find(&["/usr/lib/chromium/chromium", "/usr/bin/chromium"])
             .context("chromium not found: install the Debian package chromium")?;
         let profile = tempdir()?;
@@ -627,6 +641,10 @@ impl Chromedriver {
                 ]
             }
         });
+        let mut caps = caps;
+        if let Some(args) = caps["goog:chromeOptions"]["args"].as_array_mut() {
+            args.extend(extra.iter().map(|a| serde_json::Value::from(a.as_str())));
+        }
         let client = self.driver.session(caps, "Chromium").await?;
         Ok(Browser {
             client,
@@ -634,6 +652,36 @@ impl Chromedriver {
             _driver: None,
         })
     }
+}
+
+/// A Chromium on loopback publishing VP8 from its fake camera to `room` on `origin`'s publish
+/// page, once connected.
+pub async fn publish_vp8(driver: &Chromedriver, origin: &NodeProc, room: &str) -> Result<Browser> {
+    let publisher = driver.browser().await?;
+    publisher
+        .open(&origin.url(&format!("/publish.html?room={room}&codec=VP8&autostart=1")))
+        .await?;
+    publisher.wait_connected(Duration::from_secs(45)).await?;
+    Ok(publisher)
+}
+
+/// A Chromium of `lab` (a chromedriver in `net`) watching `room` on `edge`'s watch page, at
+/// the host's end of the client's link.
+pub async fn watch_in_lab(
+    lab: &Chromedriver,
+    net: &netlab::ClientNet,
+    edge: &NodeProc,
+    room: &str,
+) -> Result<Browser> {
+    let viewer = lab.browser().await?;
+    viewer
+        .open(&format!(
+            "http://{}:{}/watch.html?room={room}&autostart=1",
+            net.host_ip,
+            edge.http.port()
+        ))
+        .await?;
+    Ok(viewer)
 }
 
 /// Opens a headless Firefox (Debian's `firefox-esr`) with fake camera and microphone streams,

@@ -2,11 +2,12 @@
 //! `coturn`) in its WHEP answers' and `OPTIONS`' `Link` headers (RFC 9725 section 4.6) with
 //! TURN REST credentials minted from `--turn-secret`; the watch page gathers a relay candidate
 //! over TCP with them and plays through it. The viewer's Chromium runs in a network namespace of
-//! its own (`cascade_tests::netlab`) that drops every UDP datagram.
+//! its own (`cascade_tests::netlab`) that drops every UDP datagram, and the edge's ICE-TCP port
+//! is closed.
 
 use anyhow::{Context, Result, bail};
 use cascade_tests::netlab::ClientNet;
-use cascade_tests::{Chromedriver, NodeProc, free_port, wait_playing};
+use cascade_tests::{Chromedriver, NodeProc, free_port, publish_vp8, wait_playing, watch_in_lab};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -73,6 +74,9 @@ async fn a_viewer_without_udp_plays_through_the_announced_turn_server_over_tcp()
             &host,
             "--ice-servers",
             &turn,
+            // Closed, so the viewer's one way in is the TURN server.
+            "--ice-tcp-port",
+            "off",
         ],
         &[("CASCADE_TURN_SECRET", TURN_SECRET)],
     )?;
@@ -97,25 +101,26 @@ async fn a_viewer_without_udp_plays_through_the_announced_turn_server_over_tcp()
     );
 
     let driver = Chromedriver::start().await?;
-    let publisher = driver.browser().await?;
-    publisher
-        .open(&origin.url("/publish.html?room=noudp&codec=VP8&autostart=1"))
-        .await?;
-    publisher.wait_connected(DEADLINE).await?;
+    let _publisher = publish_vp8(&driver, &origin, "noudp").await?;
 
     net.block_udp()?;
     let lab = Chromedriver::start_in(Some(&net)).await?;
-    let viewer = lab.browser().await?;
-    viewer
-        .open(&format!(
-            "http://{host}:{}/watch.html?room=noudp&autostart=1",
-            edge.http.port()
-        ))
-        .await?;
+    let viewer = watch_in_lab(&lab, &net, &edge, "noudp").await?;
     let stats = wait_playing(&viewer, 30, DEADLINE).await?;
     assert_eq!(
         stats["candidateType"], "relay",
         "the media came through the TURN server: {stats}"
+    );
+    // The edge counts its viewer as relayed.
+    let sessions = edge.status().await?["sessions"].clone();
+    assert_eq!(
+        (
+            sessions["relayed"].as_u64(),
+            sessions["udp"].as_u64(),
+            sessions["tcp"].as_u64()
+        ),
+        (Some(1), Some(0), Some(0)),
+        "{sessions}"
     );
     Ok(())
 }

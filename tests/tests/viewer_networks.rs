@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use cascade_tests::netlab::ClientNet;
-use cascade_tests::{Browser, Chromedriver, NodeProc, wait_playing};
+use cascade_tests::{Chromedriver, NodeProc, publish_vp8, wait_playing, watch_in_lab};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -12,16 +12,6 @@ const DEADLINE: Duration = Duration::from_secs(45);
 
 fn count(stats: &Value, key: &str) -> u64 {
     stats[key].as_u64().unwrap_or(0)
-}
-
-/// A Chromium publisher on loopback, publishing VP8 to `origin`'s publish page.
-async fn publish(driver: &Chromedriver, origin: &NodeProc, room: &str) -> Result<Browser> {
-    let publisher = driver.browser().await?;
-    publisher
-        .open(&origin.url(&format!("/publish.html?room={room}&codec=VP8&autostart=1")))
-        .await?;
-    publisher.wait_connected(DEADLINE).await?;
-    Ok(publisher)
 }
 
 /// A viewer whose link drops 5 % of its UDP at random keeps playing: the edge answers its NACKs
@@ -39,16 +29,10 @@ async fn a_viewer_losing_five_percent_of_its_packets_plays_without_freezing() ->
         &["--http-listen", "0.0.0.0:0", "--advertise-ip", &host],
     )?;
     let driver = Chromedriver::start().await?;
-    let _publisher = publish(&driver, &origin, "lossy").await?;
+    let _publisher = publish_vp8(&driver, &origin, "lossy").await?;
 
     let lab_driver = Chromedriver::start_in(Some(&net)).await?;
-    let viewer = lab_driver.browser().await?;
-    viewer
-        .open(&format!(
-            "http://{host}:{}/watch.html?room=lossy&autostart=1",
-            edge.http.port()
-        ))
-        .await?;
+    let viewer = watch_in_lab(&lab_driver, &net, &edge, "lossy").await?;
     wait_playing(&viewer, 30, DEADLINE).await?;
 
     net.random_loss(5)?;

@@ -74,6 +74,9 @@ fn node_summary(n: &status::NodeSummary) -> pb::NodeSummary {
         viewers: n.viewers.map(count),
         publishers: n.publishers.map(count),
         relays: n.relays.map(count),
+        sessions_udp: n.sessions_udp.map(count),
+        sessions_tcp: n.sessions_tcp.map(count),
+        sessions_relayed: n.sessions_relayed.map(count),
         rooms: n.rooms.map(count),
         ingress_bps: n.ingress_bps,
         egress_bps: n.egress_bps,
@@ -255,6 +258,7 @@ mod tests {
         ("SessionsReport", None),
         ("SessionInfo", None),
         ("SessionKind", None),
+        ("Transport", None),
         // The dashboard's history is HTTP only: charts are drawn from it by the page.
         ("NodeHistory", None),
         ("NodeSample", None),

@@ -235,6 +235,9 @@ mod tests {
             viewers: n,
             publishers: n,
             relays: n,
+            sessions_udp: n,
+            sessions_tcp: n,
+            sessions_relayed: n,
             rooms: n,
             ingress_bps: some.then_some(1),
             egress_bps: some.then_some(1),
@@ -378,6 +381,7 @@ mod tests {
             room: "r".into(),
             kind: crate::cluster::node::SessionKind::Viewer,
             connected,
+            transport: connected.then_some(crate::rtc::transport::Transport::Tcp),
         }
     }
 

@@ -178,6 +178,14 @@ pub struct NodeSummary {
     /// Relay links the node feeds.
     #[schema(required)]
     pub relays: Option<usize>,
+    /// Its connected sessions whose media travels over UDP, over ICE-TCP, and through a TURN
+    /// server.
+    #[schema(required)]
+    pub sessions_udp: Option<usize>,
+    #[schema(required)]
+    pub sessions_tcp: Option<usize>,
+    #[schema(required)]
+    pub sessions_relayed: Option<usize>,
     /// Rooms the node holds (published or relayed).
     #[schema(required)]
     pub rooms: Option<usize>,
@@ -227,6 +235,9 @@ impl NodeSummary {
             viewers: report.map(|r| r.sessions.viewers),
             publishers: report.map(|r| r.sessions.publishers),
             relays: report.map(|r| r.sessions.relays),
+            sessions_udp: report.map(|r| r.sessions.udp),
+            sessions_tcp: report.map(|r| r.sessions.tcp),
+            sessions_relayed: report.map(|r| r.sessions.relayed),
             rooms: report.map(|r| r.rooms.len()),
             ingress_bps: report.map(|r| {
                 r.rooms

@@ -446,6 +446,9 @@ pub struct Leg {
     rewriter: Rewriter,
     needs_keyframe: bool,
     started: bool,
+    /// Set by [`Leg::pause`] (and a change of source): the packet that starts the leg again
+    /// re-bases the rewriter.
+    resume: bool,
     /// The room track's source the last packet came from.
     source: Option<u32>,
     /// When the last packet went out, to keep timestamps in step with the clock across a change
@@ -475,6 +478,7 @@ impl Leg {
             rewriter,
             needs_keyframe: codec.needs_keyframe(),
             started: false,
+            resume: false,
             source: None,
             last_sent: None,
             clock_rate,
@@ -500,18 +504,21 @@ impl Leg {
     ) -> bool {
         if self.source != Some(source) {
             if self.source.is_some() {
-                let idle = self.last_sent.map_or(Duration::ZERO, |t| now - t);
-                let ticks = idle.as_secs_f64() * f64::from(self.clock_rate);
-                // Capped well below half the timestamp space, so it always reads as "later".
-                self.rewriter
-                    .switch_source(ticks.min(f64::from(1u32 << 30)) as u32);
-                self.started = false;
+                self.pause();
             }
             self.source = Some(source);
         }
         if !self.started {
             if self.needs_keyframe && !keyframe {
                 return false;
+            }
+            if self.resume {
+                self.resume = false;
+                let idle = self.last_sent.map_or(Duration::ZERO, |t| now - t);
+                let ticks = idle.as_secs_f64() * f64::from(self.clock_rate);
+                // Capped well below half the timestamp space, so it always reads as "later".
+                self.rewriter
+                    .switch_source(ticks.min(f64::from(1u32 << 30)) as u32);
             }
             self.started = true;
         }
@@ -520,6 +527,22 @@ impl Leg {
             true
         } else {
             false
+        }
+    }
+
+    /// Whether the leg's codec can only start at a keyframe (video).
+    pub fn needs_keyframe(&self) -> bool {
+        self.needs_keyframe
+    }
+
+    /// Stops the leg until the next keyframe (for video; audio resumes with its next packet),
+    /// as a change of source does: the outgoing stream then continues where it stopped, its
+    /// sequence numbers without a gap and its timestamps advanced by the time it was paused.
+    /// For a receiver that could not take what was sent (a full TCP connection).
+    pub fn pause(&mut self) {
+        if self.started {
+            self.started = false;
+            self.resume = true;
         }
     }
 }
@@ -585,6 +608,47 @@ mod tests {
         // Audio (no keyframes) starts at once.
         let mut audio = Leg::new(Rewriter::new(8, 111, 5), Codec::Opus, 48_000);
         assert!(audio.forward(&mut packet(9, 0, b"a"), 0, false, t0));
+    }
+
+    #[test]
+    fn a_paused_leg_resumes_at_a_keyframe_without_a_gap() {
+        let t0 = std::time::Instant::now();
+        let mut leg = Leg::new(Rewriter::new(7, 100, 1000), Codec::Vp8, 90_000);
+        assert!(leg.forward(&mut packet(1, 0, b"k"), 0, true, t0));
+        let mut last = packet(2, 3000, b"x");
+        assert!(leg.forward(&mut last, 0, false, t0));
+        // Paused (its viewer's TCP connection is full): the source's packets 3 to 9 are
+        // skipped, and so are its inter frames after.
+        leg.pause();
+        assert!(!leg.is_started());
+        let t1 = t0 + Duration::from_millis(500);
+        assert!(!leg.forward(&mut packet(10, 30_000, b"x"), 0, false, t1));
+        // The keyframe that restarts it follows the last packet sent: no gap to NACK, and
+        // timestamps half a second on.
+        let mut key = packet(11, 33_000, b"k");
+        assert!(leg.forward(&mut key, 0, true, t1));
+        assert_eq!(
+            key.header.sequence_number,
+            last.header.sequence_number.wrapping_add(1)
+        );
+        assert_eq!(
+            key.header.timestamp,
+            last.header.timestamp.wrapping_add(45_000)
+        );
+        let mut next = packet(12, 36_000, b"x");
+        assert!(leg.forward(&mut next, 0, false, t1));
+        assert_eq!(
+            next.header.sequence_number,
+            key.header.sequence_number.wrapping_add(1)
+        );
+        assert_eq!(
+            next.header.timestamp,
+            key.header.timestamp.wrapping_add(3000)
+        );
+        // Pausing a leg that has not started changes nothing.
+        let mut idle = Leg::new(Rewriter::new(9, 100, 1000), Codec::Vp8, 90_000);
+        idle.pause();
+        assert!(idle.forward(&mut packet(1, 0, b"k"), 0, true, t0));
     }
 
     fn packet(seq: u16, ts: u32, payload: &'static [u8]) -> Packet {

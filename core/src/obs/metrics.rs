@@ -9,6 +9,7 @@
 //! | `cascade_viewers` | gauge | WHEP viewer sessions on this node (the Helm chart's autoscaling input) |
 //! | `cascade_publishers` | gauge | WHIP publisher sessions |
 //! | `cascade_rooms` | gauge | rooms held (published here or relayed) |
+//! | `cascade_sessions{transport}` | gauge | connected sessions (publishers, viewers, downstream relay links) by how their media travels: `udp`, `tcp` (ICE-TCP) or `relayed` (through a TURN server) |
 //! | `cascade_relay_links{direction}` | gauge | `upstream`: rooms pulled over a relay link; `downstream`: relay links served to other nodes |
 //! | `cascade_received_packets_total`, `cascade_received_bytes_total` | counter | RTP from sources (publishers, upstream links); bytes are payload bytes |
 //! | `cascade_sent_packets_total`, `cascade_sent_bytes_total` | counter | RTP written to subscribers (viewers, downstream links) |
@@ -59,6 +60,10 @@ pub struct Gauges {
     pub relays_upstream: usize,
     /// Relay links this node feeds.
     pub relays_downstream: usize,
+    /// Connected sessions by transport: over UDP, over ICE-TCP, through a TURN server.
+    pub udp: usize,
+    pub tcp: usize,
+    pub relayed: usize,
 }
 
 /// Traffic counters of a node, handed to each of its rooms. Cloning shares the counters.
@@ -139,6 +144,7 @@ pub struct Metrics {
     publishers: Gauge,
     rooms: Gauge,
     relay_links: Family<OpLabels, Gauge>,
+    sessions: Family<OpLabels, Gauge>,
     routing_errors: Family<OpLabels, Counter>,
     routing_duration: Family<OpLabels, Histogram>,
     /// Live rooms taken over by a new publisher after theirs dropped.
@@ -180,6 +186,7 @@ impl Metrics {
         let publishers = Gauge::default();
         let rooms = Gauge::default();
         let relay_links = Family::<OpLabels, Gauge>::default();
+        let sessions = Family::<OpLabels, Gauge>::default();
         let routing_errors = Family::<OpLabels, Counter>::default();
         let routing_duration =
             Family::<OpLabels, Histogram>::new_with_constructor(routing_histogram as fn() -> _);
@@ -190,6 +197,11 @@ impl Metrics {
         );
         registry.register("publishers", "WHIP publisher sessions", publishers.clone());
         registry.register("rooms", "Rooms held by this node", rooms.clone());
+        registry.register(
+            "sessions",
+            "Connected sessions by transport: udp, tcp (ICE-TCP), relayed (through TURN)",
+            sessions.clone(),
+        );
         registry.register(
             "relay_links",
             "Relay links: upstream (rooms pulled) and downstream (links served)",
@@ -362,6 +374,7 @@ impl Metrics {
             publishers,
             rooms,
             relay_links,
+            sessions,
             routing_errors,
             routing_duration,
         }
@@ -385,6 +398,13 @@ impl Metrics {
                 .get_or_create(&[("direction", "downstream")]),
             gauges.relays_downstream,
         );
+        for (transport, n) in [
+            ("udp", gauges.udp),
+            ("tcp", gauges.tcp),
+            ("relayed", gauges.relayed),
+        ] {
+            set(&self.sessions.get_or_create(&[("transport", transport)]), n);
+        }
         let mut out = String::new();
         if let Err(e) = encode(&mut out, &self.registry) {
             tracing::warn!(error = %e, "metrics encoding failed");

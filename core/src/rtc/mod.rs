@@ -7,15 +7,21 @@
 //!   the payload types an answer settled on (shared by sessions and the mux).
 //! - [`session`]: publisher, subscriber and upstream peer connections and their lifetimes.
 //! - [`mux`]: every WHEP viewer on one UDP socket and one task per shard.
+//! - [`ice_tcp`]: the node's ICE-over-TCP port, whose connections go to the session their first
+//!   binding request names; [`stun`]: the one STUN field both read.
+//! - [`transport`]: how a connected session's media travels (UDP, TCP, relayed).
 //! - `pair` (feature `test-support`): two sans-I/O cores connected in memory.
 //!
 //! Imports [`crate::media`], [`crate::obs`] and [`crate::error`].
 
 pub mod events;
+pub mod ice_tcp;
 pub mod mux;
 pub mod negotiate;
 pub mod pc;
 pub mod session;
+pub mod stun;
+pub mod transport;
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod pair;

@@ -44,6 +44,7 @@ fn core(kind: CoreKind, role: IceRole, tap: Option<Arc<KeyTap>>) -> Result<RTCPe
         bind_ip: "127.0.0.1".parse().expect("an address"),
         advertise_ip: None,
         udp_ports: None,
+        ice_tcp_port: None,
         mux: None,
     });
     let (media, registry, mut settings) = match role {

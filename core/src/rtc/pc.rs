@@ -91,6 +91,8 @@ pub struct MediaSettings {
     pub advertise_ip: Option<IpAddr>,
     /// Inclusive UDP port range; `None` lets the OS pick.
     pub udp_ports: Option<(u16, u16)>,
+    /// The ICE-TCP port (`rtc::ice_tcp`; 0: the OS picks), when clients may connect over TCP.
+    pub ice_tcp_port: Option<u16>,
     /// The UDP mux, when WHEP viewers share its sockets; `None` gives each viewer a peer
     /// connection of its own.
     pub mux: Option<MuxSettings>,
@@ -126,6 +128,11 @@ pub struct PcFactory {
     feedback: crate::obs::metrics::Feedback,
     /// How long a session answered by this node may take to connect (`--connect-timeout`).
     connect_timeout: Duration,
+    /// The node's ICE-TCP port, once open: answering peer connections then listen for ICE-TCP
+    /// too, and their answers send clients through it ([`crate::rtc::ice_tcp::splice_answer`]).
+    ice_tcp: std::sync::OnceLock<Arc<crate::rtc::ice_tcp::IceTcp>>,
+    /// Offering peer connections may connect to a passive TCP candidate (a client of ICE-TCP).
+    tcp_client: bool,
 }
 
 impl std::fmt::Debug for PcFactory {
@@ -146,7 +153,27 @@ impl PcFactory {
             next_port: AtomicU32::new(0),
             feedback: crate::obs::metrics::Feedback::default(),
             connect_timeout: crate::rtc::DEFAULT_CONNECT_TIMEOUT,
+            ice_tcp: std::sync::OnceLock::new(),
+            tcp_client: false,
         }
+    }
+
+    /// Offering peer connections can reach a passive TCP candidate they are given with
+    /// `add_ice_candidate` (an ICE-TCP client, as the load generator's TCP viewers are).
+    pub fn with_tcp_client(mut self) -> Self {
+        self.tcp_client = true;
+        self
+    }
+
+    /// From now on, answering peer connections take ICE-TCP connections through `ice_tcp`
+    /// (once set, it stays).
+    pub fn set_ice_tcp(&self, ice_tcp: Arc<crate::rtc::ice_tcp::IceTcp>) {
+        let _ = self.ice_tcp.set(ice_tcp);
+    }
+
+    /// The node's ICE-TCP port, once open.
+    pub fn ice_tcp(&self) -> Option<&Arc<crate::rtc::ice_tcp::IceTcp>> {
+        self.ice_tcp.get()
     }
 
     /// Sessions answered with this factory's peer connections that have not connected (ICE
@@ -316,15 +343,22 @@ impl PcFactory {
         port: u16,
     ) -> Result<Pc> {
         let (media_engine, registry, setting_engine) = self.engines_as(role, CoreKind::Full)?;
-        let pc = PeerConnectionBuilder::new()
+        let mut builder = PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(media_engine)
             .with_interceptor_registry(registry)
             .with_setting_engine(setting_engine.build())
             .with_handler(handler)
-            .with_udp_addrs(vec![std::net::SocketAddr::new(self.settings.bind_ip, port)])
-            .build()
-            .await?;
+            .with_udp_addrs(vec![std::net::SocketAddr::new(self.settings.bind_ip, port)]);
+        if (role == IceRole::Answerer && self.ice_tcp.get().is_some())
+            || (role == IceRole::Offerer && self.tcp_client)
+        {
+            // An answerer's own listener, which the node's ICE-TCP port splices clients'
+            // connections to; an offerer's gives it its active TCP candidate.
+            builder =
+                builder.with_tcp_addrs(vec![std::net::SocketAddr::new(self.settings.bind_ip, 0)]);
+        }
+        let pc = builder.build().await?;
         Ok(Arc::new(pc))
     }
 }
@@ -363,15 +397,29 @@ pub fn register_nack_feedback(media_engine: &mut MediaEngine) {
 /// The ICE host candidate (UDP, component 1) at `addr`, as `add_local_candidate` takes it: the
 /// one candidate of a core that is answered or offered without trickle ICE.
 pub fn host_candidate(addr: SocketAddr) -> rtc::shared::error::Result<RTCIceCandidateInit> {
+    host(addr, "udp", rtc::ice::tcp_type::TcpType::Unspecified)
+}
+
+/// The passive ICE-TCP host candidate (RFC 6544) at `addr`: the node's ICE-TCP port, which
+/// clients connect to (`rtc::ice_tcp`).
+pub fn tcp_host_candidate(addr: SocketAddr) -> rtc::shared::error::Result<RTCIceCandidateInit> {
+    host(addr, "tcp", rtc::ice::tcp_type::TcpType::Passive)
+}
+
+fn host(
+    addr: SocketAddr,
+    network: &str,
+    tcp_type: rtc::ice::tcp_type::TcpType,
+) -> rtc::shared::error::Result<RTCIceCandidateInit> {
     let candidate = CandidateHostConfig {
         base_config: CandidateConfig {
-            network: "udp".to_owned(),
+            network: network.to_owned(),
             address: addr.ip().to_string(),
             port: addr.port(),
             component: 1,
             ..Default::default()
         },
-        ..Default::default()
+        tcp_type,
     }
     .new_candidate_host()?;
     RTCIceCandidate::from(&candidate).to_json()
@@ -870,6 +918,7 @@ mod tests {
             bind_ip: "127.0.0.1".parse().unwrap(),
             advertise_ip: None,
             udp_ports: None,
+            ice_tcp_port: None,
             mux: None,
         });
         let (media_engine, registry, setting_engine) = factory.engines(CoreKind::OwnMedia).unwrap();

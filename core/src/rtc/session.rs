@@ -10,10 +10,12 @@ use crate::media::MediaKind;
 use crate::media::layers::Layer;
 use crate::media::room::{EndReason, Room, RoomTrack};
 use crate::rtc::events::{PeerEvents, gone};
+use crate::rtc::ice_tcp::{IceTcp, Registration, Route};
 use crate::rtc::negotiate::{
     NegotiationError, Offer, choose_tracks, new_leg, no_codec_accepted, payload_type, sending_track,
 };
 use crate::rtc::pc::{IceRole, Pc, PcFactory};
+use crate::rtc::transport::{self, TransportCell};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
@@ -37,6 +39,12 @@ struct Peer {
     state: watch::Receiver<RTCPeerConnectionState>,
     gathered: watch::Receiver<bool>,
     tracks: mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>,
+    /// The node's ICE-TCP port, for a peer connection that answers (see [`Peer::answer`]).
+    ice_tcp: Option<Arc<IceTcp>>,
+    /// Its ufrag's route on the node's ICE-TCP port, once it has answered.
+    tcp_route: Option<Registration>,
+    /// The relay candidates of the offer it answered (see [`transport`]).
+    relays: Vec<std::net::SocketAddr>,
 }
 
 impl Peer {
@@ -60,6 +68,12 @@ impl Peer {
             state,
             gathered,
             tracks,
+            ice_tcp: match role {
+                IceRole::Answerer => factory.ice_tcp().cloned(),
+                IceRole::Offerer => None,
+            },
+            tcp_route: None,
+            relays: Vec::new(),
         })
     }
 
@@ -75,6 +89,7 @@ impl Peer {
     }
 
     async fn answer(&mut self, offer: &str) -> Result<String> {
+        self.relays = transport::relay_candidates(offer);
         let offer = RTCSessionDescription::offer(offer.to_owned())
             .map_err(|e| NegotiationError::BadOffer(format!("invalid SDP offer: {e}")))?;
         self.pc
@@ -83,7 +98,19 @@ impl Peer {
             .map_err(|e| NegotiationError::BadOffer(format!("SDP offer refused: {e}")))?;
         let answer = self.pc.create_answer(None).await?;
         self.pc.set_local_description(answer).await?;
-        self.local_sdp().await
+        let sdp = self.local_sdp().await?;
+        // Clients without UDP connect to the node's ICE-TCP port, which splices them to the
+        // peer connection's own listener.
+        let Some(ice_tcp) = &self.ice_tcp else {
+            return Ok(sdp);
+        };
+        match crate::rtc::ice_tcp::splice_answer(&sdp, ice_tcp.candidate()) {
+            Some((spliced, ufrag, own)) => {
+                self.tcp_route = Some(ice_tcp.register(&ufrag, Route::Splice(own)));
+                Ok(spliced)
+            }
+            None => Ok(sdp),
+        }
     }
 
     /// Resolves when the connection is up; errors when it fails or takes longer than `timeout`.
@@ -119,6 +146,8 @@ pub struct SessionHandle {
     /// Cancelled once the session's ICE and DTLS are done (never, for one that does not
     /// connect within the connect timeout: it is closed instead).
     pub connected: CancellationToken,
+    /// How its media travels, once it is connected.
+    pub transport: TransportCell,
 }
 
 /// Starts a publisher session into `room` (a new, empty room this node owns, or one resumed).
@@ -133,6 +162,7 @@ pub async fn publish(
     cancel: CancellationToken,
     finished: CancellationToken,
     connected: CancellationToken,
+    transport: TransportCell,
 ) -> Result<String> {
     let sending = offer.sending();
     if sending == 0 {
@@ -154,6 +184,8 @@ pub async fn publish(
             pc,
             mut state,
             mut tracks,
+            tcp_route: _tcp_route,
+            relays,
             ..
         } = peer;
         let mut up_state = state.clone();
@@ -165,6 +197,9 @@ pub async fn publish(
                 up = reached_connected(&mut up_state), if !connected.is_cancelled() => {
                     if up {
                         connected.cancel();
+                        if let Some(t) = transport::of_pc(&pc, &relays).await {
+                            transport.set(t);
+                        }
                     } else {
                         never_connected(&room);
                         break;
@@ -239,6 +274,7 @@ pub async fn subscribe(
     cancel: CancellationToken,
     finished: CancellationToken,
     connected: CancellationToken,
+    transport: TransportCell,
 ) -> Result<String> {
     let offered_at = std::time::Instant::now();
     let chosen = choose_tracks(&room, offer).await?;
@@ -298,6 +334,7 @@ pub async fn subscribe(
         cancel,
         finished,
         connected,
+        transport,
         timeout: factory.connect_timeout(),
     };
     tokio::spawn(run_subscriber(peer, room, negotiated, ends, offered_at));
@@ -309,6 +346,7 @@ struct Ends {
     cancel: CancellationToken,
     finished: CancellationToken,
     connected: CancellationToken,
+    transport: TransportCell,
     /// How long it may take to connect.
     timeout: Duration,
 }
@@ -324,6 +362,7 @@ async fn run_subscriber(
         cancel,
         finished,
         connected,
+        transport,
         timeout,
     } = ends;
     let up = tokio::select! {
@@ -335,6 +374,9 @@ async fn run_subscriber(
         tracing::info!(room = %room.id, error = %e, "subscriber never connected; closed");
     } else {
         connected.cancel();
+        if let Some(t) = transport::of_pc(&peer.pc, &peer.relays).await {
+            transport.set(t);
+        }
         // Keyframe requests from the subscriber travel upstream, rate-limited per track.
         let feedback = CancellationToken::new();
         for leg in &legs {

@@ -81,6 +81,7 @@ fn factory() -> PcFactory {
         bind_ip: "127.0.0.1".parse().expect("an address"),
         advertise_ip: None,
         udp_ports: None,
+        ice_tcp_port: None,
         mux: None,
     })
 }

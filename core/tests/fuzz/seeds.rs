@@ -59,6 +59,7 @@ fn webrtc_rs_offer() -> String {
         bind_ip: "127.0.0.1".parse().unwrap(),
         advertise_ip: None,
         udp_ports: None,
+        ice_tcp_port: None,
         mux: None,
     });
     let (media, registry, settings) = factory

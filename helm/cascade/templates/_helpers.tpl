@@ -268,6 +268,10 @@ message naming the key to fix.
 {{- fail (printf "%s overlaps %s.udpPorts (%s); the node's other media sockets take ports of that range" (include "cascade.udpMuxDesc" $sel) $comp (include "cascade.udpRange" $sel)) }}
 {{- end }}
 {{- end }}
+{{- /* The pod listens on its HTTP, gRPC and ICE-TCP ports, all TCP: one number each. */}}
+{{- if and $v.media.iceTcp.enabled (has (int $c.ports.iceTcp) (list (int $c.ports.http) (int $c.ports.grpc))) }}
+{{- fail (printf "%s.ports.iceTcp (%d) is also %s.ports.http or %s.ports.grpc; the pod listens on each over TCP" $comp (int $c.ports.iceTcp) $comp $comp) }}
+{{- end }}
 {{- if and $c.ingress.enabled (not $c.ingress.hosts) }}
 {{- fail (printf "%s.ingress.enabled needs at least one host in %s.ingress.hosts" $comp $comp) }}
 {{- end }}
@@ -299,11 +303,16 @@ message naming the key to fix.
 {{- end }}
 {{- end }}
 {{- end }}
+{{- /* The TCP ports: HTTP, gRPC and, when on, ICE-TCP. */}}
 {{- $oports := list (int $o.ports.http) (int $o.ports.grpc) }}
 {{- $eports := list (int $e.ports.http) (int $e.ports.grpc) }}
+{{- if $v.media.iceTcp.enabled }}
+{{- $oports = append $oports (int $o.ports.iceTcp) }}
+{{- $eports = append $eports (int $e.ports.iceTcp) }}
+{{- end }}
 {{- range $p := $eports }}
 {{- if has $p $oports }}
-{{- fail (printf "edge.ports and origin.ports share port %d; in %s mode both use node ports" $p $v.media.mode) }}
+{{- fail (printf "edge.ports and origin.ports share TCP port %d; in %s mode both use node ports" $p $v.media.mode) }}
 {{- end }}
 {{- end }}
 {{- end }}

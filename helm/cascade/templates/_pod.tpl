@@ -158,6 +158,16 @@ spec:
           {{- end }}
         {{- end }}
         {{- end }}
+        {{- if $v.media.iceTcp.enabled }}
+        {{- /* ICE over TCP: the one port of every session's passive TCP candidate, a node port in
+               the host modes like the mux. */}}
+        - name: ice-tcp
+          containerPort: {{ $c.ports.iceTcp }}
+          protocol: TCP
+          {{- if $hostMode }}
+          hostPort: {{ $c.ports.iceTcp }}
+          {{- end }}
+        {{- end }}
         {{- if $hostMode }}
         {{- /* Kubernetes has no port ranges: each media port is declared, which also lets the scheduler keep two pods that use it off one node. */}}
         {{- range $p := untilStep (int $c.udpPorts.start) (int (add1 $c.udpPorts.end)) 1 }}
@@ -187,7 +197,7 @@ spec:
           valueFrom:
             fieldRef:
               fieldPath: metadata.name
-        {{- $listen := list "CASCADE_HTTP_LISTEN" "CASCADE_GRPC_LISTEN" "CASCADE_UDP_PORTS" "CASCADE_UDP_MUX" }}
+        {{- $listen := list "CASCADE_HTTP_LISTEN" "CASCADE_GRPC_LISTEN" "CASCADE_UDP_PORTS" "CASCADE_UDP_MUX" "CASCADE_ICE_TCP_PORT" }}
         {{- if $v.media.udpMux.enabled }}
         {{- $listen = append $listen "CASCADE_UDP_MUX_PORT" }}
         {{- if gt (int $c.udpMuxShards) 1 }}

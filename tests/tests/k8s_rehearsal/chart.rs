@@ -16,7 +16,10 @@ pub(crate) const POD_IP: &str = "127.0.0.1";
 pub(crate) const MUX_PORT: &str = "udp-mux";
 /// Variables whose whole value is one of the pod's ports, by protocol (a listen address
 /// `0.0.0.0:<port>` is mapped wherever it appears).
-pub(crate) const PORT_ENV: &[(&str, &str)] = &[("CASCADE_UDP_MUX_PORT", "UDP")];
+pub(crate) const PORT_ENV: &[(&str, &str)] = &[
+    ("CASCADE_UDP_MUX_PORT", "UDP"),
+    ("CASCADE_ICE_TCP_PORT", "TCP"),
+];
 
 pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -72,6 +72,7 @@ impl Node {
             handle.cancel.clone(),
             handle.finished.clone(),
             handle.connected.clone(),
+            handle.transport.clone(),
         )
         .await
         {
@@ -162,6 +163,7 @@ impl Node {
                     handle.cancel.clone(),
                     handle.finished.clone(),
                     handle.connected.clone(),
+                    handle.transport.clone(),
                 )
                 .await
             }
@@ -173,6 +175,7 @@ impl Node {
                     handle.cancel.clone(),
                     handle.finished.clone(),
                     handle.connected.clone(),
+                    handle.transport.clone(),
                 )
                 .await
             }

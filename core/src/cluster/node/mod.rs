@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::media::room::Room;
 use crate::rtc::pc::PcFactory;
 use crate::rtc::session::SessionHandle;
+use crate::rtc::transport::Transport;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -64,6 +65,12 @@ pub struct SessionCounts {
     pub viewers: usize,
     /// Relay links this node feeds (downstream).
     pub relays: usize,
+    /// Connected sessions (of every kind) whose media travels over UDP...
+    pub udp: usize,
+    /// ... over ICE-TCP ...
+    pub tcp: usize,
+    /// ... or through a TURN server.
+    pub relayed: usize,
 }
 
 /// One session of this node (`GET /v1/sessions`, `DELETE /v1/sessions/{id}`).
@@ -76,6 +83,10 @@ pub struct SessionInfo {
     pub kind: SessionKind,
     /// Whether its ICE and DTLS are done.
     pub connected: bool,
+    /// How its media travels, once connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub transport: Option<crate::rtc::transport::Transport>,
 }
 
 #[derive(Debug)]
@@ -93,6 +104,7 @@ impl SessionEntry {
             room: self.handle.room.clone(),
             kind: self.kind,
             connected: self.handle.connected.is_cancelled(),
+            transport: self.handle.transport.get(),
         }
     }
 }
@@ -164,20 +176,31 @@ impl Node {
         self.mux.get().map(|m| m.shard_loads()).unwrap_or_default()
     }
 
-    /// Binds the UDP mux and serves WHEP viewers on it from now on (until shutdown), when the
-    /// configuration asks for it.
+    /// Opens the ICE-TCP port and binds the UDP mux, which serves WHEP viewers from now on
+    /// (until shutdown), as far as the configuration asks for them.
     ///
     /// # Panics
     ///
     /// Outside a Tokio runtime.
     pub fn start_mux(&self) -> std::io::Result<()> {
-        if let Some(settings) = self.config.media.mux
+        let media = &self.config.media;
+        if let Some(port) = media.ice_tcp_port
+            && self.factory.ice_tcp().is_none()
+        {
+            self.factory.set_ice_tcp(crate::rtc::ice_tcp::IceTcp::start(
+                std::net::SocketAddr::new(media.bind_ip, port),
+                media.advertise_ip,
+                self.shutdown.clone(),
+            )?);
+        }
+        if let Some(settings) = media.mux
             && self.mux.get().is_none()
         {
             let mux = crate::rtc::mux::Mux::start(
-                &self.config.media,
+                media,
                 settings,
                 self.metrics.mux_send_errors.clone(),
+                self.factory.ice_tcp().cloned(),
                 self.shutdown.clone(),
             )?;
             let _ = self.mux.set(mux);
@@ -189,6 +212,11 @@ impl Node {
     /// served on it.
     pub fn mux_addrs(&self) -> Vec<std::net::SocketAddr> {
         self.mux.get().map(|m| m.candidates()).unwrap_or_default()
+    }
+
+    /// The ICE-TCP port's address in sessions' candidates, when it is open.
+    pub fn ice_tcp_addr(&self) -> Option<std::net::SocketAddr> {
+        self.factory.ice_tcp().map(|t| t.candidate())
     }
 
     pub fn id(&self) -> &str {
@@ -257,7 +285,7 @@ impl Node {
         self.state().rooms.get(id).cloned()
     }
 
-    /// Counts sessions by kind.
+    /// Counts sessions by kind, and connected ones by transport.
     pub fn session_counts(&self) -> SessionCounts {
         let mut counts = SessionCounts::default();
         for s in self.state().sessions.values() {
@@ -266,6 +294,13 @@ impl Node {
                 SessionKind::Viewer => &mut counts.viewers,
                 SessionKind::Relay => &mut counts.relays,
             } += 1;
+            if let Some(t) = s.handle.transport.get() {
+                *match t {
+                    Transport::Udp => &mut counts.udp,
+                    Transport::Tcp => &mut counts.tcp,
+                    Transport::Relayed => &mut counts.relayed,
+                } += 1;
+            }
         }
         counts
     }
@@ -280,6 +315,9 @@ impl Node {
             rooms: rooms.len(),
             relays_upstream: rooms.iter().filter(|r| r.relayed && !r.is_ended()).count(),
             relays_downstream: sessions.relays,
+            udp: sessions.udp,
+            tcp: sessions.tcp,
+            relayed: sessions.relayed,
         }
     }
 
@@ -340,6 +378,7 @@ impl Node {
             cancel: self.shutdown.child_token(),
             finished: CancellationToken::new(),
             connected: CancellationToken::new(),
+            transport: Default::default(),
         }
     }
 

@@ -4,11 +4,16 @@
 use super::sendmmsg::{Message, sendmmsg_messages};
 use super::*;
 
+mod tcp_io;
+pub(super) use tcp_io::TcpInputs;
+
 pub(super) struct Engine {
     /// Non-blocking, registered with the reactor for reading only.
     socket: AsyncFd<std::net::UdpSocket>,
     /// The local address the cores are told datagrams arrive on: their host candidate's.
     local: SocketAddr,
+    /// The local address the cores are told TCP frames arrive on: their TCP candidate's.
+    tcp_local: Option<SocketAddr>,
     viewers: Slab<Viewer>,
     /// The shard's viewer count, shared with [`Mux::subscribe`].
     count: Arc<AtomicUsize>,
@@ -20,7 +25,9 @@ pub(super) struct Engine {
     /// Room track (by address) -> feed id.
     feed_of_track: HashMap<usize, u64>,
     media_tx: mpsc::Sender<Outgoing>,
-    outbox: Outbox,
+    out: Out,
+    /// Scratch for [`Engine::flush`]: TCP connections that failed.
+    tcp_closed: Vec<u64>,
     recv_buf: Vec<u8>,
     due: Vec<usize>,
     catching: Vec<usize>,
@@ -42,17 +49,21 @@ pub(super) struct Engine {
 impl Engine {
     /// An engine for `socket`, whose viewers' candidates carry `local`; `count` is the shard's
     /// viewer count, `media_tx` the sending end of its media queue.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         socket: AsyncFd<std::net::UdpSocket>,
         local: SocketAddr,
+        tcp_local: Option<SocketAddr>,
         count: Arc<AtomicUsize>,
         media_tx: mpsc::Sender<Outgoing>,
+        tcp: TcpConns,
         gso_segments: usize,
         send_errors_metric: prometheus_client::metrics::counter::Counter,
     ) -> Self {
         Self {
             socket,
             local,
+            tcp_local,
             viewers: Slab::new(),
             count,
             by_id: HashMap::new(),
@@ -61,7 +72,11 @@ impl Engine {
             feeds: HashMap::new(),
             feed_of_track: HashMap::new(),
             media_tx,
-            outbox: Outbox::with_capacity(4 * SEND_BATCH, 4 * SEND_BATCH * 1500),
+            out: Out {
+                udp: Outbox::with_capacity(4 * SEND_BATCH, 4 * SEND_BATCH * 1500),
+                tcp,
+            },
+            tcp_closed: Vec::new(),
             recv_buf: vec![0; 2048],
             due: Vec::new(),
             catching: Vec::new(),
@@ -80,6 +95,7 @@ impl Engine {
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
         mut media: mpsc::Receiver<Outgoing>,
+        mut tcp: TcpInputs,
         shutdown: CancellationToken,
     ) {
         let mut batch = Vec::with_capacity(BATCH);
@@ -101,6 +117,8 @@ impl Engine {
                     }
                     None => break,
                 },
+                Some(accepted) = tcp.accepted.recv() => self.tcp_accept(accepted),
+                Some(input) = tcp.input.recv() => self.tcp_receive(input),
                 _ = tick.tick() => {
                     ticks = ticks.wrapping_add(1);
                     self.timers(ticks.is_multiple_of(FULL_SWEEP_TICKS));
@@ -153,11 +171,21 @@ impl Engine {
         while let Some(out) = viewer.pc.poll_write() {
             let to = out.transport.peer_addr;
             let stun = is_stun(&out.message);
-            route(&mut self.by_addr, &mut viewer.addrs, key, to, stun);
+            let to = if out.transport.transport_protocol == TransportProtocol::TCP {
+                // Only to a connection of its own: the core knows no other TCP peer.
+                if !self.out.tcp.serves(to, key) {
+                    continue;
+                }
+                self.out.tcp.push(to, &out.message);
+                MediaTo::Tcp(to)
+            } else {
+                route(&mut self.by_addr, &mut viewer.addrs, key, to, stun);
+                self.out.udp.push(to, &out.message);
+                MediaTo::Udp(to)
+            };
             if !stun {
                 viewer.media_to = Some(to);
             }
-            self.outbox.push(to, &out.message);
         }
         let mut connected = false;
         while let Some(event) = viewer.pc.poll_event() {
@@ -188,7 +216,7 @@ impl Engine {
                                 .get(&(Arc::as_ptr(&viewer.legs[leg].track) as usize))
                                 .and_then(|id| self.feeds.get(id));
                             if let Some(feed) = feed {
-                                resend(viewer, leg, nack, feed, &mut self.outbox);
+                                resend(viewer, leg, nack, feed, &mut self.out);
                             }
                         }
                     } else if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
@@ -224,6 +252,12 @@ impl Engine {
             self.remove(key);
         } else if connected && viewer.connected_at.is_none() {
             viewer.connected_at = Some(Instant::now());
+            if let Some(to) = viewer.media_to {
+                viewer.transport.set(match to {
+                    MediaTo::Tcp(_) => Transport::Tcp,
+                    MediaTo::Udp(addr) => Transport::of_pair(&viewer.relays, false, addr),
+                });
+            }
             viewer.connected.cancel();
             self.attach(key);
             self.catch_up(key, Instant::now());
@@ -299,7 +333,7 @@ impl Engine {
                 keyframe,
                 0,
                 now,
-                &mut self.outbox,
+                &mut self.out,
             ) {
                 sent += 1;
                 bytes += n;
@@ -315,7 +349,22 @@ impl Engine {
         };
         let _ = viewer.pc.close();
         while let Some(out) = viewer.pc.poll_write() {
-            self.outbox.push(out.transport.peer_addr, &out.message);
+            let to = out.transport.peer_addr;
+            if out.transport.transport_protocol == TransportProtocol::TCP {
+                if self.out.tcp.serves(to, key) {
+                    self.out.tcp.push(to, &out.message);
+                }
+            } else {
+                self.out.udp.push(to, &out.message);
+            }
+        }
+        // What was queued for its connections is written before they close (best effort).
+        let mut closed = std::mem::take(&mut self.tcp_closed);
+        self.out.tcp.flush(|_, _| {}, &mut closed);
+        closed.clear();
+        self.tcp_closed = closed;
+        for &id in &viewer.tcp_conns {
+            self.out.tcp.close(id);
         }
         self.by_id.remove(&viewer.id);
         self.by_ufrag.remove(&viewer.ufrag);
@@ -501,7 +550,7 @@ impl Engine {
                             out.keyframe,
                             self.pads[i],
                             now,
-                            &mut self.outbox,
+                            &mut self.out,
                         ) {
                             sent += 1;
                             bytes += n;
@@ -521,16 +570,9 @@ impl Engine {
                                 k.header.sequence_number == out.packet.header.sequence_number
                             });
                             for p in cached.iter().skip(1).filter(|_| from_here) {
-                                if let Some(n) = send(
-                                    viewer,
-                                    leg,
-                                    p,
-                                    out.source,
-                                    false,
-                                    0,
-                                    now,
-                                    &mut self.outbox,
-                                ) {
+                                if let Some(n) =
+                                    send(viewer, leg, p, out.source, false, 0, now, &mut self.out)
+                                {
                                     sent += 1;
                                     bytes += n;
                                 }
@@ -538,7 +580,7 @@ impl Engine {
                         }
                     }
                 }
-                if self.outbox.len() >= SEND_BATCH {
+                if self.out.udp.len() >= SEND_BATCH {
                     self.flush().await;
                 }
             }
@@ -558,19 +600,21 @@ impl Engine {
     /// leave in outbox order, so a viewer's datagrams stay in order. A full socket buffer waits
     /// for room once; what still does not fit is dropped (and NACKed by the viewer).
     async fn flush(&mut self) {
+        self.flush_tcp();
+        let outbox = &self.out.udp;
         self.messages.clear();
         let mut i = 0;
-        while i < self.outbox.len() {
-            let (to, first) = (self.outbox.to(i), self.outbox.size(i));
+        while i < outbox.len() {
+            let (to, first) = (outbox.to(i), outbox.size(i));
             let mut j = i + 1;
-            while j < self.outbox.len()
+            while j < outbox.len()
                 && j - i < self.gso_segments
-                && self.outbox.to(j) == to
-                && self.outbox.size(j) <= first
+                && outbox.to(j) == to
+                && outbox.size(j) <= first
                 && (j - i + 1) * first <= GSO_BYTES
             {
                 j += 1;
-                if self.outbox.size(j - 1) < first {
+                if outbox.size(j - 1) < first {
                     break;
                 }
             }
@@ -586,7 +630,7 @@ impl Engine {
         let mut waited = false;
         while at < self.messages.len() {
             let result =
-                sendmmsg_messages(self.socket.as_raw_fd(), &self.outbox, &self.messages[at..]);
+                sendmmsg_messages(self.socket.as_raw_fd(), &self.out.udp, &self.messages[at..]);
             match result {
                 Ok(n) => at += n.max(1),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && !waited => {
@@ -624,7 +668,7 @@ impl Engine {
                 }
             }
         }
-        self.outbox.clear();
+        self.out.udp.clear();
     }
 
     fn send_error(&mut self, e: &std::io::Error) {
@@ -739,16 +783,22 @@ fn send(
     keyframe: bool,
     pad: u8,
     now: Instant,
-    outbox: &mut Outbox,
+    out: &mut Out,
 ) -> Option<u64> {
     let l = &mut viewer.legs[leg];
+    if viewer.congested && l.forward.needs_keyframe() {
+        // Its TCP connection is full: video stops here (not after the rewriter, which would
+        // leave gaps to NACK) and starts again at a keyframe once it has drained.
+        l.forward.pause();
+        return None;
+    }
     let mut packet = packet.clone();
     if !l.forward.forward(&mut packet, source, keyframe, now) {
         return None;
     }
     let to = viewer.media_to?;
     let protector = viewer.protector.as_mut()?;
-    if !outbox.push_with(to, |buf| protector.protect_into(&packet, pad, buf)) {
+    if !out.push_with(to, |buf| protector.protect_into(&packet, pad, buf)) {
         return None;
     }
     let size = packet.payload.len() as u64;
@@ -773,17 +823,14 @@ fn send(
 /// first sent (same SSRC and sequence number: RFC 4585 retransmission without RTX): each NACKed
 /// number maps back through the leg's rewriter to a source packet in `feed`'s history (only
 /// one the leg sent, under its current mapping), and a copy is rewritten as it was sent.
-fn resend(
-    viewer: &mut Viewer,
-    leg: usize,
-    nack: &TransportLayerNack,
-    feed: &Feed,
-    outbox: &mut Outbox,
-) {
+fn resend(viewer: &mut Viewer, leg: usize, nack: &TransportLayerNack, feed: &Feed, out: &mut Out) {
     let (Some(to), Some(protector)) = (viewer.media_to, viewer.protector.as_mut()) else {
         return;
     };
     let l = &viewer.legs[leg];
+    if viewer.congested && l.forward.needs_keyframe() {
+        return;
+    }
     if feed.source.is_none() || l.forward.source() != feed.source {
         return;
     }
@@ -805,7 +852,7 @@ fn resend(
             }
             let mut packet = packet.clone();
             rewriter.rewrite_again(&mut packet);
-            if outbox.push_with(to, |buf| protector.protect_into(&packet, 0, buf)) {
+            if out.push_with(to, |buf| protector.protect_into(&packet, 0, buf)) {
                 packets += 1;
                 bytes += packet.payload.len() as u64;
             }

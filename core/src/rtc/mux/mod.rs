@@ -29,10 +29,12 @@ use crate::media::forward::{Codec, KeyframeCache, Leg};
 use crate::media::outbox::Outbox;
 use crate::media::room::{KEYFRAME_CACHE_PACKETS, Outgoing, Room, RoomTrack, TrackFeed};
 use crate::obs::metrics::Traffic;
+use crate::rtc::ice_tcp::{Accepted, IceTcp, Registration, Route};
 use crate::rtc::negotiate::{
     NegotiationError, Offer, choose_tracks, new_leg, no_codec_accepted, payload_type, sending_track,
 };
 use crate::rtc::pc::{CoreKind, PcFactory, build_core};
+use crate::rtc::transport::{Transport, TransportCell};
 use bytes::BytesMut;
 use rtc::interceptor::Registry;
 use rtc::peer_connection::RTCPeerConnection;
@@ -64,12 +66,13 @@ use tokio_util::sync::CancellationToken;
 
 mod engine;
 mod sendmmsg;
-mod stun;
+mod tcp;
 
+use crate::rtc::stun::is_stun;
+pub use crate::rtc::stun::stun_local_ufrag;
 use engine::Engine;
 use sendmmsg::register_readable;
-use stun::is_stun;
-pub use stun::stun_local_ufrag;
+use tcp::TcpConns;
 
 /// The shared media queue: every room track the mux's viewers watch feeds it.
 const QUEUE: usize = 16 * 1024;
@@ -113,6 +116,8 @@ pub struct Mux {
     shards: Vec<Shard>,
     /// Negotiations running at once at most (see [`Mux::subscribe`]).
     negotiations: Arc<tokio::sync::Semaphore>,
+    /// The node's ICE-TCP port, when viewers may connect over TCP too.
+    ice_tcp: Option<Arc<IceTcp>>,
 }
 
 /// What negotiating a new viewer's core gives.
@@ -133,6 +138,8 @@ struct Shard {
     candidate: SocketAddr,
     /// Viewers on it, for placing new ones on the least loaded shard.
     viewers: Arc<AtomicUsize>,
+    /// Where the ICE-TCP listener hands the shard its viewers' connections.
+    tcp_accepted: mpsc::UnboundedSender<Accepted>,
 }
 
 enum Command {
@@ -163,8 +170,17 @@ struct Viewer {
     /// Our SRTP context for the viewer's media, once DTLS is done.
     protector: Option<Protector>,
     /// Where the core sends what is not STUN (DTLS, SRTCP): the selected candidate pair's
-    /// remote address, where media goes too.
-    media_to: Option<SocketAddr>,
+    /// remote end, where media goes too.
+    media_to: Option<MediaTo>,
+    /// Its ufrag's route on the ICE-TCP port, while it is on the mux.
+    _tcp_route: Option<Registration>,
+    /// Its ICE-TCP connections (at most `tcp::MAX_PER_VIEWER`).
+    tcp_conns: Vec<u64>,
+    /// Its TCP connection has more waiting than it takes (`tcp::CONGESTED`): video is paused.
+    congested: bool,
+    /// How its media travels, set when it connects; its offer's relay candidates tell.
+    transport: TransportCell,
+    relays: Vec<SocketAddr>,
     next_report: Instant,
     /// NACKed packets this viewer may still have resent.
     retransmit_budget: RetransmitBudget,
@@ -189,6 +205,30 @@ struct Viewer {
     /// Packets still to send to catch up after joining a running feed (leg, packet, source,
     /// keyframe), paced per tick; live packets queue behind them until it is empty.
     catch_up: VecDeque<(usize, Packet, u32, bool)>,
+}
+
+/// Where a viewer's media goes: the remote end of its selected candidate pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MediaTo {
+    Udp(SocketAddr),
+    /// A client connected to the ICE-TCP port, by its address.
+    Tcp(SocketAddr),
+}
+
+/// What a shard sends: datagrams for the UDP socket, and framed ones for TCP connections.
+struct Out {
+    udp: Outbox,
+    tcp: TcpConns,
+}
+
+impl Out {
+    /// Queues the datagram `write` appends for `to`, if it says it wrote one.
+    fn push_with(&mut self, to: MediaTo, write: impl FnOnce(&mut Vec<u8>) -> bool) -> bool {
+        match to {
+            MediaTo::Udp(addr) => self.udp.push_with(addr, write),
+            MediaTo::Tcp(peer) => self.tcp.push_with(peer, write),
+        }
+    }
 }
 
 /// One room track feeding the mux, and the viewers' legs that receive it.
@@ -219,6 +259,7 @@ impl Mux {
         media: &crate::rtc::pc::MediaSettings,
         settings: crate::rtc::pc::MuxSettings,
         send_errors: prometheus_client::metrics::counter::Counter,
+        ice_tcp: Option<Arc<IceTcp>>,
         shutdown: CancellationToken,
     ) -> std::io::Result<Arc<Self>> {
         let mut shards = Vec::with_capacity(usize::from(settings.shards));
@@ -237,6 +278,7 @@ impl Mux {
                 media,
                 port,
                 send_errors.clone(),
+                ice_tcp.as_ref().map(|t| t.candidate()),
                 shutdown.clone(),
             )?);
         }
@@ -246,6 +288,7 @@ impl Mux {
         Ok(Arc::new(Self {
             shards,
             negotiations: Arc::new(tokio::sync::Semaphore::new((cores / 2).max(1))),
+            ice_tcp,
         }))
     }
 
@@ -266,6 +309,7 @@ impl Mux {
     /// engine. It runs until it leaves, `cancel` fires, the room ends, or the factory's connect
     /// timeout passes before it connects; then `finished` fires. `connected` fires when ICE and
     /// DTLS are done.
+    #[allow(clippy::too_many_arguments)]
     pub async fn subscribe(
         &self,
         factory: &PcFactory,
@@ -274,6 +318,7 @@ impl Mux {
         cancel: CancellationToken,
         finished: CancellationToken,
         connected: CancellationToken,
+        transport: TransportCell,
     ) -> Result<String> {
         let offered_at = Instant::now();
         let chosen = choose_tracks(&room, offer).await?;
@@ -293,7 +338,9 @@ impl Mux {
             .acquire()
             .await
             .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
+        let relays = crate::rtc::transport::relay_candidates(&offer.sdp);
         let (candidate, offer, track_room) = (shard.candidate, offer.sdp.clone(), room.clone());
+        let tcp_candidate = self.ice_tcp.as_ref().map(|t| t.candidate());
         let Negotiated {
             pc,
             tap,
@@ -302,7 +349,14 @@ impl Mux {
             answer: sdp,
             at: now,
         } = tokio::task::spawn_blocking(move || {
-            negotiate(engines, &track_room, &chosen, &offer, candidate)
+            negotiate(
+                engines,
+                &track_room,
+                &chosen,
+                &offer,
+                candidate,
+                tcp_candidate,
+            )
         })
         .await
         .map_err(|e| Error::Internal(format!("negotiation task: {e}")))??;
@@ -314,6 +368,14 @@ impl Mux {
             tap,
             protector: None,
             media_to: None,
+            _tcp_route: self
+                .ice_tcp
+                .as_ref()
+                .map(|t| t.register(&ufrag, Route::Hand(shard.tcp_accepted.clone()))),
+            tcp_conns: Vec::new(),
+            congested: false,
+            transport,
+            relays,
             next_report: now + REPORT_INTERVAL,
             retransmit_budget: RetransmitBudget::new(now),
             feedback: factory.feedback().clone(),
@@ -357,6 +419,7 @@ impl Shard {
         settings: &crate::rtc::pc::MediaSettings,
         port: u16,
         send_errors_metric: prometheus_client::metrics::counter::Counter,
+        tcp_candidate: Option<SocketAddr>,
         shutdown: CancellationToken,
     ) -> std::io::Result<Self> {
         let socket = socket2::Socket::new(
@@ -381,33 +444,48 @@ impl Shard {
         let candidate = SocketAddr::new(settings.advertise_ip.unwrap_or(local.ip()), local.port());
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (media_tx, media_rx) = mpsc::channel(QUEUE);
+        let (tcp_accepted, tcp_accepted_rx) = mpsc::unbounded_channel();
+        let (tcp_input_tx, tcp_input) = mpsc::channel(tcp::INPUT_QUEUE);
         let viewers = Arc::new(AtomicUsize::new(0));
         let engine = Engine::new(
             socket,
             candidate,
+            tcp_candidate,
             viewers.clone(),
             media_tx,
+            TcpConns::new(tcp_input_tx),
             gso_segments,
             send_errors_metric,
         );
-        tokio::spawn(engine.run(commands_rx, media_rx, shutdown));
+        tokio::spawn(engine.run(
+            commands_rx,
+            media_rx,
+            engine::TcpInputs {
+                accepted: tcp_accepted_rx,
+                input: tcp_input,
+            },
+            shutdown,
+        ));
         tracing::info!(%local, %candidate, "UDP mux shard serving viewers");
         Ok(Self {
             commands,
             candidate,
             viewers,
+            tcp_accepted,
         })
     }
 }
 
 /// A new viewer's core answers `offer` (on the blocking pool: see [`Mux::subscribe`]), one leg
-/// per chosen room track the offer accepts the codec of; `candidate` is its shard's address.
+/// per chosen room track the offer accepts the codec of; `candidate` is its shard's address,
+/// `tcp_candidate` the node's ICE-TCP port's.
 fn negotiate(
     (media_engine, registry, setting_engine): (MediaEngine, Registry, SettingEngineBuilder),
     room: &Room,
     chosen: &[Arc<RoomTrack>],
     offer: &str,
     candidate: SocketAddr,
+    tcp_candidate: Option<SocketAddr>,
 ) -> Result<Negotiated> {
     let ufrag = random_token(16);
     let tap = KeyTap::new().map_err(|e| Error::Internal(format!("crypto provider: {e}")))?;
@@ -438,6 +516,9 @@ fn negotiate(
         });
     }
     pc.add_local_candidate(crate::rtc::pc::host_candidate(candidate)?)?;
+    if let Some(tcp) = tcp_candidate {
+        pc.add_local_candidate(crate::rtc::pc::tcp_host_candidate(tcp)?)?;
+    }
     let answer = pc.create_answer(None)?;
     pc.set_local_description(now, answer)?;
     // Payload types are the viewer's: take each leg's from what was negotiated for it.

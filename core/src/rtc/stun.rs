@@ -1,5 +1,6 @@
-//! The one STUN field the mux reads itself: the local ICE username fragment of a binding
-//! request, which names the viewer a datagram from a new address belongs to.
+//! The one STUN field the node reads itself: the local ICE username fragment of a binding
+//! request, which names the session a datagram from a new address (UDP mux) or a new
+//! connection (ICE over TCP) belongs to.
 
 /// The local ufrag of a STUN message's USERNAME (`local:remote`), if it has one. Anything that
 /// is not a well-formed STUN message yields `None`.
@@ -26,31 +27,33 @@ pub fn stun_local_ufrag(datagram: &[u8]) -> Option<&str> {
 }
 
 /// Whether a datagram is STUN (RFC 7983: first byte 0..=3).
-pub(super) fn is_stun(datagram: &[u8]) -> bool {
+pub fn is_stun(datagram: &[u8]) -> bool {
     datagram.first().is_some_and(|b| *b < 4)
+}
+
+/// A STUN binding request with USERNAME `username` and a PRIORITY, as browsers send one.
+#[cfg(test)]
+pub(crate) fn binding_request(username: &str) -> Vec<u8> {
+    let mut attr = Vec::new();
+    attr.extend_from_slice(&0x0006u16.to_be_bytes());
+    attr.extend_from_slice(&(username.len() as u16).to_be_bytes());
+    attr.extend_from_slice(username.as_bytes());
+    while attr.len() % 4 != 0 {
+        attr.push(0);
+    }
+    // A PRIORITY attribute after it, as browsers send.
+    attr.extend_from_slice(&[0x00, 0x24, 0x00, 0x04, 1, 2, 3, 4]);
+    let mut m = vec![0x00, 0x01];
+    m.extend_from_slice(&(attr.len() as u16).to_be_bytes());
+    m.extend_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+    m.extend_from_slice(&[7; 12]);
+    m.extend_from_slice(&attr);
+    m
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn binding_request(username: &str) -> Vec<u8> {
-        let mut attr = Vec::new();
-        attr.extend_from_slice(&0x0006u16.to_be_bytes());
-        attr.extend_from_slice(&(username.len() as u16).to_be_bytes());
-        attr.extend_from_slice(username.as_bytes());
-        while attr.len() % 4 != 0 {
-            attr.push(0);
-        }
-        // A PRIORITY attribute after it, as browsers send.
-        attr.extend_from_slice(&[0x00, 0x24, 0x00, 0x04, 1, 2, 3, 4]);
-        let mut m = vec![0x00, 0x01];
-        m.extend_from_slice(&(attr.len() as u16).to_be_bytes());
-        m.extend_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
-        m.extend_from_slice(&[7; 12]);
-        m.extend_from_slice(&attr);
-        m
-    }
 
     #[test]
     fn finds_the_local_ufrag_of_a_binding_request() {

@@ -1,0 +1,157 @@
+//! How a session's media travels once it is connected: over UDP, over ICE-TCP, or through a TURN
+//! server (relayed), as the status API counts sessions and the metrics break them down.
+//!
+//! The remote end of the selected candidate pair tells: a TCP pair is ICE-TCP (a client that
+//! reaches a TURN server over TCP still reaches us over UDP, from the server's relay address), and
+//! a UDP pair whose remote address is one of the offer's `typ relay` candidates is relayed.
+
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// How a connected session's media travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Udp,
+    /// ICE over TCP, to the node's ICE-TCP port.
+    Tcp,
+    /// Through a TURN server (whatever the client's transport to it).
+    Relayed,
+}
+
+impl Transport {
+    pub const ALL: [Transport; 3] = [Transport::Udp, Transport::Tcp, Transport::Relayed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Relayed => "relayed",
+        }
+    }
+
+    /// The transport of a selected pair whose remote end is `remote` (over TCP if `tcp`), for
+    /// a session whose peer's relay candidates are `relays` ([`relay_candidates`]).
+    pub fn of_pair(relays: &[SocketAddr], tcp: bool, remote: SocketAddr) -> Self {
+        if tcp {
+            Transport::Tcp
+        } else if relays.contains(&remote) {
+            Transport::Relayed
+        } else {
+            Transport::Udp
+        }
+    }
+}
+
+/// The addresses of an SDP's `typ relay` candidates.
+pub fn relay_candidates(sdp: &str) -> Vec<SocketAddr> {
+    sdp.lines()
+        .filter_map(|line| {
+            let value = line.trim_end().strip_prefix("a=candidate:")?;
+            let fields: Vec<&str> = value.split(' ').collect();
+            let typ = fields.iter().position(|f| *f == "typ")?;
+            if fields.get(typ + 1) != Some(&"relay") || fields.len() < 6 {
+                return None;
+            }
+            let ip: IpAddr = fields[4].parse().ok()?;
+            Some(SocketAddr::new(ip, fields[5].parse().ok()?))
+        })
+        .collect()
+}
+
+/// A session's transport, set once it is known (connected), read by the status API.
+#[derive(Debug, Clone, Default)]
+pub struct TransportCell(Arc<AtomicU8>);
+
+impl TransportCell {
+    pub fn set(&self, transport: Transport) {
+        self.0.store(transport as u8 + 1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> Option<Transport> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            n => Transport::ALL.get(usize::from(n - 1)).copied(),
+        }
+    }
+}
+
+/// The transport of a webrtc-rs peer connection's selected candidate pair (`None` before one is
+/// selected); `relays` are its peer's relay candidates.
+///
+/// From its stats report: the pair names its candidates by bare id, the report keys local
+/// ones `RTCLocalIceCandidate_<id>` and remote ones `RTCRemoteIceCandidate_<id>`, and has only
+/// the remote candidates that were signalled (not those learnt from checks, which are never
+/// relays: a relayed client signals its relay candidate).
+pub async fn of_pc(pc: &crate::rtc::pc::Pc, relays: &[SocketAddr]) -> Option<Transport> {
+    use rtc::peer_connection::transport::RTCIceCandidateType;
+    use rtc::statistics::report::RTCStatsReportEntry;
+    let report = pc
+        .get_stats(
+            std::time::Instant::now(),
+            rtc::statistics::StatsSelector::None,
+        )
+        .await;
+    let pair_id = &report.transport()?.selected_candidate_pair_id;
+    let Some(RTCStatsReportEntry::IceCandidatePair(pair)) = report.get(pair_id) else {
+        return None;
+    };
+    let local = format!("RTCLocalIceCandidate_{}", pair.local_candidate_id);
+    let Some(RTCStatsReportEntry::LocalCandidate(local)) = report.get(&local) else {
+        return None;
+    };
+    if local.protocol.eq_ignore_ascii_case("tcp") {
+        return Some(Transport::Tcp);
+    }
+    let remote = format!("RTCRemoteIceCandidate_{}", pair.remote_candidate_id);
+    let relayed = match report.get(&remote) {
+        Some(RTCStatsReportEntry::RemoteCandidate(remote)) => {
+            remote.candidate_type == RTCIceCandidateType::Relay
+                || remote
+                    .address
+                    .as_deref()
+                    .and_then(|a| a.parse::<IpAddr>().ok())
+                    .is_some_and(|ip| relays.contains(&SocketAddr::new(ip, remote.port)))
+        }
+        _ => false,
+    };
+    Some(if relayed {
+        Transport::Relayed
+    } else {
+        Transport::Udp
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pair_is_tcp_relayed_or_udp() {
+        let offer = "v=0\r\n\
+                     a=candidate:1 1 udp 2122260223 192.168.1.5 50000 typ host\r\n\
+                     a=candidate:2 1 udp 41885439 198.51.100.9 61000 typ relay raddr 0.0.0.0 rport 0\r\n";
+        let offer = &relay_candidates(offer);
+        let relay: SocketAddr = "198.51.100.9:61000".parse().unwrap();
+        assert_eq!(offer, &[relay]);
+        let host: SocketAddr = "192.168.1.5:50000".parse().unwrap();
+        assert_eq!(Transport::of_pair(offer, false, relay), Transport::Relayed);
+        assert_eq!(Transport::of_pair(offer, false, host), Transport::Udp);
+        assert_eq!(Transport::of_pair(offer, true, host), Transport::Tcp);
+        // A peer-reflexive address (learnt from a check, in no offer) is UDP.
+        let prflx: SocketAddr = "203.0.113.1:40000".parse().unwrap();
+        assert_eq!(Transport::of_pair(offer, false, prflx), Transport::Udp);
+    }
+
+    #[test]
+    fn a_cell_is_empty_until_set() {
+        let cell = TransportCell::default();
+        assert_eq!(cell.get(), None);
+        for t in Transport::ALL {
+            cell.clone().set(t);
+            assert_eq!(cell.get(), Some(t));
+        }
+    }
+}

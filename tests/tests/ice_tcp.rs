@@ -1,0 +1,101 @@
+//! Clients on a network without UDP reach the nodes by ICE over TCP (RFC 6544): every answer
+//! carries a passive TCP candidate on the node's ICE-TCP port beside its UDP one. Each
+//! constrained client runs in a network namespace of its own (`cascade_tests::netlab`) that
+//! drops every UDP datagram; the nodes run on the machine.
+
+use anyhow::Result;
+use cascade_tests::netlab::ClientNet;
+use cascade_tests::{Chromedriver, NodeProc, publish_vp8, wait_playing, watch_in_lab};
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(45);
+
+/// A viewer whose network drops all UDP plays from an edge over ICE-TCP: its video decodes and
+/// its audio arrives, over a TCP host candidate pair.
+#[tokio::test]
+async fn a_viewer_without_udp_plays_over_ice_tcp() -> Result<()> {
+    let net = ClientNet::create("icetcpv")?;
+    let host = net.host_ip.to_string();
+    let origin = NodeProc::origin("origin-1")?;
+    let edge = NodeProc::edge_with(
+        "edge-1",
+        &origin,
+        &["--http-listen", "0.0.0.0:0", "--advertise-ip", &host],
+    )?;
+    let driver = Chromedriver::start().await?;
+    let _publisher = publish_vp8(&driver, &origin, "tcpview").await?;
+
+    net.block_udp()?;
+    let lab = Chromedriver::start_in(Some(&net)).await?;
+    let viewer = watch_in_lab(&lab, &net, &edge, "tcpview").await?;
+    let stats = wait_playing(&viewer, 60, DEADLINE).await?;
+    assert_eq!(stats["candidateProtocol"], "tcp", "{stats}");
+    assert_ne!(stats["candidateType"], "relay", "not relayed: {stats}");
+    // Frames decoded and audio received, both by TCP; the edge counts the viewer so.
+    println!("viewer over ICE-TCP: {stats}");
+    let sessions = edge.status().await?["sessions"].clone();
+    assert_eq!(
+        (
+            sessions["viewers"].as_u64(),
+            sessions["tcp"].as_u64(),
+            sessions["udp"].as_u64()
+        ),
+        (Some(1), Some(1), Some(0)),
+        "{sessions}"
+    );
+    Ok(())
+}
+
+/// A publisher whose network drops all UDP publishes to the origin over ICE-TCP (the node's
+/// port splices it to the publisher's peer connection), and a viewer on an ordinary network
+/// watches it through an edge.
+#[tokio::test]
+async fn a_publisher_without_udp_publishes_over_ice_tcp() -> Result<()> {
+    let net = ClientNet::create("icetcpp")?;
+    let host = net.host_ip.to_string();
+    let origin = NodeProc::start(
+        "cascade-origin",
+        "origin-1",
+        &["--http-listen", "0.0.0.0:0", "--advertise-ip", &host],
+    )?;
+    let edge = NodeProc::edge("edge-1", &origin)?;
+
+    net.block_udp()?;
+    let lab = Chromedriver::start_in(Some(&net)).await?;
+    let page = format!("http://{host}:{}", origin.http.port());
+    let publisher = lab.browser_trusting(&[&page]).await?;
+    publisher
+        .open(&format!(
+            "{page}/publish.html?room=tcppub&codec=VP8&autostart=1"
+        ))
+        .await?;
+    publisher.wait_connected(DEADLINE).await?;
+    let protocol = publisher
+        .eval(
+            "window.cascade.pc.getStats().then((r) => { let p = null; r.forEach((s) => { \
+             if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') \
+             p = r.get(s.localCandidateId).protocol; }); return p; })",
+        )
+        .await?;
+    assert_eq!(protocol, "tcp", "the publisher's media goes by TCP");
+
+    let driver = Chromedriver::start().await?;
+    let viewer = driver.browser().await?;
+    viewer
+        .open(&edge.url("/watch.html?room=tcppub&autostart=1"))
+        .await?;
+    let stats = wait_playing(&viewer, 60, DEADLINE).await?;
+    println!("viewer of a publisher on ICE-TCP: {stats}");
+    // The origin counts its publisher on TCP, and the relay link to the edge on UDP.
+    let sessions = origin.status().await?["sessions"].clone();
+    assert_eq!(
+        (
+            sessions["publishers"].as_u64(),
+            sessions["tcp"].as_u64(),
+            sessions["udp"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{sessions}"
+    );
+    Ok(())
+}
