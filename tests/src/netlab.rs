@@ -146,6 +146,30 @@ impl ClientNet {
         Ok(())
     }
 
+    /// Drops every UDP datagram to and from the client but those to and from `port` (a TURN
+    /// server's): a network whose firewall lets UDP through to one service only.
+    pub fn block_udp_except(&self, port: u16) -> Result<()> {
+        let port = port.to_string();
+        self.rules(&format!("meta l4proto udp udp sport != {port} drop"))?;
+        self.ns.exec(&[
+            "nft",
+            "add",
+            "rule",
+            "inet",
+            "cascade_lab",
+            "out",
+            "meta",
+            "l4proto",
+            "udp",
+            "udp",
+            "dport",
+            "!=",
+            &port,
+            "drop",
+        ])?;
+        Ok(())
+    }
+
     /// Removes every loss and blocking rule.
     pub fn clear_rules(&self) -> Result<()> {
         let _ = self

@@ -5,7 +5,10 @@
 
 use anyhow::Result;
 use cascade_tests::netlab::ClientNet;
-use cascade_tests::{Chromedriver, NodeProc, publish_vp8, wait_playing, watch_in_lab};
+use cascade_tests::{
+    Chromedriver, NodeProc, assert_clean_broadcast, loadgen_broadcast, publish_vp8, wait_playing,
+    watch_in_lab,
+};
 use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_secs(45);
@@ -96,6 +99,25 @@ async fn a_publisher_without_udp_publishes_over_ice_tcp() -> Result<()> {
         ),
         (Some(1), Some(1), Some(1)),
         "{sessions}"
+    );
+    Ok(())
+}
+
+/// Load-generator viewers that use only the answer's TCP candidate (webrtc-rs peer
+/// connections, as `--viewer-transport tcp` makes them) receive every packet of the broadcast.
+#[tokio::test]
+async fn load_generator_viewers_on_ice_tcp_lose_nothing() -> Result<()> {
+    let origin = NodeProc::origin("origin-1")?;
+    let edge = NodeProc::edge("edge-1", &origin)?;
+    let json = std::env::temp_dir().join(format!("cascade-icetcp-{}.json", std::process::id()));
+    let out = loadgen_broadcast(&origin, &edge, "tcpload", 5, &json)
+        .args(["--viewer-engine", "pc", "--viewer-transport", "tcp"])
+        .output()?;
+    let report = assert_clean_broadcast(&out, &json, 5)?;
+    assert_eq!(
+        report["config"]["viewer_transport"], "tcp",
+        "{}",
+        report["config"]
     );
     Ok(())
 }

@@ -1,8 +1,9 @@
-//! A viewer on a network without UDP: the edge announces a TURN server (coturn, Debian package
-//! `coturn`) in its WHEP answers' and `OPTIONS`' `Link` headers (RFC 9725 section 4.6) with
-//! TURN REST credentials minted from `--turn-secret`; the watch page gathers a relay candidate
-//! over TCP with them and plays through it. The viewer's Chromium runs in a network namespace of
-//! its own (`cascade_tests::netlab`) that drops every UDP datagram, and the edge's ICE-TCP port
+//! Viewers that can reach the edge only through a TURN server: the edge announces one (coturn,
+//! Debian package `coturn`) in its WHEP answers' and `OPTIONS`' `Link` headers (RFC 9725 section
+//! 4.6) with TURN REST credentials minted from `--turn-secret`; the watch page gathers a relay
+//! candidate with them and plays through it. The viewer's Chromium runs in a network namespace
+//! of its own (`cascade_tests::netlab`) that drops every UDP datagram (the server is reached
+//! over TCP), or every one not to or from the server's port (over UDP); the edge's ICE-TCP port
 //! is closed.
 
 use anyhow::{Context, Result, bail};
@@ -55,12 +56,36 @@ impl Drop for Coturn {
 
 #[tokio::test]
 async fn a_viewer_without_udp_plays_through_the_announced_turn_server_over_tcp() -> Result<()> {
-    let net = ClientNet::create("noudp")?;
+    plays_through_turn(Transport::Tcp).await
+}
+
+/// A viewer whose network lets UDP through to the TURN server only (not to the edge) plays
+/// through the server over UDP.
+#[tokio::test]
+async fn a_viewer_with_udp_to_the_turn_server_only_plays_through_it_over_udp() -> Result<()> {
+    plays_through_turn(Transport::Udp).await
+}
+
+/// How the viewer reaches the TURN server.
+#[derive(Clone, Copy, PartialEq)]
+enum Transport {
+    Udp,
+    Tcp,
+}
+
+async fn plays_through_turn(transport: Transport) -> Result<()> {
+    let net = ClientNet::create(match transport {
+        Transport::Udp => "turnudp",
+        Transport::Tcp => "noudp",
+    })?;
     let host = net.host_ip.to_string();
     let turn_port = free_port();
     let _turn = Coturn::start(&host, turn_port)?;
     let origin = NodeProc::origin("origin-1")?;
-    let turn = format!("turn:{host}:{turn_port}?transport=tcp");
+    let turn = match transport {
+        Transport::Udp => format!("turn:{host}:{turn_port}?transport=udp"),
+        Transport::Tcp => format!("turn:{host}:{turn_port}?transport=tcp"),
+    };
     let upstream = origin.grpc_url();
     let edge = NodeProc::start_with_env(
         "cascade-edge",
@@ -103,7 +128,10 @@ async fn a_viewer_without_udp_plays_through_the_announced_turn_server_over_tcp()
     let driver = Chromedriver::start().await?;
     let _publisher = publish_vp8(&driver, &origin, "noudp").await?;
 
-    net.block_udp()?;
+    match transport {
+        Transport::Udp => net.block_udp_except(turn_port)?,
+        Transport::Tcp => net.block_udp()?,
+    }
     let lab = Chromedriver::start_in(Some(&net)).await?;
     let viewer = watch_in_lab(&lab, &net, &edge, "noudp").await?;
     let stats = wait_playing(&viewer, 30, DEADLINE).await?;
