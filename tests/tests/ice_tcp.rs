@@ -121,3 +121,64 @@ async fn load_generator_viewers_on_ice_tcp_lose_nothing() -> Result<()> {
     );
     Ok(())
 }
+
+/// A viewer on ICE-TCP over a link slower than the stream (200 kbit/s for ~400 kbit/s) holds up
+/// nobody: a viewer on an ordinary network keeps its frame rate without freezes, while the slow
+/// one keeps its connection and its audio (its video pauses and resumes at keyframes).
+#[tokio::test]
+async fn a_viewer_on_a_slow_tcp_link_holds_up_nobody() -> Result<()> {
+    let net = ClientNet::create("tcpslow")?;
+    let host = net.host_ip.to_string();
+    let origin = NodeProc::origin("origin-1")?;
+    let edge = NodeProc::edge_with(
+        "edge-1",
+        &origin,
+        &["--http-listen", "0.0.0.0:0", "--advertise-ip", &host],
+    )?;
+    let driver = Chromedriver::start().await?;
+    let _publisher = publish_vp8(&driver, &origin, "tcpslow").await?;
+    let fast = driver.browser().await?;
+    fast.open(&format!(
+        "http://{host}:{}/watch.html?room=tcpslow&autostart=1",
+        edge.http.port()
+    ))
+    .await?;
+    wait_playing(&fast, 30, DEADLINE).await?;
+
+    net.block_udp()?;
+    let lab = Chromedriver::start_in(Some(&net)).await?;
+    let slow = watch_in_lab(&lab, &net, &edge, "tcpslow").await?;
+    let stats = wait_playing(&slow, 30, DEADLINE).await?;
+    assert_eq!(stats["candidateProtocol"], "tcp", "{stats}");
+
+    net.rate_limit(200)?;
+    let (fast_before, slow_before) = (fast.stats().await?, slow.stats().await?);
+    // The measurement window: 15 s with the slow viewer's link full.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let (fast_after, slow_after) = (fast.stats().await?, slow.stats().await?);
+    let delta = |after: &serde_json::Value, before: &serde_json::Value, key: &str| {
+        after[key]
+            .as_u64()
+            .unwrap_or(0)
+            .saturating_sub(before[key].as_u64().unwrap_or(0))
+    };
+    let frames = delta(&fast_after, &fast_before, "framesDecoded");
+    let freezes_ms = delta(&fast_after, &fast_before, "freezesMs");
+    let slow_audio = delta(&slow_after, &slow_before, "audioPackets");
+    let slow_frames = delta(&slow_after, &slow_before, "framesDecoded");
+    println!(
+        "15 s with a 200 kbit/s TCP viewer: fast viewer {frames} frames, {freezes_ms} ms frozen; \
+         slow viewer {slow_frames} frames, {slow_audio} audio packets"
+    );
+    assert!(
+        frames >= 12 * 15,
+        "the fast viewer kept 12 fps: {frames} frames in 15 s"
+    );
+    assert!(freezes_ms <= 500, "the fast viewer froze {freezes_ms} ms");
+    assert!(
+        slow_audio >= 250,
+        "the slow viewer's audio went on: {slow_audio} packets"
+    );
+    assert_eq!(slow.eval("window.cascade.state").await?, "connected");
+    Ok(())
+}

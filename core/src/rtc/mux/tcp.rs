@@ -19,12 +19,14 @@ use std::net::SocketAddr;
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 
-/// Bytes waiting for a connection above which its viewer's video pauses.
-pub(super) const CONGESTED: usize = 256 * 1024;
+/// Bytes waiting for a connection above which its viewer's video pauses: with the kernel's
+/// buffer, about half a second of a 2.5 Mbit/s stream, and room for a keyframe.
+pub(super) const CONGESTED: usize = 128 * 1024;
 /// Bytes waiting for a connection at most; what does not fit is dropped.
 const LIMIT: usize = 1024 * 1024;
-/// The kernel's send buffer of a connection: small, so what waits, waits where the mux sees it.
-const SEND_BUFFER: usize = 256 * 1024;
+/// The kernel's send buffer of a connection (Linux doubles it): small, so that what waits,
+/// waits where the mux sees it, yet enough for 5 Mbit/s at 200 ms round trip.
+const SEND_BUFFER: usize = 64 * 1024;
 /// Frames from all connections waiting for the engine at most; more are dropped, as a full UDP
 /// socket drops datagrams.
 pub(super) const INPUT_QUEUE: usize = 4096;
