@@ -621,7 +621,8 @@ impl Chromedriver {
         .await
     }
 
-    async fn browser_with(&self, extra: &[String]) -> Result<Browser> {
+    /// As [`Chromedriver::browser`], with more command-line arguments for Chromium.
+    pub async fn browser_with(&self, extra: &[String]) -> Result<Browser> {
         let binary = find(&["/usr/lib/chromium/chromium", "/usr/bin/chromium"])
             .context("chromium not found: install the Debian package chromium")?;
         let profile = tempdir()?;
@@ -800,7 +801,8 @@ fn which(name: &str) -> Option<PathBuf> {
     })
 }
 
-fn tempdir() -> Result<PathBuf> {
+/// A fresh directory under the system's temporary directory, for this test's files.
+pub fn tempdir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!(
         "cascade-test-{}-{}",
         std::process::id(),

@@ -114,6 +114,11 @@ fn stable(mut v: Value) -> Value {
                     "cpu_percent",
                     "last_heartbeat_unix_ms",
                     "heartbeat_age_ms",
+                    // Sessions are counted by transport once connected: they move as viewers
+                    // finish connecting between two reads.
+                    "sessions_udp",
+                    "sessions_tcp",
+                    "sessions_relayed",
                 ] {
                     map.remove(key);
                 }
