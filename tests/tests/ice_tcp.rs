@@ -46,6 +46,16 @@ async fn a_viewer_without_udp_plays_over_ice_tcp() -> Result<()> {
         (Some(1), Some(1), Some(0)),
         "{sessions}"
     );
+    let metrics = reqwest::get(edge.url("/metrics")).await?.text().await?;
+    for series in [
+        "cascade_sessions{transport=\"tcp\"} 1",
+        "cascade_sessions{transport=\"udp\"} 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == series),
+            "{series} missing:\n{metrics}"
+        );
+    }
     Ok(())
 }
 

@@ -265,3 +265,25 @@ fn turn_servers_need_one_kind_of_credentials() {
     let e = config(&["--turn-username", "u"]).unwrap_err();
     assert!(e.contains("--turn-username"), "{e}");
 }
+
+#[test]
+fn the_ice_tcp_port_is_a_port_or_off() {
+    assert_eq!(config(&[]).unwrap().node.media.ice_tcp_port, Some(0));
+    let c = config(&["--ice-tcp-port", "7881"]).unwrap();
+    assert_eq!(c.node.media.ice_tcp_port, Some(7881));
+    assert_eq!(
+        config(&["--ice-tcp-port", "off"])
+            .unwrap()
+            .node
+            .media
+            .ice_tcp_port,
+        None
+    );
+    for bad in ["70000", "tcp", ""] {
+        let e = config(&["--ice-tcp-port", bad]).unwrap_err();
+        assert!(
+            e.contains("--ice-tcp-port") && e.contains("CASCADE_ICE_TCP_PORT"),
+            "{bad}: {e}"
+        );
+    }
+}
