@@ -39,7 +39,7 @@ impl Node {
     /// that carries it (a bounded relay tree). Edges in `avoid` (their link to us just broke)
     /// are not chosen; the owner always may be, since nothing else has the room when it comes
     /// back. Returns the owner and the source.
-    async fn upstream_for(&self, room_id: &str, avoid: &[String]) -> Result<(String, Source)> {
+    pub async fn upstream_for(&self, room_id: &str, avoid: &[String]) -> Result<(String, Source)> {
         let owner = self
             .routing
             .room_owner(room_id)
