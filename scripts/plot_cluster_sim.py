@@ -3,6 +3,8 @@
 
 Usage: scripts/plot_cluster_sim.py RESULTS.jsonl OUT.svg
 
+Also prints the results as a Markdown table (BENCHMARKS.md's).
+
 Three panels, one point per configuration (N nodes : M rooms), in the file's order:
 Redis CPU (% of one core), commands and script calls per second; placement and claim latency
 (p50 and p99, ms); the time a dead node's entries take to disappear and a dead origin's
@@ -102,6 +104,27 @@ def main():
     svg.append("</svg>")
     with open(sys.argv[2], "w") as f:
         f.write("\n".join(svg) + "\n")
+    print(markdown(rows))
+
+
+def markdown(rows):
+    """The table of BENCHMARKS.md: one row per configuration."""
+    f = lambda v, d=1: "-" if v is None else f"{v:,.{d}f}"
+    pp = lambda p: f"{f(p.get('p50_ms'))} / {f(p.get('p99_ms'))}"
+    out = ["| N | M | joins+leaves/s, viewers/s | Redis commands/s (EVALSHA/s) | Redis CPU % | "
+           "Redis MiB | placement p50 / p99 ms | claim p50 / p99 ms | dead node gone s "
+           "(rooms re-owned s) | errors | rooms without owner |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        red, d = r["redis"], r["deaths"]
+        out.append(
+            f"| {r['nodes']:,} | {r['rooms']:,} | {r['churn_per_sec']:.0f}+{r['churn_per_sec']:.0f}, "
+            f"{r['viewers_per_sec']:.0f} | {f(red['ops_per_sec'], 0)} ({f(red['evalsha_per_sec'], 0)}) "
+            f"| {f(red['cpu_pct'])} | {f(red['memory_mib'])} | {pp(r['placement'])} | "
+            f"{pp(r['claim'])} | {f(d.get('cleanup_s'))} ({f(d.get('failover_s'))}) | "
+            f"{r['errors'] + r.get('store_errors', r.get('refresh_errors', 0))} | "
+            f"{r['owners_steady']['missing']:,} |")
+    return "\n".join(out)
 
 
 def _dig(r, path):

@@ -5,13 +5,13 @@
 //! then the claim machines' ticks: renewals), `Node::place_publisher` / `Node::place_viewer`
 //! (the admission machine and its store lookup), `Node::open_room` / `Node::close_room` (the
 //! claim machine: `claim_room`, the owner probe and take-over, `release_room`) and
-//! `Node::upstream_for` (the relay tree's choice of upstream). The only thing the simulation
-//! plays itself is an edge's relay link, which needs media: an edge that "carries" a room
-//! writes its link when it chooses the upstream, and a refresher per edge re-writes all its
-//! links every heartbeat period, as the per-link refresher of `node::pull` does.
+//! `Node::upstream_for` (the relay tree's choice of upstream) and `Node::keep_link` (the link
+//! written, then refreshed with the heartbeat). The only thing the simulation plays itself is
+//! the relay link, which needs media: an edge that "carries" a room has chosen its upstream and
+//! keeps its link in the store, with no media behind it.
 //!
-//! A node is killed by aborting its heartbeat and refresher tasks: it stops renewing, as a
-//! process that died without a word, and its entries must expire by themselves.
+//! A node is killed by aborting its heartbeat task: it stops renewing anything, as a process
+//! that died without a word, and its entries must expire by themselves.
 
 use cascade_core::cluster::credential::Credential;
 use cascade_core::cluster::node::Node;
@@ -21,7 +21,7 @@ use cascade_core::cluster::settings::NodeSettings;
 use cascade_core::rtc::pc::MediaSettings;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -114,8 +114,6 @@ pub struct Cluster {
     pub shape: ClusterShape,
     pub nodes: Vec<SimNode>,
     rooms: Mutex<Rooms>,
-    /// Store calls of the refreshers that failed.
-    pub refresh_errors: Arc<AtomicU64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -185,8 +183,22 @@ impl Cluster {
             shape,
             nodes,
             rooms: Mutex::default(),
-            refresh_errors: Arc::default(),
         })
+    }
+
+    /// Routing store calls that failed so far, over all nodes (their
+    /// `cascade_routing_errors_total`): timeouts show here when Redis cannot keep up.
+    pub fn store_errors(&self) -> u64 {
+        let errors = |text: String| -> f64 {
+            text.lines()
+                .filter(|l| l.starts_with("cascade_routing_errors_total{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        self.nodes
+            .iter()
+            .map(|n| errors(n.node.metrics.render(&Default::default())) as u64)
+            .sum()
     }
 
     /// The heartbeat period the nodes use (`NodeSettings::heartbeat`).
@@ -195,7 +207,7 @@ impl Cluster {
     }
 
     /// Starts every node's heartbeat (at a random phase within one period, as nodes started
-    /// at different times have) and every edge's link refresher.
+    /// at different times have).
     pub fn start(&self) {
         let period = self.period();
         for sim in &self.nodes {
@@ -205,42 +217,8 @@ impl Cluster {
                 tokio::time::sleep(phase).await;
                 node.heartbeat_loop().await;
             });
-            let mut tasks = lock(&sim.tasks);
-            tasks.push(heartbeat);
-            if sim.node.role() == Role::Edge {
-                tasks.push(self.refresher(sim, phase));
-            }
+            lock(&sim.tasks).push(heartbeat);
         }
-    }
-
-    /// Re-writes an edge's links every heartbeat period, one after another.
-    fn refresher(&self, sim: &SimNode, phase: Duration) -> JoinHandle<()> {
-        let (node, carried) = (sim.node.clone(), sim.carried.clone());
-        let errors = self.refresh_errors.clone();
-        tokio::spawn(async move {
-            let (lease, period) = (node.config.lease, node.config.heartbeat());
-            tokio::time::sleep(phase).await;
-            loop {
-                let links: Vec<(String, String)> = lock(&carried)
-                    .iter()
-                    .map(|(r, u)| (r.clone(), u.clone()))
-                    .collect();
-                for (room, upstream_id) in links {
-                    let link = Link {
-                        room,
-                        edge_id: node.id().to_owned(),
-                        upstream_id,
-                    };
-                    if node.routing.put_link(&link, lease).await.is_err() {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(period) => {}
-                    _ = node.shutdown.cancelled() => break,
-                }
-            }
-        })
     }
 
     /// Waits until the store lists every node, or `within` passes; returns how many it lists.
@@ -315,8 +293,8 @@ impl Cluster {
         Ok(owner)
     }
 
-    /// Edge `edge` starts carrying `room`: chooses its upstream (`upstream_for`) and writes
-    /// its link, which its refresher renews from then on.
+    /// Edge `edge` starts carrying `room`: chooses its upstream (`upstream_for`) and keeps
+    /// its link (`keep_link`: written now, refreshed with every heartbeat).
     pub async fn carry(&self, edge: usize, room: &str) -> Result<(), SimError> {
         let sim = &self.nodes[edge];
         let (_, source) = sim.node.upstream_for(room, &[]).await?;
@@ -325,10 +303,7 @@ impl Cluster {
             edge_id: sim.node.id().to_owned(),
             upstream_id: source.id.clone(),
         };
-        sim.node
-            .routing
-            .put_link(&link, sim.node.config.lease)
-            .await?;
+        sim.node.keep_link(link).await?;
         lock(&sim.carried).insert(room.to_owned(), source.id);
         if let Some((_, entry)) = lock(&self.rooms).entries.get_mut(room) {
             entry.edges.push(edge);
@@ -356,7 +331,13 @@ impl Cluster {
         self.nodes[entry.owner].node.close_room(&room).await;
         for edge in entry.edges {
             let sim = &self.nodes[edge];
-            lock(&sim.carried).remove(&room);
+            if let Some(upstream_id) = lock(&sim.carried).remove(&room) {
+                sim.node.drop_link(&Link {
+                    room: room.clone(),
+                    edge_id: sim.node.id().to_owned(),
+                    upstream_id,
+                });
+            }
             let _ = sim.node.routing.remove_link(&room, sim.node.id()).await;
         }
         Some(room)
@@ -394,8 +375,8 @@ impl Cluster {
         Ok(owner)
     }
 
-    /// Kills node `index`: its heartbeat (and the claim renewals that follow it) and its link
-    /// refresher stop at once, without removing anything from the store.
+    /// Kills node `index`: its heartbeat (and the claim renewals and link refreshes that
+    /// follow it) stop at once, without removing anything from the store.
     pub fn kill(&self, index: usize) {
         let sim = &self.nodes[index];
         sim.dead.store(true, Ordering::Relaxed);

@@ -42,19 +42,14 @@ impl OwnerCheck {
 }
 
 /// Compares the open rooms (but those owned by `skip`, dead nodes whose claims are left to
-/// expire) with the store's list of owned rooms, as node `observer` reads it.
+/// expire) with the store's list of owned rooms, as `observer` reads it (a store of its own
+/// with a long timeout: listing 100,000 rooms is a status page's read, not a node's).
 pub async fn check_owners(
     cluster: &Cluster,
-    observer: usize,
+    observer: &dyn RoutingStore,
     skip: &HashSet<usize>,
 ) -> Result<OwnerCheck, cascade_core::cluster::routing::RoutingError> {
-    let listed: HashMap<String, String> = cluster.nodes[observer]
-        .node
-        .routing
-        .rooms()
-        .await?
-        .into_iter()
-        .collect();
+    let listed: HashMap<String, String> = observer.rooms().await?.into_iter().collect();
     let mut check = OwnerCheck::default();
     let open = cluster.rooms();
     for (room, entry) in &open {

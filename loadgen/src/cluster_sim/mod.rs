@@ -17,6 +17,7 @@ pub mod report;
 pub mod workload;
 
 use anyhow::{Context, Result, bail};
+use cascade_core::cluster::routing::RedisStore;
 use cluster::{Cluster, ClusterShape};
 use report::{ConfigResult, Percentiles};
 use std::collections::HashSet;
@@ -190,8 +191,12 @@ async fn run_one(args: &ClusterSimArgs, nodes: usize, rooms: usize) -> Result<Co
     let steady_s = steady_from.elapsed().as_secs_f64();
     let redis = redis_server::RedisLoad::between(&before, &after);
 
-    let observer = cluster.edge_indices().end - 1;
-    let owners_steady = failover::check_owners(&cluster, observer, &HashSet::new()).await?;
+    let options = cascade_core::cluster::routing::RedisOptions {
+        op_timeout: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let observer = RedisStore::connect_with(&url, &cluster.shape.prefix, options).await?;
+    let owners_steady = failover::check_owners(&cluster, &observer, &HashSet::new()).await?;
     let (deaths, dead) = if args.no_kill {
         (failover::Deaths::default(), Vec::new())
     } else {
@@ -199,7 +204,8 @@ async fn run_one(args: &ClusterSimArgs, nodes: usize, rooms: usize) -> Result<Co
         failover::kill_and_watch(&cluster, lease * 3 + Duration::from_secs(10)).await
     };
     let dead: HashSet<usize> = dead.into_iter().collect();
-    let owners_after_failover = failover::check_owners(&cluster, observer, &dead).await?;
+    let owners_after_failover = failover::check_owners(&cluster, &observer, &dead).await?;
+    let store_errors = cluster.store_errors();
     cluster.shutdown(Duration::from_secs(30)).await;
 
     let load = |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed);
@@ -226,8 +232,9 @@ async fn run_one(args: &ClusterSimArgs, nodes: usize, rooms: usize) -> Result<Co
         closed: load(&tally.closed),
         viewers_here: load(&tally.viewers_here),
         viewers_redirected: load(&tally.viewers_redirected),
+        viewers_not_found: load(&tally.viewers_not_found),
         errors: load(&tally.errors),
-        refresh_errors: load(&cluster.refresh_errors),
+        store_errors,
         last_error: tally
             .last_error
             .lock()

@@ -43,8 +43,11 @@ pub struct ConfigResult {
     pub closed: u64,
     pub viewers_here: u64,
     pub viewers_redirected: u64,
+    /// Viewers of a room that closed between their arrival and the edge's lookup (`404`).
+    pub viewers_not_found: u64,
     pub errors: u64,
-    pub refresh_errors: u64,
+    /// Routing store calls the nodes saw fail (timeouts when Redis cannot keep up).
+    pub store_errors: u64,
     pub last_error: Option<String>,
     /// The store against the simulation after the steady state, and after the deaths.
     pub owners_steady: super::failover::OwnerCheck,
@@ -95,6 +98,6 @@ pub fn row(r: &ConfigResult) -> String {
         format!("{}/{}", ms(r.claim.p50_ms), ms(r.claim.p99_ms)),
         s(r.deaths.cleanup_s),
         s(r.deaths.failover_s),
-        r.errors + r.refresh_errors,
+        r.errors + r.store_errors,
     )
 }

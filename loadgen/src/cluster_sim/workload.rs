@@ -13,7 +13,7 @@
 //! Operations run concurrently (one task each), paced every 10 ms, so a slow store shows as
 //! latency, not as a lower rate.
 
-use super::cluster::Cluster;
+use super::cluster::{Cluster, SimError};
 use cascade_core::cluster::placement::Placement;
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -39,6 +39,8 @@ pub struct Tally {
     pub closed: AtomicU64,
     pub viewers_here: AtomicU64,
     pub viewers_redirected: AtomicU64,
+    /// Viewers of a room closed meanwhile (`404`).
+    pub viewers_not_found: AtomicU64,
     pub errors: AtomicU64,
     /// The last error seen, for the report.
     pub last_error: Mutex<Option<String>>,
@@ -58,6 +60,7 @@ impl Default for Tally {
             closed: AtomicU64::new(0),
             viewers_here: AtomicU64::new(0),
             viewers_redirected: AtomicU64::new(0),
+            viewers_not_found: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             last_error: Mutex::new(None),
         }
@@ -75,6 +78,16 @@ impl Tally {
     fn failed(&self, e: impl std::fmt::Display) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+    }
+
+    /// A viewer's failure: a room closed between its pick and the edge's lookup is the `404`
+    /// such a viewer gets, counted apart; anything else is an error.
+    fn failed_view(&self, e: &SimError) {
+        if matches!(e, SimError::Node(cascade_core::error::Error::NotFound(_))) {
+            self.viewers_not_found.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.failed(e);
+        }
     }
 
     /// A histogram's p50 and p99, in milliseconds (`None` when empty).
@@ -159,7 +172,7 @@ async fn view(cluster: Arc<Cluster>, tally: Arc<Tally>, room: String) {
                 let t = Instant::now();
                 match cluster.carry(edge, &room).await {
                     Ok(()) => Tally::record(&tally.upstream, t),
-                    Err(e) => tally.failed(e),
+                    Err(e) => tally.failed_view(&e),
                 }
             }
         }
@@ -168,7 +181,7 @@ async fn view(cluster: Arc<Cluster>, tally: Arc<Tally>, room: String) {
             tally.viewers_redirected.fetch_add(1, Ordering::Relaxed);
         }
         Ok(Placement::Refuse { draining }) => tally.failed(format!("viewer refused ({draining})")),
-        Err(e) => tally.failed(e),
+        Err(e) => tally.failed_view(&e),
     }
 }
 
