@@ -5,7 +5,7 @@
 //! it they fail with a message saying so. Waits poll with deadlines; the only fixed pauses are
 //! the poll intervals.
 
-use cascade_core::cluster::routing::redis::schema;
+use cascade_core::cluster::routing::redis::{BATCH, schema};
 use cascade_core::cluster::routing::{
     Link, MemoryStore, NodeInfo, RedisOptions, RedisStore, Role, RoomClaim, RoutingError,
     RoutingResult, RoutingStore,
@@ -665,6 +665,104 @@ async fn garbage_in_redis_is_reported_as_corrupt() {
         .query(&mut raw)
         .unwrap();
     assert_corrupt(store.nodes().await);
+}
+
+/// A node's renewals and link refreshes of one heartbeat, as batches: the same answers as one
+/// by one, in both stores; on Redis one script call per [`BATCH`] claims or links instead of
+/// one per room, at a fraction of the server time (printed).
+#[tokio::test]
+async fn batched_renewals_and_links_answer_as_one_by_one_in_a_few_calls() {
+    let server = RedisServer::start();
+    let redis = RedisStore::connect(&server.url(), "batch:").await.unwrap();
+    let memory = MemoryStore::new();
+    let stores: [(&dyn RoutingStore, &str); 2] = [(&memory, "memory"), (&redis, "redis")];
+    for (store, name) in stores {
+        let claim = |room: &'static str, owner: &'static str, lease| async move {
+            store.claim_room(room, owner, lease).await.unwrap().unwrap()
+        };
+        let (a0, a1, a2) = (
+            claim("r0", "a", SHORT).await,
+            claim("r1", "a", SHORT).await,
+            claim("r2", "a", SHORT).await,
+        );
+        let b3 = claim("r3", "b", SHORT).await;
+        let unrenewed = claim("r4", "a", SHORT).await;
+        assert!(store.release_room(&a1).await.unwrap());
+        let batch = [a0.clone(), a1, b3, a2];
+        assert_eq!(
+            store.renew_rooms(&batch, LONG).await.unwrap(),
+            [true, false, true, true],
+            "[{name}]"
+        );
+        assert!(store.renew_rooms(&[], LONG).await.unwrap().is_empty());
+        // Renewed for LONG: still owned once the claim left alone has lapsed.
+        eventually(SHORT * 10, &format!("[{name}] r4 lapses"), || async {
+            store.room_owner("r4").await.unwrap().is_none()
+        })
+        .await;
+        assert!(!store.renew_room(&unrenewed, LONG).await.unwrap());
+        for (room, owner) in [("r0", "a"), ("r2", "a"), ("r3", "b")] {
+            let got = store.room_owner(room).await.unwrap();
+            assert_eq!(got.as_deref(), Some(owner), "[{name}] {room}");
+        }
+        assert!(store.room_owner("r1").await.unwrap().is_none());
+
+        let links = [
+            link("r0", "e", "a"),
+            link("r2", "e", "a"),
+            link("r3", "e2", "b"),
+        ];
+        store.put_links(&links, LONG).await.unwrap();
+        store.put_links(&[], LONG).await.unwrap();
+        assert_eq!(store.links("r0").await.unwrap(), [links[0].clone()]);
+        // The batch wrote the indices `remove_node` follows.
+        store.remove_node("e").await.unwrap();
+        assert!(store.links("r0").await.unwrap().is_empty(), "[{name}]");
+        assert_eq!(store.links("r3").await.unwrap(), [links[2].clone()]);
+        store.remove_node("a").await.unwrap();
+        assert!(store.room_owner("r0").await.unwrap().is_none(), "[{name}]");
+        assert_eq!(store.room_owner("r3").await.unwrap().as_deref(), Some("b"));
+    }
+
+    // 1,200 rooms of one node: one by one, then in batches of BATCH.
+    const ROOMS: usize = 1_200;
+    let mut claims = Vec::with_capacity(ROOMS);
+    for i in 0..ROOMS {
+        let room = format!("big-{i:04}");
+        claims.push(redis.claim_room(&room, "big", LONG).await.unwrap().unwrap());
+    }
+    let links: Vec<Link> = (0..ROOMS)
+        .map(|i| link(&format!("big-{i:04}"), "edge", "big"))
+        .collect();
+    let mut raw = server.raw();
+    let calls = ROOMS.div_ceil(BATCH);
+    reset_stats(&mut raw);
+    for claim in &claims {
+        assert!(redis.renew_room(claim, LONG).await.unwrap());
+    }
+    let one_by_one = evalsha_stats(&mut raw);
+    reset_stats(&mut raw);
+    let renewed = redis.renew_rooms(&claims, LONG).await.unwrap();
+    let batched = evalsha_stats(&mut raw);
+    assert_eq!(renewed, vec![true; ROOMS]);
+    assert!(batched.starts_with(&format!("calls={calls},")), "{batched}");
+    reset_stats(&mut raw);
+    for link in &links {
+        redis.put_link(link, LONG).await.unwrap();
+    }
+    let links_one_by_one = evalsha_stats(&mut raw);
+    reset_stats(&mut raw);
+    redis.put_links(&links, LONG).await.unwrap();
+    let links_batched = evalsha_stats(&mut raw);
+    assert!(
+        links_batched.starts_with(&format!("calls={calls},")),
+        "{links_batched}"
+    );
+    assert_eq!(redis.links("big-0042").await.unwrap(), [links[42].clone()]);
+    eprintln!(
+        "{ROOMS} renewals one by one: {one_by_one}; batched: {batched}\n\
+         {ROOMS} links one by one: {links_one_by_one}; batched: {links_batched}"
+    );
 }
 
 fn reset_stats(raw: &mut redis::Connection) {

@@ -18,8 +18,11 @@
 //!   a VP8 or Opus payload, and finding it), [`media`] (frame sizes, GOP shape), [`seq`]
 //!   (sequence continuity across wraps), [`nack`] (RTP layout, when to NACK what), [`stats`]
 //!   (histograms, skew), [`procstat`] (`/proc` readers).
+//! - [`cluster_sim`]: the `cluster-sim` subcommand: many real nodes without media against one
+//!   real Redis, measuring the control plane (routing, placement, claims, heartbeats, failover).
 //! - [`logger`]: webrtc-rs's log records, counting received packets it dropped.
 
+pub mod cluster_sim;
 pub mod light;
 pub mod limit;
 pub mod logger;

@@ -22,6 +22,10 @@ enum Command {
     /// Measure this machine's ceiling: datagrams per second one core sends on loopback
     /// (sendto, UDP GSO) and what SRTP protection costs per packet.
     Limit(cascade_loadgen::limit::LimitArgs),
+    /// Simulate N nodes (the real routing, placement, claim and heartbeat code, no media) with
+    /// M rooms and a rate of joins and leaves against one real redis-server; report Redis's
+    /// load, placement and claim latency, and how long a dead node's entries take to go.
+    ClusterSim(cascade_loadgen::cluster_sim::ClusterSimArgs),
 }
 
 #[tokio::main]
@@ -33,6 +37,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Limit(args) => {
             cascade_loadgen::limit::execute(&args)?;
+        }
+        Command::ClusterSim(args) => {
+            cascade_loadgen::cluster_sim::execute(&args).await?;
         }
     }
     Ok(())

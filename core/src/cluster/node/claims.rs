@@ -68,11 +68,53 @@ impl Node {
             .unwrap_or_else(|_| Err(Error::Routing("the room's claim was dropped".into())))
     }
 
-    /// Ticks every room's claim (renewals due, reclaims to retry), one room after another.
+    /// Ticks every room's claim. The renewals due go to the store as one batch
+    /// (`renew_rooms`: a round trip per few hundred rooms, not one per room), and each room's
+    /// machine hears its own answer; anything else a tick calls for (a reclaim to retry) and
+    /// what the answers lead to are carried out room by room.
     pub(super) async fn tick_claims(&self) {
-        let rooms: Vec<String> = self.state().claims.keys().cloned().collect();
-        for room in rooms {
-            self.drive_claim(&room, ClaimEvent::Tick).await;
+        let mut renewals: Vec<RoomClaim> = Vec::new();
+        let mut other: Vec<(String, Vec<ClaimAction>)> = Vec::new();
+        {
+            let mut state = self.state();
+            let rooms: Vec<String> = state.claims.keys().cloned().collect();
+            for room in rooms {
+                let mut rest = Vec::new();
+                for action in handle(&mut state, &room, ClaimEvent::Tick) {
+                    match action {
+                        ClaimAction::Renew(token) => renewals.push(self.room_claim(&room, token)),
+                        action => rest.push(action),
+                    }
+                }
+                if !rest.is_empty() {
+                    other.push((room, rest));
+                }
+            }
+        }
+        if !renewals.is_empty() {
+            let answers = match self.routing.renew_rooms(&renewals, self.config.lease).await {
+                Ok(renewed) => renewed
+                    .into_iter()
+                    .map(|ok| {
+                        if ok {
+                            ClaimEvent::Renewed
+                        } else {
+                            ClaimEvent::RenewLost
+                        }
+                    })
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(rooms = renewals.len(), error = %e, "room lease renewals failed");
+                    vec![ClaimEvent::RenewFailed; renewals.len()]
+                }
+            };
+            for (claim, answer) in renewals.iter().zip(answers) {
+                let actions = handle(&mut self.state(), &claim.room, answer);
+                self.carry_out_claim(&claim.room, actions).await;
+            }
+        }
+        for (room, actions) in other {
+            self.carry_out_claim(&room, actions).await;
         }
     }
 

@@ -1,6 +1,7 @@
 //! The node's place in the routing store: its registration renewed every heartbeat, its room
 //! claims ticked after each healthy one (the claim machines renew them, claim lost ones again,
-//! give up those another origin took; see `claims`). The registration is this node's lease:
+//! give up those another origin took; see `claims`), then its relay links refreshed (see
+//! `links`); renewals and refreshes each go as one batch. The registration is this node's lease:
 //! other origins judge it alive by that alone.
 
 use super::Node;
@@ -11,7 +12,7 @@ impl Node {
     ///
     /// A failing store only logs: nothing here ends a session, so running sessions do not
     /// depend on the store. Every round writes the node's whole state again (its registration
-    /// and its room claims; each relay link's task re-writes its link), so after an outage, or
+    /// its room claims and its relay links), so after an outage, or
     /// a Redis restarted empty, the store matches the node again within one period. A claim
     /// lost meanwhile (it expired) is claimed again with a new token; if another origin took
     /// the room, the room ends here (no two origins serve one room).
@@ -37,6 +38,7 @@ impl Node {
             }
             if healthy {
                 self.tick_claims().await;
+                self.refresh_links().await;
             }
             tokio::select! {
                 _ = tokio::time::sleep(period) => {}

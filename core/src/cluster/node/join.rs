@@ -104,6 +104,49 @@ impl Node {
         }
     }
 
+    /// The control plane's half of [`Node::publish`], with no media session: takes the slot
+    /// [`Node::place_publisher`] reserved and claims `room_id` for this origin through the
+    /// same claim machine (renewed by the heartbeat, released by [`Node::close_room`]). For
+    /// simulations of the control plane that run many nodes in one process without media
+    /// (`cascade-loadgen cluster-sim`). Fails as `publish` does: [`Error::Conflict`] when a
+    /// live origin holds the room, [`Error::Routing`] when the store cannot be asked.
+    pub async fn open_room(self: &Arc<Self>, room_id: &str) -> Result<()> {
+        let slot = self.admission.take(&Handoff::Publisher);
+        if self.role() != Role::Origin {
+            return Err(Error::NotFound(format!("{} is an edge", self.id())));
+        }
+        let room = {
+            let mut state = self.state();
+            if state.rooms.contains_key(room_id) {
+                return Err(Error::Conflict(format!(
+                    "room {room_id} is already being published"
+                )));
+            }
+            let room = Room::with_traffic(room_id, false, self.metrics.traffic.clone());
+            state.rooms.insert(room_id.to_owned(), room.clone());
+            room
+        };
+        if let Err(e) = self.claim(&room, slot).await {
+            self.state().rooms.remove(room_id);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Ends a room [`Node::open_room`] opened and releases its claim; false when this node
+    /// holds no such room.
+    pub async fn close_room(&self, room_id: &str) -> bool {
+        let Some(room) = self.room(room_id) else {
+            return false;
+        };
+        room.end(EndReason {
+            not_found: false,
+            message: "room closed".into(),
+        });
+        self.forget_room(&room).await;
+        true
+    }
+
     /// Waits `--failover-timeout` for the publisher of an orphaned room to come back (to this
     /// origin: [`Node::publish`] resumes the room); ends the room if it does not.
     pub(super) fn await_publisher(self: Arc<Self>, room: Arc<Room>) {

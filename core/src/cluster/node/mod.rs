@@ -12,11 +12,15 @@
 //! - `admit`: each join feeds the node's [`Admission`](crate::cluster::decide::admission)
 //!   (`Join`, the store lookup's answer); the slot an admitted session holds sends `Leave`
 //!   when it is dropped.
+//! - `links`: the relay links this node keeps in the store, written when a link comes up and
+//!   refreshed with every heartbeat, all in one batch.
 //! - `claims` (called from `join` and `heartbeat`): each published room's
 //!   [`Claim`](crate::cluster::decide::claims), fed by the publish (`Claim`), the heartbeat
 //!   (`Tick`), `forget_room` (`Release`) and the store's answers.
 //! - `pull`: each relayed room's [`Upstream`](crate::cluster::decide::upstream), fed by one
 //!   task per room (its store reads, link attempts and link ends, its timer).
+//! - `registry`: the copy of the live nodes placement and `pull` decide from, read from the
+//!   store at most once per [`registry::MAX_AGE`].
 //! - `drain`: the node's [`Drain`](crate::cluster::decide::drain), fed by `drain()`, every
 //!   session joining or leaving, and its deadline.
 
@@ -40,7 +44,11 @@ mod claims;
 mod drain;
 mod heartbeat;
 mod join;
+mod links;
 mod pull;
+pub mod registry;
+#[cfg(test)]
+mod testing;
 
 pub use join::Published;
 
@@ -115,6 +123,8 @@ struct State {
     /// Each published room's claim (an origin's), by room id.
     claims: HashMap<String, claims::ClaimEntry>,
     sessions: HashMap<String, SessionEntry>,
+    /// The relay links this node keeps in the store (it is their edge), by room.
+    links: HashMap<String, crate::cluster::routing::Link>,
 }
 
 /// One node.
@@ -141,6 +151,8 @@ pub struct Node {
     pub egress: crate::obs::rate::RateMeter,
     /// The UDP mux WHEP viewers are served on, when enabled (see [`Node::start_mux`]).
     mux: std::sync::OnceLock<Arc<crate::rtc::mux::Mux>>,
+    /// The last copy of the registry placement read (see `registry`).
+    registry: registry::Registry,
 }
 
 impl Node {
@@ -168,6 +180,7 @@ impl Node {
             draining: CancellationToken::new(),
             egress: Default::default(),
             mux: std::sync::OnceLock::new(),
+            registry: Default::default(),
         })
     }
 

@@ -39,7 +39,7 @@ impl Node {
     /// that carries it (a bounded relay tree). Edges in `avoid` (their link to us just broke)
     /// are not chosen; the owner always may be, since nothing else has the room when it comes
     /// back. Returns the owner and the source.
-    async fn upstream_for(&self, room_id: &str, avoid: &[String]) -> Result<(String, Source)> {
+    pub async fn upstream_for(&self, room_id: &str, avoid: &[String]) -> Result<(String, Source)> {
         let owner = self
             .routing
             .room_owner(room_id)
@@ -53,9 +53,10 @@ impl Node {
         }
         // A bounded relay tree: the origin feeds at most `max_fanout` edges per room, further
         // edges pull from an edge that carries it.
-        let (mut links, mut nodes) =
-            tokio::try_join!(self.routing.links(room_id), self.routing.nodes())
+        let (mut links, (nodes, _)) =
+            tokio::try_join!(self.routing.links(room_id), self.live_nodes(false))
                 .map_err(|e| Error::Routing(e.to_string()))?;
+        let mut nodes = Vec::clone(&nodes);
         links.retain(|l| !avoid.contains(&l.edge_id));
         nodes.retain(|n| n.id == owner || !avoid.contains(&n.id));
         let upstream = crate::cluster::placement::choose_upstream(
@@ -519,22 +520,11 @@ async fn run(node: Arc<Node>, room: Arc<Room>, link: ReadyLink) -> Done {
         stop.cancel();
         end
     });
-    let routing = node.routing.clone();
-    let (lease, period) = (node.config.lease, node.config.heartbeat());
-    let refresher_stop = cancel.clone();
-    let refresher = tokio::spawn(async move {
-        loop {
-            // Failures only log: the link runs without the store, and the next
-            // refresh after an outage writes it again.
-            if let Err(e) = routing.put_link(&record, lease).await {
-                tracing::debug!(error = %e, "could not record relay link");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(period) => {}
-                _ = refresher_stop.cancelled() => break,
-            }
-        }
-    });
+    // Written now and refreshed with every heartbeat until the link ends. A failure only
+    // logs: the link runs without the store, and the next refresh writes it again.
+    if let Err(e) = node.keep_link(record.clone()).await {
+        tracing::debug!(error = %e, "could not record relay link");
+    }
     // A link to the owner lasts as long as the store says it owns the room.
     let follower = owner.map(|owner| {
         let (node, room, stop) = (node.clone(), room.id.clone(), cancel.clone());
@@ -552,7 +542,7 @@ async fn run(node: Arc<Node>, room: Arc<Room>, link: ReadyLink) -> Done {
         .run(&answer, room.clone(), cancel.clone(), layers)
         .await;
     cancel.cancel();
-    let _ = refresher.await;
+    node.drop_link(&record);
     let moved = match follower {
         Some(task) => task.await.ok().flatten(),
         None => None,

@@ -16,17 +16,19 @@ pub enum RoutingOp {
     ClaimRoom,
     TakeOverRoom,
     RenewRoom,
+    RenewRooms,
     ReleaseRoom,
     RoomOwner,
     Rooms,
     PutLink,
+    PutLinks,
     RemoveLink,
     Links,
 }
 
 impl RoutingOp {
     /// Every operation: each one's series is created at start-up.
-    pub const ALL: [RoutingOp; 13] = [
+    pub const ALL: [RoutingOp; 15] = [
         RoutingOp::Heartbeat,
         RoutingOp::RemoveNode,
         RoutingOp::Nodes,
@@ -34,10 +36,12 @@ impl RoutingOp {
         RoutingOp::ClaimRoom,
         RoutingOp::TakeOverRoom,
         RoutingOp::RenewRoom,
+        RoutingOp::RenewRooms,
         RoutingOp::ReleaseRoom,
         RoutingOp::RoomOwner,
         RoutingOp::Rooms,
         RoutingOp::PutLink,
+        RoutingOp::PutLinks,
         RoutingOp::RemoveLink,
         RoutingOp::Links,
     ];
@@ -52,10 +56,12 @@ impl RoutingOp {
             RoutingOp::ClaimRoom => "claim_room",
             RoutingOp::TakeOverRoom => "take_over_room",
             RoutingOp::RenewRoom => "renew_room",
+            RoutingOp::RenewRooms => "renew_rooms",
             RoutingOp::ReleaseRoom => "release_room",
             RoutingOp::RoomOwner => "room_owner",
             RoutingOp::Rooms => "rooms",
             RoutingOp::PutLink => "put_link",
+            RoutingOp::PutLinks => "put_links",
             RoutingOp::RemoveLink => "remove_link",
             RoutingOp::Links => "links",
         }
@@ -136,6 +142,10 @@ impl RoutingStore for MeteredStore {
         self.timed(RoutingOp::RenewRoom, self.inner.renew_room(claim, lease))
             .await
     }
+    async fn renew_rooms(&self, claims: &[RoomClaim], lease: Duration) -> RoutingResult<Vec<bool>> {
+        self.timed(RoutingOp::RenewRooms, self.inner.renew_rooms(claims, lease))
+            .await
+    }
     async fn release_room(&self, claim: &RoomClaim) -> RoutingResult<bool> {
         self.timed(RoutingOp::ReleaseRoom, self.inner.release_room(claim))
             .await
@@ -149,6 +159,10 @@ impl RoutingStore for MeteredStore {
     }
     async fn put_link(&self, link: &Link, lease: Duration) -> RoutingResult<()> {
         self.timed(RoutingOp::PutLink, self.inner.put_link(link, lease))
+            .await
+    }
+    async fn put_links(&self, links: &[Link], lease: Duration) -> RoutingResult<()> {
+        self.timed(RoutingOp::PutLinks, self.inner.put_links(links, lease))
             .await
     }
     async fn remove_link(&self, room: &str, edge_id: &str) -> RoutingResult<()> {

@@ -136,6 +136,16 @@ pub trait RoutingStore: Send + Sync + std::fmt::Debug {
     ) -> RoutingResult<Option<RoomClaim>>;
     /// Extends a claim; false when it was lost (expired and taken, or released).
     async fn renew_room(&self, claim: &RoomClaim, lease: Duration) -> RoutingResult<bool>;
+    /// Extends many claims (a node's renewals of one heartbeat): one answer per claim, in
+    /// order, as [`renew_room`](Self::renew_room) would give it. A store that can do it in
+    /// fewer round trips than one per claim overrides this; the default renews one by one.
+    async fn renew_rooms(&self, claims: &[RoomClaim], lease: Duration) -> RoutingResult<Vec<bool>> {
+        let mut renewed = Vec::with_capacity(claims.len());
+        for claim in claims {
+            renewed.push(self.renew_room(claim, lease).await?);
+        }
+        Ok(renewed)
+    }
     /// Releases a claim if still held by its token.
     async fn release_room(&self, claim: &RoomClaim) -> RoutingResult<bool>;
     /// The node owning `room`, if any.
@@ -145,6 +155,14 @@ pub trait RoutingStore: Send + Sync + std::fmt::Debug {
 
     /// Records (or refreshes) that an edge carries a room from an upstream.
     async fn put_link(&self, link: &Link, lease: Duration) -> RoutingResult<()>;
+    /// Records (or refreshes) many links (a node's refreshes of one heartbeat), as
+    /// [`put_link`](Self::put_link) each. The default puts them one by one.
+    async fn put_links(&self, links: &[Link], lease: Duration) -> RoutingResult<()> {
+        for link in links {
+            self.put_link(link, lease).await?;
+        }
+        Ok(())
+    }
     async fn remove_link(&self, room: &str, edge_id: &str) -> RoutingResult<()>;
     /// The edges carrying `room`.
     async fn links(&self, room: &str) -> RoutingResult<Vec<Link>>;

@@ -16,11 +16,11 @@
 //! |---|---|---|---|
 //! | `nodes` | ZSET node id → lease expiry (ms) | ≥ longest node lease; members pruned by `heartbeat` | `heartbeat`, `remove_node` |
 //! | `node:{id}:info` | STRING, [`NodeInfo`] as JSON, stamped with the write time | the node's lease (`SET PX`) | `heartbeat`, `remove_node` |
-//! | `node:{id}:rooms` | SET of room ids the node claimed (index for `remove_node`) | ≥ longest claim lease | `claim_room`, `renew_room`, `release_room`, `remove_node` |
-//! | `node:{id}:links` | SET of room ids where the node is a link's edge or upstream (index for `remove_node`) | ≥ longest link lease | `put_link`, `remove_node` |
-//! | `rooms` | ZSET room id → claim expiry (ms) | ≥ longest claim lease; members pruned by `claim_room` | `claim_room`, `renew_room`, `release_room`, `remove_node` |
-//! | `room:{id}:owner` | STRING `"{node}\n{token}"` | the claim's lease (`SET NX PX`, compare-and-`PEXPIRE`) | `claim_room`, `take_over_room` (compare-owner-and-set, when the owner is dead), `renew_room`, `release_room` (compare-and-delete), `remove_node` |
-//! | `room:{id}:links` | HASH edge id → `"{expiry ms}\n{upstream id}"` | ≥ longest link lease; each field carries its own expiry | `put_link`, `remove_link`, `release_room`, `remove_node` |
+//! | `node:{id}:rooms` | SET of room ids the node claimed (index for `remove_node`) | ≥ longest claim lease | `claim_room`, `renew_room`/`renew_rooms`, `release_room`, `remove_node` |
+//! | `node:{id}:links` | SET of room ids where the node is a link's edge or upstream (index for `remove_node`) | ≥ longest link lease | `put_link`/`put_links`, `remove_node` |
+//! | `rooms` | ZSET room id → claim expiry (ms) | ≥ longest claim lease; members pruned by `claim_room` | `claim_room`, `renew_room`/`renew_rooms`, `release_room`, `remove_node` |
+//! | `room:{id}:owner` | STRING `"{node}\n{token}"` | the claim's lease (`SET NX PX`, compare-and-`PEXPIRE`) | `claim_room`, `take_over_room` (compare-owner-and-set, when the owner is dead), `renew_room`/`renew_rooms`, `release_room` (compare-and-delete), `remove_node` |
+//! | `room:{id}:links` | HASH edge id → `"{expiry ms}\n{upstream id}"` | ≥ longest link lease; each field carries its own expiry | `put_link`/`put_links`, `remove_link`, `release_room`, `remove_node` |
 //!
 //! The writer is always the node the entry is about (its heartbeat, its claims, its links),
 //! except `take_over_room`: an origin that found a room's owner dead (its registration, its
@@ -33,30 +33,30 @@
 //! On Redis Cluster the scripts need all keys in one slot: use a hash-tagged prefix such as
 //! `{cascade}:` (not tested here).
 //!
-//! # Cost at 100 nodes and 10,000 rooms (heartbeat every 3 s, lease 10 s)
+//! # Cost (heartbeat every 3.3 s, lease 10 s)
 //!
-//! What [`crate::cluster::node`] calls per node per heartbeat (3 s): one `heartbeat`, one `renew_room`
-//! per room it owns, one `put_link` per room it pulls from an upstream. Each is one `EVALSHA`
-//! (one round trip) running a handful of O(1) or O(log n) commands; no periodic path uses
-//! `KEYS`, `SCAN` or any command linear in the cluster's size. With N = 100 nodes, R = 10,000
-//! rooms and L links (k edges per room on average, L = k·R):
+//! What [`crate::cluster::node`] calls per node per heartbeat: one `heartbeat`, one
+//! `renew_rooms` for all the claims it holds, one `put_links` for all the relay links it pulls
+//! (each split into script calls of at most [`BATCH`] entries). Each call is one `EVALSHA`
+//! running O(1) or O(log n) commands per entry; no periodic path uses `KEYS`, `SCAN` or any
+//! command linear in the cluster's size. With N nodes, R rooms and L links:
 //!
-//! | call | per second | commands inside (one `EVALSHA`) | server time, measured |
-//! |---|---|---|---|
-//! | `heartbeat` | N / 3 s = 33 | `TIME`, `SET PX`, `ZADD`, `ZREMRANGEBYSCORE`, `PTTL` (+`PEXPIRE`): 5–6 | – |
-//! | `renew_room` | R / 3 s = 3,333 | `GET`, `PEXPIRE`, `TIME`, `ZADD`, 2 × (`SADD`/`PTTL` (+`PEXPIRE`)): 7–9 | ~20 µs |
-//! | `put_link` | L / 3 s = 3,333·k | `TIME`, `HSET`, 3 × (`SADD`/`PTTL` (+`PEXPIRE`)): 8–11 | ~26 µs |
-//! | reads on a join | per new relay link, not periodic | `GET` owner, `GET` node | – |
+//! | call | `EVALSHA` per second | commands inside |
+//! |---|---|---|
+//! | `heartbeat` | N / 3.3 s | `TIME`, `SET PX`, `ZADD`, `ZREMRANGEBYSCORE`, `PTTL` (+`PEXPIRE`): 5–6 |
+//! | `renew_rooms` | origins / 3.3 s (one per 500 claims) | per claim `GET`, `PEXPIRE`; per call `TIME`, one `ZADD` and one `SADD` of all members, 2 × `PTTL` |
+//! | `put_links` | edges / 3.3 s (one per 500 links) | per link `HSET`, `PTTL`, 2 × `SADD`; per call `TIME`, a `PTTL` per node index |
+//! | reads on a join | per join that may not stay here | `GET` owner, `HGETALL` links; the live nodes from the node's copy (≤ 1 s old) |
 //!
-//! Total ≈ (N + R + k·R) / 3 s. With k = 2: 33 + 3,333 + 6,667 ≈ **10,000 `EVALSHA`/s**
-//! (≈ 87,000 commands/s inside them), ≈ 0.07 + 0.17 ≈ **0.25 of one Redis core**, using the
-//! per-call server times Redis reported (`INFO commandstats`) in the `ten_thousand_rooms` test
-//! on a shared 2-core machine. With k = 1 it is ≈ 6,700/s and ≈ 0.15 core. The lease (10 s)
-//! does not enter the rate; only the renewal period does. The rate is linear in rooms and
-//! links, not in nodes, because the [`RoutingStore`] trait renews each claim and each link with
-//! its own call; batching those per node would make it 3 round trips per node per period (100/s)
-//! with the same work inside. `rooms()` and `nodes()` are O(R) and O(N) reads (one script each,
-//! chunked `MGET`; 10,000 rooms list in well under 100 ms), meant for status pages, not loops.
+//! So the round trips grow with nodes, and the commands with rooms and links: about
+//! (2·R + 4·L) / 3.3 s. Measured with `cascade-loadgen cluster-sim` (BENCHMARKS.md, "Control
+//! plane at scale"): 100 nodes and 10,000 rooms cost Redis 10 % of one core; 1,000 nodes,
+//! 100,000 rooms and as many links 187,000 commands/s in 960 calls/s, 70 % of the core. One call
+//! per claim and per link (before batching) let the nodes' heartbeat loops fall behind the
+//! lease at 1,000 nodes, and claims lapse. One batch of 500 renewals holds Redis for about a
+//! millisecond (1,200 renewals: 15.6 ms of server time one by one, 3.6 ms in 3 batches).
+//! `rooms()` and `nodes()` are O(R) and O(N) reads (one script each, chunked `MGET`), meant for
+//! status pages and the node's registry copy, not loops.
 //!
 //! # Connection and failure
 //!
@@ -88,10 +88,12 @@ use super::{Link, NodeInfo, RoomClaim, RoutingError, RoutingResult, RoutingStore
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{ErrorKind, RedisError, Script};
 use conn::Conn;
+use scripts::Scripts;
 use std::future::Future;
 use std::time::Duration;
 
 mod conn;
+mod scripts;
 pub mod target;
 
 /// The Redis keys of the routing store, each appended to the store's prefix. `{id}` stands for
@@ -129,6 +131,10 @@ pub mod schema {
     /// (`HSET`) and `remove_link` (`HDEL`), `release_room` (`DEL`), `remove_node` (`HDEL`).
     pub const ROOM_LINKS: &str = "room:{id}:links";
 }
+
+/// Claims renewed, or links put, by one script call of `renew_rooms` or `put_links`: a bigger
+/// batch is split, so that one call holds Redis for about a millisecond at most.
+pub const BATCH: usize = 500;
 
 /// Consecutive operation timeouts after which the connection is replaced by a new one.
 pub const REPLACE_AFTER_TIMEOUTS: u32 = 3;
@@ -182,203 +188,6 @@ impl Keys {
             .split_once("{id}")
             .expect("schema patterns used with an id contain {id}");
         (format!("{}{head}", self.prefix), tail)
-    }
-}
-
-/// Helpers every script starts with.
-const PRELUDE: &str = r#"
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function ms(n) return string.format('%.0f', n) end
--- Lengthens a key's TTL to at least `lease` ms, never shortens it.
-local function extend(key, lease)
-  if redis.call('PTTL', key) < lease then redis.call('PEXPIRE', key, lease) end
-end
--- MGET in chunks: unpack() of thousands of keys overflows Lua's stack.
-local function mget(keys)
-  local out = {}
-  for i = 1, #keys, 500 do
-    local chunk = redis.call('MGET', unpack(keys, i, math.min(i + 499, #keys)))
-    for j = 1, #chunk do out[#out + 1] = chunk[j] end
-  end
-  return out
-end
-"#;
-
-/// KEYS: nodes, node info. ARGV: node id, info JSON, lease ms.
-const HEARTBEAT: &str = r#"
-local lease = tonumber(ARGV[3])
-local now = now_ms()
-redis.call('SET', KEYS[2], ARGV[2], 'PX', lease)
-redis.call('ZADD', KEYS[1], ms(now + lease), ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms(now))
-extend(KEYS[1], lease)
-return 1
-"#;
-
-/// KEYS: nodes. ARGV: info key head, info key tail. Returns the live nodes' info, nil for a
-/// member whose info key is gone (deleted by hand); readers skip nil.
-const NODES: &str = r#"
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ms(now_ms()), '+inf')
-local keys = {}
-for i, id in ipairs(ids) do keys[i] = ARGV[1] .. id .. ARGV[2] end
-return mget(keys)
-"#;
-
-/// KEYS: nodes, node info, node rooms, node links, rooms. ARGV: node id, owner key head/tail,
-/// room links key head/tail.
-const REMOVE_NODE: &str = r#"
-local id = ARGV[1]
-redis.call('ZREM', KEYS[1], id)
-redis.call('DEL', KEYS[2])
-for _, room in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  local key = ARGV[2] .. room .. ARGV[3]
-  local owner = redis.call('GET', key)
-  if owner then
-    local nl = string.find(owner, '\n[^\n]*$')
-    if nl and string.sub(owner, 1, nl - 1) == id then
-      redis.call('DEL', key)
-      redis.call('ZREM', KEYS[5], room)
-    end
-  end
-end
-redis.call('DEL', KEYS[3])
-for _, room in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-  local key = ARGV[4] .. room .. ARGV[5]
-  local all = redis.call('HGETALL', key)
-  for i = 1, #all, 2 do
-    local upstream = string.match(all[i + 1], '^%d+\n(.*)$')
-    if all[i] == id or upstream == id then redis.call('HDEL', key, all[i]) end
-  end
-end
-redis.call('DEL', KEYS[4])
-return 1
-"#;
-
-/// KEYS: room owner, rooms, node rooms. ARGV: room, owner value, lease ms. Returns 1 if claimed.
-const CLAIM_ROOM: &str = r#"
-local lease = tonumber(ARGV[3])
-if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', lease) then return 0 end
-local now = now_ms()
-redis.call('ZADD', KEYS[2], ms(now + lease), ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ms(now))
-extend(KEYS[2], lease)
-redis.call('SADD', KEYS[3], ARGV[1])
-extend(KEYS[3], lease)
-return 1
-"#;
-
-/// KEYS: room owner, rooms, node rooms, dead node's rooms. ARGV: room, owner value, lease ms,
-/// dead node id. Claims the room if it is free or its owner value names the dead node.
-const TAKE_OVER_ROOM: &str = r#"
-local cur = redis.call('GET', KEYS[1])
-if cur and string.sub(cur, 1, #ARGV[4] + 1) ~= ARGV[4] .. '\n' then return 0 end
-local lease = tonumber(ARGV[3])
-redis.call('SET', KEYS[1], ARGV[2], 'PX', lease)
-local now = now_ms()
-redis.call('ZADD', KEYS[2], ms(now + lease), ARGV[1])
-extend(KEYS[2], lease)
-redis.call('SREM', KEYS[4], ARGV[1])
-redis.call('SADD', KEYS[3], ARGV[1])
-extend(KEYS[3], lease)
-return 1
-"#;
-
-/// KEYS: room owner, rooms, node rooms. ARGV: room, owner value, lease ms. Compare-and-extend:
-/// returns 1 if the claim was still held by this value.
-const RENEW_ROOM: &str = r#"
-if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
-local lease = tonumber(ARGV[3])
-redis.call('PEXPIRE', KEYS[1], lease)
-redis.call('ZADD', KEYS[2], ms(now_ms() + lease), ARGV[1])
-extend(KEYS[2], lease)
-redis.call('SADD', KEYS[3], ARGV[1])
-extend(KEYS[3], lease)
-return 1
-"#;
-
-/// KEYS: room owner, rooms, node rooms, room links. ARGV: room, owner value. Compare-and-delete:
-/// returns 1 if the claim was held by this value and is now gone, with the room's links.
-const RELEASE_ROOM: &str = r#"
-if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[4])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('SREM', KEYS[3], ARGV[1])
-return 1
-"#;
-
-/// KEYS: rooms. ARGV: owner key head/tail. Returns [room, owner value, ...] of live claims.
-const ROOMS: &str = r#"
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ms(now_ms()), '+inf')
-local keys = {}
-for i, id in ipairs(ids) do keys[i] = ARGV[1] .. id .. ARGV[2] end
-local owners = mget(keys)
-local out = {}
-for i, id in ipairs(ids) do
-  if owners[i] then out[#out + 1] = id; out[#out + 1] = owners[i] end
-end
-return out
-"#;
-
-/// KEYS: room links, edge's node links, upstream's node links. ARGV: room, edge, upstream,
-/// lease ms.
-const PUT_LINK: &str = r#"
-local lease = tonumber(ARGV[4])
-redis.call('HSET', KEYS[1], ARGV[2], ms(now_ms() + lease) .. '\n' .. ARGV[3])
-extend(KEYS[1], lease)
-for i = 2, 3 do
-  redis.call('SADD', KEYS[i], ARGV[1])
-  extend(KEYS[i], lease)
-end
-return 1
-"#;
-
-/// KEYS: room links. Returns [edge, value, ...] of the links not yet expired; a value whose
-/// expiry cannot be read is returned too, for the caller to report.
-const LINKS: &str = r#"
-local now = now_ms()
-local all = redis.call('HGETALL', KEYS[1])
-local out = {}
-for i = 1, #all, 2 do
-  local expiry = tonumber(string.match(all[i + 1], '^(%d+)\n'))
-  if expiry == nil or expiry > now then
-    out[#out + 1] = all[i]; out[#out + 1] = all[i + 1]
-  end
-end
-return out
-"#;
-
-/// The scripts, hashed once per store.
-struct Scripts {
-    heartbeat: Script,
-    nodes: Script,
-    remove_node: Script,
-    claim_room: Script,
-    take_over_room: Script,
-    renew_room: Script,
-    release_room: Script,
-    rooms: Script,
-    put_link: Script,
-    links: Script,
-}
-
-impl Scripts {
-    fn new() -> Self {
-        let s = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
-        Self {
-            heartbeat: s(HEARTBEAT),
-            nodes: s(NODES),
-            remove_node: s(REMOVE_NODE),
-            claim_room: s(CLAIM_ROOM),
-            take_over_room: s(TAKE_OVER_ROOM),
-            renew_room: s(RENEW_ROOM),
-            release_room: s(RELEASE_ROOM),
-            rooms: s(ROOMS),
-            put_link: s(PUT_LINK),
-            links: s(LINKS),
-        }
     }
 }
 
@@ -781,6 +590,45 @@ impl RoutingStore for RedisStore {
         Ok(renewed == 1)
     }
 
+    async fn renew_rooms(&self, claims: &[RoomClaim], lease: Duration) -> RoutingResult<Vec<bool>> {
+        let k = &self.keys;
+        let lease = lease_ms(lease);
+        let mut renewed = vec![false; claims.len()];
+        // The node rooms index is per node: one call per node (and per chunk of BATCH).
+        let mut order: Vec<usize> = (0..claims.len()).collect();
+        order.sort_by(|&a, &b| claims[a].node_id.cmp(&claims[b].node_id));
+        let same_node = |&a: &usize, &b: &usize| claims[a].node_id == claims[b].node_id;
+        for group in order.chunk_by(same_node) {
+            for chunk in group.chunks(BATCH) {
+                let node_id = &claims[chunk[0]].node_id;
+                let mut keys = vec![k.fixed(schema::ROOMS), k.of(schema::NODE_ROOMS, node_id)];
+                let mut args = vec![lease.clone()];
+                for &i in chunk {
+                    let claim = &claims[i];
+                    keys.push(k.of(schema::ROOM_OWNER, &claim.room));
+                    args.push(claim.room.clone());
+                    args.push(owner_value(&claim.node_id, &claim.token));
+                }
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let out: Vec<i64> = self
+                    .script("renew_rooms", &self.scripts.renew_rooms, &keys, &args)
+                    .await?;
+                if out.len() != chunk.len() {
+                    return Err(RoutingError::Corrupt(format!(
+                        "renew_rooms answered {} of {} claims",
+                        out.len(),
+                        chunk.len()
+                    )));
+                }
+                for (&i, ok) in chunk.iter().zip(out) {
+                    renewed[i] = ok == 1;
+                }
+            }
+        }
+        Ok(renewed)
+    }
+
     async fn release_room(&self, claim: &RoomClaim) -> RoutingResult<bool> {
         let k = &self.keys;
         let released: i64 = self
@@ -846,6 +694,29 @@ impl RoutingStore for RedisStore {
         )
         .await
         .map(drop)
+    }
+
+    async fn put_links(&self, links: &[Link], lease: Duration) -> RoutingResult<()> {
+        let k = &self.keys;
+        let lease = lease_ms(lease);
+        for chunk in links.chunks(BATCH) {
+            let mut keys = Vec::with_capacity(chunk.len() * 3);
+            let mut args = vec![lease.as_str()];
+            for link in chunk {
+                keys.push(k.of(schema::ROOM_LINKS, &link.room));
+                keys.push(k.of(schema::NODE_LINKS, &link.edge_id));
+                keys.push(k.of(schema::NODE_LINKS, &link.upstream_id));
+                args.extend([
+                    link.room.as_str(),
+                    link.edge_id.as_str(),
+                    link.upstream_id.as_str(),
+                ]);
+            }
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            self.script::<i64>("put_links", &self.scripts.put_links, &keys, &args)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn remove_link(&self, room: &str, edge_id: &str) -> RoutingResult<()> {

@@ -1,0 +1,254 @@
+//! The Lua scripts of [`RedisStore`](super::RedisStore), one per operation that touches more
+//! than one key (each is atomic and one round trip), hashed once per store. `KEYS` and `ARGV`
+//! are listed above each; the keys are those of [`schema`](super::schema).
+
+use ::redis::Script;
+
+/// Helpers every script starts with.
+const PRELUDE: &str = r#"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function ms(n) return string.format('%.0f', n) end
+-- Lengthens a key's TTL to at least `lease` ms, never shortens it.
+local function extend(key, lease)
+  if redis.call('PTTL', key) < lease then redis.call('PEXPIRE', key, lease) end
+end
+-- MGET in chunks: unpack() of thousands of keys overflows Lua's stack.
+local function mget(keys)
+  local out = {}
+  for i = 1, #keys, 500 do
+    local chunk = redis.call('MGET', unpack(keys, i, math.min(i + 499, #keys)))
+    for j = 1, #chunk do out[#out + 1] = chunk[j] end
+  end
+  return out
+end
+"#;
+
+/// KEYS: nodes, node info. ARGV: node id, info JSON, lease ms.
+const HEARTBEAT: &str = r#"
+local lease = tonumber(ARGV[3])
+local now = now_ms()
+redis.call('SET', KEYS[2], ARGV[2], 'PX', lease)
+redis.call('ZADD', KEYS[1], ms(now + lease), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms(now))
+extend(KEYS[1], lease)
+return 1
+"#;
+
+/// KEYS: nodes. ARGV: info key head, info key tail. Returns the live nodes' info, nil for a
+/// member whose info key is gone (deleted by hand); readers skip nil.
+const NODES: &str = r#"
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ms(now_ms()), '+inf')
+local keys = {}
+for i, id in ipairs(ids) do keys[i] = ARGV[1] .. id .. ARGV[2] end
+return mget(keys)
+"#;
+
+/// KEYS: nodes, node info, node rooms, node links, rooms. ARGV: node id, owner key head/tail,
+/// room links key head/tail.
+const REMOVE_NODE: &str = r#"
+local id = ARGV[1]
+redis.call('ZREM', KEYS[1], id)
+redis.call('DEL', KEYS[2])
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local key = ARGV[2] .. room .. ARGV[3]
+  local owner = redis.call('GET', key)
+  if owner then
+    local nl = string.find(owner, '\n[^\n]*$')
+    if nl and string.sub(owner, 1, nl - 1) == id then
+      redis.call('DEL', key)
+      redis.call('ZREM', KEYS[5], room)
+    end
+  end
+end
+redis.call('DEL', KEYS[3])
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  local key = ARGV[4] .. room .. ARGV[5]
+  local all = redis.call('HGETALL', key)
+  for i = 1, #all, 2 do
+    local upstream = string.match(all[i + 1], '^%d+\n(.*)$')
+    if all[i] == id or upstream == id then redis.call('HDEL', key, all[i]) end
+  end
+end
+redis.call('DEL', KEYS[4])
+return 1
+"#;
+
+/// KEYS: room owner, rooms, node rooms. ARGV: room, owner value, lease ms. Returns 1 if claimed.
+const CLAIM_ROOM: &str = r#"
+local lease = tonumber(ARGV[3])
+if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', lease) then return 0 end
+local now = now_ms()
+redis.call('ZADD', KEYS[2], ms(now + lease), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ms(now))
+extend(KEYS[2], lease)
+redis.call('SADD', KEYS[3], ARGV[1])
+extend(KEYS[3], lease)
+return 1
+"#;
+
+/// KEYS: room owner, rooms, node rooms, dead node's rooms. ARGV: room, owner value, lease ms,
+/// dead node id. Claims the room if it is free or its owner value names the dead node.
+const TAKE_OVER_ROOM: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, 1, #ARGV[4] + 1) ~= ARGV[4] .. '\n' then return 0 end
+local lease = tonumber(ARGV[3])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', lease)
+local now = now_ms()
+redis.call('ZADD', KEYS[2], ms(now + lease), ARGV[1])
+extend(KEYS[2], lease)
+redis.call('SREM', KEYS[4], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[1])
+extend(KEYS[3], lease)
+return 1
+"#;
+
+/// KEYS: room owner, rooms, node rooms. ARGV: room, owner value, lease ms. Compare-and-extend:
+/// returns 1 if the claim was still held by this value.
+const RENEW_ROOM: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
+local lease = tonumber(ARGV[3])
+redis.call('PEXPIRE', KEYS[1], lease)
+redis.call('ZADD', KEYS[2], ms(now_ms() + lease), ARGV[1])
+extend(KEYS[2], lease)
+redis.call('SADD', KEYS[3], ARGV[1])
+extend(KEYS[3], lease)
+return 1
+"#;
+
+/// KEYS: rooms, node rooms, then one owner key per claim. ARGV: lease ms, then room and owner
+/// value per claim. `renew_room` for each claim (compare-and-extend), with the index updates
+/// shared: one `TIME`, one multi-member `ZADD` and `SADD`, each index's TTL extended once.
+/// Returns 1 or 0 per claim, in order.
+const RENEW_ROOMS: &str = r#"
+local lease = tonumber(ARGV[1])
+local expiry = ms(now_ms() + lease)
+local out, scored, members = {}, {}, {}
+for i = 3, #KEYS do
+  local room, value = ARGV[2 * i - 4], ARGV[2 * i - 3]
+  if redis.call('GET', KEYS[i]) == value then
+    redis.call('PEXPIRE', KEYS[i], lease)
+    scored[#scored + 1] = expiry; scored[#scored + 1] = room
+    members[#members + 1] = room
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+if #members > 0 then
+  redis.call('ZADD', KEYS[1], unpack(scored))
+  extend(KEYS[1], lease)
+  redis.call('SADD', KEYS[2], unpack(members))
+  extend(KEYS[2], lease)
+end
+return out
+"#;
+
+/// KEYS: room owner, rooms, node rooms, room links. ARGV: room, owner value. Compare-and-delete:
+/// returns 1 if the claim was held by this value and is now gone, with the room's links.
+const RELEASE_ROOM: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[4])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+return 1
+"#;
+
+/// KEYS: rooms. ARGV: owner key head/tail. Returns [room, owner value, ...] of live claims.
+const ROOMS: &str = r#"
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ms(now_ms()), '+inf')
+local keys = {}
+for i, id in ipairs(ids) do keys[i] = ARGV[1] .. id .. ARGV[2] end
+local owners = mget(keys)
+local out = {}
+for i, id in ipairs(ids) do
+  if owners[i] then out[#out + 1] = id; out[#out + 1] = owners[i] end
+end
+return out
+"#;
+
+/// KEYS: room links, edge's node links, upstream's node links. ARGV: room, edge, upstream,
+/// lease ms.
+const PUT_LINK: &str = r#"
+local lease = tonumber(ARGV[4])
+redis.call('HSET', KEYS[1], ARGV[2], ms(now_ms() + lease) .. '\n' .. ARGV[3])
+extend(KEYS[1], lease)
+for i = 2, 3 do
+  redis.call('SADD', KEYS[i], ARGV[1])
+  extend(KEYS[i], lease)
+end
+return 1
+"#;
+
+/// KEYS: per link its room links, edge's node links, upstream's node links. ARGV: lease ms,
+/// then room, edge and upstream per link. `put_link` for each, with one `TIME` and each node's
+/// links index extended once.
+const PUT_LINKS: &str = r#"
+local lease = tonumber(ARGV[1])
+local expiry = ms(now_ms() + lease)
+local indexed = {}
+for i = 1, #KEYS, 3 do
+  local room, edge, upstream = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  redis.call('HSET', KEYS[i], edge, expiry .. '\n' .. upstream)
+  extend(KEYS[i], lease)
+  for k = i + 1, i + 2 do
+    redis.call('SADD', KEYS[k], room)
+    indexed[KEYS[k]] = true
+  end
+end
+for key in pairs(indexed) do extend(key, lease) end
+return 1
+"#;
+
+/// KEYS: room links. Returns [edge, value, ...] of the links not yet expired; a value whose
+/// expiry cannot be read is returned too, for the caller to report.
+const LINKS: &str = r#"
+local now = now_ms()
+local all = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #all, 2 do
+  local expiry = tonumber(string.match(all[i + 1], '^(%d+)\n'))
+  if expiry == nil or expiry > now then
+    out[#out + 1] = all[i]; out[#out + 1] = all[i + 1]
+  end
+end
+return out
+"#;
+
+/// The scripts, hashed once per store.
+pub(super) struct Scripts {
+    pub(super) heartbeat: Script,
+    pub(super) nodes: Script,
+    pub(super) remove_node: Script,
+    pub(super) claim_room: Script,
+    pub(super) take_over_room: Script,
+    pub(super) renew_room: Script,
+    pub(super) renew_rooms: Script,
+    pub(super) release_room: Script,
+    pub(super) rooms: Script,
+    pub(super) put_link: Script,
+    pub(super) put_links: Script,
+    pub(super) links: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        let s = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
+        Self {
+            heartbeat: s(HEARTBEAT),
+            nodes: s(NODES),
+            remove_node: s(REMOVE_NODE),
+            claim_room: s(CLAIM_ROOM),
+            take_over_room: s(TAKE_OVER_ROOM),
+            renew_room: s(RENEW_ROOM),
+            renew_rooms: s(RENEW_ROOMS),
+            release_room: s(RELEASE_ROOM),
+            rooms: s(ROOMS),
+            put_link: s(PUT_LINK),
+            put_links: s(PUT_LINKS),
+            links: s(LINKS),
+        }
+    }
+}
