@@ -136,6 +136,7 @@ fn settings(shape: &ClusterShape, index: usize) -> NodeSettings {
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             advertise_ip: None,
             udp_ports: None,
+            ice_tcp_port: None,
             mux: None,
         },
         http_advertise: Some(format!("http://{id}.sim:8080")),

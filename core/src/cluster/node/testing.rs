@@ -18,6 +18,7 @@ pub(super) fn node(id: &str, role: Role, store: Arc<dyn RoutingStore>) -> Arc<No
             bind_ip: addr.ip(),
             advertise_ip: None,
             udp_ports: None,
+            ice_tcp_port: None,
             mux: None,
         },
         http_advertise: None,
