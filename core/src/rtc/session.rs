@@ -43,8 +43,6 @@ struct Peer {
     ice_tcp: Option<Arc<IceTcp>>,
     /// Its ufrag's route on the node's ICE-TCP port, once it has answered.
     tcp_route: Option<Registration>,
-    /// The relay candidates of the offer it answered (see [`transport`]).
-    relays: Vec<std::net::SocketAddr>,
 }
 
 impl Peer {
@@ -73,7 +71,6 @@ impl Peer {
                 IceRole::Offerer => None,
             },
             tcp_route: None,
-            relays: Vec::new(),
         })
     }
 
@@ -89,7 +86,6 @@ impl Peer {
     }
 
     async fn answer(&mut self, offer: &str) -> Result<String> {
-        self.relays = transport::relay_candidates(offer);
         let offer = RTCSessionDescription::offer(offer.to_owned())
             .map_err(|e| NegotiationError::BadOffer(format!("invalid SDP offer: {e}")))?;
         self.pc
@@ -185,7 +181,6 @@ pub async fn publish(
             mut state,
             mut tracks,
             tcp_route: _tcp_route,
-            relays,
             ..
         } = peer;
         let mut up_state = state.clone();
@@ -197,7 +192,7 @@ pub async fn publish(
                 up = reached_connected(&mut up_state), if !connected.is_cancelled() => {
                     if up {
                         connected.cancel();
-                        if let Some(t) = transport::of_pc(&pc, &relays).await {
+                        if let Some(t) = transport::of_pc(&pc).await {
                             transport.set(t);
                         }
                     } else {
@@ -374,7 +369,7 @@ async fn run_subscriber(
         tracing::info!(room = %room.id, error = %e, "subscriber never connected; closed");
     } else {
         connected.cancel();
-        if let Some(t) = transport::of_pc(&peer.pc, &peer.relays).await {
+        if let Some(t) = transport::of_pc(&peer.pc).await {
             transport.set(t);
         }
         // Keyframe requests from the subscriber travel upstream, rate-limited per track.

@@ -3,7 +3,9 @@
 //!
 //! The remote end of the selected candidate pair tells: a TCP pair is ICE-TCP (a client that
 //! reaches a TURN server over TCP still reaches us over UDP, from the server's relay address), and
-//! a UDP pair whose remote address is one of the offer's `typ relay` candidates is relayed.
+//! a UDP pair whose remote end is one of the offer's `typ relay` candidates is relayed (by its
+//! address for a mux viewer, whose core learns the remote from checks; by the signalled
+//! candidate's type for a webrtc-rs peer connection).
 
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
@@ -32,12 +34,10 @@ impl Transport {
         }
     }
 
-    /// The transport of a selected pair whose remote end is `remote` (over TCP if `tcp`), for
-    /// a session whose peer's relay candidates are `relays` ([`relay_candidates`]).
-    pub fn of_pair(relays: &[SocketAddr], tcp: bool, remote: SocketAddr) -> Self {
-        if tcp {
-            Transport::Tcp
-        } else if relays.contains(&remote) {
+    /// The transport of a selected UDP pair whose remote end is `remote`, for a session whose
+    /// peer's relay candidates are `relays` ([`relay_candidates`]).
+    pub fn of_udp_pair(relays: &[SocketAddr], remote: SocketAddr) -> Self {
+        if relays.contains(&remote) {
             Transport::Relayed
         } else {
             Transport::Udp
@@ -79,13 +79,13 @@ impl TransportCell {
 }
 
 /// The transport of a webrtc-rs peer connection's selected candidate pair (`None` before one is
-/// selected); `relays` are its peer's relay candidates.
+/// selected).
 ///
 /// From its stats report: the pair names its candidates by bare id, the report keys local
 /// ones `RTCLocalIceCandidate_<id>` and remote ones `RTCRemoteIceCandidate_<id>`, and has only
 /// the remote candidates that were signalled (not those learnt from checks, which are never
-/// relays: a relayed client signals its relay candidate).
-pub async fn of_pc(pc: &crate::rtc::pc::Pc, relays: &[SocketAddr]) -> Option<Transport> {
+/// relays: a relayed client signals its relay candidate, with its type).
+pub async fn of_pc(pc: &crate::rtc::pc::Pc) -> Option<Transport> {
     use rtc::peer_connection::transport::RTCIceCandidateType;
     use rtc::statistics::report::RTCStatsReportEntry;
     let report = pc
@@ -106,17 +106,10 @@ pub async fn of_pc(pc: &crate::rtc::pc::Pc, relays: &[SocketAddr]) -> Option<Tra
         return Some(Transport::Tcp);
     }
     let remote = format!("RTCRemoteIceCandidate_{}", pair.remote_candidate_id);
-    let relayed = match report.get(&remote) {
-        Some(RTCStatsReportEntry::RemoteCandidate(remote)) => {
-            remote.candidate_type == RTCIceCandidateType::Relay
-                || remote
-                    .address
-                    .as_deref()
-                    .and_then(|a| a.parse::<IpAddr>().ok())
-                    .is_some_and(|ip| relays.contains(&SocketAddr::new(ip, remote.port)))
-        }
-        _ => false,
-    };
+    let relayed = matches!(
+        report.get(&remote),
+        Some(RTCStatsReportEntry::RemoteCandidate(r)) if r.candidate_type == RTCIceCandidateType::Relay
+    );
     Some(if relayed {
         Transport::Relayed
     } else {
@@ -129,7 +122,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_pair_is_tcp_relayed_or_udp() {
+    fn a_udp_pair_is_relayed_or_not() {
         let offer = "v=0\r\n\
                      a=candidate:1 1 udp 2122260223 192.168.1.5 50000 typ host\r\n\
                      a=candidate:2 1 udp 41885439 198.51.100.9 61000 typ relay raddr 0.0.0.0 rport 0\r\n";
@@ -137,12 +130,11 @@ mod tests {
         let relay: SocketAddr = "198.51.100.9:61000".parse().unwrap();
         assert_eq!(offer, &[relay]);
         let host: SocketAddr = "192.168.1.5:50000".parse().unwrap();
-        assert_eq!(Transport::of_pair(offer, false, relay), Transport::Relayed);
-        assert_eq!(Transport::of_pair(offer, false, host), Transport::Udp);
-        assert_eq!(Transport::of_pair(offer, true, host), Transport::Tcp);
+        assert_eq!(Transport::of_udp_pair(offer, relay), Transport::Relayed);
+        assert_eq!(Transport::of_udp_pair(offer, host), Transport::Udp);
         // A peer-reflexive address (learnt from a check, in no offer) is UDP.
         let prflx: SocketAddr = "203.0.113.1:40000".parse().unwrap();
-        assert_eq!(Transport::of_pair(offer, false, prflx), Transport::Udp);
+        assert_eq!(Transport::of_udp_pair(offer, prflx), Transport::Udp);
     }
 
     #[test]

@@ -169,20 +169,13 @@ impl Engine {
             return;
         };
         while let Some(out) = viewer.pc.poll_write() {
-            let to = out.transport.peer_addr;
             let stun = is_stun(&out.message);
-            let to = if out.transport.transport_protocol == TransportProtocol::TCP {
-                // Only to a connection of its own: the core knows no other TCP peer.
-                if !self.out.tcp.serves(to, key) {
-                    continue;
-                }
-                self.out.tcp.push(to, &out.message);
-                MediaTo::Tcp(to)
-            } else {
-                route(&mut self.by_addr, &mut viewer.addrs, key, to, stun);
-                self.out.udp.push(to, &out.message);
-                MediaTo::Udp(to)
+            let Some(to) = self.out.push_core(key, &out) else {
+                continue;
             };
+            if let MediaTo::Udp(addr) = to {
+                route(&mut self.by_addr, &mut viewer.addrs, key, addr, stun);
+            }
             if !stun {
                 viewer.media_to = Some(to);
             }
@@ -255,7 +248,7 @@ impl Engine {
             if let Some(to) = viewer.media_to {
                 viewer.transport.set(match to {
                     MediaTo::Tcp(_) => Transport::Tcp,
-                    MediaTo::Udp(addr) => Transport::of_pair(&viewer.relays, false, addr),
+                    MediaTo::Udp(addr) => Transport::of_udp_pair(&viewer.relays, addr),
                 });
             }
             viewer.connected.cancel();
@@ -349,14 +342,7 @@ impl Engine {
         };
         let _ = viewer.pc.close();
         while let Some(out) = viewer.pc.poll_write() {
-            let to = out.transport.peer_addr;
-            if out.transport.transport_protocol == TransportProtocol::TCP {
-                if self.out.tcp.serves(to, key) {
-                    self.out.tcp.push(to, &out.message);
-                }
-            } else {
-                self.out.udp.push(to, &out.message);
-            }
+            self.out.push_core(key, &out);
         }
         // What was queued for its connections is written before they close (best effort).
         let mut closed = std::mem::take(&mut self.tcp_closed);

@@ -211,8 +211,8 @@ struct Viewer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MediaTo {
     Udp(SocketAddr),
-    /// A client connected to the ICE-TCP port, by its address.
-    Tcp(SocketAddr),
+    /// A client connected to the ICE-TCP port, by its connection's id in `tcp::TcpConns`.
+    Tcp(u64),
 }
 
 /// What a shard sends: datagrams for the UDP socket, and framed ones for TCP connections.
@@ -226,7 +226,22 @@ impl Out {
     fn push_with(&mut self, to: MediaTo, write: impl FnOnce(&mut Vec<u8>) -> bool) -> bool {
         match to {
             MediaTo::Udp(addr) => self.udp.push_with(addr, write),
-            MediaTo::Tcp(peer) => self.tcp.push_with(peer, write),
+            MediaTo::Tcp(id) => self.tcp.push_with(id, write),
+        }
+    }
+
+    /// Queues what viewer `viewer`'s core sends, where it sends it: over TCP only to a
+    /// connection of the viewer's own (the core knows no other TCP peer). Returns where it
+    /// went, `None` when it went nowhere.
+    fn push_core(&mut self, viewer: usize, out: &TaggedBytesMut) -> Option<MediaTo> {
+        let to = out.transport.peer_addr;
+        if out.transport.transport_protocol == TransportProtocol::TCP {
+            let id = self.tcp.conn_of(to, viewer)?;
+            self.tcp.push(id, &out.message);
+            Some(MediaTo::Tcp(id))
+        } else {
+            self.udp.push(to, &out.message);
+            Some(MediaTo::Udp(to))
         }
     }
 }

@@ -124,32 +124,26 @@ impl TcpConns {
         self.conns.get(&id).map(|c| (c.peer, c.viewer))
     }
 
-    /// Whether the connection from `peer` belongs to viewer `viewer`.
-    pub(super) fn serves(&self, peer: SocketAddr, viewer: usize) -> bool {
-        self.by_peer
-            .get(&peer)
-            .and_then(|id| self.conns.get(id))
-            .is_some_and(|c| c.viewer == viewer)
+    /// The connection from `peer`, if it belongs to viewer `viewer`.
+    pub(super) fn conn_of(&self, peer: SocketAddr, viewer: usize) -> Option<u64> {
+        let id = *self.by_peer.get(&peer)?;
+        self.conns
+            .get(&id)
+            .filter(|c| c.viewer == viewer)
+            .map(|_| id)
     }
 
-    /// Queues a copy of `datagram` for the connection from `peer`.
-    pub(super) fn push(&mut self, peer: SocketAddr, datagram: &[u8]) -> bool {
-        self.push_with(peer, |buf| {
+    /// Queues a copy of `datagram` for connection `id`.
+    pub(super) fn push(&mut self, id: u64, datagram: &[u8]) -> bool {
+        self.push_with(id, |buf| {
             buf.extend_from_slice(datagram);
             true
         })
     }
 
-    /// Queues the datagram `write` appends for the connection from `peer`, framed, if it says
-    /// it wrote one and it fits (see [`LIMIT`]). Returns whether it was queued.
-    pub(super) fn push_with(
-        &mut self,
-        peer: SocketAddr,
-        write: impl FnOnce(&mut Vec<u8>) -> bool,
-    ) -> bool {
-        let Some(id) = self.by_peer.get(&peer).copied() else {
-            return false;
-        };
+    /// Queues the datagram `write` appends for connection `id`, framed, if it says it wrote one
+    /// and it fits (see [`LIMIT`]). Returns whether it was queued.
+    pub(super) fn push_with(&mut self, id: u64, write: impl FnOnce(&mut Vec<u8>) -> bool) -> bool {
         let Some(conn) = self.conns.get_mut(&id) else {
             return false;
         };
@@ -263,14 +257,14 @@ mod tests {
         let (accepted, client) = pair().await;
         let peer = accepted.peer;
         let id = conns.open(accepted, 7).unwrap();
-        assert!(conns.serves(peer, 7));
-        assert!(!conns.serves(peer, 8));
-        assert!(conns.push(peer, b"one"));
-        assert!(!conns.push_with(peer, |buf| {
+        assert_eq!(conns.conn_of(peer, 7), Some(id));
+        assert_eq!(conns.conn_of(peer, 8), None);
+        assert!(conns.push(id, b"one"));
+        assert!(!conns.push_with(id, |buf| {
             buf.extend_from_slice(b"refused");
             false
         }));
-        assert!(conns.push(peer, b"three"));
+        assert!(conns.push(id, b"three"));
         let mut closed = Vec::new();
         conns.flush(|_, _| panic!("not congested"), &mut closed);
         assert!(closed.is_empty());
@@ -295,19 +289,18 @@ mod tests {
         let mut conns = TcpConns::new(tx);
         let (slow, _slow_client) = pair().await;
         let (fast, fast_client) = pair().await;
-        let (slow_peer, fast_peer) = (slow.peer, fast.peer);
-        conns.open(slow, 1).unwrap();
-        conns.open(fast, 2).unwrap();
+        let slow_id = conns.open(slow, 1).unwrap();
+        let fast_id = conns.open(fast, 2).unwrap();
         let mut fast_client = FramedRead::new(fast_client, codec());
         let packet = [0x80u8; 1200];
         let mut states = Vec::new();
         let mut closed = Vec::new();
         let mut refused = 0;
         for _ in 0..4_000 {
-            if !conns.push(slow_peer, &packet) {
+            if !conns.push(slow_id, &packet) {
                 refused += 1;
             }
-            assert!(conns.push(fast_peer, &packet));
+            assert!(conns.push(fast_id, &packet));
             conns.flush(
                 |viewer, congested| states.push((viewer, congested)),
                 &mut closed,

@@ -15,7 +15,7 @@ pub(in crate::rtc::mux) struct TcpInputs {
 impl Engine {
     /// A connection whose first frame named one of the shard's viewers: it becomes one of the
     /// viewer's connections, and the frame (a binding request) goes to its core.
-    pub(super) fn tcp_accept(&mut self, accepted: Accepted) {
+    pub(super) fn tcp_accept(&mut self, mut accepted: Accepted) {
         let (Some(local), Some(&key)) = (self.tcp_local, self.by_ufrag.get(&accepted.ufrag)) else {
             return;
         };
@@ -23,7 +23,7 @@ impl Engine {
             tracing::debug!(peer = %accepted.peer, "ICE-TCP: the viewer has its connections; closed");
             return;
         }
-        let (peer, first) = (accepted.peer, accepted.first.clone());
+        let (peer, first) = (accepted.peer, std::mem::take(&mut accepted.first));
         let id = match self.out.tcp.open(accepted, key) {
             Ok(id) => id,
             Err(e) => {
@@ -45,13 +45,16 @@ impl Engine {
                 };
                 self.tcp_deliver(key, local, peer, frame);
             }
-            Input::Closed(id) => {
-                if let Some((_, key)) = self.out.tcp.get(id) {
-                    self.out.tcp.close(id);
-                    if let Some(viewer) = self.viewers.get_mut(key) {
-                        viewer.tcp_conns.retain(|&c| c != id);
-                    }
-                }
+            Input::Closed(id) => self.tcp_close(id),
+        }
+    }
+
+    /// Closes connection `id` and forgets it as its viewer's.
+    fn tcp_close(&mut self, id: u64) {
+        if let Some((_, key)) = self.out.tcp.get(id) {
+            self.out.tcp.close(id);
+            if let Some(viewer) = self.viewers.get_mut(key) {
+                viewer.tcp_conns.retain(|&c| c != id);
             }
         }
     }
@@ -102,12 +105,7 @@ impl Engine {
             &mut closed,
         );
         for &id in &closed {
-            if let Some((_, key)) = self.out.tcp.get(id) {
-                self.out.tcp.close(id);
-                if let Some(viewer) = self.viewers.get_mut(key) {
-                    viewer.tcp_conns.retain(|&c| c != id);
-                }
-            }
+            self.tcp_close(id);
         }
         closed.clear();
         self.tcp_closed = closed;
