@@ -393,6 +393,77 @@ impl RedisStore {
     }
 
     /// Runs a script with `keys` and `args`.
+    /// Renews `claims` (compare-and-extend each), a script call per node and [`BATCH`] claims;
+    /// `what` names the operation in errors.
+    async fn renew_claims(
+        &self,
+        what: &str,
+        claims: &[RoomClaim],
+        lease: Duration,
+    ) -> RoutingResult<Vec<bool>> {
+        let k = &self.keys;
+        let lease = lease_ms(lease);
+        let mut renewed = vec![false; claims.len()];
+        // The node rooms index is per node: one call per node (and per chunk of BATCH).
+        let mut order: Vec<usize> = (0..claims.len()).collect();
+        order.sort_by(|&a, &b| claims[a].node_id.cmp(&claims[b].node_id));
+        let same_node = |&a: &usize, &b: &usize| claims[a].node_id == claims[b].node_id;
+        for group in order.chunk_by(same_node) {
+            for chunk in group.chunks(BATCH) {
+                let node_id = &claims[chunk[0]].node_id;
+                let mut keys = vec![k.fixed(schema::ROOMS), k.of(schema::NODE_ROOMS, node_id)];
+                let mut args = vec![lease.clone()];
+                for &i in chunk {
+                    let claim = &claims[i];
+                    keys.push(k.of(schema::ROOM_OWNER, &claim.room));
+                    args.push(claim.room.clone());
+                    args.push(owner_value(&claim.node_id, &claim.token));
+                }
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let out: Vec<i64> = self
+                    .script(what, &self.scripts.renew_rooms, &keys, &args)
+                    .await?;
+                if out.len() != chunk.len() {
+                    return Err(RoutingError::Corrupt(format!(
+                        "renew_rooms answered {} of {} claims",
+                        out.len(),
+                        chunk.len()
+                    )));
+                }
+                for (&i, ok) in chunk.iter().zip(out) {
+                    renewed[i] = ok == 1;
+                }
+            }
+        }
+        Ok(renewed)
+    }
+
+    /// Records (or refreshes) `links`, a script call per [`BATCH`] links; `what` names the
+    /// operation in errors.
+    async fn write_links(&self, what: &str, links: &[Link], lease: Duration) -> RoutingResult<()> {
+        let k = &self.keys;
+        let lease = lease_ms(lease);
+        for chunk in links.chunks(BATCH) {
+            let mut keys = Vec::with_capacity(chunk.len() * 3);
+            let mut args = vec![lease.as_str()];
+            for link in chunk {
+                keys.push(k.of(schema::ROOM_LINKS, &link.room));
+                keys.push(k.of(schema::NODE_LINKS, &link.edge_id));
+                keys.push(k.of(schema::NODE_LINKS, &link.upstream_id));
+                args.extend([
+                    link.room.as_str(),
+                    link.edge_id.as_str(),
+                    link.upstream_id.as_str(),
+                ]);
+            }
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            self.script::<i64>(what, &self.scripts.put_links, &keys, &args)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn script<T: ::redis::FromRedisValue>(
         &self,
         what: &str,
@@ -570,63 +641,14 @@ impl RoutingStore for RedisStore {
     }
 
     async fn renew_room(&self, claim: &RoomClaim, lease: Duration) -> RoutingResult<bool> {
-        let k = &self.keys;
-        let renewed: i64 = self
-            .script(
-                "renew_room",
-                &self.scripts.renew_room,
-                &[
-                    &k.of(schema::ROOM_OWNER, &claim.room),
-                    &k.fixed(schema::ROOMS),
-                    &k.of(schema::NODE_ROOMS, &claim.node_id),
-                ],
-                &[
-                    &claim.room,
-                    &owner_value(&claim.node_id, &claim.token),
-                    &lease_ms(lease),
-                ],
-            )
+        let renewed = self
+            .renew_claims("renew_room", std::slice::from_ref(claim), lease)
             .await?;
-        Ok(renewed == 1)
+        Ok(renewed.first() == Some(&true))
     }
 
     async fn renew_rooms(&self, claims: &[RoomClaim], lease: Duration) -> RoutingResult<Vec<bool>> {
-        let k = &self.keys;
-        let lease = lease_ms(lease);
-        let mut renewed = vec![false; claims.len()];
-        // The node rooms index is per node: one call per node (and per chunk of BATCH).
-        let mut order: Vec<usize> = (0..claims.len()).collect();
-        order.sort_by(|&a, &b| claims[a].node_id.cmp(&claims[b].node_id));
-        let same_node = |&a: &usize, &b: &usize| claims[a].node_id == claims[b].node_id;
-        for group in order.chunk_by(same_node) {
-            for chunk in group.chunks(BATCH) {
-                let node_id = &claims[chunk[0]].node_id;
-                let mut keys = vec![k.fixed(schema::ROOMS), k.of(schema::NODE_ROOMS, node_id)];
-                let mut args = vec![lease.clone()];
-                for &i in chunk {
-                    let claim = &claims[i];
-                    keys.push(k.of(schema::ROOM_OWNER, &claim.room));
-                    args.push(claim.room.clone());
-                    args.push(owner_value(&claim.node_id, &claim.token));
-                }
-                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                let out: Vec<i64> = self
-                    .script("renew_rooms", &self.scripts.renew_rooms, &keys, &args)
-                    .await?;
-                if out.len() != chunk.len() {
-                    return Err(RoutingError::Corrupt(format!(
-                        "renew_rooms answered {} of {} claims",
-                        out.len(),
-                        chunk.len()
-                    )));
-                }
-                for (&i, ok) in chunk.iter().zip(out) {
-                    renewed[i] = ok == 1;
-                }
-            }
-        }
-        Ok(renewed)
+        self.renew_claims("renew_rooms", claims, lease).await
     }
 
     async fn release_room(&self, claim: &RoomClaim) -> RoutingResult<bool> {
@@ -676,47 +698,12 @@ impl RoutingStore for RedisStore {
     }
 
     async fn put_link(&self, link: &Link, lease: Duration) -> RoutingResult<()> {
-        let k = &self.keys;
-        self.script::<i64>(
-            "put_link",
-            &self.scripts.put_link,
-            &[
-                &k.of(schema::ROOM_LINKS, &link.room),
-                &k.of(schema::NODE_LINKS, &link.edge_id),
-                &k.of(schema::NODE_LINKS, &link.upstream_id),
-            ],
-            &[
-                &link.room,
-                &link.edge_id,
-                &link.upstream_id,
-                &lease_ms(lease),
-            ],
-        )
-        .await
-        .map(drop)
+        self.write_links("put_link", std::slice::from_ref(link), lease)
+            .await
     }
 
     async fn put_links(&self, links: &[Link], lease: Duration) -> RoutingResult<()> {
-        let k = &self.keys;
-        let lease = lease_ms(lease);
-        for chunk in links.chunks(BATCH) {
-            let mut keys = Vec::with_capacity(chunk.len() * 3);
-            let mut args = vec![lease.as_str()];
-            for link in chunk {
-                keys.push(k.of(schema::ROOM_LINKS, &link.room));
-                keys.push(k.of(schema::NODE_LINKS, &link.edge_id));
-                keys.push(k.of(schema::NODE_LINKS, &link.upstream_id));
-                args.extend([
-                    link.room.as_str(),
-                    link.edge_id.as_str(),
-                    link.upstream_id.as_str(),
-                ]);
-            }
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            self.script::<i64>("put_links", &self.scripts.put_links, &keys, &args)
-                .await?;
-        }
-        Ok(())
+        self.write_links("put_links", links, lease).await
     }
 
     async fn remove_link(&self, room: &str, edge_id: &str) -> RoutingResult<()> {

@@ -105,23 +105,10 @@ extend(KEYS[3], lease)
 return 1
 "#;
 
-/// KEYS: room owner, rooms, node rooms. ARGV: room, owner value, lease ms. Compare-and-extend:
-/// returns 1 if the claim was still held by this value.
-const RENEW_ROOM: &str = r#"
-if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
-local lease = tonumber(ARGV[3])
-redis.call('PEXPIRE', KEYS[1], lease)
-redis.call('ZADD', KEYS[2], ms(now_ms() + lease), ARGV[1])
-extend(KEYS[2], lease)
-redis.call('SADD', KEYS[3], ARGV[1])
-extend(KEYS[3], lease)
-return 1
-"#;
-
 /// KEYS: rooms, node rooms, then one owner key per claim. ARGV: lease ms, then room and owner
-/// value per claim. `renew_room` for each claim (compare-and-extend), with the index updates
-/// shared: one `TIME`, one multi-member `ZADD` and `SADD`, each index's TTL extended once.
-/// Returns 1 or 0 per claim, in order.
+/// value per claim. Compare-and-extend for each claim (1 if it was still held by its value),
+/// with the index updates shared: one `TIME`, one multi-member `ZADD` and `SADD`, each index's
+/// TTL extended once. Returns 1 or 0 per claim, in order; one claim is a single renewal.
 const RENEW_ROOMS: &str = r#"
 local lease = tonumber(ARGV[1])
 local expiry = ms(now_ms() + lease)
@@ -169,22 +156,9 @@ end
 return out
 "#;
 
-/// KEYS: room links, edge's node links, upstream's node links. ARGV: room, edge, upstream,
-/// lease ms.
-const PUT_LINK: &str = r#"
-local lease = tonumber(ARGV[4])
-redis.call('HSET', KEYS[1], ARGV[2], ms(now_ms() + lease) .. '\n' .. ARGV[3])
-extend(KEYS[1], lease)
-for i = 2, 3 do
-  redis.call('SADD', KEYS[i], ARGV[1])
-  extend(KEYS[i], lease)
-end
-return 1
-"#;
-
 /// KEYS: per link its room links, edge's node links, upstream's node links. ARGV: lease ms,
-/// then room, edge and upstream per link. `put_link` for each, with one `TIME` and each node's
-/// links index extended once.
+/// then room, edge and upstream per link. Records (or refreshes) each link, with one `TIME` and
+/// each node's links index extended once; one link is a single `put_link`.
 const PUT_LINKS: &str = r#"
 local lease = tonumber(ARGV[1])
 local expiry = ms(now_ms() + lease)
@@ -224,11 +198,9 @@ pub(super) struct Scripts {
     pub(super) remove_node: Script,
     pub(super) claim_room: Script,
     pub(super) take_over_room: Script,
-    pub(super) renew_room: Script,
     pub(super) renew_rooms: Script,
     pub(super) release_room: Script,
     pub(super) rooms: Script,
-    pub(super) put_link: Script,
     pub(super) put_links: Script,
     pub(super) links: Script,
 }
@@ -242,11 +214,9 @@ impl Scripts {
             remove_node: s(REMOVE_NODE),
             claim_room: s(CLAIM_ROOM),
             take_over_room: s(TAKE_OVER_ROOM),
-            renew_room: s(RENEW_ROOM),
             renew_rooms: s(RENEW_ROOMS),
             release_room: s(RELEASE_ROOM),
             rooms: s(ROOMS),
-            put_link: s(PUT_LINK),
             put_links: s(PUT_LINKS),
             links: s(LINKS),
         }
