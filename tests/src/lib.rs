@@ -210,6 +210,21 @@ impl NodeProc {
         Self::edge_with(name, upstream, &[])
     }
 
+    /// A node of `binary` that a client in `net` reaches (`cascade_tests::netlab`): it listens
+    /// on every address and advertises the host's end of the client's link, which nodes on
+    /// loopback reach too (it is an address of this machine). `args` come first.
+    pub fn for_lab(
+        binary: &str,
+        name: &str,
+        net: &netlab::ClientNet,
+        args: &[&str],
+    ) -> Result<Self> {
+        let host = net.host_ip.to_string();
+        let mut all = args.to_vec();
+        all.extend(["--http-listen", "0.0.0.0:0", "--advertise-ip", &host]);
+        Self::start(binary, name, &all)
+    }
+
     /// An edge with extra flags.
     pub fn edge_with(name: &str, upstream: &NodeProc, args: &[&str]) -> Result<Self> {
         let url = upstream.grpc_url();

@@ -122,52 +122,26 @@ impl ClientNet {
     /// Drops `percent` % of the UDP datagrams reaching the client, at random (nftables
     /// `numgen random`); replaces earlier loss.
     pub fn random_loss(&self, percent: u32) -> Result<()> {
-        self.rules(&format!(
-            "meta l4proto udp numgen random mod 100 < {percent} drop"
-        ))
+        self.rules(
+            &format!("meta l4proto udp numgen random mod 100 < {percent} drop"),
+            None,
+        )
     }
 
     /// Drops every UDP datagram to and from the client (DNS aside, the client has no other
     /// use for UDP here): a network that allows only TCP.
     pub fn block_udp(&self) -> Result<()> {
-        self.rules("meta l4proto udp drop")?;
-        self.ns.exec(&[
-            "nft",
-            "add",
-            "rule",
-            "inet",
-            "cascade_lab",
-            "out",
-            "meta",
-            "l4proto",
-            "udp",
-            "drop",
-        ])?;
-        Ok(())
+        let rule = "meta l4proto udp drop";
+        self.rules(rule, Some(rule))
     }
 
     /// Drops every UDP datagram to and from the client but those to and from `port` (a TURN
     /// server's): a network whose firewall lets UDP through to one service only.
     pub fn block_udp_except(&self, port: u16) -> Result<()> {
-        let port = port.to_string();
-        self.rules(&format!("meta l4proto udp udp sport != {port} drop"))?;
-        self.ns.exec(&[
-            "nft",
-            "add",
-            "rule",
-            "inet",
-            "cascade_lab",
-            "out",
-            "meta",
-            "l4proto",
-            "udp",
-            "udp",
-            "dport",
-            "!=",
-            &port,
-            "drop",
-        ])?;
-        Ok(())
+        self.rules(
+            &format!("meta l4proto udp udp sport != {port} drop"),
+            Some(&format!("meta l4proto udp udp dport != {port} drop")),
+        )
     }
 
     /// Removes every loss and blocking rule.
@@ -178,8 +152,9 @@ impl ClientNet {
         Ok(())
     }
 
-    /// Replaces the namespace's rules with one input rule `rule`, and an empty output chain.
-    fn rules(&self, rule: &str) -> Result<()> {
+    /// Replaces the namespace's rules with one input rule `input`, and the output rule
+    /// `output` if any.
+    fn rules(&self, input: &str, output: Option<&str>) -> Result<()> {
         self.clear_rules()?;
         self.ns
             .exec(&["nft", "add", "table", "inet", "cascade_lab"])?;
@@ -194,9 +169,12 @@ impl ClientNet {
                 &format!("{{ type filter hook {hook} priority 0 ; }}"),
             ])?;
         }
-        let mut args = vec!["nft", "add", "rule", "inet", "cascade_lab", "in"];
-        args.extend(rule.split_whitespace());
-        self.ns.exec(&args)?;
+        for (chain, rule) in [("in", Some(input)), ("out", output)] {
+            let Some(rule) = rule else { continue };
+            let mut args = vec!["nft", "add", "rule", "inet", "cascade_lab", chain];
+            args.extend(rule.split_whitespace());
+            self.ns.exec(&args)?;
+        }
         Ok(())
     }
 }

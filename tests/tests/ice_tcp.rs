@@ -18,13 +18,9 @@ const DEADLINE: Duration = Duration::from_secs(45);
 #[tokio::test]
 async fn a_viewer_without_udp_plays_over_ice_tcp() -> Result<()> {
     let net = ClientNet::create("icetcpv")?;
-    let host = net.host_ip.to_string();
     let origin = NodeProc::origin("origin-1")?;
-    let edge = NodeProc::edge_with(
-        "edge-1",
-        &origin,
-        &["--http-listen", "0.0.0.0:0", "--advertise-ip", &host],
-    )?;
+    let upstream = origin.grpc_url();
+    let edge = NodeProc::for_lab("cascade-edge", "edge-1", &net, &["--upstream", &upstream])?;
     let driver = Chromedriver::start().await?;
     let _publisher = publish_vp8(&driver, &origin, "tcpview").await?;
 
@@ -66,11 +62,7 @@ async fn a_viewer_without_udp_plays_over_ice_tcp() -> Result<()> {
 async fn a_publisher_without_udp_publishes_over_ice_tcp() -> Result<()> {
     let net = ClientNet::create("icetcpp")?;
     let host = net.host_ip.to_string();
-    let origin = NodeProc::start(
-        "cascade-origin",
-        "origin-1",
-        &["--http-listen", "0.0.0.0:0", "--advertise-ip", &host],
-    )?;
+    let origin = NodeProc::for_lab("cascade-origin", "origin-1", &net, &[])?;
     let edge = NodeProc::edge("edge-1", &origin)?;
 
     net.block_udp()?;
@@ -140,11 +132,8 @@ async fn a_viewer_on_a_slow_tcp_link_holds_up_nobody() -> Result<()> {
     let net = ClientNet::create("tcpslow")?;
     let host = net.host_ip.to_string();
     let origin = NodeProc::origin("origin-1")?;
-    let edge = NodeProc::edge_with(
-        "edge-1",
-        &origin,
-        &["--http-listen", "0.0.0.0:0", "--advertise-ip", &host],
-    )?;
+    let upstream = origin.grpc_url();
+    let edge = NodeProc::for_lab("cascade-edge", "edge-1", &net, &["--upstream", &upstream])?;
     let driver = Chromedriver::start().await?;
     let _publisher = publish_vp8(&driver, &origin, "tcpslow").await?;
     let fast = driver.browser().await?;

@@ -20,14 +20,8 @@ fn count(stats: &Value, key: &str) -> u64 {
 async fn a_viewer_losing_five_percent_of_its_packets_plays_without_freezing() -> Result<()> {
     let net = ClientNet::create("lossy")?;
     let origin = NodeProc::origin("origin-1")?;
-    let host = net.host_ip.to_string();
-    // The edge listens on every address and advertises the host's end of the viewer's link,
-    // which the origin (on loopback) reaches too: it is an address of this machine.
-    let edge = NodeProc::edge_with(
-        "edge-1",
-        &origin,
-        &["--http-listen", "0.0.0.0:0", "--advertise-ip", &host],
-    )?;
+    let upstream = origin.grpc_url();
+    let edge = NodeProc::for_lab("cascade-edge", "edge-1", &net, &["--upstream", &upstream])?;
     let driver = Chromedriver::start().await?;
     let _publisher = publish_vp8(&driver, &origin, "lossy").await?;
 
