@@ -5,6 +5,7 @@
 //! their `listening` log line. Waiting is always a poll with a deadline, never a bare sleep.
 
 pub mod netlab;
+pub use netlab::watch_in_lab;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
@@ -208,21 +209,6 @@ impl NodeProc {
 
     pub fn edge(name: &str, upstream: &NodeProc) -> Result<Self> {
         Self::edge_with(name, upstream, &[])
-    }
-
-    /// A node of `binary` that a client in `net` reaches (`cascade_tests::netlab`): it listens
-    /// on every address and advertises the host's end of the client's link, which nodes on
-    /// loopback reach too (it is an address of this machine). `args` come first.
-    pub fn for_lab(
-        binary: &str,
-        name: &str,
-        net: &netlab::ClientNet,
-        args: &[&str],
-    ) -> Result<Self> {
-        let host = net.host_ip.to_string();
-        let mut all = args.to_vec();
-        all.extend(["--http-listen", "0.0.0.0:0", "--advertise-ip", &host]);
-        Self::start(binary, name, &all)
     }
 
     /// An edge with extra flags.
@@ -679,25 +665,6 @@ pub async fn publish_vp8(driver: &Chromedriver, origin: &NodeProc, room: &str) -
         .await?;
     publisher.wait_connected(Duration::from_secs(45)).await?;
     Ok(publisher)
-}
-
-/// A Chromium of `lab` (a chromedriver in `net`) watching `room` on `edge`'s watch page, at
-/// the host's end of the client's link.
-pub async fn watch_in_lab(
-    lab: &Chromedriver,
-    net: &netlab::ClientNet,
-    edge: &NodeProc,
-    room: &str,
-) -> Result<Browser> {
-    let viewer = lab.browser().await?;
-    viewer
-        .open(&format!(
-            "http://{}:{}/watch.html?room={room}&autostart=1",
-            net.host_ip,
-            edge.http.port()
-        ))
-        .await?;
-    Ok(viewer)
 }
 
 /// Opens a headless Firefox (Debian's `firefox-esr`) with fake camera and microphone streams,

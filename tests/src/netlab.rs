@@ -187,3 +187,34 @@ impl Drop for ClientNet {
             .output();
     }
 }
+
+impl crate::NodeProc {
+    /// A node of `binary` that a client in `net` reaches (`cascade_tests::netlab`): it listens
+    /// on every address and advertises the host's end of the client's link, which nodes on
+    /// loopback reach too (it is an address of this machine). `args` come first.
+    pub fn for_lab(binary: &str, name: &str, net: &ClientNet, args: &[&str]) -> Result<Self> {
+        let host = net.host_ip.to_string();
+        let mut all = args.to_vec();
+        all.extend(["--http-listen", "0.0.0.0:0", "--advertise-ip", &host]);
+        Self::start(binary, name, &all)
+    }
+}
+
+/// A Chromium of `lab` (a chromedriver in `net`) watching `room` on `edge`'s watch page, at
+/// the host's end of the client's link.
+pub async fn watch_in_lab(
+    lab: &crate::Chromedriver,
+    net: &ClientNet,
+    edge: &crate::NodeProc,
+    room: &str,
+) -> Result<crate::Browser> {
+    let viewer = lab.browser().await?;
+    viewer
+        .open(&format!(
+            "http://{}:{}/watch.html?room={room}&autostart=1",
+            net.host_ip,
+            edge.http.port()
+        ))
+        .await?;
+    Ok(viewer)
+}
