@@ -438,6 +438,43 @@ async fn negotiate(
     Ok(post_start_ns)
 }
 
+/// `sdp` without its RTX payload types (RFC 4588): our viewers repair loss by NACK and count
+/// what arrives on the media SSRC, so they are not to be sent retransmissions on a stream of
+/// their own.
+pub(crate) fn without_rtx(sdp: &str) -> String {
+    let rtx: Vec<&str> = sdp
+        .lines()
+        .filter_map(|l| l.strip_prefix("a=rtpmap:"))
+        .filter(|l| l.to_ascii_lowercase().contains(" rtx/"))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        let body = line.trim_end();
+        let names_rtx = ["a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"].iter().any(|prefix| {
+            body.strip_prefix(prefix)
+                .and_then(|rest| rest.split(' ').next())
+                .is_some_and(|pt| rtx.contains(&pt))
+        });
+        if names_rtx {
+            continue;
+        }
+        if body.starts_with("m=video ") {
+            let kept: Vec<&str> = body
+                .split(' ')
+                .enumerate()
+                .filter(|(i, f)| *i < 3 || !rtx.contains(f))
+                .map(|(_, f)| f)
+                .collect();
+            out.push_str(&kept.join(" "));
+            out.push_str(&line[body.len()..]);
+            continue;
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 /// POSTs `offer` to the edge's WHEP endpoint for the room (either engine). Notes the redirects
 /// followed in `result` and sets `location` as soon as the edge accepted; returns the SDP answer
 /// and when the POST started.
@@ -450,7 +487,8 @@ pub(crate) async fn post_whep(
 ) -> Result<(String, u64), SetupError> {
     let url = whep_url(ctx, edge)?;
     let post_start_ns = now_ns();
-    let accepted = signal::post_offer(&ctx.client, url, offer)
+    let offer = without_rtx(offer);
+    let accepted = signal::post_offer(&ctx.client, url, &offer)
         .await
         .map_err(SetupError::Signal)?;
     result.redirects = accepted.redirects;
@@ -539,4 +577,19 @@ async fn read_track(
         );
     }
     (kind, counter.finish(&ctx, &clock))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_offer_without_rtx_keeps_everything_else() {
+        let sdp = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 97 98\r\na=rtpmap:96 VP8/90000\r\n\
+                   a=rtcp-fb:96 nack\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n\
+                   a=rtcp-fb:97 nack\r\na=rtpmap:98 H264/90000\r\n";
+        assert_eq!(
+            super::without_rtx(sdp),
+            "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 98\r\na=rtpmap:96 VP8/90000\r\n\
+             a=rtcp-fb:96 nack\r\na=rtpmap:98 H264/90000\r\n"
+        );
+    }
 }

@@ -382,6 +382,8 @@ mod tests {
             kind: crate::cluster::node::SessionKind::Viewer,
             connected,
             transport: connected.then_some(crate::rtc::transport::Transport::Tcp),
+            estimate_kbps: connected.then_some(2_500),
+            layer: connected.then(|| "h".to_owned()),
         }
     }
 

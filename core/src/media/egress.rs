@@ -311,16 +311,107 @@ impl RTCCrypto for TapCrypto {
 /// Largest RTP packet we marshal (a datagram on any path we serve).
 const MAX_PACKET: usize = 1500;
 
+/// A transport-wide sequence number (TWCC) header extension to write into a packet: its
+/// negotiated id (1 to 14, a one-byte header, RFC 8285) and the number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TwccExt {
+    pub id: u8,
+    pub seq: u16,
+}
+
+/// The size of the extension block [`TwccExt`] adds: the RFC 8285 one-byte header (4 bytes),
+/// the element (1 + 2 bytes) and a byte of padding.
+const TWCC_BLOCK: usize = 8;
+
 /// A viewer's SRTP sending context.
 pub struct Protector {
     context: Context,
+    /// A header whose marshalled size is that of a packet carrying a [`TwccExt`] (and no
+    /// CSRC): SRTP reads the header's size, SSRC and sequence number from it, and a packet's
+    /// own header has no extensions (the room stripped them). Built once, so writing the
+    /// extension allocates nothing.
+    twcc_header: rtc::rtp::header::Header,
 }
 
 impl Protector {
     pub fn new(keys: &SrtpKeys) -> Result<Self, EgressError> {
         Ok(Self {
             context: keys.context(None)?,
+            twcc_header: rtc::rtp::header::Header {
+                version: 2,
+                extension: true,
+                extension_profile: 0xBEDE,
+                extensions: vec![rtc::rtp::header::Extension {
+                    id: 1,
+                    payload: bytes::Bytes::from_static(&[0, 0]),
+                }],
+                ..Default::default()
+            },
         })
+    }
+
+    /// As [`Self::protect_into`], with a transport-wide sequence number extension (`twcc`)
+    /// written between the header and the payload, for the receiver's congestion control
+    /// feedback. A packet that already has extensions or CSRCs goes without it.
+    pub fn protect_twcc_into(
+        &mut self,
+        packet: &Packet,
+        pad: u8,
+        twcc: Option<TwccExt>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let Some(twcc) = twcc.filter(|t| {
+            (1..=14).contains(&t.id) && !packet.header.extension && packet.header.csrc.is_empty()
+        }) else {
+            return self.protect_into(packet, pad, out);
+        };
+        let pad = if packet.header.padding {
+            0
+        } else {
+            usize::from(pad)
+        };
+        let size = packet.marshal_size() + TWCC_BLOCK;
+        if size + pad > MAX_PACKET {
+            return false;
+        }
+        let start = out.len();
+        out.resize(start + size + pad, 0);
+        // Marshalled a block further on; its 12-byte header then moves back to make room.
+        let Ok(n) = packet.marshal_to(&mut out[start + TWCC_BLOCK..]) else {
+            out.truncate(start);
+            return false;
+        };
+        const FIXED: usize = 12;
+        out.copy_within(start + TWCC_BLOCK..start + TWCC_BLOCK + FIXED, start);
+        let [hi, lo] = twcc.seq.to_be_bytes();
+        out[start + FIXED..start + FIXED + TWCC_BLOCK].copy_from_slice(&[
+            0xBE,
+            0xDE,
+            0,
+            1,
+            (twcc.id << 4) | 1,
+            hi,
+            lo,
+            0,
+        ]);
+        out[start] |= 0x10;
+        let n = n + TWCC_BLOCK;
+        if pad > 0 {
+            out[start + n + pad - 1] = pad as u8;
+            out[start] |= 0x20;
+        }
+        out.truncate(start + n + pad);
+        self.twcc_header.ssrc = packet.header.ssrc;
+        self.twcc_header.sequence_number = packet.header.sequence_number;
+        if self
+            .context
+            .encrypt_rtp_in_place(out, start, &self.twcc_header)
+            .is_err()
+        {
+            out.truncate(start);
+            return false;
+        }
+        true
     }
 
     /// The SRTP datagram of `packet`; `None` if it does not fit a datagram or SRTP refused it
@@ -659,6 +750,50 @@ mod tests {
         // What does not fit a datagram leaves `out` as it was.
         assert!(!ours.protect_into(&packet(4, 0, 4000), 0, &mut out));
         assert_eq!(out.len(), as_is);
+    }
+
+    /// The TWCC extension is written where a receiver reads it (after the fixed header, RFC
+    /// 8285 one-byte form) under both ciphers, with padding too; the payload is unchanged.
+    #[test]
+    fn a_twcc_extension_reaches_the_receiver() {
+        for profile in [
+            ProtectionProfile::AeadAes128Gcm,
+            ProtectionProfile::Aes128CmHmacSha1_80,
+        ] {
+            let (key, salt) = (vec![7u8; 16], vec![8u8; profile.salt_len()]);
+            let keys = SrtpKeys {
+                profile,
+                key: key.clone(),
+                salt: salt.clone(),
+            };
+            let mut ours = Protector::new(&keys).unwrap();
+            let provider = rtc::crypto::default_provider().unwrap();
+            let mut receiver =
+                Context::new(&key, &salt, profile, None, None, provider.crypto()).unwrap();
+            for (seq, pad) in [(1u16, 0u8), (2, 5)] {
+                let p = packet(seq, 3000, 700);
+                let mut out = Vec::new();
+                let twcc = TwccExt { id: 5, seq: 0xABCD };
+                assert!(ours.protect_twcc_into(&p, pad, Some(twcc), &mut out));
+                let plain = receiver.decrypt_rtp(&out).unwrap();
+                let mut buf = &plain[..];
+                let back =
+                    <Packet as rtc::shared::marshal::Unmarshal>::unmarshal(&mut buf).unwrap();
+                assert_eq!(back.payload, p.payload, "{profile:?}");
+                assert_eq!(back.header.sequence_number, seq);
+                assert_eq!(back.header.padding, pad > 0);
+                assert_eq!(
+                    back.header.get_extension(5).as_deref(),
+                    Some(&[0xAB, 0xCD][..])
+                );
+            }
+            // An id outside the one-byte range is not written.
+            let mut out = Vec::new();
+            let bad = TwccExt { id: 15, seq: 1 };
+            assert!(ours.protect_twcc_into(&packet(3, 0, 10), 0, Some(bad), &mut out));
+            let plain = receiver.decrypt_rtp(&out).unwrap();
+            assert_eq!(plain[0] & 0x10, 0, "no extension");
+        }
     }
 
     /// Over a real ICE and DTLS handshake (two cores in memory): the keys the tap noted are the

@@ -11,6 +11,7 @@
 //! [`MediaKind`] and [`RoomId`] are the vocabulary every layer above uses. Imports only
 //! [`crate::obs`] and [`crate::error`].
 
+pub mod bwe;
 pub mod egress;
 pub mod forward;
 pub mod layers;

@@ -11,7 +11,8 @@ use crate::media::room::{Room, RoomTrack, same_codec};
 use crate::rtc::pc::{OfferedMedia, scan_offer};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpRtxParameters,
+    RtpCodecKind,
 };
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -149,8 +150,14 @@ fn match_tracks(
 }
 
 /// The track a subscriber is sent for one room track: the source's codec, `ssrc`, and the id
-/// `{kind}-{index}` (the id RTCP about it comes back under).
-pub fn sending_track(room: &Room, track: &RoomTrack, ssrc: u32) -> MediaStreamTrack {
+/// `{kind}-{index}` (the id RTCP about it comes back under); with `rtx`, a retransmission
+/// stream (RFC 4588) of that SSRC too (the answer groups them, `a=ssrc-group:FID`).
+pub fn sending_track(
+    room: &Room,
+    track: &RoomTrack,
+    ssrc: u32,
+    rtx: Option<u32>,
+) -> MediaStreamTrack {
     let kind = match track.kind {
         MediaKind::Audio => RtpCodecKind::Audio,
         MediaKind::Video => RtpCodecKind::Video,
@@ -163,6 +170,7 @@ pub fn sending_track(room: &Room, track: &RoomTrack, ssrc: u32) -> MediaStreamTr
         vec![RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters {
                 ssrc: Some(ssrc),
+                rtx: rtx.map(|ssrc| RTCRtpRtxParameters { ssrc }),
                 ..Default::default()
             },
             codec: track.codec.clone(),
@@ -217,6 +225,22 @@ pub fn payload_type(codecs: &[RTCRtpCodecParameters], track: &RoomTrack) -> Opti
     codecs
         .iter()
         .find(|c| same_codec(&c.rtp_codec, &track.codec))
+        .map(|c| c.payload_type)
+}
+
+/// The payload type the answer gave retransmissions (RTX, RFC 4588) of payload type `pt`
+/// among a sender's negotiated `codecs`, if the subscriber takes them.
+pub fn rtx_payload_type(codecs: &[RTCRtpCodecParameters], pt: u8) -> Option<u8> {
+    codecs
+        .iter()
+        .find(|c| {
+            c.rtp_codec.mime_type.eq_ignore_ascii_case("video/rtx")
+                && c.rtp_codec
+                    .sdp_fmtp_line
+                    .split(';')
+                    .filter_map(|p| p.trim().strip_prefix("apt="))
+                    .any(|apt| apt.trim().parse() == Ok(pt))
+        })
         .map(|c| c.payload_type)
 }
 

@@ -28,18 +28,27 @@ use rtc::peer_connection::transport::{
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::reception_report::ReceptionReport;
 use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
-use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind, TYPE_RTCP_FB_NACK};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpHeaderExtensionCapability, RtpCodecKind, TYPE_RTCP_FB_NACK,
+    TYPE_RTCP_FB_TRANSPORT_CC,
+};
 use rtc::sansio::Protocol;
+use rtc::sdp::extmap::TRANSPORT_CC_URI;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use webrtc::peer_connection::{PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler};
+
+mod interceptors;
+pub use interceptors::{FeedbackCounter, KeyframeRequestForwarder};
 
 /// Packets behind the newest that a receiving SRTP context still accepts (once each), as
 /// browsers (libwebrtc keeps 1024): after a burst (a group of pictures sent to a joining viewer
@@ -295,8 +304,9 @@ impl PcFactory {
                     .with(Slot::NackResponder, NackResponderBuilder::new().build())
                     .with(Slot::SenderReport, SenderReportBuilder::new().build());
             }
-            // The mux answers NACKs and sends sender reports itself (`egress`).
-            CoreKind::OwnMedia => {}
+            // The mux answers NACKs and sends sender reports itself (`egress`), and numbers
+            // its packets for the viewer's TWCC feedback (`media::bwe`).
+            CoreKind::OwnMedia => register_twcc_feedback(&mut media_engine)?,
         }
         let forwarder = match kind {
             CoreKind::OwnMedia => KeyframeRequestForwarder::with_nacks(),
@@ -394,6 +404,28 @@ pub fn register_nack_feedback(media_engine: &mut MediaEngine) {
     }
 }
 
+/// Offers the transport-wide sequence number header extension and asks for TWCC feedback
+/// (`transport-cc`) on audio and video: a mux viewer's bandwidth estimate (`media::bwe`).
+pub fn register_twcc_feedback(media_engine: &mut MediaEngine) -> Result<()> {
+    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+        media_engine.register_feedback(
+            RTCPFeedback {
+                typ: TYPE_RTCP_FB_TRANSPORT_CC.to_owned(),
+                parameter: String::new(),
+            },
+            kind,
+        );
+        media_engine.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: TRANSPORT_CC_URI.to_owned(),
+            },
+            kind,
+            None,
+        )?;
+    }
+    Ok(())
+}
+
 /// The ICE host candidate (UDP, component 1) at `addr`, as `add_local_candidate` takes it: the
 /// one candidate of a core that is answered or offered without trickle ICE.
 pub fn host_candidate(addr: SocketAddr) -> rtc::shared::error::Result<RTCIceCandidateInit> {
@@ -423,214 +455,6 @@ fn host(
     }
     .new_candidate_host()?;
     RTCIceCandidate::from(&candidate).to_json()
-}
-
-/// Hands inbound keyframe requests (PLI, FIR) to the application, which relays them upstream;
-/// built [`with_nacks`](Self::with_nacks), NACKs too (the UDP mux answers them itself).
-///
-/// webrtc-rs delivers inbound RTCP to the application only when an interceptor marks it
-/// `DeliverToApplication`; everything else (reports, TWCC, NACK otherwise) is for the
-/// interceptors and is dropped here once they have seen it.
-#[derive(Default)]
-pub struct KeyframeRequestForwarder {
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
-    /// Hand NACKs to the application too (it answers them itself).
-    nacks: bool,
-}
-
-impl KeyframeRequestForwarder {
-    /// Also hands NACKs to the application.
-    pub fn with_nacks() -> Self {
-        Self {
-            nacks: true,
-            ..Self::default()
-        }
-    }
-}
-
-impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &mut msg.message.packet {
-            let nacks = self.nacks;
-            packets.retain(|p| {
-                let any = p.as_any();
-                any.is::<PictureLossIndication>()
-                    || any.is::<FullIntraRequest>()
-                    || (nacks && any.is::<TransportLayerNack>())
-            });
-            if packets.is_empty() {
-                return Ok(());
-            }
-            msg.message.add(Attribute::DeliverToApplication);
-        }
-        self.read.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.write.pop_front()
-    }
-}
-
-impl Interceptor for KeyframeRequestForwarder {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
-}
-
-/// Counts, for metrics, the RTCP feedback crossing one peer connection: NACKs and PLI/FIR in
-/// both directions, retransmissions leaving (the NACK responder tags them), and loss from the
-/// reception reports of our own streams (cumulative per SSRC; only increases are counted).
-///
-/// Media packets cost it one attribute check on the way out and nothing on the way in; the
-/// counters are the node's shared relaxed atomics.
-pub struct FeedbackCounter {
-    counters: crate::obs::metrics::Feedback,
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
-    /// Streams we receive (SSRC, highest cumulative loss we reported for it).
-    remote: Vec<(u32, u32)>,
-    /// Streams we send (SSRC, highest cumulative loss the peer reported for it).
-    local: Vec<(u32, u32)>,
-}
-
-impl FeedbackCounter {
-    pub fn new(counters: crate::obs::metrics::Feedback) -> Self {
-        Self {
-            counters,
-            read: VecDeque::new(),
-            write: VecDeque::new(),
-            remote: Vec::new(),
-            local: Vec::new(),
-        }
-    }
-
-    /// Adds what `reports` says was lost since the last report, for the streams in `streams`.
-    fn count_loss(
-        reports: &[ReceptionReport],
-        streams: &mut [(u32, u32)],
-        counter: &prometheus_client::metrics::counter::Counter,
-    ) {
-        for report in reports {
-            // A 24-bit signed field: "negative" (more duplicates than losses) counts as none.
-            if report.total_lost >= 0x80_0000 {
-                continue;
-            }
-            if let Some((_, seen)) = streams.iter_mut().find(|(ssrc, _)| *ssrc == report.ssrc)
-                && report.total_lost > *seen
-            {
-                counter.inc_by(u64::from(report.total_lost - *seen));
-                *seen = report.total_lost;
-            }
-        }
-    }
-
-    /// Counts one compound RTCP packet. `sent`: leaving this node.
-    fn count_rtcp(&mut self, packets: &[Box<dyn rtc::rtcp::Packet>], sent: bool) {
-        let c = &self.counters;
-        for p in packets {
-            let any = p.as_any();
-            if any.is::<TransportLayerNack>() {
-                if sent {
-                    &c.nacks_sent
-                } else {
-                    &c.nacks_received
-                }
-                .inc();
-            } else if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
-                if sent { &c.plis_sent } else { &c.plis_received }.inc();
-            } else {
-                let reports = if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
-                    &rr.reports
-                } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
-                    &sr.reports
-                } else {
-                    continue;
-                };
-                // Reports we send are about streams we receive, and the other way round.
-                if sent {
-                    Self::count_loss(reports, &mut self.remote, &c.lost_ingress);
-                } else {
-                    Self::count_loss(reports, &mut self.local, &c.lost_egress);
-                }
-            }
-        }
-    }
-}
-
-impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackCounter {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            self.count_rtcp(packets, false);
-        }
-        self.read.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
-        match &msg.message.packet {
-            Packet::Rtp(rtp) if msg.message.has(&Attribute::Retransmission) => {
-                self.counters.retransmitted_packets.inc();
-                self.counters
-                    .retransmitted_bytes
-                    .inc_by(rtp.payload.len() as u64);
-            }
-            Packet::Rtcp(packets) => self.count_rtcp(packets, true),
-            _ => {}
-        }
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.write.pop_front()
-    }
-}
-
-impl Interceptor for FeedbackCounter {
-    fn bind_local_stream(&mut self, info: &StreamInfo) {
-        if !self.local.iter().any(|(ssrc, _)| *ssrc == info.ssrc) {
-            self.local.push((info.ssrc, 0));
-        }
-    }
-    fn unbind_local_stream(&mut self, info: &StreamInfo) {
-        self.local.retain(|(ssrc, _)| *ssrc != info.ssrc);
-    }
-    fn bind_remote_stream(&mut self, info: &StreamInfo) {
-        if !self.remote.iter().any(|(ssrc, _)| *ssrc == info.ssrc) {
-            self.remote.push((info.ssrc, 0));
-        }
-    }
-    fn unbind_remote_stream(&mut self, info: &StreamInfo) {
-        self.remote.retain(|(ssrc, _)| *ssrc != info.ssrc);
-    }
 }
 
 /// One audio or video section of an offer, with the direction the offerer asked for.
@@ -986,7 +810,8 @@ mod tests {
 
     /// The answer to a browser's offer, codec by codec, is what it was before the vendored `rtc`
     /// and `rtc-sdp` sped negotiation up (vendor/README.md): the expected lines were recorded
-    /// with the crates as published.
+    /// with the crates as published, and the transport-cc feedback and extension a mux viewer
+    /// is asked for (`media::bwe`) added since.
     #[test]
     fn a_browsers_offer_gets_the_same_answer() {
         let expected: Vec<String> = include_str!("../../testdata/chrome-whep-offer.negotiated")

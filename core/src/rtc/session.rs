@@ -279,7 +279,9 @@ pub async fn subscribe(
     let mut senders = Vec::with_capacity(chosen.len());
     for track in &chosen {
         let (ssrc, forward) = new_leg(track);
-        let local = Arc::new(TrackLocalStaticRTP::new(sending_track(&room, track, ssrc)));
+        let local = Arc::new(TrackLocalStaticRTP::new(sending_track(
+            &room, track, ssrc, None,
+        )));
         let sender = match peer.pc.add_track(local.clone()).await {
             Ok(s) => s,
             Err(e) => {

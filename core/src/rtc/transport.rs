@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 /// How a connected session's media travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -61,20 +61,56 @@ pub fn relay_candidates(sdp: &str) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// A session's transport, set once it is known (connected), read by the status API.
+/// What the status API shows of a session's link, set by whoever serves it: its transport
+/// (once connected) and, for a mux viewer, its bandwidth estimate and the simulcast layer it
+/// is sent.
 #[derive(Debug, Clone, Default)]
-pub struct TransportCell(Arc<AtomicU8>);
+pub struct TransportCell(Arc<LinkState>);
+
+#[derive(Debug, Default)]
+struct LinkState {
+    transport: AtomicU8,
+    /// kbit/s; 0 while unknown.
+    estimate_kbps: AtomicU32,
+    /// The RID of the simulcast layer sent (a group's, the first if several).
+    layer: std::sync::Mutex<Option<String>>,
+}
 
 impl TransportCell {
     pub fn set(&self, transport: Transport) {
-        self.0.store(transport as u8 + 1, Ordering::Relaxed);
+        self.0
+            .transport
+            .store(transport as u8 + 1, Ordering::Relaxed);
     }
 
     pub fn get(&self) -> Option<Transport> {
-        match self.0.load(Ordering::Relaxed) {
+        match self.0.transport.load(Ordering::Relaxed) {
             0 => None,
             n => Transport::ALL.get(usize::from(n - 1)).copied(),
         }
+    }
+
+    pub fn set_estimate(&self, bps: f64) {
+        self.0.estimate_kbps.store(
+            (bps / 1000.0).clamp(1.0, f64::from(u32::MAX)) as u32,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The bandwidth estimate in kbit/s, once there is one.
+    pub fn estimate_kbps(&self) -> Option<u32> {
+        Some(self.0.estimate_kbps.load(Ordering::Relaxed)).filter(|&k| k > 0)
+    }
+
+    /// Notes the simulcast layer sent (a switch: rare, not per packet).
+    pub fn set_layer(&self, rid: &str) {
+        if let Ok(mut layer) = self.0.layer.lock() {
+            *layer = Some(rid.to_owned());
+        }
+    }
+
+    pub fn layer(&self) -> Option<String> {
+        self.0.layer.lock().ok().and_then(|l| l.clone())
     }
 }
 

@@ -95,6 +95,14 @@ pub struct SessionInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub transport: Option<crate::rtc::transport::Transport>,
+    /// A mux viewer's bandwidth estimate (kbit/s), from its congestion control feedback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub estimate_kbps: Option<u32>,
+    /// The RID of the simulcast layer a viewer is sent now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub layer: Option<String>,
 }
 
 #[derive(Debug)]
@@ -113,6 +121,8 @@ impl SessionEntry {
             kind: self.kind,
             connected: self.handle.connected.is_cancelled(),
             transport: self.handle.transport.get(),
+            estimate_kbps: self.handle.transport.estimate_kbps(),
+            layer: self.handle.transport.layer(),
         }
     }
 }

@@ -3,8 +3,15 @@
 
 use super::sendmmsg::{Message, sendmmsg_messages};
 use super::*;
+use crate::media::bwe::ProbePart;
 
+mod layers;
+mod probe;
+mod repair;
 mod tcp_io;
+pub(super) use layers::{LegLayers, give_layers};
+pub(super) use probe::{Probing, Rtx};
+use repair::{report, resend, twcc_ext, wire_size};
 pub(super) use tcp_io::TcpInputs;
 
 pub(super) struct Engine {
@@ -42,6 +49,8 @@ pub(super) struct Engine {
     /// Scratch for [`frame_pads`]: one feed's packets in the batch.
     feed_packets: Vec<usize>,
     legs: Vec<(usize, usize)>,
+    /// Scratch for [`Engine::forward`]: legs that switched simulcast layers in the batch.
+    switched: Vec<layers::Switched>,
     send_errors: u64,
     send_errors_metric: prometheus_client::metrics::counter::Counter,
 }
@@ -86,6 +95,7 @@ impl Engine {
             pads: Vec::new(),
             feed_packets: Vec::new(),
             legs: Vec::new(),
+            switched: Vec::new(),
             send_errors: 0,
             send_errors_metric,
         }
@@ -212,6 +222,11 @@ impl Engine {
                                 resend(viewer, leg, nack, feed, &mut self.out);
                             }
                         }
+                    } else if let Some(cc) = any.downcast_ref::<TransportLayerCc>() {
+                        viewer.bwe.on_twcc(cc, Instant::now());
+                    } else if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>()
+                    {
+                        viewer.bwe.on_remb(f64::from(remb.bitrate), Instant::now());
                     } else if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
                         let by_ssrc = any
                             .downcast_ref::<PictureLossIndication>()
@@ -263,32 +278,7 @@ impl Engine {
         let legs = self.viewers[key].legs.len();
         for leg in 0..legs {
             let track = self.viewers[key].legs[leg].track.clone();
-            let track_key = Arc::as_ptr(&track) as usize;
-            let feed_id = match self.feed_of_track.get(&track_key) {
-                Some(&id) => id,
-                None => {
-                    let (feed, starving) = track.feed(&self.media_tx);
-                    if starving {
-                        let track = track.clone();
-                        tokio::spawn(async move { track.request_keyframe().await });
-                    }
-                    let id = feed.id;
-                    self.feeds.insert(
-                        id,
-                        Feed {
-                            _feed: feed,
-                            cache: KeyframeCache::new(KEYFRAME_CACHE_PACKETS),
-                            history: History::default(),
-                            video: Codec::from_mime(&track.codec.mime_type).needs_keyframe(),
-                            source: None,
-                            traffic: self.viewers[key].traffic.clone(),
-                            legs: Vec::new(),
-                        },
-                    );
-                    self.feed_of_track.insert(track_key, id);
-                    id
-                }
-            };
+            let feed_id = self.feed_for(&track, self.viewers[key].traffic.clone());
             let feed = self.feeds.get_mut(&feed_id).expect("feed just found");
             if let Some(source) = feed.source {
                 let cached = feed.cache.snapshot();
@@ -306,6 +296,36 @@ impl Engine {
             }
             feed.legs.push((key, leg));
         }
+    }
+
+    /// The mux's feed of `track`, attached now if it has none (a keyframe is then requested
+    /// when the track has none cached).
+    fn feed_for(&mut self, track: &Arc<RoomTrack>, traffic: Traffic) -> u64 {
+        let track_key = Arc::as_ptr(track) as usize;
+        if let Some(&id) = self.feed_of_track.get(&track_key) {
+            return id;
+        }
+        let (feed, starving) = track.feed(&self.media_tx);
+        if starving {
+            let track = track.clone();
+            tokio::spawn(async move { track.request_keyframe().await });
+        }
+        let id = feed.id;
+        self.feeds.insert(
+            id,
+            Feed {
+                _feed: feed,
+                cache: KeyframeCache::new(KEYFRAME_CACHE_PACKETS),
+                history: History::default(),
+                video: Codec::from_mime(&track.codec.mime_type).needs_keyframe(),
+                source: None,
+                traffic,
+                track: track_key,
+                legs: Vec::new(),
+            },
+        );
+        self.feed_of_track.insert(track_key, id);
+        id
     }
 
     /// Sends the next slice of a joining viewer's catch-up.
@@ -359,19 +379,10 @@ impl Engine {
                 self.by_addr.remove(addr);
             }
         }
-        for leg in &viewer.legs {
-            let track_key = Arc::as_ptr(&leg.track) as usize;
-            let Some(&feed_id) = self.feed_of_track.get(&track_key) else {
-                continue;
-            };
-            let Some(feed) = self.feeds.get_mut(&feed_id) else {
-                continue;
-            };
-            feed.legs.retain(|&(k, _)| k != key);
-            if feed.legs.is_empty() {
-                // Dropping the feed detaches it from the room track.
-                self.feeds.remove(&feed_id);
-                self.feed_of_track.remove(&track_key);
+        for (i, leg) in viewer.legs.iter().enumerate() {
+            self.leave_feed(key, i, &leg.track);
+            if let Some(pending) = leg.layers.as_ref().and_then(|l| l.pending.as_ref()) {
+                self.leave_feed(key, i, pending);
             }
         }
         self.count.fetch_sub(1, Ordering::Relaxed);
@@ -458,6 +469,26 @@ impl Engine {
         for i in 0..self.catching.len() {
             self.catch_up(self.catching[i], now);
         }
+        self.catching.clear();
+        self.catching.extend(
+            self.viewers
+                .iter()
+                .filter(|(_, v)| v.next_adapt <= now)
+                .map(|(k, _)| k),
+        );
+        for i in 0..self.catching.len() {
+            self.adapt(self.catching[i], now);
+        }
+        self.catching.clear();
+        self.catching.extend(
+            self.viewers
+                .iter()
+                .filter(|(_, v)| v.probing.sending(now))
+                .map(|(k, _)| k),
+        );
+        for i in 0..self.catching.len() {
+            self.pad(self.catching[i], now);
+        }
         for i in 0..self.due.len() {
             let key = self.due[i];
             if let Some(viewer) = self.viewers.get_mut(key) {
@@ -511,13 +542,27 @@ impl Engine {
             self.legs.clear();
             self.legs.extend_from_slice(&feed.legs);
             let traffic = feed.traffic.clone();
+            let feed_track = feed.track;
             let (mut sent, mut bytes) = (0u64, 0u64);
             for l in 0..self.legs.len() {
                 let (key, leg) = self.legs[l];
                 let viewer = &mut self.viewers[key];
+                // A leg on another layer is here waiting for this one's keyframe to switch to
+                // it (`engine::layers`); a leg that has left this layer, not yet its feed, skips.
+                let mut switching = Arc::as_ptr(&viewer.legs[leg].track) as usize != feed_track;
+                if switching && !layers::waits_for(&viewer.legs[leg], feed_track) {
+                    continue;
+                }
                 for (i, out) in batch.iter().enumerate() {
                     if out.subscriber != feed_id {
                         continue;
+                    }
+                    if switching {
+                        if !out.keyframe {
+                            continue;
+                        }
+                        Self::complete_switch(viewer, key, leg, &mut self.switched);
+                        switching = false;
                     }
                     if !viewer.catch_up.is_empty() {
                         viewer.catch_up.push_back((
@@ -576,6 +621,7 @@ impl Engine {
             }
         }
         batch.clear();
+        self.leave_switched();
     }
 
     /// Sends the outbox, up to [`SEND_BATCH`] messages per `sendmmsg`. Consecutive datagrams
@@ -784,9 +830,17 @@ fn send(
     }
     let to = viewer.media_to?;
     let protector = viewer.protector.as_mut()?;
-    if !out.push_with(to, |buf| protector.protect_into(&packet, pad, buf)) {
+    let twcc = twcc_ext(viewer.twcc_id, &viewer.bwe);
+    if !out.push_with(to, |buf| {
+        protector.protect_twcc_into(&packet, pad, twcc, buf)
+    }) {
         return None;
     }
+    viewer.bwe.sent(
+        wire_size(&packet, pad, twcc.is_some()),
+        now,
+        ProbePart::None,
+    );
     let size = packet.payload.len() as u64;
     l.stats.sent(&packet, now);
     if !viewer.first_sent {
@@ -803,69 +857,6 @@ fn send(
         }
     }
     Some(size)
-}
-
-/// Answers a viewer's NACK with the packets of `leg` it names that are still held, as they were
-/// first sent (same SSRC and sequence number: RFC 4585 retransmission without RTX): each NACKed
-/// number maps back through the leg's rewriter to a source packet in `feed`'s history (only
-/// one the leg sent, under its current mapping), and a copy is rewritten as it was sent.
-fn resend(viewer: &mut Viewer, leg: usize, nack: &TransportLayerNack, feed: &Feed, out: &mut Out) {
-    let (Some(to), Some(protector)) = (viewer.media_to, viewer.protector.as_mut()) else {
-        return;
-    };
-    let l = &viewer.legs[leg];
-    if viewer.congested && l.forward.needs_keyframe() {
-        return;
-    }
-    if feed.source.is_none() || l.forward.source() != feed.source {
-        return;
-    }
-    let rewriter = l.forward.rewriter();
-    let now = Instant::now();
-    let (mut packets, mut bytes, mut refused) = (0u64, 0u64, 0u64);
-    for pair in &nack.nacks {
-        for seq in pair.into_iter() {
-            let Some(packet) = rewriter
-                .source_of(seq)
-                .and_then(|source_seq| feed.history.get(source_seq))
-            else {
-                tracing::trace!(viewer = viewer.id, seq, "NACKed packet not in the history");
-                continue;
-            };
-            if !viewer.retransmit_budget.take(now) {
-                refused += 1;
-                continue;
-            }
-            let mut packet = packet.clone();
-            rewriter.rewrite_again(&mut packet);
-            if out.push_with(to, |buf| protector.protect_into(&packet, 0, buf)) {
-                packets += 1;
-                bytes += packet.payload.len() as u64;
-            }
-        }
-    }
-    viewer.feedback.retransmitted_packets.inc_by(packets);
-    viewer.feedback.retransmitted_bytes.inc_by(bytes);
-    if refused > 0 {
-        viewer.feedback.retransmits_refused.inc_by(refused);
-        tracing::debug!(viewer = viewer.id, refused, "retransmission budget spent");
-    }
-}
-
-/// Hands the core a sender report for each of the viewer's legs that has sent something; the
-/// core protects and queues them (drained by [`Engine::service`]).
-fn report(viewer: &mut Viewer, now: Instant) {
-    let wall = std::time::SystemTime::now();
-    for l in &viewer.legs {
-        let Some(sr) = l.stats.report(l.ssrc, l.clock_rate, now, wall) else {
-            continue;
-        };
-        if let Some(mut sender) = viewer.pc.rtp_sender(l.sender)
-            && let Err(e) = sender.write_rtcp(now, vec![Box::new(sr)])
-        {
-            tracing::trace!(error = %e, "viewer core refused a sender report");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -24,14 +24,16 @@
 //! and they are also what an edge receives on.
 
 use crate::error::{Error, Result};
-use crate::media::egress::{History, KeyTap, Protector, RetransmitBudget, SenderStats};
+use crate::media::bwe::Bwe;
+use crate::media::egress::{History, KeyTap, Protector, RetransmitBudget, SenderStats, TwccExt};
 use crate::media::forward::{Codec, KeyframeCache, Leg};
 use crate::media::outbox::Outbox;
 use crate::media::room::{KEYFRAME_CACHE_PACKETS, Outgoing, Room, RoomTrack, TrackFeed};
 use crate::obs::metrics::Traffic;
 use crate::rtc::ice_tcp::{Accepted, IceTcp, Registration, Route};
 use crate::rtc::negotiate::{
-    NegotiationError, Offer, choose_tracks, new_leg, no_codec_accepted, payload_type, sending_track,
+    NegotiationError, Offer, choose_tracks, new_leg, no_codec_accepted, payload_type,
+    rtx_payload_type, sending_track,
 };
 use crate::rtc::pc::{CoreKind, PcFactory, build_core};
 use crate::rtc::transport::{Transport, TransportCell};
@@ -46,6 +48,8 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp::Packet;
 use rtc::rtp_transceiver::RTCRtpSenderId;
@@ -128,6 +132,7 @@ struct Negotiated {
     legs: Vec<MuxLeg>,
     answer: String,
     at: Instant,
+    twcc_id: Option<u8>,
 }
 
 /// One engine task's mailbox and address.
@@ -159,6 +164,11 @@ struct MuxLeg {
     clock_rate: u32,
     /// What the sender reports say.
     stats: SenderStats,
+    /// For a simulcast track: the group's other layers it may be switched to, and how.
+    layers: Option<Box<engine::LegLayers>>,
+    /// Its retransmission stream (RFC 4588), if the viewer takes one: NACKed packets and the
+    /// padding that probes the link go there.
+    rtx: Option<engine::Rtx>,
 }
 
 struct Viewer {
@@ -202,6 +212,14 @@ struct Viewer {
     addrs: Vec<SocketAddr>,
     /// Set when the connection failed or closed: removed after the current step.
     gone: bool,
+    /// Its bandwidth estimate, from its TWCC feedback (and REMB).
+    bwe: Bwe,
+    /// The id the viewer gave the transport-wide sequence number extension, if it took it.
+    twcc_id: Option<u8>,
+    /// When its simulcast layers are next reconsidered.
+    next_adapt: Instant,
+    /// Probing its link for a higher layer (`engine::probe`).
+    probing: engine::Probing,
     /// Packets still to send to catch up after joining a running feed (leg, packet, source,
     /// keyframe), paced per tick; live packets queue behind them until it is empty.
     catch_up: VecDeque<(usize, Packet, u32, bool)>,
@@ -259,7 +277,10 @@ struct Feed {
     video: bool,
     source: Option<u32>,
     traffic: Traffic,
-    /// (viewer key, leg index).
+    /// The room track (by address) it carries.
+    track: usize,
+    /// (viewer key, leg index): legs on this track, and legs waiting for its keyframe to
+    /// switch simulcast layers to it.
     legs: Vec<(usize, usize)>,
 }
 
@@ -354,15 +375,17 @@ impl Mux {
             .await
             .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
         let relays = crate::rtc::transport::relay_candidates(&offer.sdp);
+        let choice = offer.layers.clone();
         let (candidate, offer, track_room) = (shard.candidate, offer.sdp.clone(), room.clone());
         let tcp_candidate = self.ice_tcp.as_ref().map(|t| t.candidate());
         let Negotiated {
             pc,
             tap,
             ufrag,
-            legs,
+            mut legs,
             answer: sdp,
             at: now,
+            twcc_id,
         } = tokio::task::spawn_blocking(move || {
             negotiate(
                 engines,
@@ -375,6 +398,10 @@ impl Mux {
         })
         .await
         .map_err(|e| Error::Internal(format!("negotiation task: {e}")))??;
+        engine::give_layers(&mut legs, &room.tracks(), &choice, now);
+        if let Some(layer) = legs.iter().find_map(|l| l.track.layer.as_ref()) {
+            transport.set_layer(&layer.rid);
+        }
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let viewer = Viewer {
@@ -407,6 +434,10 @@ impl Mux {
             addrs: Vec::new(),
             gone: false,
             catch_up: VecDeque::new(),
+            bwe: Bwe::new(now),
+            twcc_id,
+            next_adapt: now,
+            probing: engine::Probing::new(now),
         };
         // Counted before the engine can remove (and un-count) it.
         shard.viewers.fetch_add(1, Ordering::Relaxed);
@@ -503,6 +534,8 @@ fn negotiate(
     tcp_candidate: Option<SocketAddr>,
 ) -> Result<Negotiated> {
     let ufrag = random_token(16);
+    // Retransmissions on a stream of their own where the viewer offers it (browsers do).
+    let offers_rtx = offer.to_ascii_lowercase().contains(" rtx/90000");
     let tap = KeyTap::new().map_err(|e| Error::Internal(format!("crypto provider: {e}")))?;
     let setting_engine = setting_engine
         .with_ice_credentials(ufrag.clone(), random_token(32))
@@ -517,7 +550,9 @@ fn negotiate(
     let mut legs = Vec::with_capacity(chosen.len());
     for track in chosen {
         let (ssrc, forward) = new_leg(track);
-        let sending = sending_track(room, track, ssrc);
+        let rtx_ssrc =
+            (offers_rtx && track.kind == crate::media::MediaKind::Video).then(rand::random::<u32>);
+        let sending = sending_track(room, track, ssrc, rtx_ssrc);
         let track_id = sending.track_id().to_string();
         let sender = pc.add_track(sending)?;
         legs.push(MuxLeg {
@@ -528,6 +563,8 @@ fn negotiate(
             ssrc,
             clock_rate: track.codec.clock_rate,
             stats: SenderStats::default(),
+            layers: None,
+            rtx: rtx_ssrc.map(engine::Rtx::unnegotiated),
         });
     }
     pc.add_local_candidate(crate::rtc::pc::host_candidate(candidate)?)?;
@@ -538,12 +575,15 @@ fn negotiate(
     pc.set_local_description(now, answer)?;
     // Payload types are the viewer's: take each leg's from what was negotiated for it.
     legs.retain_mut(|leg| {
-        let pt = pc
+        let codecs = pc
             .rtp_sender(leg.sender)
-            .and_then(|mut s| payload_type(&s.get_parameters().rtp_parameters.codecs, &leg.track));
-        match pt {
+            .map(|mut s| s.get_parameters().rtp_parameters.codecs.clone())
+            .unwrap_or_default();
+        match payload_type(&codecs, &leg.track) {
             Some(pt) => {
                 leg.forward.set_payload_type(pt);
+                let rtx_pt = rtx_payload_type(&codecs, pt);
+                leg.rtx = leg.rtx.take().and_then(|r| r.negotiated(rtx_pt));
                 true
             }
             None => {
@@ -559,6 +599,17 @@ fn negotiate(
     if legs.is_empty() {
         return Err(no_codec_accepted(chosen).into());
     }
+    // One id for the whole bundle: any sender's negotiated extensions tell it.
+    let twcc_id = legs.iter().find_map(|leg| {
+        let mut sender = pc.rtp_sender(leg.sender)?;
+        let params = sender.get_parameters();
+        params
+            .rtp_parameters
+            .header_extensions
+            .iter()
+            .find(|e| e.uri == rtc::sdp::extmap::TRANSPORT_CC_URI)
+            .and_then(|e| u8::try_from(e.id).ok())
+    });
     let answer = pc
         .local_description()
         .map(|d| d.sdp)
@@ -570,6 +621,7 @@ fn negotiate(
         legs,
         answer,
         at: now,
+        twcc_id,
     })
 }
 

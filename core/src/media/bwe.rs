@@ -1,0 +1,509 @@
+//! A viewer's send-side bandwidth estimate, from its transport-wide congestion control feedback
+//! (TWCC, draft-holmer-rmcat-transport-wide-cc-extensions-01) and, where a client sends it, its
+//! REMB (draft-alvestrand-rmcat-remb).
+//!
+//! The algorithm is webrtc-rs's Google Congestion Control ([`Gcc`]: the delay gradient of packet
+//! groups through a trendline filter and an adaptive threshold driving AIMD, and a loss-based half;
+//! the lower of the two wins). What is ours is the record of what was sent and the join of
+//! feedback to it: a ring indexed by transport-wide sequence number, so the per-packet path
+//! writes one slot and allocates nothing (the crate's own `History` keeps three hash maps).
+//!
+//! A probe ([`Bwe::probe_result`]) answers what [`Gcc`] cannot while a viewer is sent less than
+//! its link takes: how much more would get through. [`Gcc`] only grows its target by 8 % a second
+//! from what it last saw delivered, so a viewer held on a low simulcast layer would take half a
+//! minute to earn the top one back after its link recovered.
+
+use rtc::interceptor::{BandwidthEstimator, Gcc, PacketReport, convert_twcc};
+use rtc::rtcp::transport_feedbacks::cc_feedback_report::Ecn;
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
+use std::time::{Duration, Instant};
+
+/// Packets remembered for feedback to name: a second and more of a 5 Mbit/s stream, where
+/// browsers send feedback every 50 to 100 ms.
+const RING: usize = 1024;
+/// Where an estimate starts, before any feedback: high enough that a viewer starts on the
+/// layer its request allows and drops at the first sign of congestion (downgrades are fast,
+/// upgrades slow).
+pub const INITIAL_BPS: f64 = 10_000_000.0;
+/// The floor: below it a viewer gets audio and the lowest layer anyway.
+const MIN_BPS: f64 = 50_000.0;
+const MAX_BPS: f64 = 100_000_000.0;
+/// A REMB holds for this long unless renewed (browsers send one a second or more often).
+const REMB_TTL: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Sent {
+    /// Which packet the slot holds: its number among all packets sent (the transport-wide
+    /// sequence number is its low 16 bits). `u64::MAX`: empty, or already reported.
+    id: u64,
+    /// When it left, in microseconds after [`Bwe::epoch`].
+    micros: u64,
+    size: u32,
+    probe: ProbePart,
+}
+
+/// Which part of a probe a packet belongs to, if any. A probe's first half drains what the
+/// link's token buckets let through at once; only its second half is measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProbePart {
+    #[default]
+    None,
+    Warmup,
+    Measured,
+}
+
+/// What a probe found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeResult {
+    /// What arrived over the probe's packets' span, in bits per second.
+    pub delivered_bps: f64,
+    /// The same packets as they left: their bytes over their departures' span.
+    pub sent_bps: f64,
+    /// Whether the estimate came down while the probe was out (it made a queue grow).
+    pub backed_off: bool,
+    /// Of the probe's packets, the share the receiver reported lost.
+    pub loss: f64,
+}
+
+/// One viewer's estimate.
+pub struct Bwe {
+    epoch: Instant,
+    next_id: u64,
+    ring: Box<[Sent]>,
+    gcc: Gcc,
+    remb: Option<(f64, Instant)>,
+    /// Scratch for one feedback's reports (kept, so a feedback allocates only its parsing).
+    reports: Vec<PacketReport>,
+    /// The probe being measured: the ids of its first and last packets, once sent.
+    probe: Option<(u64, u64)>,
+    probe_seen: ProbeTally,
+    feedbacks: u64,
+    /// Set when the estimate came down (congestion: a queue grew, or loss), until
+    /// [`Bwe::probe_result`] reads it.
+    backed_off: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ProbeTally {
+    bytes: u64,
+    arrived: u64,
+    lost: u64,
+    first_arrival: Option<Duration>,
+    last_arrival: Option<Duration>,
+    /// Departures of the arrived ones, in microseconds after [`Bwe::epoch`].
+    first_departure: Option<u64>,
+    last_departure: Option<u64>,
+}
+
+impl std::fmt::Debug for Bwe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bwe")
+            .field("estimate_bps", &self.estimate_bps())
+            .field("feedbacks", &self.feedbacks)
+            .finish()
+    }
+}
+
+impl Default for Bwe {
+    fn default() -> Self {
+        Self::new(Instant::now())
+    }
+}
+
+impl Bwe {
+    pub fn new(now: Instant) -> Self {
+        Self {
+            epoch: now,
+            next_id: 0,
+            ring: vec![
+                Sent {
+                    id: u64::MAX,
+                    ..Default::default()
+                };
+                RING
+            ]
+            .into_boxed_slice(),
+            gcc: Gcc::new(INITIAL_BPS, MIN_BPS, MAX_BPS),
+            remb: None,
+            reports: Vec::new(),
+            probe: None,
+            probe_seen: ProbeTally::default(),
+            feedbacks: 0,
+            backed_off: false,
+        }
+    }
+
+    /// The transport-wide sequence number the next packet [`Bwe::sent`] records carries.
+    pub fn next_seq(&self) -> u16 {
+        self.next_id as u16
+    }
+
+    /// Records a packet of `size` bytes leaving at `now` (`probe`: sent to probe the link);
+    /// returns the transport-wide sequence number it carries ([`Bwe::next_seq`] before).
+    pub fn sent(&mut self, size: usize, now: Instant, probe: ProbePart) -> u16 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.ring[id as usize % RING] = Sent {
+            id,
+            micros: now.saturating_duration_since(self.epoch).as_micros() as u64,
+            size: size as u32,
+            probe,
+        };
+        if probe == ProbePart::Measured {
+            self.probe = Some(match self.probe {
+                Some((first, _)) => (first, id),
+                None => (id, id),
+            });
+        }
+        id as u16
+    }
+
+    /// Folds in a TWCC feedback received at `now`.
+    pub fn on_twcc(&mut self, feedback: &TransportLayerCc, now: Instant) {
+        self.feedbacks += 1;
+        self.reports.clear();
+        let Some(newest) = self.next_id.checked_sub(1) else {
+            return;
+        };
+        for ack in convert_twcc(feedback) {
+            // The newest packet sent with these low 16 bits; older ones have left the ring.
+            let back = u64::from((newest as u16).wrapping_sub(ack.sequence_number));
+            let Some(id) = newest.checked_sub(back) else {
+                continue;
+            };
+            let slot = &mut self.ring[id as usize % RING];
+            if slot.id != id {
+                continue;
+            }
+            let sent = *slot;
+            slot.id = u64::MAX;
+            // Only the current probe's: a late report of an earlier one's would stretch the span.
+            let current = self
+                .probe
+                .is_some_and(|(first, last)| (first..=last).contains(&id));
+            if sent.probe == ProbePart::Measured && current {
+                let t = &mut self.probe_seen;
+                if ack.arrived {
+                    t.arrived += 1;
+                    t.bytes += u64::from(sent.size);
+                    t.first_departure = Some(
+                        t.first_departure
+                            .map_or(sent.micros, |f| f.min(sent.micros)),
+                    );
+                    t.last_departure =
+                        Some(t.last_departure.map_or(sent.micros, |l| l.max(sent.micros)));
+                    if let Some(at) = ack.arrival {
+                        t.first_arrival = Some(t.first_arrival.map_or(at, |f| f.min(at)));
+                        t.last_arrival = Some(t.last_arrival.map_or(at, |l| l.max(at)));
+                    }
+                } else {
+                    t.lost += 1;
+                }
+            }
+            self.reports.push(PacketReport {
+                ssrc: 0,
+                id,
+                rtp_sequence_number: 0,
+                is_twcc: true,
+                twcc_sequence_number: ack.sequence_number,
+                size: sent.size as usize,
+                arrived: ack.arrived,
+                departure: self.epoch + Duration::from_micros(sent.micros),
+                arrival: ack.arrival,
+                ecn: Ecn::default(),
+            });
+        }
+        self.reports.sort_unstable_by_key(|r| r.id);
+        let before = self.gcc.target_bitrate();
+        self.gcc.on_reports(now, &self.reports);
+        if self.gcc.target_bitrate() < before * 0.95 {
+            self.backed_off = true;
+        }
+    }
+
+    /// Starts the estimate again from `bps`: a probe showed the link carries that much more
+    /// than it was being sent, which the delay and loss halves cannot learn while the sender
+    /// sends less.
+    pub fn restart(&mut self, bps: f64) {
+        self.gcc = Gcc::new(bps, MIN_BPS, MAX_BPS);
+    }
+
+    /// Notes a REMB: the receiver's own estimate caps ours while it is fresh.
+    pub fn on_remb(&mut self, bps: f64, now: Instant) {
+        if bps.is_finite() && bps > 0.0 {
+            self.remb = Some((bps, now));
+        }
+    }
+
+    /// Whether the receiver has sent any TWCC feedback (without it, only a REMB can say).
+    pub fn has_feedback(&self) -> bool {
+        self.feedbacks > 0
+    }
+
+    /// The estimate: what the link is thought to carry now, in bits per second.
+    pub fn estimate_bps(&self) -> f64 {
+        self.estimate_at(Instant::now())
+    }
+
+    /// [`Bwe::estimate_bps`] at `now` (a REMB older than [`REMB_TTL`] no longer counts).
+    pub fn estimate_at(&self, now: Instant) -> f64 {
+        let twcc = if self.feedbacks > 0 {
+            self.gcc.target_bitrate()
+        } else {
+            INITIAL_BPS
+        };
+        match self.remb {
+            Some((remb, at)) if now.saturating_duration_since(at) < REMB_TTL => twcc.min(remb),
+            _ => twcc,
+        }
+    }
+
+    /// The loss the receiver reported recently (0 to 1), if any feedback came.
+    pub fn loss(&self) -> Option<f64> {
+        self.gcc.stats().packet_loss
+    }
+
+    /// Starts watching for a back-off, as a probe begins.
+    pub fn probe_started(&mut self) {
+        self.backed_off = false;
+        self.probe_seen = ProbeTally::default();
+    }
+
+    /// Ends the current probe: what its packets' feedback says so far, `None` if none of them
+    /// was reported yet (or none was sent).
+    pub fn probe_result(&mut self) -> Option<ProbeResult> {
+        let t = std::mem::take(&mut self.probe_seen);
+        let backed_off = std::mem::take(&mut self.backed_off);
+        self.probe.take()?;
+        let reported = t.arrived + t.lost;
+        if reported == 0 {
+            return None;
+        }
+        let span = match (t.first_arrival, t.last_arrival) {
+            (Some(first), Some(last)) if last > first => last - first,
+            _ => return None,
+        };
+        let sent_span = match (t.first_departure, t.last_departure) {
+            (Some(first), Some(last)) if last > first => Duration::from_micros(last - first),
+            _ => return None,
+        };
+        // Each span runs from the first packet to the last: the first packet's bytes came
+        // before it.
+        let bytes = t.bytes as f64 * (t.arrived - 1) as f64 / t.arrived as f64;
+        Some(ProbeResult {
+            delivered_bps: bytes * 8.0 / span.as_secs_f64(),
+            sent_bps: bytes * 8.0 / sent_span.as_secs_f64(),
+            backed_off,
+            loss: t.lost as f64 / reported as f64,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::rtcp::transport_feedbacks::transport_layer_cc::{
+        PacketStatusChunk, RecvDelta, StatusChunkTypeTcc, StatusVectorChunk, SymbolSizeTypeTcc,
+        SymbolTypeTcc,
+    };
+
+    /// A TWCC feedback for packets from `base`, each arrived at a time in ms on the receiver's
+    /// clock or lost, as a receiver would write it (reference time in 64 ms ticks, deltas in
+    /// 250 µs units from it).
+    fn feedback(base: u16, arrivals: &[Option<f64>]) -> TransportLayerCc {
+        let first = arrivals.iter().flatten().copied().fold(f64::MAX, f64::min);
+        let reference = if first == f64::MAX {
+            0
+        } else {
+            (first / 64.0) as u32
+        };
+        let mut at = f64::from(reference) * 64.0;
+        let mut symbols = Vec::new();
+        let mut recv_deltas = Vec::new();
+        for a in arrivals {
+            match a {
+                Some(ms) => {
+                    let units = ((ms - at) * 4.0).round() as i64;
+                    at += units as f64 / 4.0;
+                    let typ = if (0..=255).contains(&units) {
+                        SymbolTypeTcc::PacketReceivedSmallDelta
+                    } else {
+                        SymbolTypeTcc::PacketReceivedLargeDelta
+                    };
+                    symbols.push(typ);
+                    recv_deltas.push(RecvDelta {
+                        type_tcc_packet: typ,
+                        delta: units * 250,
+                    });
+                }
+                None => symbols.push(SymbolTypeTcc::PacketNotReceived),
+            }
+        }
+        let chunks = symbols
+            .chunks(7)
+            .map(|c| {
+                let mut list = c.to_vec();
+                list.resize(7, SymbolTypeTcc::PacketNotReceived);
+                PacketStatusChunk::StatusVectorChunk(StatusVectorChunk {
+                    type_tcc: StatusChunkTypeTcc::StatusVectorChunk,
+                    symbol_size: SymbolSizeTypeTcc::TwoBit,
+                    symbol_list: list,
+                })
+            })
+            .collect();
+        TransportLayerCc {
+            sender_ssrc: 1,
+            media_ssrc: 2,
+            base_sequence_number: base,
+            packet_status_count: arrivals.len() as u16,
+            reference_time: reference,
+            fb_pkt_count: 0,
+            packet_chunks: chunks,
+            recv_deltas,
+        }
+    }
+
+    /// Sends `n` packets of `size` bytes at `bps`, from `start`; returns the next send time.
+    fn send(bwe: &mut Bwe, n: usize, size: usize, bps: f64, start: Instant) -> (Vec<u16>, Instant) {
+        let gap = Duration::from_secs_f64(size as f64 * 8.0 / bps);
+        let mut at = start;
+        let seqs = (0..n)
+            .map(|_| {
+                let s = bwe.sent(size, at, ProbePart::None);
+                at += gap;
+                s
+            })
+            .collect();
+        (seqs, at)
+    }
+
+    #[test]
+    fn without_feedback_the_estimate_is_the_optimistic_start() {
+        let bwe = Bwe::default();
+        assert_eq!(bwe.estimate_bps(), INITIAL_BPS);
+        assert!(!bwe.has_feedback());
+    }
+
+    /// A link that takes 400 kbit/s is sent 2 Mbit/s: each packet arrives later than the one
+    /// before by more than it left (the queue grows), and the estimate comes down to about what
+    /// arrives.
+    #[test]
+    fn a_growing_queue_brings_the_estimate_down_to_what_arrives() {
+        let t0 = Instant::now();
+        let mut bwe = Bwe::new(t0);
+        let (mut at, mut sending) = (t0, t0);
+        // 1200-byte packets: 4.8 ms apart at 2 Mbit/s, 24 ms apart at 400 kbit/s.
+        let mut arrival = 10.0;
+        // Feedback every 5 packets, about every 120 ms of arrivals, as a browser sends it.
+        for _ in 0..80 {
+            let (seqs, next) = send(&mut bwe, 5, 1200, 2_000_000.0, sending);
+            sending = next;
+            let arrivals: Vec<Option<f64>> = seqs
+                .iter()
+                .map(|_| {
+                    arrival += 24.0;
+                    Some(arrival)
+                })
+                .collect();
+            // The receiver reports them as they arrive.
+            at = t0 + Duration::from_secs_f64((arrival + 5.0) / 1000.0);
+            bwe.on_twcc(&feedback(seqs[0], &arrivals), at);
+        }
+        let estimate = bwe.estimate_at(at);
+        assert!(
+            estimate < 600_000.0,
+            "a 400 kbit/s link is estimated at {estimate} bit/s"
+        );
+        assert!(estimate > 150_000.0, "too low: {estimate}");
+    }
+
+    /// Half the packets lost: the loss-based half takes the estimate down; a clean link that
+    /// delivers as sent keeps it high.
+    #[test]
+    fn heavy_loss_brings_it_down_and_a_clean_link_does_not() {
+        let t0 = Instant::now();
+        let (mut lossy, mut clean) = (Bwe::new(t0), Bwe::new(t0));
+        let mut at = t0;
+        let mut arrival = 10.0;
+        for _ in 0..30 {
+            let (seqs, next) = send(&mut lossy, 20, 1000, 1_000_000.0, at);
+            let (seqs2, _) = send(&mut clean, 20, 1000, 1_000_000.0, at);
+            at = next;
+            // Arrivals spaced as they were sent (8 ms apart).
+            let times: Vec<f64> = (0..20)
+                .map(|_| {
+                    arrival += 8.0;
+                    arrival
+                })
+                .collect();
+            let lossy_arrivals: Vec<Option<f64>> = times
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| (i % 2 == 0).then_some(t))
+                .collect();
+            let clean_arrivals: Vec<Option<f64>> = times.iter().map(|&t| Some(t)).collect();
+            lossy.on_twcc(&feedback(seqs[0], &lossy_arrivals), at);
+            clean.on_twcc(&feedback(seqs2[0], &clean_arrivals), at);
+        }
+        assert!(
+            lossy.estimate_at(at) < 1_000_000.0,
+            "{}",
+            lossy.estimate_at(at)
+        );
+        assert!(
+            clean.estimate_at(at) > 1_000_000.0,
+            "{}",
+            clean.estimate_at(at)
+        );
+        assert!(lossy.loss().unwrap_or(0.0) > 0.3);
+    }
+
+    #[test]
+    fn a_fresh_remb_caps_the_estimate_and_a_stale_one_does_not() {
+        let t0 = Instant::now();
+        let mut bwe = Bwe::new(t0);
+        bwe.on_remb(300_000.0, t0);
+        assert_eq!(bwe.estimate_at(t0), 300_000.0);
+        assert_eq!(bwe.estimate_at(t0 + REMB_TTL * 2), INITIAL_BPS);
+        bwe.on_remb(f64::NAN, t0);
+        bwe.on_remb(-1.0, t0);
+        assert_eq!(bwe.estimate_at(t0), 300_000.0);
+    }
+
+    /// Feedback naming packets never sent, or long gone from the ring, is ignored.
+    #[test]
+    fn feedback_for_unknown_packets_changes_nothing() {
+        let t0 = Instant::now();
+        let mut bwe = Bwe::new(t0);
+        bwe.on_twcc(&feedback(500, &[Some(1.0), Some(2.0), None]), t0);
+        assert!(bwe.reports.is_empty());
+        let (_, at) = send(&mut bwe, RING * 3, 100, 1_000_000.0, t0);
+        bwe.on_twcc(&feedback(0, &[Some(1.0), Some(2.0)]), at);
+        assert!(bwe.reports.is_empty(), "slot 0 holds a newer packet");
+    }
+
+    /// A probe's packets, all delivered over 100 ms: the probe measured what they carried.
+    #[test]
+    fn a_probe_measures_what_arrived() {
+        let t0 = Instant::now();
+        let mut bwe = Bwe::new(t0);
+        let seqs: Vec<u16> = (0..11u32)
+            .map(|i| bwe.sent(1250, t0 + Duration::from_millis(5) * i, ProbePart::Measured))
+            .collect();
+        // 11 packets, 10 ms apart on arrival: 10 x 1250 B over 100 ms after the first.
+        let arrivals: Vec<Option<f64>> = (0..11).map(|i| Some(5.0 + 10.0 * f64::from(i))).collect();
+        bwe.on_twcc(&feedback(seqs[0], &arrivals), t0);
+        let result = bwe.probe_result().expect("a result");
+        assert!(
+            (950_000.0..1_200_000.0).contains(&result.delivered_bps),
+            "{result:?}"
+        );
+        // Sent 5 ms apart: twice as fast as it arrived (the link's bottleneck spread them).
+        assert!(
+            (1_900_000.0..2_100_000.0).contains(&result.sent_bps),
+            "{result:?}"
+        );
+        assert_eq!(result.loss, 0.0);
+        assert_eq!(bwe.probe_result(), None, "taken once");
+    }
+}
