@@ -172,8 +172,8 @@ pub struct NodeArgs {
 
     /// The region this node runs in (`eu-west`): a viewer hinting its region (`?region=` on
     /// WHEP) is placed on an edge of that region, and an edge pulls a room from an edge of its
-    /// own region that carries it before crossing regions. Lowercase letters, digits and `-`,
-    /// at most 63; empty: none.
+    /// own region that carries it before crossing regions. A Kubernetes label value (at most 63
+    /// letters, digits, `-`, `_`, `.`); empty: none.
     #[arg(long, env = "CASCADE_REGION", value_name = "NAME")]
     pub region: Option<String>,
 

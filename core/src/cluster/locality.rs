@@ -1,5 +1,5 @@
-//! Where a node runs and where a viewer is: a region and a zone, each a short DNS-label-like
-//! name (`eu-west`, `eu-west-1a`), both optional.
+//! Where a node runs and where a viewer is: a region and a zone, each a short name with the
+//! syntax of a Kubernetes label value (`eu-west`, `eu-west-1a`), both optional.
 //!
 //! A node is told its own (`--region`, `--zone`) and registers them in its
 //! [`crate::cluster::routing::NodeInfo`]; a viewer's come from a hint on its WHEP request
@@ -38,26 +38,27 @@ impl Locality {
     }
 }
 
-/// A region or zone name: 1 to 63 lowercase ASCII letters, digits and `-`, not starting or
-/// ending with `-` (a DNS label, as Kubernetes topology labels are). `None` or empty: none.
+/// A region or zone name: the syntax of a Kubernetes label value (the chart copies them from
+/// the `topology.kubernetes.io/*` labels), 1 to 63 ASCII letters, digits, `-`, `_` or `.`,
+/// starting and ending with a letter or digit; compared exactly. `None` or empty: none.
 pub fn label(value: Option<&str>) -> Result<Option<String>, String> {
     let Some(value) = value.filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
+    let inner = |b: u8| b.is_ascii_alphanumeric() || b"-_.".contains(&b);
+    let bytes = value.as_bytes();
     let ok = value.len() <= MAX_LEN
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !value.starts_with('-')
-        && !value.ends_with('-');
+        && bytes.iter().all(|&b| inner(b))
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric);
     if ok {
         Ok(Some(value.to_owned()))
     } else {
         // Shown escaped and cut short: the value may be anything a client sent.
         let shown: String = value.chars().take(MAX_LEN + 1).collect();
         Err(format!(
-            "{shown:?} is not 1 to {MAX_LEN} lowercase letters, digits or '-' \
-             (not first or last)"
+            "{shown:?} is not 1 to {MAX_LEN} letters, digits, '-', '_' or '.' starting and \
+             ending with a letter or digit"
         ))
     }
 }
@@ -82,18 +83,24 @@ mod tests {
 
     #[test]
     fn names_are_dns_labels_and_empty_is_none() {
-        for good in ["eu-west", "a", "us-central1-b", &"x".repeat(63)] {
+        for good in [
+            "eu-west",
+            "a",
+            "us-central1-b",
+            "EU_West.2",
+            &"x".repeat(63),
+        ] {
             assert_eq!(label(Some(good)).unwrap().as_deref(), Some(good));
         }
         assert_eq!(label(Some("")).unwrap(), None);
         assert_eq!(label(None).unwrap(), None);
         let long = "x".repeat(64);
         for bad in [
-            "EU", "-eu", "eu-", "eu_west", "eu west", "é", &long, "a/b", "%41", "\0",
+            "-eu", "eu-", ".eu", "eu_", "eu west", "é", &long, "a/b", "%41", "\0", "a+b",
         ] {
             assert!(label(Some(bad)).is_err(), "{bad:?}");
         }
-        let e = Locality::parse(Some("eu"), Some("A")).unwrap_err();
+        let e = Locality::parse(Some("eu"), Some("a b")).unwrap_err();
         assert!(e.starts_with("zone:"), "{e}");
     }
 

@@ -297,7 +297,7 @@ fn region_and_zone_are_checked_labels_and_empty_is_none() {
     let c = config(&["--region", "", "--zone", ""]).unwrap();
     assert!(c.node.locality.is_empty());
     assert!(config(&[]).unwrap().node.locality.is_empty());
-    let e = config(&["--region", "EU West"]).unwrap_err();
+    let e = config(&["--region", "eu west"]).unwrap_err();
     assert!(
         e.contains("--region") && e.contains("CASCADE_REGION"),
         "{e}"
