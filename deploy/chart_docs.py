@@ -56,6 +56,9 @@ CONSTRAINTS: dict[str, dict] = {
     "log.format": {"enum": ["json", "text"]},
     "log.level": {"minLength": 1},
     "otlp.endpoint": {"pattern": r"^$|^https?://"},
+    # A Kubernetes label value, as the nodes check it (core/src/cluster/locality.rs).
+    "topology.region": {"pattern": r"^$|^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"},
+    "topology.zone": {"pattern": r"^$|^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"},
     "drain.timeoutSeconds": {"minimum": 1},
     "drain.preStopDelaySeconds": {"minimum": 0},
     "drain.graceMarginSeconds": {"minimum": 0},

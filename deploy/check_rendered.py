@@ -194,6 +194,23 @@ MUX_PORT_RE = re.compile(r"^udp-mux(-[0-9]+)?$")
 MAX_MUX_SHARDS = 256
 # Name of the container port of ICE over TCP (CASCADE_ICE_TCP_PORT, TCP).
 ICE_TCP_PORT = "ice-tcp"
+# Region and zone (CASCADE_REGION, CASCADE_ZONE): a Kubernetes label value, as the nodes check it
+# (core/src/cluster/locality.rs), or the pod's topology label through the downward API.
+TOPOLOGY_ENV = {"CASCADE_REGION": "region", "CASCADE_ZONE": "zone"}
+LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+
+
+def topology_source(env: list[dict], var: str) -> str | None:
+    """Where a container's CASCADE_REGION or CASCADE_ZONE comes from: "label" (the pod's
+    topology.kubernetes.io label), the literal value, or None when it is not set."""
+    found = [e for e in env if e["name"] == var]
+    if not found:
+        return None
+    e = found[0]
+    if "value" in e:
+        return str(e["value"])
+    path = ((e.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+    return "label" if path == f"metadata.labels['topology.kubernetes.io/{TOPOLOGY_ENV[var]}']" else f"<{path}>"
 
 
 def node_containers(docs):
@@ -407,6 +424,11 @@ class Checker:
         self.cluster_env[where] = {var: resolved.get(var) for var in CLUSTER_ENV}
         self.cluster_env[where]["CASCADE_CLUSTER_SECRET"] = self.check_cluster_secret(where, env)
         self.check_turn(where, env, resolved)
+        for var in TOPOLOGY_ENV:
+            source = topology_source(env, var)
+            if source is not None and source != "label" and not LABEL_VALUE_RE.match(source):
+                self.fail(where, f"{var} is {source!r}: neither a label value nor the pod's "
+                                 f"topology.kubernetes.io/{TOPOLOGY_ENV[var]} label")
         if resolved.get("CASCADE_LOG_FORMAT") not in ("json", "text"):
             self.fail(where, f"CASCADE_LOG_FORMAT={resolved.get('CASCADE_LOG_FORMAT')!r}")
         for var in ("CASCADE_GRPC_ADVERTISE", "CASCADE_HTTP_ADVERTISE") + (("CASCADE_UPSTREAM",) if "CASCADE_UPSTREAM" in names else ()):

@@ -36,6 +36,10 @@
 #          outside it, admitted by NetworkPolicies), ICE over TCP (CASCADE_ICE_TCP_PORT is off with
 #          no ice-tcp port, or the declared TCP port ice-tcp, not the HTTP or gRPC port, on the node
 #          with the media, admitted by NetworkPolicies), no node port published twice
+#        region and zone: every origin and edge container reads CASCADE_REGION and CASCADE_ZONE from
+#          the pod's topology.kubernetes.io labels (downward API); for ci/external-redis-values.yaml
+#          CASCADE_REGION is the literal eu-west and the zone the label; for ci/podip-values.yaml
+#          (topology.fromPodLabels false) neither is set
 #        the cluster secret: every origin and edge container reads CASCADE_CLUSTER_SECRET from
 #          one Secret; without clusterSecret.existingSecret that is the rendered Secret
 #          cascade-cluster, key cluster-secret, 48 characters; with it (ci/podip-values.yaml) the
@@ -310,6 +314,35 @@ sys.exit(1 if errors else 0)
 PYEOF
 }
 
+# Region and zone of one rendering: TOPOLOGY_RENDERED FILE REGION ZONE, each "label" (every origin
+# and edge container reads it from the pod's topology.kubernetes.io label through the downward API),
+# "none" (not set), or the literal value every container is given.
+topology_rendered() {
+    PYTHONPATH="$ROOT/deploy" "$PY" - "$@" <<'PYEOF'
+import sys
+
+import yaml
+from check_rendered import node_containers, topology_source
+
+path, want = sys.argv[1], {"CASCADE_REGION": sys.argv[2], "CASCADE_ZONE": sys.argv[3]}
+docs = [d for d in yaml.safe_load_all(open(path)) if d]
+errors = []
+roles = set()
+for where, role, c in node_containers(docs):
+    roles.add(role)
+    for var, expect in want.items():
+        got = topology_source(c.get("env", []), var)
+        if got != (None if expect == "none" else expect):
+            errors.append(f"{where}: {var} from {got!r}, want {expect!r}")
+if roles != {"origin", "edge"}:
+    errors.append(f"found the roles {sorted(roles)}, want origin and edge")
+for e in errors:
+    print(f"FAIL {e}")
+print(f"region {want['CASCADE_REGION']}, zone {want['CASCADE_ZONE']}; {len(errors)} failed assertion(s)")
+sys.exit(1 if errors else 0)
+PYEOF
+}
+
 # The cluster secret of one rendering: every origin and edge container reads CASCADE_CLUSTER_SECRET
 # through a secretKeyRef to SECRET/KEY; GENERATED=yes: the chart renders that Secret (48 random
 # characters under KEY), no: it renders no cluster Secret and the reference is the user's.
@@ -520,6 +553,20 @@ for name in "${NAMES[@]}"; do
         run "$name: containers read the generated Secret cascade-cluster/cluster-secret" \
             cluster_secret_rendered "$dir/all.yaml" cascade-cluster cluster-secret yes
     fi
+    case "$name" in
+        external-redis)
+            run "$name: CASCADE_REGION=eu-west from the values, CASCADE_ZONE from the pod's topology label" \
+                topology_rendered "$dir/all.yaml" eu-west label
+            ;;
+        podip)
+            run "$name: no CASCADE_REGION/CASCADE_ZONE (topology.fromPodLabels false, none given)" \
+                topology_rendered "$dir/all.yaml" none none
+            ;;
+        *)
+            run "$name: CASCADE_REGION/CASCADE_ZONE from the pod's topology labels" \
+                topology_rendered "$dir/all.yaml" label label
+            ;;
+    esac
     case "$name" in
         turn)
             run "$name: CASCADE_ICE_SERVERS is the 3 servers comma-joined, CASCADE_TURN_SECRET from coturn-auth/static-auth-secret, CASCADE_TURN_TTL=3600" \

@@ -179,6 +179,9 @@ fn node_args(
         max_edge_fanout: 16,
         max_relay_depth: 4,
         failover_timeout: 20,
+        // The demo's nodes share one machine: no regions.
+        region: None,
+        zone: None,
         otlp_endpoint: None,
         // The local demo: anyone may publish and watch.
         auth_secret: None,

@@ -112,8 +112,8 @@ fn table<const N: usize>(rows: &[[String; N]]) -> String {
 pub fn nodes_table(cluster: &ClusterReport) -> String {
     let mut rows = vec![
         [
-            "NODE", "ROLE", "STATE", "LOAD", "VIEWERS", "ROOMS", "INGRESS", "EGRESS", "VERSION",
-            "HTTP",
+            "NODE", "ROLE", "REGION", "ZONE", "STATE", "LOAD", "VIEWERS", "ROOMS", "INGRESS",
+            "EGRESS", "VERSION", "HTTP",
         ]
         .map(str::to_owned),
     ];
@@ -121,6 +121,8 @@ pub fn nodes_table(cluster: &ClusterReport) -> String {
         rows.push([
             n.id.clone(),
             n.role.as_str().to_owned(),
+            or_dash(n.region.as_deref()),
+            or_dash(n.zone.as_deref()),
             if n.reachable {
                 format!("{:?}", n.state).to_lowercase()
             } else {

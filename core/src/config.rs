@@ -169,6 +169,18 @@ pub struct NodeArgs {
     /// another upstream. Then the room ends.
     #[arg(long, env = "CASCADE_FAILOVER_TIMEOUT", default_value_t = 20)]
     pub failover_timeout: u64,
+
+    /// The region this node runs in (`eu-west`): a viewer hinting its region (`?region=` on
+    /// WHEP) is placed on an edge of that region, and an edge pulls a room from an edge of its
+    /// own region that carries it before crossing regions. A Kubernetes label value (at most 63
+    /// letters, digits, `-`, `_`, `.`); empty: none.
+    #[arg(long, env = "CASCADE_REGION", value_name = "NAME")]
+    pub region: Option<String>,
+
+    /// The zone this node runs in, within its region (`eu-west-1a`): viewers hinting it
+    /// (`?zone=`) prefer this node's zone to the rest of its region. Same form as `--region`.
+    #[arg(long, env = "CASCADE_ZONE", value_name = "NAME")]
+    pub zone: Option<String>,
     /// OTLP/gRPC endpoint to export traces to (`http://collector:4317`). Without it,
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` is used when set; with neither, no traces are exported.
     #[arg(long, env = "CASCADE_OTLP_ENDPOINT")]
@@ -631,6 +643,15 @@ impl NodeArgs {
                 "needs --auth-secret (the secret viewers' tokens are signed with)",
             ));
         }
+        let locality =
+            crate::cluster::locality::Locality::parse(self.region.as_deref(), self.zone.as_deref())
+                .map_err(|m| {
+                    if m.starts_with("zone") {
+                        err("--zone", "CASCADE_ZONE", m)
+                    } else {
+                        err("--region", "CASCADE_REGION", m)
+                    }
+                })?;
         let http = self.http_limits()?;
         if !(1..=300).contains(&self.connect_timeout) {
             return Err(err(
@@ -706,6 +727,7 @@ impl NodeArgs {
             failover_timeout: Duration::from_secs(self.failover_timeout),
             credential: Credential(cluster_key),
             grpc_tls,
+            locality,
         };
         Ok(NodeConfig {
             node,

@@ -194,6 +194,8 @@ fn node(id: &str, role: Role) -> NodeInfo {
         version: "test".into(),
         heartbeat_unix_ms: None,
         cpu_percent: None,
+        region: None,
+        zone: None,
     }
 }
 
@@ -253,6 +255,9 @@ async fn behaviour(store: &dyn RoutingStore, name: &str) {
     // Registry: heartbeat, list, read, refresh.
     assert!(store.nodes().await.unwrap().is_empty(), "{}", ctx("empty"));
     let mut a = node("a", Role::Origin);
+    // A region and zone go into the entry and come back (b has none: both forms are read).
+    a.region = Some("eu-west".into());
+    a.zone = Some("eu-west-1a".into());
     let b = node("b", Role::Edge);
     store.heartbeat(&b, LONG).await.unwrap();
     store.heartbeat(&a, LONG).await.unwrap();

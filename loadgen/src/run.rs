@@ -55,8 +55,9 @@ pub struct RunArgs {
     /// its connection fails; repeat for several, tried in turn.
     #[arg(long = "failover-origin")]
     pub failover_origins: Vec<String>,
-    /// Base URL of an edge viewers watch by WHEP (`{edge}/whep/{room}`); repeat for several,
-    /// viewers are spread round-robin.
+    /// Base URL of an edge viewers watch by WHEP (`{edge}/whep/{room}`, with the URL's query
+    /// string: `http://edge/?region=eu-west` gives viewers a placement hint); repeat for
+    /// several, viewers are spread round-robin.
     #[arg(long = "edge", required = true)]
     pub edges: Vec<String>,
     /// Room name.
@@ -163,13 +164,13 @@ impl ViewerEngine {
 impl RunArgs {
     fn validate(&self) -> anyhow::Result<(reqwest::Url, Vec<reqwest::Url>, Vec<reqwest::Url>)> {
         let base = |s: &str| -> anyhow::Result<reqwest::Url> {
-            // A base URL without a trailing slash would lose its last path segment on join.
-            let with_slash = if s.ends_with('/') {
-                s.to_owned()
-            } else {
-                format!("{s}/")
-            };
-            let url = signal::parse_url(&with_slash)?;
+            // A base URL without a trailing slash would lose its last path segment on join;
+            // the slash goes on the path, before any query string.
+            let mut url = signal::parse_url(s)?;
+            if !url.path().ends_with('/') {
+                let path = format!("{}/", url.path());
+                url.set_path(&path);
+            }
             if !self.allow_remote && !signal::is_loopback(&url) {
                 bail!("{s} is not a loopback address; pass --allow-remote to load a remote node");
             }

@@ -496,14 +496,17 @@ pub(crate) async fn post_whep(
     Ok((accepted.answer, post_start_ns))
 }
 
-/// The edge's WHEP endpoint for the room.
+/// The edge's WHEP endpoint for the room, with the edge URL's query string (a placement hint,
+/// `?region=eu-west&zone=a`, or a layer, `?layer=low`).
 fn whep_url(ctx: &ViewerContext, edge: &reqwest::Url) -> Result<reqwest::Url, SetupError> {
-    edge.join(&format!("whep/{}", ctx.room)).map_err(|e| {
+    let mut url = edge.join(&format!("whep/{}", ctx.room)).map_err(|e| {
         SetupError::Signal(SignalError::Url {
             url: edge.to_string(),
             reason: e.to_string(),
         })
-    })
+    })?;
+    url.set_query(edge.query());
+    Ok(url)
 }
 
 /// Receives until `ctx.stop`: a reader task per track, the connection watched for failure.

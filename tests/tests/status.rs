@@ -584,7 +584,7 @@ mod grpc {
             "sessions_relayed": n.sessions_relayed, "rooms": n.rooms, "ingress_bps": n.ingress_bps,
             "egress_bps": n.egress_bps,
             "cpu_percent": n.cpu_percent, "last_heartbeat_unix_ms": n.last_heartbeat_unix_ms,
-            "heartbeat_age_ms": n.heartbeat_age_ms,
+            "heartbeat_age_ms": n.heartbeat_age_ms, "region": n.region, "zone": n.zone,
         })
     }
 

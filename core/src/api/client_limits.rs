@@ -345,7 +345,13 @@ pub async fn gate(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    let client = client_ip(peer, &forwarded, &gate.limiter.limits().trusted_proxies);
+    let proxies = &gate.limiter.limits().trusted_proxies;
+    let client = client_ip(peer, &forwarded, proxies);
+    if trusted(canonical(peer), proxies) {
+        // A geo load balancer's placement hint headers count on this request.
+        let marker = crate::api::locality_hint::FromTrustedProxy;
+        request.extensions_mut().insert(marker);
+    }
     let guard = match gate.limiter.admit(client, Instant::now()) {
         Ok(guard) => guard,
         Err(refusal) => {

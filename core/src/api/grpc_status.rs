@@ -83,6 +83,8 @@ fn node_summary(n: &status::NodeSummary) -> pb::NodeSummary {
         cpu_percent: n.cpu_percent,
         last_heartbeat_unix_ms: n.last_heartbeat_unix_ms,
         heartbeat_age_ms: n.heartbeat_age_ms,
+        region: n.region.clone(),
+        zone: n.zone.clone(),
     }
 }
 

@@ -19,6 +19,7 @@ use crate::api::client_limits::{
 };
 use crate::api::history::History;
 use crate::api::ice_servers::IceServers;
+use crate::api::locality_hint::Hint;
 use crate::api::openapi::ErrorBody;
 use crate::api::status::{
     Close, CloseReport, ClusterReport, DrainReport, NodeDetail, NodeReport, RoomReport,
@@ -676,12 +677,15 @@ fn layer_param(query: Option<&str>) -> Result<LayerChoice> {
     }
 }
 
+// One extractor per part of the request, as axum takes them.
+#[allow(clippy::too_many_arguments)]
 async fn whep(
     State(node): State<Arc<Node>>,
     State(auth): State<Authorizer>,
     State(ice): State<Arc<IceServers>>,
     Path(room): Path<String>,
     RawQuery(query): RawQuery,
+    hint: Hint,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -698,12 +702,12 @@ async fn whep(
         Ok(o) => o,
         Err(e) => return e.into_response(),
     };
-    match node.place_viewer(&room).await {
+    match node.place_viewer(&room, &hint.near).await {
         Ok(Placement::Here) => {}
         Ok(Placement::Redirect(to)) => {
             tracing::info!(room, to = %to.id, "viewer redirected");
-            // The layer choice goes along.
-            let path = match &query {
+            // The layer choice and the placement hint go along.
+            let path = match hint.redirect_query(query.as_deref()) {
                 Some(q) => format!("/whep/{room}?{q}"),
                 None => format!("/whep/{room}"),
             };

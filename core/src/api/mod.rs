@@ -13,6 +13,8 @@
 //! - [`admin`]: who may read the status API and drain the node.
 //! - [`client_limits`]: per-client rate and pending-session limits on WHIP/WHEP offers.
 //! - [`ice_servers`]: the STUN/TURN servers announced to clients in `Link` headers.
+//! - [`locality_hint`]: a WHEP viewer's region and zone hint (query, or a trusted proxy's
+//!   headers).
 //!
 //! Imports [`crate::cluster`] and the layers below it.
 
@@ -25,6 +27,7 @@ pub mod history;
 pub mod http;
 pub mod ice_servers;
 pub mod listener;
+pub mod locality_hint;
 pub mod openapi;
 pub mod relay_service;
 pub mod status;

@@ -190,6 +190,8 @@ mod tests {
             version: "0.1.0".into(),
             heartbeat_unix_ms: some.then_some(1),
             cpu_percent: some.then_some(12.5),
+            region: some.then(|| "eu-west".into()),
+            zone: some.then(|| "eu-west-1a".into()),
         }
     }
 
@@ -244,6 +246,8 @@ mod tests {
             cpu_percent: some.then_some(1.5),
             last_heartbeat_unix_ms: some.then_some(1),
             heartbeat_age_ms: some.then_some(1),
+            region: some.then(|| "eu-west".into()),
+            zone: some.then(|| "eu-west-1a".into()),
         }
     }
 

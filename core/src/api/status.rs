@@ -207,6 +207,14 @@ pub struct NodeSummary {
     /// disagree the other way).
     #[schema(required)]
     pub heartbeat_age_ms: Option<u64>,
+    /// The node's region (`--region`); null when it has none.
+    #[serde(default)]
+    #[schema(required)]
+    pub region: Option<String>,
+    /// The node's zone within its region (`--zone`); null when it has none.
+    #[serde(default)]
+    #[schema(required)]
+    pub zone: Option<String>,
 }
 
 impl NodeSummary {
@@ -220,6 +228,8 @@ impl NodeSummary {
             heartbeat_age_ms: heartbeat
                 .map(|at| crate::cluster::routing::unix_ms().saturating_sub(at)),
             id: info.id.clone(),
+            region: info.region.clone(),
+            zone: info.zone.clone(),
             role: info.role,
             http_url: info.http_url.clone(),
             grpc_url: info.grpc_url.clone(),
@@ -682,6 +692,8 @@ mod tests {
             version: "t".into(),
             heartbeat_unix_ms: None,
             cpu_percent: None,
+            region: None,
+            zone: None,
         };
         let report = |id: &str, role, viewers| NodeReport {
             node: info(id, role),

@@ -8,6 +8,8 @@
 //! - [`settings`]: what a node is told at start ([`settings::NodeSettings`]).
 //! - [`placement`]: the answer a join gets ([`placement::Placement`]) and which node an edge
 //!   pulls a room from ([`placement::choose_upstream`]), pure functions.
+//! - [`locality`]: regions and zones, of nodes and of viewers' hints, and how near one is to
+//!   the other (pure).
 //! - [`routing`]: the routing store trait, its in-memory, Redis and metered forms.
 //! - [`relay_client`]: the downstream side of a relay link (pulling a room from upstream).
 //! - [`credential`]: the cluster credential (`--cluster-secret`) on every call between nodes.
@@ -18,6 +20,7 @@
 #[warn(missing_docs)]
 pub mod credential;
 pub mod decide;
+pub mod locality;
 pub mod node;
 pub mod placement;
 pub mod relay_client;

@@ -2,6 +2,7 @@
 //! Composed from the flags by `crate::config`; nothing here reads flags or the environment.
 
 use crate::cluster::credential::Credential;
+use crate::cluster::locality::Locality;
 use crate::cluster::routing::Role;
 use crate::cluster::tls::GrpcTls;
 use crate::rtc::pc::MediaSettings;
@@ -41,6 +42,9 @@ pub struct NodeSettings {
     pub credential: Credential,
     /// Mutual TLS on the gRPC port and toward `https://` upstreams (`--grpc-tls-*`).
     pub grpc_tls: Option<Arc<GrpcTls>>,
+    /// Where the node runs (`--region`, `--zone`): registered, and used by placement and the
+    /// relay tree.
+    pub locality: Locality,
 }
 
 impl NodeSettings {

@@ -287,3 +287,21 @@ fn the_ice_tcp_port_is_a_port_or_off() {
         );
     }
 }
+
+#[test]
+fn region_and_zone_are_checked_labels_and_empty_is_none() {
+    let c = config(&["--region", "eu-west", "--zone", "eu-west-1a"]).unwrap();
+    assert_eq!(c.node.locality.region.as_deref(), Some("eu-west"));
+    assert_eq!(c.node.locality.zone.as_deref(), Some("eu-west-1a"));
+    // The chart sets both variables, empty when the cluster has no topology labels.
+    let c = config(&["--region", "", "--zone", ""]).unwrap();
+    assert!(c.node.locality.is_empty());
+    assert!(config(&[]).unwrap().node.locality.is_empty());
+    let e = config(&["--region", "eu west"]).unwrap_err();
+    assert!(
+        e.contains("--region") && e.contains("CASCADE_REGION"),
+        "{e}"
+    );
+    let e = config(&["--zone", &"z".repeat(64)]).unwrap_err();
+    assert!(e.contains("--zone") && e.contains("CASCADE_ZONE"), "{e}");
+}

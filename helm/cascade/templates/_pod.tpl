@@ -197,6 +197,20 @@ spec:
           valueFrom:
             fieldRef:
               fieldPath: metadata.name
+        {{- /* Region and zone: the values, else the topology labels Kubernetes 1.33+ copies onto
+               pods (empty where it does not: no region, no zone). */}}
+        {{- range $key, $env := dict "region" "CASCADE_REGION" "zone" "CASCADE_ZONE" }}
+        {{- $value := index $v.topology $key }}
+        {{- if $value }}
+        - name: {{ $env }}
+          value: {{ $value | quote }}
+        {{- else if $v.topology.fromPodLabels }}
+        - name: {{ $env }}
+          valueFrom:
+            fieldRef:
+              fieldPath: {{ printf "metadata.labels['topology.kubernetes.io/%s']" $key }}
+        {{- end }}
+        {{- end }}
         {{- $listen := list "CASCADE_HTTP_LISTEN" "CASCADE_GRPC_LISTEN" "CASCADE_UDP_PORTS" "CASCADE_UDP_MUX" "CASCADE_ICE_TCP_PORT" }}
         {{- if $v.media.udpMux.enabled }}
         {{- $listen = append $listen "CASCADE_UDP_MUX_PORT" }}

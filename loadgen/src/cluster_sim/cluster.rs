@@ -152,6 +152,7 @@ fn settings(shape: &ClusterShape, index: usize) -> NodeSettings {
         failover_timeout: Duration::from_secs(10),
         credential: Credential::default(),
         grpc_tls: None,
+        locality: Default::default(),
     }
 }
 
@@ -314,7 +315,10 @@ impl Cluster {
 
     /// The placement of a viewer alone, without acting on its answer.
     pub async fn place_viewer(&self, edge: usize, room: &str) -> Result<Placement, SimError> {
-        Ok(self.nodes[edge].node.place_viewer(room).await?)
+        Ok(self.nodes[edge]
+            .node
+            .place_viewer(room, &Default::default())
+            .await?)
     }
 
     /// The publisher of a random open room leaves: its owner closes it (`close_room`: the

@@ -16,6 +16,13 @@
 //!    already admitted. Its slot makes the node full sooner for new viewers and publishers.
 //! 4. Otherwise the node takes it.
 //!
+//! A viewer with a region or zone hint ranks the nodes by [`Tier`] (its region and zone, its
+//! region, any; `crate::cluster::locality::tier`) and the rules above apply within each tier,
+//! nearest first: an edge with room in a tier nearer than this node's takes the viewer (one that
+//! carries the room first), whatever this node could do; in this node's own tier rules 1, 2
+//! and 4 apply among that tier's edges; a node that is draining or full then looks in the
+//! farther tiers. Without a hint every node is [`Tier::Best`]: the rules as they were.
+//!
 //! "Least loaded" compares `load / capacity`; ties go to the smaller id. A node's load is its
 //! reservations: every session it serves (publishers, viewers, relay links), whatever its
 //! role, since each one costs it a peer connection and its media. A reservation is taken in
@@ -40,6 +47,23 @@ pub enum NodeRole {
     Edge,
 }
 
+/// How near a node is to a viewer, by the viewer's region and zone hint; nearer sorts first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tier {
+    /// In the hinted region and zone (every node, when the viewer gave no hint).
+    #[default]
+    Best,
+    /// In the hinted region, another zone.
+    Region,
+    /// Elsewhere, or the node's place is unknown.
+    Any,
+}
+
+impl Tier {
+    /// Every tier, nearest first.
+    pub const ALL: [Tier; 3] = [Tier::Best, Tier::Region, Tier::Any];
+}
+
 /// Another node, as the routing store shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
@@ -55,6 +79,8 @@ pub struct Candidate {
     pub draining: bool,
     /// Whether it carries the room asked for (a link in the store).
     pub carries_room: bool,
+    /// How near it is to the viewer asking (always [`Tier::Best`] for a publisher).
+    pub tier: Tier,
 }
 
 impl Candidate {
@@ -83,10 +109,12 @@ pub struct Ticket(pub u64);
 /// What kind of session asks to join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Join {
-    /// A WHEP viewer; whether this node holds the room now.
+    /// A WHEP viewer; whether this node holds the room now, and how near it is to the viewer.
     Viewer {
         /// Whether this node holds the room.
         carries_room: bool,
+        /// This node's tier for this viewer ([`Tier::Best`] without a hint).
+        tier: Tier,
     },
     /// A WHIP publisher.
     Publisher,
@@ -180,11 +208,14 @@ impl Admission {
             AdmissionEvent::Join(join) => {
                 let ticket = Ticket(self.next);
                 self.next += 1;
+                // A viewer needs no lookup when this node holds its room (or is an origin) and
+                // nobody can be nearer to it.
                 let here = self.has_room()
                     && match join {
                         Join::Publisher | Join::Relay => true,
-                        Join::Viewer { carries_room } => {
-                            carries_room || self.settings.role == NodeRole::Origin
+                        Join::Viewer { carries_room, tier } => {
+                            tier == Tier::Best
+                                && (carries_room || self.settings.role == NodeRole::Origin)
                         }
                     };
                 if here || join == Join::Relay {
@@ -199,7 +230,9 @@ impl Admission {
                 };
                 let choice = match join {
                     Join::Publisher => self.place_publisher(&nodes),
-                    Join::Viewer { carries_room } => self.place_viewer(carries_room, &nodes),
+                    Join::Viewer { carries_room, tier } => {
+                        self.place_viewer(carries_room, tier, &nodes)
+                    }
                     Join::Relay => Ok(None),
                 };
                 vec![match choice {
@@ -209,9 +242,8 @@ impl Admission {
                 }]
             }
             AdmissionEvent::LookUpFailed(ticket) => match self.pending.remove(&ticket) {
-                Some(join @ Join::Viewer { .. })
-                    if self.has_room() && self.settings.serves_without_store =>
-                {
+                // Without the store, a viewer this node can serve is served here, near or not.
+                Some(join @ Join::Viewer { .. }) if self.serves_alone(join) => {
                     vec![self.admit(ticket, join)]
                 }
                 Some(_) => {
@@ -239,6 +271,20 @@ impl Admission {
         AdmissionAction::Admit(ticket)
     }
 
+    /// Whether this node can take a viewer when the other nodes cannot be read: it has room,
+    /// and holds the room, or is an origin, or an edge with `--upstream`.
+    fn serves_alone(&self, join: Join) -> bool {
+        self.has_room()
+            && match join {
+                Join::Publisher | Join::Relay => true,
+                Join::Viewer { carries_room, .. } => {
+                    carries_room
+                        || self.settings.role == NodeRole::Origin
+                        || self.settings.serves_without_store
+                }
+            }
+    }
+
     fn refusal(&self) -> RefuseReason {
         if self.draining {
             RefuseReason::Draining
@@ -247,24 +293,30 @@ impl Admission {
         }
     }
 
-    fn place_viewer(&self, carries_room: bool, nodes: &[Candidate]) -> Placement {
+    /// A viewer's place, tier by tier, nearest first (see the module's rules).
+    fn place_viewer(&self, carries_room: bool, mine: Tier, nodes: &[Candidate]) -> Placement {
         let me = &self.settings.node_id;
-        let others = || {
-            let edge = |n: &&Candidate| n.role == NodeRole::Edge;
+        let others = |tier: Tier| {
             nodes
                 .iter()
-                .filter(|n| n.id != *me && n.has_room())
-                .filter(edge)
+                .filter(move |n| n.id != *me && n.has_room())
+                .filter(move |n| n.role == NodeRole::Edge && n.tier == tier)
         };
-        let carriers = || others().filter(|n| n.carries_room);
-        if !self.has_room() {
-            let to = least_loaded(carriers()).or_else(|| least_loaded(others()));
-            return to.map(Some).ok_or_else(|| self.refusal());
+        let carriers = |tier: Tier| others(tier).filter(|n| n.carries_room);
+        for tier in Tier::ALL {
+            if tier == mine && self.has_room() {
+                if self.settings.role == NodeRole::Edge && !carries_room {
+                    return Ok(least_loaded(carriers(tier)));
+                }
+                return Ok(None);
+            }
+            // A nearer tier than this node's, or this node cannot take the viewer: any edge
+            // with room, one that carries the room first.
+            if let Some(to) = least_loaded(carriers(tier)).or_else(|| least_loaded(others(tier))) {
+                return Ok(Some(to));
+            }
         }
-        if self.settings.role == NodeRole::Edge && !carries_room {
-            return Ok(least_loaded(carriers()));
-        }
-        Ok(None)
+        Err(self.refusal())
     }
 
     fn place_publisher(&self, nodes: &[Candidate]) -> Placement {

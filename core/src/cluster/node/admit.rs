@@ -20,6 +20,7 @@ use crate::cluster::decide::admission::{
     Admission, AdmissionAction, AdmissionEvent, AdmissionSettings, Candidate, Join, NodeRole,
     RefuseReason, Ticket,
 };
+use crate::cluster::locality::{Locality, tier};
 use crate::cluster::placement::Placement;
 use crate::cluster::routing::{Link, NodeInfo, Role};
 use crate::cluster::settings::NodeSettings;
@@ -147,26 +148,39 @@ impl Node {
     /// full. When the store cannot answer, a node that could serve the viewer anyway (an edge
     /// with `--upstream`) does; one that would need the store to find the room fails with
     /// [`Error::Routing`] (503). A viewer placed here holds a slot from now on: the
-    /// [`Node::subscribe`] that follows takes it over.
-    pub async fn place_viewer(&self, room_id: &str) -> Result<Placement> {
+    /// [`Node::subscribe`] that follows takes it over. `near` is the viewer's region and zone
+    /// hint (empty: none): an edge of a nearer tier than this node is preferred (see
+    /// [`crate::cluster::decide::admission`]), so a hint this node does not match costs a
+    /// store read.
+    pub async fn place_viewer(&self, room_id: &str, near: &Locality) -> Result<Placement> {
         let carries_room = self.room(room_id).is_some_and(|r| !r.is_ended());
+        let mine = &self.config.locality;
+        let tier = tier(near, mine.region.as_deref(), mine.zone.as_deref());
         let to = Handoff::Viewer(room_id.to_owned());
-        self.place(Join::Viewer { carries_room }, Some(room_id), to)
-            .await
+        let join = Join::Viewer { carries_room, tier };
+        self.place(join, Some(room_id), near, to).await
     }
 
     /// Where a new publisher should go: here unless this origin is draining or full, then the
     /// least-loaded origin with room. A publisher placed here holds a slot from now on: the
     /// [`Node::publish`] that follows takes it over.
     pub async fn place_publisher(&self) -> Result<Placement> {
-        self.place(Join::Publisher, None, Handoff::Publisher).await
+        let anywhere = Locality::default();
+        self.place(Join::Publisher, None, &anywhere, Handoff::Publisher)
+            .await
     }
 
     /// Places a join from the node's copy of the registry (see `registry`); a redirect to a
     /// node that has left, started draining or filled up since the copy was read, or a
     /// refusal, is decided again from the registry read afresh.
-    async fn place(&self, join: Join, room: Option<&str>, to: Handoff) -> Result<Placement> {
-        let (placement, from_copy) = self.place_from(join, room, to.clone(), false).await?;
+    async fn place(
+        &self,
+        join: Join,
+        room: Option<&str>,
+        near: &Locality,
+        to: Handoff,
+    ) -> Result<Placement> {
+        let (placement, from_copy) = self.place_from(join, room, near, to.clone(), false).await?;
         let stale = match &placement {
             _ if !from_copy => false,
             Placement::Redirect(target) => match self.routing.node(&target.id).await {
@@ -181,7 +195,7 @@ impl Node {
         if !stale {
             return Ok(placement);
         }
-        Ok(self.place_from(join, room, to, true).await?.0)
+        Ok(self.place_from(join, room, near, to, true).await?.0)
     }
 
     /// One placement decision, from the registry's copy unless `fresh`; also says whether
@@ -190,6 +204,7 @@ impl Node {
         &self,
         join: Join,
         room: Option<&str>,
+        near: &Locality,
         to: Handoff,
         fresh: bool,
     ) -> Result<(Placement, bool)> {
@@ -217,7 +232,7 @@ impl Node {
         };
         let (event, nodes, from_copy, error) = match lookup.await {
             Ok(((nodes, from_copy), links)) => {
-                let candidates = nodes.iter().map(|n| candidate(n, &links)).collect();
+                let candidates = nodes.iter().map(|n| candidate(n, &links, near)).collect();
                 let event = AdmissionEvent::LookedUp(ticket, candidates);
                 (event, nodes, from_copy, None)
             }
@@ -262,8 +277,8 @@ impl Node {
     }
 }
 
-/// Another node as the admission machine sees it.
-fn candidate(node: &NodeInfo, links: &[Link]) -> Candidate {
+/// Another node as the admission machine sees it, for a join whose hint is `near`.
+fn candidate(node: &NodeInfo, links: &[Link], near: &Locality) -> Candidate {
     Candidate {
         id: node.id.clone(),
         role: match node.role {
@@ -274,5 +289,6 @@ fn candidate(node: &NodeInfo, links: &[Link]) -> Candidate {
         capacity: node.capacity,
         draining: node.draining,
         carries_room: links.iter().any(|l| l.edge_id == node.id),
+        tier: tier(near, node.region.as_deref(), node.zone.as_deref()),
     }
 }

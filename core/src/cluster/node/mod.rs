@@ -290,6 +290,8 @@ impl Node {
             version: env!("CARGO_PKG_VERSION").to_string(),
             heartbeat_unix_ms: None,
             cpu_percent: crate::obs::cpu::process_cpu_percent(),
+            region: self.config.locality.region.clone(),
+            zone: self.config.locality.zone.clone(),
         }
     }
 

@@ -36,7 +36,8 @@ use tracing::Instrument;
 
 impl Node {
     /// Where to pull `room_id` from: the room's owner as the routing store knows it, or an edge
-    /// that carries it (a bounded relay tree). Edges in `avoid` (their link to us just broke)
+    /// that carries it (a bounded relay tree, one copy per region: an edge of this node's
+    /// region that carries the room comes first). Edges in `avoid` (their link to us just broke)
     /// are not chosen; the owner always may be, since nothing else has the room when it comes
     /// back. Returns the owner and the source.
     pub async fn upstream_for(&self, room_id: &str, avoid: &[String]) -> Result<(String, Source)> {
@@ -61,6 +62,7 @@ impl Node {
         nodes.retain(|n| n.id == owner || !avoid.contains(&n.id));
         let upstream = crate::cluster::placement::choose_upstream(
             self.id(),
+            self.config.locality.region.as_deref(),
             &owner,
             &links,
             &nodes,

@@ -87,12 +87,21 @@ mod tests {
             other => panic!("expected a redirect, got {other:?}"),
         };
         // e1 does not carry r: the least-loaded carrier, e2.
-        assert_eq!(redirected_to(edge.place_viewer("r").await.unwrap()), "e2");
-        assert_eq!(redirected_to(edge.place_viewer("r").await.unwrap()), "e2");
+        assert_eq!(
+            redirected_to(edge.place_viewer("r", &Default::default()).await.unwrap()),
+            "e2"
+        );
+        assert_eq!(
+            redirected_to(edge.place_viewer("r", &Default::default()).await.unwrap()),
+            "e2"
+        );
         assert_eq!(counted(&edge, "nodes"), 1, "the second join used the copy");
         // e2 starts draining: the copy still says it takes viewers, its own entry says not.
         store.heartbeat(&info("e2", 0, true), LEASE).await.unwrap();
-        assert_eq!(redirected_to(edge.place_viewer("r").await.unwrap()), "e3");
+        assert_eq!(
+            redirected_to(edge.place_viewer("r", &Default::default()).await.unwrap()),
+            "e3"
+        );
         assert_eq!(
             counted(&edge, "nodes"),
             2,
@@ -100,6 +109,9 @@ mod tests {
         );
         // e3 leaves: nobody else carries r, so e1 takes the viewer itself.
         store.remove_node("e3").await.unwrap();
-        assert_eq!(edge.place_viewer("r").await.unwrap(), Placement::Here);
+        assert_eq!(
+            edge.place_viewer("r", &Default::default()).await.unwrap(),
+            Placement::Here
+        );
     }
 }

@@ -33,6 +33,7 @@ pub(super) fn node(id: &str, role: Role, store: Arc<dyn RoutingStore>) -> Arc<No
         failover_timeout: Duration::from_secs(10),
         credential: Default::default(),
         grpc_tls: None,
+        locality: Default::default(),
     };
     Node::new(settings, store, addr, addr)
 }
@@ -50,6 +51,8 @@ pub(super) fn info(id: &str, load: u32, draining: bool) -> NodeInfo {
         version: "test".into(),
         heartbeat_unix_ms: None,
         cpu_percent: None,
+        region: None,
+        zone: None,
     }
 }
 

@@ -59,6 +59,14 @@ pub struct NodeInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, minimum = 0)]
     pub cpu_percent: Option<f64>,
+    /// The node's region (`--region`); absent when not set (and from nodes that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub region: Option<String>,
+    /// The node's zone within its region (`--zone`); absent when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub zone: Option<String>,
 }
 
 /// Milliseconds since the Unix epoch by this machine's clock (0 before 1970).
@@ -373,7 +381,26 @@ mod tests {
             version: "test".into(),
             heartbeat_unix_ms: None,
             cpu_percent: None,
+            region: None,
+            zone: None,
         }
+    }
+
+    #[test]
+    fn an_entry_without_region_or_zone_still_parses_and_they_round_trip() {
+        // As a node from before regions wrote it.
+        let old = r#"{"id":"e1","role":"edge","http_url":"http://h","grpc_url":"http://g",
+            "capacity":10,"load":1,"draining":false,"version":"0.1.0"}"#;
+        let info: NodeInfo = serde_json::from_str(old).unwrap();
+        assert_eq!((info.region.as_deref(), info.zone.as_deref()), (None, None));
+        assert!(!serde_json::to_string(&info).unwrap().contains("region"));
+        let placed = NodeInfo {
+            region: Some("eu-west".into()),
+            zone: Some("eu-west-1a".into()),
+            ..info
+        };
+        let text = serde_json::to_string(&placed).unwrap();
+        assert_eq!(serde_json::from_str::<NodeInfo>(&text).unwrap(), placed);
     }
 
     #[tokio::test]

@@ -5,9 +5,13 @@ use super::*;
 use AdmissionAction::{Admit, LookUp, Redirect, Refuse};
 use AdmissionEvent::{Leave, LookUpFailed, LookedUp};
 
-const CARRIED: Join = Join::Viewer { carries_room: true };
+const CARRIED: Join = Join::Viewer {
+    carries_room: true,
+    tier: Tier::Best,
+};
 const NOT_CARRIED: Join = Join::Viewer {
     carries_room: false,
+    tier: Tier::Best,
 };
 
 fn node(id: &str, role: NodeRole, capacity: u32) -> Admission {
@@ -28,6 +32,7 @@ fn edge(id: &str, load: u32, capacity: u32, carries_room: bool) -> Candidate {
         capacity,
         draining,
         carries_room,
+        tier: Tier::Best,
     }
 }
 
@@ -273,4 +278,94 @@ fn viewers_are_never_sent_to_full_or_draining_edges_nor_to_origins() {
     let t = ticket(&a.handle(AdmissionEvent::Join(CARRIED), now));
     let full = Refuse(t, RefuseReason::Full);
     assert_eq!(a.handle(LookedUp(t, nodes), now), [full]);
+}
+
+/// A viewer of this hint's tier `tier` for a node that carries the room or not.
+fn viewer(carries_room: bool, tier: Tier) -> Join {
+    Join::Viewer { carries_room, tier }
+}
+
+fn at(tier: Tier, c: Candidate) -> Candidate {
+    Candidate { tier, ..c }
+}
+
+#[test]
+fn a_viewer_matching_this_node_is_served_here_without_a_lookup() {
+    let now = Instant::now();
+    let mut e = node("e", NodeRole::Edge, 10);
+    assert!(matches!(
+        e.handle(AdmissionEvent::Join(viewer(true, Tier::Best)), now)[..],
+        [Admit(_)]
+    ));
+    // Carrying the room is not enough when the viewer is nearer to somebody else.
+    let t = ticket(&e.handle(AdmissionEvent::Join(viewer(true, Tier::Any)), now));
+    // ... but nobody nearer has room: here, as today.
+    let far = vec![at(Tier::Best, edge("x", 10, 10, true))];
+    assert_eq!(e.handle(LookedUp(t, far), now), [Admit(t)]);
+    // An origin with a hint it does not match asks too, and serves when the store is down.
+    let mut o = node("o", NodeRole::Origin, 10);
+    let t = ticket(&o.handle(AdmissionEvent::Join(viewer(false, Tier::Any)), now));
+    assert_eq!(o.handle(LookUpFailed(t), now), [Admit(t)]);
+}
+
+#[test]
+fn nearer_tiers_win_and_todays_rules_hold_inside_a_tier() {
+    let now = Instant::now();
+    let mut e = node("e", NodeRole::Edge, 10);
+    let nodes = vec![
+        at(Tier::Any, edge("far", 0, 10, true)),
+        at(Tier::Region, edge("r1", 5, 10, false)),
+        at(Tier::Region, edge("r2", 8, 10, true)),
+        at(Tier::Best, edge("z-full", 10, 10, true)),
+        at(Tier::Best, origin("o", 0, 10)),
+    ];
+    // This node is far; the zone's only edge is full and an origin is never a viewer's
+    // redirect: the region's edge that carries the room, though more loaded.
+    let t = ticket(&e.handle(AdmissionEvent::Join(viewer(true, Tier::Any)), now));
+    assert_eq!(
+        e.handle(LookedUp(t, nodes.clone()), now),
+        [Redirect(t, "r2".into())]
+    );
+    // Nobody in the region carries it: the least loaded of the region anyway (it will pull).
+    let uncarried: Vec<_> = nodes.iter().filter(|n| n.id != "r2").cloned().collect();
+    let t = ticket(&e.handle(AdmissionEvent::Join(viewer(true, Tier::Any)), now));
+    assert_eq!(
+        e.handle(LookedUp(t, uncarried), now),
+        [Redirect(t, "r1".into())]
+    );
+    // This node is in the region and does not carry the room: today's rule within the
+    // region (r2 carries it), not the far edge, which is less loaded.
+    let t = ticket(&e.handle(AdmissionEvent::Join(viewer(false, Tier::Region)), now));
+    assert_eq!(
+        e.handle(LookedUp(t, nodes.clone()), now),
+        [Redirect(t, "r2".into())]
+    );
+    // ... and with no carrier in the region it pulls the room itself rather than send the
+    // viewer out of the region.
+    let only_far = vec![at(Tier::Any, edge("far", 0, 10, true))];
+    let t = ticket(&e.handle(AdmissionEvent::Join(viewer(false, Tier::Region)), now));
+    assert_eq!(e.handle(LookedUp(t, only_far), now), [Admit(t)]);
+}
+
+#[test]
+fn a_full_node_looks_in_farther_tiers_before_refusing() {
+    let now = Instant::now();
+    let mut e = node("e", NodeRole::Edge, 1);
+    fill(&mut e, 1, now);
+    let nodes = vec![
+        at(Tier::Best, edge("z-full", 10, 10, true)),
+        at(Tier::Any, edge("far", 3, 10, false)),
+        at(Tier::Any, edge("far-c", 9, 10, true)),
+    ];
+    let t = ticket(&e.handle(AdmissionEvent::Join(viewer(true, Tier::Best)), now));
+    assert_eq!(
+        e.handle(LookedUp(t, nodes.clone()), now),
+        [Redirect(t, "far-c".into())]
+    );
+    let full: Vec<_> = nodes.into_iter().take(1).collect();
+    let t = ticket(&e.handle(AdmissionEvent::Join(viewer(true, Tier::Best)), now));
+    assert_eq!(
+        e.handle(LookedUp(t, full), now),
+        [Refuse(t, RefuseReason::Full)]
+    );
 }
