@@ -10,7 +10,8 @@
 //! `cargo bench -p cascade-core --bench forward`
 
 use bytes::Bytes;
-use cascade_core::media::egress::Protector;
+use cascade_core::media::bwe::{Bwe, ProbePart};
+use cascade_core::media::egress::{Protector, TwccExt};
 use cascade_core::media::forward::{Codec, Leg, Rewriter};
 use cascade_core::media::room::{Fanout, Outgoing};
 use cascade_core::rtc::pair::Pair;
@@ -217,17 +218,40 @@ fn bench(c: &mut Criterion) {
         Codec::Vp8,
         90_000,
     );
-    let own = Pair::connected(CoreKind::OwnMedia).unwrap();
-    let mut own_step = OwnStep {
-        protector: Protector::new(&own.tap.take_sending_keys().unwrap()).unwrap(),
-        leg: Leg::new(
-            Rewriter::new(cascade_core::rtc::pair::SSRC, own.payload_type, 0),
-            Codec::Vp8,
-            90_000,
-        ),
-        outbox: Vec::with_capacity(64 * 1500),
-    };
+    let mut own_step = OwnStep::new(None);
+    // As the mux sends now: each packet numbered for the viewer's TWCC feedback (the
+    // `transport-cc` extension written in place) and recorded for its bandwidth estimate.
+    let mut twcc_step = OwnStep::new(Some(Bwe::default()));
     let mut seq = 0u16;
+    // Allocations first: the pairs' connections are not kept alive while criterion runs.
+    let rounds = 2000u64;
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let mut bytes = 0;
+    for _ in 0..rounds {
+        seq = seq.wrapping_add(1);
+        bytes += black_box(viewer_step(&mut pair.sender, pair.track, &mut leg, seq));
+    }
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    assert!(bytes > 0, "the core sent nothing");
+    println!(
+        "viewer_core: {:.2} allocations per packet (leg + write_rtp + poll_write, inside webrtc-rs's core)",
+        (after - before) as f64 / rounds as f64
+    );
+    for (step, what) in [
+        (&mut own_step, "leg + our SRTP in place in the outbox"),
+        (&mut twcc_step, "+ TWCC extension and the estimate's record"),
+    ] {
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        for _ in 0..rounds {
+            seq = seq.wrapping_add(1);
+            black_box(step.step(seq));
+        }
+        let after = ALLOCATIONS.load(Ordering::Relaxed);
+        println!(
+            "viewer_core: {:.2} allocations per packet ({what})",
+            (after - before) as f64 / rounds as f64
+        );
+    }
     let mut group = c.benchmark_group("viewer_core");
     group.throughput(Throughput::Elements(1));
     group.bench_function("leg_and_write_rtp_1100B", |b| {
@@ -242,30 +266,13 @@ fn bench(c: &mut Criterion) {
             black_box(own_step.step(seq))
         })
     });
+    group.bench_function("leg_own_srtp_and_twcc_1100B", |b| {
+        b.iter(|| {
+            seq = seq.wrapping_add(1);
+            black_box(twcc_step.step(seq))
+        })
+    });
     group.finish();
-    let rounds = 2000u64;
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    let mut bytes = 0;
-    for _ in 0..rounds {
-        seq = seq.wrapping_add(1);
-        bytes += black_box(viewer_step(&mut pair.sender, pair.track, &mut leg, seq));
-    }
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
-    assert!(bytes > 0, "the core sent nothing");
-    println!(
-        "viewer_core: {:.2} allocations per packet (leg + write_rtp + poll_write, inside webrtc-rs's core)",
-        (after - before) as f64 / rounds as f64
-    );
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    for _ in 0..rounds {
-        seq = seq.wrapping_add(1);
-        black_box(own_step.step(seq));
-    }
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
-    println!(
-        "viewer_core: {:.2} allocations per packet (leg + our SRTP in place in the outbox)",
-        (after - before) as f64 / rounds as f64
-    );
 }
 
 /// The mux's per-viewer state for one leg: our SRTP context, the leg's rewriter, and the outbox
@@ -275,9 +282,26 @@ struct OwnStep {
     protector: Protector,
     leg: Leg,
     outbox: Vec<u8>,
+    /// With a bandwidth estimate: the TWCC extension written and the packet recorded.
+    bwe: Option<Bwe>,
 }
 
 impl OwnStep {
+    /// A step on a connected pair of cores of its own (its keys taken from the tap).
+    fn new(bwe: Option<Bwe>) -> Self {
+        let own = Pair::connected(CoreKind::OwnMedia).unwrap();
+        Self {
+            protector: Protector::new(&own.tap.take_sending_keys().unwrap()).unwrap(),
+            leg: Leg::new(
+                Rewriter::new(cascade_core::rtc::pair::SSRC, own.payload_type, 0),
+                Codec::Vp8,
+                90_000,
+            ),
+            outbox: Vec::with_capacity(64 * 1500),
+            bwe,
+        }
+    }
+
     /// One packet through the mux's per-viewer step as it is now: decide and rewrite, protect
     /// into the outbox (emptied every 64 datagrams, as by a flush).
     fn step(&mut self, seq: u16) -> usize {
@@ -290,7 +314,23 @@ impl OwnStep {
             self.outbox.clear();
         }
         let before = self.outbox.len();
-        self.protector.protect_into(&p, 0, &mut self.outbox);
+        match self.bwe.as_mut() {
+            Some(bwe) => {
+                let twcc = Some(TwccExt {
+                    id: 3,
+                    seq: bwe.next_seq(),
+                });
+                if self
+                    .protector
+                    .protect_twcc_into(&p, 0, twcc, &mut self.outbox)
+                {
+                    bwe.sent(self.outbox.len() - before, now, ProbePart::None);
+                }
+            }
+            None => {
+                self.protector.protect_into(&p, 0, &mut self.outbox);
+            }
+        }
         self.outbox.len() - before
     }
 }

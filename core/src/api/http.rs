@@ -665,7 +665,8 @@ async fn whip(
 }
 
 /// The simulcast layer a WHEP request asks for: `?layer=high|mid|low|<rid>`
-/// ([`LayerChoice::parse`]); the top layer without one.
+/// ([`LayerChoice::parse`]); the top layer without one. A mux viewer starts there and is then
+/// sent the highest layer its link carries up to it (`media::layers::LayerPolicy`).
 fn layer_param(query: Option<&str>) -> Result<LayerChoice> {
     let value = query
         .unwrap_or("")
