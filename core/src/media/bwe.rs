@@ -61,6 +61,8 @@ pub struct ProbeResult {
     pub sent_bps: f64,
     /// Whether the estimate came down while the probe was out (it made a queue grow).
     pub backed_off: bool,
+    /// How many of its measured packets the feedback reported (arrived or lost).
+    pub reported: u64,
     /// Of the probe's packets, the share the receiver reported lost.
     pub loss: f64,
 }
@@ -295,6 +297,7 @@ impl Bwe {
             sent_bps: bytes * 8.0 / sent_span.as_secs_f64(),
             backed_off,
             loss: t.lost as f64 / reported as f64,
+            reported,
         })
     }
 }

@@ -108,8 +108,9 @@ struct Probe {
     target: f64,
     started: Instant,
     until: Instant,
-    /// Padding bytes sent so far.
+    /// Padding bytes sent so far, and the packets of its measured half.
     sent: f64,
+    measured: u32,
 }
 
 impl Probing {
@@ -166,6 +167,7 @@ impl Engine {
                 probe_bps = p.bps,
                 target = p.target,
                 sent_bytes = p.sent,
+                measured = p.measured,
                 ?result,
                 passed,
                 "link probe"
@@ -197,6 +199,7 @@ impl Engine {
             started: now,
             until: now + PROBE_DURATION,
             sent: 0.0,
+            measured: 0,
         });
     }
 
@@ -236,6 +239,7 @@ impl Engine {
             let part = if now < p.started + PROBE_DURATION / 2 {
                 ProbePart::Warmup
             } else {
+                p.measured += 1;
                 ProbePart::Measured
             };
             viewer.bwe.sent(size, now, part);
