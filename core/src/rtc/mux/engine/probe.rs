@@ -23,7 +23,7 @@ const PROBE_INTENSITY: f64 = 1.5;
 const PROBE_SETTLE: Duration = Duration::from_millis(300);
 /// Waits between probes: the first, and the longest after failures.
 const PROBE_MIN_WAIT: Duration = Duration::from_secs(1);
-const PROBE_MAX_WAIT: Duration = Duration::from_secs(6);
+const PROBE_MAX_WAIT: Duration = Duration::from_secs(4);
 /// A probe succeeds when its padding arrived at this share of the rate it left at, with at
 /// most [`PROBE_MAX_LOSS`] of it lost, and the estimate did not back off meanwhile (a queue
 /// grew).

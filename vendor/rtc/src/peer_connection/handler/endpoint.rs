@@ -344,8 +344,15 @@ impl<'a> EndpointHandler<'a> {
             && let Some(track_id) = self.rtp_transceivers.iter().find_map(|transceiver| {
                 transceiver.sender().as_ref().and_then(|sender| {
                     let track = sender.track();
+                    // Cascade patch: the sender's RTX SSRCs too. A receiver's TWCC feedback
+                    // names the SSRC of the last packet it got, often a retransmission or
+                    // probe padding on the RTX stream; without this it was dropped.
+                    let rtx = track.codings().iter().filter_map(|coding| {
+                        coding.rtp_coding_parameters.rtx.as_ref().map(|rtx| rtx.ssrc)
+                    });
                     track
                         .ssrcs()
+                        .chain(rtx)
                         .any(|track_ssrc| track_ssrc == ssrc)
                         .then(|| track.track_id().clone())
                 })
