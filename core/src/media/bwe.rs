@@ -100,7 +100,7 @@ struct ProbeTally {
 impl std::fmt::Debug for Bwe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bwe")
-            .field("estimate_bps", &self.estimate_bps())
+            .field("estimate_bps", &self.estimate_at(Instant::now()))
             .field("feedbacks", &self.feedbacks)
             .finish()
     }
@@ -242,12 +242,8 @@ impl Bwe {
         self.feedbacks > 0
     }
 
-    /// The estimate: what the link is thought to carry now, in bits per second.
-    pub fn estimate_bps(&self) -> f64 {
-        self.estimate_at(Instant::now())
-    }
-
-    /// [`Bwe::estimate_bps`] at `now` (a REMB older than [`REMB_TTL`] no longer counts).
+    /// The estimate at `now`: what the link is thought to carry, in bits per second (a REMB
+    /// older than [`REMB_TTL`] no longer counts).
     pub fn estimate_at(&self, now: Instant) -> f64 {
         let twcc = if self.feedbacks > 0 {
             self.gcc.target_bitrate()
@@ -383,7 +379,7 @@ mod tests {
     #[test]
     fn without_feedback_the_estimate_is_the_optimistic_start() {
         let bwe = Bwe::default();
-        assert_eq!(bwe.estimate_bps(), INITIAL_BPS);
+        assert_eq!(bwe.estimate_at(Instant::now()), INITIAL_BPS);
         assert!(!bwe.has_feedback());
     }
 

@@ -714,21 +714,25 @@ mod tests {
         assert_eq!(receiving.ssrc_states(), (1, 0));
     }
 
-    /// A padded packet is the size asked for, and a receiver gets the packet back unchanged
-    /// (the padding stripped); a packet that already has padding is not padded again.
-    #[test]
-    fn padding_evens_out_sizes_and_is_stripped_by_the_receiver() {
-        let profile = ProtectionProfile::AeadAes128Gcm;
-        let (key, salt) = (vec![3u8; 16], vec![4u8; profile.salt_len()]);
+    /// Our sending context and a stock receiving one for the same keys (bytes `seed` and
+    /// `seed + 1`).
+    fn sender_and_receiver(profile: ProtectionProfile, seed: u8) -> (Protector, Context) {
+        let (key, salt) = (vec![seed; 16], vec![seed + 1; profile.salt_len()]);
         let keys = SrtpKeys {
             profile,
             key: key.clone(),
             salt: salt.clone(),
         };
-        let mut ours = Protector::new(&keys).unwrap();
         let provider = rtc::crypto::default_provider().unwrap();
-        let mut receiver =
-            Context::new(&key, &salt, profile, None, None, provider.crypto()).unwrap();
+        let receiver = Context::new(&key, &salt, profile, None, None, provider.crypto()).unwrap();
+        (Protector::new(&keys).unwrap(), receiver)
+    }
+
+    /// A padded packet is the size asked for, and a receiver gets the packet back unchanged
+    /// (the padding stripped); a packet that already has padding is not padded again.
+    #[test]
+    fn padding_evens_out_sizes_and_is_stripped_by_the_receiver() {
+        let (mut ours, mut receiver) = sender_and_receiver(ProtectionProfile::AeadAes128Gcm, 3);
         let (long, short) = (packet(1, 0, 1127), packet(2, 0, 1126));
         let a = ours.protect(&long).unwrap();
         let mut out = b"before".to_vec();
@@ -760,16 +764,7 @@ mod tests {
             ProtectionProfile::AeadAes128Gcm,
             ProtectionProfile::Aes128CmHmacSha1_80,
         ] {
-            let (key, salt) = (vec![7u8; 16], vec![8u8; profile.salt_len()]);
-            let keys = SrtpKeys {
-                profile,
-                key: key.clone(),
-                salt: salt.clone(),
-            };
-            let mut ours = Protector::new(&keys).unwrap();
-            let provider = rtc::crypto::default_provider().unwrap();
-            let mut receiver =
-                Context::new(&key, &salt, profile, None, None, provider.crypto()).unwrap();
+            let (mut ours, mut receiver) = sender_and_receiver(profile, 7);
             for (seq, pad) in [(1u16, 0u8), (2, 5)] {
                 let p = packet(seq, 3000, 700);
                 let mut out = Vec::new();
