@@ -5,7 +5,8 @@
 //! token bucket with 1 % random loss. The edge numbers every packet for the viewers' TWCC
 //! feedback and keeps an estimate per viewer (`media::bwe`); the constrained viewer is moved to
 //! the layer its link carries, the other keeps the top one; and a viewer whose link recovers
-//! climbs back.
+//! climbs back. A publisher without simulcast: a viewer whose link cannot carry its one layer
+//! keeps its audio while its video pauses, and the video resumes when the link recovers.
 
 use anyhow::Result;
 use cascade_tests::netlab::ClientNet;
@@ -50,6 +51,14 @@ async fn watch_here(driver: &Chromedriver, edge: &NodeProc, room: &str) -> Resul
 async fn simulcast_through_an_edge(
     room: &str,
 ) -> Result<(ClientNet, NodeProc, NodeProc, Chromedriver, Browser)> {
+    publishing_through_an_edge(room, "&simulcast=1").await
+}
+
+/// The same, the publisher's page given `options` (`&simulcast=1`, or none: one layer).
+async fn publishing_through_an_edge(
+    room: &str,
+    options: &str,
+) -> Result<(ClientNet, NodeProc, NodeProc, Chromedriver, Browser)> {
     let net = ClientNet::create(room)?;
     let origin = NodeProc::origin("origin-1")?;
     let upstream = origin.grpc_url();
@@ -58,7 +67,7 @@ async fn simulcast_through_an_edge(
     let publisher = driver.browser().await?;
     publisher
         .open(&origin.url(&format!(
-            "/publish.html?room={room}&codec=VP8&simulcast=1&autostart=1"
+            "/publish.html?room={room}&codec=VP8{options}&autostart=1"
         )))
         .await?;
     publisher.wait_connected(DEADLINE).await?;
@@ -167,6 +176,71 @@ async fn a_viewer_whose_link_recovers_climbs_back_to_the_top_layer_within_10_s()
     .await?;
     println!(
         "back on the top layer {:?} after the link was lifted",
+        lifted.elapsed()
+    );
+    Ok(())
+}
+
+/// Whether the edge reports its viewer's video paused (one viewer on the edge).
+async fn video_paused(edge: &NodeProc) -> Result<Option<bool>> {
+    let sessions: Value = reqwest::get(edge.url("/v1/sessions")).await?.json().await?;
+    Ok(sessions["sessions"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["kind"] == "viewer"))
+        .map(|s| s["video_paused"].as_bool().unwrap_or(false)))
+}
+
+/// A publisher without simulcast (one 1280x720 VP8 layer) and a viewer behind a 300 kbit/s
+/// link: there is no lower layer, so the edge pauses the viewer's video and keeps its audio
+/// going; once the link is lifted a probe shows it, and the video resumes at a keyframe.
+#[tokio::test]
+async fn a_viewer_whose_link_cannot_carry_the_only_layer_keeps_audio_and_resumes_video()
+-> Result<()> {
+    let (net, _origin, edge, _driver, _publisher) = publishing_through_an_edge("gate", "").await?;
+
+    net.rate_limit(300)?;
+    let lab_driver = Chromedriver::start_in(Some(&net)).await?;
+    let viewer = watch_in_lab(&lab_driver, &net, &edge, "gate").await?;
+    poll("the edge to pause the viewer's video", DEADLINE, || async {
+        Ok((video_paused(&edge).await? == Some(true)).then_some(()))
+    })
+    .await?;
+    // Paused, over 10 s: its audio plays on, the video sends next to nothing.
+    let s0 = viewer.stats().await?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let s1 = viewer.stats().await?;
+    let delta = |key: &str| count(&s1, key).saturating_sub(count(&s0, key));
+    let (audio, audio_lost, frames) = (
+        delta("audioPackets"),
+        delta("audioLost"),
+        delta("framesDecoded"),
+    );
+    let paused_all_along = video_paused(&edge).await? == Some(true);
+    println!(
+        "paused 10 s: {audio} audio packets ({audio_lost} lost), {frames} frames, {:.0} kbit/s \
+         video, still paused: {paused_all_along}",
+        s1["videoKbps"].as_f64().unwrap_or(0.0)
+    );
+    // Opus sends 50 packets a second; probes for the video's rate may cost a few.
+    assert!(
+        audio >= 400 && audio_lost * 20 <= audio,
+        "the viewer's audio plays on: {audio} packets, {audio_lost} lost in 10 s"
+    );
+    assert!(
+        s1["videoKbps"].as_f64().unwrap_or(0.0) < 100.0,
+        "its video is paused, not pushed through a link that cannot carry it: {s1}"
+    );
+
+    net.unlimited()?;
+    let lifted = std::time::Instant::now();
+    let before = count(&viewer.stats().await?, "framesDecoded");
+    poll("the viewer's video to resume", DEADLINE, || async {
+        let frames = count(&viewer.stats().await?, "framesDecoded");
+        Ok((video_paused(&edge).await? == Some(false) && frames >= before + 30).then_some(()))
+    })
+    .await?;
+    println!(
+        "video resumed {:?} after the link was lifted",
         lifted.elapsed()
     );
     Ok(())

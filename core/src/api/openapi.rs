@@ -388,6 +388,7 @@ mod tests {
             transport: connected.then_some(crate::rtc::transport::Transport::Tcp),
             estimate_kbps: connected.then_some(2_500),
             layer: connected.then(|| "h".to_owned()),
+            video_paused: connected,
         }
     }
 

@@ -33,7 +33,7 @@ use rtc::shared::marshal::{Marshal, MarshalSize};
 use rtc::srtp::context::Context;
 use rtc::srtp::protection_profile::ProtectionProfile;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The SRTP profiles a mux viewer may negotiate: the ones [`KeyTap`] can tell apart. An AES-CM
 /// context is taken to be HMAC-SHA1-80, so HMAC-SHA1-32 (which differs only in the tag's
@@ -508,10 +508,19 @@ impl History {
 /// nothing stops a viewer from repeating it: without a budget, a viewer could make the node send
 /// it (or, with a spoofed address, someone else) many times the stream. Genuine losses fit well
 /// inside: 2 % of the reference stream is 7 packets a second.
+///
+/// Once the viewer's bandwidth estimate is known ([`Self::fit_estimate`]), resent bytes are
+/// also held to [`Self::ESTIMATE_SHARE`] of it: a link that loses packets because it is full
+/// is not sent more to make up for them.
 #[derive(Debug, Clone, Copy)]
 pub struct RetransmitBudget {
     tokens: f64,
     at: Instant,
+    /// Bytes that may be resent now, refilled at `byte_rate` per second up to `byte_burst`
+    /// (unbounded until an estimate is known).
+    bytes: f64,
+    byte_rate: f64,
+    byte_burst: f64,
 }
 
 impl RetransmitBudget {
@@ -520,21 +529,39 @@ impl RetransmitBudget {
     /// Packets per second the budget refills with: about the reference stream's own rate, so a
     /// viewer can at most double what it is sent.
     pub const RATE: f64 = 400.0;
+    /// The share of the viewer's estimate resent bytes may take...
+    pub const ESTIMATE_SHARE: f64 = 0.25;
+    /// ...in bursts of up to this long's worth.
+    pub const ESTIMATE_BURST: Duration = Duration::from_millis(500);
 
     pub fn new(now: Instant) -> Self {
         Self {
             tokens: Self::BURST,
             at: now,
+            bytes: f64::INFINITY,
+            byte_rate: f64::INFINITY,
+            byte_burst: f64::INFINITY,
         }
     }
 
-    /// Takes one packet's worth; false when the budget is spent.
-    pub fn take(&mut self, now: Instant) -> bool {
+    /// Holds resent bytes to [`Self::ESTIMATE_SHARE`] of the viewer's estimate, `bps`.
+    pub fn fit_estimate(&mut self, bps: f64) {
+        self.byte_rate = bps.max(0.0) * Self::ESTIMATE_SHARE / 8.0;
+        // At least one full packet fits, however low the estimate.
+        self.byte_burst = (self.byte_rate * Self::ESTIMATE_BURST.as_secs_f64()).max(1500.0);
+        self.bytes = self.bytes.min(self.byte_burst);
+    }
+
+    /// Takes one packet of `size` bytes; false when the budget is spent.
+    pub fn take(&mut self, now: Instant, size: usize) -> bool {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
         self.tokens = (self.tokens + elapsed * Self::RATE).min(Self::BURST);
+        self.bytes = (self.bytes + elapsed * self.byte_rate).min(self.byte_burst);
         self.at = self.at.max(now);
-        if self.tokens >= 1.0 {
+        let size = size as f64;
+        if self.tokens >= 1.0 && self.bytes >= size {
             self.tokens -= 1.0;
+            self.bytes -= size;
             true
         } else {
             false
@@ -881,18 +908,42 @@ mod tests {
     fn the_retransmit_budget_allows_a_burst_then_its_rate() {
         let t0 = Instant::now();
         let mut budget = RetransmitBudget::new(t0);
-        let burst = (0..1000).take_while(|_| budget.take(t0)).count();
+        let burst = (0..1000).take_while(|_| budget.take(t0, 1200)).count();
         assert_eq!(burst, RetransmitBudget::BURST as usize);
-        assert!(!budget.take(t0), "spent");
+        assert!(!budget.take(t0, 1200), "spent");
         // A quarter of a second later: a quarter of the rate, not a new burst.
         let later = t0 + Duration::from_millis(250);
-        let refilled = (0..1000).take_while(|_| budget.take(later)).count();
+        let refilled = (0..1000).take_while(|_| budget.take(later, 1200)).count();
         assert_eq!(refilled, (RetransmitBudget::RATE / 4.0) as usize);
         // Long idle: full again, never more.
         let idle = t0 + Duration::from_secs(60);
-        let full = (0..1000).take_while(|_| budget.take(idle)).count();
+        let full = (0..1000).take_while(|_| budget.take(idle, 1200)).count();
         assert_eq!(full, RetransmitBudget::BURST as usize);
         // Time going backwards (an earlier `now`) gives nothing.
-        assert!(!budget.take(t0));
+        assert!(!budget.take(t0, 1200));
+    }
+
+    #[test]
+    fn resent_bytes_fit_a_share_of_the_estimate() {
+        let t0 = Instant::now();
+        let mut budget = RetransmitBudget::new(t0);
+        // 400 kbit/s: a quarter is 12,500 bytes a second, half a second of it at once.
+        budget.fit_estimate(400_000.0);
+        let burst = (0..1000).take_while(|_| budget.take(t0, 1250)).count();
+        assert_eq!(burst, 5);
+        let later = t0 + Duration::from_secs(1);
+        let refilled = (0..1000).take_while(|_| budget.take(later, 1250)).count();
+        assert_eq!(refilled, 5, "the burst again, not a second's worth");
+        let later = later + Duration::from_millis(200);
+        let refilled = (0..1000).take_while(|_| budget.take(later, 1250)).count();
+        assert_eq!(refilled, 2);
+        // A higher estimate: the packet budget binds again.
+        budget.fit_estimate(1e9);
+        let later = later + Duration::from_secs(60);
+        let full = (0..1000).take_while(|_| budget.take(later, 1250)).count();
+        assert_eq!(full, RetransmitBudget::BURST as usize);
+        // However low the estimate, a packet fits now and then.
+        budget.fit_estimate(0.0);
+        assert!(budget.take(later + Duration::from_secs(60), 1250));
     }
 }

@@ -141,6 +141,8 @@ pub struct LayerPolicy {
     upgraded: Option<(usize, Instant)>,
     blocked_until: [Option<Instant>; MAX_LAYERS],
     backoff: [Duration; MAX_LAYERS],
+    /// Upgrades to each layer that failed since the viewer last proved it.
+    failures: [u32; MAX_LAYERS],
 }
 
 impl LayerPolicy {
@@ -168,6 +170,7 @@ impl LayerPolicy {
             && now.saturating_duration_since(at) >= PROVEN_AFTER
         {
             self.backoff[to] = Duration::ZERO;
+            self.failures[to] = 0;
         }
         if current > 0 && estimate < need_bps(rates[current]) {
             self.above_since = None;
@@ -178,6 +181,7 @@ impl LayerPolicy {
                 let backoff = (self.backoff[to] * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
                 self.backoff[to] = backoff;
                 self.blocked_until[to] = Some(now + backoff);
+                self.failures[to] = self.failures[to].saturating_add(1);
             }
             self.upgraded = None;
             let to = (0..current)
@@ -209,18 +213,20 @@ impl LayerPolicy {
     }
 
     /// What the estimate must reach for the next layer up from `current` to be tried, if one
-    /// may be tried now (below `cap`, not waiting after a failure): the rate a probe aims at.
+    /// may be tried now (below `cap`, not waiting after a failure): the rate a probe aims at,
+    /// and how many upgrades to that layer failed since the viewer last proved it (a probe
+    /// that passed before an upgrade that failed was fooled: the next is to be longer).
     pub fn next_need(
         &self,
         rates: &[f64],
         current: usize,
         cap: usize,
         now: Instant,
-    ) -> Option<f64> {
+    ) -> Option<(f64, u32)> {
         let n = rates.len().min(MAX_LAYERS);
         let next = current + 1;
         (next <= cap.min(n.saturating_sub(1)) && self.blocked_until[next].is_none_or(|t| now >= t))
-            .then(|| need_bps(rates[next]) * UP_MARGIN)
+            .then(|| (need_bps(rates[next]) * UP_MARGIN, self.failures[next]))
     }
 }
 
@@ -367,6 +373,11 @@ mod tests {
             assert_eq!(p.decide(&RATES, 1, 2, tight, Upgrade::Held, now), Some(0));
             assert!(p.next_need(&RATES, 0, 2, now).is_none(), "blocked");
         }
+        // Once allowed again, a probe for it is told it failed three times.
+        assert_eq!(
+            p.next_need(&RATES, 0, 2, now + MAX_BACKOFF),
+            Some((need_bps(RATES[1]) * UP_MARGIN, 3))
+        );
         assert!(
             waits[1] >= FIRST_BACKOFF && waits[2] >= FIRST_BACKOFF * 2,
             "{waits:?}"
@@ -381,9 +392,10 @@ mod tests {
         now += PROVEN_AFTER;
         assert_eq!(p.decide(&RATES, 1, 2, 900_000.0, Upgrade::Held, now), None);
         assert_eq!(p.backoff[1], Duration::ZERO);
+        assert_eq!(p.failures[1], 0, "proven");
         assert_eq!(
             p.next_need(&RATES, 1, 2, now),
-            Some(need_bps(RATES[2]) * UP_MARGIN)
+            Some((need_bps(RATES[2]) * UP_MARGIN, 0))
         );
     }
 }

@@ -74,6 +74,8 @@ struct LinkState {
     estimate_kbps: AtomicU32,
     /// The RID of the simulcast layer sent (a group's, the first if several).
     layer: std::sync::Mutex<Option<String>>,
+    /// Whether its video is paused because its link cannot carry it.
+    video_paused: std::sync::atomic::AtomicBool,
 }
 
 impl TransportCell {
@@ -111,6 +113,14 @@ impl TransportCell {
 
     pub fn layer(&self) -> Option<String> {
         self.0.layer.lock().ok().and_then(|l| l.clone())
+    }
+
+    pub fn set_video_paused(&self, paused: bool) {
+        self.0.video_paused.store(paused, Ordering::Relaxed);
+    }
+
+    pub fn video_paused(&self) -> bool {
+        self.0.video_paused.load(Ordering::Relaxed)
     }
 }
 

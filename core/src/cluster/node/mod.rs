@@ -103,6 +103,10 @@ pub struct SessionInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub layer: Option<String>,
+    /// Whether a viewer's video is paused because its link cannot carry it (a publisher
+    /// without simulcast: it is sent audio until a probe shows the video fits again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub video_paused: bool,
 }
 
 #[derive(Debug)]
@@ -123,6 +127,7 @@ impl SessionEntry {
             transport: self.handle.transport.get(),
             estimate_kbps: self.handle.transport.estimate_kbps(),
             layer: self.handle.transport.layer(),
+            video_paused: self.handle.transport.video_paused(),
         }
     }
 }

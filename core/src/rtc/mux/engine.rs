@@ -5,11 +5,14 @@ use super::sendmmsg::{Message, sendmmsg_messages};
 use super::*;
 use crate::media::bwe::ProbePart;
 
+mod gate;
 mod layers;
 mod probe;
 mod repair;
 mod tcp_io;
+pub(super) use gate::{VideoGate, give_gates};
 pub(super) use layers::{LegLayers, give_layers};
+use probe::ProbeAim;
 pub(super) use probe::{Probing, Rtx};
 use repair::{report, resend, twcc_ext, wire_size};
 pub(super) use tcp_io::TcpInputs;
@@ -818,9 +821,10 @@ fn send(
     out: &mut Out,
 ) -> Option<u64> {
     let l = &mut viewer.legs[leg];
-    if viewer.congested && l.forward.needs_keyframe() {
-        // Its TCP connection is full: video stops here (not after the rewriter, which would
-        // leave gaps to NACK) and starts again at a keyframe once it has drained.
+    if (viewer.congested || l.video_off) && l.forward.needs_keyframe() {
+        // Its TCP connection is full, or its link cannot carry the video (`engine::gate`):
+        // video stops here (not after the rewriter, which would leave gaps to NACK) and starts
+        // again at a keyframe once it has drained, or the gate opened.
         l.forward.pause();
         return None;
     }

@@ -166,6 +166,10 @@ struct MuxLeg {
     stats: SenderStats,
     /// For a simulcast track: the group's other layers it may be switched to, and how.
     layers: Option<Box<engine::LegLayers>>,
+    /// For a video track without simulcast layers: whether the viewer's link carries it.
+    gate: Option<Box<engine::VideoGate>>,
+    /// Its video is paused by the gate: the link cannot carry it.
+    video_off: bool,
     /// Its retransmission stream (RFC 4588), if the viewer takes one: NACKed packets and the
     /// padding that probes the link go there.
     rtx: Option<engine::Rtx>,
@@ -399,6 +403,7 @@ impl Mux {
         .await
         .map_err(|e| Error::Internal(format!("negotiation task: {e}")))??;
         engine::give_layers(&mut legs, &room.tracks(), &choice, now);
+        engine::give_gates(&mut legs, now);
         if let Some(layer) = legs.iter().find_map(|l| l.track.layer.as_ref()) {
             transport.set_layer(&layer.rid);
         }
@@ -564,6 +569,8 @@ fn negotiate(
             clock_rate: track.codec.clock_rate,
             stats: SenderStats::default(),
             layers: None,
+            gate: None,
+            video_off: false,
             rtx: rtx_ssrc.map(engine::Rtx::unnegotiated),
         });
     }

@@ -7,6 +7,7 @@
 //! like a change of source (sequence numbers without a gap, timestamps a frame on), and it leaves
 //! the old feed after the batch. Until then it is sent the old layer: nothing stalls.
 
+use super::probe::{PROBE_INTENSITY, PROBE_MAX_WAIT};
 use super::*;
 use crate::media::layers::{LayerChoice, LayerPolicy, MAX_LAYERS, Upgrade, need_bps};
 
@@ -17,7 +18,7 @@ const RATE_SAMPLE: Duration = Duration::from_millis(500);
 const RATE_WEIGHT: f64 = 0.3;
 /// A layer bringing less than this is not sent (a publisher stops a layer its own uplink cannot
 /// carry).
-const LIVE_BPS: f64 = 8_000.0;
+pub(super) const LIVE_BPS: f64 = 8_000.0;
 
 /// A simulcast leg's layers: which it may be switched to and what it asked for.
 pub(in crate::rtc::mux) struct LegLayers {
@@ -28,10 +29,7 @@ pub(in crate::rtc::mux) struct LegLayers {
     /// The layer being switched to: the leg is on its feed too, waiting for its keyframe.
     pub(super) pending: Option<Arc<RoomTrack>>,
     policy: LayerPolicy,
-    /// Each layer's bytes at the last sample, and its bitrate (smoothed).
-    bytes: [u64; MAX_LAYERS],
-    rates: [f64; MAX_LAYERS],
-    sampled: Instant,
+    rates: Rates,
     /// Scratch: layer indexes, ranked from the lowest bitrate up.
     ranked: Vec<usize>,
 }
@@ -62,55 +60,71 @@ pub(in crate::rtc::mux) fn give_layers(
         if tracks.len() < 2 || !tracks.iter().any(|t| Arc::ptr_eq(t, &leg.track)) {
             continue;
         }
-        let mut bytes = [0; MAX_LAYERS];
-        for (b, t) in bytes.iter_mut().zip(&tracks) {
-            *b = t.stats.bytes_in.load(Ordering::Relaxed);
-        }
         leg.layers = Some(Box::new(LegLayers {
+            rates: Rates::new(&tracks, now),
             tracks,
             choice: choice.clone(),
             pending: None,
             policy: LayerPolicy::default(),
-            bytes,
-            rates: [0.0; MAX_LAYERS],
-            sampled: now,
             ranked: Vec::with_capacity(MAX_LAYERS),
         }));
     }
 }
 
-impl LegLayers {
-    /// Folds each layer's bytes since the last sample into its bitrate.
-    fn sample(&mut self, now: Instant) {
+/// Room tracks' bitrates (up to [`MAX_LAYERS`]), sampled from their byte counters.
+pub(super) struct Rates {
+    /// Each track's bytes at the last sample, and its bitrate (smoothed).
+    bytes: [u64; MAX_LAYERS],
+    pub(super) bps: [f64; MAX_LAYERS],
+    sampled: Instant,
+}
+
+impl Rates {
+    pub(super) fn new(tracks: &[Arc<RoomTrack>], now: Instant) -> Self {
+        let mut bytes = [0; MAX_LAYERS];
+        for (b, t) in bytes.iter_mut().zip(tracks) {
+            *b = t.stats.bytes_in.load(Ordering::Relaxed);
+        }
+        Self {
+            bytes,
+            bps: [0.0; MAX_LAYERS],
+            sampled: now,
+        }
+    }
+
+    /// Folds each track's bytes since the last sample into its bitrate.
+    pub(super) fn sample(&mut self, tracks: &[Arc<RoomTrack>], now: Instant) {
         let elapsed = now.saturating_duration_since(self.sampled);
         if elapsed < RATE_SAMPLE {
             return;
         }
         self.sampled = now;
-        for (i, t) in self.tracks.iter().enumerate() {
+        for (i, t) in tracks.iter().take(MAX_LAYERS).enumerate() {
             let bytes = t.stats.bytes_in.load(Ordering::Relaxed);
             let bps = bytes.saturating_sub(self.bytes[i]) as f64 * 8.0 / elapsed.as_secs_f64();
             self.bytes[i] = bytes;
-            self.rates[i] = if self.rates[i] == 0.0 {
+            self.bps[i] = if self.bps[i] == 0.0 {
                 bps
             } else {
-                self.rates[i] + RATE_WEIGHT * (bps - self.rates[i])
+                self.bps[i] + RATE_WEIGHT * (bps - self.bps[i])
             };
         }
     }
+}
 
+impl LegLayers {
     /// The layer the leg should be on, given `current` (its track, or the one it is switching
     /// to) and the estimate; `None` to stay. And, when it stays, what a probe for the next
-    /// layer up would aim at and what the current layer needs (`engine::probe`).
+    /// layer up would aim at (`engine::probe`).
     fn target(
         &mut self,
         current: &Arc<RoomTrack>,
         estimate: f64,
         upgrade: Upgrade,
         now: Instant,
-    ) -> (Option<Arc<RoomTrack>>, Option<(f64, f64)>) {
-        self.sample(now);
-        let rates = self.rates;
+    ) -> (Option<Arc<RoomTrack>>, Option<ProbeAim>) {
+        self.rates.sample(&self.tracks, now);
+        let rates = self.rates.bps;
         self.ranked.clear();
         self.ranked
             .extend((0..self.tracks.len()).filter(|&i| rates[i] >= LIVE_BPS));
@@ -147,7 +161,14 @@ impl LegLayers {
         let probe = self
             .policy
             .next_need(rates, at, cap, now)
-            .map(|target| (target, need_bps(rates[at])));
+            .map(|(target, failures)| ProbeAim {
+                target,
+                current: need_bps(rates[at]),
+                failures,
+                intensity: PROBE_INTENSITY,
+                max_wait: PROBE_MAX_WAIT,
+                step: None,
+            });
         (None, probe)
     }
 }
@@ -165,6 +186,7 @@ impl Engine {
         let estimate = viewer.bwe.estimate_at(now);
         if viewer.bwe.has_feedback() {
             viewer.transport.set_estimate(estimate);
+            viewer.retransmit_budget.fit_estimate(estimate);
         }
         let mut probe = None;
         let mut switching = false;
@@ -200,8 +222,9 @@ impl Engine {
                 self.switch_to(key, leg, to);
             }
         }
+        let gate = self.gate(key, estimate, upgrade, now);
         // No probing while a switch is under way: the estimate is about to be tested anyway.
-        self.probe(key, probe.filter(|_| !switching), now);
+        self.probe(key, probe.or(gate).filter(|_| !switching), now);
     }
 
     /// Starts moving leg `leg` of viewer `key` to layer `to`: it waits on `to`'s feed for a

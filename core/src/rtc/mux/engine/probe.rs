@@ -14,16 +14,19 @@ use crate::media::layers::need_bps;
 
 /// How long a probe sends padding: its first half drains the link's token bucket (an access
 /// link lets a burst through at once: the network lab's 400 kbit/s link, 16 KB), its second
-/// half is measured.
+/// half is measured. After an upgrade to the layer failed (a bigger bucket than the first half
+/// drained let a probe through), each probe for it is twice as long, up to
+/// [`PROBE_MAX_DURATION`].
 const PROBE_DURATION: Duration = Duration::from_millis(600);
+const PROBE_MAX_DURATION: Duration = Duration::from_millis(2_400);
 /// Padding is sent at this many times what the next layer would add, so that a bucket drains
 /// within the first half and a link that cannot carry the layer shows it.
-const PROBE_INTENSITY: f64 = 1.5;
+pub(super) const PROBE_INTENSITY: f64 = 1.5;
 /// How long after a probe its feedback is awaited before it is judged.
 const PROBE_SETTLE: Duration = Duration::from_millis(300);
 /// Waits between probes: the first, and the longest after failures.
 const PROBE_MIN_WAIT: Duration = Duration::from_secs(1);
-const PROBE_MAX_WAIT: Duration = Duration::from_secs(4);
+pub(super) const PROBE_MAX_WAIT: Duration = Duration::from_secs(4);
 /// A probe succeeds when its padding arrived at this share of the rate it left at, with at
 /// most [`PROBE_MAX_LOSS`] of it lost, and the estimate did not back off meanwhile (a queue
 /// grew).
@@ -37,6 +40,8 @@ const PROBE_SENT: f64 = 0.7;
 const PROBE_VOUCHES: Duration = Duration::from_secs(3);
 /// Padding per probe packet: the most one RTP packet's padding count can say.
 const PAD: u8 = 255;
+/// The most a stepped probe (`ProbeAim::step`) doubles its step to, after passes in a row.
+const PROBE_MAX_STEP: f64 = 2.0;
 
 /// A leg's retransmission stream.
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +103,38 @@ pub(in crate::rtc::mux) struct Probing {
     wait: Duration,
     /// When the last probe passed, until a layer switch spends it.
     passed: Option<Instant>,
+    /// The longest wait after failures, as the last probe's aim said.
+    max_wait: Duration,
+    /// What the link was last seen to carry, all told (bits per second), and the share above
+    /// it the next stepped probe asks for (doubled after each pass, from the aim's step after
+    /// a failure).
+    ceiling: Option<f64>,
+    step: Option<f64>,
+}
+
+/// What a probe for a viewer's next layer up aims at (`LegLayers::target`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(in crate::rtc::mux) struct ProbeAim {
+    /// What the estimate must reach for the next layer, and what the current one needs (bits
+    /// per second): the probe sends the difference.
+    pub(in crate::rtc::mux) target: f64,
+    pub(in crate::rtc::mux) current: f64,
+    /// Upgrades to the next layer that failed since the viewer last proved it.
+    pub(in crate::rtc::mux) failures: u32,
+    /// Padding per bit per second the next layer adds; the longest wait after failed probes.
+    pub(in crate::rtc::mux) intensity: f64,
+    pub(in crate::rtc::mux) max_wait: Duration,
+    /// For a target far above what the link was last seen to carry: probe in steps, the first
+    /// this share above it (what a link cannot take is lost, the viewer's audio with it, so a
+    /// step asks for little more than the link took).
+    pub(in crate::rtc::mux) step: Option<f64>,
+}
+
+impl ProbeAim {
+    /// How long the probe sends padding.
+    fn duration(&self) -> Duration {
+        (PROBE_DURATION * 2u32.saturating_pow(self.failures.min(4))).min(PROBE_MAX_DURATION)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -106,7 +143,14 @@ struct Probe {
     /// through.
     bps: f64,
     target: f64,
+    /// What the viewer is sent besides, bits per second; and, if the padding was held below
+    /// what the target needs (a step above the ceiling), that step: then a pass only raises
+    /// the ceiling.
+    current: f64,
+    step: Option<f64>,
     started: Instant,
+    /// When its measured half begins, and when it ends.
+    measured_from: Instant,
     until: Instant,
     /// Padding bytes sent so far, and the packets of its measured half.
     sent: f64,
@@ -120,7 +164,15 @@ impl Probing {
             next: now + PROBE_MIN_WAIT,
             wait: PROBE_MIN_WAIT,
             passed: None,
+            max_wait: PROBE_MAX_WAIT,
+            ceiling: None,
+            step: None,
         }
+    }
+
+    /// The link was seen to carry no more than `bps` (bits per second, all told).
+    pub(in crate::rtc::mux) fn seen_carrying(&mut self, bps: f64) {
+        self.ceiling = Some(bps);
     }
 
     /// Whether a probe passed lately (and no switch has spent it since).
@@ -141,9 +193,9 @@ impl Probing {
 }
 
 impl Engine {
-    /// For viewer `key`: judges a finished probe, or starts one towards `target` (what the
-    /// next layer up needs; `current` is what the viewer's layer needs now) if it is time.
-    pub(super) fn probe(&mut self, key: usize, target: Option<(f64, f64)>, now: Instant) {
+    /// For viewer `key`: judges a finished probe, or starts one for the next layer up (`aim`)
+    /// if it is time.
+    pub(super) fn probe(&mut self, key: usize, aim: Option<ProbeAim>, now: Instant) {
         let Some(viewer) = self.viewers.get_mut(key) else {
             return;
         };
@@ -166,23 +218,34 @@ impl Engine {
                 viewer = viewer.id,
                 probe_bps = p.bps,
                 target = p.target,
+                step = ?p.step,
                 sent_bytes = p.sent,
                 measured = p.measured,
                 ?result,
                 passed,
                 "link probe"
             );
-            if passed {
+            if let Some(step) = p.step.filter(|_| passed) {
+                probing.ceiling = Some(p.current + p.bps);
+                probing.step = Some((step * 2.0).min(PROBE_MAX_STEP));
+                probing.wait = PROBE_MIN_WAIT;
+            } else if passed {
                 viewer.bwe.restart(p.target);
                 probing.passed = Some(now);
+                probing.ceiling = None;
+                probing.step = None;
                 probing.wait = PROBE_MIN_WAIT;
             } else {
-                probing.wait = (probing.wait * 2).min(PROBE_MAX_WAIT);
+                probing.step = None;
+                if let Some(r) = result.filter(|r| r.delivered_bps > 0.0) {
+                    probing.ceiling = Some(p.current + r.delivered_bps.min(p.bps));
+                }
+                probing.wait = (probing.wait * 2).min(probing.max_wait);
             }
             probing.next = now + probing.wait;
             return;
         }
-        let Some((target, current)) = target else {
+        let Some(aim) = aim else {
             return;
         };
         if now < probing.next
@@ -192,12 +255,23 @@ impl Engine {
             return;
         }
         viewer.bwe.probe_started();
-        let bps = ((target - current) * PROBE_INTENSITY).max(need_bps(0.0));
+        let full = ((aim.target - aim.current) * aim.intensity).max(need_bps(0.0));
+        let step = aim.step.map(|s| probing.step.unwrap_or(s));
+        let bps = match (probing.ceiling, step) {
+            (Some(ceiling), Some(step)) => full.min(ceiling * (1.0 + step) - aim.current),
+            _ => full,
+        }
+        .max(need_bps(0.0));
+        let duration = aim.duration();
+        probing.max_wait = aim.max_wait;
         probing.probe = Some(Probe {
             bps,
-            target,
+            target: aim.target,
+            current: aim.current,
+            step: step.filter(|_| bps < full),
             started: now,
-            until: now + PROBE_DURATION,
+            measured_from: now + duration / 2,
+            until: now + duration,
             sent: 0.0,
             measured: 0,
         });
@@ -236,7 +310,7 @@ impl Engine {
                 break;
             }
             let size = wire_size(&packet, PAD, twcc.is_some());
-            let part = if now < p.started + PROBE_DURATION / 2 {
+            let part = if now < p.measured_from {
                 ProbePart::Warmup
             } else {
                 p.measured += 1;
@@ -258,4 +332,25 @@ fn out_pad(
     out.push_with(to, |buf| {
         protector.protect_twcc_into(packet, PAD, twcc, buf)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_for_a_layer_that_failed_is_longer() {
+        let aim = |failures| ProbeAim {
+            target: 700_000.0,
+            current: 230_000.0,
+            failures,
+            intensity: PROBE_INTENSITY,
+            max_wait: PROBE_MAX_WAIT,
+            step: None,
+        };
+        assert_eq!(aim(0).duration(), PROBE_DURATION);
+        assert_eq!(aim(1).duration(), PROBE_DURATION * 2);
+        assert_eq!(aim(2).duration(), PROBE_MAX_DURATION);
+        assert_eq!(aim(u32::MAX).duration(), PROBE_MAX_DURATION);
+    }
 }

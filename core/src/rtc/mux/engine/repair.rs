@@ -33,7 +33,8 @@ pub(super) fn resend(
         return;
     };
     let l = &viewer.legs[leg];
-    if viewer.congested && l.forward.needs_keyframe() {
+    if (viewer.congested || l.video_off) && l.forward.needs_keyframe() {
+        // Its video stopped: it starts again at a keyframe, nothing before it is worth resending.
         return;
     }
     if feed.source.is_none() || l.forward.source() != feed.source {
@@ -53,7 +54,9 @@ pub(super) fn resend(
                 tracing::trace!(viewer = viewer.id, seq, "NACKed packet not in the history");
                 continue;
             };
-            if !viewer.retransmit_budget.take(now) {
+            // On the wire: its payload, 12 header bytes, 2 more on the RTX stream.
+            let size = packet.payload.len() + 14;
+            if !viewer.retransmit_budget.take(now, size) {
                 refused += 1;
                 continue;
             }
