@@ -6,7 +6,8 @@
 //! feedback and keeps an estimate per viewer (`media::bwe`); the constrained viewer is moved to
 //! the layer its link carries, the other keeps the top one; and a viewer whose link recovers
 //! climbs back. A publisher without simulcast: a viewer whose link cannot carry its one layer
-//! keeps its audio while its video pauses, and the video resumes when the link recovers.
+//! keeps its audio while its video pauses, and the video resumes when the link recovers. And
+//! the same per-viewer layers at the bottom of a two-level relay tree.
 
 use anyhow::Result;
 use cascade_tests::netlab::ClientNet;
@@ -63,6 +64,12 @@ async fn publishing_through_an_edge(
     let origin = NodeProc::origin("origin-1")?;
     let upstream = origin.grpc_url();
     let edge = NodeProc::for_lab("cascade-edge", "edge-1", &net, &["--upstream", &upstream])?;
+    let (driver, publisher) = publish(&origin, room, options).await?;
+    Ok((net, origin, edge, driver, publisher))
+}
+
+/// A Chromium publishing `room` by WHIP to `origin`, its page given `options`.
+async fn publish(origin: &NodeProc, room: &str, options: &str) -> Result<(Chromedriver, Browser)> {
     let driver = Chromedriver::start().await?;
     let publisher = driver.browser().await?;
     publisher
@@ -71,7 +78,7 @@ async fn publishing_through_an_edge(
         )))
         .await?;
     publisher.wait_connected(DEADLINE).await?;
-    Ok((net, origin, edge, driver, publisher))
+    Ok((driver, publisher))
 }
 
 #[tokio::test]
@@ -107,13 +114,14 @@ async fn each_viewer_gets_the_layer_its_link_carries() -> Result<()> {
         f1["frameHeight"],
         delta(&f0, &f1, "framesDecoded"),
     );
-    // Issue 19 asks for >= 15 frames a second and <= 1 s of freezes here: met in 3 of 4 runs
-    // of this code (0 ms each; 3.8 s in the fourth, when a probe that the link's 16 KB token
-    // bucket let through moved the viewer up for a moment; see `engine::probe`). What holds
-    // every time: it keeps playing, on the layer its link carries.
+    // Over the second half of a 40 s watch: >= 15 frames a second, <= 1 s of freezes.
     assert!(
-        frames >= 10 * 20,
-        "the constrained viewer keeps playing: {frames} frames in 20 s"
+        frames >= 15 * 20,
+        "the constrained viewer plays >= 15 fps: {frames} frames in 20 s"
+    );
+    assert!(
+        freezes_ms <= 1_000,
+        "the constrained viewer froze for {freezes_ms} ms in 20 s"
     );
     let kbps = c1["videoKbps"].as_f64().unwrap_or(0.0);
     assert!(
@@ -181,6 +189,23 @@ async fn a_viewer_whose_link_recovers_climbs_back_to_the_top_layer_within_10_s()
     Ok(())
 }
 
+/// Whether `sdp` negotiates Opus with in-band FEC (`useinbandfec=1` on Opus's payload type).
+fn opus_fec(sdp: &str) -> bool {
+    let opus_pts: Vec<&str> = sdp
+        .lines()
+        .filter_map(|l| l.strip_prefix("a=rtpmap:"))
+        .filter(|l| l.to_ascii_lowercase().contains(" opus/48000"))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    sdp.lines().any(|l| {
+        l.strip_prefix("a=fmtp:").is_some_and(|f| {
+            f.split_once(' ').is_some_and(|(pt, params)| {
+                opus_pts.contains(&pt) && params.split(';').any(|p| p.trim() == "useinbandfec=1")
+            })
+        })
+    })
+}
+
 /// Whether the edge reports its viewer's video paused (one viewer on the edge).
 async fn video_paused(edge: &NodeProc) -> Result<Option<bool>> {
     let sessions: Value = reqwest::get(edge.url("/v1/sessions")).await?.json().await?;
@@ -196,11 +221,27 @@ async fn video_paused(edge: &NodeProc) -> Result<Option<bool>> {
 #[tokio::test]
 async fn a_viewer_whose_link_cannot_carry_the_only_layer_keeps_audio_and_resumes_video()
 -> Result<()> {
-    let (net, _origin, edge, _driver, _publisher) = publishing_through_an_edge("gate", "").await?;
+    let (net, _origin, edge, _driver, publisher) = publishing_through_an_edge("gate", "").await?;
 
     net.rate_limit(300)?;
     let lab_driver = Chromedriver::start_in(Some(&net)).await?;
     let viewer = watch_in_lab(&lab_driver, &net, &edge, "gate").await?;
+    // Opus in-band FEC is negotiated at both ends, so what the publisher's encoder adds to its
+    // packets (which the nodes forward as they are) is what the viewer's decoder recovers from.
+    for (who, page) in [("publisher", &publisher), ("viewer", &viewer)] {
+        let answer = poll("the answer", DEADLINE, || async {
+            Ok(page
+                .eval("cascade.pc && cascade.pc.remoteDescription && cascade.pc.remoteDescription.sdp")
+                .await?
+                .as_str()
+                .map(str::to_owned))
+        })
+        .await?;
+        assert!(
+            opus_fec(&answer),
+            "the {who}'s answer takes Opus with in-band FEC: {answer}"
+        );
+    }
     poll("the edge to pause the viewer's video", DEADLINE, || async {
         Ok((video_paused(&edge).await? == Some(true)).then_some(()))
     })
@@ -243,5 +284,57 @@ async fn a_viewer_whose_link_cannot_carry_the_only_layer_keeps_audio_and_resumes
         "video resumed {:?} after the link was lifted",
         lifted.elapsed()
     );
+    Ok(())
+}
+
+/// A simulcast publisher through a two-level relay tree (origin, edge-1, edge-2 pulling from
+/// edge-1): the middle edge carries every layer, and the two viewers at the bottom, one behind a
+/// 400 kbit/s link, get a layer each from their own estimates.
+#[tokio::test]
+async fn viewers_at_the_bottom_of_a_relay_tree_get_a_layer_each() -> Result<()> {
+    let net = ClientNet::create("tree")?;
+    let origin = NodeProc::origin("origin-1")?;
+    let middle = NodeProc::edge("edge-1", &origin)?;
+    let upstream = middle.grpc_url();
+    let edge = NodeProc::for_lab("cascade-edge", "edge-2", &net, &["--upstream", &upstream])?;
+    let (driver, _publisher) = publish(&origin, "tree", "&simulcast=1").await?;
+
+    net.rate_limit(400)?;
+    let lab_driver = Chromedriver::start_in(Some(&net)).await?;
+    let constrained = watch_in_lab(&lab_driver, &net, &edge, "tree").await?;
+    let free = watch_here(&driver, &edge, "tree").await?;
+    wait_playing(&constrained, 30, DEADLINE).await?;
+    wait_playing(&free, 30, DEADLINE).await?;
+    let width = |s: &Value| count(s, "frameWidth");
+    let (c, f) = poll("each viewer on its own layer", DEADLINE, || async {
+        let (c, f) = (constrained.stats().await?, free.stats().await?);
+        Ok((width(&c) > 0 && width(&c) <= 320 && width(&f) == 1280).then_some((c, f)))
+    })
+    .await?;
+    let layers = viewer_layers(&edge).await?;
+    println!(
+        "two relay levels: constrained viewer {}x{} at {:.0} kbit/s, free viewer {}x{}; \
+         edge-2's viewers {layers:?}",
+        c["frameWidth"],
+        c["frameHeight"],
+        c["videoKbps"].as_f64().unwrap_or(0.0),
+        f["frameWidth"],
+        f["frameHeight"],
+    );
+    assert!(
+        layers.iter().any(|(l, _)| l.as_deref() == Some("l"))
+            && layers.iter().any(|(l, _)| l.as_deref() == Some("h")),
+        "the bottom edge sends one viewer layer l and the other layer h: {layers:?}"
+    );
+    // The middle edge relays every layer down (one link, all three), not just one.
+    let relayed = middle
+        .room("tree")
+        .await?
+        .and_then(|r| r["tracks"].as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| t["rid"].is_string() && t["packets_in"].as_u64().unwrap_or(0) > 0)
+        .count();
+    assert_eq!(relayed, 3, "the middle edge carries the three layers");
     Ok(())
 }
