@@ -131,6 +131,21 @@ pub(in crate::rtc::mux) struct ProbeAim {
 }
 
 impl ProbeAim {
+    /// The rate of padding (bits per second) for the probe, given what the link was last seen
+    /// to carry and the step the last stepped probe reached; and, if the padding is held to a
+    /// step above that ceiling, short of the target, that step.
+    fn padding(&self, ceiling: Option<f64>, reached: Option<f64>) -> (f64, Option<f64>) {
+        let full = ((self.target - self.current) * self.intensity).max(need_bps(0.0));
+        let step = self.step.map(|s| reached.unwrap_or(s));
+        match (ceiling, step) {
+            (Some(ceiling), Some(step)) if ceiling * (1.0 + step) - self.current < full => (
+                (ceiling * (1.0 + step) - self.current).max(need_bps(0.0)),
+                Some(step),
+            ),
+            _ => (full, None),
+        }
+    }
+
     /// How long the probe sends padding.
     fn duration(&self) -> Duration {
         (PROBE_DURATION * 2u32.saturating_pow(self.failures.min(4))).min(PROBE_MAX_DURATION)
@@ -255,20 +270,14 @@ impl Engine {
             return;
         }
         viewer.bwe.probe_started();
-        let full = ((aim.target - aim.current) * aim.intensity).max(need_bps(0.0));
-        let step = aim.step.map(|s| probing.step.unwrap_or(s));
-        let bps = match (probing.ceiling, step) {
-            (Some(ceiling), Some(step)) => full.min(ceiling * (1.0 + step) - aim.current),
-            _ => full,
-        }
-        .max(need_bps(0.0));
+        let (bps, step) = aim.padding(probing.ceiling, probing.step);
         let duration = aim.duration();
         probing.max_wait = aim.max_wait;
         probing.probe = Some(Probe {
             bps,
             target: aim.target,
             current: aim.current,
-            step: step.filter(|_| bps < full),
+            step,
             started: now,
             measured_from: now + duration / 2,
             until: now + duration,
@@ -352,5 +361,37 @@ mod tests {
         assert_eq!(aim(1).duration(), PROBE_DURATION * 2);
         assert_eq!(aim(2).duration(), PROBE_MAX_DURATION);
         assert_eq!(aim(u32::MAX).duration(), PROBE_MAX_DURATION);
+    }
+
+    #[test]
+    fn a_far_target_is_probed_in_steps_above_what_the_link_carried() {
+        // A paused video of 2 Mbit/s, the viewer sent 64 kbit/s of audio.
+        let aim = ProbeAim {
+            target: 2_000_000.0,
+            current: 64_000.0,
+            failures: 0,
+            intensity: 1.0,
+            max_wait: PROBE_MAX_WAIT,
+            step: Some(0.25),
+        };
+        // Nothing seen yet: the whole way at once.
+        assert_eq!(aim.padding(None, None), (1_936_000.0, None));
+        // The link carried 300 kbit/s: a quarter above it, all told.
+        assert_eq!(aim.padding(Some(300_000.0), None), (311_000.0, Some(0.25)));
+        // After passes the step has grown; the last step is the target itself.
+        assert_eq!(
+            aim.padding(Some(600_000.0), Some(1.0)),
+            (1_136_000.0, Some(1.0))
+        );
+        assert_eq!(
+            aim.padding(Some(1_200_000.0), Some(2.0)),
+            (1_936_000.0, None)
+        );
+        // A layer's probe is not stepped, whatever the ceiling.
+        let layer = ProbeAim { step: None, ..aim };
+        assert_eq!(
+            layer.padding(Some(300_000.0), Some(0.25)),
+            (1_936_000.0, None)
+        );
     }
 }
