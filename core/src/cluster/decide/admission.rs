@@ -197,6 +197,22 @@ impl Admission {
         !self.draining && self.load() < self.settings.capacity
     }
 
+    /// Whether the lookup for `join` needs the least-loaded nodes with room, or the room's
+    /// carriers are all the decision can choose from: an edge with room asked for a viewer of
+    /// its own best tier sends it to a carrier or serves it (rule 2), so the registry's
+    /// least-loaded lists need not be read. Should the node fill up before the lookup's
+    /// answer, such a viewer goes to a carrier with room or is refused (`503`; the retry
+    /// reads everything).
+    pub fn needs_least_loaded(&self, join: Join) -> bool {
+        match join {
+            Join::Viewer { tier, .. } => {
+                !(self.has_room() && tier == Tier::Best && self.settings.role == NodeRole::Edge)
+            }
+            Join::Publisher => true,
+            Join::Relay => false,
+        }
+    }
+
     /// Always `None`: admission waits on nothing.
     pub fn poll_timeout(&self) -> Option<Instant> {
         None

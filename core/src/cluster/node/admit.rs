@@ -123,6 +123,11 @@ impl Admitter {
         handoff.entry(to).or_default().push_back((now, slot));
     }
 
+    /// Whether `join`'s lookup needs the least-loaded nodes, not only the room's carriers.
+    fn needs_least_loaded(&self, join: Join) -> bool {
+        lock(&self.machine).needs_least_loaded(join)
+    }
+
     /// A relay link's slot: always granted, and counted in the load.
     pub(super) fn relay_slot(&self) -> Option<Slot> {
         let action = self.handle(AdmissionEvent::Join(Join::Relay))?;
@@ -197,13 +202,19 @@ impl Node {
             Join::Publisher => Role::Origin,
             Join::Viewer { .. } | Join::Relay => Role::Edge,
         };
+        let least_loaded = self.admission.needs_least_loaded(join);
         let lookup = async {
             let links = match room {
                 Some(room) => self.routing.links(room).await?,
                 None => Vec::new(),
             };
-            let carriers = links.iter().map(|l| l.edge_id.clone()).collect();
-            let nodes = self.placement_nodes(role, near, carriers).await?;
+            let carriers: Vec<String> = links.iter().map(|l| l.edge_id.clone()).collect();
+            let nodes = match (least_loaded, carriers.is_empty()) {
+                (true, _) => self.placement_nodes(role, near, carriers).await?,
+                (false, false) => self.named_nodes(carriers).await?,
+                // Nobody carries the room and only a carrier could take the viewer: here.
+                (false, true) => Vec::new(),
+            };
             Ok::<_, crate::cluster::routing::RoutingError>((nodes, links))
         };
         let (event, nodes, error) = match lookup.await {

@@ -672,6 +672,33 @@ impl RoutingStore for RedisStore {
             }
             _ => Vec::new(),
         };
+        if lists.is_empty() {
+            // Only nodes by name: one MGET, no script.
+            let keys: Vec<String> = query
+                .ids
+                .iter()
+                .map(|id| k.of(schema::NODE_INFO, id))
+                .collect();
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let infos: Vec<Option<String>> = self
+                .run("nodes_for", |mut con| async move {
+                    ::redis::cmd("MGET")
+                        .arg(&keys)
+                        .query_async::<Vec<Option<String>>>(&mut con)
+                        .await
+                })
+                .await?;
+            let mut nodes = infos
+                .iter()
+                .flatten()
+                .map(|json| parse_node(json))
+                .collect::<RoutingResult<Vec<_>>>()?;
+            nodes.sort_by(|a, b| a.id.cmp(&b.id));
+            nodes.dedup_by(|a, b| a.id == b.id);
+            return Ok(nodes);
+        }
         let lists: Vec<&str> = lists.iter().map(String::as_str).collect();
         let (head, tail) = k.parts(schema::NODE_INFO);
         let per_place = query.least_loaded.to_string();
