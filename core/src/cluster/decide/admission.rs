@@ -30,7 +30,10 @@
 //! never connects gives its slot back after the connect timeout (the driver's `Leave`).
 //!
 //! The driver sends [`AdmissionEvent::Join`] for each new session, answers
-//! [`AdmissionAction::LookUp`] with the live nodes ([`AdmissionEvent::LookedUp`], or
+//! [`AdmissionAction::LookUp`] with the nodes the decision can choose from: the least-loaded
+//! with room in each of the viewer's tiers and the room's carriers, or the carriers alone
+//! where [`Admission::needs_least_loaded`] says they are all it can pick
+//! ([`AdmissionEvent::LookedUp`], or
 //! [`AdmissionEvent::LookUpFailed`]), serves, redirects or refuses as told, sends
 //! [`AdmissionEvent::Leave`] when a session admitted ends (or fails to start), and registers
 //! [`Admission::load`] as the node's load. Nothing here waits on time.

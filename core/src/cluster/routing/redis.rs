@@ -48,7 +48,7 @@
 //! | `heartbeat` | N / 3.3 s | `TIME`, `ZRANGEBYSCORE` (expired nodes, pruned), `SET PX`, `ZADD`, `HGET`, and a `ZADD` per place it is in (1–4), each key's TTL extended: about 10 |
 //! | `renew_rooms` | origins / 3.3 s (one per 500 claims) | per claim a `PEXPIRE`; per call `TIME`, one `MGET` of the owners, one `ZADD` and one `SADD` of all members, 2 TTL extensions |
 //! | `put_links` | edges / 3.3 s (one per 500 links) | per link `HSET` and `PEXPIRE GT`; per call `TIME`, per node index one `SADD` of its rooms and one TTL extension |
-//! | `nodes_for` (a join's placement, a relay link's choice of upstream) | per join that may not stay here, per relay link chosen | per place asked (1–3) `ZRANGE` of 3 and `MGET` of them; one `MGET` of the nodes named (the room's carriers, its owner): O(log N) |
+//! | `nodes_for` (a join's placement, a relay link's choice of upstream) | per join that may not stay here and needs the least-loaded lists (this node full or draining, or a viewer hinted elsewhere) | per place asked (1–3) `ZRANGE` of 3 and `MGET` of them; one `MGET` of the nodes named (the room's carriers, its owner): O(log N). Only nodes by name (an edge with room placing a viewer, a relay link's upstream): one plain `MGET`, no script |
 //! | `links`, `room_owner` (same) | same | `HGETALL` of the room's links; `GET` owner |
 //!
 //! A TTL extension is one `PEXPIRE GT` on Redis ≥ 7 when the TTL ran down since the last write
