@@ -558,6 +558,16 @@ fn parse_node(json: &str) -> RoutingResult<NodeInfo> {
     serde_json::from_str(json).map_err(|e| RoutingError::Corrupt(format!("node info: {e}")))
 }
 
+/// Node entries as the registry answers them: sorted by id, each once.
+fn parse_nodes<'a>(infos: impl Iterator<Item = &'a String>) -> RoutingResult<Vec<NodeInfo>> {
+    let mut nodes = infos
+        .map(|json| parse_node(json))
+        .collect::<RoutingResult<Vec<_>>>()?;
+    nodes.sort_by(|a, b| a.id.cmp(&b.id));
+    nodes.dedup_by(|a, b| a.id == b.id);
+    Ok(nodes)
+}
+
 /// A link from its hash field and value `"{expiry ms}\n{upstream}"`.
 fn parse_link(room: &str, edge_id: String, value: &str) -> RoutingResult<Link> {
     match value.split_once('\n') {
@@ -648,13 +658,7 @@ impl RoutingStore for RedisStore {
                 &[&head, tail],
             )
             .await?;
-        let mut nodes = infos
-            .iter()
-            .flatten()
-            .map(|json| parse_node(json))
-            .collect::<RoutingResult<Vec<_>>>()?;
-        nodes.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(nodes)
+        parse_nodes(infos.iter().flatten())
     }
 
     async fn node(&self, node_id: &str) -> RoutingResult<Option<NodeInfo>> {
@@ -690,14 +694,7 @@ impl RoutingStore for RedisStore {
                         .await
                 })
                 .await?;
-            let mut nodes = infos
-                .iter()
-                .flatten()
-                .map(|json| parse_node(json))
-                .collect::<RoutingResult<Vec<_>>>()?;
-            nodes.sort_by(|a, b| a.id.cmp(&b.id));
-            nodes.dedup_by(|a, b| a.id == b.id);
-            return Ok(nodes);
+            return parse_nodes(infos.iter().flatten());
         }
         let lists: Vec<&str> = lists.iter().map(String::as_str).collect();
         let (head, tail) = k.parts(schema::NODE_INFO);
@@ -707,12 +704,7 @@ impl RoutingStore for RedisStore {
         let infos: Vec<String> = self
             .script("nodes_for", &self.scripts.nodes_for, &lists, &args)
             .await?;
-        let mut nodes = infos
-            .iter()
-            .map(|json| parse_node(json))
-            .collect::<RoutingResult<Vec<_>>>()?;
-        nodes.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(nodes)
+        parse_nodes(infos.iter())
     }
 
     async fn claim_room(
