@@ -161,6 +161,8 @@ pub struct TrackLine {
     /// Packets received that start a keyframe.
     pub keyframes: u64,
     pub no_marker: u64,
+    /// The longest time between two packets received, µs.
+    pub longest_gap_us: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -222,6 +224,7 @@ pub fn track_line(track: Option<&TrackResult>, sent: u32, at_connect: u32) -> Tr
         last_index: t.max_index,
         keyframes: t.keyframes,
         no_marker: t.no_marker,
+        longest_gap_us: t.longest_gap_ns / 1_000,
     }
 }
 

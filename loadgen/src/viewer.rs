@@ -109,6 +109,11 @@ pub struct TrackResult {
     pub no_marker: u64,
     /// Packets counted for latency (sent after this viewer's first arrival).
     pub live: u64,
+    /// When the last new packet arrived ([`now_ns`] time).
+    pub last_arrival_ns: Option<u64>,
+    /// The longest time between two new packets, ns: a stall (an upstream's failover, a
+    /// freeze) shows here.
+    pub longest_gap_ns: u64,
 }
 
 /// What one viewer saw.
@@ -286,6 +291,10 @@ impl TrackCounter {
         if out.seq.push(sequence_number) == Arrival::Duplicate {
             return;
         }
+        if let Some(last) = out.last_arrival_ns {
+            out.longest_gap_ns = out.longest_gap_ns.max(now.saturating_sub(last));
+        }
+        out.last_arrival_ns = Some(now);
         let live_from = clock.live_from(now);
         let is_video = self.kind == RtpCodecKind::Video;
         let keyframe = is_video && keyframe_start(self.codec, payload);

@@ -178,6 +178,16 @@ async fn killing_a_middle_edge_moves_its_children_without_renegotiation() -> Res
     // last packets must be from the run's end, and their sequences whole.
     for id in [1, 2] {
         watched_through(&report, id, 0);
+        // The failover's stall, as these viewers saw it: reported for ARCHITECTURE.md's
+        // figures, not asserted (it is the machine's as much as ours).
+        let viewer = report["per_viewer"]
+            .as_array()
+            .and_then(|v| v.iter().find(|v| v["id"] == id));
+        let gap_us = viewer.and_then(|v| v["video"]["longest_gap_us"].as_u64());
+        eprintln!(
+            "viewer {id} below the killed edge: longest video gap {:.0} ms",
+            gap_us.unwrap_or(0) as f64 / 1000.0
+        );
     }
     assert!(
         edge2

@@ -30,7 +30,10 @@
 //! never connects gives its slot back after the connect timeout (the driver's `Leave`).
 //!
 //! The driver sends [`AdmissionEvent::Join`] for each new session, answers
-//! [`AdmissionAction::LookUp`] with the live nodes ([`AdmissionEvent::LookedUp`], or
+//! [`AdmissionAction::LookUp`] with the nodes the decision can choose from: the least-loaded
+//! with room in each of the viewer's tiers and the room's carriers, or the carriers alone
+//! where [`Admission::needs_least_loaded`] says they are all it can pick
+//! ([`AdmissionEvent::LookedUp`], or
 //! [`AdmissionEvent::LookUpFailed`]), serves, redirects or refuses as told, sends
 //! [`AdmissionEvent::Leave`] when a session admitted ends (or fails to start), and registers
 //! [`Admission::load`] as the node's load. Nothing here waits on time.
@@ -195,6 +198,22 @@ impl Admission {
     /// Whether this node takes new sessions at all.
     pub fn has_room(&self) -> bool {
         !self.draining && self.load() < self.settings.capacity
+    }
+
+    /// Whether the lookup for `join` needs the least-loaded nodes with room, or the room's
+    /// carriers are all the decision can choose from: an edge with room asked for a viewer of
+    /// its own best tier sends it to a carrier or serves it (rule 2), so the registry's
+    /// least-loaded lists need not be read. Should the node fill up before the lookup's
+    /// answer, such a viewer goes to a carrier with room or is refused (`503`; the retry
+    /// reads everything).
+    pub fn needs_least_loaded(&self, join: Join) -> bool {
+        match join {
+            Join::Viewer { tier, .. } => {
+                !(self.has_room() && tier == Tier::Best && self.settings.role == NodeRole::Edge)
+            }
+            Join::Publisher => true,
+            Join::Relay => false,
+        }
     }
 
     /// Always `None`: admission waits on nothing.

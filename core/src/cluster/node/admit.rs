@@ -1,9 +1,9 @@
 //! Placement: the driver of the node's admission machine
 //! ([`crate::cluster::decide::admission`]). A join is decided at once when the answer is
-//! "here" with no store read; otherwise the live nodes (the node's copy of the registry, at
-//! most a second old: see `registry`) and the room's links (for a viewer, read every time) are
-//! handed to the machine, and a redirect decided from the copy is checked against its
-//! target's own entry. A join taken here holds a [`Slot`] of the node's
+//! "here" with no store read; otherwise the room's links (for a viewer) and the few nodes the
+//! decision can choose from (the least-loaded with room in each of the viewer's tiers, and the
+//! room's carriers: see `registry`) are read from the store and handed to the machine. A join
+//! taken here holds a [`Slot`] of the node's
 //! capacity from the decision on, so two joins racing for the last slot cannot both get it.
 //!
 //! The slot goes from placement to the session without passing through the caller:
@@ -123,6 +123,11 @@ impl Admitter {
         handoff.entry(to).or_default().push_back((now, slot));
     }
 
+    /// Whether `join`'s lookup needs the least-loaded nodes, not only the room's carriers.
+    fn needs_least_loaded(&self, join: Join) -> bool {
+        lock(&self.machine).needs_least_loaded(join)
+    }
+
     /// A relay link's slot: always granted, and counted in the load.
     pub(super) fn relay_slot(&self) -> Option<Slot> {
         let action = self.handle(AdmissionEvent::Join(Join::Relay))?;
@@ -170,9 +175,8 @@ impl Node {
             .await
     }
 
-    /// Places a join from the node's copy of the registry (see `registry`); a redirect to a
-    /// node that has left, started draining or filled up since the copy was read, or a
-    /// refusal, is decided again from the registry read afresh.
+    /// One placement decision. When the answer may not be "here", the room's links and the
+    /// few nodes the decision can choose from (see `registry`) are read from the store.
     async fn place(
         &self,
         join: Join,
@@ -180,34 +184,6 @@ impl Node {
         near: &Locality,
         to: Handoff,
     ) -> Result<Placement> {
-        let (placement, from_copy) = self.place_from(join, room, near, to.clone(), false).await?;
-        let stale = match &placement {
-            _ if !from_copy => false,
-            Placement::Redirect(target) => match self.routing.node(&target.id).await {
-                Ok(Some(now)) => now.draining || now.load >= now.capacity,
-                Ok(None) => true,
-                // Cannot tell: the client follows, and that node places it again.
-                Err(_) => false,
-            },
-            Placement::Refuse { .. } => true,
-            Placement::Here => false,
-        };
-        if !stale {
-            return Ok(placement);
-        }
-        Ok(self.place_from(join, room, near, to, true).await?.0)
-    }
-
-    /// One placement decision, from the registry's copy unless `fresh`; also says whether
-    /// the decision came from the copy.
-    async fn place_from(
-        &self,
-        join: Join,
-        room: Option<&str>,
-        near: &Locality,
-        to: Handoff,
-        fresh: bool,
-    ) -> Result<(Placement, bool)> {
         if self.is_draining() {
             // Shutting down without a drain, or a drain under way: no new session here.
             self.admission.drain();
@@ -220,26 +196,35 @@ impl Node {
         let slot = self.admission.slot(&action);
         let ticket = match action {
             AdmissionAction::LookUp(ticket) => ticket,
-            action => return Ok((self.placed(action, slot, &[], to), false)),
+            action => return Ok(self.placed(action, slot, &[], to)),
         };
+        let role = match join {
+            Join::Publisher => Role::Origin,
+            Join::Viewer { .. } | Join::Relay => Role::Edge,
+        };
+        let least_loaded = self.admission.needs_least_loaded(join);
         let lookup = async {
-            let nodes = self.live_nodes(fresh).await?;
             let links = match room {
                 Some(room) => self.routing.links(room).await?,
                 None => Vec::new(),
             };
+            let carriers: Vec<String> = links.iter().map(|l| l.edge_id.clone()).collect();
+            let nodes = match (least_loaded, carriers.is_empty()) {
+                (true, _) => self.placement_nodes(role, near, carriers).await?,
+                (false, false) => self.named_nodes(carriers).await?,
+                // Nobody carries the room and only a carrier could take the viewer: here.
+                (false, true) => Vec::new(),
+            };
             Ok::<_, crate::cluster::routing::RoutingError>((nodes, links))
         };
-        let (event, nodes, from_copy, error) = match lookup.await {
-            Ok(((nodes, from_copy), links)) => {
+        let (event, nodes, error) = match lookup.await {
+            Ok((nodes, links)) => {
                 let candidates = nodes.iter().map(|n| candidate(n, &links, near)).collect();
-                let event = AdmissionEvent::LookedUp(ticket, candidates);
-                (event, nodes, from_copy, None)
+                (AdmissionEvent::LookedUp(ticket, candidates), nodes, None)
             }
             Err(e) => {
                 tracing::debug!(room, error = %e, "placement lookup failed");
-                let event = AdmissionEvent::LookUpFailed(ticket);
-                (event, Arc::default(), false, Some(e))
+                (AdmissionEvent::LookUpFailed(ticket), Vec::new(), Some(e))
             }
         };
         match self.admission.handle(event).ok_or_else(unanswered)? {
@@ -248,7 +233,7 @@ impl Node {
                 let e = error.map_or_else(|| "routing store unavailable".into(), |e| e.to_string());
                 Err(Error::Routing(e))
             }
-            action => Ok((self.placed(action, slot, &nodes, to), from_copy)),
+            action => Ok(self.placed(action, slot, &nodes, to)),
         }
     }
 

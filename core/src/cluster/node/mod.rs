@@ -19,8 +19,8 @@
 //!   (`Tick`), `forget_room` (`Release`) and the store's answers.
 //! - `pull`: each relayed room's [`Upstream`](crate::cluster::decide::upstream), fed by one
 //!   task per room (its store reads, link attempts and link ends, its timer).
-//! - `registry`: the copy of the live nodes placement and `pull` decide from, read from the
-//!   store at most once per [`registry::MAX_AGE`].
+//! - `registry`: the few nodes placement and `pull` decide from, read from the store per
+//!   decision (the least-loaded per place and the room's carriers, not every node).
 //! - `drain`: the node's [`Drain`](crate::cluster::decide::drain), fed by `drain()`, every
 //!   session joining or leaving, and its deadline.
 
@@ -166,8 +166,6 @@ pub struct Node {
     pub egress: crate::obs::rate::RateMeter,
     /// The UDP mux WHEP viewers are served on, when enabled (see [`Node::start_mux`]).
     mux: std::sync::OnceLock<Arc<crate::rtc::mux::Mux>>,
-    /// The last copy of the registry placement read (see `registry`).
-    registry: registry::Registry,
 }
 
 impl Node {
@@ -195,7 +193,6 @@ impl Node {
             draining: CancellationToken::new(),
             egress: Default::default(),
             mux: std::sync::OnceLock::new(),
-            registry: Default::default(),
         })
     }
 

@@ -54,10 +54,11 @@ impl Node {
         }
         // A bounded relay tree: the origin feeds at most `max_fanout` edges per room, further
         // edges pull from an edge that carries it.
-        let (mut links, (nodes, _)) =
-            tokio::try_join!(self.routing.links(room_id), self.live_nodes(false))
-                .map_err(|e| Error::Routing(e.to_string()))?;
-        let mut nodes = Vec::clone(&nodes);
+        let routing = |e: crate::cluster::routing::RoutingError| Error::Routing(e.to_string());
+        let mut links = self.routing.links(room_id).await.map_err(routing)?;
+        let mut ids: Vec<String> = links.iter().map(|l| l.edge_id.clone()).collect();
+        ids.push(owner.clone());
+        let mut nodes = self.named_nodes(ids).await.map_err(routing)?;
         links.retain(|l| !avoid.contains(&l.edge_id));
         nodes.retain(|n| n.id == owner || !avoid.contains(&n.id));
         let upstream = crate::cluster::placement::choose_upstream(

@@ -1,71 +1,98 @@
-//! The node's copy of the registry: the live nodes, as placement and the relay tree read them.
+//! What a node reads of the registry for one decision: the few nodes it can choose from, not
+//! all of them.
 //!
-//! Reading the registry is O(N): every node's entry (a few hundred bytes of JSON each), on
-//! Redis and in this process. At 1,000 nodes and 250 joins a second that read alone kept Redis
-//! half busy and joins waiting most of a second (`cascade-loadgen cluster-sim`, see
-//! BENCHMARKS.md). A node's entry changes only at its heartbeats (a third of the lease), so a
-//! copy younger than [`MAX_AGE`] (or the heartbeat, if shorter) chooses as well as the store:
-//! reads within it share one copy, and the registry is read at most about once a second per
-//! node however many joins arrive.
+//! Placement picks the least-loaded edge (or origin) with room in the viewer's tier, or one of
+//! the room's carriers; the relay tree looks only at the room's owner and carriers. So each
+//! join asks the store for those ([`NodeQuery`]): the [`LEAST_LOADED`] least-loaded nodes with
+//! room of each place the viewer's hint names, and the carriers by id. On Redis that is one
+//! script reading a sorted set per place and a handful of entries, O(log N) in the nodes,
+//! where reading every node's entry per join (or once a second per node, a copy that misses
+//! when joins spread over many edges) was what broke first at 1,000 nodes (BENCHMARKS.md,
+//! "Control plane at scale").
 //!
-//! A copy can name a node that has left or started draining since. Placement checks the node
-//! it would redirect to against that node's own entry (one O(1) read) and, when it is gone,
-//! draining or full, or when the copy left nobody to take the join, decides again from the
-//! registry read afresh (see `admit`).
+//! The answer is as fresh as the nodes' last heartbeats, as the full registry was: a node's
+//! load changes in the store only at its heartbeat.
 
 use super::Node;
-use crate::cluster::routing::{NodeInfo, RoutingResult};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use crate::cluster::locality::Locality;
+use crate::cluster::routing::{NodeInfo, NodeQuery, Role, RoutingResult};
 
-/// The oldest copy of the registry a node decides from.
-pub const MAX_AGE: Duration = Duration::from_secs(1);
+/// Least-loaded nodes read per place. Placement needs the least-loaded one other than this
+/// node (which may be the first), so two would do; the third is a margin for a node that
+/// changed its place or filled up since its entry in the list was written.
+pub const LEAST_LOADED: usize = 3;
 
-/// The last copy read, and when.
-#[derive(Debug, Default)]
-pub(super) struct Registry {
-    copy: Mutex<Option<(Instant, Arc<Vec<NodeInfo>>)>>,
+/// The places a join with hint `near` can be sent to, nearest first: its region and zone, its
+/// region, anywhere (the tiers of `locality::tier`), each once.
+fn places(near: &Locality) -> Vec<Locality> {
+    let mut places = vec![near.clone()];
+    if near.region.is_some() && near.zone.is_some() {
+        places.push(Locality {
+            region: near.region.clone(),
+            zone: None,
+        });
+    }
+    if !near.is_empty() {
+        places.push(Locality::default());
+    }
+    places
 }
 
 impl Node {
-    /// The live nodes: the copy when it is younger than [`MAX_AGE`] and `fresh` is false,
-    /// else read from the store (and kept). Also says whether it is the copy.
-    pub(super) async fn live_nodes(
+    /// The nodes a placement can choose from: the least-loaded nodes of `role` with room in
+    /// each tier of the hint `near`, and the nodes in `ids` (the room's carriers), if live.
+    pub(super) async fn placement_nodes(
         &self,
-        fresh: bool,
-    ) -> RoutingResult<(Arc<Vec<NodeInfo>>, bool)> {
-        let max_age = MAX_AGE.min(self.config.heartbeat());
-        if !fresh {
-            let copy = self.registry.copy.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((at, nodes)) = copy.as_ref()
-                && at.elapsed() < max_age
-            {
-                return Ok((nodes.clone(), true));
-            }
-        }
-        let read_at = Instant::now();
-        let nodes = Arc::new(self.routing.nodes().await?);
-        let mut copy = self.registry.copy.lock().unwrap_or_else(|p| p.into_inner());
-        // Two reads racing: keep the later one.
-        if copy.as_ref().is_none_or(|(at, _)| *at <= read_at) {
-            *copy = Some((read_at, nodes.clone()));
-        }
-        Ok((nodes, false))
+        role: Role,
+        near: &Locality,
+        ids: Vec<String>,
+    ) -> RoutingResult<Vec<NodeInfo>> {
+        let query = NodeQuery {
+            role: Some(role),
+            places: places(near),
+            least_loaded: LEAST_LOADED,
+            ids,
+        };
+        self.routing.nodes_for(&query).await
+    }
+
+    /// The nodes in `ids` that are live (the relay tree's owner and carriers).
+    pub(super) async fn named_nodes(&self, ids: Vec<String>) -> RoutingResult<Vec<NodeInfo>> {
+        let query = NodeQuery {
+            ids,
+            ..NodeQuery::default()
+        };
+        self.routing.nodes_for(&query).await
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::cluster::node::testing::{counted, info, node};
     use crate::cluster::placement::Placement;
-    use crate::cluster::routing::{Link, MemoryStore, Role, RoutingStore};
+    use crate::cluster::routing::{Link, MemoryStore, RoutingStore};
     use std::sync::Arc;
     use std::time::Duration;
 
     const LEASE: Duration = Duration::from_secs(30);
 
+    #[test]
+    fn a_hint_names_its_tiers_nearest_first() {
+        let eu = |zone: Option<&str>| Locality {
+            region: Some("eu".into()),
+            zone: zone.map(Into::into),
+        };
+        assert_eq!(places(&Locality::default()), [Locality::default()]);
+        assert_eq!(places(&eu(None)), [eu(None), Locality::default()]);
+        assert_eq!(
+            places(&eu(Some("a"))),
+            [eu(Some("a")), eu(None), Locality::default()]
+        );
+    }
+
     #[tokio::test]
-    async fn joins_share_a_copy_and_a_stale_redirect_is_decided_again_afresh() {
+    async fn joins_read_a_few_nodes_and_follow_the_stores_state() {
         let store = Arc::new(MemoryStore::new());
         let edge = node("e1", Role::Edge, store.clone());
         for (id, load) in [("e1", 0), ("e2", 0), ("e3", 5)] {
@@ -91,21 +118,13 @@ mod tests {
             redirected_to(edge.place_viewer("r", &Default::default()).await.unwrap()),
             "e2"
         );
-        assert_eq!(
-            redirected_to(edge.place_viewer("r", &Default::default()).await.unwrap()),
-            "e2"
-        );
-        assert_eq!(counted(&edge, "nodes"), 1, "the second join used the copy");
-        // e2 starts draining: the copy still says it takes viewers, its own entry says not.
+        assert_eq!(counted(&edge, "nodes_for"), 1, "one read per join");
+        assert_eq!(counted(&edge, "nodes"), 0, "never the whole registry");
+        // e2 starts draining: the next join sees it at once.
         store.heartbeat(&info("e2", 0, true), LEASE).await.unwrap();
         assert_eq!(
             redirected_to(edge.place_viewer("r", &Default::default()).await.unwrap()),
             "e3"
-        );
-        assert_eq!(
-            counted(&edge, "nodes"),
-            2,
-            "decided again from a fresh read"
         );
         // e3 leaves: nobody else carries r, so e1 takes the viewer itself.
         store.remove_node("e3").await.unwrap();

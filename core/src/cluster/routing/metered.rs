@@ -1,7 +1,7 @@
 //! A routing store that times and counts every operation of the store it wraps
 //! (`cascade_routing_duration_seconds`, `cascade_routing_errors_total`, by `op`).
 
-use super::{Link, NodeInfo, RoomClaim, RoutingResult, RoutingStore};
+use super::{Link, NodeInfo, NodeQuery, RoomClaim, RoutingResult, RoutingStore};
 use crate::obs::metrics::Metrics;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +13,7 @@ pub enum RoutingOp {
     RemoveNode,
     Nodes,
     Node,
+    NodesFor,
     ClaimRoom,
     TakeOverRoom,
     RenewRoom,
@@ -28,11 +29,12 @@ pub enum RoutingOp {
 
 impl RoutingOp {
     /// Every operation: each one's series is created at start-up.
-    pub const ALL: [RoutingOp; 15] = [
+    pub const ALL: [RoutingOp; 16] = [
         RoutingOp::Heartbeat,
         RoutingOp::RemoveNode,
         RoutingOp::Nodes,
         RoutingOp::Node,
+        RoutingOp::NodesFor,
         RoutingOp::ClaimRoom,
         RoutingOp::TakeOverRoom,
         RoutingOp::RenewRoom,
@@ -53,6 +55,7 @@ impl RoutingOp {
             RoutingOp::RemoveNode => "remove_node",
             RoutingOp::Nodes => "nodes",
             RoutingOp::Node => "node",
+            RoutingOp::NodesFor => "nodes_for",
             RoutingOp::ClaimRoom => "claim_room",
             RoutingOp::TakeOverRoom => "take_over_room",
             RoutingOp::RenewRoom => "renew_room",
@@ -112,6 +115,10 @@ impl RoutingStore for MeteredStore {
     }
     async fn node(&self, node_id: &str) -> RoutingResult<Option<NodeInfo>> {
         self.timed(RoutingOp::Node, self.inner.node(node_id)).await
+    }
+    async fn nodes_for(&self, query: &NodeQuery) -> RoutingResult<Vec<NodeInfo>> {
+        self.timed(RoutingOp::NodesFor, self.inner.nodes_for(query))
+            .await
     }
     async fn claim_room(
         &self,

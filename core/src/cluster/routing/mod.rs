@@ -13,8 +13,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub mod metered;
+pub mod query;
 pub mod redis;
 pub use self::metered::{MeteredStore, RoutingOp};
+pub use self::query::NodeQuery;
 pub use self::redis::{RedisOptions, RedisStore};
 
 /// A node's role in the cluster.
@@ -125,6 +127,13 @@ pub trait RoutingStore: Send + Sync + std::fmt::Debug {
     /// Live nodes.
     async fn nodes(&self) -> RoutingResult<Vec<NodeInfo>>;
     async fn node(&self, node_id: &str) -> RoutingResult<Option<NodeInfo>>;
+    /// The live nodes a decision needs ([`NodeQuery`]): the least-loaded few with room per
+    /// place, and the nodes named; sorted by id. What placement and the relay tree read per
+    /// join, so a store with many nodes answers it without reading them all. The default
+    /// reads them all and selects.
+    async fn nodes_for(&self, query: &NodeQuery) -> RoutingResult<Vec<NodeInfo>> {
+        Ok(query.select(self.nodes().await?))
+    }
 
     /// Claims `room` for `node_id`; `None` when another node holds it.
     async fn claim_room(

@@ -16,6 +16,8 @@
 //! |---|---|---|---|
 //! | `nodes` | ZSET node id → lease expiry (ms) | ≥ longest node lease; members pruned by `heartbeat` | `heartbeat`, `remove_node` |
 //! | `node:{id}:info` | STRING, [`NodeInfo`] as JSON, stamped with the write time | the node's lease (`SET PX`) | `heartbeat`, `remove_node` |
+//! | `nodes:load:{role}:{region}:{zone}` | ZSET node id → `load / capacity`, the nodes of a role with room in a place (empty region or zone: any) | ≥ longest node lease; dead members removed by heartbeats' pruning and by readers | `heartbeat`, `remove_node`, `nodes_for` (removes a member whose info is gone) |
+//! | `nodes:places` | HASH node id → the load lists it is in | ≥ longest node lease | `heartbeat`, `remove_node` |
 //! | `node:{id}:rooms` | SET of room ids the node claimed (index for `remove_node`) | ≥ longest claim lease | `claim_room`, `renew_room`/`renew_rooms`, `release_room`, `remove_node` |
 //! | `node:{id}:links` | SET of room ids where the node is a link's edge or upstream (index for `remove_node`) | ≥ longest link lease | `put_link`/`put_links`, `remove_node` |
 //! | `rooms` | ZSET room id → claim expiry (ms) | ≥ longest claim lease; members pruned by `claim_room` | `claim_room`, `renew_room`/`renew_rooms`, `release_room`, `remove_node` |
@@ -43,20 +45,21 @@
 //!
 //! | call | `EVALSHA` per second | commands inside |
 //! |---|---|---|
-//! | `heartbeat` | N / 3.3 s | `TIME`, `SET PX`, `ZADD`, `ZREMRANGEBYSCORE`, `PTTL` (+`PEXPIRE`): 5–6 |
-//! | `renew_rooms` | origins / 3.3 s (one per 500 claims) | per claim `GET`, `PEXPIRE`; per call `TIME`, one `ZADD` and one `SADD` of all members, 2 × `PTTL` |
-//! | `put_links` | edges / 3.3 s (one per 500 links) | per link `HSET`, `PTTL`, 2 × `SADD`; per call `TIME`, a `PTTL` per node index |
-//! | reads on a join | per join that may not stay here | `GET` owner, `HGETALL` links; the live nodes from the node's copy (≤ 1 s old) |
+//! | `heartbeat` | N / 3.3 s | `TIME`, `ZRANGEBYSCORE` (expired nodes, pruned), `SET PX`, `ZADD`, `HGET`, and a `ZADD` per place it is in (1–4), each key's TTL extended: about 10 |
+//! | `renew_rooms` | origins / 3.3 s (one per 500 claims) | per claim a `PEXPIRE`; per call `TIME`, one `MGET` of the owners, one `ZADD` and one `SADD` of all members, 2 TTL extensions |
+//! | `put_links` | edges / 3.3 s (one per 500 links) | per link `HSET` and `PEXPIRE GT`; per call `TIME`, per node index one `SADD` of its rooms and one TTL extension |
+//! | `nodes_for` (a join's placement, a relay link's choice of upstream) | per join that may not stay here and needs the least-loaded lists (this node full or draining, or a viewer hinted elsewhere) | per place asked (1–3) `ZRANGE` of 3 and `MGET` of them; one `MGET` of the nodes named (the room's carriers, its owner): O(log N). Only nodes by name (an edge with room placing a viewer, a relay link's upstream): one plain `MGET`, no script |
+//! | `links`, `room_owner` (same) | same | `HGETALL` of the room's links; `GET` owner |
 //!
-//! So the round trips grow with nodes, and the commands with rooms and links: about
-//! (2·R + 4·L) / 3.3 s. Measured with `cascade-loadgen cluster-sim` (BENCHMARKS.md, "Control
-//! plane at scale"): 100 nodes and 10,000 rooms cost Redis 10 % of one core; 1,000 nodes,
-//! 100,000 rooms and as many links 187,000 commands/s in 960 calls/s, 70 % of the core. One call
-//! per claim and per link (before batching) let the nodes' heartbeat loops fall behind the
-//! lease at 1,000 nodes, and claims lapse. One batch of 500 renewals holds Redis for about a
-//! millisecond (1,200 renewals: 15.6 ms of server time one by one, 3.6 ms in 3 batches).
-//! `rooms()` and `nodes()` are O(R) and O(N) reads (one script each, chunked `MGET`), meant for
-//! status pages and the node's registry copy, not loops.
+//! A TTL extension is one `PEXPIRE GT` on Redis ≥ 7 when the TTL ran down since the last write
+//! (the periodic case); `PTTL` and `PEXPIRE` on older servers. So the round trips grow with
+//! nodes and joins, the commands with rooms and links: about (R + 2·L) / 3.3 s, where it was
+//! (2·R + 5·L) / 3.3 s with a `GET` per renewal and a `PTTL` and two `SADD` per link. A join
+//! reads a few nodes, not the registry: at 1,000 nodes reading every entry per join (or once a
+//! second per node) was what broke first. Measured with `cascade-loadgen cluster-sim`
+//! (BENCHMARKS.md, "Control plane at scale"). One batch of 500 renewals holds Redis for about
+//! a millisecond. `rooms()` and `nodes()` are O(R) and O(N) reads (one script each, chunked
+//! `MGET`), meant for status pages, not loops.
 //!
 //! # Connection and failure
 //!
@@ -84,7 +87,11 @@
 //! Needs Redis ≥ 5.0 (scripts that call `TIME` before writing rely on effect replication) or
 //! Valkey.
 
-use super::{Link, NodeInfo, RoomClaim, RoutingError, RoutingResult, RoutingStore};
+use super::query::{has_room, load_score, places_of};
+use super::{
+    Link, NodeInfo, NodeQuery, Role, RoomClaim, RoutingError, RoutingResult, RoutingStore,
+};
+use crate::cluster::locality::Locality;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{ErrorKind, RedisError, Script};
 use conn::Conn;
@@ -111,6 +118,18 @@ pub mod schema {
     /// `heartbeat_unix_ms` stamped by the writer's clock at the write. TTL = the node's lease
     /// (`SET PX`). Written by the node's `heartbeat`; deleted by `remove_node`.
     pub const NODE_INFO: &str = "node:{id}:info";
+    /// ZSET, one per role and place (`{id}` = `{role}:{region}:{zone}`, an empty region or
+    /// zone meaning any: `edge::`, `edge:eu-west:`, `edge::eu-west-1a`,
+    /// `edge:eu-west:eu-west-1a`): member = node id, score = `load / capacity`, of the live
+    /// nodes with room (not draining, below capacity). TTL ≥ the longest node lease. Written by
+    /// the node's `heartbeat` (`ZADD`, or `ZREM` when it has no room), `remove_node` and the
+    /// heartbeats' pruning of expired nodes (`ZREM`); `nodes_for` reads the first few
+    /// (`ZRANGE`) and removes a member whose info is gone.
+    pub const NODE_LOAD: &str = "nodes:load:{id}";
+    /// HASH: node id → the keys of the load lists it is in, `\n`-separated, so the node can be
+    /// taken out of them once its info is gone. TTL ≥ the longest node lease. Written by
+    /// `heartbeat` (`HSET` when they change), `remove_node` and the pruning (`HDEL`).
+    pub const NODE_PLACES: &str = "nodes:places";
     /// SET: room ids this node claimed, so `remove_node` finds them without a scan. TTL ≥ the
     /// longest claim lease. Written by `claim_room`/`renew_room` (`SADD`), `release_room`
     /// (`SREM`), `remove_node` (`DEL`).
@@ -175,6 +194,18 @@ struct Keys {
 impl Keys {
     fn fixed(&self, pattern: &str) -> String {
         format!("{}{pattern}", self.prefix)
+    }
+
+    /// The load list of `role`'s nodes in `place` ([`schema::NODE_LOAD`]).
+    fn load(&self, role: Role, place: &Locality) -> String {
+        let any = |v: &Option<String>| v.clone().unwrap_or_default();
+        let list = format!(
+            "{}:{}:{}",
+            role.as_str(),
+            any(&place.region),
+            any(&place.zone)
+        );
+        self.of(schema::NODE_LOAD, &list)
     }
 
     fn of(&self, pattern: &'static str, id: &str) -> String {
@@ -527,6 +558,16 @@ fn parse_node(json: &str) -> RoutingResult<NodeInfo> {
     serde_json::from_str(json).map_err(|e| RoutingError::Corrupt(format!("node info: {e}")))
 }
 
+/// Node entries as the registry answers them: sorted by id, each once.
+fn parse_nodes<'a>(infos: impl Iterator<Item = &'a String>) -> RoutingResult<Vec<NodeInfo>> {
+    let mut nodes = infos
+        .map(|json| parse_node(json))
+        .collect::<RoutingResult<Vec<_>>>()?;
+    nodes.sort_by(|a, b| a.id.cmp(&b.id));
+    nodes.dedup_by(|a, b| a.id == b.id);
+    Ok(nodes)
+}
+
 /// A link from its hash field and value `"{expiry ms}\n{upstream}"`.
 fn parse_link(room: &str, edge_id: String, value: &str) -> RoutingResult<Link> {
     match value.split_once('\n') {
@@ -564,11 +605,23 @@ impl RoutingStore for RedisStore {
         let json = serde_json::to_string(&node.stamped())
             .map_err(|e| RoutingError::Corrupt(format!("node info: {e}")))?;
         let k = &self.keys;
+        let mut keys = vec![
+            k.fixed(schema::NODES),
+            k.of(schema::NODE_INFO, &node.id),
+            k.fixed(schema::NODE_PLACES),
+        ];
+        keys.extend(places_of(node).iter().map(|p| k.load(node.role, p)));
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let score = if has_room(node) {
+            load_score(node).to_string()
+        } else {
+            String::new()
+        };
         self.script::<i64>(
             "heartbeat",
             &self.scripts.heartbeat,
-            &[&k.fixed(schema::NODES), &k.of(schema::NODE_INFO, &node.id)],
-            &[&node.id, &json, &lease_ms(lease)],
+            &keys,
+            &[&node.id, &json, &lease_ms(lease), &score],
         )
         .await
         .map(drop)
@@ -587,6 +640,7 @@ impl RoutingStore for RedisStore {
                 &k.of(schema::NODE_ROOMS, node_id),
                 &k.of(schema::NODE_LINKS, node_id),
                 &k.fixed(schema::ROOMS),
+                &k.fixed(schema::NODE_PLACES),
             ],
             &[node_id, &owner_head, owner_tail, &links_head, links_tail],
         )
@@ -604,13 +658,7 @@ impl RoutingStore for RedisStore {
                 &[&head, tail],
             )
             .await?;
-        let mut nodes = infos
-            .iter()
-            .flatten()
-            .map(|json| parse_node(json))
-            .collect::<RoutingResult<Vec<_>>>()?;
-        nodes.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(nodes)
+        parse_nodes(infos.iter().flatten())
     }
 
     async fn node(&self, node_id: &str) -> RoutingResult<Option<NodeInfo>> {
@@ -618,6 +666,45 @@ impl RoutingStore for RedisStore {
             .await?
             .map(|json| parse_node(&json))
             .transpose()
+    }
+
+    async fn nodes_for(&self, query: &NodeQuery) -> RoutingResult<Vec<NodeInfo>> {
+        let k = &self.keys;
+        let lists: Vec<String> = match query.role {
+            Some(role) if query.least_loaded > 0 => {
+                query.places.iter().map(|p| k.load(role, p)).collect()
+            }
+            _ => Vec::new(),
+        };
+        if lists.is_empty() {
+            // Only nodes by name: one MGET, no script.
+            let keys: Vec<String> = query
+                .ids
+                .iter()
+                .map(|id| k.of(schema::NODE_INFO, id))
+                .collect();
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let infos: Vec<Option<String>> = self
+                .run("nodes_for", |mut con| async move {
+                    ::redis::cmd("MGET")
+                        .arg(&keys)
+                        .query_async::<Vec<Option<String>>>(&mut con)
+                        .await
+                })
+                .await?;
+            return parse_nodes(infos.iter().flatten());
+        }
+        let lists: Vec<&str> = lists.iter().map(String::as_str).collect();
+        let (head, tail) = k.parts(schema::NODE_INFO);
+        let per_place = query.least_loaded.to_string();
+        let mut args = vec![head.as_str(), tail, per_place.as_str()];
+        args.extend(query.ids.iter().map(String::as_str));
+        let infos: Vec<String> = self
+            .script("nodes_for", &self.scripts.nodes_for, &lists, &args)
+            .await?;
+        parse_nodes(infos.iter())
     }
 
     async fn claim_room(

@@ -369,3 +369,23 @@ fn a_full_node_looks_in_farther_tiers_before_refusing() {
         [Refuse(t, RefuseReason::Full)]
     );
 }
+
+#[test]
+fn an_edge_with_room_needs_only_the_carriers_for_a_viewer_of_its_own_tier() {
+    let now = Instant::now();
+    let mut e = node("e1", NodeRole::Edge, 1);
+    assert!(!e.needs_least_loaded(NOT_CARRIED));
+    assert!(e.needs_least_loaded(viewer(false, Tier::Region)));
+    assert!(e.needs_least_loaded(Join::Publisher));
+    // Given only the carriers, it decides as with everyone: a carrier, else here.
+    let t = ticket(&e.handle(AdmissionEvent::Join(NOT_CARRIED), now));
+    let carriers = vec![edge("e2", 0, 1, true)];
+    let got = e.handle(LookedUp(t, carriers), now);
+    assert_eq!(got, [Redirect(t, "e2".into())]);
+    let t = ticket(&e.handle(AdmissionEvent::Join(NOT_CARRIED), now));
+    assert_eq!(e.handle(LookedUp(t, vec![]), now), [Admit(t)]);
+    // Full, it needs everyone: it must look for an edge with room.
+    assert!(e.needs_least_loaded(NOT_CARRIED));
+    let o = node("o1", NodeRole::Origin, 1);
+    assert!(o.needs_least_loaded(NOT_CARRIED));
+}
