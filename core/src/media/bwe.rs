@@ -30,6 +30,14 @@ const MIN_BPS: f64 = 50_000.0;
 const MAX_BPS: f64 = 100_000_000.0;
 /// A REMB holds for this long unless renewed (browsers send one a second or more often).
 const REMB_TTL: Duration = Duration::from_secs(3);
+/// The span of sends a delivery window covers ([`Bwe::overloaded`]).
+const WINDOW: Duration = Duration::from_secs(1);
+/// A window older than this says nothing of the link now.
+const WINDOW_TTL: Duration = Duration::from_secs(3);
+/// A link that lost this share of a window's packets, or delivered them this much slower than
+/// they were sent (its queue grew by the rest), did not carry what it was sent.
+const OVERLOAD_LOSS: f64 = 0.05;
+const OVERLOAD_DELIVERY: f64 = 0.8;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Sent {
@@ -78,15 +86,19 @@ pub struct Bwe {
     reports: Vec<PacketReport>,
     /// The probe being measured: the ids of its first and last packets, once sent.
     probe: Option<(u64, u64)>,
-    probe_seen: ProbeTally,
+    probe_seen: Tally,
+    /// The packets of the current delivery window, and what the last full one found.
+    window: Tally,
+    last_window: Option<(Delivery, Instant)>,
     feedbacks: u64,
     /// Set when the estimate came down (congestion: a queue grew, or loss), until
     /// [`Bwe::probe_result`] reads it.
     backed_off: bool,
 }
 
+/// What the feedback said of a run of packets.
 #[derive(Debug, Clone, Copy, Default)]
-struct ProbeTally {
+struct Tally {
     bytes: u64,
     arrived: u64,
     lost: u64,
@@ -95,6 +107,76 @@ struct ProbeTally {
     /// Departures of the arrived ones, in microseconds after [`Bwe::epoch`].
     first_departure: Option<u64>,
     last_departure: Option<u64>,
+    /// The departures of all the reported ones, arrived or lost.
+    first_reported: Option<u64>,
+    last_reported: Option<u64>,
+}
+
+/// How a run of packets went through the link.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Delivery {
+    /// Their bytes over their arrivals' span, in bits per second.
+    delivered_bps: f64,
+    /// The same bytes over their departures' span.
+    sent_bps: f64,
+    /// The share of them reported lost, and how many were reported.
+    loss: f64,
+    reported: u64,
+}
+
+fn departures(first: Option<u64>, last: Option<u64>) -> Duration {
+    match (first, last) {
+        (Some(first), Some(last)) => Duration::from_micros(last.saturating_sub(first)),
+        _ => Duration::ZERO,
+    }
+}
+
+impl Tally {
+    /// Counts a packet of `size` bytes that left at `departure` (microseconds after the
+    /// epoch) and arrived at `arrival` on the receiver's clock, or was lost (`arrived` false).
+    fn add(&mut self, size: u32, departure: u64, arrived: bool, arrival: Option<Duration>) {
+        self.first_reported = Some(self.first_reported.map_or(departure, |f| f.min(departure)));
+        self.last_reported = Some(self.last_reported.map_or(departure, |l| l.max(departure)));
+        if !arrived {
+            self.lost += 1;
+            return;
+        }
+        self.arrived += 1;
+        self.bytes += u64::from(size);
+        self.first_departure = Some(self.first_departure.map_or(departure, |f| f.min(departure)));
+        self.last_departure = Some(self.last_departure.map_or(departure, |l| l.max(departure)));
+        if let Some(at) = arrival {
+            self.first_arrival = Some(self.first_arrival.map_or(at, |f| f.min(at)));
+            self.last_arrival = Some(self.last_arrival.map_or(at, |l| l.max(at)));
+        }
+    }
+
+    /// The span of the reported packets' departures.
+    fn reported_span(&self) -> Duration {
+        departures(self.first_reported, self.last_reported)
+    }
+
+    /// What the run carried; `None` until two packets arrived at distinct times.
+    fn delivery(&self) -> Option<Delivery> {
+        let reported = self.arrived + self.lost;
+        let span = match (self.first_arrival, self.last_arrival) {
+            (Some(first), Some(last)) if last > first => last - first,
+            _ => return None,
+        };
+        let sent_span = departures(self.first_departure, self.last_departure);
+        if sent_span.is_zero() {
+            return None;
+        }
+        // Each span runs from the first packet to the last: the first packet's bytes came
+        // before it.
+        let bytes = self.bytes as f64 * (self.arrived - 1) as f64 / self.arrived as f64;
+        Some(Delivery {
+            delivered_bps: bytes * 8.0 / span.as_secs_f64(),
+            sent_bps: bytes * 8.0 / sent_span.as_secs_f64(),
+            loss: self.lost as f64 / reported as f64,
+            reported,
+        })
+    }
 }
 
 impl std::fmt::Debug for Bwe {
@@ -129,7 +211,9 @@ impl Bwe {
             remb: None,
             reports: Vec::new(),
             probe: None,
-            probe_seen: ProbeTally::default(),
+            probe_seen: Tally::default(),
+            window: Tally::default(),
+            last_window: None,
             feedbacks: 0,
             backed_off: false,
         }
@@ -184,24 +268,11 @@ impl Bwe {
                 .probe
                 .is_some_and(|(first, last)| (first..=last).contains(&id));
             if sent.probe == ProbePart::Measured && current {
-                let t = &mut self.probe_seen;
-                if ack.arrived {
-                    t.arrived += 1;
-                    t.bytes += u64::from(sent.size);
-                    t.first_departure = Some(
-                        t.first_departure
-                            .map_or(sent.micros, |f| f.min(sent.micros)),
-                    );
-                    t.last_departure =
-                        Some(t.last_departure.map_or(sent.micros, |l| l.max(sent.micros)));
-                    if let Some(at) = ack.arrival {
-                        t.first_arrival = Some(t.first_arrival.map_or(at, |f| f.min(at)));
-                        t.last_arrival = Some(t.last_arrival.map_or(at, |l| l.max(at)));
-                    }
-                } else {
-                    t.lost += 1;
-                }
+                self.probe_seen
+                    .add(sent.size, sent.micros, ack.arrived, ack.arrival);
             }
+            self.window
+                .add(sent.size, sent.micros, ack.arrived, ack.arrival);
             self.reports.push(PacketReport {
                 ssrc: 0,
                 id,
@@ -216,6 +287,17 @@ impl Bwe {
             });
         }
         self.reports.sort_unstable_by_key(|r| r.id);
+        if self.window.reported_span() >= WINDOW {
+            let w = std::mem::take(&mut self.window);
+            // At most one arrived (or all at one instant): its loss says what it carried.
+            let delivery = w.delivery().unwrap_or(Delivery {
+                delivered_bps: 0.0,
+                sent_bps: 0.0,
+                loss: w.lost as f64 / (w.arrived + w.lost).max(1) as f64,
+                reported: w.arrived + w.lost,
+            });
+            self.last_window = Some((delivery, now));
+        }
         let before = self.gcc.target_bitrate();
         self.gcc.on_reports(now, &self.reports);
         if self.gcc.target_bitrate() < before * 0.95 {
@@ -261,10 +343,22 @@ impl Bwe {
         self.gcc.stats().packet_loss
     }
 
+    /// Whether the link failed to carry what it was sent over the last second or so of
+    /// feedback: lost a share of it, or delivered it clearly slower than it left (a queue
+    /// grew). An estimate that came down without this (the delay half reacting to a receiver's
+    /// or the sender's own scheduling hiccup) is not enough to take something away from a
+    /// viewer that cannot be given back without a visible gap.
+    pub fn overloaded(&self, now: Instant) -> bool {
+        self.last_window.is_some_and(|(d, at)| {
+            now.saturating_duration_since(at) < WINDOW_TTL
+                && (d.loss >= OVERLOAD_LOSS || d.delivered_bps < d.sent_bps * OVERLOAD_DELIVERY)
+        })
+    }
+
     /// Starts watching for a back-off, as a probe begins.
     pub fn probe_started(&mut self) {
         self.backed_off = false;
-        self.probe_seen = ProbeTally::default();
+        self.probe_seen = Tally::default();
     }
 
     /// Ends the current probe: what its packets' feedback says so far, `None` if none of them
@@ -273,27 +367,13 @@ impl Bwe {
         let t = std::mem::take(&mut self.probe_seen);
         let backed_off = std::mem::take(&mut self.backed_off);
         self.probe.take()?;
-        let reported = t.arrived + t.lost;
-        if reported == 0 {
-            return None;
-        }
-        let span = match (t.first_arrival, t.last_arrival) {
-            (Some(first), Some(last)) if last > first => last - first,
-            _ => return None,
-        };
-        let sent_span = match (t.first_departure, t.last_departure) {
-            (Some(first), Some(last)) if last > first => Duration::from_micros(last - first),
-            _ => return None,
-        };
-        // Each span runs from the first packet to the last: the first packet's bytes came
-        // before it.
-        let bytes = t.bytes as f64 * (t.arrived - 1) as f64 / t.arrived as f64;
+        let d = t.delivery()?;
         Some(ProbeResult {
-            delivered_bps: bytes * 8.0 / span.as_secs_f64(),
-            sent_bps: bytes * 8.0 / sent_span.as_secs_f64(),
+            delivered_bps: d.delivered_bps,
+            sent_bps: d.sent_bps,
             backed_off,
-            loss: t.lost as f64 / reported as f64,
-            reported,
+            loss: d.loss,
+            reported: d.reported,
         })
     }
 }
@@ -504,5 +584,53 @@ mod tests {
         );
         assert_eq!(result.loss, 0.0);
         assert_eq!(bwe.probe_result(), None, "taken once");
+    }
+
+    /// Feeds `bwe` 3 s of 1000-byte packets sent at 800 kbit/s (10 ms apart), each arriving
+    /// `arrival(i)` ms after the start or lost; feedback every 10 packets. Returns the time
+    /// the last feedback came.
+    fn deliver(bwe: &mut Bwe, t0: Instant, arrival: impl Fn(u32) -> Option<f64>) -> Instant {
+        let mut at = t0;
+        for round in 0..30u32 {
+            let (seqs, next) = send(bwe, 10, 1000, 800_000.0, at);
+            at = next;
+            let arrivals: Vec<Option<f64>> = (0..10).map(|i| arrival(round * 10 + i)).collect();
+            bwe.on_twcc(&feedback(seqs[0], &arrivals), at);
+        }
+        at
+    }
+
+    /// Packets that arrive as they were sent, even with jitter, are carried; a fifth of them
+    /// lost, or arriving at half the pace they left, are not; nor is a link that lost them all.
+    #[test]
+    fn overload_is_loss_or_a_growing_queue_not_jitter() {
+        let t0 = Instant::now();
+        let mut clean = Bwe::new(t0);
+        let at = deliver(&mut clean, t0, |i| {
+            Some(20.0 + 10.0 * f64::from(i) + f64::from(i % 3) * 4.0)
+        });
+        assert!(!clean.overloaded(at));
+        assert!(
+            !Bwe::new(t0).overloaded(at),
+            "no feedback yet: nothing seen"
+        );
+
+        let mut lossy = Bwe::new(t0);
+        let at = deliver(&mut lossy, t0, |i| {
+            (i % 5 != 0).then(|| 20.0 + 10.0 * f64::from(i))
+        });
+        assert!(lossy.overloaded(at));
+        assert!(
+            !lossy.overloaded(at + WINDOW_TTL),
+            "an old window says nothing"
+        );
+
+        let mut queued = Bwe::new(t0);
+        let at = deliver(&mut queued, t0, |i| Some(20.0 + 20.0 * f64::from(i)));
+        assert!(queued.overloaded(at));
+
+        let mut dark = Bwe::new(t0);
+        let at = deliver(&mut dark, t0, |_| None);
+        assert!(dark.overloaded(at));
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! The gate is a layer switch whose layer below is "no video": the same
 //! `media::layers::LayerPolicy` shuts it at once when the viewer's estimate (`media::bwe`) falls
-//! below what the video needs, and opens it again only when a probe (`engine::probe`) showed
+//! below what the video needs while the link is seen failing to carry what it is sent (losing
+//! it, or queueing it), and opens it again only when a probe (`engine::probe`) showed
 //! the link carries the video (or, for a viewer without RTX to probe on, once the estimate held
 //! above it), backing off after a reopening that failed. While shut the viewer's video leg is
 //! paused (`Leg::pause`): its audio goes on, its player holds the last picture. Opening asks the
@@ -43,13 +44,15 @@ pub(in crate::rtc::mux) fn give_gates(legs: &mut [MuxLeg], now: Instant) {
 
 impl VideoGate {
     /// Whether the video of `track` should now be shut (`Some(true)`) or opened
-    /// (`Some(false)`), given whether it is `shut` and the estimate; and, while it stays shut,
-    /// what a probe for opening it aims at.
+    /// (`Some(false)`), given whether it is `shut`, the estimate and whether the link was seen
+    /// `overloaded` (`Bwe::overloaded`); and, while it stays shut, what a probe for opening it
+    /// aims at.
     fn decide(
         &mut self,
         track: &Arc<RoomTrack>,
         shut: bool,
         estimate: f64,
+        overloaded: bool,
         upgrade: Upgrade,
         now: Instant,
     ) -> (Option<bool>, Option<ProbeAim>) {
@@ -60,6 +63,14 @@ impl VideoGate {
             return (None, None);
         }
         let rates = [0.0, rate];
+        // An estimate that came down while the link delivered what it was sent (the delay
+        // half's answer to a scheduling hiccup) does not shut the video: that costs the
+        // viewer a frozen picture until a probe and a keyframe, for nothing.
+        let estimate = if shut || overloaded {
+            estimate
+        } else {
+            estimate.max(need_bps(rate))
+        };
         let current = usize::from(!shut);
         let to = self
             .policy
@@ -98,12 +109,14 @@ impl Engine {
             // No word from the viewer on its link: nothing to shut the video for.
             return None;
         }
+        let overloaded = viewer.bwe.overloaded(now);
         let mut aim = None;
         for l in viewer.legs.iter_mut() {
             let Some(gate) = l.gate.as_mut() else {
                 continue;
             };
-            let (shut, wants) = gate.decide(&l.track, l.video_off, estimate, upgrade, now);
+            let (shut, wants) =
+                gate.decide(&l.track, l.video_off, estimate, overloaded, upgrade, now);
             aim = aim.or(wants);
             let Some(shut) = shut else {
                 continue;
