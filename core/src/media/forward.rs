@@ -154,6 +154,8 @@ pub struct RewriterState {
     pub rebase: bool,
     /// How far after the old source's last timestamp the re-based stream continues.
     pub switch_gap: u32,
+    /// The source sends RED (`media::red`) and the receiver takes its primary blocks alone.
+    pub red_primary: bool,
 }
 
 /// Words of the reorder window.
@@ -201,6 +203,7 @@ impl Rewriter {
                 last_out: None,
                 rebase: true,
                 switch_gap: SWITCH_TS_GAP,
+                red_primary: false,
             },
         }
     }
@@ -317,6 +320,11 @@ impl Rewriter {
         header.timestamp = header.timestamp.wrapping_add(s.ts_offset);
         header.ssrc = s.ssrc;
         header.payload_type = s.payload_type;
+        if s.red_primary {
+            // Malformed RED leaves nothing to play: an empty payload, which receivers conceal.
+            let at = crate::media::red::primary_offset(&packet.payload);
+            packet.payload = packet.payload.slice(at.unwrap_or(packet.payload.len())..);
+        }
     }
 }
 
@@ -485,10 +493,12 @@ impl Leg {
         }
     }
 
-    /// Sets the outgoing payload type (known once negotiation is done).
-    pub fn set_payload_type(&mut self, payload_type: u8) {
+    /// Sets the outgoing payload type (known once negotiation is done) and whether the
+    /// subscriber takes a RED source's primary blocks alone.
+    pub fn set_payload_type(&mut self, payload_type: u8, red_primary: bool) {
         let mut state = self.rewriter.state();
         state.payload_type = payload_type;
+        state.red_primary = red_primary;
         self.rewriter = Rewriter::restore(state);
     }
 

@@ -16,6 +16,7 @@ pub mod egress;
 pub mod forward;
 pub mod layers;
 pub mod outbox;
+pub mod red;
 pub mod room;
 
 use crate::error::{Error, Result};

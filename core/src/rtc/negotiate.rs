@@ -7,12 +7,13 @@ use crate::error::Error;
 use crate::media::MediaKind;
 use crate::media::forward::{Codec, Leg, Rewriter};
 use crate::media::layers::LayerChoice;
+use crate::media::red;
 use crate::media::room::{Room, RoomTrack, same_codec};
 use crate::rtc::pc::{OfferedMedia, scan_offer};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpRtxParameters,
-    RtpCodecKind,
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RTCRtpRtxParameters, RtpCodecKind,
 };
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -155,6 +156,7 @@ fn match_tracks(
 pub fn sending_track(
     room: &Room,
     track: &RoomTrack,
+    codec: &RTCRtpCodec,
     ssrc: u32,
     rtx: Option<u32>,
 ) -> MediaStreamTrack {
@@ -173,7 +175,7 @@ pub fn sending_track(
                 rtx: rtx.map(|ssrc| RTCRtpRtxParameters { ssrc }),
                 ..Default::default()
             },
-            codec: track.codec.clone(),
+            codec: codec.clone(),
             ..Default::default()
         }],
     )
@@ -221,11 +223,27 @@ pub fn new_leg(track: &RoomTrack) -> (u32, Leg) {
 
 /// The payload type the answer gave `track`'s codec among a sender's negotiated `codecs`;
 /// `None` when the subscriber did not accept it.
-pub fn payload_type(codecs: &[RTCRtpCodecParameters], track: &RoomTrack) -> Option<u8> {
+pub fn payload_type(codecs: &[RTCRtpCodecParameters], codec: &RTCRtpCodec) -> Option<u8> {
     codecs
         .iter()
-        .find(|c| same_codec(&c.rtp_codec, &track.codec))
+        .find(|c| same_codec(&c.rtp_codec, codec))
         .map(|c| c.payload_type)
+}
+
+/// The codec a subscriber whose offer is `offer_sdp` is sent `track` in, and whether it takes
+/// the primary blocks of a RED track alone: the track's own codec, except for a RED track
+/// (`media::red`) to a subscriber that does not take RED over the same block format (the
+/// blocks name the publisher's payload type, which the subscriber's Opus must have), which
+/// is sent Opus.
+pub fn sent_codec(track: &RoomTrack, offer_sdp: &str) -> (RTCRtpCodec, bool) {
+    if !red::is_red(&track.codec) {
+        return (track.codec.clone(), false);
+    }
+    let blocks = red::block_payload_type(&track.codec.sdp_fmtp_line);
+    match red::offered(offer_sdp) {
+        Some((_, offered)) if Some(offered) == blocks => (track.codec.clone(), false),
+        _ => (red::primary_codec(), true),
+    }
 }
 
 /// The payload type the answer gave retransmissions (RTX, RFC 4588) of payload type `pt`

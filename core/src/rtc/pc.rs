@@ -35,8 +35,8 @@ use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpHeaderExtensionCapability, RtpCodecKind, TYPE_RTCP_FB_NACK,
-    TYPE_RTCP_FB_TRANSPORT_CC,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability,
+    RtpCodecKind, TYPE_RTCP_FB_NACK, TYPE_RTCP_FB_TRANSPORT_CC,
 };
 use rtc::sansio::Protocol;
 use rtc::sdp::extmap::TRANSPORT_CC_URI;
@@ -279,6 +279,21 @@ impl PcFactory {
     ) -> Result<(MediaEngine, Registry, SettingEngineBuilder)> {
         let mut media_engine = MediaEngine::default();
         media_engine.register_default_codecs()?;
+        // Redundant audio (RFC 2198) over Opus, as browsers offer it: passed through to viewers
+        // that take it, cut to its primary blocks for those that do not (`media::red`).
+        media_engine.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: crate::media::red::MIME_TYPE_RED.to_owned(),
+                    clock_rate: 48_000,
+                    channels: 2,
+                    sdp_fmtp_line: "111/111".to_owned(),
+                    rtcp_feedback: Vec::new(),
+                },
+                payload_type: crate::media::red::PAYLOAD_TYPE,
+            },
+            RtpCodecKind::Audio,
+        )?;
         // webrtc-rs's defaults (`register_default_interceptors`), except that a lost packet is
         // NACKed at most `MAX_NACKS_PER_PACKET` times: unbounded, one loss on a relay link was
         // NACKed every 100 ms until it left the receive log (~10 retransmissions per loss,

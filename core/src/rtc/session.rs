@@ -12,7 +12,8 @@ use crate::media::room::{EndReason, Room, RoomTrack};
 use crate::rtc::events::{PeerEvents, gone};
 use crate::rtc::ice_tcp::{IceTcp, Registration, Route};
 use crate::rtc::negotiate::{
-    NegotiationError, Offer, choose_tracks, new_leg, no_codec_accepted, payload_type, sending_track,
+    NegotiationError, Offer, choose_tracks, new_leg, no_codec_accepted, payload_type,
+    sending_track, sent_codec,
 };
 use crate::rtc::pc::{IceRole, Pc, PcFactory};
 use crate::rtc::transport::{self, TransportCell};
@@ -165,7 +166,11 @@ pub async fn publish(
         return Err(NegotiationError::NoMedia(true).into());
     }
     let mut peer = Peer::new(factory, IceRole::Answerer).await?;
-    let answer = match peer.answer(&offer.sdp).await {
+    // A publisher that offers RED (redundant audio) sends it where the answer prefers it.
+    let answer = match peer
+        .answer(&crate::media::red::prefer_red(&offer.sdp))
+        .await
+    {
         Ok(a) => a,
         Err(e) => {
             let _ = peer.pc.close().await;
@@ -279,8 +284,9 @@ pub async fn subscribe(
     let mut senders = Vec::with_capacity(chosen.len());
     for track in &chosen {
         let (ssrc, forward) = new_leg(track);
+        let (codec, _) = sent_codec(track, &offer.sdp);
         let local = Arc::new(TrackLocalStaticRTP::new(sending_track(
-            &room, track, ssrc, None,
+            &room, track, &codec, ssrc, None,
         )));
         let sender = match peer.pc.add_track(local.clone()).await {
             Ok(s) => s,
@@ -306,14 +312,15 @@ pub async fn subscribe(
     // Payload types are the viewer's: take each leg's from what was negotiated for it.
     let mut negotiated = Vec::with_capacity(legs.len());
     for (mut leg, sender) in legs.into_iter().zip(senders) {
+        let (codec, red_primary) = sent_codec(&leg.track, &offer.sdp);
         let pt = sender
             .get_parameters()
             .await
             .ok()
-            .and_then(|p| payload_type(&p.rtp_parameters.codecs, &leg.track));
+            .and_then(|p| payload_type(&p.rtp_parameters.codecs, &codec));
         match pt {
             Some(pt) => {
-                leg.forward.set_payload_type(pt);
+                leg.forward.set_payload_type(pt, red_primary);
                 negotiated.push(leg);
             }
             None => tracing::info!(

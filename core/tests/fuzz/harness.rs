@@ -474,7 +474,8 @@ thread_local! {
 /// Records of RTP packets (tag: bits 0-1 the leg's codec, 2-3 the source, 4-7 the milliseconds
 /// since the previous packet and the padding asked for): each parsed, and what parses is
 /// checked for a keyframe, kept in a feed's history and keyframe cache, stripped of its
-/// extensions and forwarded by one leg (a rewrite), then protected; the NACK path maps each
+/// extensions and forwarded by one leg (a rewrite; for `Other`, cut as RED to its primary
+/// block), then protected; the NACK path maps each
 /// forwarded number back to its source packet and rewrites it again.
 pub fn rtp(data: &[u8]) {
     const CODECS: [Codec; 4] = [Codec::Vp8, Codec::H264, Codec::Opus, Codec::Other];
@@ -485,7 +486,8 @@ pub fn rtp(data: &[u8]) {
     let codec = CODECS[usize::from(first.0 & 3)];
     let clock = if codec == Codec::Opus { 48_000 } else { 90_000 };
     let mut leg = Leg::new(Rewriter::new(LEG_SSRC, 0, 4242), codec, clock);
-    leg.set_payload_type(LEG_PT);
+    // RED arrives as a codec the rewriter does not look into; cut to its primary blocks.
+    leg.set_payload_type(LEG_PT, codec == Codec::Other);
     let mut history = History::default();
     let mut cache = KeyframeCache::new(64);
     let mut out = Vec::new();

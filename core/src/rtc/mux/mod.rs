@@ -33,7 +33,7 @@ use crate::obs::metrics::Traffic;
 use crate::rtc::ice_tcp::{Accepted, IceTcp, Registration, Route};
 use crate::rtc::negotiate::{
     NegotiationError, Offer, choose_tracks, new_leg, no_codec_accepted, payload_type,
-    rtx_payload_type, sending_track,
+    rtx_payload_type, sending_track, sent_codec,
 };
 use crate::rtc::pc::{CoreKind, PcFactory, build_core};
 use crate::rtc::transport::{Transport, TransportCell};
@@ -541,6 +541,7 @@ fn negotiate(
     let ufrag = random_token(16);
     // Retransmissions on a stream of their own where the viewer offers it (browsers do).
     let offers_rtx = offer.to_ascii_lowercase().contains(" rtx/90000");
+    let offer_sdp = offer;
     let tap = KeyTap::new().map_err(|e| Error::Internal(format!("crypto provider: {e}")))?;
     let setting_engine = setting_engine
         .with_ice_credentials(ufrag.clone(), random_token(32))
@@ -557,7 +558,8 @@ fn negotiate(
         let (ssrc, forward) = new_leg(track);
         let rtx_ssrc =
             (offers_rtx && track.kind == crate::media::MediaKind::Video).then(rand::random::<u32>);
-        let sending = sending_track(room, track, ssrc, rtx_ssrc);
+        let (codec, _) = sent_codec(track, offer_sdp);
+        let sending = sending_track(room, track, &codec, ssrc, rtx_ssrc);
         let track_id = sending.track_id().to_string();
         let sender = pc.add_track(sending)?;
         legs.push(MuxLeg {
@@ -586,9 +588,10 @@ fn negotiate(
             .rtp_sender(leg.sender)
             .map(|mut s| s.get_parameters().rtp_parameters.codecs.clone())
             .unwrap_or_default();
-        match payload_type(&codecs, &leg.track) {
+        let (codec, red_primary) = sent_codec(&leg.track, offer_sdp);
+        match payload_type(&codecs, &codec) {
             Some(pt) => {
-                leg.forward.set_payload_type(pt);
+                leg.forward.set_payload_type(pt, red_primary);
                 let rtx_pt = rtx_payload_type(&codecs, pt);
                 leg.rtx = leg.rtx.take().and_then(|r| r.negotiated(rtx_pt));
                 true

@@ -5,8 +5,9 @@
 //! risking the picture: for [`PROBE_DURATION`] the viewer is also sent padding-only packets on
 //! its RTX stream (which its receiver counts in its TWCC feedback and then drops), at the rate
 //! the next layer would add. If what arrived kept up with what was sent, the link carries the
-//! next layer: the estimate restarts from there and the layer policy may move up. If not, the
-//! next probe waits twice as long (up to [`PROBE_MAX_WAIT`]).
+//! next layer: the estimate restarts from there, the layer policy may move up, and the probe for
+//! the layer above may follow at once. If not, the next probe waits twice as long (up to
+//! [`PROBE_MAX_WAIT`]).
 
 use super::*;
 use crate::media::bwe::ProbePart;
@@ -240,15 +241,20 @@ impl Engine {
                 passed,
                 "link probe"
             );
+            probing.next = now;
             if let Some(step) = p.step.filter(|_| passed) {
                 probing.ceiling = Some(p.current + p.bps);
                 probing.step = Some((step * 2.0).min(PROBE_MAX_STEP));
                 probing.wait = PROBE_MIN_WAIT;
+                probing.next = now + probing.wait;
             } else if passed {
                 viewer.bwe.restart(p.target);
                 probing.passed = Some(now);
                 probing.ceiling = None;
                 probing.step = None;
+                // The probe for the layer above may start as soon as the viewer switched on
+                // this one's word (`vouches` holds it until then): a link that recovered
+                // climbs without a pause on each layer.
                 probing.wait = PROBE_MIN_WAIT;
             } else {
                 probing.step = None;
@@ -256,8 +262,8 @@ impl Engine {
                     probing.ceiling = Some(p.current + r.delivered_bps.min(p.bps));
                 }
                 probing.wait = (probing.wait * 2).min(probing.max_wait);
+                probing.next = now + probing.wait;
             }
-            probing.next = now + probing.wait;
             return;
         }
         let Some(aim) = aim else {
