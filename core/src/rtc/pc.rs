@@ -826,7 +826,7 @@ mod tests {
     /// The answer to a browser's offer, codec by codec, is what it was before the vendored `rtc`
     /// and `rtc-sdp` sped negotiation up (vendor/README.md): the expected lines were recorded
     /// with the crates as published, and the transport-cc feedback and extension a mux viewer
-    /// is asked for (`media::bwe`) added since.
+    /// is asked for (`media::bwe`) and the RED it may take (`media::red`) added since.
     #[test]
     fn a_browsers_offer_gets_the_same_answer() {
         let expected: Vec<String> = include_str!("../../testdata/chrome-whep-offer.negotiated")
