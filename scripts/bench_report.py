@@ -113,6 +113,12 @@ runs += [(name, name.split("-")[1] + " (`--viewer-gro false`)", name.split("-")[
 # The same edge when the audience joins at once (`--ramp 1000`), same run.
 runs += [(name, name.split("-")[1] + " (flash crowd: `--ramp 1000`)", name.split("-")[1])
          for name in sorted(f[:-5] for f in os.listdir(out) if f.startswith("flash-") and f.endswith(".json"))]
+# Viewers whose packets go through their cores, which send TWCC feedback (an estimate per
+# viewer at the edge), of one layer and of three simulcast layers (scripts/simulcast_bench.sh).
+runs += [(name, name.split("-")[1] + " (estimation: viewers send TWCC)", name.split("-")[1])
+         for name in sorted(f[:-5] for f in os.listdir(out) if f.startswith("est-") and f.endswith(".json"))]
+runs += [(name, name.split("-")[1] + " (simulcast, 3 layers, and estimation)", name.split("-")[1])
+         for name in sorted(f[:-5] for f in os.listdir(out) if f.startswith("sim-") and f.endswith(".json"))]
 for name, label, n in runs:
     r = load(name)
     e = proc(r, "cascade-edge")

@@ -53,6 +53,15 @@ impl MediaPlan {
         }
     }
 
+    /// The same stream at `percent` of its video bitrate (a lower simulcast layer).
+    pub fn scaled(&self, percent: usize) -> Self {
+        Self {
+            keyframe_size: (self.keyframe_size * percent / 100).max(1),
+            delta_size: (self.delta_size * percent / 100).max(1),
+            ..self.clone()
+        }
+    }
+
     pub fn frame_interval(&self) -> Duration {
         Duration::from_secs_f64(1.0 / f64::from(self.fps))
     }
@@ -176,5 +185,18 @@ mod tests {
             .map(|_| source.next_frame(false).picture_id)
             .last();
         assert_eq!(last, Some(0));
+    }
+
+    /// A lower simulcast layer: the same pictures at a share of the bytes, never empty.
+    #[test]
+    fn a_scaled_plan_keeps_the_pictures_and_shares_the_bytes() {
+        let plan = MediaPlan::new(2500, 30, 48, Duration::from_secs(2));
+        let low = plan.scaled(8);
+        assert_eq!((low.fps, low.gop_frames), (plan.fps, plan.gop_frames));
+        assert_eq!(low.keyframe_size, plan.keyframe_size * 8 / 100);
+        assert_eq!(low.delta_size, plan.delta_size * 8 / 100);
+        assert_eq!(low.opus_size, plan.opus_size);
+        let tiny = MediaPlan::new(1, 30, 8, Duration::from_secs(1)).scaled(1);
+        assert!(tiny.keyframe_size >= 1 && tiny.delta_size >= 1);
     }
 }

@@ -49,7 +49,17 @@ pub struct PublisherConfig {
     pub bind_ip: IpAddr,
     /// Bearer token for the WHIP requests (`--token`).
     pub token: Option<String>,
+    /// Video in three simulcast layers ([`LAYERS`]) instead of one.
+    pub simulcast: bool,
 }
+
+/// The simulcast layers (`--simulcast`), lowest first: RID and share of the video bitrate in
+/// percent (Chromium's for a 1280x720 camera: 200 and 700 kbit/s below 2.5 Mbit/s). The top
+/// layer is the stream of the plan, the one viewers' markers and counters follow.
+pub const LAYERS: [(&str, usize); 3] = [("l", 8), ("m", 28), ("h", 100)];
+
+/// Marker indexes of the lower layers' packets start here, apart from the top layer's.
+const LOWER_INDEX: u32 = 1 << 31;
 
 /// Counters the publisher updates as it sends; viewers read the next indexes.
 #[derive(Debug, Default)]
@@ -198,21 +208,42 @@ impl Publisher {
     }
 }
 
-fn track(kind: RtpCodecKind, codec: RTCRtpCodec, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
+/// A track sending `encodings`: an SSRC each, and a RID each where there are several.
+fn track(
+    kind: RtpCodecKind,
+    codec: RTCRtpCodec,
+    encodings: &[(u32, &str)],
+) -> Arc<TrackLocalStaticRTP> {
     Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
         "cascade-loadgen".to_owned(),
         format!("loadgen-{kind}"),
         format!("loadgen {kind}"),
         kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
+        encodings
+            .iter()
+            .map(|&(ssrc, rid)| RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    rid: rid.to_owned(),
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec: codec.clone(),
                 ..Default::default()
-            },
-            codec,
-            ..Default::default()
-        }],
+            })
+            .collect(),
     )))
+}
+
+/// The id the answer gave header extension `uri` (RID, RFC 8852; MID, RFC 8843), if it took
+/// it.
+async fn extension_id(sender: &Arc<dyn RtpSender>, uri: &str) -> Option<u8> {
+    sender.get_parameters().await.ok().and_then(|p| {
+        p.rtp_parameters
+            .header_extensions
+            .iter()
+            .find(|e| e.uri == uri)
+            .and_then(|e| u8::try_from(e.id).ok())
+    })
 }
 
 async fn payload_type(sender: &Arc<dyn RtpSender>, mime: &'static str) -> Option<u8> {
@@ -232,6 +263,12 @@ struct Session {
     video: Arc<TrackLocalStaticRTP>,
     audio: Arc<TrackLocalStaticRTP>,
     video_ssrc: u32,
+    /// With simulcast: the lower layers' SSRCs and RIDs, lowest first, and the RID extension's
+    /// id (every layer's packets carry their RID).
+    lower: Vec<(u32, &'static str, usize)>,
+    rid_ext: Option<u8>,
+    /// With simulcast: the MID extension's id and the video section's MID.
+    mid_ext: Option<(u8, bytes::Bytes)>,
     audio_ssrc: u32,
     video_pt: u8,
     audio_pt: u8,
@@ -252,6 +289,16 @@ async fn connect(
     let mut peer = Peer::new(&factory).await?;
     let video_ssrc = rand::random::<u32>();
     let audio_ssrc = rand::random::<u32>();
+    let lower: Vec<(u32, &'static str, usize)> = if config.simulcast {
+        LAYERS[..LAYERS.len() - 1]
+            .iter()
+            .map(|&(rid, share)| (rand::random::<u32>(), rid, share))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut encodings: Vec<(u32, &str)> = lower.iter().map(|&(ssrc, rid, _)| (ssrc, rid)).collect();
+    encodings.push((video_ssrc, if config.simulcast { LAYERS[2].0 } else { "" }));
     let video = track(
         RtpCodecKind::Video,
         RTCRtpCodec {
@@ -261,7 +308,7 @@ async fn connect(
             sdp_fmtp_line: String::new(),
             rtcp_feedback: vec![],
         },
-        video_ssrc,
+        &encodings,
     );
     let audio = track(
         RtpCodecKind::Audio,
@@ -272,7 +319,7 @@ async fn connect(
             sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
             rtcp_feedback: vec![],
         },
-        audio_ssrc,
+        &[(audio_ssrc, "")],
     );
     let mut senders = Vec::new();
     for t in [video.clone(), audio.clone()] {
@@ -295,6 +342,12 @@ async fn connect(
         );
     }
     let offer = peer.offer(GATHER_TIMEOUT).await?;
+    // Simulcast layers' SSRCs are not in the offer: their packets name their section by MID.
+    let video_mid = offer
+        .split("m=video")
+        .nth(1)
+        .and_then(|section| section.lines().find_map(|l| l.strip_prefix("a=mid:")))
+        .map(|mid| bytes::Bytes::copy_from_slice(mid.trim().as_bytes()));
     let url = origin
         .join(&format!("whip/{}", config.room))
         .map_err(|e| SignalError::Url {
@@ -313,16 +366,28 @@ async fn connect(
             };
             pts.push(pt.ok_or(PublishError::NoPayloadType(mime))?);
         }
-        Ok::<_, PublishError>(pts)
+        let (rid_ext, mid_ext) = match (&senders[0], config.simulcast) {
+            (Some(s), true) => (
+                extension_id(s, rtc::sdp::extmap::SDES_RTP_STREAM_ID_URI).await,
+                extension_id(s, rtc::sdp::extmap::SDES_MID_URI)
+                    .await
+                    .zip(video_mid),
+            ),
+            _ => (None, None),
+        };
+        Ok::<_, PublishError>((pts, rid_ext, mid_ext))
     }
     .await;
     match session {
-        Ok(pts) => Ok(Session {
+        Ok((pts, rid_ext, mid_ext)) => Ok(Session {
             peer,
             location: accepted.location,
             video,
             audio,
             video_ssrc,
+            lower,
+            rid_ext,
+            mid_ext,
             audio_ssrc,
             video_pt: pts[0],
             audio_pt: pts[1],
@@ -495,6 +560,23 @@ async fn send_media(
     stop: &CancellationToken,
 ) {
     let mut source = VideoSource::new(plan.clone());
+    // The lower simulcast layers: a source, sequence number and timestamp each.
+    let mut lower: Vec<_> = session
+        .lower
+        .iter()
+        .map(|&(ssrc, rid, share)| {
+            let source = VideoSource::new(plan.scaled(share));
+            (
+                ssrc,
+                rid,
+                source,
+                rand::random::<u16>(),
+                rand::random::<u32>(),
+            )
+        })
+        .collect();
+    let mut lower_index = LOWER_INDEX;
+    let top_rid = if lower.is_empty() { "" } else { LAYERS[2].0 };
     let frame_interval = plan.frame_interval();
     let mut video_tick = tokio::time::interval(frame_interval);
     let mut audio_tick = tokio::time::interval(OPUS_PTIME);
@@ -511,29 +593,13 @@ async fn send_media(
                 if at.elapsed() > frame_interval {
                     stats.late_frames.fetch_add(1, Ordering::Relaxed);
                 }
-                let frame = source.next_frame(keyframe_wanted.swap(false, Ordering::Relaxed));
+                let keyframe = keyframe_wanted.swap(false, Ordering::Relaxed);
+                let frame = source.next_frame(keyframe);
                 let first_index = stats.video_next.load(Ordering::Relaxed);
                 let payloads = vp8::packetize(&frame, MAX_PAYLOAD, first_index, now_ns());
                 let count = payloads.len();
-                for (i, payload) in payloads.into_iter().enumerate() {
-                    stats.payload_bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
-                    let packet = Packet {
-                        header: Header {
-                            version: 2,
-                            marker: i + 1 == count,
-                            payload_type: session.video_pt,
-                            sequence_number: video_seq,
-                            timestamp: video_ts,
-                            ssrc: session.video_ssrc,
-                            ..Default::default()
-                        },
-                        payload,
-                    };
-                    video_seq = video_seq.wrapping_add(1);
-                    if session.video.write_rtp(packet).await.is_err() {
-                        stats.write_errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                let layer = Layer { ssrc: session.video_ssrc, rid: top_rid };
+                write_frame(session, stats, payloads, &layer, &mut video_seq, video_ts).await;
                 // Published after the whole frame is handed over, so a viewer reading it sees
                 // only indexes that were really sent.
                 stats.video_next.fetch_add(count as u32, Ordering::Relaxed);
@@ -542,6 +608,15 @@ async fn send_media(
                     stats.keyframes.fetch_add(1, Ordering::Relaxed);
                 }
                 video_ts = video_ts.wrapping_add(plan.frame_ticks());
+                // The lower layers after the top one, whose packets carry the latency markers.
+                for (ssrc, rid, source, seq, ts) in &mut lower {
+                    let frame = source.next_frame(keyframe);
+                    let payloads = vp8::packetize(&frame, MAX_PAYLOAD, lower_index, now_ns());
+                    lower_index = lower_index.wrapping_add(payloads.len() as u32);
+                    let layer = Layer { ssrc: *ssrc, rid };
+                    write_frame(session, stats, payloads, &layer, seq, *ts).await;
+                    *ts = ts.wrapping_add(plan.frame_ticks());
+                }
             }
             _ = audio_tick.tick() => {
                 let index = stats.audio_next.load(Ordering::Relaxed);
@@ -570,6 +645,60 @@ async fn send_media(
                 }
                 stats.audio_next.fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+}
+
+/// One video layer's stream as it goes out: its SSRC, and its RID (simulcast; with the MID,
+/// in header extensions).
+struct Layer<'a> {
+    ssrc: u32,
+    rid: &'a str,
+}
+
+/// Writes one frame's packets back to back on `layer`, numbering them from `seq`.
+async fn write_frame(
+    session: &Session,
+    stats: &PublisherStats,
+    payloads: Vec<bytes::Bytes>,
+    layer: &Layer<'_>,
+    seq: &mut u16,
+    timestamp: u32,
+) {
+    let count = payloads.len();
+    for (i, payload) in payloads.into_iter().enumerate() {
+        stats
+            .payload_bytes
+            .fetch_add(payload.len() as u64, Ordering::Relaxed);
+        let mut packet = Packet {
+            header: Header {
+                version: 2,
+                marker: i + 1 == count,
+                payload_type: session.video_pt,
+                sequence_number: *seq,
+                timestamp,
+                ssrc: layer.ssrc,
+                ..Default::default()
+            },
+            payload,
+        };
+        if let Some(id) = session.rid_ext.filter(|_| !layer.rid.is_empty()) {
+            let rid = bytes::Bytes::copy_from_slice(layer.rid.as_bytes());
+            let mid = session.mid_ext.clone();
+            let set = packet
+                .header
+                .set_extension(id, rid)
+                .and_then(|()| match mid {
+                    Some((id, mid)) => packet.header.set_extension(id, mid),
+                    None => Ok(()),
+                });
+            if set.is_err() {
+                stats.write_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        *seq = seq.wrapping_add(1);
+        if session.video.write_rtp(packet).await.is_err() {
+            stats.write_errors.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct RunConfig {
     pub viewer_gro: bool,
     /// Whether viewers decrypted media themselves (`--viewer-own-srtp`).
     pub viewer_own_srtp: bool,
+    /// The publisher sent three simulcast layers (`--simulcast`).
+    #[serde(default)]
+    pub simulcast: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -43,6 +46,11 @@ pub struct Report {
     pub viewers: ViewerSummary,
     /// WHEP POST to the first keyframe packet, over viewers that got one.
     pub join_ms: Option<Percentiles>,
+    /// Where the join's time went: WHEP POST to the SDP answer (the node's negotiation and the
+    /// HTTP round trip), and to the connection up (ICE and DTLS done); the rest of `join_ms`
+    /// is the first keyframe's way.
+    pub join_answer_ms: Option<Percentiles>,
+    pub join_connected_ms: Option<Percentiles>,
     /// Publisher to viewer, one way, over live packets (see `viewer` module docs).
     pub latency_ms: Option<Percentiles>,
     /// The same over settled packets: those sent a second or more after the viewer's first
@@ -273,6 +281,8 @@ pub struct Measurements {
     pub elapsed_s: f64,
     pub publisher: Option<PublisherReport>,
     pub join_ms: Option<Percentiles>,
+    pub join_answer_ms: Option<Percentiles>,
+    pub join_connected_ms: Option<Percentiles>,
     pub latency_ms: Option<Percentiles>,
     pub latency_settled_ms: Option<Percentiles>,
     pub steady: Option<Steady>,
@@ -338,6 +348,8 @@ pub fn build(config: RunConfig, results: &[ViewerResult], m: Measurements) -> Re
         publisher: m.publisher,
         viewers,
         join_ms: m.join_ms,
+        join_answer_ms: m.join_answer_ms,
+        join_connected_ms: m.join_connected_ms,
         latency_ms: m.latency_ms,
         latency_settled_ms: m.latency_settled_ms,
         steady: m.steady,
@@ -448,6 +460,16 @@ impl Report {
             let _ = writeln!(s, "  failed x{n}: {kind}");
         }
         let _ = writeln!(s, "join:    {}", percentiles(&self.join_ms));
+        let _ = writeln!(
+            s,
+            "  of which WHEP POST to answer: {}",
+            percentiles(&self.join_answer_ms)
+        );
+        let _ = writeln!(
+            s,
+            "  POST to connected (ICE and DTLS done): {}",
+            percentiles(&self.join_connected_ms)
+        );
         let _ = writeln!(s, "latency: {}", percentiles(&self.latency_ms));
         let _ = writeln!(
             s,

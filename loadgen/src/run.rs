@@ -131,6 +131,11 @@ pub struct RunArgs {
     /// Allow origin and edge URLs that are not loopback addresses.
     #[arg(long)]
     pub allow_remote: bool,
+    /// The publisher sends its video in three simulcast layers (RIDs `l`, `m`, `h` at 8 %, 28 %
+    /// and 100 % of `--video-kbps`), as a browser's simulcast does; viewers and their
+    /// counters follow the top layer.
+    #[arg(long)]
+    pub simulcast: bool,
     /// No progress line on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -237,6 +242,7 @@ impl RunArgs {
             viewer_loss_pct: self.viewer_loss,
             viewer_gro: self.viewer_gro && self.viewer_engine == ViewerEngine::Rtc,
             viewer_own_srtp: self.viewer_own_srtp && self.viewer_engine == ViewerEngine::Rtc,
+            simulcast: self.simulcast,
         }
     }
 }
@@ -293,6 +299,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
             plan: plan.clone(),
             bind_ip: args.bind,
             token: args.token.clone(),
+            simulcast: args.simulcast,
         }),
     )
     .await
@@ -325,6 +332,8 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         latency: ShardedHistogram::new(SHARDS),
         latency_settled: ShardedHistogram::new(SHARDS),
         join: ShardedHistogram::new(SHARDS),
+        join_answer: ShardedHistogram::new(SHARDS),
+        join_connected: ShardedHistogram::new(SHARDS),
         skew_video: SkewTable::new(video_capacity),
         skew_audio: SkewTable::new(audio_capacity),
         stop: CancellationToken::new(),
@@ -439,6 +448,8 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
             elapsed_s,
             publisher: publisher_report,
             join_ms: Percentiles::of(&ctx.join.merged()),
+            join_answer_ms: Percentiles::of(&ctx.join_answer.merged()),
+            join_connected_ms: Percentiles::of(&ctx.join_connected.merged()),
             latency_ms: Percentiles::of(&ctx.latency.merged()),
             latency_settled_ms: Percentiles::of(&ctx.latency_settled.merged()),
             steady,

@@ -70,6 +70,10 @@ pub struct ViewerContext {
     pub latency_settled: ShardedHistogram,
     /// WHEP POST to first keyframe packet, microseconds.
     pub join: ShardedHistogram,
+    /// Where a join's time goes: WHEP POST to the answer (the node's negotiation and the HTTP
+    /// round trip), and to the connection up (ICE and DTLS after it), microseconds.
+    pub join_answer: ShardedHistogram,
+    pub join_connected: ShardedHistogram,
     pub skew_video: SkewTable,
     pub skew_audio: SkewTable,
     /// The end of the measurement: viewers stop counting, then leave.
@@ -205,6 +209,11 @@ impl ViewerClock {
             .compare_exchange(0, join_us + 1, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
             .then_some(join_us)
+    }
+
+    /// Microseconds from the WHEP POST to `now` ([`now_ns`] time).
+    pub fn since_post_us(&self, now: u64) -> u64 {
+        now.saturating_sub(self.post_start_ns) / 1000
     }
 
     /// WHEP POST to the first keyframe, microseconds.
@@ -444,6 +453,8 @@ async fn negotiate(
     peer.connected(CONNECT_TIMEOUT)
         .await
         .map_err(SetupError::Peer)?;
+    ctx.join_connected
+        .record(result.id, now_ns().saturating_sub(post_start_ns) / 1000);
     Ok(post_start_ns)
 }
 
@@ -502,6 +513,8 @@ pub(crate) async fn post_whep(
         .map_err(SetupError::Signal)?;
     result.redirects = accepted.redirects;
     *location = Some(accepted.location);
+    ctx.join_answer
+        .record(result.id, now_ns().saturating_sub(post_start_ns) / 1000);
     Ok((accepted.answer, post_start_ns))
 }
 

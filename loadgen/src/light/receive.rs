@@ -266,6 +266,8 @@ impl LightViewer {
         match state {
             RTCPeerConnectionState::Connected if !self.connected => {
                 self.connected = true;
+                ctx.join_connected
+                    .record(self.clock.id, self.clock.since_post_us(marker::now_ns()));
                 if ctx.own_srtp {
                     // DTLS is done, so the core has derived its keys.
                     match OwnSrtp::new(&self.tap) {

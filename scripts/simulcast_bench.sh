@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# What simulcast and per-viewer bandwidth estimation cost an edge (issue 19), in one run on
+# one edge: N viewers of a one-layer stream whose packets the viewers decrypt themselves (no
+# TWCC feedback: the edge estimates nothing, the bench of record), then the same viewers with
+# their packets through their cores (which send TWCC feedback: an estimate per viewer), then
+# a publisher of three simulcast layers (`--simulcast`) to such viewers. The paced stream
+# ceiling for N is measured first; scripts/bench_report.py prints the table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${SIM_OUT:-target/simulcast-bench}
+n=${SIM_VIEWERS:-300}
+duration=${SIM_DURATION:-20}
+mkdir -p "$out"
+rm -f "$out"/*.json
+cargo build --release --locked --bins
+bin=target/release
+"$bin/cascade-loadgen" limit --paced-viewers "$n" --json "$out/limit.json"
+
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+"$bin/cascade-origin" --http-listen 127.0.0.1:28280 --grpc-listen 127.0.0.1:29290 --node-id origin-1 2>"$out/origin.log" &
+pids+=($!); origin=$!
+"$bin/cascade-edge" --http-listen 127.0.0.1:28281 --grpc-listen 127.0.0.1:29291 --node-id edge-1 \
+  --upstream http://127.0.0.1:29290 2>"$out/edge.log" &
+pids+=($!); edge=$!
+for port in 28280 28281; do
+  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+done
+
+run() { # name, more loadgen flags
+  "$bin/cascade-loadgen" run --quiet --origin http://127.0.0.1:28280 --edge http://127.0.0.1:28281 \
+    --room "$1" --viewers "$n" --ramp 100 --duration "$duration" --pids "$origin,$edge" \
+    --json "$out/$1.json" "${@:2}" >"$out/$1.txt"
+}
+run "edge-$n"
+run "est-$n" --viewer-own-srtp false
+run "sim-$n" --viewer-own-srtp false --simulcast
+# The layers the edge's viewers were on at the end of the last run.
+curl -fsS http://127.0.0.1:28281/v1/sessions >"$out/sessions.json" || true
+python3 scripts/bench_report.py "$out" "$n"
+python3 - "$out/sessions.json" <<'PY'
+import collections, json, sys
+try:
+    sessions = json.load(open(sys.argv[1])).get("sessions", [])
+except (OSError, ValueError):
+    sessions = []
+layers = collections.Counter(str(s.get("layer")) for s in sessions)
+print("layers of the simulcast run's viewers at its end:", dict(layers))
+PY
