@@ -651,9 +651,9 @@ async fn send_media(
 
 /// One video layer's stream as it goes out: its SSRC, and its RID (simulcast; with the MID,
 /// in header extensions).
-struct Layer<'a> {
+struct Layer {
     ssrc: u32,
-    rid: &'a str,
+    rid: &'static str,
 }
 
 /// Writes one frame's packets back to back on `layer`, numbering them from `seq`.
@@ -661,7 +661,7 @@ async fn write_frame(
     session: &Session,
     stats: &PublisherStats,
     payloads: Vec<bytes::Bytes>,
-    layer: &Layer<'_>,
+    layer: &Layer,
     seq: &mut u16,
     timestamp: u32,
 ) {
@@ -683,7 +683,7 @@ async fn write_frame(
             payload,
         };
         if let Some(id) = session.rid_ext.filter(|_| !layer.rid.is_empty()) {
-            let rid = bytes::Bytes::copy_from_slice(layer.rid.as_bytes());
+            let rid = bytes::Bytes::from_static(layer.rid.as_bytes());
             let mid = session.mid_ext.clone();
             let set = packet
                 .header
