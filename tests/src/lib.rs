@@ -852,22 +852,28 @@ impl Browser {
 /// Waits until a watch page has decoded video frames and received audio, then until it has
 /// decoded `more` frames beyond that. Returns the stats at the end.
 pub async fn wait_playing(viewer: &Browser, more: u64, deadline: Duration) -> Result<Value> {
+    // The last stats read go into the error: whether video, audio or the connection is missing.
+    let last = std::cell::RefCell::new(Value::Null);
     let first = poll("decoded video and received audio", deadline, || async {
         let s = viewer.stats().await?;
         let ok = s["framesDecoded"].as_u64().unwrap_or(0) > 0
             && s["audioPackets"].as_u64().unwrap_or(0) > 0;
+        *last.borrow_mut() = s.clone();
         Ok(ok.then_some(s))
     })
-    .await?;
+    .await
+    .with_context(|| format!("the viewer's last stats: {}", last.borrow()))?;
     let base = first["framesDecoded"].as_u64().unwrap_or(0);
     let base_audio = first["audioPackets"].as_u64().unwrap_or(0);
     poll("decoded frames to keep increasing", deadline, || async {
         let s = viewer.stats().await?;
         let ok = s["framesDecoded"].as_u64().unwrap_or(0) >= base + more
             && s["audioPackets"].as_u64().unwrap_or(0) > base_audio;
+        *last.borrow_mut() = s.clone();
         Ok(ok.then_some(s))
     })
     .await
+    .with_context(|| format!("the viewer's last stats: {}", last.borrow()))
 }
 
 /// A `redis-server` started with the test's own arguments: a password, TLS, a replica, or

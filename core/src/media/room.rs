@@ -48,6 +48,9 @@ pub struct Outgoing {
     pub track: usize,
     /// Whether it starts a keyframe.
     pub keyframe: bool,
+    /// Whether it comes from the track's cached group of pictures, queued as the subscription
+    /// began (the picture is as old as the group): not live.
+    pub replay: bool,
     /// Which source of the track it came from (see [`Fanout::switch_source`]).
     pub source: u32,
     pub packet: Packet,
@@ -120,6 +123,7 @@ impl Fanout {
                 subscriber: sub.id,
                 track: self.track,
                 keyframe,
+                replay: false,
                 source: self.source,
                 packet: packet.clone(),
             };
@@ -139,6 +143,7 @@ impl Fanout {
                 subscriber: id,
                 track: self.track,
                 keyframe: i == 0,
+                replay: true,
                 source: self.source,
                 packet: packet.clone(),
             });

@@ -14,7 +14,7 @@ pub(super) use gate::{VideoGate, give_gates};
 pub(super) use layers::{LegLayers, give_layers};
 use probe::ProbeAim;
 pub(super) use probe::{Probing, Rtx};
-use repair::{report, resend, twcc_ext, wire_size};
+use repair::{keep_asking, report, resend, twcc_ext, wire_size};
 pub(super) use tcp_io::TcpInputs;
 
 pub(super) struct Engine {
@@ -561,13 +561,17 @@ impl Engine {
                         continue;
                     }
                     if switching {
-                        if !out.keyframe {
+                        // At a live keyframe: a new feed's replay of the layer's cached group
+                        // of pictures would be an old picture, and a burst of up to a whole
+                        // group into a link the viewer is being moved on for.
+                        if !out.keyframe || out.replay {
                             continue;
                         }
                         Self::complete_switch(viewer, key, leg, &mut self.switched);
                         switching = false;
                     }
-                    if !viewer.catch_up.is_empty() {
+                    // A replay (a joining viewer's new feed) is paced like any catch-up.
+                    if out.replay || !viewer.catch_up.is_empty() {
                         viewer.catch_up.push_back((
                             leg,
                             out.packet.clone(),
@@ -872,6 +876,7 @@ mod tests {
             subscriber: feed,
             track: 0,
             keyframe: false,
+            replay: false,
             source: 0,
             packet: Packet {
                 header: rtc::rtp::header::Header {

@@ -173,6 +173,8 @@ struct MuxLeg {
     /// Its retransmission stream (RFC 4588), if the viewer takes one: NACKed packets and the
     /// padding that probes the link go there.
     rtx: Option<engine::Rtx>,
+    /// Since when it has waited for a keyframe (`engine::repair::keep_asking`), if it does.
+    keyframe_wait: Option<Instant>,
 }
 
 struct Viewer {
@@ -574,6 +576,7 @@ fn negotiate(
             gate: None,
             video_off: false,
             rtx: rtx_ssrc.map(engine::Rtx::unnegotiated),
+            keyframe_wait: None,
         });
     }
     pc.add_local_candidate(crate::rtc::pc::host_candidate(candidate)?)?;

@@ -179,7 +179,11 @@ impl Engine {
         let Some(viewer) = self.viewers.get_mut(key) else {
             return;
         };
-        if viewer.next_adapt > now || viewer.protector.is_none() || !viewer.catch_up.is_empty() {
+        if viewer.next_adapt > now || viewer.protector.is_none() {
+            return;
+        }
+        keep_asking(viewer, now);
+        if !viewer.catch_up.is_empty() {
             return;
         }
         viewer.next_adapt = now + ADAPT_INTERVAL;
@@ -284,6 +288,7 @@ impl Engine {
             return;
         };
         if let Some(layer) = &to.layer {
+            tracing::debug!(viewer = viewer.id, to = %layer.rid, "switched simulcast layer");
             viewer.transport.set_layer(&layer.rid);
         }
         let from = std::mem::replace(&mut l.track, to);

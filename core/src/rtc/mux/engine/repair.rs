@@ -99,3 +99,33 @@ pub(super) fn report(viewer: &mut Viewer, now: Instant) {
         }
     }
 }
+
+/// How long a leg waits for a keyframe before it asks again: the request, or the keyframe, may
+/// have been lost on the way, or the track's limiter refused the request as one too soon after
+/// another, whose keyframe came before this leg waited for one.
+const KEYFRAME_RETRY: Duration = Duration::from_millis(700);
+
+/// Asks again for the keyframes a viewer's legs have waited for longer than [`KEYFRAME_RETRY`]
+/// (a little over a track's limiter interval): a video leg's first keyframe, the one it
+/// resumes at, or that of the simulcast layer it is switching to. A leg whose video is off (the
+/// gate, a full TCP connection) waits for nothing.
+pub(super) fn keep_asking(viewer: &mut Viewer, now: Instant) {
+    let congested = viewer.congested;
+    for l in viewer.legs.iter_mut() {
+        let pending = l.layers.as_ref().and_then(|layers| layers.pending.as_ref());
+        let stalled =
+            l.forward.needs_keyframe() && !l.forward.is_started() && !l.video_off && !congested;
+        let Some(track) = pending.or(stalled.then_some(&l.track)) else {
+            l.keyframe_wait = None;
+            continue;
+        };
+        let since = *l.keyframe_wait.get_or_insert(now);
+        if now.saturating_duration_since(since) < KEYFRAME_RETRY {
+            continue;
+        }
+        l.keyframe_wait = Some(now);
+        tracing::debug!(viewer = viewer.id, "still no keyframe: asking again");
+        let track = track.clone();
+        tokio::spawn(async move { track.request_keyframe().await });
+    }
+}
