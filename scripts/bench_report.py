@@ -62,15 +62,17 @@ def settled(r, k):
     """Latency of packets sent a second or more after the viewer's first (loadgen `SETTLE`)."""
     return lat(r, k, "latency_settled_ms")
 
-print("\n| hops | viewers | latency p50 ms | latency p99 ms |")
-print("|---|---|---|---|")
-hops = {}
-for h in ("hop0", "hop1", "hop2"):
-    r = load(h)
-    hops[h] = r
-    print(f"| {h[-1]} | {r['viewers']['connected']} | {lat(r,'p50_ms'):.2f} | {lat(r,'p99_ms'):.2f} |")
-for a, b in (("hop0", "hop1"), ("hop1", "hop2")):
-    print(f"added by {b}: p50 {lat(hops[b],'p50_ms')-lat(hops[a],'p50_ms'):+.2f} ms, p99 {lat(hops[b],'p99_ms')-lat(hops[a],'p99_ms'):+.2f} ms")
+# The latency per relay hop, where the run measured it (scripts/bench.sh; not the simulcast bench).
+if os.path.exists(os.path.join(out, "hop0.json")):
+    print("\n| hops | viewers | latency p50 ms | latency p99 ms |")
+    print("|---|---|---|---|")
+    hops = {}
+    for h in ("hop0", "hop1", "hop2"):
+        r = load(h)
+        hops[h] = r
+        print(f"| {h[-1]} | {r['viewers']['connected']} | {lat(r,'p50_ms'):.2f} | {lat(r,'p99_ms'):.2f} |")
+    for a, b in (("hop0", "hop1"), ("hop1", "hop2")):
+        print(f"added by {b}: p50 {lat(hops[b],'p50_ms')-lat(hops[a],'p50_ms'):+.2f} ms, p99 {lat(hops[b],'p99_ms')-lat(hops[a],'p99_ms'):+.2f} ms")
 
 def bucket_quantile(path, name, q):
     """Upper bound (s) of the histogram bucket holding quantile q, from a /metrics scrape."""

@@ -39,10 +39,14 @@ async fn a_viewer_losing_five_percent_of_its_packets_plays_without_freezing() ->
     let frames = delta("framesDecoded");
     let freezes_ms = delta("freezesMs");
     let nacks = delta("nackCount");
+    // A freeze with a keyframe asked for (PLI) waited for one; without, for a late repair.
     println!(
         "5 % loss, 30 s: {frames} frames decoded, {} freezes ({freezes_ms} ms), {nacks} NACKs \
-         sent, {} video packets lost for good",
+         sent, {} packets retransmitted, {} PLIs, {} keyframes decoded, {} video packets lost",
         delta("freezeCount"),
+        delta("retransmitted"),
+        delta("pliCount"),
+        delta("keyFramesDecoded"),
         delta("videoLost"),
     );
     assert!(
