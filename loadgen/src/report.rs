@@ -32,6 +32,9 @@ pub struct RunConfig {
     pub viewer_gro: bool,
     /// Whether viewers decrypted media themselves (`--viewer-own-srtp`).
     pub viewer_own_srtp: bool,
+    /// Milliseconds between a connecting viewer's ICE checks (`--viewer-ice-check-ms`).
+    #[serde(default)]
+    pub viewer_ice_check_ms: u64,
     /// The publisher sent three simulcast layers (`--simulcast`).
     #[serde(default)]
     pub simulcast: bool,

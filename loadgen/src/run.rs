@@ -122,6 +122,10 @@ pub struct RunArgs {
     /// generator could hold. `--viewer-own-srtp false` feeds every packet to the core.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub viewer_own_srtp: bool,
+    /// Milliseconds between a connecting `rtc` viewer's ICE checks: browsers pace them at 50
+    /// (RFC 8445's Ta); webrtc-rs's default is 200.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(5..=1000))]
+    pub viewer_ice_check_ms: u64,
     /// Driver threads of the `rtc` engine (one task each); viewers are spread over them.
     #[arg(long, default_value_t = 1)]
     pub viewer_drivers: usize,
@@ -242,6 +246,7 @@ impl RunArgs {
             viewer_loss_pct: self.viewer_loss,
             viewer_gro: self.viewer_gro && self.viewer_engine == ViewerEngine::Rtc,
             viewer_own_srtp: self.viewer_own_srtp && self.viewer_engine == ViewerEngine::Rtc,
+            viewer_ice_check_ms: self.viewer_ice_check_ms,
             simulcast: self.simulcast,
         }
     }
@@ -342,6 +347,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         loss_until: Instant::now() + Duration::from_secs_f64((args.duration - 1.0).max(0.0)),
         gro: args.viewer_gro,
         own_srtp: args.viewer_own_srtp,
+        ice_check: Duration::from_millis(args.viewer_ice_check_ms),
     });
 
     let mut watches: Vec<ProcWatch> = args.pids.iter().map(|&pid| ProcWatch::new(pid)).collect();

@@ -221,7 +221,7 @@ async fn signal_viewer(
     let local_addr = socket
         .local_addr()
         .map_err(|e| SetupError::Peer(PeerError::Socket(e)))?;
-    let (mut pc, offer, tap) = offer::offer(local_addr).map_err(SetupError::Peer)?;
+    let (mut pc, offer, tap) = offer::offer(local_addr, ctx.ice_check).map_err(SetupError::Peer)?;
     let (answer, post_start_ns) = post_whep(ctx, edge, &offer, location, result).await?;
     let answer = RTCSessionDescription::answer(answer)
         .map_err(|e| SetupError::Peer(PeerError::webrtc("parsing the SDP answer")(e)))?;

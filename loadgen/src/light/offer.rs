@@ -19,13 +19,20 @@ use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a candidate pair is checked before it is given up (webrtc-rs's default: 7 checks,
+/// 200 ms apart), whatever the pace of the checks.
+const ICE_CHECKING: Duration = Duration::from_millis(1_400);
 
 /// A receive-only core (video and audio) whose one ICE candidate is `local`, and its offer: WHEP
 /// without trickle, so the candidate is in the SDP. The core derives its SRTP keys through the
-/// returned [`KeyTap`], and offers only the profiles the tap tells apart.
+/// returned [`KeyTap`], and offers only the profiles the tap tells apart. Its ICE agent checks
+/// every `ice_check` while connecting: its controlling agent nominates a pair at the check
+/// after the one that found it, so that pace is most of a join on loopback.
 pub(super) fn offer(
     local: SocketAddr,
+    ice_check: Duration,
 ) -> Result<(RTCPeerConnection, String, Arc<KeyTap>), PeerError> {
     let tap = KeyTap::new().map_err(|e| {
         PeerError::Build(cascade_core::Error::Internal(format!(
@@ -45,6 +52,10 @@ pub(super) fn offer(
             Some(ICE_DISCONNECTED),
             Some(ICE_FAILED),
             Some(ICE_KEEPALIVE),
+        )
+        .with_ice_connection_attempts(
+            Some(ice_check),
+            Some((ICE_CHECKING.as_millis() / ice_check.as_millis().max(1)).clamp(7, 280) as u16),
         )
         // As the nodes', and browsers': a joining viewer gets its group of pictures in a burst.
         .with_srtp_replay_protection_window(cascade_core::rtc::pc::SRTP_REPLAY_WINDOW)
@@ -113,7 +124,7 @@ mod tests {
     #[test]
     fn offer_is_receive_only_with_the_socket_as_its_candidate() {
         let local: SocketAddr = "127.0.0.1:40123".parse().unwrap();
-        let (_pc, sdp, _tap) = offer(local).unwrap();
+        let (_pc, sdp, _tap) = offer(local, Duration::from_millis(50)).unwrap();
         let media: Vec<&str> = sdp.lines().filter(|l| l.starts_with("m=")).collect();
         assert_eq!(media.len(), 2, "{sdp}");
         assert!(media[0].starts_with("m=video") && media[1].starts_with("m=audio"));
