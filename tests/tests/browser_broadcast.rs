@@ -196,9 +196,12 @@ async fn viewer_joining_mid_stream_gets_a_picture_quickly() -> anyhow::Result<()
         Ok(late.eval("window.cascade.firstFrameMs").await?.as_u64())
     })
     .await?;
+    let join = late.eval("window.cascade.join").await?;
     // Reported, not asserted: speed is measured in benchmarks, not in tests.
     println!(
-        "late joiner: first decoded frame {first_frame_ms} ms after starting (page-measured, 1 s sampling)"
+        "late joiner, ms after starting: ICE servers {}, candidates gathered {}, answer {}, \
+         connected {}, first frame shown {first_frame_ms}",
+        join["servers"], join["gathered"], join["answered"], join["connected"]
     );
     Ok(())
 }
