@@ -5,7 +5,10 @@ mod srtcp_test;
 #[cfg(test)]
 mod srtp_test;
 
-use std::collections::HashMap;
+// Cascade patch: SSRC states in an Fx map. SipHash's DoS resistance buys nothing here (a
+// state is kept only for an SSRC whose packet authenticated, and a context holds a handful)
+// and cost two SipHash rounds per protected packet.
+use rustc_hash::FxHashMap;
 
 use crypto::RTCCrypto;
 use shared::replay_detector::*;
@@ -96,8 +99,8 @@ impl SrtpSsrcState {
 pub struct Context {
     cipher: Box<dyn Cipher>,
 
-    srtp_ssrc_states: HashMap<u32, SrtpSsrcState>,
-    srtcp_ssrc_states: HashMap<u32, SrtcpSsrcState>,
+    srtp_ssrc_states: FxHashMap<u32, SrtpSsrcState>,
+    srtcp_ssrc_states: FxHashMap<u32, SrtcpSsrcState>,
 
     new_srtp_replay_detector: ContextOption,
     new_srtcp_replay_detector: ContextOption,
@@ -164,8 +167,8 @@ impl Context {
 
         Ok(Context {
             cipher,
-            srtp_ssrc_states: HashMap::new(),
-            srtcp_ssrc_states: HashMap::new(),
+            srtp_ssrc_states: FxHashMap::default(),
+            srtcp_ssrc_states: FxHashMap::default(),
             new_srtp_replay_detector: srtp_ctx_opt,
             new_srtcp_replay_detector: srtcp_ctx_opt,
         })

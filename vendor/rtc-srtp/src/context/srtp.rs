@@ -117,15 +117,22 @@ impl Context {
         start: usize,
         header: &rtp::Header,
     ) -> Result<()> {
-        let (roc, diff, ovf) = self
-            .get_srtp_ssrc_state(header.ssrc)
-            .next_rollover_count(header.sequence_number);
+        // One lookup: the state and the cipher are disjoint fields.
+        let new_srtp_replay_detector = &self.new_srtp_replay_detector;
+        let state = self
+            .srtp_ssrc_states
+            .entry(header.ssrc)
+            .or_insert_with(|| SrtpSsrcState {
+                ssrc: header.ssrc,
+                replay_detector: Some(new_srtp_replay_detector()),
+                ..Default::default()
+            });
+        let (roc, diff, ovf) = state.next_rollover_count(header.sequence_number);
         if ovf {
             return Err(Error::ErrExceededMaxPackets);
         }
         self.cipher.encrypt_rtp_in_place(buf, start, header, roc)?;
-        self.get_srtp_ssrc_state(header.ssrc)
-            .update_rollover_count(header.sequence_number, diff);
+        state.update_rollover_count(header.sequence_number, diff);
         Ok(())
     }
 
