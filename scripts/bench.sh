@@ -17,27 +17,17 @@ bin=target/release
 # that many live receivers).
 "$bin/cascade-loadgen" limit --paced-viewers "$(echo $viewers | tr ' ' ',')" --json "$out/limit.json"
 
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
-trap cleanup EXIT
-"$bin/cascade-origin" --http-listen 127.0.0.1:28080 --grpc-listen 127.0.0.1:29090 --node-id origin-1 2>"$out/origin.log" &
-pids+=($!); origin=$!
-"$bin/cascade-edge" --http-listen 127.0.0.1:28081 --grpc-listen 127.0.0.1:29091 --node-id edge-1 \
-  --upstream http://127.0.0.1:29090 2>"$out/edge1.log" &
-pids+=($!); edge=$!
-"$bin/cascade-edge" --http-listen 127.0.0.1:28082 --grpc-listen 127.0.0.1:29092 --node-id edge-2 \
-  --upstream http://127.0.0.1:29091 2>"$out/edge2.log" &
-pids+=($!); edge2=$!
+. scripts/nodes.sh
+start_node origin origin-1 28080 29090 "$out/origin.log"
+origin=$started
+start_node edge edge-1 28081 29091 "$out/edge1.log" --upstream http://127.0.0.1:29090
+edge=$started
+start_node edge edge-2 28082 29092 "$out/edge2.log" --upstream http://127.0.0.1:29091
+edge2=$started
 # For comparison in the same run: an edge without the UDP mux (a peer connection per viewer).
-"$bin/cascade-edge" --http-listen 127.0.0.1:28083 --grpc-listen 127.0.0.1:29093 --node-id edge-pc \
-  --upstream http://127.0.0.1:29090 --udp-mux false 2>"$out/edge-pc.log" &
-pids+=($!); edgepc=$!
-for port in 28080 28081 28082 28083; do
-  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-done
-for pid in "${pids[@]}"; do
-  kill -0 "$pid" 2>/dev/null || { echo "a node did not start (port in use?): see $out/*.log" >&2; exit 1; }
-done
+start_node edge edge-pc 28083 29093 "$out/edge-pc.log" --upstream http://127.0.0.1:29090 --udp-mux false
+edgepc=$started
+wait_healthy 28080 28081 28082 28083
 
 run() { # name, edge url, viewers, pids, more loadgen flags
   "$bin/cascade-loadgen" run --quiet --origin http://127.0.0.1:28080 --edge "$2" --room "$1" \

@@ -12,17 +12,8 @@ mkdir -p "$out"
 cargo build --release --locked --bins
 bin=target/release
 
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
-trap cleanup EXIT
-"$bin/cascade-origin" --http-listen 127.0.0.1:28180 --grpc-listen 127.0.0.1:29190 --node-id origin-1 2>"$out/origin.log" &
-pids+=($!)
-"$bin/cascade-edge" --http-listen 127.0.0.1:28181 --grpc-listen 127.0.0.1:29191 --node-id edge-1 \
-  --upstream http://127.0.0.1:29190 2>"$out/edge.log" &
-pids+=($!); edge=$!
-for port in 28180 28181; do
-  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-done
+. scripts/nodes.sh
+origin_and_edge "$out" 28180 29190
 
 for round in 1 2; do
   for transport in udp tcp; do

@@ -17,22 +17,12 @@ tick=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=(); }
-trap cleanup EXIT
+. scripts/nodes.sh
 
 # One configuration: $1 rooms of $2 viewers each. Prints one table row.
 measure() {
   local rooms=$1 viewers=$2
-  "$bin/cascade-origin" --http-listen 127.0.0.1:28180 --grpc-listen 127.0.0.1:29190 \
-    --node-id origin-1 2>"$out/origin.log" &
-  pids+=($!); local origin=$!
-  "$bin/cascade-edge" --http-listen 127.0.0.1:28181 --grpc-listen 127.0.0.1:29191 \
-    --node-id edge-1 --upstream http://127.0.0.1:29190 2>"$out/edge.log" &
-  pids+=($!); local edge=$!
-  for port in 28180 28181; do
-    for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-  done
+  origin_and_edge "$out" 28180 29190
   local loads=()
   for r in $(seq "$rooms"); do
     "$bin/cascade-loadgen" run --quiet --room "room-$r" --viewers "$viewers" --ramp 20 \

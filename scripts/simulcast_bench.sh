@@ -16,17 +16,8 @@ cargo build --release --locked --bins
 bin=target/release
 "$bin/cascade-loadgen" limit --paced-viewers "$n" --json "$out/limit.json"
 
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
-trap cleanup EXIT
-"$bin/cascade-origin" --http-listen 127.0.0.1:28280 --grpc-listen 127.0.0.1:29290 --node-id origin-1 2>"$out/origin.log" &
-pids+=($!); origin=$!
-"$bin/cascade-edge" --http-listen 127.0.0.1:28281 --grpc-listen 127.0.0.1:29291 --node-id edge-1 \
-  --upstream http://127.0.0.1:29290 2>"$out/edge.log" &
-pids+=($!); edge=$!
-for port in 28280 28281; do
-  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-done
+. scripts/nodes.sh
+origin_and_edge "$out" 28280 29290
 
 run() { # name, more loadgen flags
   "$bin/cascade-loadgen" run --quiet --origin http://127.0.0.1:28280 --edge http://127.0.0.1:28281 \

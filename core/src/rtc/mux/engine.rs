@@ -181,20 +181,11 @@ impl Engine {
         let Some(viewer) = self.viewers.get_mut(key) else {
             return;
         };
-        while let Some(out) = viewer.pc.poll_write() {
-            let stun = is_stun(&out.message);
-            let Some(to) = self.out.push_core(key, &out) else {
-                continue;
-            };
-            if let MediaTo::Udp(addr) = to {
-                route(&mut self.by_addr, &mut viewer.addrs, key, addr, stun);
-            }
-            if !stun {
-                viewer.media_to = Some(to);
-            }
-        }
+        drain_writes(viewer, key, &mut self.out, &mut self.by_addr);
         let mut connected = false;
+        let mut events = false;
         while let Some(event) = viewer.pc.poll_event() {
+            events = true;
             if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) = event {
                 tracing::debug!(viewer = viewer.id, %state, "viewer connection state");
                 match state {
@@ -257,6 +248,11 @@ impl Engine {
                     viewer.gone = true;
                 }
             }
+        }
+        if events {
+            // What the events set going: the DTLS client's first flight as ICE selects a pair.
+            // After the writes above, so the STUN answer that completed ICE leaves first.
+            drain_writes(viewer, key, &mut self.out, &mut self.by_addr);
         }
         viewer.deadline = viewer.pc.poll_timeout();
         if viewer.gone {
@@ -772,6 +768,27 @@ fn frame_pads(batch: &[Outgoing], feed: u64, scratch: &mut Vec<usize>, pads: &mu
             if pad <= MAX_PAD {
                 pads[i] = pad as u8;
             }
+        }
+    }
+}
+
+/// Sends what viewer `key`'s core has to write, and learns where it sends (`route`).
+fn drain_writes(
+    viewer: &mut Viewer,
+    key: usize,
+    out: &mut Out,
+    by_addr: &mut HashMap<SocketAddr, usize>,
+) {
+    while let Some(message) = viewer.pc.poll_write() {
+        let stun = is_stun(&message.message);
+        let Some(to) = out.push_core(key, &message) else {
+            continue;
+        };
+        if let MediaTo::Udp(addr) = to {
+            route(by_addr, &mut viewer.addrs, key, addr, stun);
+        }
+        if !stun {
+            viewer.media_to = Some(to);
         }
     }
 }
