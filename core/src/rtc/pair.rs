@@ -596,36 +596,76 @@ mod tests {
         assert!(lost >= 2, "flight 5 lost {lost} times");
     }
 
-    /// The answerer, DTLS client as the node is to its viewers and publishers, sends its
-    /// ClientHello as soon as ICE has a pair, not at its next timer (vendor/README.md, the
-    /// `rtc` patch to the DTLS handler): driven as webrtc's driver and the mux drive a core
-    /// (writes, then events, then sleep until the next timeout), on simulated time. Unpatched,
-    /// the ClientHello waited up to the offerer's 200 ms check interval.
+    /// The answerer, DTLS client as the node is to its viewers, sends its ClientHello as soon
+    /// as ICE has a pair when driven as the UDP mux drives its viewers' cores
+    /// (`mux::engine::Engine::service`: writes, then events, and when there were events a
+    /// timeout and the writes again), on simulated time. webrtc-rs's DTLS handler hands the
+    /// flight out only on a timeout: without the mux's, it waited for the ICE agent's next
+    /// timer, up to the offerer's 200 ms check interval.
     #[test]
     fn the_dtls_client_hello_leaves_as_ice_selects_a_pair() {
-        for kind in [CoreKind::OwnMedia, CoreKind::Full] {
-            let mut pair =
-                Pair::negotiated(kind, IceRole::Answerer, |offer| offer).expect("negotiated");
-            let start = Instant::now();
-            let mut now = start;
-            let (mut sender_up, mut viewer_up) = (false, false);
-            while !(sender_up && viewer_up) && now < start + Duration::from_secs(2) {
-                let seen = drive(&mut pair, &mut now, Duration::from_millis(5));
-                sender_up |= seen.sender_connected;
-                viewer_up |= seen.viewer_connected;
+        let mut pair = Pair::negotiated(CoreKind::OwnMedia, IceRole::Answerer, |offer| offer)
+            .expect("negotiated");
+        let start = Instant::now();
+        let mut now = start;
+        let (mut sender_up, mut viewer_up) = (false, false);
+        while !(sender_up && viewer_up) && now < start + Duration::from_secs(2) {
+            let mut moved = false;
+            while let Some(out) = pair.sender.poll_write() {
+                moved = true;
+                let (from, at) = (pair.sender_addr, pair.viewer_addr);
+                deliver_at(now, &mut pair.viewer, from, at, out.message);
             }
-            let took = now - start;
-            assert!(
-                sender_up && viewer_up,
-                "{kind:?}: not connected in {took:?}"
-            );
-            // ICE takes the offerer's first check (at once) and its nomination; DTLS is four
-            // flights with no loss. All of it well within one check interval.
-            assert!(
-                took < Duration::from_millis(100),
-                "{kind:?}: connected after {took:?}"
-            );
+            let mut events = false;
+            while let Some(e) = pair.sender.poll_event() {
+                events = true;
+                sender_up |= matches!(
+                    e,
+                    RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
+                        RTCPeerConnectionState::Connected
+                    )
+                );
+            }
+            if events {
+                let _ = pair.sender.handle_timeout(now);
+                moved = true;
+            }
+            while let Some(out) = pair.viewer.poll_write() {
+                moved = true;
+                let (from, at) = (pair.viewer_addr, pair.sender_addr);
+                deliver_at(now, &mut pair.sender, from, at, out.message);
+            }
+            while let Some(e) = pair.viewer.poll_event() {
+                viewer_up |= matches!(
+                    e,
+                    RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
+                        RTCPeerConnectionState::Connected
+                    )
+                );
+            }
+            if moved {
+                continue;
+            }
+            now = [pair.viewer.poll_timeout(), pair.sender.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(now)
+                .max(now + Duration::from_millis(1));
+            for pc in [&mut pair.viewer, &mut pair.sender] {
+                if pc.poll_timeout().is_some_and(|t| t <= now) {
+                    let _ = pc.handle_timeout(now);
+                }
+            }
         }
+        let took = now - start;
+        assert!(sender_up && viewer_up, "not connected in {took:?}");
+        // ICE takes the offerer's first check (at once) and its nomination; DTLS is four
+        // flights with no loss. All of it well within one check interval.
+        assert!(
+            took < Duration::from_millis(100),
+            "connected after {took:?}"
+        );
     }
 
     /// A connected core wakes for its ICE agent only as often as the agent has something to do

@@ -251,7 +251,13 @@ impl Engine {
         }
         if events {
             // What the events set going: the DTLS client's first flight as ICE selects a pair.
-            // After the writes above, so the STUN answer that completed ICE leaves first.
+            // webrtc-rs's DTLS handler queues it inside its endpoint and hands it out only on a
+            // timeout, which would be the ICE agent's next one (up to 200 ms later); a timeout
+            // now hands it out. After the writes above, so the STUN answer that completed ICE
+            // leaves first (a client drops DTLS that comes before its own pair is selected).
+            if let Err(e) = viewer.pc.handle_timeout(Instant::now()) {
+                tracing::debug!(error = %e, "viewer core timeout");
+            }
             drain_writes(viewer, key, &mut self.out, &mut self.by_addr);
         }
         viewer.deadline = viewer.pc.poll_timeout();
