@@ -368,11 +368,8 @@ pub struct Room {
     bound: watch::Sender<usize>,
     ended: CancellationToken,
     end_reason: Mutex<Option<EndReason>>,
-    /// Sessions attached or attaching (viewers and downstream relay links), and holds.
+    /// Sessions attached or attaching (viewers and downstream relay links).
     reservations: AtomicUsize,
-    /// Of the reservations, those that hold the room for a downstream node's `Subscribe`
-    /// (`Node::hold_room`), not sessions.
-    holds: AtomicUsize,
     expected_known: AtomicBool,
     /// The next simulcast group number (see [`Layer::group`]).
     next_group: AtomicU32,
@@ -416,7 +413,6 @@ impl Room {
             ended: CancellationToken::new(),
             end_reason: Mutex::new(None),
             reservations: AtomicUsize::new(0),
-            holds: AtomicUsize::new(0),
             expected_known: AtomicBool::new(false),
             next_group: AtomicU32::new(0),
             expected_layers: AtomicUsize::new(0),
@@ -768,28 +764,9 @@ impl Room {
             .saturating_sub(1)
     }
 
-    /// Sessions attached or attaching, and holds.
+    /// Sessions attached or attaching.
     pub fn reservations(&self) -> usize {
         self.reservations.load(Ordering::Acquire)
-    }
-
-    /// Marks one reservation taken as a hold: for a session to come (see [`Room::take_hold`]).
-    pub fn mark_hold(&self) {
-        self.holds.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// Un-counts one hold, if any is left (its reservation is then the caller's to release):
-    /// each hold ends once, at the session it was for or at its deadline, whichever is first.
-    pub fn take_hold(&self) -> bool {
-        self.holds
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| h.checked_sub(1))
-            .is_ok()
-    }
-
-    /// Sessions attached or attaching: the reservations that are not holds.
-    pub fn sessions(&self) -> usize {
-        self.reservations()
-            .saturating_sub(self.holds.load(Ordering::Acquire))
     }
 }
 
@@ -844,29 +821,5 @@ impl Drop for Subscription {
         for track in &self.tracks {
             track.detach(self.id);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A downstream node's hold keeps the room but is not a session, and ends once: at the
-    /// link it was for or at its deadline, whichever comes first.
-    #[test]
-    fn a_hold_is_not_a_session_and_ends_once() {
-        let room = Room::new("r", true);
-        room.reserve();
-        room.mark_hold();
-        assert_eq!((room.reservations(), room.sessions()), (1, 0));
-        // The link's own reservation, then the link takes the hold over.
-        room.reserve();
-        assert_eq!(room.sessions(), 1);
-        assert!(room.take_hold());
-        assert_eq!(room.release(), 1);
-        assert_eq!((room.reservations(), room.sessions()), (1, 1));
-        // The hold's deadline finds nothing left to release.
-        assert!(!room.take_hold());
-        assert_eq!(room.sessions(), 1);
     }
 }
