@@ -16,7 +16,7 @@
 
 use crate::media::MediaKind;
 use crate::media::forward::{
-    Codec, KeyframeCache, KeyframeLimiter, keyframe_start, strip_extensions,
+    Codec, KeyframeAsk, KeyframeCache, KeyframeLimiter, keyframe_start, strip_extensions,
 };
 use crate::media::layers::Layer;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -89,6 +89,8 @@ pub struct Fanout {
     source: u32,
     cache: KeyframeCache,
     subscribers: Vec<SubscriberTx>,
+    /// Keyframe starts delivered, whatever the source (a deferred request checks it).
+    keyframes: u64,
 }
 
 impl std::fmt::Debug for Fanout {
@@ -108,7 +110,13 @@ impl Fanout {
             source: 0,
             cache: KeyframeCache::new(KEYFRAME_CACHE_PACKETS),
             subscribers: Vec::new(),
+            keyframes: 0,
         }
+    }
+
+    /// How many keyframe starts it delivered.
+    pub fn keyframes(&self) -> u64 {
+        self.keyframes
     }
 
     /// Records one source packet and queues it for every subscriber. Returns how many
@@ -117,6 +125,7 @@ impl Fanout {
         if self.codec.needs_keyframe() {
             self.cache.push(packet, keyframe);
         }
+        self.keyframes += u64::from(keyframe);
         let mut drops = 0;
         for sub in &self.subscribers {
             let out = Outgoing {
@@ -264,15 +273,47 @@ impl RoomTrack {
             .detach(id);
     }
 
-    /// Asks the source for a keyframe, at most once per interval whoever asks.
-    pub async fn request_keyframe(&self) {
-        let allowed = {
-            let mut limiter = self.limiter.lock().unwrap_or_else(|p| p.into_inner());
-            limiter.allow(self.epoch.elapsed())
-        };
-        if !allowed || !self.codec_kind.needs_keyframe() {
+    /// Asks the source for a keyframe, at most once per interval whoever asks: a request within
+    /// the interval goes at its end, unless a keyframe came through in the meantime.
+    pub async fn request_keyframe(self: &Arc<Self>) {
+        if !self.codec_kind.needs_keyframe() {
             return;
         }
+        let ask = self
+            .limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .ask(self.epoch.elapsed());
+        match ask {
+            KeyframeAsk::Now => self.send_keyframe_request().await,
+            KeyframeAsk::Covered => {}
+            KeyframeAsk::Later(wait) => {
+                let track = self.clone();
+                let seen = self.keyframes_seen();
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    let due = track
+                        .limiter
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .fire(track.epoch.elapsed());
+                    if due && track.keyframes_seen() == seen {
+                        track.send_keyframe_request().await;
+                    }
+                });
+            }
+        }
+    }
+
+    /// How many keyframes the current source has brought.
+    fn keyframes_seen(&self) -> u64 {
+        self.fanout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keyframes()
+    }
+
+    async fn send_keyframe_request(&self) {
         let source = self
             .source
             .lock()

@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 use webrtc::peer_connection::{PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler};
 
 mod interceptors;
+mod runtime;
 pub use interceptors::{FeedbackCounter, KeyframeRequestForwarder};
 
 /// Packets behind the newest that a receiving SRTP context still accepts (once each), as
@@ -375,6 +376,9 @@ impl PcFactory {
             .with_setting_engine(setting_engine.build())
             .with_handler(handler)
             .with_udp_addrs(vec![std::net::SocketAddr::new(self.settings.bind_ip, port)]);
+        if let Some(runtime) = runtime::pc_runtime() {
+            builder = builder.with_runtime(runtime);
+        }
         if (role == IceRole::Answerer && self.ice_tcp.get().is_some())
             || (role == IceRole::Offerer && self.tcp_client)
         {

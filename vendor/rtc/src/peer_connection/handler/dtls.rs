@@ -396,6 +396,17 @@ impl<'a>
                         dtls_handshake_config,
                         None,
                     )?;
+                    // Cascade patch: the ClientHello `connect` queued goes out with the next
+                    // write poll. Left in the endpoint, it waited for the next timeout of any
+                    // part of the connection (the ICE agent's, up to a check interval later):
+                    // 150 ms of a viewer's join on loopback.
+                    while let Some(transmit) = dtls_endpoint.poll_transmit() {
+                        self.ctx.write_outs.push_back(TaggedRTCMessageInternal {
+                            now: transmit.now,
+                            transport: transmit.transport,
+                            message: RTCMessageInternal::Dtls(DTLSMessage::Raw(transmit.message)),
+                        });
+                    }
                 };
             }
         } else {
@@ -429,6 +440,12 @@ impl<'a>
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
+        // Cascade patch: writes queued while handling an event (the ClientHello above) are due
+        // now. A driver that polls writes before events and then sleeps until the next
+        // timeout (webrtc's) would otherwise hold them until some timer fires.
+        if let Some(queued) = self.ctx.write_outs.front() {
+            return Some(queued.now);
+        }
         if let Some(dtls_endpoint) = self.ctx.dtls_transport.dtls_endpoint.as_ref() {
             let mut eto = None;
 

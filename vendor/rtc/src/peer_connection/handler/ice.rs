@@ -157,8 +157,13 @@ impl<'a>
     }
 
     fn poll_write(&mut self) -> Option<Self::Wout> {
-        while let Some(transmit) = self.ctx.ice_transport.agent.poll_write() {
-            self.ctx.write_outs.push_back(TaggedRTCMessageInternal {
+        // Cascade patch: the agent's own messages first, then what came down the pipeline. The
+        // STUN answer that completes ICE is queued as the check is read; the DTLS client's first
+        // flight, as the handlers above hear of the selected pair. Both can be waiting at the
+        // same flush, and a peer drops DTLS that reaches it before its own pair is selected
+        // (it takes the answer to select it): a ClientHello first costs a retransmission, 1 s.
+        if let Some(transmit) = self.ctx.ice_transport.agent.poll_write() {
+            return Some(TaggedRTCMessageInternal {
                 now: transmit.now,
                 transport: transmit.transport,
                 message: RTCMessageInternal::Stun(STUNMessage::Raw(transmit.message)),
