@@ -465,27 +465,25 @@ impl Protector {
 }
 
 /// Recent packets of one stream by sequence number, for answering NACKs: the last
-/// [`History::SLOTS`] sequence numbers (about 7 s of the reference stream's video). The mux
+/// [`History::SLOTS`] sequence numbers (about 4 s of the reference stream's video). The mux
 /// keeps one per feed, as the packets came from the room track (one copy for all its viewers;
-/// payloads shared, not copied). Twice the keyframe cache: a joining viewer is sent the cached
-/// group of pictures (up to 1024 packets behind the newest) and may NACK any of it.
+/// payloads shared, not copied). A joining viewer is sent the cached group of pictures, up to
+/// 1024 packets behind the newest, and may NACK any of it: what the history no longer holds
+/// is looked up in the feed's keyframe cache, which holds exactly those. The slots are taken at
+/// the first packet: a stream that is never NACKed (audio) keeps none.
+#[derive(Default)]
 pub struct History {
-    slots: Box<[Option<Packet>]>,
-}
-
-impl Default for History {
-    fn default() -> Self {
-        Self {
-            slots: vec![None; Self::SLOTS].into_boxed_slice(),
-        }
-    }
+    slots: Vec<Option<Packet>>,
 }
 
 impl History {
     /// A power of two, so slots stay put across the 16-bit wrap.
-    pub const SLOTS: usize = 2048;
+    pub const SLOTS: usize = 1024;
 
     pub fn push(&mut self, packet: Packet) {
+        if self.slots.is_empty() {
+            self.slots.resize(Self::SLOTS, None);
+        }
         let slot = usize::from(packet.header.sequence_number) % Self::SLOTS;
         self.slots[slot] = Some(packet);
     }
@@ -497,7 +495,8 @@ impl History {
 
     /// The packet sent with sequence number `seq`, if it is still held.
     pub fn get(&self, seq: u16) -> Option<&Packet> {
-        self.slots[usize::from(seq) % Self::SLOTS]
+        self.slots
+            .get(usize::from(seq) % Self::SLOTS)?
             .as_ref()
             .filter(|p| p.header.sequence_number == seq)
     }

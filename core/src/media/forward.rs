@@ -375,10 +375,11 @@ pub struct KeyframeCache {
 
 impl KeyframeCache {
     /// Holds at most `capacity` packets (a long group of pictures invalidates the cache, and a
-    /// joining viewer then asks for a new keyframe instead).
+    /// joining viewer then asks for a new keyframe instead). The room for them is taken at the
+    /// first packet, once: a track that never pushes (audio) costs nothing.
     pub fn new(capacity: usize) -> Self {
         Self {
-            packets: Vec::with_capacity(capacity),
+            packets: Vec::new(),
             valid: false,
             capacity,
         }
@@ -388,6 +389,10 @@ impl KeyframeCache {
     /// given out): when a keyframe's first packet is lost and arrives late (resent after a
     /// NACK), the rest of its picture and what followed came first, and belong to it.
     pub fn push(&mut self, packet: &Packet, keyframe_start: bool) {
+        if self.packets.capacity() == 0 {
+            // A keyframe start may make it one over capacity before it is cleared.
+            self.packets.reserve_exact(self.capacity + 1);
+        }
         let seq = packet.header.sequence_number;
         if keyframe_start {
             let first = self.packets.first().map(|p| &p.header);
@@ -432,6 +437,15 @@ impl KeyframeCache {
     /// complete start of a picture is held.
     pub fn snapshot(&self) -> &[Packet] {
         if self.valid { &self.packets } else { &[] }
+    }
+
+    /// The held packet with sequence number `seq`, if any (for a NACK the history could not
+    /// answer: a packet of a joining viewer's catch-up).
+    pub fn get(&self, seq: u16) -> Option<&Packet> {
+        self.packets
+            .iter()
+            .rev()
+            .find(|p| p.header.sequence_number == seq)
     }
 
     /// Forgets everything: the source changed, its old keyframe is no start for the new one.
@@ -984,6 +998,17 @@ mod tests {
         cache.push(&packet(0, 8, b"d"), false);
         cache.push(&packet(65533, 7, b"k"), true);
         assert_eq!(seqs(&cache), vec![65533, 65534, 65535, 0]);
+    }
+
+    #[test]
+    fn a_held_packet_is_found_by_its_sequence_number() {
+        let mut cache = KeyframeCache::new(8);
+        cache.push(&packet(10, 0, b"k"), true);
+        cache.push(&packet(11, 0, b"a"), false);
+        cache.push(&packet(12, 1, b"b"), false);
+        assert_eq!(cache.get(11).map(|p| &p.payload[..]), Some(&b"a"[..]));
+        assert!(cache.get(9).is_none());
+        assert!(cache.get(13).is_none());
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub const SRTP_REPLAY_WINDOW: usize = 1024;
 
 /// How many times one lost packet is NACKed at most (100 ms apart).
 pub const MAX_NACKS_PER_PACKET: u16 = 3;
+/// Packets a sending peer connection keeps per stream to answer NACKs: about 2 s of the
+/// reference 2.5 Mbit/s video (webrtc-rs's default, 1,024, pins 4 s of payloads per stream, and
+/// the origin has one such stream per relayed layer per room). A power of two.
+pub const NACK_SEND_BUFFER: u16 = 512;
 
 /// ICE's timeouts on every core (see [`PcFactory::engines`]): disconnected after this long
 /// without word from the peer, failed after [`ICE_FAILED`], with a keepalive every
@@ -305,7 +309,12 @@ impl PcFactory {
         match kind {
             CoreKind::Full => {
                 registry = registry
-                    .with(Slot::NackResponder, NackResponderBuilder::new().build())
+                    .with(
+                        Slot::NackResponder,
+                        NackResponderBuilder::new()
+                            .with_size(NACK_SEND_BUFFER)
+                            .build(),
+                    )
                     .with(
                         Slot::NackGenerator,
                         NackGeneratorBuilder::new()
@@ -317,7 +326,12 @@ impl PcFactory {
             }
             CoreKind::SendOnly => {
                 registry = registry
-                    .with(Slot::NackResponder, NackResponderBuilder::new().build())
+                    .with(
+                        Slot::NackResponder,
+                        NackResponderBuilder::new()
+                            .with_size(NACK_SEND_BUFFER)
+                            .build(),
+                    )
                     .with(Slot::SenderReport, SenderReportBuilder::new().build());
             }
             // The mux answers NACKs and sends sender reports itself (`egress`), and numbers

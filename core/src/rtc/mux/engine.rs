@@ -524,8 +524,9 @@ impl Engine {
                 feed.history.clear();
                 feed.source = Some(out.source);
             }
-            feed.history.push(out.packet.clone());
+            // Only video is NACKed (`pc::register_nack_feedback`) or started at a keyframe.
             if feed.video {
+                feed.history.push(out.packet.clone());
                 feed.cache.push(&out.packet, out.keyframe);
             }
             if !self.batch_feeds.contains(&out.subscriber) {

@@ -20,8 +20,9 @@ pub(super) fn wire_size(packet: &rtc::rtp::Packet, pad: u8, twcc: bool) -> usize
 
 /// Answers a viewer's NACK with the packets of `leg` it names that are still held, as they were
 /// first sent (same SSRC and sequence number: RFC 4585 retransmission without RTX): each NACKed
-/// number maps back through the leg's rewriter to a source packet in `feed`'s history (only
-/// one the leg sent, under its current mapping), and a copy is rewritten as it was sent.
+/// number maps back through the leg's rewriter to a source packet in `feed`'s history or
+/// keyframe cache (only one the leg sent, under its current mapping), and a copy is rewritten
+/// as it was sent.
 pub(super) fn resend(
     viewer: &mut Viewer,
     leg: usize,
@@ -47,10 +48,11 @@ pub(super) fn resend(
     let (mut packets, mut bytes, mut refused) = (0u64, 0u64, 0u64);
     for pair in &nack.nacks {
         for seq in pair.into_iter() {
-            let Some(packet) = rewriter
-                .source_of(seq)
-                .and_then(|source_seq| feed.history.get(source_seq))
-            else {
+            let Some(packet) = rewriter.source_of(seq).and_then(|source_seq| {
+                feed.history
+                    .get(source_seq)
+                    .or_else(|| feed.cache.get(source_seq))
+            }) else {
                 tracing::trace!(viewer = viewer.id, seq, "NACKed packet not in the history");
                 continue;
             };
