@@ -71,7 +71,14 @@ pub fn join() -> Joining {
         mux: None,
     });
     let (media, registry, settings) = factory.engines(CoreKind::Full).expect("engines");
-    let mut pc = build_core(media, registry, settings.build(), Instant::now()).expect("core");
+    let mut pc = build_core(
+        factory.configuration(),
+        media,
+        registry,
+        settings.build(),
+        Instant::now(),
+    )
+    .expect("core");
     for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
         pc.add_transceiver_from_kind(
             kind,

@@ -16,12 +16,13 @@ use crate::media::MediaKind;
 use crate::rtc::negotiate::NegotiationError;
 use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
 use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, SenderReportBuilder};
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::certificate::{CertificateParams, RTCCertificate};
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
 };
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::{SettingEngine, SettingEngineBuilder};
+use rtc::peer_connection::configuration::{RTCConfiguration, RTCConfigurationBuilder};
 use rtc::peer_connection::transport::{
     CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit, RTCIceCandidateType,
 };
@@ -147,6 +148,26 @@ pub struct PcFactory {
     ice_tcp: std::sync::OnceLock<Arc<crate::rtc::ice_tcp::IceTcp>>,
     /// Offering peer connections may connect to a passive TCP candidate (a client of ICE-TCP).
     tcp_client: bool,
+    /// The DTLS certificate of every peer connection built here, made once per process
+    /// ([`node_certificate`]); `None` if that failed, and each connection then makes its own.
+    certificate: Option<RTCCertificate>,
+}
+
+/// A self-signed ECDSA P-256 certificate for the node's DTLS. webrtc-rs makes one per peer
+/// connection unless given one: a key pair and an X.509 signature, about 10 % of the CPU an
+/// answer costs (`cargo bench -p cascade-core --bench negotiate`), paid by every viewer of a
+/// flash crowd. One per process is what Janus and mediasoup do; a server's fingerprint tells
+/// a client nothing it has to hide, and each session's SRTP keys still come from its own
+/// handshake.
+pub fn node_certificate() -> Option<RTCCertificate> {
+    let provider = rtc::crypto::default_provider().ok()?;
+    let params = CertificateParams::new(vec!["cascade".to_owned()]).ok()?;
+    RTCCertificate::generate(
+        provider.crypto(),
+        rtc::crypto::SignatureScheme::EcdsaP256Sha256,
+        params,
+    )
+    .ok()
 }
 
 impl std::fmt::Debug for PcFactory {
@@ -169,7 +190,19 @@ impl PcFactory {
             connect_timeout: crate::rtc::DEFAULT_CONNECT_TIMEOUT,
             ice_tcp: std::sync::OnceLock::new(),
             tcp_client: false,
+            certificate: node_certificate(),
         }
+    }
+
+    /// The configuration of every peer connection (and mux core) this factory builds: the
+    /// node's certificate.
+    pub fn configuration(&self) -> RTCConfiguration {
+        let builder = RTCConfigurationBuilder::new();
+        match &self.certificate {
+            Some(certificate) => builder.with_certificates(vec![certificate.clone()]),
+            None => builder,
+        }
+        .build()
     }
 
     /// Offering peer connections can reach a passive TCP candidate they are given with
@@ -384,7 +417,7 @@ impl PcFactory {
     ) -> Result<Pc> {
         let (media_engine, registry, setting_engine) = self.engines_as(role, CoreKind::Full)?;
         let mut builder = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_configuration(self.configuration())
             .with_media_engine(media_engine)
             .with_interceptor_registry(registry)
             .with_setting_engine(setting_engine.build())
@@ -406,17 +439,18 @@ impl PcFactory {
     }
 }
 
-/// A sans-I/O core (default configuration) from a media engine, an interceptor registry and
-/// ICE/DTLS settings, at `now`: a UDP mux viewer's from [`PcFactory::engines`], or one composed
-/// by the caller.
+/// A sans-I/O core from a configuration ([`PcFactory::configuration`]), a media engine, an
+/// interceptor registry and ICE/DTLS settings, at `now`: a UDP mux viewer's from
+/// [`PcFactory::engines`], or one composed by the caller.
 pub fn build_core(
+    configuration: RTCConfiguration,
     media_engine: MediaEngine,
     registry: Registry,
     setting_engine: SettingEngine,
     now: Instant,
 ) -> rtc::shared::error::Result<RTCPeerConnection> {
     RTCPeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_configuration(configuration)
         .with_media_engine(media_engine)
         .with_interceptor_registry(registry)
         .with_setting_engine(setting_engine)
@@ -780,7 +814,14 @@ mod tests {
         });
         let (media_engine, registry, setting_engine) = factory.engines(CoreKind::OwnMedia).unwrap();
         let now = Instant::now();
-        let mut pc = build_core(media_engine, registry, setting_engine.build(), now).unwrap();
+        let mut pc = build_core(
+            RTCConfigurationBuilder::new().build(),
+            media_engine,
+            registry,
+            setting_engine.build(),
+            now,
+        )
+        .unwrap();
         pc.set_remote_description(now, RTCSessionDescription::offer(offer.into()).unwrap())
             .unwrap();
         for (kind, mime, rate, channels) in [

@@ -108,7 +108,8 @@ pub fn sdp(data: &[u8]) {
 /// The answer of a mux viewer's core to `offer`, with a track of each kind in `receiving`.
 pub fn answer(offer: &str, receiving: &[MediaKind]) -> Result<String, String> {
     let e = |e: &dyn std::fmt::Display| e.to_string();
-    let (media, registry, settings) = factory()
+    let factory = factory();
+    let (media, registry, settings) = factory
         .answering_engines(CoreKind::OwnMedia)
         .map_err(|x| e(&x))?;
     let tap = KeyTap::new().map_err(|x| e(&x))?;
@@ -120,7 +121,8 @@ pub fn answer(offer: &str, receiving: &[MediaKind]) -> Result<String, String> {
         .with_crypto_provider(tap)
         .build();
     let now = Instant::now();
-    let mut pc = build_core(media, registry, settings, now).map_err(|x| e(&x))?;
+    let mut pc =
+        build_core(factory.configuration(), media, registry, settings, now).map_err(|x| e(&x))?;
     let offer = RTCSessionDescription::offer(offer.to_owned()).map_err(|x| e(&x))?;
     pc.set_remote_description(now, offer).map_err(|x| e(&x))?;
     let mut senders = Vec::new();

@@ -9,11 +9,13 @@ use cascade_core::rtc::pc::{
 };
 use rtc::interceptor::{NackGeneratorBuilder, ReceiverReportBuilder, Registry, Slot};
 use rtc::peer_connection::RTCPeerConnection;
+use rtc::peer_connection::certificate::RTCCertificate;
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_simulcast_extension_headers, configure_twcc_receiver_only,
 };
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::{RTCConfiguration, RTCConfigurationBuilder};
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
@@ -63,7 +65,7 @@ pub(super) fn offer(
         .with_crypto_provider(tap.clone())
         .build();
     let now = Instant::now();
-    let mut pc = build_core(media_engine, registry, settings, now)
+    let mut pc = build_core(configuration(), media_engine, registry, settings, now)
         .map_err(PeerError::webrtc("building the peer connection"))?;
     for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
         pc.add_transceiver_from_kind(
@@ -114,6 +116,19 @@ fn receiver_interceptors(
         )
         .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build());
     configure_twcc_receiver_only(registry, media_engine)
+}
+
+/// One DTLS certificate for all this process's viewers (as the nodes have): making one per
+/// viewer is a key pair and a signature each, CPU a crowd of simulated viewers would take from
+/// the nodes measured on the same machine.
+fn configuration() -> RTCConfiguration {
+    static CERTIFICATE: std::sync::OnceLock<Option<RTCCertificate>> = std::sync::OnceLock::new();
+    let builder = RTCConfigurationBuilder::new();
+    match CERTIFICATE.get_or_init(cascade_core::rtc::pc::node_certificate) {
+        Some(certificate) => builder.with_certificates(vec![certificate.clone()]),
+        None => builder,
+    }
+    .build()
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ use crate::rtc::transport::{Transport, TransportCell};
 use bytes::BytesMut;
 use rtc::interceptor::Registry;
 use rtc::peer_connection::RTCPeerConnection;
+use rtc::peer_connection::configuration::RTCConfiguration;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
@@ -370,7 +371,10 @@ impl Mux {
             .min_by_key(|s| s.viewers.load(Ordering::Relaxed))
             .ok_or_else(|| Error::Internal("the mux has no shard".into()))?;
         // An ICE-lite core: it checks none of the candidates the offer lists (`pc::IceRole`).
-        let engines = factory.answering_engines(CoreKind::OwnMedia)?;
+        let engines = (
+            factory.configuration(),
+            factory.answering_engines(CoreKind::OwnMedia)?,
+        );
         // Negotiating is a millisecond or two of CPU with a browser's offer (dozens of codecs;
         // `cargo bench -p cascade-core --bench negotiate`). A flash crowd of joins would hold
         // the runtime's workers with it, and the rooms' ingest and the mux engines run there:
@@ -533,7 +537,10 @@ impl Shard {
 /// per chosen room track the offer accepts the codec of; `candidate` is its shard's address,
 /// `tcp_candidate` the node's ICE-TCP port's.
 fn negotiate(
-    (media_engine, registry, setting_engine): (MediaEngine, Registry, SettingEngineBuilder),
+    (configuration, (media_engine, registry, setting_engine)): (
+        RTCConfiguration,
+        (MediaEngine, Registry, SettingEngineBuilder),
+    ),
     room: &Room,
     chosen: &[Arc<RoomTrack>],
     offer: &str,
@@ -550,7 +557,7 @@ fn negotiate(
         .with_crypto_provider(tap.clone())
         .build();
     let now = Instant::now();
-    let mut pc = build_core(media_engine, registry, setting_engine, now)?;
+    let mut pc = build_core(configuration, media_engine, registry, setting_engine, now)?;
     let offer = RTCSessionDescription::offer(offer.to_owned())
         .map_err(|e| NegotiationError::BadOffer(format!("invalid SDP offer: {e}")))?;
     pc.set_remote_description(now, offer)
