@@ -110,7 +110,7 @@ pub fn node_report(node: &Node) -> NodeReport {
         .map(|room| NodeRoom {
             room: room.id.clone(),
             relayed: room.relayed,
-            subscribers: room.reservations(),
+            subscribers: room.sessions(),
             viewers: viewers.get(&room.id).copied().unwrap_or(0),
             age_seconds: room.created.elapsed().as_secs(),
             tracks: room

@@ -8,8 +8,6 @@
 //!   start on a decodable picture.
 //! - [`KeyframeCache`]: the packets since the last keyframe began, so a viewer that joins
 //!   mid-stream is sent a picture at once instead of waiting for the publisher's next keyframe.
-//! - [`KeyframeLimiter`]: rate-limits keyframe requests sent upstream, since every viewer's PLI
-//!   would otherwise reach the publisher.
 //!
 //! Everything here takes `now` (a [`Duration`] since an arbitrary epoch) where time matters, and
 //! is unit-tested with a virtual clock.
@@ -571,75 +569,6 @@ impl Leg {
     }
 }
 
-/// Lets one keyframe request through per `interval`; a request that comes within it is not
-/// lost but deferred to the interval's end (one deferred request covers all that come in the
-/// meantime). A subscriber that joined just after the last request was answered still gets its
-/// keyframe: the request it needs is the one a plain limiter would drop.
-#[derive(Debug, Clone)]
-pub struct KeyframeLimiter {
-    interval: Duration,
-    last: Option<Duration>,
-    deferred: bool,
-}
-
-/// What to do with one keyframe request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyframeAsk {
-    /// Send it now.
-    Now,
-    /// Send it after this long, then call [`KeyframeLimiter::fire`].
-    Later(Duration),
-    /// A deferred request already covers it.
-    Covered,
-}
-
-impl KeyframeLimiter {
-    pub fn new(interval: Duration) -> Self {
-        Self {
-            interval,
-            last: None,
-            deferred: false,
-        }
-    }
-
-    /// Forgets the last request: the next one goes (a new source has not been asked yet), and a
-    /// deferred one no longer does.
-    pub fn reset(&mut self) {
-        self.last = None;
-        self.deferred = false;
-    }
-
-    /// What to do with a request made at `now`.
-    pub fn ask(&mut self, now: Duration) -> KeyframeAsk {
-        match self.last {
-            Some(last) if now.saturating_sub(last) < self.interval => {
-                if self.deferred {
-                    KeyframeAsk::Covered
-                } else {
-                    self.deferred = true;
-                    KeyframeAsk::Later(last + self.interval - now)
-                }
-            }
-            _ => {
-                self.last = Some(now);
-                self.deferred = false;
-                KeyframeAsk::Now
-            }
-        }
-    }
-
-    /// A deferred request fell due at `now`: whether it still goes (not after a reset, nor
-    /// when a request went in the meantime).
-    pub fn fire(&mut self, now: Duration) -> bool {
-        if !self.deferred {
-            return false;
-        }
-        self.deferred = false;
-        self.last = Some(now);
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1022,33 +951,6 @@ mod tests {
         assert!(cache.snapshot().is_empty());
         cache.push(&packet(9, 9, b"k"), true);
         assert!(cache.is_valid());
-    }
-
-    #[test]
-    fn limiter_lets_one_request_through_per_interval_and_defers_the_rest() {
-        let mut limiter = KeyframeLimiter::new(Duration::from_millis(500));
-        let ms = Duration::from_millis;
-        assert_eq!(limiter.ask(ms(0)), KeyframeAsk::Now);
-        // A request within the interval goes at its end; later ones ride on it.
-        assert_eq!(limiter.ask(ms(100)), KeyframeAsk::Later(ms(400)));
-        assert_eq!(limiter.ask(ms(499)), KeyframeAsk::Covered);
-        assert!(limiter.fire(ms(500)));
-        // The deferred request counts as the interval's one.
-        assert_eq!(limiter.ask(ms(900)), KeyframeAsk::Later(ms(100)));
-        assert!(limiter.fire(ms(1000)));
-        assert!(!limiter.fire(ms(1001)), "fired once");
-        assert_eq!(limiter.ask(ms(2000)), KeyframeAsk::Now);
-    }
-
-    #[test]
-    fn a_reset_sends_the_next_request_now_and_drops_a_deferred_one() {
-        let mut limiter = KeyframeLimiter::new(Duration::from_millis(500));
-        let ms = Duration::from_millis;
-        assert_eq!(limiter.ask(ms(0)), KeyframeAsk::Now);
-        assert_eq!(limiter.ask(ms(10)), KeyframeAsk::Later(ms(490)));
-        limiter.reset();
-        assert_eq!(limiter.ask(ms(20)), KeyframeAsk::Now);
-        assert!(!limiter.fire(ms(500)), "the new source was asked at once");
     }
 
     #[test]

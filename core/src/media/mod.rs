@@ -14,6 +14,7 @@
 pub mod bwe;
 pub mod egress;
 pub mod forward;
+pub mod keyframe_limit;
 pub mod layers;
 pub mod outbox;
 pub mod red;

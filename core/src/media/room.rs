@@ -15,9 +15,8 @@
 //! what it sends stays one continuous stream (same SSRC, sequence numbers and timestamps).
 
 use crate::media::MediaKind;
-use crate::media::forward::{
-    Codec, KeyframeAsk, KeyframeCache, KeyframeLimiter, keyframe_start, strip_extensions,
-};
+use crate::media::forward::{Codec, KeyframeCache, keyframe_start, strip_extensions};
+use crate::media::keyframe_limit::{KeyframeAsk, KeyframeLimiter};
 use crate::media::layers::Layer;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::Packet;
@@ -196,6 +195,9 @@ pub struct RoomTrack {
     source: Mutex<Source>,
     fanout: Mutex<Fanout>,
     limiter: Mutex<KeyframeLimiter>,
+    /// Keyframes the track had brought at the last request the limiter deferred or covered:
+    /// the deferred request goes only if none came after it.
+    asked_at_keyframe: AtomicU64,
     epoch: Instant,
     pub stats: TrackStats,
     traffic: crate::obs::metrics::Traffic,
@@ -286,10 +288,14 @@ impl RoomTrack {
             .ask(self.epoch.elapsed());
         match ask {
             KeyframeAsk::Now => self.send_keyframe_request().await,
-            KeyframeAsk::Covered => {}
+            KeyframeAsk::Covered => {
+                self.asked_at_keyframe
+                    .store(self.keyframes_seen(), Ordering::Release);
+            }
             KeyframeAsk::Later(wait) => {
+                self.asked_at_keyframe
+                    .store(self.keyframes_seen(), Ordering::Release);
                 let track = self.clone();
-                let seen = self.keyframes_seen();
                 tokio::spawn(async move {
                     tokio::time::sleep(wait).await;
                     let due = track
@@ -297,7 +303,10 @@ impl RoomTrack {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .fire(track.epoch.elapsed());
-                    if due && track.keyframes_seen() == seen {
+                    // A keyframe after the last request answered them all.
+                    let answered =
+                        track.keyframes_seen() != track.asked_at_keyframe.load(Ordering::Acquire);
+                    if due && !answered {
                         track.send_keyframe_request().await;
                     }
                 });
@@ -409,8 +418,11 @@ pub struct Room {
     bound: watch::Sender<usize>,
     ended: CancellationToken,
     end_reason: Mutex<Option<EndReason>>,
-    /// Sessions attached or attaching (viewers and downstream relay links).
+    /// Sessions attached or attaching (viewers and downstream relay links), and holds.
     reservations: AtomicUsize,
+    /// Of the reservations, those that hold the room for a downstream node's `Subscribe`
+    /// (`Node::hold_room`), not sessions.
+    holds: AtomicUsize,
     expected_known: AtomicBool,
     /// The next simulcast group number (see [`Layer::group`]).
     next_group: AtomicU32,
@@ -454,6 +466,7 @@ impl Room {
             ended: CancellationToken::new(),
             end_reason: Mutex::new(None),
             reservations: AtomicUsize::new(0),
+            holds: AtomicUsize::new(0),
             expected_known: AtomicBool::new(false),
             next_group: AtomicU32::new(0),
             expected_layers: AtomicUsize::new(0),
@@ -635,6 +648,7 @@ impl Room {
             }),
             fanout: Mutex::new(Fanout::new(tracks.len(), codec_kind)),
             limiter: Mutex::new(KeyframeLimiter::new(KEYFRAME_REQUEST_INTERVAL)),
+            asked_at_keyframe: AtomicU64::new(0),
             epoch: Instant::now(),
             stats: TrackStats::default(),
             traffic: self.traffic.clone(),
@@ -805,9 +819,28 @@ impl Room {
             .saturating_sub(1)
     }
 
-    /// Sessions attached or attaching.
+    /// Sessions attached or attaching, and holds.
     pub fn reservations(&self) -> usize {
         self.reservations.load(Ordering::Acquire)
+    }
+
+    /// Marks one reservation taken as a hold: for a session to come (see [`Room::take_hold`]).
+    pub fn mark_hold(&self) {
+        self.holds.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Un-counts one hold, if any is left (its reservation is then the caller's to release):
+    /// each hold ends once, at the session it was for or at its deadline, whichever is first.
+    pub fn take_hold(&self) -> bool {
+        self.holds
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| h.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Sessions attached or attaching: the reservations that are not holds.
+    pub fn sessions(&self) -> usize {
+        self.reservations()
+            .saturating_sub(self.holds.load(Ordering::Acquire))
     }
 }
 
@@ -862,5 +895,29 @@ impl Drop for Subscription {
         for track in &self.tracks {
             track.detach(self.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A downstream node's hold keeps the room but is not a session, and ends once: at the
+    /// link it was for or at its deadline, whichever comes first.
+    #[test]
+    fn a_hold_is_not_a_session_and_ends_once() {
+        let room = Room::new("r", true);
+        room.reserve();
+        room.mark_hold();
+        assert_eq!((room.reservations(), room.sessions()), (1, 0));
+        // The link's own reservation, then the link takes the hold over.
+        room.reserve();
+        assert_eq!(room.sessions(), 1);
+        assert!(room.take_hold());
+        assert_eq!(room.release(), 1);
+        assert_eq!((room.reservations(), room.sessions()), (1, 1));
+        // The hold's deadline finds nothing left to release.
+        assert!(!room.take_hold());
+        assert_eq!(room.sessions(), 1);
     }
 }

@@ -226,6 +226,11 @@ impl Node {
         match joined {
             Ok(answer) => {
                 tracing::info!(room = room_id, session = %handle.id, ?kind, "subscriber joined");
+                // A downstream node held the room for this link (`hold_room`): the link keeps
+                // it now, and the room counts one reservation for it, not two.
+                if matches!(kind, SessionKind::Relay) && room.take_hold() {
+                    self.release_room(&room).await;
+                }
                 self.track_session(handle.clone(), kind, room, slot);
                 Ok((handle, answer))
             }
@@ -242,11 +247,15 @@ impl Node {
     /// the room still here: what lets a static `--upstream` chain of edges form a tree.
     pub fn hold_room(self: &Arc<Self>, room_id: &str, linger: Duration) -> Result<Arc<Room>> {
         let room = self.reserve_room(room_id)?;
+        // The reservation just taken is the hold.
+        room.mark_hold();
         let node = self.clone();
         let held = room.clone();
         tokio::spawn(async move {
             tokio::time::sleep(linger).await;
-            node.release_room(&held).await;
+            if held.take_hold() {
+                node.release_room(&held).await;
+            }
         });
         Ok(room)
     }
