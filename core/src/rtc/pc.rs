@@ -248,7 +248,8 @@ impl PcFactory {
     /// Builds a peer connection, a full ICE agent, whose events go to `handler`: for a peer
     /// connection that makes the offer (see [`IceRole`]).
     pub async fn build(&self, handler: Arc<dyn PeerConnectionEventHandler>) -> Result<Pc> {
-        self.build_as(IceRole::Offerer, handler).await
+        self.build_as(IceRole::Offerer, CoreKind::Full, handler)
+            .await
     }
 
     /// Builds a peer connection that will answer an offer, an ICE-lite agent (see [`IceRole`]).
@@ -256,16 +257,28 @@ impl PcFactory {
         &self,
         handler: Arc<dyn PeerConnectionEventHandler>,
     ) -> Result<Pc> {
-        self.build_as(IceRole::Answerer, handler).await
+        self.build_as(IceRole::Answerer, CoreKind::Full, handler)
+            .await
+    }
+
+    /// Builds an answering peer connection with `kind`'s interceptors (a subscriber's, which
+    /// only sends: [`CoreKind::SendOnly`]).
+    pub async fn build_answering_as(
+        &self,
+        kind: CoreKind,
+        handler: Arc<dyn PeerConnectionEventHandler>,
+    ) -> Result<Pc> {
+        self.build_as(IceRole::Answerer, kind, handler).await
     }
 
     async fn build_as(
         &self,
         role: IceRole,
+        kind: CoreKind,
         handler: Arc<dyn PeerConnectionEventHandler>,
     ) -> Result<Pc> {
         match self.settings.udp_ports {
-            None => self.build_on(role, handler, 0).await,
+            None => self.build_on(role, kind, handler, 0).await,
             Some((low, high)) => {
                 // Walk the range from a rotating start so consecutive sessions do not all retry
                 // the same taken ports; a port another process holds makes the build fail and
@@ -275,7 +288,7 @@ impl PcFactory {
                 let mut last_err = None;
                 for i in 0..span {
                     let port = low + ((start + i) % span) as u16;
-                    match self.build_on(role, handler.clone(), port).await {
+                    match self.build_on(role, kind, handler.clone(), port).await {
                         Ok(pc) => return Ok(pc),
                         Err(e) => last_err = Some(e),
                     }
@@ -412,10 +425,11 @@ impl PcFactory {
     async fn build_on(
         &self,
         role: IceRole,
+        kind: CoreKind,
         handler: Arc<dyn PeerConnectionEventHandler>,
         port: u16,
     ) -> Result<Pc> {
-        let (media_engine, registry, setting_engine) = self.engines_as(role, CoreKind::Full)?;
+        let (media_engine, registry, setting_engine) = self.engines_as(role, kind)?;
         let mut builder = PeerConnectionBuilder::new()
             .with_configuration(self.configuration())
             .with_media_engine(media_engine)

@@ -15,7 +15,7 @@ use crate::rtc::negotiate::{
     NegotiationError, Offer, choose_tracks, new_leg, no_codec_accepted, payload_type,
     sending_track, sent_codec,
 };
-use crate::rtc::pc::{IceRole, Pc, PcFactory};
+use crate::rtc::pc::{CoreKind, IceRole, Pc, PcFactory};
 use crate::rtc::transport::{self, TransportCell};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -49,7 +49,7 @@ struct Peer {
 impl Peer {
     /// A peer connection that will make the offer (a full ICE agent) or answer one (ICE-lite:
     /// see [`IceRole`]).
-    async fn new(factory: &PcFactory, role: IceRole) -> Result<Self> {
+    async fn new(factory: &PcFactory, role: IceRole, kind: CoreKind) -> Result<Self> {
         let (
             handler,
             PeerEvents {
@@ -60,7 +60,7 @@ impl Peer {
         ) = PeerEvents::channel();
         let pc = match role {
             IceRole::Offerer => factory.build(handler).await?,
-            IceRole::Answerer => factory.build_answering(handler).await?,
+            IceRole::Answerer => factory.build_answering_as(kind, handler).await?,
         };
         Ok(Self {
             pc,
@@ -165,7 +165,7 @@ pub async fn publish(
     if sending == 0 {
         return Err(NegotiationError::NoMedia(true).into());
     }
-    let mut peer = Peer::new(factory, IceRole::Answerer).await?;
+    let mut peer = Peer::new(factory, IceRole::Answerer, CoreKind::Full).await?;
     // A publisher that offers RED (redundant audio) sends it where the answer prefers it.
     let answer = match peer
         .answer(&crate::media::red::prefer_red(&offer.sdp))
@@ -279,7 +279,7 @@ pub async fn subscribe(
     let offered_at = std::time::Instant::now();
     let chosen = choose_tracks(&room, offer).await?;
 
-    let mut peer = Peer::new(factory, IceRole::Answerer).await?;
+    let mut peer = Peer::new(factory, IceRole::Answerer, CoreKind::SendOnly).await?;
     let mut legs = Vec::with_capacity(chosen.len());
     let mut senders = Vec::with_capacity(chosen.len());
     for track in &chosen {
@@ -486,7 +486,7 @@ impl std::fmt::Debug for UpstreamPeer {
 impl UpstreamPeer {
     /// Builds the peer connection and its offer: one receive-only section per track.
     pub async fn offer(factory: &PcFactory, kinds: &[MediaKind]) -> Result<(Self, String)> {
-        let mut peer = Peer::new(factory, IceRole::Offerer).await?;
+        let mut peer = Peer::new(factory, IceRole::Offerer, CoreKind::Full).await?;
         for kind in kinds {
             let kind = match kind {
                 MediaKind::Audio => RtpCodecKind::Audio,
