@@ -195,9 +195,6 @@ pub struct RoomTrack {
     source: Mutex<Source>,
     fanout: Mutex<Fanout>,
     limiter: Mutex<KeyframeLimiter>,
-    /// Keyframes the track had brought at the last request the limiter deferred or covered:
-    /// the deferred request goes only if none came after it.
-    asked_at_keyframe: AtomicU64,
     epoch: Instant,
     pub stats: TrackStats,
     traffic: crate::obs::metrics::Traffic,
@@ -281,32 +278,26 @@ impl RoomTrack {
         if !self.codec_kind.needs_keyframe() {
             return;
         }
+        let keyframes = self.keyframes_seen();
         let ask = self
             .limiter
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .ask(self.epoch.elapsed());
+            .ask(self.epoch.elapsed(), keyframes);
         match ask {
             KeyframeAsk::Now => self.send_keyframe_request().await,
-            KeyframeAsk::Covered => {
-                self.asked_at_keyframe
-                    .store(self.keyframes_seen(), Ordering::Release);
-            }
+            KeyframeAsk::Covered => {}
             KeyframeAsk::Later(wait) => {
-                self.asked_at_keyframe
-                    .store(self.keyframes_seen(), Ordering::Release);
                 let track = self.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(wait).await;
+                    let keyframes = track.keyframes_seen();
                     let due = track
                         .limiter
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .fire(track.epoch.elapsed());
-                    // A keyframe after the last request answered them all.
-                    let answered =
-                        track.keyframes_seen() != track.asked_at_keyframe.load(Ordering::Acquire);
-                    if due && !answered {
+                        .fire(track.epoch.elapsed(), keyframes);
+                    if due {
                         track.send_keyframe_request().await;
                     }
                 });
@@ -648,7 +639,6 @@ impl Room {
             }),
             fanout: Mutex::new(Fanout::new(tracks.len(), codec_kind)),
             limiter: Mutex::new(KeyframeLimiter::new(KEYFRAME_REQUEST_INTERVAL)),
-            asked_at_keyframe: AtomicU64::new(0),
             epoch: Instant::now(),
             stats: TrackStats::default(),
             traffic: self.traffic.clone(),

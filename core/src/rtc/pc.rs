@@ -153,6 +153,17 @@ pub struct PcFactory {
     certificate: Option<RTCCertificate>,
 }
 
+/// A peer connection's configuration with `certificate` as its DTLS certificate (`None`: the
+/// connection makes its own).
+pub fn configuration_with(certificate: Option<&RTCCertificate>) -> RTCConfiguration {
+    let builder = RTCConfigurationBuilder::new();
+    match certificate {
+        Some(certificate) => builder.with_certificates(vec![certificate.clone()]),
+        None => builder,
+    }
+    .build()
+}
+
 /// A self-signed ECDSA P-256 certificate for the node's DTLS. webrtc-rs makes one per peer
 /// connection unless given one: a key pair and an X.509 signature, about 10 % of the CPU an
 /// answer costs (`cargo bench -p cascade-core --bench negotiate`), paid by every viewer of a
@@ -197,12 +208,7 @@ impl PcFactory {
     /// The configuration of every peer connection (and mux core) this factory builds: the
     /// node's certificate.
     pub fn configuration(&self) -> RTCConfiguration {
-        let builder = RTCConfigurationBuilder::new();
-        match &self.certificate {
-            Some(certificate) => builder.with_certificates(vec![certificate.clone()]),
-            None => builder,
-        }
-        .build()
+        configuration_with(self.certificate.as_ref())
     }
 
     /// Offering peer connections can reach a passive TCP candidate they are given with
@@ -252,26 +258,10 @@ impl PcFactory {
             .await
     }
 
-    /// Builds a peer connection that will answer an offer, an ICE-lite agent (see [`IceRole`]).
-    pub async fn build_answering(
-        &self,
-        handler: Arc<dyn PeerConnectionEventHandler>,
-    ) -> Result<Pc> {
-        self.build_as(IceRole::Answerer, CoreKind::Full, handler)
-            .await
-    }
-
-    /// Builds an answering peer connection with `kind`'s interceptors (a subscriber's, which
-    /// only sends: [`CoreKind::SendOnly`]).
-    pub async fn build_answering_as(
-        &self,
-        kind: CoreKind,
-        handler: Arc<dyn PeerConnectionEventHandler>,
-    ) -> Result<Pc> {
-        self.build_as(IceRole::Answerer, kind, handler).await
-    }
-
-    async fn build_as(
+    /// Builds a peer connection in `role` (an answerer is an ICE-lite agent: see [`IceRole`])
+    /// with `kind`'s interceptors (a subscriber's only sends: [`CoreKind::SendOnly`]), whose
+    /// events go to `handler`.
+    pub async fn build_as(
         &self,
         role: IceRole,
         kind: CoreKind,

@@ -58,10 +58,7 @@ impl Peer {
                 tracks,
             },
         ) = PeerEvents::channel();
-        let pc = match role {
-            IceRole::Offerer => factory.build(handler).await?,
-            IceRole::Answerer => factory.build_answering_as(kind, handler).await?,
-        };
+        let pc = factory.build_as(role, kind, handler).await?;
         Ok(Self {
             pc,
             state,

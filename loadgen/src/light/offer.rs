@@ -10,12 +10,12 @@ use cascade_core::rtc::pc::{
 use rtc::interceptor::{NackGeneratorBuilder, ReceiverReportBuilder, Registry, Slot};
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::certificate::RTCCertificate;
+use rtc::peer_connection::configuration::RTCConfiguration;
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_simulcast_extension_headers, configure_twcc_receiver_only,
 };
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
-use rtc::peer_connection::configuration::{RTCConfiguration, RTCConfigurationBuilder};
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
@@ -123,12 +123,11 @@ fn receiver_interceptors(
 /// the nodes measured on the same machine.
 fn configuration() -> RTCConfiguration {
     static CERTIFICATE: std::sync::OnceLock<Option<RTCCertificate>> = std::sync::OnceLock::new();
-    let builder = RTCConfigurationBuilder::new();
-    match CERTIFICATE.get_or_init(cascade_core::rtc::pc::node_certificate) {
-        Some(certificate) => builder.with_certificates(vec![certificate.clone()]),
-        None => builder,
-    }
-    .build()
+    cascade_core::rtc::pc::configuration_with(
+        CERTIFICATE
+            .get_or_init(cascade_core::rtc::pc::node_certificate)
+            .as_ref(),
+    )
 }
 
 #[cfg(test)]
