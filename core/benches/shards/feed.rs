@@ -4,25 +4,19 @@
 //! Opus in 20 ms packets).
 //!
 //! A room binds a source through webrtc-rs's `TrackRemote` (the node's relay link or publisher
-//! peer connection). [`SyntheticTrack`] is one whose packets come from the publisher thread
+//! peer connection). `SyntheticTrack` is one whose packets come from the publisher thread
 //! over a channel; the room's own pump task reads it, as it reads a real one.
 
 use bytes::Bytes;
 use cascade_core::media::room::{Room, RoomTrack};
-use rtc::media_stream::{
-    MediaStreamId, MediaStreamTrackId, MediaStreamTrackState, MediaTrackCapabilities,
-    MediaTrackConstraints, MediaTrackSettings,
-};
+use cascade_core::media::synthetic::SyntheticTrack;
 use rtc::rtp::Packet;
 use rtc::rtp::header::Header;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpEncodingParameters, RtpCodecKind};
-use rtc::rtp_transceiver::{RtpStreamId, SSRC};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use webrtc::media_stream::Track;
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 const VIDEO_SSRC: u32 = 0x1111_0001;
 const AUDIO_SSRC: u32 = 0x2222_0002;
@@ -51,82 +45,6 @@ const fn payload(head: [u8; 5]) -> [u8; MAX_PAYLOAD] {
     p
 }
 
-/// A remote track whose packets the publisher thread sends; a keyframe request sets `wants_key`.
-pub struct SyntheticTrack {
-    kind: RtpCodecKind,
-    codec: RTCRtpCodec,
-    ssrc: u32,
-    packets: tokio::sync::Mutex<mpsc::UnboundedReceiver<Packet>>,
-    wants_key: Arc<AtomicBool>,
-}
-
-#[async_trait::async_trait]
-impl Track for SyntheticTrack {
-    async fn stream_id(&self) -> MediaStreamId {
-        "bench".into()
-    }
-    async fn track_id(&self) -> MediaStreamTrackId {
-        format!("{:?}", self.kind)
-    }
-    async fn label(&self) -> String {
-        String::new()
-    }
-    async fn kind(&self) -> RtpCodecKind {
-        self.kind
-    }
-    async fn rid(&self, _ssrc: SSRC) -> Option<RtpStreamId> {
-        None
-    }
-    async fn codec(&self, _ssrc: SSRC) -> Option<RTCRtpCodec> {
-        Some(self.codec.clone())
-    }
-    async fn ssrcs(&self) -> Vec<SSRC> {
-        vec![self.ssrc]
-    }
-    async fn enabled(&self) -> bool {
-        true
-    }
-    async fn set_enabled(&self, _enabled: bool) {}
-    async fn muted(&self) -> bool {
-        false
-    }
-    async fn set_muted(&self, _muted: bool) {}
-    async fn ready_state(&self) -> MediaStreamTrackState {
-        MediaStreamTrackState::default()
-    }
-    async fn stop(&self) {}
-    async fn get_capabilities(&self) -> MediaTrackCapabilities {
-        MediaTrackCapabilities::default()
-    }
-    async fn get_constraints(&self) -> MediaTrackConstraints {
-        MediaTrackConstraints::default()
-    }
-    async fn get_settings(&self) -> MediaTrackSettings {
-        MediaTrackSettings::default()
-    }
-    async fn apply_constraints(&self, _constraints: Option<MediaTrackConstraints>) {}
-    async fn codings(&self) -> Vec<RTCRtpEncodingParameters> {
-        Vec::new()
-    }
-    async fn add_coding(&self, _coding: RTCRtpEncodingParameters) {}
-}
-
-#[async_trait::async_trait]
-impl TrackRemote for SyntheticTrack {
-    async fn write_rtcp(
-        &self,
-        _packets: Vec<Box<dyn rtc::rtcp::Packet>>,
-    ) -> webrtc::error::Result<()> {
-        // Only keyframe requests reach a source (`RoomTrack::request_keyframe`).
-        self.wants_key.store(true, Ordering::Relaxed);
-        Ok(())
-    }
-    async fn poll(&self) -> Option<TrackRemoteEvent> {
-        let packet = self.packets.lock().await.recv().await?;
-        Some(TrackRemoteEvent::OnRtpPacket(packet))
-    }
-}
-
 /// The room's feed: its publisher thread runs until [`Feed::stop`].
 pub struct Feed {
     /// Packets the publisher has sent (video and audio).
@@ -142,30 +60,30 @@ impl Feed {
         let wants_key = Arc::new(AtomicBool::new(true));
         let (video_tx, video_rx) = mpsc::unbounded_channel();
         let (audio_tx, audio_rx) = mpsc::unbounded_channel();
-        let video = SyntheticTrack {
-            kind: RtpCodecKind::Video,
-            codec: RTCRtpCodec {
+        let video = SyntheticTrack::new(
+            RtpCodecKind::Video,
+            RTCRtpCodec {
                 mime_type: "video/VP8".into(),
                 clock_rate: 90_000,
                 ..Default::default()
             },
-            ssrc: VIDEO_SSRC,
-            packets: tokio::sync::Mutex::new(video_rx),
-            wants_key: wants_key.clone(),
-        };
-        let audio = SyntheticTrack {
-            kind: RtpCodecKind::Audio,
-            codec: RTCRtpCodec {
+            VIDEO_SSRC,
+            video_rx,
+            wants_key.clone(),
+        );
+        let audio = SyntheticTrack::new(
+            RtpCodecKind::Audio,
+            RTCRtpCodec {
                 mime_type: "audio/opus".into(),
                 clock_rate: 48_000,
                 channels: 2,
                 sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
                 ..Default::default()
             },
-            ssrc: AUDIO_SSRC,
-            packets: tokio::sync::Mutex::new(audio_rx),
-            wants_key: Arc::new(AtomicBool::new(false)),
-        };
+            AUDIO_SSRC,
+            audio_rx,
+            Arc::new(AtomicBool::new(false)),
+        );
         room.expect_tracks(2);
         let bound: Vec<Option<Arc<RoomTrack>>> = vec![
             room.add_track(Arc::new(video), None).await,

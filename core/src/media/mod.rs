@@ -7,6 +7,7 @@
 //! - [`layers`]: simulcast layers as room tracks, and which one a subscriber is sent.
 //! - [`egress`]: a mux viewer's own SRTP, NACK history, sender reports, the key tap.
 //! - [`outbox`]: datagrams back to back in one reused buffer.
+//! - `synthetic` (feature `test-support`): a remote track fed from a channel.
 //!
 //! [`MediaKind`] and [`RoomId`] are the vocabulary every layer above uses. Imports only
 //! [`crate::obs`] and [`crate::error`].
@@ -19,6 +20,8 @@ pub mod layers;
 pub mod outbox;
 pub mod red;
 pub mod room;
+#[cfg(any(test, feature = "test-support"))]
+pub mod synthetic;
 
 use crate::error::{Error, Result};
 

@@ -35,6 +35,10 @@ const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 /// How long after a room is created its subscribers may wait for the simulcast layers its
 /// publisher declared to open ([`Room::ready`]).
 pub const LAYER_WAIT: Duration = Duration::from_secs(5);
+/// How long a relayed room's subscribers may wait for the rest of the layers an upstream node
+/// described, once one layer of each simulcast group came, if [`LAYER_WAIT`] has passed
+/// ([`Room::ready`]).
+pub const RELAYED_LAYER_WAIT: Duration = Duration::from_secs(1);
 /// A subscriber's queue: room for a cached group of pictures plus live packets.
 pub const SUBSCRIBER_QUEUE: usize = KEYFRAME_CACHE_PACKETS + 1024;
 
@@ -216,8 +220,6 @@ struct Bind {
     codec: RTCRtpCodec,
     ssrc: u32,
     layer: Option<Layer>,
-    /// Counts as a bound track for [`Room::ready`].
-    first_of_group: bool,
 }
 
 /// A track's source: a remote track and the SSRC forwarded from it.
@@ -417,9 +419,12 @@ pub struct Room {
     expected_known: AtomicBool,
     /// The next simulcast group number (see [`Layer::group`]).
     next_group: AtomicU32,
-    /// Simulcast layers the publisher declared, and how many have opened.
+    /// Simulcast layers the publisher declared (or the upstream described), and how many have
+    /// opened.
     expected_layers: AtomicUsize,
     opened_layers: AtomicUsize,
+    /// When every expected track (one layer of each simulcast group) was bound.
+    groups_bound_at: std::sync::OnceLock<tokio::time::Instant>,
 }
 
 impl std::fmt::Debug for Room {
@@ -462,18 +467,24 @@ impl Room {
             next_group: AtomicU32::new(0),
             expected_layers: AtomicUsize::new(0),
             opened_layers: AtomicUsize::new(0),
+            groups_bound_at: std::sync::OnceLock::new(),
         })
     }
 
-    /// How many tracks the source will bring (from its SDP, or the upstream's description).
+    /// How many tracks the source will bring (from its SDP, or the upstream's description),
+    /// a simulcast group counting as one.
     pub fn expect_tracks(&self, n: usize) {
         self.expected_tracks.store(n, Ordering::Release);
         self.expected_known.store(true, Ordering::Release);
         self.bound.send_modify(|_| {});
     }
 
-    /// How many simulcast layers the publisher's offer declares (its `a=rid` send lines): in
-    /// the room's first [`LAYER_WAIT`], [`Room::ready`] waits for them to open.
+    /// How many simulcast layers the publisher's offer declares (its `a=rid` send lines), or
+    /// an upstream node describes. [`Room::ready`] waits for them to open in the room's first
+    /// [`LAYER_WAIT`] (a publisher's sender ramps its layers up one by one, and an upstream
+    /// forwards a layer from its first keyframe), and a relayed room also
+    /// [`RELAYED_LAYER_WAIT`] after one layer of each group came; a layer that has not come by
+    /// then is paused upstream, and later subscribers do not wait for it.
     pub fn expect_layers(&self, n: usize) {
         self.expected_layers.store(n, Ordering::Release);
     }
@@ -506,7 +517,6 @@ impl Room {
             codec,
             ssrc,
             layer,
-            first_of_group: true,
         };
         let (track, number, replaced) = self.bind(&remote, bind)?;
         track.pump(remote, ssrc, number);
@@ -533,7 +543,6 @@ impl Room {
             codec: codec.clone(),
             ssrc,
             layer: Some(Layer { group, rid }),
-            first_of_group: true,
         };
         let (first, number, replaced) = self.bind(&remote, bind)?;
         // A resumed group keeps the number its subscribers know.
@@ -570,7 +579,6 @@ impl Room {
                             codec: codec.clone(),
                             ssrc: init.ssrc,
                             layer: Some(Layer { group, rid }),
-                            first_of_group: false,
                         };
                         if let Some((track, number, replaced)) = room.bind(&reader, bind) {
                             if replaced {
@@ -602,7 +610,6 @@ impl Room {
             codec,
             ssrc,
             layer,
-            first_of_group,
         } = bind;
         let rid = layer.as_ref().map(|l| l.rid.as_str());
         let mut tracks = self.tracks.lock().unwrap_or_else(|p| p.into_inner());
@@ -626,6 +633,12 @@ impl Room {
             tracing::info!(room = %self.id, track = track.index, kind = kind.as_str(), ssrc, "track source replaced");
             return Some((track, number, true));
         }
+        // Only the first layer of a group counts as a bound track for `ready`.
+        let first_of_group = layer.as_ref().is_none_or(|l| {
+            !tracks
+                .iter()
+                .any(|t| t.layer.as_ref().is_some_and(|x| x.group == l.group))
+        });
         let codec_kind = Codec::from_mime(&codec.mime_type);
         let track = Arc::new(RoomTrack {
             index: tracks.len(),
@@ -657,6 +670,9 @@ impl Room {
         // Wakes `ready` for a layer too; only the first of a group counts as a track.
         self.bound
             .send_modify(|n| *n += usize::from(first_of_group));
+        if self.groups_bound() {
+            self.groups_bound_at.get_or_init(tokio::time::Instant::now);
+        }
         Some((track, 0, false))
     }
 
@@ -706,17 +722,15 @@ impl Room {
     /// tracks bound by then.
     pub async fn ready(&self, timeout: Duration) -> Result<Vec<Arc<RoomTrack>>, EndReason> {
         let mut rx = self.bound.subscribe();
-        let layers_by = tokio::time::Instant::from_std(self.created + LAYER_WAIT);
         let wait = async {
             loop {
-                let bound = *rx.borrow_and_update();
-                let expected = self.expected_tracks.load(Ordering::Acquire);
-                if self.expected_known.load(Ordering::Acquire) && bound >= expected {
-                    // A simulcast publisher's layers open one by one as its sender ramps up:
-                    // early on, wait for the declared ones, so that a relay link made now
+                rx.borrow_and_update();
+                if self.groups_bound() {
+                    // Early on, wait for the layers too, so that a relay link made now
                     // carries them all.
                     let layers = self.opened_layers.load(Ordering::Acquire)
                         >= self.expected_layers.load(Ordering::Acquire);
+                    let layers_by = self.layers_by();
                     if layers || tokio::time::Instant::now() >= layers_by {
                         return;
                     }
@@ -740,6 +754,24 @@ impl Room {
             return Err(reason);
         }
         Ok(self.tracks())
+    }
+
+    /// Every expected track is bound (one layer of each simulcast group).
+    fn groups_bound(&self) -> bool {
+        self.expected_known.load(Ordering::Acquire)
+            && *self.bound.borrow() >= self.expected_tracks.load(Ordering::Acquire)
+    }
+
+    /// Until when [`Room::ready`] waits for layers that have not opened: see
+    /// [`Room::expect_layers`].
+    fn layers_by(&self) -> tokio::time::Instant {
+        let early = tokio::time::Instant::from_std(self.created + LAYER_WAIT);
+        if self.relayed {
+            let groups = *self.groups_bound_at.get_or_init(tokio::time::Instant::now);
+            early.max(groups + RELAYED_LAYER_WAIT)
+        } else {
+            early
+        }
     }
 
     /// Attaches a subscriber to the given tracks. The cached keyframe of each video track is
@@ -889,25 +921,4 @@ impl Drop for Subscription {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A downstream node's hold keeps the room but is not a session, and ends once: at the
-    /// link it was for or at its deadline, whichever comes first.
-    #[test]
-    fn a_hold_is_not_a_session_and_ends_once() {
-        let room = Room::new("r", true);
-        room.reserve();
-        room.mark_hold();
-        assert_eq!((room.reservations(), room.sessions()), (1, 0));
-        // The link's own reservation, then the link takes the hold over.
-        room.reserve();
-        assert_eq!(room.sessions(), 1);
-        assert!(room.take_hold());
-        assert_eq!(room.release(), 1);
-        assert_eq!((room.reservations(), room.sessions()), (1, 1));
-        // The hold's deadline finds nothing left to release.
-        assert!(!room.take_hold());
-        assert_eq!(room.sessions(), 1);
-    }
-}
+mod tests;

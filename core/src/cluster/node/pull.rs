@@ -447,10 +447,7 @@ async fn connect(
         .iter()
         .filter_map(|t| MediaKind::parse(&t.kind))
         .collect();
-    if first {
-        room.expect_tracks(kinds.len());
-    }
-    let layers = description
+    let layers: Vec<Option<Layer>> = description
         .tracks
         .iter()
         .map(|t| {
@@ -460,6 +457,25 @@ async fn connect(
             })
         })
         .collect();
+    if first {
+        // A simulcast group counts as one track; its other layers may come a little later.
+        let (mut groups, mut others, mut described_layers) = (Vec::new(), 0, 0);
+        for t in &description.tracks {
+            if MediaKind::parse(&t.kind).is_none() {
+                continue;
+            }
+            if t.rid.is_empty() {
+                others += 1;
+            } else {
+                described_layers += 1;
+                if !groups.contains(&t.group) {
+                    groups.push(t.group);
+                }
+            }
+        }
+        room.expect_layers(described_layers);
+        room.expect_tracks(others + groups.len());
+    }
     let (peer, offer) = UpstreamPeer::offer(&node.factory, &kinds).await?;
     let (answer, events) = relay::subscribe(&mut client, &room.id, node.id(), offer).await?;
     // A configured upstream is known by its URL until it names its node.
