@@ -121,6 +121,12 @@ runs += [(name, name.split("-")[1] + " (estimation: viewers send TWCC)", name.sp
          for name in sorted(f[:-5] for f in os.listdir(out) if f.startswith("est-") and f.endswith(".json"))]
 runs += [(name, name.split("-")[1] + " (simulcast, 3 layers, and estimation)", name.split("-")[1])
          for name in sorted(f[:-5] for f in os.listdir(out) if f.startswith("sim-") and f.endswith(".json"))]
+# The same, the viewers decrypting their media and writing their TWCC feedback themselves
+# (`--viewer-twcc`): the edge's work is the same, the load generator's far less.
+runs += [(name, name.split("-")[1] + " (estimation: viewers' own TWCC)", name.split("-")[1])
+         for name in sorted(f[:-5] for f in os.listdir(out) if f.startswith("ownest-") and f.endswith(".json"))]
+runs += [(name, name.split("-")[1] + " (simulcast, 3 layers, and estimation: viewers' own TWCC)", name.split("-")[1])
+         for name in sorted(f[:-5] for f in os.listdir(out) if f.startswith("ownsim-") and f.endswith(".json"))]
 for name, label, n in runs:
     r = load(name)
     e = proc(r, "cascade-edge")

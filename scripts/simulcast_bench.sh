@@ -3,8 +3,11 @@
 # one edge: N viewers of a one-layer stream whose packets the viewers decrypt themselves (no
 # TWCC feedback: the edge estimates nothing, the bench of record), then the same viewers with
 # their packets through their cores (which send TWCC feedback: an estimate per viewer), then
-# a publisher of three simulcast layers (`--simulcast`) to such viewers. The paced stream
-# ceiling for N is measured first; scripts/bench_report.py prints the table.
+# a publisher of three simulcast layers (`--simulcast`) to such viewers. Each estimation run
+# also with viewers that decrypt their media and write their TWCC feedback themselves
+# (`--viewer-twcc`, rows "viewers' own TWCC"): the edge does the same work, the load
+# generator on the same cores far less. The paced stream ceiling for N is measured first;
+# scripts/bench_report.py prints the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${SIM_OUT:-target/simulcast-bench}
@@ -25,6 +28,8 @@ run() { # name, more loadgen flags
     --json "$out/$1.json" "${@:2}" >"$out/$1.txt"
 }
 run "edge-$n"
+run "ownest-$n" --viewer-twcc true
+run "ownsim-$n" --viewer-twcc true --simulcast
 run "est-$n" --viewer-own-srtp false
 run "sim-$n" --viewer-own-srtp false --simulcast
 # The layers the edge's viewers were on at the end of the last run.

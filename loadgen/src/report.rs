@@ -32,6 +32,9 @@ pub struct RunConfig {
     pub viewer_gro: bool,
     /// Whether viewers decrypted media themselves (`--viewer-own-srtp`).
     pub viewer_own_srtp: bool,
+    /// Whether such viewers sent their own TWCC feedback (`--viewer-twcc`).
+    #[serde(default)]
+    pub viewer_twcc: bool,
     /// Milliseconds between a connecting viewer's ICE checks (`--viewer-ice-check-ms`).
     #[serde(default)]
     pub viewer_ice_check_ms: u64,

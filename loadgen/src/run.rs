@@ -122,6 +122,11 @@ pub struct RunArgs {
     /// generator could hold. `--viewer-own-srtp false` feeds every packet to the core.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub viewer_own_srtp: bool,
+    /// `rtc` viewers that decrypt their own media also send their own TWCC feedback (every
+    /// 100 ms, as browsers do), so the edge keeps a bandwidth estimate per viewer without the
+    /// viewers' cores reading every packet (`--viewer-own-srtp false` has the cores send it).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub viewer_twcc: bool,
     /// Milliseconds between a connecting `rtc` viewer's ICE checks: browsers pace them at 50
     /// (RFC 8445's Ta); webrtc-rs's default is 200.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(5..=1000))]
@@ -246,6 +251,9 @@ impl RunArgs {
             viewer_loss_pct: self.viewer_loss,
             viewer_gro: self.viewer_gro && self.viewer_engine == ViewerEngine::Rtc,
             viewer_own_srtp: self.viewer_own_srtp && self.viewer_engine == ViewerEngine::Rtc,
+            viewer_twcc: self.viewer_twcc
+                && self.viewer_own_srtp
+                && self.viewer_engine == ViewerEngine::Rtc,
             viewer_ice_check_ms: self.viewer_ice_check_ms,
             simulcast: self.simulcast,
         }
@@ -347,6 +355,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         loss_until: Instant::now() + Duration::from_secs_f64((args.duration - 1.0).max(0.0)),
         gro: args.viewer_gro,
         own_srtp: args.viewer_own_srtp,
+        twcc: args.viewer_twcc,
         ice_check: Duration::from_millis(args.viewer_ice_check_ms),
     });
 

@@ -86,6 +86,8 @@ pub struct ViewerContext {
     pub gro: bool,
     /// Light viewers decrypt their media and send their NACKs themselves (`--viewer-own-srtp`).
     pub own_srtp: bool,
+    /// Such viewers send their own TWCC feedback (`--viewer-twcc`).
+    pub twcc: bool,
     /// How often a connecting viewer's ICE agent checks (`--viewer-ice-check-ms`).
     pub ice_check: std::time::Duration,
 }

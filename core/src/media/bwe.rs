@@ -15,7 +15,10 @@
 
 use rtc::interceptor::{BandwidthEstimator, Gcc, PacketReport, convert_twcc};
 use rtc::rtcp::transport_feedbacks::cc_feedback_report::Ecn;
-use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::{
+    PacketStatusChunk, RecvDelta, StatusChunkTypeTcc, StatusVectorChunk, SymbolSizeTypeTcc,
+    SymbolTypeTcc, TransportLayerCc,
+};
 use std::time::{Duration, Instant};
 
 /// Packets remembered for feedback to name: a second and more of a 5 Mbit/s stream, where
@@ -378,68 +381,76 @@ impl Bwe {
     }
 }
 
+/// A TWCC feedback as a receiver writes it, for the packets numbered from `base`, each arrived
+/// at a time in ms on the receiver's clock or lost: reference time in 64 ms ticks, deltas in
+/// 250 µs units from it, two-bit status vectors. For receivers that are not a WebRTC core (the
+/// load generator's own-SRTP viewers) and for tests.
+pub fn twcc_feedback(
+    sender_ssrc: u32,
+    media_ssrc: u32,
+    base: u16,
+    arrivals: &[Option<f64>],
+    count: u8,
+) -> TransportLayerCc {
+    let first = arrivals.iter().flatten().copied().fold(f64::MAX, f64::min);
+    let reference = if first == f64::MAX {
+        0
+    } else {
+        (first / 64.0) as u32 & 0x00ff_ffff
+    };
+    let mut at = (first / 64.0).floor() * 64.0;
+    let mut symbols = Vec::with_capacity(arrivals.len());
+    let mut recv_deltas = Vec::with_capacity(arrivals.len());
+    for a in arrivals {
+        match a {
+            Some(ms) => {
+                let units = ((ms - at) * 4.0).round() as i64;
+                at += units as f64 / 4.0;
+                let typ = if (0..=255).contains(&units) {
+                    SymbolTypeTcc::PacketReceivedSmallDelta
+                } else {
+                    SymbolTypeTcc::PacketReceivedLargeDelta
+                };
+                symbols.push(typ);
+                recv_deltas.push(RecvDelta {
+                    type_tcc_packet: typ,
+                    delta: units * 250,
+                });
+            }
+            None => symbols.push(SymbolTypeTcc::PacketNotReceived),
+        }
+    }
+    let packet_chunks = symbols
+        .chunks(7)
+        .map(|c| {
+            let mut list = c.to_vec();
+            list.resize(7, SymbolTypeTcc::PacketNotReceived);
+            PacketStatusChunk::StatusVectorChunk(StatusVectorChunk {
+                type_tcc: StatusChunkTypeTcc::StatusVectorChunk,
+                symbol_size: SymbolSizeTypeTcc::TwoBit,
+                symbol_list: list,
+            })
+        })
+        .collect();
+    TransportLayerCc {
+        sender_ssrc,
+        media_ssrc,
+        base_sequence_number: base,
+        packet_status_count: arrivals.len() as u16,
+        reference_time: reference,
+        fb_pkt_count: count,
+        packet_chunks,
+        recv_deltas,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rtc::rtcp::transport_feedbacks::transport_layer_cc::{
-        PacketStatusChunk, RecvDelta, StatusChunkTypeTcc, StatusVectorChunk, SymbolSizeTypeTcc,
-        SymbolTypeTcc,
-    };
 
-    /// A TWCC feedback for packets from `base`, each arrived at a time in ms on the receiver's
-    /// clock or lost, as a receiver would write it (reference time in 64 ms ticks, deltas in
-    /// 250 µs units from it).
+    /// A receiver's feedback for packets from `base`, each arrived at a time in ms or lost.
     fn feedback(base: u16, arrivals: &[Option<f64>]) -> TransportLayerCc {
-        let first = arrivals.iter().flatten().copied().fold(f64::MAX, f64::min);
-        let reference = if first == f64::MAX {
-            0
-        } else {
-            (first / 64.0) as u32
-        };
-        let mut at = f64::from(reference) * 64.0;
-        let mut symbols = Vec::new();
-        let mut recv_deltas = Vec::new();
-        for a in arrivals {
-            match a {
-                Some(ms) => {
-                    let units = ((ms - at) * 4.0).round() as i64;
-                    at += units as f64 / 4.0;
-                    let typ = if (0..=255).contains(&units) {
-                        SymbolTypeTcc::PacketReceivedSmallDelta
-                    } else {
-                        SymbolTypeTcc::PacketReceivedLargeDelta
-                    };
-                    symbols.push(typ);
-                    recv_deltas.push(RecvDelta {
-                        type_tcc_packet: typ,
-                        delta: units * 250,
-                    });
-                }
-                None => symbols.push(SymbolTypeTcc::PacketNotReceived),
-            }
-        }
-        let chunks = symbols
-            .chunks(7)
-            .map(|c| {
-                let mut list = c.to_vec();
-                list.resize(7, SymbolTypeTcc::PacketNotReceived);
-                PacketStatusChunk::StatusVectorChunk(StatusVectorChunk {
-                    type_tcc: StatusChunkTypeTcc::StatusVectorChunk,
-                    symbol_size: SymbolSizeTypeTcc::TwoBit,
-                    symbol_list: list,
-                })
-            })
-            .collect();
-        TransportLayerCc {
-            sender_ssrc: 1,
-            media_ssrc: 2,
-            base_sequence_number: base,
-            packet_status_count: arrivals.len() as u16,
-            reference_time: reference,
-            fb_pkt_count: 0,
-            packet_chunks: chunks,
-            recv_deltas,
-        }
+        twcc_feedback(1, 2, base, arrivals, 0)
     }
 
     /// Sends `n` packets of `size` bytes at `bps`, from `start`; returns the next send time.

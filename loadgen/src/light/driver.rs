@@ -146,6 +146,7 @@ impl Driver {
             pc: h.pc,
             tap: h.tap,
             own: None,
+            twcc: None,
             next_nack: Instant::now(),
             fed_core: false,
             socket,
@@ -268,6 +269,7 @@ impl Driver {
                 viewer.next_nack = now + NACK_EVERY;
                 viewer.nack(&self.ctx, now, &mut self.nack_seqs, &mut self.stats);
             }
+            viewer.send_twcc(now, &mut self.stats);
             if viewer.failure.is_none() && viewer.deadline.is_some_and(|d| d <= now) {
                 if let Err(e) = viewer.pc.handle_timeout(now) {
                     log::debug!("viewer {}: handle_timeout: {e}", viewer.clock.id);

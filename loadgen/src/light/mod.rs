@@ -48,6 +48,7 @@ mod driver;
 mod offer;
 mod receive;
 mod socket;
+mod twcc;
 
 use crate::peer::PeerError;
 use crate::signal;

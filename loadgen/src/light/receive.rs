@@ -5,6 +5,7 @@
 
 use super::driver::DriverStats;
 use super::socket::SocketWaker;
+use super::twcc::{TWCC_EVERY, Twcc};
 use super::{Outcome, Watched};
 use crate::marker;
 use crate::nack::{Nacks, rtp_parts, rtp_ssrc};
@@ -46,6 +47,8 @@ pub(super) struct LightViewer {
     pub(super) tap: Arc<KeyTap>,
     /// The viewer's own SRTP contexts, once DTLS is done (`--viewer-own-srtp`).
     pub(super) own: Option<OwnSrtp>,
+    /// Its own TWCC feedback, with its own SRTP (`--viewer-twcc`).
+    pub(super) twcc: Option<Twcc>,
     /// When the viewer next looks for losses to NACK (its own media only).
     pub(super) next_nack: Instant,
     /// The core was given a datagram since it was last flushed.
@@ -165,6 +168,9 @@ impl LightViewer {
                 return Some(0);
             }
         };
+        if let Some(twcc) = self.twcc.as_mut() {
+            twcc.arrived(&plain, at);
+        }
         let Some((_, seq, payload)) = rtp_parts(&plain) else {
             return Some(0);
         };
@@ -211,6 +217,33 @@ impl LightViewer {
             } else {
                 stats.send_errors += 1;
             }
+        }
+    }
+
+    /// Sends its TWCC feedback when due (own media and `--viewer-twcc` only).
+    pub(super) fn send_twcc(&mut self, now: Instant, stats: &mut DriverStats) {
+        let (Some(twcc), Some(own)) = (self.twcc.as_mut(), self.own.as_mut()) else {
+            return;
+        };
+        if twcc.next_at > now {
+            return;
+        }
+        twcc.next_at = now + TWCC_EVERY;
+        let (Some(peer), Some(media)) = (own.peer, self.video_ssrc) else {
+            return;
+        };
+        let Some(plain) = twcc.feedback(OWN_RTCP_SSRC, media) else {
+            return;
+        };
+        let sent = own
+            .local
+            .encrypt_rtcp(&plain)
+            .ok()
+            .is_some_and(|datagram| self.socket.try_send_to(&datagram, peer).is_ok());
+        if sent {
+            stats.datagrams_out += 1;
+        } else {
+            stats.send_errors += 1;
         }
     }
 
@@ -271,7 +304,15 @@ impl LightViewer {
                 if ctx.own_srtp {
                     // DTLS is done, so the core has derived its keys.
                     match OwnSrtp::new(&self.tap) {
-                        Ok(own) => self.own = Some(own),
+                        Ok(own) => {
+                            self.own = Some(own);
+                            if ctx.twcc {
+                                self.twcc = self
+                                    .pc
+                                    .remote_description()
+                                    .and_then(|d| Twcc::from_sdp(&d.sdp, Instant::now()));
+                            }
+                        }
                         Err(e) => log::warn!(
                             "viewer {}: no SRTP keys of its own ({e}); its core decrypts",
                             self.clock.id
