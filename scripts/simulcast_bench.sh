@@ -31,9 +31,12 @@ run "edge-$n"
 run "ownest-$n" --viewer-twcc true
 run "ownsim-$n" --viewer-twcc true --simulcast
 run "est-$n" --viewer-own-srtp false
+# The layers the edge's viewers are on near the end of the last run (its viewers join over
+# n/100 s, then watch for $duration s).
+(sleep $((n / 100 + duration - 2)); curl -fsS http://127.0.0.1:28281/v1/sessions >"$out/sessions.json" || true) &
+snapshot=$!
 run "sim-$n" --viewer-own-srtp false --simulcast
-# The layers the edge's viewers were on at the end of the last run.
-curl -fsS http://127.0.0.1:28281/v1/sessions >"$out/sessions.json" || true
+wait "$snapshot"
 python3 scripts/bench_report.py "$out" "$n"
 python3 - "$out/sessions.json" <<'PY'
 import collections, json, sys

@@ -575,6 +575,60 @@ mod tests {
         false
     }
 
+    /// The extension types of the ClientHello a datagram carries, if it carries one.
+    fn client_hello_extensions(datagram: &[u8]) -> Option<Vec<u16>> {
+        let mut rest = datagram;
+        while rest.len() >= 13 {
+            let len = usize::from(u16::from_be_bytes([rest[11], rest[12]]));
+            let body = rest.get(13..13 + len)?;
+            // Handshake record, message type client_hello, unfragmented.
+            if rest[0] == 22 && body.first() == Some(&1) {
+                // Handshake header (12), version (2), random (32).
+                let mut at = 12 + 2 + 32;
+                let session = usize::from(*body.get(at)?);
+                at += 1 + session;
+                let cookie = usize::from(*body.get(at)?);
+                at += 1 + cookie;
+                let suites = usize::from(u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]));
+                at += 2 + suites;
+                let compression = usize::from(*body.get(at)?);
+                at += 1 + compression + 2;
+                let mut types = Vec::new();
+                while let (Some(t), Some(l)) = (body.get(at..at + 2), body.get(at + 2..at + 4)) {
+                    types.push(u16::from_be_bytes([t[0], t[1]]));
+                    at += 4 + usize::from(u16::from_be_bytes([l[0], l[1]]));
+                }
+                return Some(types);
+            }
+            rest = &rest[13 + len..];
+        }
+        None
+    }
+
+    /// The DTLS client names no server in its ClientHello, as browsers' do not: WebRTC checks
+    /// the peer's certificate against the SDP's fingerprint, not a name. (webrtc-rs's DTLS
+    /// client sent `localhost` and warned at every handshake that it had no name to send:
+    /// vendor/README.md, the `rtc-dtls` patch.)
+    #[test]
+    fn the_client_hello_names_no_server() {
+        let mut hellos = Vec::new();
+        let pair = Pair::connected_losing(CoreKind::OwnMedia, |datagram| {
+            if let Some(types) = client_hello_extensions(datagram) {
+                hellos.push(types);
+            }
+            false
+        });
+        assert!(pair.is_ok(), "no handshake: {:?}", pair.err());
+        assert!(!hellos.is_empty(), "no ClientHello seen");
+        for types in &hellos {
+            assert!(
+                types.contains(&14),
+                "a ClientHello with use_srtp: {types:?}"
+            );
+            assert!(!types.contains(&0), "server_name sent: {types:?}");
+        }
+    }
+
     /// The DTLS client's flight 5 is lost, and so is its first retransmission, while the server
     /// repeats its flight 4: the client must send flight 5 again (vendor/README.md, the
     /// `rtc-dtls` patch). Unpatched, the server's repeat disarmed the client's retransmission

@@ -522,8 +522,11 @@ impl ConfigBuilder {
 
         let mut server_name = self.server_name.clone();
 
-        // Use host from conn address when server_name is not provided
-        if is_client && server_name.is_empty() {
+        // Use host from conn address when server_name is not provided.
+        // Cascade patch: not when the certificate is not verified against a name (WebRTC
+        // checks it against the SDP's fingerprint): then the ClientHello names no server, as
+        // browsers' do not, and there is nothing to warn about at every handshake.
+        if is_client && server_name.is_empty() && !self.insecure_skip_verify {
             if let Some(remote_addr) = remote_addr {
                 server_name = remote_addr.ip().to_string();
             } else {
