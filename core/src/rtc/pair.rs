@@ -629,6 +629,88 @@ mod tests {
         }
     }
 
+    /// A DTLS client gets the server's first SRTP (here SRTCP) right behind the server's
+    /// Finished, both read before anything polls the client's events (as a driver that reads a
+    /// batch of datagrams does): the packet is read, not dropped for want of the keys the
+    /// handshake's completion carries (vendor/README.md, the `rtc` patch). A WHIP publisher is
+    /// the DTLS server to the origin and sends its first keyframe so.
+    #[test]
+    fn media_right_behind_the_servers_finished_is_read() {
+        use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+        // The sender answers `a=setup:active`: the viewer is the DTLS server.
+        let mut pair = Pair::negotiated(CoreKind::OwnMedia, IceRole::Answerer, |offer| offer)
+            .expect("negotiated");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut server_done = false;
+        while !server_done {
+            assert!(Instant::now() < deadline, "the viewer did not connect");
+            let now = Instant::now();
+            for pc in [&mut pair.viewer, &mut pair.sender] {
+                if pc.poll_timeout().is_some_and(|t| t <= now) {
+                    let _ = pc.handle_timeout(now);
+                }
+            }
+            while let Some(out) = pair.sender.poll_write() {
+                deliver(
+                    &mut pair.viewer,
+                    pair.sender_addr,
+                    pair.viewer_addr,
+                    out.message,
+                );
+            }
+            while let Some(e) = pair.viewer.poll_event() {
+                server_done |= matches!(
+                    e,
+                    RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
+                        RTCPeerConnectionState::Connected
+                    )
+                );
+            }
+            if !server_done {
+                while let Some(out) = pair.viewer.poll_write() {
+                    deliver(
+                        &mut pair.sender,
+                        pair.viewer_addr,
+                        pair.sender_addr,
+                        out.message,
+                    );
+                }
+                while pair.sender.poll_event().is_some() {}
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        // The viewer's Finished waits in its queue; its first SRTCP goes behind it.
+        let receiver = pair.viewer.get_receivers().next().expect("a receiver");
+        let pli = PictureLossIndication {
+            sender_ssrc: 1,
+            media_ssrc: SSRC,
+        };
+        pair.viewer
+            .rtp_receiver(receiver)
+            .expect("a receiver")
+            .write_rtcp(Instant::now(), vec![Box::new(pli)])
+            .expect("written");
+        let mut datagrams = 0;
+        while let Some(out) = pair.viewer.poll_write() {
+            datagrams += 1;
+            deliver(
+                &mut pair.sender,
+                pair.viewer_addr,
+                pair.sender_addr,
+                out.message,
+            );
+        }
+        assert!(datagrams >= 2, "the Finished and the PLI: {datagrams}");
+        let mut read = 0;
+        while let Some(m) = pair.sender.poll_read() {
+            read += usize::from(matches!(
+                m.message,
+                rtc::peer_connection::message::RTCMessage::RtcpPacket(..)
+            ));
+        }
+        assert_eq!(read, 1, "the PLI was dropped");
+    }
+
     /// The DTLS client's flight 5 is lost, and so is its first retransmission, while the server
     /// repeats its flight 4: the client must send flight 5 again (vendor/README.md, the
     /// `rtc-dtls` patch). Unpatched, the server's repeat disarmed the client's retransmission

@@ -401,12 +401,22 @@ impl sansio::Protocol<TaggedBytesMut, TaggedRTCMessage, TaggedRTCEvent> for RTCP
 
     fn handle_read(&mut self, msg: TaggedBytesMut) -> Result<(), Self::Error> {
         self.pipeline_context.observe(msg.now);
+        // Cascade patch: a DTLS record (RFC 7983: first byte 20-63) may complete the handshake,
+        // whose event carries the SRTP contexts to the SRTP handler. Deliver it now, as
+        // `poll_event` would: the peer's first SRTP can be the very next datagram, and a driver
+        // that reads a batch before it polls events dropped it (`remote_srtp_context is not
+        // set yet`), a publisher's first keyframe among them.
+        let dtls = matches!(msg.message.first(), Some(20..=63));
         let msg = TaggedRTCMessageInternal {
             now: msg.now,
             transport: msg.transport,
             message: RTCMessageInternal::Raw(msg.message),
         };
         self.pump_reads(Some(msg));
+        if dtls && self.pump_events() {
+            self.pump_reads(None);
+            self.pump_events();
+        }
         Ok(())
     }
 
