@@ -393,12 +393,13 @@ pub fn twcc_feedback(
     count: u8,
 ) -> TransportLayerCc {
     let first = arrivals.iter().flatten().copied().fold(f64::MAX, f64::min);
-    let reference = if first == f64::MAX {
-        0
+    let ticks = if first == f64::MAX {
+        0.0
     } else {
-        (first / 64.0) as u32 & 0x00ff_ffff
+        (first / 64.0).floor()
     };
-    let mut at = (first / 64.0).floor() * 64.0;
+    let reference = ticks as u32 & 0x00ff_ffff;
+    let mut at = ticks * 64.0;
     let mut symbols = Vec::with_capacity(arrivals.len());
     let mut recv_deltas = Vec::with_capacity(arrivals.len());
     for a in arrivals {

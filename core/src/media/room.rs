@@ -423,7 +423,7 @@ pub struct Room {
     /// opened.
     expected_layers: AtomicUsize,
     opened_layers: AtomicUsize,
-    /// When every expected track (one layer of each simulcast group) was bound.
+    /// When every expected track (one layer of each simulcast group) was bound (relayed rooms).
     groups_bound_at: std::sync::OnceLock<tokio::time::Instant>,
 }
 
@@ -670,7 +670,7 @@ impl Room {
         // Wakes `ready` for a layer too; only the first of a group counts as a track.
         self.bound
             .send_modify(|n| *n += usize::from(first_of_group));
-        if self.groups_bound() {
+        if self.relayed && self.groups_bound() {
             self.groups_bound_at.get_or_init(tokio::time::Instant::now);
         }
         Some((track, 0, false))

@@ -307,10 +307,7 @@ impl LightViewer {
                         Ok(own) => {
                             self.own = Some(own);
                             if ctx.twcc {
-                                self.twcc = self
-                                    .pc
-                                    .remote_description()
-                                    .and_then(|d| Twcc::from_sdp(&d.sdp, Instant::now()));
+                                self.twcc = Twcc::negotiated(&mut self.pc, Instant::now());
                             }
                         }
                         Err(e) => log::warn!(

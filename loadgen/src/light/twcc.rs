@@ -4,12 +4,12 @@
 //! (`media::bwe`) while the viewers cost the load generator no more than its own SRTP.
 
 use cascade_core::media::bwe::twcc_feedback;
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::sdp::extmap::TRANSPORT_CC_URI;
 use std::time::{Duration, Instant};
 
 /// How often a viewer sends its feedback (Chromium: about every 100 ms at these rates).
 pub(super) const TWCC_EVERY: Duration = Duration::from_millis(100);
-/// The extension's URI in the SDP (`a=extmap:<id> <uri>`).
-const URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 /// Packets one feedback covers at most: a longer span (an outage) starts over after it.
 const MAX_SPAN: u16 = 2048;
 
@@ -29,15 +29,23 @@ pub(super) struct Twcc {
 }
 
 impl Twcc {
-    /// For a session whose SDP (the edge's answer) numbers packets with the extension.
-    pub(super) fn from_sdp(sdp: &str, now: Instant) -> Option<Self> {
-        let id = sdp.lines().find_map(|line| {
-            let rest = line.strip_prefix("a=extmap:")?;
-            let (id, uri) = rest.split_once(' ')?;
-            let id = id.split('/').next()?.parse::<u8>().ok()?;
-            (uri.trim() == URI && (1..=14).contains(&id)).then_some(id)
+    /// For a session whose receivers negotiated the extension with `TRANSPORT_CC_URI`.
+    pub(super) fn negotiated(pc: &mut RTCPeerConnection, now: Instant) -> Option<Self> {
+        let receivers: Vec<_> = pc.get_receivers().collect();
+        let id = receivers.into_iter().find_map(|r| {
+            pc.rtp_receiver(r)?
+                .get_parameters()
+                .rtp_parameters
+                .header_extensions
+                .iter()
+                .find(|e| e.uri == TRANSPORT_CC_URI)
+                .and_then(|e| u8::try_from(e.id).ok())
         })?;
-        Some(Self {
+        Some(Self::new(id, now))
+    }
+
+    fn new(id: u8, now: Instant) -> Self {
+        Self {
             id,
             epoch: now,
             arrivals: Vec::with_capacity(256),
@@ -45,7 +53,7 @@ impl Twcc {
             count: 0,
             slots: Vec::with_capacity(256),
             next_at: now + TWCC_EVERY,
-        })
+        }
     }
 
     /// Notes a decrypted RTP packet that arrived at `at`.
@@ -62,14 +70,15 @@ impl Twcc {
         if self.arrivals.is_empty() {
             return None;
         }
-        let base = match self.next_base {
-            Some(b) => b,
-            None => self
-                .arrivals
+        // The first feedback starts at the earliest number that arrived.
+        let first = self.arrivals[0].0;
+        let base = self.next_base.unwrap_or_else(|| {
+            self.arrivals
                 .iter()
                 .map(|a| a.0)
-                .min_by_key(|&s| s.wrapping_sub(self.arrivals[0].0) as i16)?,
-        };
+                .min_by_key(|&s| s.wrapping_sub(first) as i16)
+                .unwrap_or(first)
+        });
         // Late packets (before `base`, already reported lost) and ones beyond the span drop.
         let span = self
             .arrivals
@@ -151,9 +160,8 @@ mod tests {
     fn feedback_covers_what_arrived_and_what_did_not() {
         use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
         use rtc::shared::marshal::Unmarshal;
-        let sdp = format!("v=0\r\na=extmap:3 {URI}\r\n");
         let t0 = Instant::now();
-        let mut twcc = Twcc::from_sdp(&sdp, t0).expect("the id");
+        let mut twcc = Twcc::new(3, t0);
         for (seq, ms) in [(65534u16, 1), (65535, 2), (1, 4)] {
             twcc.arrived(&packet(seq), t0 + Duration::from_millis(ms));
         }
