@@ -53,6 +53,24 @@ async fn a_viewer_losing_five_percent_of_its_packets_plays_without_freezing() ->
         nacks > 0,
         "the link lost packets and the viewer asked again"
     );
+    // The edge read those NACKs (the mux decrypts its viewers' SRTCP itself) and answered them.
+    let metrics = reqwest::get(edge.url("/metrics")).await?.text().await?;
+    let metric = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let (read, resent) = (
+        metric("cascade_nacks_received_total"),
+        metric("cascade_retransmitted_packets_total"),
+    );
+    println!("the edge counted {read} NACKs received and {resent} packets resent");
+    assert!(
+        read >= nacks,
+        "{nacks} NACKs sent, {read} counted by the edge"
+    );
+    assert!(resent > 0, "the edge resent nothing");
     assert!(
         frames >= 15 * 30,
         "at least 15 frames a second: {frames} in 30 s"

@@ -141,7 +141,10 @@ impl KeyTap {
         Ok((sending, receiving.ok_or(EgressError::NoKeys)?))
     }
 
-    fn take_keys(&self) -> Result<(SrtpKeys, Option<SrtpKeys>), EgressError> {
+    /// The sending context's master key and salt, and the receiving context's if it was
+    /// derived too (the core builds its local context, then its remote one). Forgets every key
+    /// noted.
+    pub fn take_keys(&self) -> Result<(SrtpKeys, Option<SrtpKeys>), EgressError> {
         let mut seen = self
             .crypto
             .seen

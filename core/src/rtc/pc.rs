@@ -50,6 +50,7 @@ use webrtc::peer_connection::{PeerConnection, PeerConnectionBuilder, PeerConnect
 
 mod interceptors;
 mod runtime;
+pub(crate) use interceptors::count_received;
 pub use interceptors::{FeedbackCounter, KeyframeRequestForwarder};
 
 /// Packets behind the newest that a receiving SRTP context still accepts (once each), as

@@ -5,6 +5,7 @@ use super::sendmmsg::{Message, sendmmsg_messages};
 use super::*;
 use crate::media::bwe::ProbePart;
 
+mod feedback;
 mod gate;
 mod layers;
 mod probe;
@@ -198,51 +199,32 @@ impl Engine {
             }
         }
         while let Some(message) = viewer.pc.poll_read() {
-            // Only keyframe requests and NACKs reach us (`pc::KeyframeRequestForwarder`).
+            // Only keyframe requests, NACKs and congestion control feedback reach us
+            // (`pc::KeyframeRequestForwarder`), and only until the mux reads the viewer's SRTCP
+            // itself.
             if let RTCMessage::RtcpPacket(track_id, packets) = message.message {
-                for packet in &packets {
-                    let any = packet.as_any();
-                    // A NACK names its stream; the track id the core gives a compound packet
-                    // may be another stream's (the one its reception reports name first).
-                    if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
-                        if let Some(leg) =
-                            viewer.legs.iter().position(|l| l.ssrc == nack.media_ssrc)
-                        {
-                            let feed = self
-                                .feed_of_track
-                                .get(&(Arc::as_ptr(&viewer.legs[leg].track) as usize))
-                                .and_then(|id| self.feeds.get(id));
-                            if let Some(feed) = feed {
-                                resend(viewer, leg, nack, feed, &mut self.out);
-                            }
-                        }
-                    } else if let Some(cc) = any.downcast_ref::<TransportLayerCc>() {
-                        viewer.bwe.on_twcc(cc, Instant::now());
-                    } else if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>()
-                    {
-                        viewer.bwe.on_remb(f64::from(remb.bitrate), Instant::now());
-                    } else if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
-                        let by_ssrc = any
-                            .downcast_ref::<PictureLossIndication>()
-                            .and_then(|p| viewer.legs.iter().find(|l| l.ssrc == p.media_ssrc));
-                        let leg =
-                            by_ssrc.or_else(|| viewer.legs.iter().find(|l| l.track_id == track_id));
-                        if let Some(leg) = leg {
-                            let track = leg.track.clone();
-                            tokio::spawn(async move { track.request_keyframe().await });
-                        }
-                    }
-                }
+                feedback::feedback(
+                    viewer,
+                    &packets,
+                    Some(&track_id),
+                    &self.feeds,
+                    &self.feed_of_track,
+                    &mut self.out,
+                );
             }
         }
         if connected && viewer.protector.is_none() {
             // DTLS is done, so the core has derived its SRTP keys.
             match viewer
                 .tap
-                .take_sending_keys()
-                .and_then(|keys| Protector::new(&keys))
+                .take_keys()
+                .and_then(|(sending, receiving)| Ok((Protector::new(&sending)?, receiving)))
             {
-                Ok(p) => viewer.protector = Some(p),
+                Ok((p, receiving)) => {
+                    viewer.protector = Some(p);
+                    viewer.srtcp = feedback::srtcp_context(receiving, viewer.id);
+                    viewer.reported_loss = viewer.legs.iter().map(|l| (l.ssrc, 0)).collect();
+                }
                 Err(e) => {
                     tracing::warn!(viewer = viewer.id, error = %e, "viewer's SRTP keys not found; ending it");
                     viewer.gone = true;
@@ -410,7 +392,8 @@ impl Engine {
                 }
             };
             let data = &self.recv_buf[..n];
-            let by_ufrag = if is_stun(data) {
+            let stun = is_stun(data);
+            let by_ufrag = if stun {
                 stun_local_ufrag(data).and_then(|u| self.by_ufrag.get(u).copied())
             } else {
                 None
@@ -424,6 +407,10 @@ impl Engine {
                     None => continue,
                 },
             };
+            if !stun && self.own_rtcp_udp(key, n) {
+                continue;
+            }
+            let data = &self.recv_buf[..n];
             let message = TaggedBytesMut {
                 now: Instant::now(),
                 transport: TransportContext {

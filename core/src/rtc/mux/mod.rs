@@ -186,6 +186,11 @@ struct Viewer {
     tap: Arc<KeyTap>,
     /// Our SRTP context for the viewer's media, once DTLS is done.
     protector: Option<Protector>,
+    /// Our SRTCP context for what the viewer sends (its feedback), once DTLS is done: its RTCP
+    /// is read here, not by its core (`engine::feedback`).
+    srtcp: Option<rtc::srtp::context::Context>,
+    /// The viewer's SSRCs and the highest cumulative loss its reports gave each (metrics).
+    reported_loss: Vec<(u32, u32)>,
     /// Where the core sends what is not STUN (DTLS, SRTCP): the selected candidate pair's
     /// remote end, where media goes too.
     media_to: Option<MediaTo>,
@@ -420,6 +425,8 @@ impl Mux {
             pc,
             tap,
             protector: None,
+            srtcp: None,
+            reported_loss: Vec::new(),
             media_to: None,
             _tcp_route: self
                 .ice_tcp

@@ -104,55 +104,86 @@ impl FeedbackCounter {
         }
     }
 
-    /// Adds what `reports` says was lost since the last report, for the streams in `streams`.
-    fn count_loss(
-        reports: &[ReceptionReport],
-        streams: &mut [(u32, u32)],
-        counter: &prometheus_client::metrics::counter::Counter,
-    ) {
-        for report in reports {
-            // A 24-bit signed field: "negative" (more duplicates than losses) counts as none.
-            if report.total_lost >= 0x80_0000 {
-                continue;
-            }
-            if let Some((_, seen)) = streams.iter_mut().find(|(ssrc, _)| *ssrc == report.ssrc)
-                && report.total_lost > *seen
-            {
-                counter.inc_by(u64::from(report.total_lost - *seen));
-                *seen = report.total_lost;
-            }
-        }
-    }
-
     /// Counts one compound RTCP packet. `sent`: leaving this node.
     fn count_rtcp(&mut self, packets: &[Box<dyn rtc::rtcp::Packet>], sent: bool) {
-        let c = &self.counters;
-        for p in packets {
-            let any = p.as_any();
-            if any.is::<TransportLayerNack>() {
-                if sent {
-                    &c.nacks_sent
-                } else {
-                    &c.nacks_received
-                }
-                .inc();
-            } else if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
-                if sent { &c.plis_sent } else { &c.plis_received }.inc();
+        let streams = if sent {
+            &mut self.remote
+        } else {
+            &mut self.local
+        };
+        count(&self.counters, packets, streams, sent);
+    }
+}
+
+/// Counts one compound RTCP packet a peer sent us: its NACKs, PLIs and FIRs, and the loss its
+/// reception reports say of `local`, the streams we send it (SSRC, highest cumulative loss
+/// counted so far). What [`FeedbackCounter`] counts on the way in; the UDP mux, which reads
+/// its viewers' RTCP itself, counts with it too.
+pub(crate) fn count_received(
+    counters: &crate::obs::metrics::Feedback,
+    packets: &[Box<dyn rtc::rtcp::Packet>],
+    local: &mut [(u32, u32)],
+) {
+    count(counters, packets, local, false);
+}
+
+/// Counts a compound RTCP packet: `sent` leaving this node, else arriving; `streams` are the
+/// ones its reception reports may name (ours received when we send it, ours sent otherwise).
+fn count(
+    c: &crate::obs::metrics::Feedback,
+    packets: &[Box<dyn rtc::rtcp::Packet>],
+    streams: &mut [(u32, u32)],
+    sent: bool,
+) {
+    for p in packets {
+        let any = p.as_any();
+        if any.is::<TransportLayerNack>() {
+            if sent {
+                &c.nacks_sent
             } else {
-                let reports = if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
-                    &rr.reports
-                } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
-                    &sr.reports
-                } else {
-                    continue;
-                };
-                // Reports we send are about streams we receive, and the other way round.
-                if sent {
-                    Self::count_loss(reports, &mut self.remote, &c.lost_ingress);
-                } else {
-                    Self::count_loss(reports, &mut self.local, &c.lost_egress);
-                }
+                &c.nacks_received
             }
+            .inc();
+        } else if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
+            if sent { &c.plis_sent } else { &c.plis_received }.inc();
+        } else {
+            let reports = if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                &rr.reports
+            } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                &sr.reports
+            } else {
+                continue;
+            };
+            // Reports we send are about streams we receive, and the other way round.
+            count_loss(
+                reports,
+                streams,
+                if sent {
+                    &c.lost_ingress
+                } else {
+                    &c.lost_egress
+                },
+            );
+        }
+    }
+}
+
+/// Adds what `reports` says was lost since the last report, for the streams in `streams`.
+fn count_loss(
+    reports: &[ReceptionReport],
+    streams: &mut [(u32, u32)],
+    counter: &prometheus_client::metrics::counter::Counter,
+) {
+    for report in reports {
+        // A 24-bit signed field: "negative" (more duplicates than losses) counts as none.
+        if report.total_lost >= 0x80_0000 {
+            continue;
+        }
+        if let Some((_, seen)) = streams.iter_mut().find(|(ssrc, _)| *ssrc == report.ssrc)
+            && report.total_lost > *seen
+        {
+            counter.inc_by(u64::from(report.total_lost - *seen));
+            *seen = report.total_lost;
         }
     }
 }

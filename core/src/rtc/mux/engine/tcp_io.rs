@@ -60,6 +60,9 @@ impl Engine {
     }
 
     fn tcp_deliver(&mut self, key: usize, local: SocketAddr, peer: SocketAddr, frame: BytesMut) {
+        if self.own_rtcp(key, &frame) {
+            return;
+        }
         let Some(viewer) = self.viewers.get_mut(key) else {
             return;
         };
