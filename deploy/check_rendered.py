@@ -32,13 +32,12 @@
   only with credentials, CASCADE_TURN_TTL a whole number of seconds; a Secret
   the chart renders holds a non-empty value under the key read.
 * The UDP mux: CASCADE_UDP_MUX is true or false; when true,
-  CASCADE_UDP_MUX_PORT is the pod's declared UDP port "udp-mux", and with
-  CASCADE_UDP_MUX_SHARDS=N (1..256, 1 when unset) shard i's port
-  CASCADE_UDP_MUX_PORT + i is declared as "udp-mux-<i>" (no other udp-mux-*
-  port); all of them outside CASCADE_UDP_PORTS, published on the same node
-  port when the pod's media is on the node, and admitted by the
-  NetworkPolicies that select the pod; when false, neither the variables nor
-  the ports are there.
+  CASCADE_UDP_MUX_PORT is the pod's declared UDP port "udp-mux", the one port
+  all its shards share (CASCADE_UDP_MUX_SHARDS, 1..256, 1 when unset), and no
+  other port is named udp-mux-<i>; it is outside CASCADE_UDP_PORTS, published
+  on the same node port when the pod's media is on the node, and admitted by
+  the NetworkPolicies that select the pod; when false, neither the variables
+  nor the port are there.
 * ICE over TCP: CASCADE_ICE_TCP_PORT is "off" and no port is named "ice-tcp",
   or it is a fixed port (not 0, which the OS would pick and nothing could
   publish) declared as the TCP port "ice-tcp", other than the HTTP and gRPC
@@ -187,8 +186,8 @@ REQUIRED_ENV = [
 ]
 # The shortest cluster secret the binaries accept (HS256 key, MIN_CLUSTER_SECRET_BYTES).
 MIN_CLUSTER_SECRET_BYTES = 32
-# Name of the container port of the UDP mux (CASCADE_UDP_MUX_PORT), and of its shard i > 0
-# (CASCADE_UDP_MUX_PORT + i, with CASCADE_UDP_MUX_SHARDS > i).
+# Name of the container port of the UDP mux (CASCADE_UDP_MUX_PORT), the one port of all its
+# shards; and the names a port of the mux could be given, so that a second one is caught.
 MUX_PORT = "udp-mux"
 MUX_PORT_RE = re.compile(r"^udp-mux(-[0-9]+)?$")
 MAX_MUX_SHARDS = 256
@@ -226,8 +225,15 @@ def node_containers(docs):
                 yield f"{d['kind']}/{d['metadata']['name']}", role, c
 
 
-def mux_port_name(shard: int) -> str:
-    return MUX_PORT if shard == 0 else f"{MUX_PORT}-{shard}"
+def of_role(docs, kind, role):
+    """The resources of `kind` labelled with component `role`."""
+    return [d for d in docs if d["kind"] == kind
+            and d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == role]
+
+
+def workloads(docs):
+    """The Deployments and StatefulSets of a rendering, by `Kind/name`."""
+    return {f"{d['kind']}/{d['metadata']['name']}": d for d in docs if d["kind"] in ("Deployment", "StatefulSet")}
 
 
 ROLE_ENV: dict[str, list[str]] = {"origin": [], "edge": []}
@@ -260,8 +266,8 @@ class Checker:
         self.cluster_env: dict[str, dict[str, str | None]] = {}
         # (protocol, node port) -> the workloads publishing it
         self.node_ports: dict[tuple[str, int], list[str]] = {}
-        # role -> the mux ports its pods declare, shard 0 first (only when the mux is on)
-        self.mux_ports: dict[str, list[int]] = {}
+        # role -> the mux port its pods declare (only when the mux is on)
+        self.mux_ports: dict[str, int] = {}
         # role -> the ICE-TCP port its pods declare (only when ICE-TCP is on)
         self.ice_tcp_ports: dict[str, int] = {}
 
@@ -529,32 +535,19 @@ class Checker:
                              "to declare and publish)")
             return
         number = int(mux_port)
-        shards = 1  # the binaries' default when the variable is unset
-        if shards_env is not None:
-            if not shards_env.isdigit() or not 1 <= int(shards_env) <= MAX_MUX_SHARDS:
-                self.fail(where, f"CASCADE_UDP_MUX_SHARDS={shards_env!r} is not a whole number in 1..{MAX_MUX_SHARDS}")
-                return
-            shards = int(shards_env)
-        if number + shards - 1 > 65535:
-            self.fail(where, f"CASCADE_UDP_MUX_PORT={number} + CASCADE_UDP_MUX_SHARDS={shards} - 1 is above 65535")
-            return
-        numbers = [number + i for i in range(shards)]
-        # Shard i listens on CASCADE_UDP_MUX_PORT + i: each is declared under its name. Published on the
-        # node like the range when the range is: checked with the other UDP ports.
-        for i, n in enumerate(numbers):
-            name = mux_port_name(i)
-            port = declared.get(name)
-            if port is None or port.get("protocol") != "UDP" or port.get("containerPort") != n:
-                self.fail(where, f"mux shard {i} (CASCADE_UDP_MUX_PORT={number} + {i}) is not the declared UDP port "
-                                 f"{name} {n}: {port}")
-        extra = sorted(set(declared) - {mux_port_name(i) for i in range(shards)})
+        if shards_env is not None and (not shards_env.isdigit() or not 1 <= int(shards_env) <= MAX_MUX_SHARDS):
+            self.fail(where, f"CASCADE_UDP_MUX_SHARDS={shards_env!r} is not a whole number in 1..{MAX_MUX_SHARDS}")
+        # Every shard binds CASCADE_UDP_MUX_PORT (SO_REUSEPORT): one declared port whatever their
+        # number. Published on the node like the range when the range is: checked with the other UDP ports.
+        port = declared.get(MUX_PORT)
+        if port is None or port.get("protocol") != "UDP" or port.get("containerPort") != number:
+            self.fail(where, f"CASCADE_UDP_MUX_PORT={number} is not the declared UDP port {MUX_PORT}: {port}")
+        extra = sorted(set(declared) - {MUX_PORT})
         if extra:
-            self.fail(where, f"declares {extra}, but CASCADE_UDP_MUX_SHARDS={shards}")
-        inside = [n for n in numbers if n in udp_range]
-        if inside:
-            self.fail(where, f"UDP mux ports {inside} (CASCADE_UDP_MUX_PORT, CASCADE_UDP_MUX_SHARDS) are inside "
-                             "CASCADE_UDP_PORTS")
-        self.mux_ports[role] = numbers
+            self.fail(where, f"declares {extra} beside {MUX_PORT}, but the mux shards share CASCADE_UDP_MUX_PORT")
+        if number in udp_range:
+            self.fail(where, f"CASCADE_UDP_MUX_PORT={number} is inside CASCADE_UDP_PORTS")
+        self.mux_ports[role] = number
 
     def check_ice_tcp(self, where: str, role: str, resolved: dict, ports: dict[str, dict], on_node: bool) -> None:
         """ports: the container's named ports, by name."""
@@ -604,23 +597,21 @@ class Checker:
                     self.fail(where, f"admits no TCP to the {role}s' ICE-TCP port {number} ({ICE_TCP_PORT})")
             if role not in self.mux_ports:
                 continue
+            number = self.mux_ports[role]
 
-            def admits(rule: dict, shard: int, number: int) -> bool:
+            def admits(rule: dict) -> bool:
                 if not rule.get("ports"):
                     return True  # a rule without ports admits every port
                 for p in rule["ports"]:
                     port = p.get("port")
                     if p.get("protocol") != "UDP":
                         continue
-                    if port == mux_port_name(shard) or (isinstance(port, int)
-                                                        and port <= number <= p.get("endPort", port)):
+                    if port == MUX_PORT or (isinstance(port, int) and port <= number <= p.get("endPort", port)):
                         return True
                 return False
 
-            for shard, number in enumerate(self.mux_ports[role]):
-                if not any(admits(rule, shard, number) for rule in d["spec"].get("ingress") or []):
-                    self.fail(where, f"admits no UDP to the {role}s' mux port {number} "
-                                     f"({mux_port_name(shard)})")
+            if not any(admits(rule) for rule in rules):
+                self.fail(where, f"admits no UDP to the {role}s' mux port {number} ({MUX_PORT})")
 
     def pods_matching(self, selector: dict) -> list[dict]:
         out = []

@@ -31,8 +31,8 @@
 #        deploy/check_rendered.py assertions: CASCADE_* environment (and, when core/src holds the
 #          binaries' flag definitions, that every CASCADE_* name set is some flag's variable), probes, preStop
 #          drain, grace period vs drain timeout, autoscaler windows, Service/PDB selectors, ports,
-#          the UDP mux (CASCADE_UDP_MUX_PORT is the declared udp-mux port and, with
-#          CASCADE_UDP_MUX_SHARDS, shard i's port + i is udp-mux-<i>; on the node with the range,
+#          the UDP mux (CASCADE_UDP_MUX_PORT is the declared udp-mux port, the only mux port
+#          whatever CASCADE_UDP_MUX_SHARDS as the shards share it; on the node with the range,
 #          outside it, admitted by NetworkPolicies), ICE over TCP (CASCADE_ICE_TCP_PORT is off with
 #          no ice-tcp port, or the declared TCP port ice-tcp, not the HTTP or gRPC port, on the node
 #          with the media, admitted by NetworkPolicies), no node port published twice
@@ -48,9 +48,10 @@
 #          ConfigMaps and declare it as the TCP port ice-tcp (a hostPort in the host modes), which
 #          their NetworkPolicy (when rendered) admits with the media UDP ports, from mediaFrom; for
 #          ci/podip-values.yaml (media.iceTcp.enabled=false) "off" and no ice-tcp port
-#        for ci/udp-mux-shards-values.yaml also: the edge pod declares udp-mux, udp-mux-1,
-#          udp-mux-2 on UDP 7883-7885 (node ports too), its ConfigMap and environment carry
-#          CASCADE_UDP_MUX_SHARDS "3", its NetworkPolicy admits the three ports
+#        for ci/udp-mux-shards-values.yaml also: the edge pod declares only udp-mux, UDP 7883
+#          (a node port too), no udp-mux-1..., its ConfigMap and environment carry
+#          CASCADE_UDP_MUX_SHARDS "3", its NetworkPolicy admits udp-mux and names no other mux
+#          port; the origin likewise with udp-mux on 7882 (next to the edges' 7883) and "2"
 #        TURN: for ci/turn-values.yaml every origin and edge container reads CASCADE_ICE_SERVERS
 #          (the servers comma-joined) and CASCADE_TURN_TTL from its ConfigMap and
 #          CASCADE_TURN_SECRET through a secretKeyRef to the existing Secret (no literal); for
@@ -58,12 +59,12 @@
 #          ci/turn-inline-values.yaml CASCADE_TURN_SECRET from the Secret cascade-turn the chart
 #          renders; every other combination sets no TURN variable and renders no TURN Secret
 #   5. renders that must fail: an unknown key, a wrong type, a lease out of range, overlapping
-#      UDP ranges, a UDP mux port inside a range, one UDP mux port for origins and edges in a
-#      host mode, a UDP mux port below 1024, 0 UDP mux shards, mux shard ports running into a
-#      range or into the other role's mux ports in a host mode, an ICE-TCP port that is the
-#      role's HTTP port, one ICE-TCP port for origins and edges in a host mode, an ICE-TCP port
-#      below 1024, a grace period not above the drain, a scale-down window not above the
-#      drain, an ingress without hosts, KEDA together with Prometheus Adapter metrics,
+#      UDP ranges, a UDP mux port inside its role's range or (in a host mode) the other role's,
+#      one UDP mux port for origins and edges in a host mode, a UDP mux port below 1024, 0 UDP
+#      mux shards, an ICE-TCP port that is the role's HTTP port, one ICE-TCP port for origins
+#      and edges in a host mode, an ICE-TCP port below 1024, a grace period not above the
+#      drain, a scale-down window not above the drain, an ingress without hosts, KEDA together
+#      with Prometheus Adapter metrics,
 #      CASCADE_CLUSTER_SECRET in secrets.extraEnv or edge.extraEnv, a
 #      clusterSecret.existingSecret that is no Secret name, a turn.servers
 #      entry that is no stun:/turn: URI, a TURN server without credentials, both kinds of TURN
@@ -203,51 +204,65 @@ validator_rejects_unknown_field() {
     ! kubernetes-validate --strict --quiet -k "${KUBE_VERSIONS%% *}" "$WORK/bad.yaml"
 }
 
-# The rendering of ci/udp-mux-shards-values.yaml (edge.udpMuxShards=3, edge.ports.udpMux 7883):
-# one declared, published and admitted port per shard, and the shard count in the environment.
+# UDP mux shards in one rendering: UDP_MUX_SHARDS_RENDERED FILE ROLE=PORT/SHARDS..., e.g.
+# edge=7883/3. Each such role's container declares the one mux port udp-mux on PORT (a hostPort of
+# the same number when the pod's media is on the node) and no other port named udp-mux-<i>, since
+# its shards share that port; it reads CASCADE_UDP_MUX_SHARDS=SHARDS from its ConfigMap; its
+# NetworkPolicy admits UDP to udp-mux and names no other mux port.
 udp_mux_shards_rendered() {
-    "$PY" - "$1" <<'PYEOF'
+    PYTHONPATH="$ROOT/deploy" "$PY" - "$@" <<'PYEOF'
+import re
 import sys
 
 import yaml
+from check_rendered import node_containers, of_role, workloads
 
-docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+path = sys.argv[1]
+want = {}
+for arg in sys.argv[2:]:
+    role, port, shards = re.fullmatch(r"(\w+)=(\d+)/(\d+)", arg).groups()
+    want[role] = (int(port), shards)
+docs = [d for d in yaml.safe_load_all(open(path)) if d]
 errors = []
+seen = set()
 
-
-def one(kind):
-    found = [d for d in docs if d["kind"] == kind
-             and d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "edge"]
-    if len(found) != 1:
-        errors.append(f"{len(found)} edge {kind}s rendered, want 1")
-        return {}
-    return found[0]
-
-
-want = [("udp-mux", 7883), ("udp-mux-1", 7884), ("udp-mux-2", 7885)]
-dep = one("Deployment")
-for c in (dep.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []):
-    if c["name"] != "edge":
+pods = workloads(docs)
+for where, role, c in node_containers(docs):
+    if role not in want:
         continue
-    got = [(p.get("name"), p["containerPort"], p.get("hostPort"), p.get("protocol"))
-           for p in c.get("ports", []) if (p.get("name") or "").startswith("udp-mux")]
-    if got != [(n, p, p, "UDP") for n, p in want]:
-        errors.append(f"edge pod mux ports {got}, want {want} (UDP, each its own hostPort)")
-    env = {e["name"]: e for e in c.get("env", [])}
-    ref = env.get("CASCADE_UDP_MUX_SHARDS", {}).get("valueFrom", {}).get("configMapKeyRef", {})
-    if ref.get("key") != "CASCADE_UDP_MUX_SHARDS":
-        errors.append(f"edge container does not read CASCADE_UDP_MUX_SHARDS from its ConfigMap: {ref}")
-shards = one("ConfigMap").get("data", {}).get("CASCADE_UDP_MUX_SHARDS")
-if shards != "3":
-    errors.append(f"edge ConfigMap CASCADE_UDP_MUX_SHARDS={shards!r}, want '3'")
-admitted = {p.get("port") for r in one("NetworkPolicy").get("spec", {}).get("ingress", [])
-            for p in r.get("ports", []) if p.get("protocol") == "UDP"}
-missing = [n for n, _ in want if n not in admitted]
-if missing:
-    errors.append(f"edge NetworkPolicy does not admit {missing}")
+    seen.add(role)
+    port, shards = want[role]
+    pod = pods[where]["spec"]["template"]["spec"]
+    on_node = pod.get("hostNetwork") or any(p.get("protocol") == "UDP" and "hostPort" in p
+                                            for p in c.get("ports", []))
+    expect = {"name": "udp-mux", "containerPort": port, "protocol": "UDP"}
+    if on_node:
+        expect["hostPort"] = port
+    got = [p for p in c.get("ports", []) if (p.get("name") or "").startswith("udp-mux")]
+    if got != [expect]:
+        errors.append(f"{where}: mux ports {got}, want only {expect} (the {shards} shards share it)")
+    cms = of_role(docs, "ConfigMap", role)
+    value = (cms[0].get("data") or {}).get("CASCADE_UDP_MUX_SHARDS") if len(cms) == 1 else None
+    if value != shards:
+        errors.append(f"{role} ConfigMap CASCADE_UDP_MUX_SHARDS={value!r}, want {shards!r}")
+    found = [e for e in c.get("env", []) if e["name"] == "CASCADE_UDP_MUX_SHARDS"]
+    ref = (found[0].get("valueFrom") or {}).get("configMapKeyRef") or {} if len(found) == 1 else {}
+    if ref.get("key") != "CASCADE_UDP_MUX_SHARDS" or not cms or ref.get("name") != cms[0]["metadata"]["name"]:
+        errors.append(f"{where}: CASCADE_UDP_MUX_SHARDS is {found}, want one configMapKeyRef to its ConfigMap")
+    policies = of_role(docs, "NetworkPolicy", role)
+    if len(policies) != 1:
+        errors.append(f"{len(policies)} {role} NetworkPolicies rendered, want 1")
+        continue
+    named = [p.get("port") for r in policies[0]["spec"].get("ingress") or [] for p in r.get("ports") or []
+             if p.get("protocol") == "UDP" and str(p.get("port")).startswith("udp-mux")]
+    if named != ["udp-mux"]:
+        errors.append(f"{role} NetworkPolicy admits the UDP mux ports {named}, want only udp-mux")
+for role in sorted(set(want) - seen):
+    errors.append(f"no {role} container rendered")
 for e in errors:
     print(f"FAIL {e}")
-print(f"edge: {len(want)} mux shard ports checked; {len(errors)} failed assertion(s)")
+print(", ".join(f"{r}: {s} shards on UDP {p}" for r, (p, s) in sorted(want.items()))
+      + f"; {len(errors)} failed assertion(s)")
 sys.exit(1 if errors else 0)
 PYEOF
 }
@@ -262,23 +277,17 @@ ice_tcp_rendered() {
 import sys
 
 import yaml
-from check_rendered import node_containers
+from check_rendered import node_containers, of_role, workloads
 
 path, want = sys.argv[1], {"origin": sys.argv[2], "edge": sys.argv[3]}
 docs = [d for d in yaml.safe_load_all(open(path)) if d]
 errors = []
 seen = set()
 
-
-def of_role(kind, role):
-    return [d for d in docs if d["kind"] == kind
-            and d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == role]
-
-
-workloads = {f"{d['kind']}/{d['metadata']['name']}": d for d in docs if d["kind"] in ("Deployment", "StatefulSet")}
+pods = workloads(docs)
 for where, role, c in node_containers(docs):
     seen.add(role)
-    cms = of_role("ConfigMap", role)
+    cms = of_role(docs, "ConfigMap", role)
     value = (cms[0].get("data") or {}).get("CASCADE_ICE_TCP_PORT") if len(cms) == 1 else None
     if value != want[role]:
         errors.append(f"{role} ConfigMap CASCADE_ICE_TCP_PORT={value!r}, want {want[role]!r}")
@@ -291,7 +300,7 @@ for where, role, c in node_containers(docs):
         if ports:
             errors.append(f"{where}: ICE-TCP is off, yet the pod declares {ports}")
         continue
-    pod = workloads[where]["spec"]["template"]["spec"]
+    pod = pods[where]["spec"]["template"]["spec"]
     on_node = pod.get("hostNetwork") or any(p.get("protocol") == "UDP" and "hostPort" in p
                                             for p in c.get("ports", []))
     number = int(want[role])
@@ -300,7 +309,7 @@ for where, role, c in node_containers(docs):
         expect["hostPort"] = number
     if ports != [expect]:
         errors.append(f"{where}: ice-tcp ports {ports}, want [{expect}]")
-    for np in of_role("NetworkPolicy", role):
+    for np in of_role(docs, "NetworkPolicy", role):
         media = [r for r in np["spec"].get("ingress", [])
                  if any(p.get("protocol") == "UDP" and "endPort" in p for p in r.get("ports", []))]
         if not any({"port": "ice-tcp", "protocol": "TCP"} in r["ports"] for r in media):
@@ -594,8 +603,8 @@ for name in "${NAMES[@]}"; do
             ice_tcp_rendered "$dir/all.yaml" 7881 7886
     fi
     if [[ "$name" == udp-mux-shards ]]; then
-        run "$name: edge declares udp-mux, udp-mux-1, udp-mux-2 on 7883-7885, CASCADE_UDP_MUX_SHARDS=3" \
-            udp_mux_shards_rendered "$dir/all.yaml"
+        run "$name: edge declares only udp-mux (7883) for CASCADE_UDP_MUX_SHARDS=3, origin only udp-mux (7882) for 2, each admitted" \
+            udp_mux_shards_rendered "$dir/all.yaml" edge=7883/3 origin=7882/2
     fi
     if [[ -d "$dir/resources/scripts" ]]; then
         run "$name: shellcheck ConfigMap scripts" shellcheck -s sh "$dir/resources/scripts"/*.sh
@@ -613,17 +622,15 @@ run "overlapping UDP ranges are rejected" \
     expect_fail "overlap" "overlap" --set edge.udpPorts.start=40050
 run "UDP mux port inside the UDP range is rejected" \
     expect_fail "mux in range" "other media sockets take ports of that range" --set edge.ports.udpMux=40150
+run "UDP mux port inside the other role's UDP range on nodes is rejected" \
+    expect_fail "mux in other range" "is inside origin.udpPorts; in hostPort mode both use node ports" \
+    --set edge.ports.udpMux=40050
 run "one UDP mux port for origins and edges on nodes is rejected" \
     expect_fail "shared mux" "both are node ports" --set edge.ports.udpMux=7882
 run "privileged UDP mux port is rejected by the schema" \
     expect_fail "mux port" "edge/ports/udpMux" --set edge.ports.udpMux=443
 run "0 UDP mux shards is rejected by the schema" \
     expect_fail "mux shards" "edge/udpMuxShards" --set edge.udpMuxShards=0
-run "UDP mux shard ports running into the UDP range are rejected" \
-    expect_fail "shards in range" "other media sockets take ports of that range" \
-    --set edge.ports.udpMux=40098 --set edge.udpMuxShards=3
-run "origin mux shard ports on the edges' mux port in a host mode are rejected" \
-    expect_fail "shards shared" "both are node ports" --set origin.udpMuxShards=2
 run "an ICE-TCP port that is the role's HTTP port is rejected" \
     expect_fail "ice-tcp on http" "the pod listens on each over TCP" --set edge.ports.iceTcp=8081
 run "one ICE-TCP port for origins and edges on nodes is rejected" \

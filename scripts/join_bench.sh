@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Join time on one origin and one edge (issue 22 item 4): a calm audience (10 viewers, one a
 # second) then a crowd (500 at once), twice, in one session of the nodes; prints each run's
-# join split (WHEP answer, connected, first keyframe) and its loss.
+# join split (WHEP answer, connected, first keyframe) and its loss. JOIN_EDGE_FLAGS: more flags
+# for the edge (e.g. "--udp-mux-shards 2").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${JOIN_OUT:-target/join-bench}
@@ -10,7 +11,8 @@ mkdir -p "$out"
 cargo build --release --locked --bins
 bin=target/release
 . scripts/nodes.sh
-origin_and_edge "$out" 28280 29290
+# shellcheck disable=SC2086 # JOIN_EDGE_FLAGS is a list of flags
+origin_and_edge "$out" 28280 29290 ${JOIN_EDGE_FLAGS:-}
 run() { # name, viewers, ramp
   "$bin/cascade-loadgen" run --quiet --origin http://127.0.0.1:28280 --edge http://127.0.0.1:28281 \
     --room "$1" --viewers "$2" --ramp "$3" --duration 12 --pids "$origin,$edge" >"$out/$1.txt" 2>&1

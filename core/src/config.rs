@@ -55,8 +55,8 @@ pub struct NodeArgs {
     #[arg(long, env = "CASCADE_UDP_MUX", default_value_t = true, action = clap::ArgAction::Set)]
     pub udp_mux: bool,
 
-    /// UDP port of the mux socket (the one port viewers' media uses); 0 lets the OS pick. With
-    /// several shards, shard `i` uses this port + `i`.
+    /// UDP port of the mux (the one port viewers' media uses, whatever the shards); 0 lets the OS
+    /// pick. Several shards share it, a socket each (`SO_REUSEPORT`).
     #[arg(long, env = "CASCADE_UDP_MUX_PORT", default_value_t = 0)]
     pub udp_mux_port: u16,
 
@@ -525,15 +525,6 @@ impl NodeArgs {
                 "--udp-mux-shards",
                 "CASCADE_UDP_MUX_SHARDS",
                 "must be 1 to 256",
-            ));
-        }
-        if self.udp_mux_port != 0
-            && u32::from(self.udp_mux_port) + u32::from(self.udp_mux_shards) - 1 > 65535
-        {
-            return Err(err(
-                "--udp-mux-port",
-                "CASCADE_UDP_MUX_PORT",
-                "the port plus the shards beyond the first must stay within 65535",
             ));
         }
         check_url(

@@ -44,14 +44,31 @@ fn loadgen_viewers_on_an_edge_lose_nothing() -> anyhow::Result<()> {
 
 #[test]
 fn loadgen_viewers_on_a_mux_of_two_shards_lose_nothing() -> anyhow::Result<()> {
-    // And viewers whose cores decrypt their media (not their own SRTP contexts, the default).
+    // The shards share one port, and the kernel gives each viewer's datagrams to one shard's
+    // socket by its address, not to the shard it was placed on: about half the viewers' checks
+    // and handshakes reach the other shard first and are handed on, and each viewer moves to
+    // the shard its datagrams reach once connected. Junk all along, which is handed on too
+    // (within a budget) and costs nobody anything. And viewers whose cores decrypt their media
+    // (not their own SRTP contexts, the default).
     let report = viewers_lose_nothing_with(
         &["--udp-mux-shards", "2"],
-        false,
+        true,
         &["--viewer-own-srtp", "false"],
     )?;
     assert_eq!(report["config"]["viewer_own_srtp"], false);
     assert_eq!(u(&report, "/processes/1/udp_sockets_max"), 3);
+    let shards = report["edge_mux_shards"].as_array().expect("shards seen");
+    assert_eq!(shards.len(), 2, "{shards:?}");
+    assert_eq!(
+        shards[0]["address"], shards[1]["address"],
+        "one port: {shards:?}"
+    );
+    for shard in shards {
+        assert!(
+            u(shard, "/viewers") > 0,
+            "a shard served no one: {shards:?}"
+        );
+    }
     Ok(())
 }
 
@@ -95,6 +112,21 @@ fn mux_addr(edge: &NodeProc) -> Option<std::net::SocketAddr> {
             .find_map(|w| w.strip_prefix("local="))?;
         local.parse().ok()
     })
+}
+
+/// The edge's mux shards as its status tells them now (address, viewers); none if it did not
+/// answer.
+fn mux_shards(edge: &NodeProc) -> Vec<Value> {
+    let Ok(out) = Command::new("curl")
+        .args(["-fsS", "--max-time", "2", &edge.url("/v1/node")])
+        .output()
+    else {
+        return Vec::new();
+    };
+    serde_json::from_slice::<Value>(&out.stdout)
+        .ok()
+        .and_then(|v| v["mux_shards"].as_array().cloned())
+        .unwrap_or_default()
 }
 
 /// Sends junk to `to` until `stop`; returns how many datagrams.
@@ -168,9 +200,18 @@ fn viewers_lose_nothing_with(
         .stderr(Stdio::inherit())
         .spawn()?;
     let started = Instant::now();
+    // The most viewers each mux shard served at once, from the edge's status.
+    let mut shards: Vec<Value> = Vec::new();
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
+        }
+        for (i, shard) in mux_shards(&edge).into_iter().enumerate() {
+            match shards.get_mut(i) {
+                Some(seen) if u(seen, "/viewers") >= u(&shard, "/viewers") => {}
+                Some(seen) => *seen = shard,
+                None => shards.push(shard),
+            }
         }
         if started.elapsed() > RUN_DEADLINE {
             let _ = child.kill();
@@ -191,8 +232,9 @@ fn viewers_lose_nothing_with(
     }
     println!("{summary}");
     assert!(status.success(), "cascade-loadgen failed: {status}");
-    let report: Value = serde_json::from_slice(&std::fs::read(&json)?)?;
+    let mut report: Value = serde_json::from_slice(&std::fs::read(&json)?)?;
     let _ = std::fs::remove_file(&json);
+    report["edge_mux_shards"] = Value::Array(shards);
 
     assert_eq!(u(&report, "/viewers/started"), VIEWERS, "{summary}");
     assert_eq!(u(&report, "/viewers/connected"), VIEWERS, "{summary}");

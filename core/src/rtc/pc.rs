@@ -117,7 +117,7 @@ pub struct MediaSettings {
 /// Where the UDP mux listens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MuxSettings {
-    /// The first shard's UDP port (0: the OS picks every shard's); shard `i` uses `port + i`.
+    /// The UDP port every shard's socket binds (0: the OS picks one).
     pub port: u16,
     /// Mux tasks, each with its own socket and viewers (one per core they may use).
     pub shards: u16,

@@ -175,35 +175,6 @@ CASCADE_TURN_PASSWORD
 {{- printf "%d-%d" (int $c.udpPorts.start) (int $c.udpPorts.end) }}
 {{- end }}
 
-{{/* Name of the container port of UDP mux shard i (call with i): udp-mux, udp-mux-1, udp-mux-2, ... */}}
-{{- define "cascade.udpMuxPortName" -}}
-{{- if eq (int .) 0 }}udp-mux{{ else }}{{ printf "udp-mux-%d" (int .) }}{{ end }}
-{{- end }}
-
-{{/* The last UDP mux port of a component: shard i listens on ports.udpMux + i. */}}
-{{- define "cascade.udpMuxLast" -}}
-{{- $c := index .root.Values .component }}
-{{- sub (add (int $c.ports.udpMux) (int $c.udpMuxShards)) 1 }}
-{{- end }}
-
-{{/* The UDP mux ports of a component, one per shard: "7883", or "7883-7885" for 3 shards. */}}
-{{- define "cascade.udpMuxPorts" -}}
-{{- $c := index .root.Values .component }}
-{{- $first := int $c.ports.udpMux }}
-{{- $last := int (include "cascade.udpMuxLast" .) }}
-{{- if eq $first $last }}{{ $first }}{{ else }}{{ printf "%d-%d" $first $last }}{{ end }}
-{{- end }}
-
-{{/* The values that place a component's UDP mux ports, and the ports, for error messages. */}}
-{{- define "cascade.udpMuxDesc" -}}
-{{- $c := index .root.Values .component }}
-{{- if eq (int $c.udpMuxShards) 1 }}
-{{- printf "%s.ports.udpMux (%s)" .component (include "cascade.udpMuxPorts" .) }}
-{{- else }}
-{{- printf "%s.ports.udpMux with %s.udpMuxShards (%s)" .component .component (include "cascade.udpMuxPorts" .) }}
-{{- end }}
-{{- end }}
-
 {{- define "cascade.gracePeriod" -}}
 {{- $c := index .root.Values .component }}
 {{- $d := .root.Values.drain }}
@@ -257,16 +228,10 @@ message naming the key to fix.
 {{- if and (ne $v.media.mode "podIP") (gt (sub (int $c.udpPorts.end) (int $c.udpPorts.start)) 999) }}
 {{- fail (printf "%s.udpPorts spans more than 1000 ports; in %s mode every port is declared on the pod, keep the range small" $comp $v.media.mode) }}
 {{- end }}
-{{- if $v.media.udpMux.enabled }}
-{{- $sel := dict "root" $ "component" $comp }}
-{{- $muxFirst := int $c.ports.udpMux }}
-{{- $muxLast := int (include "cascade.udpMuxLast" $sel) }}
-{{- if gt $muxLast 65535 }}
-{{- fail (printf "%s.ports.udpMux (%d) + %s.udpMuxShards (%d) - 1 is above 65535: shard i listens on ports.udpMux + i" $comp $muxFirst $comp (int $c.udpMuxShards)) }}
-{{- end }}
-{{- if and (le (int $c.udpPorts.start) $muxLast) (le $muxFirst (int $c.udpPorts.end)) }}
-{{- fail (printf "%s overlaps %s.udpPorts (%s); the node's other media sockets take ports of that range" (include "cascade.udpMuxDesc" $sel) $comp (include "cascade.udpRange" $sel)) }}
-{{- end }}
+{{- /* The mux's one port, whatever udpMuxShards: its shards share it (SO_REUSEPORT). */}}
+{{- $mux := int $c.ports.udpMux }}
+{{- if and $v.media.udpMux.enabled (le (int $c.udpPorts.start) $mux) (le $mux (int $c.udpPorts.end)) }}
+{{- fail (printf "%s.ports.udpMux (%d) is inside %s.udpPorts (%s); the node's other media sockets take ports of that range" $comp $mux $comp (include "cascade.udpRange" (dict "root" $ "component" $comp))) }}
 {{- end }}
 {{- /* The pod listens on its HTTP, gRPC and ICE-TCP ports, all TCP: one number each. */}}
 {{- if and $v.media.iceTcp.enabled (has (int $c.ports.iceTcp) (list (int $c.ports.http) (int $c.ports.grpc))) }}
@@ -286,20 +251,14 @@ message naming the key to fix.
 {{- fail (printf "origin.udpPorts (%s) and edge.udpPorts (%s) overlap; in %s mode both use node ports" (include "cascade.udpRange" (dict "root" . "component" "origin")) (include "cascade.udpRange" (dict "root" . "component" "edge")) $v.media.mode) }}
 {{- end }}
 {{- if $v.media.udpMux.enabled }}
-{{- /* Each role's mux ports: ports.udpMux to ports.udpMux + udpMuxShards - 1. */}}
-{{- $oFirst := int $o.ports.udpMux }}
-{{- $oLast := int (include "cascade.udpMuxLast" (dict "root" . "component" "origin")) }}
-{{- $eFirst := int $e.ports.udpMux }}
-{{- $eLast := int (include "cascade.udpMuxLast" (dict "root" . "component" "edge")) }}
-{{- if and (le $oFirst $eLast) (le $eFirst $oLast) }}
-{{- fail (printf "%s and %s share ports; in %s mode both are node ports" (include "cascade.udpMuxDesc" (dict "root" . "component" "origin")) (include "cascade.udpMuxDesc" (dict "root" . "component" "edge")) $v.media.mode) }}
+{{- if eq (int $o.ports.udpMux) (int $e.ports.udpMux) }}
+{{- fail (printf "origin.ports.udpMux and edge.ports.udpMux are both %d; in %s mode both are node ports" (int $o.ports.udpMux) $v.media.mode) }}
 {{- end }}
-{{- range $pair := list (list "origin" $oFirst $oLast "edge" $e) (list "edge" $eFirst $eLast "origin" $o) }}
-{{- $first := index $pair 1 }}
-{{- $last := index $pair 2 }}
-{{- $other := index $pair 4 }}
-{{- if and (le (int $other.udpPorts.start) $last) (le $first (int $other.udpPorts.end)) }}
-{{- fail (printf "%s overlaps %s.udpPorts; in %s mode both use node ports" (include "cascade.udpMuxDesc" (dict "root" $ "component" (index $pair 0))) (index $pair 3) $v.media.mode) }}
+{{- range $pair := list (list "origin" $o "edge" $e) (list "edge" $e "origin" $o) }}
+{{- $mux := int (index $pair 1).ports.udpMux }}
+{{- $other := index $pair 3 }}
+{{- if and (le (int $other.udpPorts.start) $mux) (le $mux (int $other.udpPorts.end)) }}
+{{- fail (printf "%s.ports.udpMux (%d) is inside %s.udpPorts; in %s mode both use node ports" (index $pair 0) $mux (index $pair 2) $v.media.mode) }}
 {{- end }}
 {{- end }}
 {{- end }}

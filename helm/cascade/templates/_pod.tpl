@@ -147,16 +147,14 @@ spec:
           hostPort: {{ $c.ports.grpc }}
           {{- end }}
         {{- if $v.media.udpMux.enabled }}
-        {{- /* The port of every WHEP viewer's media, one per mux shard (udp-mux, udp-mux-1, ... on
-               ports.udpMux + i): node ports in the host modes, like the range. */}}
-        {{- range $i := until (int $c.udpMuxShards) }}
-        - name: {{ include "cascade.udpMuxPortName" $i }}
-          containerPort: {{ add (int $c.ports.udpMux) $i }}
+        {{- /* The one port of every WHEP viewer's media, whatever udpMuxShards (the shards share
+               it): a node port in the host modes, like the range. */}}
+        - name: udp-mux
+          containerPort: {{ $c.ports.udpMux }}
           protocol: UDP
           {{- if $hostMode }}
-          hostPort: {{ add (int $c.ports.udpMux) $i }}
+          hostPort: {{ $c.ports.udpMux }}
           {{- end }}
-        {{- end }}
         {{- end }}
         {{- if $v.media.iceTcp.enabled }}
         {{- /* ICE over TCP: the one port of every session's passive TCP candidate, a node port in

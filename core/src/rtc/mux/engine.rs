@@ -7,7 +7,9 @@ use crate::media::bwe::ProbePart;
 
 mod feedback;
 mod gate;
+mod handoff;
 mod layers;
+mod members;
 mod probe;
 mod repair;
 mod tcp_io;
@@ -57,6 +59,9 @@ pub(super) struct Engine {
     switched: Vec<layers::Switched>,
     send_errors: u64,
     send_errors_metric: prometheus_client::metrics::counter::Counter,
+    /// The shard's index (0 for a lone one), and its part in sharing the port with others.
+    index: usize,
+    sharing: Option<handoff::Sharing>,
 }
 
 impl Engine {
@@ -72,6 +77,7 @@ impl Engine {
         tcp: TcpConns,
         gso_segments: usize,
         send_errors_metric: prometheus_client::metrics::counter::Counter,
+        sharing: Option<(usize, Arc<[mpsc::UnboundedSender<Command>]>)>,
     ) -> Self {
         Self {
             socket,
@@ -102,6 +108,8 @@ impl Engine {
             switched: Vec::new(),
             send_errors: 0,
             send_errors_metric,
+            index: sharing.as_ref().map_or(0, |(index, _)| *index),
+            sharing: sharing.map(|(index, mailboxes)| handoff::Sharing::new(index, mailboxes)),
         }
     }
 
@@ -124,6 +132,13 @@ impl Engine {
                 _ = shutdown.cancelled() => break,
                 command = commands.recv() => match command {
                     Some(Command::Add(viewer)) => self.add(*viewer),
+                    Some(Command::Adopt(viewer)) => self.adopt(*viewer),
+                    Some(Command::Datagrams(from, datagrams)) => {
+                        for (addr, data) in &datagrams {
+                            // Never on again: the shard that read it offered it to all.
+                            self.deliver(from, *addr, data);
+                        }
+                    }
                     Some(Command::Remove(id)) => {
                         if let Some(&key) = self.by_id.get(&id) {
                             self.remove(key);
@@ -160,20 +175,6 @@ impl Engine {
             self.remove(key);
         }
         self.flush().await;
-    }
-
-    fn add(&mut self, viewer: Viewer) {
-        let ufrag = viewer.ufrag.clone();
-        let id = viewer.id;
-        let key = self.viewers.insert(viewer);
-        self.by_id.insert(id, key);
-        self.by_ufrag.insert(ufrag, key);
-        let now = Instant::now();
-        let viewer = &mut self.viewers[key];
-        if let Err(e) = viewer.pc.handle_timeout(now) {
-            tracing::debug!(error = %e, "viewer core timeout");
-        }
-        self.service(key);
     }
 
     /// Drains what a core has after it was given input: datagrams to send, state changes,
@@ -246,17 +247,27 @@ impl Engine {
         if viewer.gone {
             self.remove(key);
         } else if connected && viewer.connected_at.is_none() {
-            viewer.connected_at = Some(Instant::now());
-            if let Some(to) = viewer.media_to {
-                viewer.transport.set(match to {
-                    MediaTo::Tcp(_) => Transport::Tcp,
-                    MediaTo::Udp(addr) => Transport::of_udp_pair(&viewer.relays, addr),
-                });
+            match self.home_elsewhere(key) {
+                Some(to) => self.hand_over(key, to),
+                None => self.on_connected(key),
             }
-            viewer.connected.cancel();
-            self.attach(key);
-            self.catch_up(key, Instant::now());
         }
+    }
+
+    /// Viewer `key` connected (here, or on the shard that handed it over): it joins its feeds
+    /// and starts catching up.
+    fn on_connected(&mut self, key: usize) {
+        let viewer = &mut self.viewers[key];
+        viewer.connected_at = Some(Instant::now());
+        if let Some(to) = viewer.media_to {
+            viewer.transport.set(match to {
+                MediaTo::Tcp(_) => Transport::Tcp,
+                MediaTo::Udp(addr) => Transport::of_udp_pair(&viewer.relays, addr),
+            });
+        }
+        viewer.connected.cancel();
+        self.attach(key);
+        self.catch_up(key, Instant::now());
     }
 
     /// A viewer is connected: its legs join their tracks' feeds. A feed already running gives
@@ -343,91 +354,80 @@ impl Engine {
         viewer.traffic.bytes_out.inc_by(bytes);
     }
 
-    fn remove(&mut self, key: usize) {
-        let Some(mut viewer) = self.viewers.try_remove(key) else {
-            return;
-        };
-        let _ = viewer.pc.close();
-        while let Some(out) = viewer.pc.poll_write() {
-            self.out.push_core(key, &out);
-        }
-        // What was queued for its connections is written before they close (best effort).
-        let mut closed = std::mem::take(&mut self.tcp_closed);
-        self.out.tcp.flush(|_, _| {}, &mut closed);
-        closed.clear();
-        self.tcp_closed = closed;
-        for &id in &viewer.tcp_conns {
-            self.out.tcp.close(id);
-        }
-        self.by_id.remove(&viewer.id);
-        self.by_ufrag.remove(&viewer.ufrag);
-        for addr in &viewer.addrs {
-            if self.by_addr.get(addr) == Some(&key) {
-                self.by_addr.remove(addr);
-            }
-        }
-        for (i, leg) in viewer.legs.iter().enumerate() {
-            self.leave_feed(key, i, &leg.track);
-            if let Some(pending) = leg.layers.as_ref().and_then(|l| l.pending.as_ref()) {
-                self.leave_feed(key, i, pending);
-            }
-        }
-        self.count.fetch_sub(1, Ordering::Relaxed);
-        tracing::debug!(viewer = viewer.id, "viewer left the mux");
-        viewer.finished.cancel();
-    }
-
     /// Reads what the socket holds (bounded) and hands each datagram to its viewer.
     fn receive(&mut self) {
+        // Out and back: an empty `Vec` in its place allocates nothing.
+        let mut buf = std::mem::take(&mut self.recv_buf);
+        let now = Instant::now();
         for _ in 0..RECV_BATCH {
             let (n, from) = match self
                 .socket
-                .try_io(Interest::READABLE, |s| s.recv_from(&mut self.recv_buf))
+                .try_io(Interest::READABLE, |s| s.recv_from(&mut buf))
             {
                 Ok(r) => r,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     tracing::debug!(error = %e, "mux receive failed");
-                    return;
+                    break;
                 }
             };
-            let data = &self.recv_buf[..n];
-            let stun = is_stun(data);
-            let by_ufrag = if stun {
-                stun_local_ufrag(data).and_then(|u| self.by_ufrag.get(u).copied())
-            } else {
-                None
-            };
-            let key = match by_ufrag {
-                // Not routed by address yet: anyone can write a viewer's ufrag. The core
-                // authenticates the request, and its answer routes the address (`route`).
-                Some(key) => key,
-                None => match self.by_addr.get(&from) {
-                    Some(&key) => key,
-                    None => continue,
-                },
-            };
-            if !stun && self.own_rtcp_udp(key, n) {
-                continue;
-            }
-            let data = &self.recv_buf[..n];
-            let message = TaggedBytesMut {
-                now: Instant::now(),
-                transport: TransportContext {
-                    local_addr: self.local,
-                    peer_addr: from,
-                    ecn: None,
-                    transport_protocol: TransportProtocol::UDP,
-                },
-                message: BytesMut::from(data),
-            };
-            if let Some(viewer) = self.viewers.get_mut(key) {
-                if let Err(e) = viewer.pc.handle_read(message) {
-                    tracing::trace!(error = %e, "viewer core refused a datagram");
-                }
-                self.service(key);
+            if !self.deliver(self.index, from, &buf[..n])
+                && let Some(sharing) = self.sharing.as_mut()
+            {
+                sharing.keep(from, &buf[..n], now);
             }
         }
+        self.recv_buf = buf;
+        if let Some(sharing) = self.sharing.as_mut() {
+            sharing.hand_on();
+        }
+    }
+
+    /// Hands `data`, from `from`, to the viewer it belongs to: a STUN request by its ICE
+    /// username, anything else by its source address. `arrived_on`: the shard whose socket read
+    /// it. False if none of the shard's viewers claims it.
+    fn deliver(&mut self, arrived_on: usize, from: SocketAddr, data: &[u8]) -> bool {
+        let stun = is_stun(data);
+        let by_ufrag = if stun {
+            stun_local_ufrag(data).and_then(|u| self.by_ufrag.get(u).copied())
+        } else {
+            None
+        };
+        let key = match by_ufrag {
+            // Not routed by address yet: anyone can write a viewer's ufrag. The core
+            // authenticates the request, and its answer routes the address (`route`).
+            Some(key) => key,
+            None => match self.by_addr.get(&from) {
+                Some(&key) => key,
+                None => return false,
+            },
+        };
+        let Some(viewer) = self.viewers.get_mut(key) else {
+            return false;
+        };
+        if viewer.media_to == Some(MediaTo::Udp(from)) {
+            viewer.arrived_on = Some(arrived_on);
+        }
+        if !stun && self.own_rtcp(key, data) {
+            return true;
+        }
+        let message = TaggedBytesMut {
+            now: Instant::now(),
+            transport: TransportContext {
+                local_addr: self.local,
+                peer_addr: from,
+                ecn: None,
+                transport_protocol: TransportProtocol::UDP,
+            },
+            message: BytesMut::from(data),
+        };
+        if let Some(viewer) = self.viewers.get_mut(key) {
+            if let Err(e) = viewer.pc.handle_read(message) {
+                tracing::trace!(error = %e, "viewer core refused a datagram");
+            }
+            self.service(key);
+        }
+        true
     }
 
     /// Runs the timers that are due; on a full sweep, asks every core for its next deadline.

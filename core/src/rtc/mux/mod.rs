@@ -119,6 +119,9 @@ const SOCKET_BUFFER: usize = 8 << 20;
 #[derive(Debug)]
 pub struct Mux {
     shards: Vec<Shard>,
+    /// Every shard's mailbox, by index: a viewer's removal goes to all of them (it may have
+    /// been handed to another shard than the one it joined on).
+    mailboxes: Arc<[mpsc::UnboundedSender<Command>]>,
     /// Negotiations running at once at most (see [`Mux::subscribe`]).
     negotiations: Arc<tokio::sync::Semaphore>,
     /// The node's ICE-TCP port, when viewers may connect over TCP too.
@@ -139,9 +142,10 @@ struct Negotiated {
 /// One engine task's mailbox and address.
 #[derive(Debug)]
 struct Shard {
-    commands: mpsc::UnboundedSender<Command>,
     /// The address in viewers' ICE candidates (the advertised IP, the socket's port).
     candidate: SocketAddr,
+    /// The socket's port.
+    port: u16,
     /// Viewers on it, for placing new ones on the least loaded shard.
     viewers: Arc<AtomicUsize>,
     /// Where the ICE-TCP listener hands the shard its viewers' connections.
@@ -151,6 +155,12 @@ struct Shard {
 enum Command {
     Add(Box<Viewer>),
     Remove(u64),
+    /// Datagrams another shard read that none of its viewers claims: the shards share one
+    /// port, and the kernel picks a shard's socket by the sender's address, not by viewer
+    /// (`engine::handoff`). With the index of the shard that read them.
+    Datagrams(usize, Vec<(SocketAddr, bytes::Bytes)>),
+    /// A viewer that connected on another shard whose datagrams arrive at this one's socket.
+    Adopt(Box<Viewer>),
 }
 
 /// One room track as one viewer receives it.
@@ -224,6 +234,11 @@ struct Viewer {
     addrs: Vec<SocketAddr>,
     /// Set when the connection failed or closed: removed after the current step.
     gone: bool,
+    /// The shard whose socket its latest datagram arrived on (`engine::handoff`).
+    arrived_on: Option<usize>,
+    /// Cancelled as its removal is sent (DELETE, the room's end, shutdown): a viewer handed to
+    /// another shard as its removal was on the way is removed there at once.
+    removing: CancellationToken,
     /// Its bandwidth estimate, from its TWCC feedback (and REMB).
     bwe: Bwe,
     /// The id the viewer gave the transport-wide sequence number extension, if it took it.
@@ -297,8 +312,13 @@ struct Feed {
 }
 
 impl Mux {
-    /// Binds the mux's sockets (`bind_ip:port + i` for shard `i`; port 0 lets the OS pick) and
-    /// starts their engines, which run until `shutdown`.
+    /// Binds the mux's sockets, one per shard, all on `bind_ip:port` (port 0 lets the OS pick
+    /// one), and starts their engines, which run until `shutdown`.
+    ///
+    /// Several shards share the port (`SO_REUSEPORT`): the kernel gives each sender's datagrams
+    /// to one shard's socket, picked by the sender's address, and the shards hand each other
+    /// what belongs to the other's viewers (`engine::handoff`). A port someone already holds is
+    /// refused first, so that a second process cannot join the group and split its traffic.
     ///
     /// # Panics
     ///
@@ -310,31 +330,38 @@ impl Mux {
         ice_tcp: Option<Arc<IceTcp>>,
         shutdown: CancellationToken,
     ) -> std::io::Result<Arc<Self>> {
-        let mut shards = Vec::with_capacity(usize::from(settings.shards));
-        for i in 0..settings.shards.max(1) {
-            let port = if settings.port == 0 {
-                0
-            } else {
-                settings.port.checked_add(i).ok_or_else(|| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        "mux port + shards beyond 65535",
-                    )
-                })?
-            };
-            shards.push(Shard::start(
+        let n = usize::from(settings.shards.max(1));
+        let (mailboxes, inboxes): (Vec<_>, Vec<_>) =
+            (0..n).map(|_| mpsc::unbounded_channel()).unzip();
+        let mailboxes: Arc<[mpsc::UnboundedSender<Command>]> = mailboxes.into();
+        let shared = n > 1;
+        if shared && settings.port != 0 {
+            drop(std::net::UdpSocket::bind(SocketAddr::new(
+                media.bind_ip,
+                settings.port,
+            ))?);
+        }
+        let mut port = settings.port;
+        let mut shards = Vec::with_capacity(n);
+        for (index, inbox) in inboxes.into_iter().enumerate() {
+            let shard = Shard::start(
                 media,
                 port,
+                shared.then_some((index, mailboxes.clone())),
+                inbox,
                 send_errors.clone(),
                 ice_tcp.as_ref().map(|t| t.candidate()),
                 shutdown.clone(),
-            )?);
+            )?;
+            port = shard.port;
+            shards.push(shard);
         }
         // Half the cores: a flash crowd's negotiations leave the other half to the engines and
         // the rooms' ingest.
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Arc::new(Self {
             shards,
+            mailboxes,
             negotiations: Arc::new(tokio::sync::Semaphore::new((cores / 2).max(1))),
             ice_tcp,
         }))
@@ -370,10 +397,11 @@ impl Mux {
     ) -> Result<String> {
         let offered_at = Instant::now();
         let chosen = choose_tracks(&room, offer).await?;
-        let shard = self
+        let (index, shard) = self
             .shards
             .iter()
-            .min_by_key(|s| s.viewers.load(Ordering::Relaxed))
+            .enumerate()
+            .min_by_key(|(_, s)| s.viewers.load(Ordering::Relaxed))
             .ok_or_else(|| Error::Internal("the mux has no shard".into()))?;
         // An ICE-lite core: it checks none of the candidates the offer lists (`pc::IceRole`).
         let engines = (
@@ -420,6 +448,7 @@ impl Mux {
         }
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let removing = CancellationToken::new();
         let viewer = Viewer {
             id,
             pc,
@@ -451,6 +480,8 @@ impl Mux {
             deadline: Some(now),
             addrs: Vec::new(),
             gone: false,
+            arrived_on: None,
+            removing: removing.clone(),
             catch_up: VecDeque::new(),
             bwe: Bwe::new(now),
             twcc_id,
@@ -459,29 +490,39 @@ impl Mux {
         };
         // Counted before the engine can remove (and un-count) it.
         shard.viewers.fetch_add(1, Ordering::Relaxed);
-        if shard.commands.send(Command::Add(Box::new(viewer))).is_err() {
+        if self.mailboxes[index]
+            .send(Command::Add(Box::new(viewer)))
+            .is_err()
+        {
             shard.viewers.fetch_sub(1, Ordering::Relaxed);
             return Err(Error::Unavailable("the node is shutting down".into()));
         }
         // Ends the viewer on DELETE, shutdown or the room's end; the engine's own endings
         // (ICE failure, connect timeout) fire `finished`.
-        let commands = shard.commands.clone();
+        let mailboxes = self.mailboxes.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}
                 _ = room.ended() => {}
                 _ = finished.cancelled() => return,
             }
-            let _ = commands.send(Command::Remove(id));
+            removing.cancel();
+            for mailbox in mailboxes.iter() {
+                let _ = mailbox.send(Command::Remove(id));
+            }
         });
         Ok(sdp)
     }
 }
 
 impl Shard {
+    /// A shard on `port` (0: one the OS picks); `sharing`: its index among shards that share
+    /// the port, and their mailboxes; `commands` its own mailbox's receiving end.
     fn start(
         settings: &crate::rtc::pc::MediaSettings,
         port: u16,
+        sharing: Option<(usize, Arc<[mpsc::UnboundedSender<Command>]>)>,
+        commands: mpsc::UnboundedReceiver<Command>,
         send_errors_metric: prometheus_client::metrics::counter::Counter,
         tcp_candidate: Option<SocketAddr>,
         shutdown: CancellationToken,
@@ -495,6 +536,9 @@ impl Shard {
         let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
         let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
         socket.set_nonblocking(true)?;
+        if sharing.is_some() {
+            socket.set_reuse_port(true)?;
+        }
         socket.bind(&SocketAddr::new(settings.bind_ip, port).into())?;
         let socket: std::net::UdpSocket = socket.into();
         let local = socket.local_addr()?;
@@ -506,7 +550,6 @@ impl Shard {
         // runtime thread woke up for every send. The mux writes without waiting for readiness.
         let socket = register_readable(socket)?;
         let candidate = SocketAddr::new(settings.advertise_ip.unwrap_or(local.ip()), local.port());
-        let (commands, commands_rx) = mpsc::unbounded_channel();
         let (media_tx, media_rx) = mpsc::channel(QUEUE);
         let (tcp_accepted, tcp_accepted_rx) = mpsc::unbounded_channel();
         let (tcp_input_tx, tcp_input) = mpsc::channel(tcp::INPUT_QUEUE);
@@ -520,9 +563,10 @@ impl Shard {
             TcpConns::new(tcp_input_tx),
             gso_segments,
             send_errors_metric,
+            sharing,
         );
         tokio::spawn(engine.run(
-            commands_rx,
+            commands,
             media_rx,
             engine::TcpInputs {
                 accepted: tcp_accepted_rx,
@@ -532,8 +576,8 @@ impl Shard {
         ));
         tracing::info!(%local, %candidate, "UDP mux shard serving viewers");
         Ok(Self {
-            commands,
             candidate,
+            port: local.port(),
             viewers,
             tcp_accepted,
         })

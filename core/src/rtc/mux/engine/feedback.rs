@@ -39,15 +39,6 @@ pub(super) fn srtcp_context(
 }
 
 impl Engine {
-    /// [`Self::own_rtcp`] of the first `n` bytes of the receive buffer.
-    pub(super) fn own_rtcp_udp(&mut self, key: usize, n: usize) -> bool {
-        // Out and back: an empty `Vec` in its place allocates nothing.
-        let buf = std::mem::take(&mut self.recv_buf);
-        let read = self.own_rtcp(key, &buf[..n]);
-        self.recv_buf = buf;
-        read
-    }
-
     /// Reads `data`, from viewer `key`, if it is SRTCP and the viewer's keys are known: decrypts
     /// it, counts it and acts on it. False when the core is to have it instead.
     pub(super) fn own_rtcp(&mut self, key: usize, data: &[u8]) -> bool {
