@@ -97,8 +97,8 @@ CONSTRAINTS: dict[str, dict] = {
     "*.ports.grpc": PORT,
     "*.ports.udpMux": PORT,
     "*.ports.iceTcp": PORT,
-    # The binaries' range of CASCADE_UDP_MUX_SHARDS.
-    "*.udpMuxShards": {"minimum": 1, "maximum": 256},
+    # The binaries' range of CASCADE_UDP_MUX_SHARDS (0: one per core).
+    "*.udpMuxShards": {"minimum": 0, "maximum": 256},
     "*.udpPorts.start": PORT,
     "*.udpPorts.end": PORT,
     "*.httpAdvertise": {"pattern": r"^$|^https?://"},

@@ -33,11 +33,11 @@
   the chart renders holds a non-empty value under the key read.
 * The UDP mux: CASCADE_UDP_MUX is true or false; when true,
   CASCADE_UDP_MUX_PORT is the pod's declared UDP port "udp-mux", the one port
-  all its shards share (CASCADE_UDP_MUX_SHARDS, 1..256, 1 when unset), and no
-  other port is named udp-mux-<i>; it is outside CASCADE_UDP_PORTS, published
-  on the same node port when the pod's media is on the node, and admitted by
-  the NetworkPolicies that select the pod; when false, neither the variables
-  nor the port are there.
+  all its shards share (CASCADE_UDP_MUX_SHARDS, 0..256; 0 or unset: one per
+  core), and no other port is named udp-mux-<i>; it is outside
+  CASCADE_UDP_PORTS, published on the same node port when the pod's media is
+  on the node, and admitted by the NetworkPolicies that select the pod; when
+  false, neither the variables nor the port are there.
 * ICE over TCP: CASCADE_ICE_TCP_PORT is "off" and no port is named "ice-tcp",
   or it is a fixed port (not 0, which the OS would pick and nothing could
   publish) declared as the TCP port "ice-tcp", other than the HTTP and gRPC
@@ -535,8 +535,8 @@ class Checker:
                              "to declare and publish)")
             return
         number = int(mux_port)
-        if shards_env is not None and (not shards_env.isdigit() or not 1 <= int(shards_env) <= MAX_MUX_SHARDS):
-            self.fail(where, f"CASCADE_UDP_MUX_SHARDS={shards_env!r} is not a whole number in 1..{MAX_MUX_SHARDS}")
+        if shards_env is not None and (not shards_env.isdigit() or int(shards_env) > MAX_MUX_SHARDS):
+            self.fail(where, f"CASCADE_UDP_MUX_SHARDS={shards_env!r} is not a whole number in 0..{MAX_MUX_SHARDS}")
         # Every shard binds CASCADE_UDP_MUX_PORT (SO_REUSEPORT): one declared port whatever their
         # number. Published on the node like the range when the range is: checked with the other UDP ports.
         port = declared.get(MUX_PORT)

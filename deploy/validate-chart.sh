@@ -48,19 +48,24 @@
 #          ConfigMaps and declare it as the TCP port ice-tcp (a hostPort in the host modes), which
 #          their NetworkPolicy (when rendered) admits with the media UDP ports, from mediaFrom; for
 #          ci/podip-values.yaml (media.iceTcp.enabled=false) "off" and no ice-tcp port
-#        for ci/udp-mux-shards-values.yaml also: the edge pod declares only udp-mux, UDP 7883
-#          (a node port too), no udp-mux-1..., its ConfigMap and environment carry
-#          CASCADE_UDP_MUX_SHARDS "3", its NetworkPolicy admits udp-mux and names no other mux
-#          port; the origin likewise with udp-mux on 7882 (next to the edges' 7883) and "2"
+#        UDP mux shards: for ci/default-values.yaml neither role's ConfigMap nor environment
+#          carries CASCADE_UDP_MUX_SHARDS (0, one shard per core, is the binaries' default), and
+#          each declares only udp-mux; for ci/udp-mux-shards-values.yaml the edge pod declares
+#          only udp-mux, UDP 7883 (a node port too), no udp-mux-1..., its ConfigMap and
+#          environment carry CASCADE_UDP_MUX_SHARDS "3", its NetworkPolicy admits udp-mux and
+#          names no other mux port; the origin likewise with udp-mux on 7882 (next to the edges'
+#          7883) and "2"
 #        TURN: for ci/turn-values.yaml every origin and edge container reads CASCADE_ICE_SERVERS
 #          (the servers comma-joined) and CASCADE_TURN_TTL from its ConfigMap and
 #          CASCADE_TURN_SECRET through a secretKeyRef to the existing Secret (no literal); for
 #          ci/turn-static-values.yaml CASCADE_TURN_USERNAME/CASCADE_TURN_PASSWORD likewise; for
 #          ci/turn-inline-values.yaml CASCADE_TURN_SECRET from the Secret cascade-turn the chart
 #          renders; every other combination sets no TURN variable and renders no TURN Secret
-#   5. renders that must fail: an unknown key, a wrong type, a lease out of range, overlapping
+#   5. a render with edge.udpMuxShards=1 and origin.udpMuxShards=256: both counts are passed
+#      as given (1 too, which the binaries would otherwise take as one per core)
+#   6. renders that must fail: an unknown key, a wrong type, a lease out of range, overlapping
 #      UDP ranges, a UDP mux port inside its role's range or (in a host mode) the other role's,
-#      one UDP mux port for origins and edges in a host mode, a UDP mux port below 1024, 0 UDP
+#      one UDP mux port for origins and edges in a host mode, a UDP mux port below 1024, 257 UDP
 #      mux shards, an ICE-TCP port that is the role's HTTP port, one ICE-TCP port for origins
 #      and edges in a host mode, an ICE-TCP port below 1024, a grace period not above the
 #      drain, a scale-down window not above the drain, an ingress without hosts, KEDA together
@@ -204,11 +209,13 @@ validator_rejects_unknown_field() {
     ! kubernetes-validate --strict --quiet -k "${KUBE_VERSIONS%% *}" "$WORK/bad.yaml"
 }
 
-# UDP mux shards in one rendering: UDP_MUX_SHARDS_RENDERED FILE ROLE=PORT/SHARDS..., e.g.
-# edge=7883/3. Each such role's container declares the one mux port udp-mux on PORT (a hostPort of
-# the same number when the pod's media is on the node) and no other port named udp-mux-<i>, since
-# its shards share that port; it reads CASCADE_UDP_MUX_SHARDS=SHARDS from its ConfigMap; its
-# NetworkPolicy admits UDP to udp-mux and names no other mux port.
+# UDP mux shards in one rendering: UDP_MUX_SHARDS_RENDERED FILE [--policy] ROLE=PORT/SHARDS...,
+# e.g. edge=7883/3. Each such role's container declares the one mux port udp-mux on PORT (a
+# hostPort of the same number when the pod's media is on the node) and no other port named
+# udp-mux-<i>, since its shards share that port; it reads CASCADE_UDP_MUX_SHARDS=SHARDS from its
+# ConfigMap, or with SHARDS "auto" neither its ConfigMap nor its environment has the variable (the
+# binaries then run one shard per core). With --policy, its one NetworkPolicy admits UDP to
+# udp-mux and names no other mux port.
 udp_mux_shards_rendered() {
     PYTHONPATH="$ROOT/deploy" "$PY" - "$@" <<'PYEOF'
 import re
@@ -218,9 +225,13 @@ import yaml
 from check_rendered import node_containers, of_role, workloads
 
 path = sys.argv[1]
+args = sys.argv[2:]
+policy = "--policy" in args
 want = {}
-for arg in sys.argv[2:]:
-    role, port, shards = re.fullmatch(r"(\w+)=(\d+)/(\d+)", arg).groups()
+for arg in args:
+    if arg == "--policy":
+        continue
+    role, port, shards = re.fullmatch(r"(\w+)=(\d+)/(\d+|auto)", arg).groups()
     want[role] = (int(port), shards)
 docs = [d for d in yaml.safe_load_all(open(path)) if d]
 errors = []
@@ -240,15 +251,25 @@ for where, role, c in node_containers(docs):
         expect["hostPort"] = port
     got = [p for p in c.get("ports", []) if (p.get("name") or "").startswith("udp-mux")]
     if got != [expect]:
-        errors.append(f"{where}: mux ports {got}, want only {expect} (the {shards} shards share it)")
+        errors.append(f"{where}: mux ports {got}, want only {expect} (its shards share it)")
     cms = of_role(docs, "ConfigMap", role)
-    value = (cms[0].get("data") or {}).get("CASCADE_UDP_MUX_SHARDS") if len(cms) == 1 else None
-    if value != shards:
-        errors.append(f"{role} ConfigMap CASCADE_UDP_MUX_SHARDS={value!r}, want {shards!r}")
+    if len(cms) != 1:
+        errors.append(f"{len(cms)} {role} ConfigMaps rendered, want 1")
+        continue
+    value = (cms[0].get("data") or {}).get("CASCADE_UDP_MUX_SHARDS")
     found = [e for e in c.get("env", []) if e["name"] == "CASCADE_UDP_MUX_SHARDS"]
-    ref = (found[0].get("valueFrom") or {}).get("configMapKeyRef") or {} if len(found) == 1 else {}
-    if ref.get("key") != "CASCADE_UDP_MUX_SHARDS" or not cms or ref.get("name") != cms[0]["metadata"]["name"]:
-        errors.append(f"{where}: CASCADE_UDP_MUX_SHARDS is {found}, want one configMapKeyRef to its ConfigMap")
+    if shards == "auto":
+        if value is not None or found:
+            errors.append(f"{role}: CASCADE_UDP_MUX_SHARDS in its ConfigMap ({value!r}) or environment "
+                          f"({found}), want neither (one shard per core)")
+    else:
+        if value != shards:
+            errors.append(f"{role} ConfigMap CASCADE_UDP_MUX_SHARDS={value!r}, want {shards!r}")
+        ref = (found[0].get("valueFrom") or {}).get("configMapKeyRef") or {} if len(found) == 1 else {}
+        if ref.get("key") != "CASCADE_UDP_MUX_SHARDS" or ref.get("name") != cms[0]["metadata"]["name"]:
+            errors.append(f"{where}: CASCADE_UDP_MUX_SHARDS is {found}, want one configMapKeyRef to its ConfigMap")
+    if not policy:
+        continue
     policies = of_role(docs, "NetworkPolicy", role)
     if len(policies) != 1:
         errors.append(f"{len(policies)} {role} NetworkPolicies rendered, want 1")
@@ -265,6 +286,19 @@ print(", ".join(f"{r}: {s} shards on UDP {p}" for r, (p, s) in sorted(want.items
       + f"; {len(errors)} failed assertion(s)")
 sys.exit(1 if errors else 0)
 PYEOF
+}
+
+# UDP_MUX_SHARDS_SET EXPECT... -- HELM-TEMPLATE-ARGS...: udp_mux_shards_rendered EXPECT... on the
+# chart rendered with its defaults and HELM-TEMPLATE-ARGS.
+udp_mux_shards_set() {
+    local want=()
+    while (($#)) && [[ "$1" != -- ]]; do
+        want+=("$1")
+        shift
+    done
+    shift
+    helm template "$RELEASE" "$CHART" -n "$NAMESPACE" "$@" >"$WORK/set.yaml" || return 1
+    udp_mux_shards_rendered "$WORK/set.yaml" "${want[@]}"
 }
 
 # ICE over TCP in one rendering: ICE_TCP_RENDERED FILE ORIGIN EDGE, each a port or "off". Each
@@ -602,14 +636,24 @@ for name in "${NAMES[@]}"; do
         run "$name: CASCADE_ICE_TCP_PORT is the TCP port ice-tcp (origin 7881, edge 7886), on the node in host modes" \
             ice_tcp_rendered "$dir/all.yaml" 7881 7886
     fi
-    if [[ "$name" == udp-mux-shards ]]; then
-        run "$name: edge declares only udp-mux (7883) for CASCADE_UDP_MUX_SHARDS=3, origin only udp-mux (7882) for 2, each admitted" \
-            udp_mux_shards_rendered "$dir/all.yaml" edge=7883/3 origin=7882/2
-    fi
+    case "$name" in
+        default)
+            run "$name: no CASCADE_UDP_MUX_SHARDS (0: one shard per core), one udp-mux port each (7883, 7882)" \
+                udp_mux_shards_rendered "$dir/all.yaml" edge=7883/auto origin=7882/auto
+            ;;
+        udp-mux-shards)
+            run "$name: edge declares only udp-mux (7883) for CASCADE_UDP_MUX_SHARDS=3, origin only udp-mux (7882) for 2, each admitted" \
+                udp_mux_shards_rendered "$dir/all.yaml" --policy edge=7883/3 origin=7882/2
+            ;;
+    esac
     if [[ -d "$dir/resources/scripts" ]]; then
         run "$name: shellcheck ConfigMap scripts" shellcheck -s sh "$dir/resources/scripts"/*.sh
     fi
 done
+
+log "renders with values set"
+run "pinned UDP mux shards are passed as given: CASCADE_UDP_MUX_SHARDS=1 for edges, 256 for origins" \
+    udp_mux_shards_set edge=7883/1 origin=7882/256 -- --set edge.udpMuxShards=1 --set origin.udpMuxShards=256
 
 log "renders that must fail"
 run "unknown key is rejected by the schema" \
@@ -629,8 +673,8 @@ run "one UDP mux port for origins and edges on nodes is rejected" \
     expect_fail "shared mux" "both are node ports" --set edge.ports.udpMux=7882
 run "privileged UDP mux port is rejected by the schema" \
     expect_fail "mux port" "edge/ports/udpMux" --set edge.ports.udpMux=443
-run "0 UDP mux shards is rejected by the schema" \
-    expect_fail "mux shards" "edge/udpMuxShards" --set edge.udpMuxShards=0
+run "257 UDP mux shards is rejected by the schema" \
+    expect_fail "mux shards" "edge/udpMuxShards" --set edge.udpMuxShards=257
 run "an ICE-TCP port that is the role's HTTP port is rejected" \
     expect_fail "ice-tcp on http" "the pod listens on each over TCP" --set edge.ports.iceTcp=8081
 run "one ICE-TCP port for origins and edges on nodes is rejected" \

@@ -17,6 +17,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The most UDP mux shards a node runs.
+const MAX_MUX_SHARDS: u16 = 256;
+
 /// Flags shared by the origin and edge binaries. Each is documented by its `--help` line.
 #[derive(Debug, Clone, clap::Args)]
 pub struct NodeArgs {
@@ -60,8 +63,9 @@ pub struct NodeArgs {
     #[arg(long, env = "CASCADE_UDP_MUX_PORT", default_value_t = 0)]
     pub udp_mux_port: u16,
 
-    /// Mux shards: tasks (each up to one core) with a socket and a share of the viewers each.
-    #[arg(long, env = "CASCADE_UDP_MUX_SHARDS", default_value_t = 1)]
+    /// Mux shards: tasks (each up to one core) with a socket and a share of the viewers each, all
+    /// on the mux's port; 0: one per core the node may use.
+    #[arg(long, env = "CASCADE_UDP_MUX_SHARDS", default_value_t = 0)]
     pub udp_mux_shards: u16,
 
     /// TCP port for ICE over TCP (RFC 6544), for clients whose network drops UDP: every
@@ -520,11 +524,11 @@ impl NodeArgs {
         if self.capacity == 0 {
             return Err(err("--capacity", "CASCADE_CAPACITY", "must be at least 1"));
         }
-        if !(1..=256).contains(&self.udp_mux_shards) {
+        if self.udp_mux_shards > MAX_MUX_SHARDS {
             return Err(err(
                 "--udp-mux-shards",
                 "CASCADE_UDP_MUX_SHARDS",
-                "must be 1 to 256",
+                "must be 0 (one per core) to 256",
             ));
         }
         check_url(
@@ -703,7 +707,14 @@ impl NodeArgs {
                 ice_tcp_port,
                 mux: self.udp_mux.then_some(MuxSettings {
                     port: self.udp_mux_port,
-                    shards: self.udp_mux_shards,
+                    shards: match self.udp_mux_shards {
+                        // The cores this process may use (its cgroup's CPU quota, its
+                        // affinity): a shard each.
+                        0 => std::thread::available_parallelism()
+                            .map_or(1, |n| n.get())
+                            .min(usize::from(MAX_MUX_SHARDS)) as u16,
+                        n => n,
+                    },
                 }),
             },
             http_advertise: self.http_advertise,

@@ -232,12 +232,16 @@ async fn the_api_reports_the_relay_tree_then_a_killed_edge_then_viewers_leaving(
     assert_eq!(detail["http_url"], format!("http://{}", c.a.http));
     assert_eq!(detail["room_details"][0]["room"], "room1", "{detail}");
     assert_eq!(detail["room_details"][0]["relayed"], true, "{detail}");
-    // One UDP mux shard (the default), serving the edge's one viewer, at its candidate address.
+    // A UDP mux shard per core (the default), one of them serving the edge's one viewer, all
+    // at one candidate address.
     let shards = detail["mux_shards"].as_array().context("mux shards")?;
-    assert_eq!(shards.len(), 1, "{detail}");
-    assert_eq!(shards[0]["viewers"], 1, "{detail}");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(shards.len(), cores.min(256), "{detail}");
+    let viewers: u64 = shards.iter().filter_map(|s| s["viewers"].as_u64()).sum();
+    assert_eq!(viewers, 1, "{detail}");
     let address = shards[0]["address"].as_str().context("shard address")?;
     assert!(address.parse::<std::net::SocketAddr>().is_ok(), "{detail}");
+    assert!(shards.iter().all(|s| s["address"] == address), "{detail}");
 
     for (url, code) in [
         (c.a.url("/v1/rooms/nope"), 404),

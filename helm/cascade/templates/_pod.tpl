@@ -212,7 +212,7 @@ spec:
         {{- $listen := list "CASCADE_HTTP_LISTEN" "CASCADE_GRPC_LISTEN" "CASCADE_UDP_PORTS" "CASCADE_UDP_MUX" "CASCADE_ICE_TCP_PORT" }}
         {{- if $v.media.udpMux.enabled }}
         {{- $listen = append $listen "CASCADE_UDP_MUX_PORT" }}
-        {{- if gt (int $c.udpMuxShards) 1 }}
+        {{- if ne (int $c.udpMuxShards) 0 }}
         {{- $listen = append $listen "CASCADE_UDP_MUX_SHARDS" }}
         {{- end }}
         {{- end }}
