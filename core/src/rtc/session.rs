@@ -33,6 +33,12 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
 /// Packets a subscriber forwards per wake-up at most.
 const BATCH: usize = 64;
+/// The pause after a full batch: a backlog (a new subscriber's cached groups of pictures, every
+/// track's at once, up to thousands of packets) leaves at no more than a batch per pause, about
+/// 32,000 packets a second (a live stream is a few hundred), instead of at the link's line rate.
+/// Unpaced, such a burst outran a receiving edge: webrtc-rs hands a relay link's packets to the
+/// room's pump through a channel of 256, and drops (and logs) what does not fit.
+const BACKLOG_PAUSE: Duration = Duration::from_millis(2);
 
 /// A peer connection and the receiving ends of its events.
 struct Peer {
@@ -432,6 +438,9 @@ async fn run_subscriber(
                             sent += 1;
                             sent_bytes += bytes;
                         }
+                    }
+                    if n == BATCH {
+                        tokio::time::sleep(BACKLOG_PAUSE).await;
                     }
                     if sent > 0 {
                         traffic.packets_out.inc_by(sent);
