@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Join time on one origin and one edge (issue 22 item 4): a calm audience (10 viewers, one a
 # second) then a crowd (500 at once), twice, in one session of the nodes; prints each run's
-# join split (WHEP answer, connected, first keyframe) and its loss. JOIN_EDGE_FLAGS: more flags
-# for the edge (e.g. "--udp-mux-shards 2").
+# join split (WHEP answer, connected, first keyframe) and its loss. MUX_SHARDS: the nodes' mux
+# shards (1 by default, scripts/nodes.sh); JOIN_EDGE_FLAGS: more flags for the edge.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${JOIN_OUT:-target/join-bench}

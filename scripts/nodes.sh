@@ -6,11 +6,13 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pid
 trap cleanup EXIT
 
 # start_node KIND NAME HTTP_PORT GRPC_PORT LOG [FLAGS...]: cascade-KIND as node NAME; its pid in
-# $started.
+# $started. One UDP mux shard unless MUX_SHARDS says otherwise: the benches measure what a core
+# forwards, on two cores shared with the load generator, where a shard per core (the nodes'
+# default) would compete with it for the second.
 start_node() {
   local kind=$1 name=$2 http=$3 grpc=$4 log=$5
   "$bin/cascade-$kind" --http-listen "127.0.0.1:$http" --grpc-listen "127.0.0.1:$grpc" \
-    --node-id "$name" "${@:6}" 2>"$log" &
+    --node-id "$name" --udp-mux-shards "${MUX_SHARDS:-1}" "${@:6}" 2>"$log" &
   started=$!
   pids+=("$started")
 }
