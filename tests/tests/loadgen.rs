@@ -69,6 +69,11 @@ fn loadgen_viewers_on_a_mux_of_two_shards_lose_nothing() -> anyhow::Result<()> {
             "a shard served no one: {shards:?}"
         );
     }
+    // Some of the 20 were handed to the shard their datagrams reach (all staying where they
+    // were placed would take the kernel's hash agreeing with the placement 20 times).
+    let moved = u(&report, "/edge_viewers_moved");
+    println!("{moved} of {VIEWERS} viewers moved shards");
+    assert!(moved > 0 && moved <= VIEWERS, "{moved} viewers moved");
     Ok(())
 }
 
@@ -127,6 +132,20 @@ fn mux_shards(edge: &NodeProc) -> Vec<Value> {
         .ok()
         .and_then(|v| v["mux_shards"].as_array().cloned())
         .unwrap_or_default()
+}
+
+/// A counter of `node`'s metrics (0 if it does not answer).
+fn counter(node: &NodeProc, name: &str) -> u64 {
+    Command::new("curl")
+        .args(["-fsS", "--max-time", "2", &node.url("/metrics")])
+        .output()
+        .ok()
+        .and_then(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// Sends junk to `to` until `stop`; returns how many datagrams.
@@ -235,6 +254,7 @@ fn viewers_lose_nothing_with(
     let mut report: Value = serde_json::from_slice(&std::fs::read(&json)?)?;
     let _ = std::fs::remove_file(&json);
     report["edge_mux_shards"] = Value::Array(shards);
+    report["edge_viewers_moved"] = counter(&edge, "cascade_mux_viewers_moved_total").into();
 
     assert_eq!(u(&report, "/viewers/started"), VIEWERS, "{summary}");
     assert_eq!(u(&report, "/viewers/connected"), VIEWERS, "{summary}");

@@ -107,15 +107,9 @@ async fn run(shards: u16, args: &Args) -> Row {
         ice_tcp_port: None,
         mux: Some(settings),
     };
-    let send_errors = prometheus_client::metrics::counter::Counter::<u64>::default();
-    let mux = Mux::start(
-        &media,
-        settings,
-        send_errors.clone(),
-        None,
-        shutdown.clone(),
-    )
-    .expect("mux started");
+    let counters = cascade_core::obs::metrics::MuxCounters::default();
+    let mux = Mux::start(&media, settings, counters.clone(), None, shutdown.clone())
+        .expect("mux started");
     let factory = PcFactory::new(media);
     let traffic = Traffic::default();
     let room = Room::with_traffic("shards", false, traffic.clone());
@@ -161,12 +155,12 @@ async fn run(shards: u16, args: &Args) -> Row {
     let at = Instant::now();
     let cpu0 = cpu::snapshot();
     let (received0, by0) = sinks.media();
-    let (sent0, errors0) = (traffic.packets_out.get(), send_errors.get());
+    let (sent0, errors0) = (traffic.packets_out.get(), counters.send_errors.get());
     let published0 = feed.published.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
     let cpu1 = cpu::snapshot();
     let (received1, by1) = sinks.media();
-    let (sent1, errors1) = (traffic.packets_out.get(), send_errors.get());
+    let (sent1, errors1) = (traffic.packets_out.get(), counters.send_errors.get());
     let published1 = feed.published.load(Ordering::Relaxed);
     let seconds = at.elapsed().as_secs_f64();
     let spent = cpu::spent(&cpu0, &cpu1);

@@ -15,6 +15,8 @@
 //! | `cascade_sent_packets_total`, `cascade_sent_bytes_total` | counter | RTP written to subscribers (viewers, downstream links) |
 //! | `cascade_queue_dropped_packets_total` | counter | packets a subscriber lost because its queue was full |
 //! | `cascade_mux_send_errors_total` | counter | datagrams the UDP mux could not send (socket buffer still full after a wait, or refused by the kernel) |
+//! | `cascade_mux_viewers_moved_total` | counter | viewers a mux shard handed, once connected, to the shard their datagrams arrive at (the shards share the port) |
+//! | `cascade_mux_hand_on_dropped_total` | counter | datagrams a mux shard read for the others and dropped over its budget (a flood from addresses no viewer has) |
 //! | `cascade_keyframe_requests_total` | counter | keyframe requests our forwarding sent to a track's source (after rate limiting) |
 //! | `cascade_nacks_sent_total`, `cascade_nacks_received_total` | counter | RTCP NACK messages sent to sources / received from subscribers |
 //! | `cascade_retransmitted_packets_total`, `cascade_retransmitted_bytes_total` | counter | RTP resent in answer to a NACK (bytes are payload bytes) |
@@ -100,6 +102,17 @@ impl Default for Traffic {
 
 /// RTCP feedback and loss counters of a node, handed to each of its peer connections' interceptor
 /// chains ([`crate::rtc::pc::FeedbackCounter`]). Cloning shares the counters.
+/// The UDP mux's counters, shared by its shards.
+#[derive(Debug, Clone, Default)]
+pub struct MuxCounters {
+    /// Datagrams it could not send.
+    pub send_errors: Counter,
+    /// Viewers handed to the shard their datagrams arrive at.
+    pub viewers_moved: Counter,
+    /// Datagrams for the other shards dropped over the hand-on budget.
+    pub hand_on_dropped: Counter,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Feedback {
     pub nacks_sent: Counter,
@@ -137,8 +150,8 @@ pub struct Metrics {
     pub traffic: Traffic,
     pub feedback: Feedback,
     viewers: Gauge,
-    /// Datagrams the UDP mux could not send.
-    pub mux_send_errors: Counter,
+    /// The UDP mux's own counters.
+    pub mux: MuxCounters,
     /// The HTTP listener's connections.
     pub http: HttpConnections,
     publishers: Gauge,
@@ -182,7 +195,7 @@ impl Metrics {
         let traffic = Traffic::default();
         let feedback = Feedback::default();
         let viewers = Gauge::default();
-        let mux_send_errors = Counter::default();
+        let mux = MuxCounters::default();
         let publishers = Gauge::default();
         let rooms = Gauge::default();
         let relay_links = Family::<OpLabels, Gauge>::default();
@@ -235,7 +248,17 @@ impl Metrics {
         registry.register(
             "mux_send_errors",
             "Datagrams the UDP mux could not send (socket buffer full after a wait, or refused)",
-            mux_send_errors.clone(),
+            mux.send_errors.clone(),
+        );
+        registry.register(
+            "mux_viewers_moved",
+            "Viewers a mux shard handed, once connected, to the shard their datagrams arrive at",
+            mux.viewers_moved.clone(),
+        );
+        registry.register(
+            "mux_hand_on_dropped",
+            "Datagrams a mux shard read for the other shards and dropped over its budget",
+            mux.hand_on_dropped.clone(),
         );
         registry.register(
             "keyframe_requests",
@@ -369,7 +392,7 @@ impl Metrics {
             traffic,
             feedback,
             viewers,
-            mux_send_errors,
+            mux,
             http,
             publishers,
             rooms,
@@ -498,6 +521,8 @@ mod tests {
             "cascade_lost_packets_total{direction=\"ingress\"} 0",
             "cascade_lost_packets_total{direction=\"egress\"} 0",
             "cascade_mux_send_errors_total 0",
+            "cascade_mux_viewers_moved_total 0",
+            "cascade_mux_hand_on_dropped_total 0",
             "cascade_http_connections 0",
             "cascade_http_refused_connections_total 0",
             "cascade_http_timed_out_connections_total{phase=\"idle\"} 0",

@@ -224,7 +224,7 @@ impl Node {
             let mux = crate::rtc::mux::Mux::start(
                 media,
                 settings,
-                self.metrics.mux_send_errors.clone(),
+                self.metrics.mux.clone(),
                 self.factory.ice_tcp().cloned(),
                 self.shutdown.clone(),
             )?;

@@ -14,6 +14,7 @@ mod probe;
 mod repair;
 mod tcp_io;
 pub(super) use gate::{VideoGate, give_gates};
+pub(super) use handoff::Sharing;
 pub(super) use layers::{LegLayers, give_layers};
 use probe::ProbeAim;
 pub(super) use probe::{Probing, Rtx};
@@ -77,7 +78,7 @@ impl Engine {
         tcp: TcpConns,
         gso_segments: usize,
         send_errors_metric: prometheus_client::metrics::counter::Counter,
-        sharing: Option<(usize, Arc<[mpsc::UnboundedSender<Command>]>)>,
+        sharing: Option<handoff::Sharing>,
     ) -> Self {
         Self {
             socket,
@@ -108,8 +109,8 @@ impl Engine {
             switched: Vec::new(),
             send_errors: 0,
             send_errors_metric,
-            index: sharing.as_ref().map_or(0, |(index, _)| *index),
-            sharing: sharing.map(|(index, mailboxes)| handoff::Sharing::new(index, mailboxes)),
+            index: sharing.as_ref().map_or(0, handoff::Sharing::index),
+            sharing,
         }
     }
 

@@ -326,7 +326,7 @@ impl Mux {
     pub fn start(
         media: &crate::rtc::pc::MediaSettings,
         settings: crate::rtc::pc::MuxSettings,
-        send_errors: prometheus_client::metrics::counter::Counter,
+        counters: crate::obs::metrics::MuxCounters,
         ice_tcp: Option<Arc<IceTcp>>,
         shutdown: CancellationToken,
     ) -> std::io::Result<Arc<Self>> {
@@ -347,9 +347,9 @@ impl Mux {
             let shard = Shard::start(
                 media,
                 port,
-                shared.then_some((index, mailboxes.clone())),
+                shared.then(|| engine::Sharing::new(index, mailboxes.clone(), &counters)),
                 inbox,
-                send_errors.clone(),
+                counters.send_errors.clone(),
                 ice_tcp.as_ref().map(|t| t.candidate()),
                 shutdown.clone(),
             )?;
@@ -516,12 +516,12 @@ impl Mux {
 }
 
 impl Shard {
-    /// A shard on `port` (0: one the OS picks); `sharing`: its index among shards that share
-    /// the port, and their mailboxes; `commands` its own mailbox's receiving end.
+    /// A shard on `port` (0: one the OS picks); `sharing`: its part among shards that share
+    /// the port; `commands` its own mailbox's receiving end.
     fn start(
         settings: &crate::rtc::pc::MediaSettings,
         port: u16,
-        sharing: Option<(usize, Arc<[mpsc::UnboundedSender<Command>]>)>,
+        sharing: Option<engine::Sharing>,
         commands: mpsc::UnboundedReceiver<Command>,
         send_errors_metric: prometheus_client::metrics::counter::Counter,
         tcp_candidate: Option<SocketAddr>,

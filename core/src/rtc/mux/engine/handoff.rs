@@ -22,7 +22,7 @@ const HAND_ON_PER_SEC: f64 = 20_000.0;
 const HAND_ON_BURST: f64 = 4_000.0;
 
 /// A shard's part in sharing the port.
-pub(super) struct Sharing {
+pub(in crate::rtc::mux) struct Sharing {
     index: usize,
     /// Every shard's mailbox, by index.
     pub(super) mailboxes: Arc<[mpsc::UnboundedSender<Command>]>,
@@ -30,6 +30,9 @@ pub(super) struct Sharing {
     batch: Vec<(SocketAddr, bytes::Bytes)>,
     tokens: f64,
     refilled: Instant,
+    /// Viewers this shard handed over (`members`), and datagrams dropped over the budget.
+    pub(super) moved: prometheus_client::metrics::counter::Counter,
+    dropped: prometheus_client::metrics::counter::Counter,
 }
 
 /// Whether a datagram may be a viewer's: STUN, DTLS, or RTP and RTCP (RFC 7983's first byte).
@@ -38,14 +41,25 @@ fn plausible(data: &[u8]) -> bool {
 }
 
 impl Sharing {
-    pub(super) fn new(index: usize, mailboxes: Arc<[mpsc::UnboundedSender<Command>]>) -> Self {
+    /// Shard `index`'s, among the shards whose mailboxes are `mailboxes`.
+    pub(in crate::rtc::mux) fn new(
+        index: usize,
+        mailboxes: Arc<[mpsc::UnboundedSender<Command>]>,
+        counters: &crate::obs::metrics::MuxCounters,
+    ) -> Self {
         Self {
             index,
             mailboxes,
             batch: Vec::new(),
             tokens: HAND_ON_BURST,
             refilled: Instant::now(),
+            moved: counters.viewers_moved.clone(),
+            dropped: counters.hand_on_dropped.clone(),
         }
+    }
+
+    pub(super) fn index(&self) -> usize {
+        self.index
     }
 
     /// Keeps `data` from `from`, which none of this shard's viewers claims, for the others
@@ -58,6 +72,7 @@ impl Sharing {
         self.refilled = now;
         self.tokens = (self.tokens + elapsed * HAND_ON_PER_SEC).min(HAND_ON_BURST);
         if self.tokens < 1.0 {
+            self.dropped.inc();
             tracing::trace!(%from, "hand-on budget spent: datagram dropped");
             return;
         }
@@ -87,7 +102,8 @@ mod tests {
     fn sharing() -> (Sharing, mpsc::UnboundedReceiver<Command>) {
         let (mine, _) = mpsc::unbounded_channel();
         let (other, inbox) = mpsc::unbounded_channel();
-        (Sharing::new(0, vec![mine, other].into()), inbox)
+        let counters = crate::obs::metrics::MuxCounters::default();
+        (Sharing::new(0, vec![mine, other].into(), &counters), inbox)
     }
 
     #[test]
@@ -127,6 +143,7 @@ mod tests {
             panic!("no batch handed on");
         };
         assert_eq!(batch.len(), HAND_ON_BURST as usize);
+        assert_eq!(sharing.dropped.get(), 10_000 - HAND_ON_BURST as u64);
         // A second later, a second's worth more (up to the burst).
         for _ in 0..10_000 {
             sharing.keep(from, &[0x80, 96], now + Duration::from_secs(1));

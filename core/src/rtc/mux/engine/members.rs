@@ -70,9 +70,11 @@ impl Engine {
     /// Hands connected viewer `key` to shard `to`, which finishes its joining
     /// ([`Self::adopt`]).
     pub(super) fn hand_over(&mut self, key: usize, to: usize) {
-        let Some(mailbox) = self.sharing.as_ref().map(|s| s.mailboxes[to].clone()) else {
+        let Some(sharing) = self.sharing.as_ref() else {
             return;
         };
+        let mailbox = sharing.mailboxes[to].clone();
+        sharing.moved.inc();
         let Some(viewer) = self.viewers.try_remove(key) else {
             return;
         };
