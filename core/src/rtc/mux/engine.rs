@@ -60,8 +60,7 @@ pub(super) struct Engine {
     switched: Vec<layers::Switched>,
     send_errors: u64,
     send_errors_metric: prometheus_client::metrics::counter::Counter,
-    /// The shard's index (0 for a lone one), and its part in sharing the port with others.
-    index: usize,
+    /// Its part in sharing the port with other shards, if it does.
     sharing: Option<handoff::Sharing>,
 }
 
@@ -109,7 +108,6 @@ impl Engine {
             switched: Vec::new(),
             send_errors: 0,
             send_errors_metric,
-            index: sharing.as_ref().map_or(0, handoff::Sharing::index),
             sharing,
         }
     }
@@ -372,7 +370,7 @@ impl Engine {
                     break;
                 }
             };
-            if !self.deliver(self.index, from, &buf[..n])
+            if !self.deliver(self.index(), from, &buf[..n])
                 && let Some(sharing) = self.sharing.as_mut()
             {
                 sharing.keep(from, &buf[..n], now);

@@ -144,8 +144,6 @@ struct Negotiated {
 struct Shard {
     /// The address in viewers' ICE candidates (the advertised IP, the socket's port).
     candidate: SocketAddr,
-    /// The socket's port.
-    port: u16,
     /// Viewers on it, for placing new ones on the least loaded shard.
     viewers: Arc<AtomicUsize>,
     /// Where the ICE-TCP listener hands the shard its viewers' connections.
@@ -353,7 +351,7 @@ impl Mux {
                 ice_tcp.as_ref().map(|t| t.candidate()),
                 shutdown.clone(),
             )?;
-            port = shard.port;
+            port = shard.candidate.port();
             shards.push(shard);
         }
         // Half the cores: a flash crowd's negotiations leave the other half to the engines and
@@ -577,7 +575,6 @@ impl Shard {
         tracing::info!(%local, %candidate, "UDP mux shard serving viewers");
         Ok(Self {
             candidate,
-            port: local.port(),
             viewers,
             tcp_accepted,
         })

@@ -61,7 +61,16 @@ impl Sharing {
     pub(super) fn index(&self) -> usize {
         self.index
     }
+}
 
+impl Engine {
+    /// The shard's index among those sharing the port (0 for a lone one).
+    pub(super) fn index(&self) -> usize {
+        self.sharing.as_ref().map_or(0, Sharing::index)
+    }
+}
+
+impl Sharing {
     /// Keeps `data` from `from`, which none of this shard's viewers claims, for the others
     /// (within the budget).
     pub(super) fn keep(&mut self, from: SocketAddr, data: &[u8], now: Instant) {

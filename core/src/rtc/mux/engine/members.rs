@@ -58,10 +58,10 @@ impl Engine {
     /// address's datagrams arrive at, if not this one. A viewer with a TCP connection stays
     /// (its connections are this shard's).
     pub(super) fn home_elsewhere(&self, key: usize) -> Option<usize> {
-        self.sharing.as_ref()?;
+        let here = self.sharing.as_ref()?.index();
         let viewer = self.viewers.get(key)?;
         let home = viewer.arrived_on?;
-        (home != self.index
+        (home != here
             && viewer.tcp_conns.is_empty()
             && matches!(viewer.media_to, Some(MediaTo::Udp(_))))
         .then_some(home)
@@ -88,7 +88,7 @@ impl Engine {
         self.count.fetch_sub(1, Ordering::Relaxed);
         tracing::debug!(
             viewer = viewer.id,
-            from = self.index,
+            from = sharing.index(),
             to,
             "viewer handed to the shard its datagrams arrive at"
         );
