@@ -1,10 +1,12 @@
 //! Nodes authenticate each other (`--cluster-secret`): real origin and edge processes whose gRPC
 //! port refuses every call without the cluster credential (`UNAUTHENTICATED` on the relay's
-//! `DescribeRoom` and `Subscribe` and on the status service), accepts a valid one, and relays a
-//! real broadcast (`cascade-loadgen`, WebRTC end to end) from origin to edge as before.
+//! `DescribeRoom`, `Subscribe` and `PauseLayers` and on the status service), accepts a valid
+//! one (and still checks what it carries), and relays a real broadcast (`cascade-loadgen`, WebRTC end to end) from origin to edge as before.
 
 use cascade_proto::relay::v1::relay_client::RelayClient;
-use cascade_proto::relay::v1::{DescribeRoomRequest, SubscribeRequest};
+use cascade_proto::relay::v1::{
+    DescribeRoomRequest, LayerId, PauseLayersRequest, SubscribeRequest,
+};
 use cascade_proto::status::v1::GetClusterRequest;
 use cascade_proto::status::v1::status_client::StatusClient;
 use cascade_tests::{
@@ -26,6 +28,19 @@ fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
 
 fn node(binary: &str, name: &str, args: &[&str]) -> anyhow::Result<NodeProc> {
     NodeProc::start_with_env(binary, name, args, &[("CASCADE_CLUSTER_SECRET", SECRET)])
+}
+
+fn pause_request(link: &str, layers: u32) -> PauseLayersRequest {
+    PauseLayersRequest {
+        link_id: link.into(),
+        room: "stage".into(),
+        layers: (0..layers)
+            .map(|group| LayerId {
+                group,
+                rid: "h".into(),
+            })
+            .collect(),
+    }
 }
 
 #[tokio::test]
@@ -88,6 +103,11 @@ async fn the_grpc_port_answers_only_nodes_of_the_cluster() -> anyhow::Result<()>
             Code::Unauthenticated,
             "{what}: {subscribe}"
         );
+        let pause = relay
+            .pause_layers(with_token(pause_request("any-link", 1), token))
+            .await
+            .expect_err(what);
+        assert_eq!(pause.code(), Code::Unauthenticated, "{what}: {pause}");
         let cluster = status
             .get_cluster(with_token(GetClusterRequest {}, token))
             .await
@@ -104,6 +124,17 @@ async fn the_grpc_port_answers_only_nodes_of_the_cluster() -> anyhow::Result<()>
         .await?
         .into_inner();
     assert!(!cluster.nodes.is_empty());
+    // With it, what a call carries is still checked: a link that is not open, too many layers.
+    let unknown = relay
+        .pause_layers(with_token(pause_request("no-such-link", 1), Some(&good)))
+        .await
+        .expect_err("no such link");
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown}");
+    let many = relay
+        .pause_layers(with_token(pause_request("no-such-link", 65), Some(&good)))
+        .await
+        .expect_err("65 layers");
+    assert_eq!(many.code(), Code::InvalidArgument, "{many}");
 
     // A real broadcast: the edge pulls the room from the origin with its credential.
     let json =

@@ -21,6 +21,28 @@ async fn layers(node: &NodeProc, room: &str, packets: u64) -> Result<Vec<Value>>
         .collect())
 }
 
+fn width(stats: &Value) -> u64 {
+    stats["frameWidth"].as_u64().unwrap_or(0)
+}
+
+/// Asserts that the viewer of `top` plays the top layer and that of `low` a picture at most
+/// half as wide.
+fn top_over_low(top: &Value, low: &Value, what: &str) {
+    println!(
+        "{what}: {}x{}, layer=low viewer: {}x{}",
+        width(top),
+        top["frameHeight"],
+        width(low),
+        low["frameHeight"]
+    );
+    assert!(
+        width(low) > 0 && width(top) >= 2 * width(low),
+        "{what} plays the top layer, the low one a quarter-size picture: {} vs {}",
+        width(top),
+        width(low)
+    );
+}
+
 async fn watch(
     driver: &Chromedriver,
     edge: &NodeProc,
@@ -73,24 +95,112 @@ async fn each_viewer_gets_the_simulcast_layer_it_asked_for_through_an_edge() -> 
     let on_edge = layers(&edge, "layers", 1).await?;
     assert_eq!(on_edge.len(), 3, "the edge holds every layer: {on_edge:?}");
 
-    let width = |s: &Value| s["frameWidth"].as_u64().unwrap_or(0);
-    println!(
-        "default viewer: {}x{}, layer=low viewer: {}x{}",
-        width(&top_stats),
-        top_stats["frameHeight"],
-        width(&low_stats),
-        low_stats["frameHeight"]
-    );
-    assert!(
-        width(&low_stats) > 0 && width(&top_stats) >= 2 * width(&low_stats),
-        "the default viewer plays the top layer, the low one a quarter-size picture: {} vs {}",
-        width(&top_stats),
-        width(&low_stats)
-    );
+    top_over_low(&top_stats, &low_stats, "default viewer");
     assert_eq!(
         width(&early_stats),
         width(&top_stats),
         "layer=h is the top layer"
+    );
+    Ok(())
+}
+
+/// The room's layer `rid` on `node`: whether it is paused upstream, and its packets so far.
+async fn layer_state(node: &NodeProc, room: &str, rid: &str) -> Result<Option<(bool, u64)>> {
+    Ok(node
+        .room(room)
+        .await?
+        .and_then(|r| r["tracks"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .find(|t| t["rid"] == rid)
+        .map(|t| {
+            (
+                t["paused_upstream"].as_bool().unwrap_or(false),
+                t["packets_in"].as_u64().unwrap_or(0),
+            )
+        }))
+}
+
+/// Waits until layer `rid` of the room on `node` is paused upstream (`paused`) or flowing.
+async fn wait_layer(node: &NodeProc, room: &str, rid: &str, paused: bool) -> Result<u64> {
+    let what = format!("layer {rid} paused upstream: {paused}");
+    poll(&what, DEADLINE, || async {
+        Ok(layer_state(node, room, rid)
+            .await?
+            .and_then(|(p, packets)| (p == paused).then_some(packets)))
+    })
+    .await
+}
+
+/// A relay tree whose bottom edge's only viewer takes the low layer: that edge asks its
+/// upstream (another edge) for the low layer alone, and the middle edge, whose only subscriber
+/// is that link, asks the origin for no more; the top layer stops crossing either link. A
+/// viewer who then asks for the top layer at the bottom edge plays it: the layer resumes at
+/// both links, from a keyframe.
+#[tokio::test]
+async fn an_edge_asks_its_upstream_only_for_the_layers_its_viewers_take() -> Result<()> {
+    let origin = NodeProc::origin("origin-demand")?;
+    let middle = NodeProc::edge("edge-middle", &origin)?;
+    let bottom = NodeProc::edge("edge-bottom", &middle)?;
+    let driver = Chromedriver::start().await?;
+    let publisher = driver.browser().await?;
+    publisher
+        .open(&origin.url("/publish.html?room=demand&codec=VP8&simulcast=1&autostart=1"))
+        .await?;
+    publisher.wait_connected(DEADLINE).await?;
+    poll("three layers at the origin", DEADLINE, || async {
+        Ok((layers(&origin, "demand", 100).await?.len() == 3).then_some(()))
+    })
+    .await?;
+
+    let low = watch(&driver, &bottom, "demand", Some("low")).await?;
+    let low_stats = wait_playing(&low, 30, DEADLINE).await?;
+    // Both links pause the two upper layers once nothing below takes them.
+    for node in [&bottom, &middle] {
+        for rid in ["h", "m"] {
+            wait_layer(node, "demand", rid, true).await?;
+        }
+        let (paused, _) = layer_state(node, "demand", "l").await?.unwrap_or_default();
+        assert!(!paused, "the low layer flows");
+    }
+    // Nothing of the top layer reaches the middle edge from the origin any more (what was in
+    // flight when it asked has arrived by the time the bottom edge asked too).
+    let (_, before) = layer_state(&middle, "demand", "h")
+        .await?
+        .unwrap_or_default();
+    let (_, low_before) = layer_state(&middle, "demand", "l")
+        .await?
+        .unwrap_or_default();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, after) = layer_state(&middle, "demand", "h")
+        .await?
+        .unwrap_or_default();
+    let (_, low_after) = layer_state(&middle, "demand", "l")
+        .await?
+        .unwrap_or_default();
+    assert_eq!(
+        before, after,
+        "the top layer no longer crosses the origin's link"
+    );
+    assert!(low_after > low_before, "the low layer still does");
+    // The low viewer plays on meanwhile.
+    let still = wait_playing(&low, 30, DEADLINE).await?;
+    assert!(still["framesDecoded"].as_u64() > low_stats["framesDecoded"].as_u64());
+
+    // A viewer who wants the top layer: it flows again through both links, and plays.
+    let top = watch(&driver, &bottom, "demand", None).await?;
+    let top_stats = wait_playing(&top, 30, DEADLINE).await?;
+    for node in [&bottom, &middle] {
+        wait_layer(node, "demand", "h", false).await?;
+    }
+    top_over_low(&top_stats, &low_stats, "top viewer after the resume");
+    // The middle layer stays paused: nobody takes it.
+    let (paused, _) = layer_state(&middle, "demand", "m")
+        .await?
+        .unwrap_or_default();
+    assert!(
+        paused,
+        "the middle layer is still paused at the middle edge"
     );
     Ok(())
 }

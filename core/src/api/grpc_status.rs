@@ -121,6 +121,7 @@ fn node_room(r: &status::NodeRoom) -> pb::NodeRoom {
                 subscribers: count(t.subscribers),
                 bitrate_bps: t.bitrate_bps,
                 rid: t.rid.clone(),
+                paused_upstream: t.paused_upstream,
             })
             .collect(),
     }

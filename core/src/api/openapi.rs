@@ -211,6 +211,7 @@ mod tests {
                 subscribers: 1,
                 bitrate_bps: some.then_some(1),
                 rid: some.then(|| "h".into()),
+                paused_upstream: false,
             }],
         }
     }

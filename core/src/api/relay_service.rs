@@ -9,11 +9,12 @@
 
 use crate::cluster::node::{Node, SessionKind};
 use crate::error::Result;
+use crate::media::layers::Layer;
 use crate::media::room::RoomTrack;
 use cascade_proto::relay::v1::relay_server::Relay;
 use cascade_proto::relay::v1::{
-    Answer, DescribeRoomRequest, RoomDescription, RoomEnded, SubscribeEvent, SubscribeRequest,
-    TrackDescription, subscribe_event,
+    Answer, DescribeRoomRequest, PauseLayersReply, PauseLayersRequest, RoomDescription, RoomEnded,
+    SubscribeEvent, SubscribeRequest, TrackDescription, subscribe_event,
 };
 use std::pin::Pin;
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub use cascade_proto::relay::v1::relay_server::RelayServer;
 const DESCRIBE_READY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a `DescribeRoom` keeps the room on this node for the `Subscribe` that follows.
 const DESCRIBE_HOLD: Duration = Duration::from_secs(10);
+/// Layers a `PauseLayers` may name (browsers send three per track).
+const MAX_PAUSED_LAYERS: usize = 64;
 
 /// The relay service one node offers to its downstream nodes.
 #[derive(Debug, Clone)]
@@ -89,6 +92,48 @@ impl Relay for RelayService {
         span.record("room", req.room.as_str());
         span.record("downstream", req.node_id.as_str());
         self.subscribe_inner(req).instrument(span).await
+    }
+
+    async fn pause_layers(
+        &self,
+        request: Request<PauseLayersRequest>,
+    ) -> Result<Response<PauseLayersReply>, Status> {
+        let req = request.into_inner();
+        crate::media::RoomId::validate(&req.room)?;
+        if req.layers.len() > MAX_PAUSED_LAYERS {
+            return Err(Status::invalid_argument(format!(
+                "at most {MAX_PAUSED_LAYERS} layers, not {}",
+                req.layers.len()
+            )));
+        }
+        let mut layers = Vec::with_capacity(req.layers.len());
+        for l in req.layers {
+            crate::media::layers::LayerChoice::parse(&l.rid).map_err(Status::invalid_argument)?;
+            layers.push(Layer {
+                group: l.group,
+                rid: l.rid,
+            });
+        }
+        let link = self
+            .node
+            .relay_link(&req.room, &req.link_id)
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "no relay link {} in room {}",
+                    req.link_id, req.room
+                ))
+            })?;
+        let paused = self.node.room(&req.room).map_or(0, |r| {
+            r.tracks()
+                .iter()
+                .filter(|t| t.layer.as_ref().is_some_and(|l| layers.contains(l)))
+                .count()
+        });
+        tracing::debug!(room = %req.room, link = %req.link_id, ?layers, "relay link's paused layers");
+        link.paused_layers.send_replace(layers);
+        Ok(Response::new(PauseLayersReply {
+            paused: paused as u32,
+        }))
     }
 }
 

@@ -86,6 +86,10 @@ pub struct TrackReport {
     #[serde(default)]
     #[schema(required)]
     pub rid: Option<String>,
+    /// True while this node asked its upstream not to send the layer (nothing here takes it;
+    /// it flows again as soon as something does).
+    #[serde(default)]
+    pub paused_upstream: bool,
 }
 
 /// The schema of a track's `kind`: a [`crate::media::MediaKind`] by name.
@@ -127,6 +131,7 @@ pub fn node_report(node: &Node) -> NodeReport {
                         subscribers: t.subscriber_count(),
                         bitrate_bps: t.stats.rate.bitrate(bytes_in),
                         rid: t.layer.as_ref().map(|l| l.rid.clone()),
+                        paused_upstream: t.paused_upstream(),
                     }
                 })
                 .collect(),

@@ -1,13 +1,15 @@
 //! The downstream side of the server-to-server relay (`proto/cascade/relay/v1/relay.proto`):
-//! [`connect`], [`describe`], [`subscribe`] and [`wait_end`], used by the node to pull a room
-//! from its upstream. The upstream side is `api::relay_service`.
+//! [`connect`], [`describe`], [`subscribe`], [`pause_layers`] and [`wait_end`], used by the node
+//! to pull a room from its upstream. The upstream side is `api::relay_service`.
 
 use crate::cluster::credential::Credential;
 use crate::cluster::tls::GrpcTls;
 use crate::error::Error;
+use crate::media::layers::Layer;
 use cascade_proto::relay::v1::relay_client::RelayClient;
 use cascade_proto::relay::v1::{
-    DescribeRoomRequest, RoomDescription, SubscribeEvent, SubscribeRequest, subscribe_event,
+    DescribeRoomRequest, LayerId, PauseLayersRequest, RoomDescription, SubscribeEvent,
+    SubscribeRequest, subscribe_event,
 };
 use std::time::Duration;
 use tonic::service::interceptor::InterceptedService;
@@ -117,6 +119,16 @@ pub async fn describe(client: &mut Client, room: &str) -> Result<RoomDescription
         .into_inner())
 }
 
+/// An upstream's answer to a relay link's offer.
+#[derive(Debug)]
+pub struct Answered {
+    pub sdp: String,
+    /// The id the upstream gave the link ([`pause_layers`] names it).
+    pub link_id: String,
+    /// The call's events; the link lives as long as they do.
+    pub events: Streaming<SubscribeEvent>,
+}
+
 /// Opens a relay link: sends our offer, returns the upstream's answer and the event stream
 /// whose lifetime is the link's.
 pub async fn subscribe(
@@ -124,7 +136,7 @@ pub async fn subscribe(
     room: &str,
     node_id: &str,
     offer_sdp: String,
-) -> Result<(String, Streaming<SubscribeEvent>)> {
+) -> Result<Answered> {
     let span = tracing::info_span!(
         "relay.subscribe",
         otel.kind = "client",
@@ -156,12 +168,39 @@ pub async fn subscribe(
     match first {
         Some(SubscribeEvent {
             event: Some(subscribe_event::Event::Answer(answer)),
-        }) => Ok((answer.sdp, events)),
+        }) => Ok(Answered {
+            sdp: answer.sdp,
+            link_id: answer.link_id,
+            events,
+        }),
         Some(SubscribeEvent {
             event: Some(subscribe_event::Event::Ended(e)),
         }) => Err(RelayError::RoomEnded(e.reason)),
         _ => Err(RelayError::NoAnswer),
     }
+}
+
+/// Asks the upstream to pause these simulcast layers on link `link_id` (and send every other
+/// layer); returns how many of the link's tracks are paused now.
+pub async fn pause_layers(
+    client: &mut Client,
+    link_id: &str,
+    room: &str,
+    layers: &[Layer],
+) -> Result<u32> {
+    let mut request = Request::new(PauseLayersRequest {
+        link_id: link_id.to_owned(),
+        room: room.to_owned(),
+        layers: layers
+            .iter()
+            .map(|l| LayerId {
+                group: l.group,
+                rid: l.rid.clone(),
+            })
+            .collect(),
+    });
+    request.set_timeout(CALL_DEADLINE);
+    Ok(client.pause_layers(request).await?.into_inner().paused)
 }
 
 /// How a relay link's call ended.

@@ -110,6 +110,9 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(4);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// ...until the viewer has stayed on it this long.
 const PROVEN_AFTER: Duration = Duration::from_secs(20);
+/// A layer bringing less than this is not live: it is not sent (a publisher stops a layer its
+/// own uplink cannot carry), nor paused upstream.
+pub const LIVE_BPS: f64 = 8_000.0;
 /// Layers per group the policy tracks (browsers send three; more are served as the top).
 pub const MAX_LAYERS: usize = 4;
 

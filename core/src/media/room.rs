@@ -164,8 +164,21 @@ impl Fanout {
         self.codec.needs_keyframe() && cached.is_empty()
     }
 
+    /// Registers a subscriber for live packets only (one that resumes: the cached pictures are
+    /// older than what it sent last).
+    pub fn attach_live(&mut self, id: u64, tx: &mpsc::Sender<Outgoing>) {
+        if !self.subscribers.iter().any(|s| s.id == id) {
+            self.subscribers.push(SubscriberTx { id, tx: tx.clone() });
+        }
+    }
+
     pub fn detach(&mut self, id: u64) {
         self.subscribers.retain(|s| s.id != id);
+    }
+
+    /// Forgets the cached pictures (the source stops sending for a while: they would be stale).
+    pub fn clear_cache(&mut self) {
+        self.cache.clear();
     }
 
     /// A new source feeds the track from now on; returns its number. The cached keyframe is
@@ -202,6 +215,9 @@ pub struct RoomTrack {
     epoch: Instant,
     pub stats: TrackStats,
     traffic: crate::obs::metrics::Traffic,
+    /// Whether the upstream was asked to stop sending this layer, and what it brought before
+    /// ([`upstream`]).
+    upstream: upstream::UpstreamPause,
 }
 
 impl std::fmt::Debug for RoomTrack {
@@ -261,10 +277,22 @@ impl RoomTrack {
     /// Registers a subscriber and queues the cached keyframe for it, atomically with respect to
     /// live packets. Returns whether the subscriber still needs a keyframe from upstream.
     fn attach(&self, id: u64, tx: &mpsc::Sender<Outgoing>) -> bool {
+        let starving = self
+            .fanout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .attach(id, tx);
+        self.upstream.wanted();
+        starving
+    }
+
+    /// Registers a subscriber for live packets only: see [`Fanout::attach_live`].
+    fn attach_live(&self, id: u64, tx: &mpsc::Sender<Outgoing>) {
         self.fanout
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .attach(id, tx)
+            .attach_live(id, tx);
+        self.upstream.wanted();
     }
 
     fn detach(&self, id: u64) {
@@ -425,6 +453,8 @@ pub struct Room {
     opened_layers: AtomicUsize,
     /// When every expected track (one layer of each simulcast group) was bound (relayed rooms).
     groups_bound_at: std::sync::OnceLock<tokio::time::Instant>,
+    /// Woken when a subscriber attaches to a layer paused upstream ([`upstream`]).
+    demand: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Room {
@@ -468,6 +498,7 @@ impl Room {
             expected_layers: AtomicUsize::new(0),
             opened_layers: AtomicUsize::new(0),
             groups_bound_at: std::sync::OnceLock::new(),
+            demand: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -655,6 +686,7 @@ impl Room {
             epoch: Instant::now(),
             stats: TrackStats::default(),
             traffic: self.traffic.clone(),
+            upstream: upstream::UpstreamPause::new(self.demand.clone()),
         });
         tracks.push(track.clone());
         drop(waiting);
@@ -779,6 +811,7 @@ impl Room {
     pub async fn subscribe(self: &Arc<Self>, tracks: &[Arc<RoomTrack>]) -> Subscription {
         let id = next_subscriber_id();
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let resume = tx.downgrade();
         let mut starving = Vec::new();
         for track in tracks {
             if track.attach(id, &tx) {
@@ -793,6 +826,7 @@ impl Room {
             tracks: tracks.to_vec(),
             id,
             rx,
+            resume,
         }
     }
 
@@ -901,6 +935,24 @@ pub struct Subscription {
     tracks: Vec<Arc<RoomTrack>>,
     id: u64,
     pub rx: mpsc::Receiver<Outgoing>,
+    /// The queue's sending end, for a track that resumes (weak: the queue closes when no
+    /// track holds it).
+    resume: mpsc::WeakSender<Outgoing>,
+}
+
+impl Subscription {
+    /// Stops queueing `track`'s packets (one of its tracks) until [`Subscription::resume`].
+    pub fn pause(&mut self, track: &Arc<RoomTrack>) {
+        track.detach(self.id);
+    }
+
+    /// Queues `track`'s live packets again after [`Subscription::pause`]; the caller asks for
+    /// a keyframe where its stream can start again.
+    pub fn resume(&mut self, track: &Arc<RoomTrack>) {
+        if let Some(tx) = self.resume.upgrade() {
+            track.attach_live(self.id, &tx);
+        }
+    }
 }
 
 impl std::fmt::Debug for Subscription {
@@ -922,3 +974,4 @@ impl Drop for Subscription {
 
 #[cfg(test)]
 mod tests;
+pub mod upstream;

@@ -148,6 +148,23 @@ pub struct SessionHandle {
     pub connected: CancellationToken,
     /// How its media travels, once it is connected.
     pub transport: TransportCell,
+    /// The simulcast layers it is not sent for now: for a relay link, what its downstream node
+    /// asked (`Relay.PauseLayers`); never set for a viewer.
+    pub paused_layers: Arc<watch::Sender<Vec<Layer>>>,
+}
+
+impl SessionHandle {
+    pub fn new(id: String, room: String, cancel: CancellationToken) -> Self {
+        Self {
+            id,
+            room,
+            cancel,
+            finished: CancellationToken::new(),
+            connected: CancellationToken::new(),
+            transport: TransportCell::default(),
+            paused_layers: Arc::new(watch::channel(Vec::new()).0),
+        }
+    }
 }
 
 /// Starts a publisher session into `room` (a new, empty room this node owns, or one resumed).
@@ -264,20 +281,51 @@ struct Leg {
     track: Arc<RoomTrack>,
     local: Arc<TrackLocalStaticRTP>,
     forward: crate::media::forward::Leg,
+    /// Not sent for now: its track's layer is one the peer paused (its subscription to the
+    /// track is detached meanwhile).
+    paused: bool,
+}
+
+/// Pauses the legs whose layer is in `layers` and resumes the others that were paused. A paused
+/// leg's track no longer queues packets for this subscriber; a resumed one queues live packets
+/// again (not its cached pictures: they are older than what the leg sent last) and is asked for
+/// a keyframe, where the leg starts again, its stream continuing without a gap.
+async fn pause_layers(
+    room: &Room,
+    subscription: &mut crate::media::room::Subscription,
+    legs: &mut [Leg],
+    layers: &[Layer],
+) {
+    for leg in legs.iter_mut() {
+        let Some(layer) = &leg.track.layer else {
+            continue;
+        };
+        let pause = layers.contains(layer);
+        if pause == leg.paused {
+            continue;
+        }
+        leg.paused = pause;
+        if pause {
+            subscription.pause(&leg.track);
+            leg.forward.pause();
+        } else {
+            subscription.resume(&leg.track);
+            leg.track.request_keyframe().await;
+        }
+        tracing::info!(room = %room.id, rid = %layer.rid, group = layer.group, paused = pause, "relay link layer");
+    }
 }
 
 /// Starts a subscriber session on `room` (a viewer, or the upstream end of a relay link).
-/// Returns the SDP answer; the session runs until the peer goes, the room ends, or `cancel`,
-/// or until the factory's connect timeout when it does not connect; then `finished` fires.
-/// `connected` fires once ICE and DTLS are done.
+/// Returns the SDP answer; the session runs until the peer goes, the room ends, or the handle's
+/// `cancel`, or until the factory's connect timeout when it does not connect; then its
+/// `finished` fires. Its `connected` fires once ICE and DTLS are done; the layers in its
+/// `paused_layers` are not sent while they are there.
 pub async fn subscribe(
     factory: &PcFactory,
     room: Arc<Room>,
     offer: &Offer,
-    cancel: CancellationToken,
-    finished: CancellationToken,
-    connected: CancellationToken,
-    transport: TransportCell,
+    handle: &SessionHandle,
 ) -> Result<String> {
     let offered_at = std::time::Instant::now();
     let chosen = choose_tracks(&room, offer).await?;
@@ -303,6 +351,7 @@ pub async fn subscribe(
             forward,
             track: track.clone(),
             local,
+            paused: false,
         });
     }
     let answer = match peer.answer(&offer.sdp).await {
@@ -338,10 +387,11 @@ pub async fn subscribe(
         return Err(no_codec_accepted(&chosen).into());
     }
     let ends = Ends {
-        cancel,
-        finished,
-        connected,
-        transport,
+        cancel: handle.cancel.clone(),
+        finished: handle.finished.clone(),
+        connected: handle.connected.clone(),
+        transport: handle.transport.clone(),
+        paused: handle.paused_layers.subscribe(),
         timeout: factory.connect_timeout(),
     };
     tokio::spawn(run_subscriber(peer, room, negotiated, ends, offered_at));
@@ -354,6 +404,8 @@ struct Ends {
     finished: CancellationToken,
     connected: CancellationToken,
     transport: TransportCell,
+    /// The layers its peer does not want for now (a relay link's `PauseLayers`).
+    paused: watch::Receiver<Vec<Layer>>,
     /// How long it may take to connect.
     timeout: Duration,
 }
@@ -370,6 +422,7 @@ async fn run_subscriber(
         finished,
         connected,
         transport,
+        mut paused,
         timeout,
     } = ends;
     let up = tokio::select! {
@@ -429,6 +482,10 @@ async fn run_subscriber(
                         let Some(leg) = leg_of.get(out.track).and_then(|&i| legs.get_mut(i)) else {
                             continue;
                         };
+                        if leg.paused {
+                            // Queued before it was paused.
+                            continue;
+                        }
                         let mut packet = out.packet;
                         if leg.forward.forward(&mut packet, out.source, out.keyframe, now) {
                             let bytes = packet.payload.len() as u64;
@@ -452,6 +509,12 @@ async fn run_subscriber(
                                 .connected_to_media
                                 .observe(connected_at.elapsed().as_secs_f64());
                         }
+                    }
+                }
+                changed = paused.changed() => {
+                    if changed.is_ok() {
+                        let layers = paused.borrow_and_update().clone();
+                        pause_layers(&room, &mut subscription, &mut legs, &layers).await;
                     }
                 }
                 _ = gone(&mut state) => break,

@@ -210,18 +210,7 @@ impl Node {
                 )
                 .await
             }
-            _ => {
-                session::subscribe(
-                    &self.factory,
-                    room.clone(),
-                    offer,
-                    handle.cancel.clone(),
-                    handle.finished.clone(),
-                    handle.connected.clone(),
-                    handle.transport.clone(),
-                )
-                .await
-            }
+            _ => session::subscribe(&self.factory, room.clone(), offer, &handle).await,
         };
         match joined {
             Ok(answer) => {

@@ -399,14 +399,20 @@ impl Node {
     }
 
     fn new_handle(&self, room_id: &str) -> SessionHandle {
-        SessionHandle {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            room: room_id.to_owned(),
-            cancel: self.shutdown.child_token(),
-            finished: CancellationToken::new(),
-            connected: CancellationToken::new(),
-            transport: Default::default(),
-        }
+        SessionHandle::new(
+            uuid::Uuid::new_v4().simple().to_string(),
+            room_id.to_owned(),
+            self.shutdown.child_token(),
+        )
+    }
+
+    /// The downstream relay link `id` in room `room_id`, if it is open here.
+    pub fn relay_link(&self, room_id: &str, id: &str) -> Option<SessionHandle> {
+        self.state()
+            .sessions
+            .get(id)
+            .filter(|s| s.kind == SessionKind::Relay && s.handle.room == room_id)
+            .map(|s| s.handle.clone())
     }
 
     /// Keeps a session until it finishes, then lets go of what it held (its admission slot

@@ -24,6 +24,7 @@ use crate::cluster::routing::Link;
 use crate::error::{Error, Result};
 use crate::media::MediaKind;
 use crate::media::layers::Layer;
+use crate::media::room::upstream::{LayerDemand, LayerSample};
 use crate::media::room::{EndReason, Room};
 use crate::rtc::session::{UpstreamEnd, UpstreamPeer};
 use cascade_proto::relay::v1::SubscribeEvent;
@@ -139,6 +140,10 @@ struct ReadyLink {
     peer: UpstreamPeer,
     answer: String,
     events: tonic::Streaming<SubscribeEvent>,
+    /// The client the link was opened with, and the id the upstream gave it: the layers nothing
+    /// here takes are paused on it ([`steer_layers`]).
+    client: relay::Client,
+    link_id: String,
     /// The upstream's node id (for a configured URL, the id the upstream gave).
     upstream: String,
     /// The room's owner, when the link is to it: the link ends when the store names another.
@@ -477,7 +482,7 @@ async fn connect(
         room.expect_tracks(others + groups.len());
     }
     let (peer, offer) = UpstreamPeer::offer(&node.factory, &kinds).await?;
-    let (answer, events) = relay::subscribe(&mut client, &room.id, node.id(), offer).await?;
+    let answered = relay::subscribe(&mut client, &room.id, node.id(), offer).await?;
     // A configured upstream is known by its URL until it names its node.
     let upstream = if node.config.upstream.as_deref() == Some(source.id.as_str()) {
         description.origin_node_id
@@ -486,8 +491,10 @@ async fn connect(
     };
     Ok(ReadyLink {
         peer,
-        answer,
-        events,
+        answer: answered.sdp,
+        events: answered.events,
+        client,
+        link_id: answered.link_id,
         upstream,
         owner,
         layers,
@@ -515,6 +522,8 @@ async fn run(node: Arc<Node>, room: Arc<Room>, link: ReadyLink) -> Done {
         peer,
         answer,
         mut events,
+        client,
+        link_id,
         upstream,
         owner,
         layers,
@@ -557,10 +566,12 @@ async fn run(node: Arc<Node>, room: Arc<Room>, link: ReadyLink) -> Done {
             Some(moved)
         })
     });
+    let steer = tokio::spawn(steer_layers(room.clone(), client, link_id, cancel.clone()));
     let end = peer
         .run(&answer, room.clone(), cancel.clone(), layers)
         .await;
     cancel.cancel();
+    let _ = steer.await;
     node.drop_link(&record);
     let moved = match follower {
         Some(task) => task.await.ok().flatten(),
@@ -591,6 +602,86 @@ async fn run(node: Arc<Node>, room: Arc<Room>, link: ReadyLink) -> Done {
         }),
     });
     Done::Ran(upstream, pulled)
+}
+
+/// How often a relayed room's layers are sampled for [`steer_layers`].
+const STEER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Pauses, on the room's link to its upstream, the simulcast layers nothing here takes, and
+/// resumes one as soon as a subscriber attaches to it ([`crate::media::room::upstream`]), until
+/// `stop`. A pause is marked on the track before it is asked for, so that a subscriber that
+/// attaches meanwhile wakes the loop; a request that fails is tried again at the next sample.
+/// An upstream without `PauseLayers` carries every layer.
+async fn steer_layers(
+    room: Arc<Room>,
+    mut client: relay::Client,
+    link_id: String,
+    stop: CancellationToken,
+) {
+    // The layers a link before this one paused flow again on this one.
+    for track in room.tracks() {
+        track.resume_upstream();
+    }
+    let mut demand = LayerDemand::default();
+    let mut asked: Vec<Layer> = Vec::new();
+    let mut tick = tokio::time::interval(STEER_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = room.layer_wanted() => {}
+            () = stop.cancelled() => break,
+        }
+        let tracks = room.tracks();
+        demand.update(
+            tracks.iter().filter_map(|t| {
+                Some(LayerSample {
+                    layer: t.layer.as_ref()?,
+                    subscribers: t.subscriber_count(),
+                    bytes_in: t.stats.bytes_in.load(std::sync::atomic::Ordering::Relaxed),
+                })
+            }),
+            Instant::now(),
+        );
+        let want: Vec<Layer> = demand.paused().cloned().collect();
+        if want == asked {
+            continue;
+        }
+        for track in &tracks {
+            if let Some(l) = &track.layer
+                && want.contains(l)
+                && !track.paused_upstream()
+            {
+                track.pause_upstream(demand.bps(l));
+            }
+        }
+        match relay::pause_layers(&mut client, &link_id, &room.id, &want).await {
+            Ok(_) => {
+                tracing::info!(room = %room.id, paused = ?want.iter().map(|l| &l.rid).collect::<Vec<_>>(), "layers paused upstream");
+                for track in &tracks {
+                    if track.layer.as_ref().is_some_and(|l| !want.contains(l)) {
+                        track.resume_upstream();
+                    }
+                }
+                asked = want;
+            }
+            Err(relay::RelayError::Status(s)) if s.code() == tonic::Code::Unimplemented => {
+                tracing::info!(room = %room.id, "upstream cannot pause layers; it sends them all");
+                break;
+            }
+            Err(e) => {
+                tracing::debug!(room = %room.id, error = %e, "layers not paused upstream; trying again");
+                for track in &tracks {
+                    if track.layer.as_ref().is_some_and(|l| !asked.contains(l)) {
+                        track.resume_upstream();
+                    }
+                }
+            }
+        }
+    }
+    for track in room.tracks() {
+        track.resume_upstream();
+    }
 }
 
 fn end_reason(e: Error) -> EndReason {

@@ -11,8 +11,9 @@
 //! paused (`Leg::pause`): its audio goes on, its player holds the last picture. Opening asks the
 //! publisher for a keyframe and the leg resumes at it, its numbering continuous.
 
-use super::layers::{LIVE_BPS, Rates};
+use super::layers::Rates;
 use super::*;
+use crate::media::layers::LIVE_BPS;
 use crate::media::layers::{LayerPolicy, Upgrade, need_bps};
 
 /// Padding of a probe for reopening, per bit the video would add: the gap from audio alone to

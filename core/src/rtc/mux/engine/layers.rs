@@ -9,16 +9,13 @@
 
 use super::probe::{PROBE_INTENSITY, PROBE_MAX_WAIT};
 use super::*;
-use crate::media::layers::{LayerChoice, LayerPolicy, MAX_LAYERS, Upgrade, need_bps};
+use crate::media::layers::{LIVE_BPS, LayerChoice, LayerPolicy, MAX_LAYERS, Upgrade, need_bps};
 
 /// How often a viewer's layers are reconsidered.
 const ADAPT_INTERVAL: Duration = Duration::from_millis(250);
 /// How often each layer's bitrate is sampled, and the weight of a new sample.
 const RATE_SAMPLE: Duration = Duration::from_millis(500);
 const RATE_WEIGHT: f64 = 0.3;
-/// A layer bringing less than this is not sent (a publisher stops a layer its own uplink cannot
-/// carry).
-pub(super) const LIVE_BPS: f64 = 8_000.0;
 
 /// A simulcast leg's layers: which it may be switched to and what it asked for.
 pub(in crate::rtc::mux) struct LegLayers {
@@ -82,12 +79,15 @@ pub(super) struct Rates {
 impl Rates {
     pub(super) fn new(tracks: &[Arc<RoomTrack>], now: Instant) -> Self {
         let mut bytes = [0; MAX_LAYERS];
-        for (b, t) in bytes.iter_mut().zip(tracks) {
+        let mut bps = [0.0; MAX_LAYERS];
+        for ((b, r), t) in bytes.iter_mut().zip(&mut bps).zip(tracks) {
             *b = t.stats.bytes_in.load(Ordering::Relaxed);
+            // A layer paused upstream (nothing here took it) counts at what it brought.
+            *r = t.held_bps().unwrap_or(0.0);
         }
         Self {
             bytes,
-            bps: [0.0; MAX_LAYERS],
+            bps,
             sampled: now,
         }
     }
@@ -103,6 +103,10 @@ impl Rates {
             let bytes = t.stats.bytes_in.load(Ordering::Relaxed);
             let bps = bytes.saturating_sub(self.bytes[i]) as f64 * 8.0 / elapsed.as_secs_f64();
             self.bytes[i] = bytes;
+            if let Some(held) = t.held_bps() {
+                self.bps[i] = held;
+                continue;
+            }
             self.bps[i] = if self.bps[i] == 0.0 {
                 bps
             } else {
