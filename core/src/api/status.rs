@@ -89,6 +89,7 @@ pub struct TrackReport {
     /// True while this node asked its upstream not to send the layer (nothing here takes it;
     /// it flows again as soon as something does).
     #[serde(default)]
+    #[schema(required)]
     pub paused_upstream: bool,
 }
 
