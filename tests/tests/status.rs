@@ -633,6 +633,7 @@ mod grpc {
                             "bytes_in": t.bytes_in, "queue_drops": t.queue_drops,
                             "subscribers": t.subscribers, "bitrate_bps": t.bitrate_bps,
                             "rid": t.rid,
+                            "paused_upstream": t.paused_upstream,
                         })).collect::<Vec<_>>(),
                     })
                 })

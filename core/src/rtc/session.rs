@@ -469,6 +469,7 @@ async fn run_subscriber(
         let mut state = peer.state.clone();
         let traffic = room.traffic.clone();
         let mut first_sent = false;
+        let mut pauses_open = true;
         'forward: loop {
             tokio::select! {
                 n = subscription.rx.recv_many(&mut batch, BATCH) => {
@@ -511,10 +512,13 @@ async fn run_subscriber(
                         }
                     }
                 }
-                changed = paused.changed() => {
+                changed = paused.changed(), if pauses_open => {
                     if changed.is_ok() {
                         let layers = paused.borrow_and_update().clone();
                         pause_layers(&room, &mut subscription, &mut legs, &layers).await;
+                    } else {
+                        // No one can pause a layer of this session any more.
+                        pauses_open = false;
                     }
                 }
                 _ = gone(&mut state) => break,
