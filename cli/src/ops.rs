@@ -180,10 +180,10 @@ pub fn room_tree(room: &RoomReport) -> String {
             tracks.join(", ")
         }
     );
-    let link_rate: BTreeMap<&str, Option<u64>> = room
+    let link_rate: BTreeMap<&str, (Option<u64>, &[String])> = room
         .links
         .iter()
-        .map(|l| (l.edge.as_str(), l.bitrate_bps))
+        .map(|l| (l.edge.as_str(), (l.bitrate_bps, &l.paused_layers[..])))
         .collect();
     let label = |node: &str| {
         let v = viewers.get(node).copied().flatten();
@@ -193,7 +193,10 @@ pub fn room_tree(room: &RoomReport) -> String {
             None => format!("{node} (unreachable"),
         };
         match link_rate.get(node) {
-            Some(rate) => format!("{who}, link {})", kbps(*rate)),
+            Some((rate, [])) => format!("{who}, link {})", kbps(*rate)),
+            Some((rate, paused)) => {
+                format!("{who}, link {}, paused {})", kbps(*rate), paused.join(" "))
+            }
             None => format!("{who})"),
         }
     };
@@ -391,6 +394,11 @@ mod tests {
             edge: e.into(),
             upstream: u.into(),
             bitrate_bps: Some(1_000),
+            paused_layers: if e == "c" {
+                vec!["h".into(), "m".into()]
+            } else {
+                vec![]
+            },
         };
         let room = RoomReport {
             room: "r".into(),
@@ -407,7 +415,7 @@ mod tests {
             "room r: 6 viewers, up 3 s, tracks: none\n\
              o (0 viewers) [origin]\n\
              ├── a (1 viewer, link 1 kb/s)\n\
-             │   └── c (3 viewers, link 1 kb/s)\n\
+             │   └── c (3 viewers, link 1 kb/s, paused h m)\n\
              └── b (2 viewers, link 1 kb/s)\n"
         );
     }

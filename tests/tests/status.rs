@@ -609,7 +609,8 @@ mod grpc {
                 "kind": t.kind, "codec": t.codec, "bitrate_bps": t.bitrate_bps,
             })).collect::<Vec<_>>(),
             "links": r.links.iter()
-                .map(|l| json!({"edge": l.edge, "upstream": l.upstream, "bitrate_bps": l.bitrate_bps}))
+                .map(|l| json!({"edge": l.edge, "upstream": l.upstream, "bitrate_bps": l.bitrate_bps,
+                               "paused_layers": l.paused_layers}))
                 .collect::<Vec<_>>(),
             "viewers": r.viewers.iter().map(|v| json!({"node": v.node, "viewers": v.viewers}))
                 .collect::<Vec<_>>(),

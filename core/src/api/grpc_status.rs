@@ -166,6 +166,7 @@ fn room(r: &status::RoomReport) -> pb::Room {
                 edge: l.edge.clone(),
                 upstream: l.upstream.clone(),
                 bitrate_bps: l.bitrate_bps,
+                paused_layers: l.paused_layers.clone(),
             })
             .collect(),
         viewers: r

@@ -266,6 +266,7 @@ mod tests {
                 edge: "e1".into(),
                 upstream: "o".into(),
                 bitrate_bps: some.then_some(1),
+                paused_layers: if some { vec!["h".into()] } else { vec![] },
             }],
             viewers: vec![NodeViewers {
                 node: "e1".into(),

@@ -345,6 +345,11 @@ pub struct LinkReport {
     /// did not answer or has no rate yet).
     #[schema(required)]
     pub bitrate_bps: Option<u64>,
+    /// The simulcast layers (RIDs) the edge asked its upstream not to send for now, because
+    /// nothing it serves takes them (`Relay.PauseLayers`); empty when the edge did not answer.
+    #[serde(default)]
+    #[schema(required)]
+    pub paused_layers: Vec<String>,
 }
 
 /// A room's viewers on one node.
@@ -621,6 +626,16 @@ fn room_report(
                         .filter_map(|t| t.bitrate_bps)
                         .fold(None, |sum, b| Some(sum.unwrap_or(0) + b))
                 }),
+                paused_layers: held(&l.edge_id)
+                    .flatten()
+                    .map(|r| {
+                        r.tracks
+                            .iter()
+                            .filter(|t| t.paused_upstream)
+                            .filter_map(|t| t.rid.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
             .collect(),
         viewers_total: viewers.iter().filter_map(|v| v.viewers).sum(),
@@ -715,10 +730,25 @@ mod tests {
             egress_bps: None,
             mux_shards: vec![],
         };
-        let reports = HashMap::from([
+        let mut reports = HashMap::from([
             ("o".to_owned(), report("o", Role::Origin, 0)),
             ("e1".to_owned(), report("e1", Role::Edge, 2)),
         ]);
+        // e1 takes the low layer of a simulcast group and paused the top one upstream.
+        let layer = |rid: &str, paused: bool| TrackReport {
+            kind: "video".into(),
+            codec: "video/VP8".into(),
+            packets_in: 1,
+            bytes_in: 1,
+            queue_drops: 0,
+            subscribers: usize::from(!paused),
+            bitrate_bps: Some(1_000),
+            rid: Some(rid.into()),
+            paused_upstream: paused,
+        };
+        if let Some(e1) = reports.get_mut("e1") {
+            e1.rooms[0].tracks = vec![layer("l", false), layer("h", true)];
+        }
         let links = [
             Link {
                 room: "r".into(),
@@ -752,5 +782,7 @@ mod tests {
             ]
         );
         assert_eq!(r.links[1].upstream, "e1");
+        assert_eq!(r.links[0].paused_layers, vec!["h".to_owned()]);
+        assert!(r.links[1].paused_layers.is_empty(), "e2 did not answer");
     }
 }
