@@ -4,10 +4,11 @@
 //! on one edge, one of them in the network lab (`cascade_tests::netlab`) behind a 400 kbit/s
 //! token bucket with 1 % random loss. The edge numbers every packet for the viewers' TWCC
 //! feedback and keeps an estimate per viewer (`media::bwe`); the constrained viewer is moved to
-//! the layer its link carries, the other keeps the top one; and a viewer whose link recovers
-//! climbs back. A publisher without simulcast: a viewer whose link cannot carry its one layer
-//! keeps its audio while its video pauses, and the video resumes when the link recovers. And
-//! the same per-viewer layers at the bottom of a two-level relay tree.
+//! the layer its link carries, the other keeps the top one; a viewer whose link recovers climbs
+//! back, and one whose link degrades mid-watch is moved down. A publisher without simulcast: a
+//! viewer whose link cannot carry its one layer keeps its audio while its video pauses, and the
+//! video resumes when the link recovers. And the same per-viewer layers at the bottom of a
+//! two-level relay tree.
 
 use anyhow::Result;
 use cascade_tests::netlab::ClientNet;
@@ -205,6 +206,82 @@ async fn a_viewer_whose_link_recovers_climbs_back_to_the_top_layer_within_10_s()
 }
 
 /// Whether `sdp` negotiates Opus with in-band FEC (`useinbandfec=1` on Opus's payload type).
+/// A viewer on the top layer over a free link that then drops to 400 kbit/s (a hotel's Wi-Fi
+/// filling up): whatever its estimate climbed to on the free link, the edge moves it down to
+/// the layer the new link carries within 3 s (its loss bounds the capacity its layer is chosen
+/// by, `Bwe::capacity_at`), and plays on, on the low layer. Its freezes over the 10 s from 2 s
+/// after the move are printed, not bounded: some runs have none to speak of, others seconds
+/// of them (not yet understood; the probes for the layer above are suspected).
+#[tokio::test]
+async fn a_viewer_whose_link_degrades_drops_to_the_layer_it_carries() -> Result<()> {
+    let (net, _origin, edge, _driver, _publisher) = simulcast_through_an_edge("degrade").await?;
+    let lab_driver = Chromedriver::start_in(Some(&net)).await?;
+    let viewer = watch_in_lab(&lab_driver, &net, &edge, "degrade").await?;
+    wait_playing(&viewer, 30, DEADLINE).await?;
+    let width = |s: &Value| count(s, "frameWidth");
+    poll("the free viewer on the top layer", DEADLINE, || async {
+        let s = viewer.stats().await?;
+        Ok((width(&s) == 1280).then_some(()))
+    })
+    .await?;
+    // Ten seconds of watching on the free link, where its estimate climbs past the top layer.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let free = viewer_layers(&edge).await?;
+    net.rate_limit(400)?;
+    let limited = std::time::Instant::now();
+    let at_drop = viewer.stats().await?;
+    // What the edge thinks of the viewer as the link drops (layer and estimate), for the log.
+    let timeline = std::sync::Mutex::new(Vec::new());
+    let moved = poll(
+        "the edge to move the viewer down to the low layer",
+        Duration::from_secs(3),
+        || async {
+            let layers = viewer_layers(&edge).await?;
+            if let Some((l, e)) = layers.first() {
+                timeline.lock().unwrap().push(format!(
+                    "{:.1} s {} {} kbit/s",
+                    limited.elapsed().as_secs_f64(),
+                    l.as_deref().unwrap_or("-"),
+                    e.unwrap_or(0)
+                ));
+            }
+            Ok((layers.iter().any(|(l, _)| l.as_deref() == Some("l"))).then_some(()))
+        },
+    )
+    .await;
+    println!(
+        "estimate on the free link: {free:?}; after the link dropped: {:?}",
+        timeline.lock().unwrap()
+    );
+    moved?;
+    let dropped = limited.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s0 = viewer.stats().await?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let s1 = viewer.stats().await?;
+    let delta = |a: &Value, b: &Value, key: &str| count(b, key).saturating_sub(count(a, key));
+    let (frames, freezes_ms) = (
+        delta(&s0, &s1, "framesDecoded"),
+        delta(&s0, &s1, "freezesMs"),
+    );
+    println!(
+        "on the low layer {dropped:?} after the link dropped ({} ms of freezes until 2 s after \
+         that); then 10 s: {frames} frames, {} freezes ({freezes_ms} ms), {}x{}, {:.0} kbit/s",
+        delta(&at_drop, &s0, "freezesMs"),
+        delta(&s0, &s1, "freezeCount"),
+        s1["frameWidth"],
+        s1["frameHeight"],
+        s1["videoKbps"].as_f64().unwrap_or(0.0),
+    );
+    assert!(
+        width(&s1) > 0 && width(&s1) <= 320,
+        "the viewer plays the low layer: {}",
+        width(&s1)
+    );
+    assert!(frames >= 50, "it plays on: {frames} frames in 10 s");
+    Ok(())
+}
+
 fn opus_fec(sdp: &str) -> bool {
     let opus_pts: Vec<&str> = sdp
         .lines()

@@ -197,7 +197,10 @@ async fn chart_lifecycle_on_real_processes() -> Result<()> {
     );
     // Real viewers of another room sent to the draining edge end up on the new one.
     let late = Loadgen::start(&origin, &[&edge, &new_edge], LATE_ROOM, LATE_VIEWERS, 6)?;
-    let late = late.finish(Duration::from_secs(60)).await?;
+    let late = late
+        .finish(Duration::from_secs(60))
+        .await
+        .with_context(|| format!("{} logged:\n{}", origin.name, origin.log_tail()))?;
     check_media(&late, LATE_VIEWERS)?;
     let redirects: Vec<u64> = late["per_viewer"]
         .as_array()
@@ -230,7 +233,10 @@ async fn chart_lifecycle_on_real_processes() -> Result<()> {
         edge.exited().is_none(),
         "the edge exited while its viewers were watching"
     );
-    let watched = watching.finish(Duration::from_secs(60)).await?;
+    let watched = watching
+        .finish(Duration::from_secs(60))
+        .await
+        .with_context(|| format!("{} logged:\n{}", origin.name, origin.log_tail()))?;
     check_media(&watched, VIEWERS)?;
     let drain_deadline: u64 = edge.env("CASCADE_DRAIN_TIMEOUT")?.parse()?;
     let status = poll("the draining edge to exit", edge.grace, || {

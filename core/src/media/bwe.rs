@@ -8,6 +8,18 @@
 //! feedback to it: a ring indexed by transport-wide sequence number, so the per-packet path
 //! writes one slot and allocates nothing (the crate's own `History` keeps three hash maps).
 //!
+//! What the link delivered bounds the capacity a viewer's layer is chosen by
+//! ([`Bwe::capacity_at`]): when, in half a second of sends, it lost a quarter of the bytes or
+//! more from its first loss on (a bottleneck dropped what it could not carry), the capacity is
+//! at most what got through from then on, for [`CAP_TTL`]. [`Gcc`]'s loss half grows its target
+//! by 5 % every 200 ms of a clean link, however little the viewer is sent, so after a while on
+//! a free link it stands far above anything sent; on a sudden drop (a Wi-Fi link filling up)
+//! it took three seconds and more to come down through that, the viewer's picture frozen
+//! meanwhile. Now the first half second of evidence moves the viewer down. [`Gcc`] itself is
+//! left to come down on its own: restarted that low, its loss half cut on through the queue
+//! the old layer left behind, below what the new layer needs, and the video gate
+//! (`rtc::mux::engine::gate`) paused a viewer the link could carry.
+//!
 //! A probe ([`Bwe::probe_result`]) answers what [`Gcc`] cannot while a viewer is sent less than
 //! its link takes: how much more would get through. [`Gcc`] only grows its target by 8 % a second
 //! from what it last saw delivered, so a viewer held on a low simulcast layer would take half a
@@ -41,6 +53,16 @@ const WINDOW_TTL: Duration = Duration::from_secs(3);
 /// they were sent (its queue grew by the rest), did not carry what it was sent.
 const OVERLOAD_LOSS: f64 = 0.05;
 const OVERLOAD_DELIVERY: f64 = 0.8;
+/// The span of sends in which a link's loss can restart the estimate ([`Bwe::on_twcc`]), and
+/// the shortest lossy part of it, and fewest packets in that part, that can: a few per cent of
+/// random loss makes a quarter of 50 packets' bytes lost about once in 10^5 such samples.
+const SHORT_WINDOW: Duration = Duration::from_millis(500);
+const LOSSY_SPAN: Duration = Duration::from_millis(250);
+const MIN_REPORTED: u64 = 50;
+/// The share of the lossy part's bytes that must arrive for it not to restart the estimate.
+const LOSSY_SHARE: f64 = 0.75;
+/// How long a lossy link's capacity bounds the layer choice.
+const CAP_TTL: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Sent {
@@ -93,6 +115,10 @@ pub struct Bwe {
     /// The packets of the current delivery window, and what the last full one found.
     window: Tally,
     last_window: Option<(Delivery, Instant)>,
+    /// The packets of the current short window (see the module documentation), and what the
+    /// last lossy one carried.
+    short: Tally,
+    lossy_cap: Option<(f64, Instant)>,
     feedbacks: u64,
     /// Set when the estimate came down (congestion: a queue grew, or loss), until
     /// [`Bwe::probe_result`] reads it.
@@ -103,8 +129,16 @@ pub struct Bwe {
 #[derive(Debug, Clone, Copy, Default)]
 struct Tally {
     bytes: u64,
+    /// Bytes of the packets reported lost.
+    lost_bytes: u64,
+    /// The departure of the first one lost, and the bytes of those that arrived from then on.
+    first_lost: Option<u64>,
+    bytes_after_loss: u64,
+    arrived_after_loss: u64,
     arrived: u64,
     lost: u64,
+    /// Whether any of them was a probe's (sent above what the viewer takes, to test the link).
+    probed: bool,
     first_arrival: Option<Duration>,
     last_arrival: Option<Duration>,
     /// Departures of the arrived ones, in microseconds after [`Bwe::epoch`].
@@ -142,10 +176,16 @@ impl Tally {
         self.last_reported = Some(self.last_reported.map_or(departure, |l| l.max(departure)));
         if !arrived {
             self.lost += 1;
+            self.lost_bytes += u64::from(size);
+            self.first_lost.get_or_insert(departure);
             return;
         }
         self.arrived += 1;
         self.bytes += u64::from(size);
+        if self.first_lost.is_some_and(|f| departure >= f) {
+            self.bytes_after_loss += u64::from(size);
+            self.arrived_after_loss += 1;
+        }
         self.first_departure = Some(self.first_departure.map_or(departure, |f| f.min(departure)));
         self.last_departure = Some(self.last_departure.map_or(departure, |l| l.max(departure)));
         if let Some(at) = arrival {
@@ -179,6 +219,22 @@ impl Tally {
             loss: self.lost as f64 / reported as f64,
             reported,
         })
+    }
+
+    /// From its first loss on, what got through of a run that from then on lost more than
+    /// `1 - share` of its bytes, in bits per second over the span it was sent in (a link that
+    /// dropped in the middle of the run is measured after the drop); `None` for a run that lost
+    /// less, one with a probe's packets in it, or one whose lossy part is too short to say
+    /// (under [`LOSSY_SPAN`] or `min` packets).
+    fn lossy_carried(&self, share: f64, min: u64) -> Option<f64> {
+        let first = self.first_lost?;
+        let span = departures(Some(first), self.last_reported);
+        let offered = self.bytes_after_loss + self.lost_bytes;
+        (!self.probed
+            && self.arrived_after_loss + self.lost >= min
+            && span >= LOSSY_SPAN
+            && (self.bytes_after_loss as f64) < offered as f64 * share)
+            .then(|| self.bytes_after_loss as f64 * 8.0 / span.as_secs_f64())
     }
 }
 
@@ -217,6 +273,8 @@ impl Bwe {
             probe_seen: Tally::default(),
             window: Tally::default(),
             last_window: None,
+            short: Tally::default(),
+            lossy_cap: None,
             feedbacks: 0,
             backed_off: false,
         }
@@ -276,6 +334,9 @@ impl Bwe {
             }
             self.window
                 .add(sent.size, sent.micros, ack.arrived, ack.arrival);
+            self.short
+                .add(sent.size, sent.micros, ack.arrived, ack.arrival);
+            self.short.probed |= sent.probe != ProbePart::None;
             self.reports.push(PacketReport {
                 ssrc: 0,
                 id,
@@ -303,6 +364,22 @@ impl Bwe {
         }
         let before = self.gcc.target_bitrate();
         self.gcc.on_reports(now, &self.reports);
+        // The link lost a quarter of the bytes it was offered or more since its first loss:
+        // what got through is its capacity, whatever the estimate grew to. Random loss of a few
+        // per cent is no such sign, nor a probe (meant to overshoot; `probe_result` judges
+        // it); a queue that grows without loss is the delay half's to see.
+        let lossy = self.short.lossy_carried(LOSSY_SHARE, MIN_REPORTED);
+        if lossy.is_some() || self.short.reported_span() >= SHORT_WINDOW {
+            self.short = Tally::default();
+        }
+        if let Some(carried) = lossy {
+            tracing::debug!(
+                carried,
+                estimate = self.gcc.target_bitrate(),
+                "a lossy link's capacity"
+            );
+            self.lossy_cap = Some((carried.max(MIN_BPS), now));
+        }
         if self.gcc.target_bitrate() < before * 0.95 {
             self.backed_off = true;
         }
@@ -338,6 +415,17 @@ impl Bwe {
         match self.remb {
             Some((remb, at)) if now.saturating_duration_since(at) < REMB_TTL => twcc.min(remb),
             _ => twcc,
+        }
+    }
+
+    /// What the viewer's link is thought to carry for choosing its layer: the estimate, at most
+    /// what the link carried when it last lost a quarter of what it was sent (within
+    /// [`CAP_TTL`]).
+    pub fn capacity_at(&self, now: Instant) -> f64 {
+        let estimate = self.estimate_at(now);
+        match self.lossy_cap {
+            Some((cap, at)) if now.saturating_duration_since(at) < CAP_TTL => estimate.min(cap),
+            _ => estimate,
         }
     }
 
@@ -596,6 +684,80 @@ mod tests {
         );
         assert_eq!(result.loss, 0.0);
         assert_eq!(bwe.probe_result(), None, "taken once");
+    }
+
+    /// 2 Mbit/s of 1000-byte packets through a link that carries `link_bps` with 200 ms of
+    /// queue (a token bucket: what would wait longer is dropped) and loses every `nth` packet
+    /// besides (0: none), for `secs` from `start`, feedback every 100 ms; returns when the last
+    /// feedback came. `clock` is the link's: when its queue empties, in ms after `t0`.
+    #[allow(clippy::too_many_arguments)]
+    fn through_link(
+        bwe: &mut Bwe,
+        t0: Instant,
+        start: Instant,
+        secs: u32,
+        link_bps: f64,
+        nth: u32,
+        clock: &mut f64,
+    ) -> Instant {
+        let mut at = start;
+        let mut k = 0u32;
+        for _ in 0..secs * 10 {
+            let (seqs, next) = send(bwe, 25, 1000, 2_000_000.0, at);
+            let arrivals: Vec<Option<f64>> = (0..seqs.len())
+                .map(|i| {
+                    k += 1;
+                    let departure = (at - t0).as_secs_f64() * 1000.0 + i as f64 * 4.0;
+                    let done = clock.max(departure) + 8000.0 / link_bps * 1000.0;
+                    if done - departure > 200.0 || (nth > 0 && k.is_multiple_of(nth)) {
+                        return None;
+                    }
+                    *clock = done;
+                    Some(done + 20.0)
+                })
+                .collect();
+            at = next;
+            bwe.on_twcc(
+                &feedback(seqs[0], &arrivals),
+                at + Duration::from_millis(25),
+            );
+        }
+        at + Duration::from_millis(25)
+    }
+
+    /// A viewer watches over a free link long enough for the loss half's target to climb far
+    /// above what it is sent; then its link drops to 400 kbit/s. Within a second of feedback the
+    /// capacity a layer is chosen by is down to what the link carries. The same viewer with 5 %
+    /// random loss on the free link keeps its estimate above what it is sent.
+    #[test]
+    fn a_link_that_drops_brings_the_estimate_down_within_its_first_windows() {
+        let t0 = Instant::now();
+        let mut bwe = Bwe::new(t0);
+        let mut clock = 0.0;
+        let at = through_link(&mut bwe, t0, t0, 20, 100_000_000.0, 0, &mut clock);
+        let free = bwe.estimate_at(at);
+        assert!(free > 2_000_000.0, "the free link: {free}");
+        // Still sent 2 Mbit/s (a viewer not yet moved down): a second of it.
+        let after = through_link(&mut bwe, t0, at, 1, 400_000.0, 0, &mut clock);
+        let dropped = bwe.capacity_at(after);
+        assert!(
+            dropped < 500_000.0,
+            "a 400 kbit/s link is estimated at {dropped} bit/s 1 s after it dropped (from {free})"
+        );
+
+        let mut lossy = Bwe::new(t0);
+        let mut clock = 0.0;
+        let at = through_link(&mut lossy, t0, t0, 20, 100_000_000.0, 20, &mut clock);
+        assert!(
+            lossy.capacity_at(at) > 2_000_000.0,
+            "5 % random loss is no capacity: {}",
+            lossy.capacity_at(at)
+        );
+        assert!(
+            bwe.capacity_at(after + CAP_TTL) > dropped,
+            "the bound is for a while: {}",
+            bwe.capacity_at(after + CAP_TTL)
+        );
     }
 
     /// Feeds `bwe` 3 s of 1000-byte packets sent at 800 kbit/s (10 ms apart), each arriving

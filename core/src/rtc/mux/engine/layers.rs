@@ -191,7 +191,10 @@ impl Engine {
             return;
         }
         viewer.next_adapt = now + ADAPT_INTERVAL;
+        // Layers follow what a lossy link showed it carries (`Bwe::capacity_at`), which moves a
+        // viewer down sooner than the estimate comes down; the rest keeps to the estimate.
         let estimate = viewer.bwe.estimate_at(now);
+        let capacity = viewer.bwe.capacity_at(now);
         if viewer.bwe.has_feedback() {
             viewer.transport.set_estimate(estimate);
             viewer.retransmit_budget.fit_estimate(estimate);
@@ -215,7 +218,7 @@ impl Engine {
             };
             switching |= layers.pending.is_some();
             let current = layers.pending.clone().unwrap_or_else(|| l.track.clone());
-            let (to, wants) = layers.target(&current, estimate, upgrade, now);
+            let (to, wants) = layers.target(&current, capacity, upgrade, now);
             probe = probe.or(wants);
             if let Some(to) = to {
                 switching = true;
