@@ -390,6 +390,7 @@ impl Bwe {
     /// sends less.
     pub fn restart(&mut self, bps: f64) {
         self.gcc = Gcc::new(bps, MIN_BPS, MAX_BPS);
+        self.lossy_cap = None;
     }
 
     /// Notes a REMB: the receiver's own estimate caps ours while it is fresh.
@@ -418,13 +419,19 @@ impl Bwe {
         }
     }
 
-    /// What the viewer's link is thought to carry for choosing its layer: the estimate, at most
-    /// what the link carried when it last lost a quarter of what it was sent (within
-    /// [`CAP_TTL`]).
+    /// What the viewer's link is thought to carry, for choosing its layer and pacing its
+    /// repair: the estimate, at most what the link carried when it last lost a quarter of what
+    /// it was sent. That bound holds for [`CAP_TTL`], and after it for as long as the estimate
+    /// stands more than twice above it (it never came down through it), until a probe passes
+    /// ([`Bwe::restart`]).
     pub fn capacity_at(&self, now: Instant) -> f64 {
         let estimate = self.estimate_at(now);
         match self.lossy_cap {
-            Some((cap, at)) if now.saturating_duration_since(at) < CAP_TTL => estimate.min(cap),
+            Some((cap, at))
+                if now.saturating_duration_since(at) < CAP_TTL || estimate > 2.0 * cap =>
+            {
+                estimate.min(cap)
+            }
             _ => estimate,
         }
     }
@@ -753,10 +760,16 @@ mod tests {
             "5 % random loss is no capacity: {}",
             lossy.capacity_at(at)
         );
-        assert!(
-            bwe.capacity_at(after + CAP_TTL) > dropped,
-            "the bound is for a while: {}",
-            bwe.capacity_at(after + CAP_TTL)
+        assert_eq!(
+            bwe.capacity_at(after + CAP_TTL),
+            dropped,
+            "the bound holds while the estimate stands far above it"
+        );
+        bwe.restart(1_000_000.0);
+        assert_eq!(
+            bwe.capacity_at(after),
+            1_000_000.0,
+            "a passed probe lifts it"
         );
     }
 

@@ -191,13 +191,15 @@ impl Engine {
             return;
         }
         viewer.next_adapt = now + ADAPT_INTERVAL;
-        // Layers follow what a lossy link showed it carries (`Bwe::capacity_at`), which moves a
-        // viewer down sooner than the estimate comes down; the rest keeps to the estimate.
+        // Layers and repair follow what a lossy link showed it carries (`Bwe::capacity_at`):
+        // a viewer moves down sooner than the estimate comes down, and its link is not flooded
+        // with resent packets on the share of an estimate it cannot carry. The gate keeps to
+        // the estimate.
         let estimate = viewer.bwe.estimate_at(now);
         let capacity = viewer.bwe.capacity_at(now);
         if viewer.bwe.has_feedback() {
             viewer.transport.set_estimate(estimate);
-            viewer.retransmit_budget.fit_estimate(estimate);
+            viewer.retransmit_budget.fit_estimate(capacity);
         }
         let mut probe = None;
         let mut switching = false;
