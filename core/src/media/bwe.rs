@@ -8,14 +8,14 @@
 //! feedback to it: a ring indexed by transport-wide sequence number, so the per-packet path
 //! writes one slot and allocates nothing (the crate's own `History` keeps three hash maps).
 //!
-//! What the link delivered bounds the capacity a viewer's layer is chosen by
-//! ([`Bwe::capacity_at`]): when, in half a second of sends, it lost a quarter of the bytes or
-//! more from its first loss on (a bottleneck dropped what it could not carry), the capacity is
-//! at most what got through from then on, for [`CAP_TTL`]. [`Gcc`]'s loss half grows its target
-//! by 5 % every 200 ms of a clean link, however little the viewer is sent, so after a while on
-//! a free link it stands far above anything sent; on a sudden drop (a Wi-Fi link filling up)
-//! it took three seconds and more to come down through that, the viewer's picture frozen
-//! meanwhile. Now the first half second of evidence moves the viewer down. [`Gcc`] itself is
+//! What the link delivered bounds the capacity a viewer's layer is chosen and its repair paced
+//! by ([`Bwe::capacity_at`], which says for how long): when, in half a second of sends, it lost
+//! a quarter of the bytes or more from its first loss on (a bottleneck dropped what it could
+//! not carry), the capacity is at most what got through from then on. [`Gcc`]'s loss half grows
+//! its target by 5 % every 200 ms of a clean link, however little the viewer is sent, so after
+//! a while on a free link it stands far above anything sent; on a sudden drop (a Wi-Fi link
+//! filling up) it took three seconds and more to come down through that, the viewer's picture
+//! frozen meanwhile. Now the first half second of evidence moves the viewer down. [`Gcc`] itself is
 //! left to come down on its own: restarted that low, its loss half cut on through the queue
 //! the old layer left behind, below what the new layer needs, and the video gate
 //! (`rtc::mux::engine::gate`) paused a viewer the link could carry.
@@ -53,15 +53,15 @@ const WINDOW_TTL: Duration = Duration::from_secs(3);
 /// they were sent (its queue grew by the rest), did not carry what it was sent.
 const OVERLOAD_LOSS: f64 = 0.05;
 const OVERLOAD_DELIVERY: f64 = 0.8;
-/// The span of sends in which a link's loss can restart the estimate ([`Bwe::on_twcc`]), and
+/// The span of sends in which a link's loss can bound its capacity ([`Bwe::capacity_at`]), and
 /// the shortest lossy part of it, and fewest packets in that part, that can: a few per cent of
 /// random loss makes a quarter of 50 packets' bytes lost about once in 10^5 such samples.
 const SHORT_WINDOW: Duration = Duration::from_millis(500);
 const LOSSY_SPAN: Duration = Duration::from_millis(250);
 const MIN_REPORTED: u64 = 50;
-/// The share of the lossy part's bytes that must arrive for it not to restart the estimate.
+/// The share of the lossy part's bytes that must arrive for it not to bound the capacity.
 const LOSSY_SHARE: f64 = 0.75;
-/// How long a lossy link's capacity bounds the layer choice.
+/// How long a lossy link's capacity bounds it at least.
 const CAP_TTL: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -697,7 +697,6 @@ mod tests {
     /// queue (a token bucket: what would wait longer is dropped) and loses every `nth` packet
     /// besides (0: none), for `secs` from `start`, feedback every 100 ms; returns when the last
     /// feedback came. `clock` is the link's: when its queue empties, in ms after `t0`.
-    #[allow(clippy::too_many_arguments)]
     fn through_link(
         bwe: &mut Bwe,
         t0: Instant,
